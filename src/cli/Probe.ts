@@ -1,0 +1,62 @@
+/**
+ * `ssh-auth probe [user@]host [-p port]`: connect, run the key exchange, request the
+ * ssh-userauth service and print what the first lines of `ssh -v` would tell.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PublicKey from "../keys/PublicKey.js"
+import type { SshConnection } from "../transport/Handshake.js"
+import { acceptAnyInsecure } from "../transport/HostKeyPolicy.js"
+import { makeTcp } from "../transport/TcpTransport.js"
+import { parseDestination } from "./Destination.js"
+
+/**
+ * The report, line by line, in `ssh -v`'s words.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const describeConnection = (c: SshConnection): ReadonlyArray<string> => {
+  const a = c.algorithms
+  const [, proto = "?", software = c.serverIdentification] = /^SSH-([^-]+)-(.*)$/.exec(c.serverIdentification) ?? []
+  const sigAlgs = Option.match(c.serverSigAlgs, {
+    onNone: () => "debug1: no EXT_INFO server-sig-algs received",
+    onSome: (algs) => `debug1: kex_input_ext_info: server-sig-algs=<${algs.join(",")}>`
+  })
+  return [
+    `debug1: Local version string ${c.clientIdentification}`,
+    `debug1: Remote protocol version ${proto}, remote software version ${software}`,
+    `debug1: kex: algorithm: ${a.kex}`,
+    `debug1: kex: host key algorithm: ${a.hostKey}`,
+    `debug1: kex: server->client cipher: ${a.cipherServerToClient} MAC: ${a.macServerToClient} compression: ${a.compressionServerToClient}`,
+    `debug1: kex: client->server cipher: ${a.cipherClientToServer} MAC: ${a.macClientToServer} compression: ${a.compressionClientToServer}`,
+    `debug1: kex: strict kex: ${a.strictKex ? "enabled" : "disabled"}`,
+    `debug1: Server host key: ${c.hostKey.type} ${PublicKey.fingerprintSha256(c.hostKey)}`,
+    sigAlgs
+  ]
+}
+
+const destination = Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host"))
+const port = Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(22), Options.withDescription("port"))
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const probe = Command.make("probe", { destination, port }, ({ destination, port }) =>
+  Effect.gen(function*() {
+    const { host } = parseDestination(destination)
+    yield* Console.log(`debug1: Connecting to ${host} port ${port}.`)
+    // A probe reports the host key instead of judging it, as ssh-keyscan does.
+    const connection = yield* makeTcp({ host, port, hostKeyPolicy: acceptAnyInsecure })
+    yield* connection.requestService("ssh-userauth")
+    for (const line of describeConnection(connection)) yield* Console.log(line)
+    yield* Console.log("debug1: SSH2_MSG_SERVICE_ACCEPT received")
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("connect, run the key exchange and print what ssh -v would tell"))

@@ -1,0 +1,142 @@
+/**
+ * Curve operations on node:crypto (OpenSSL).
+ *
+ * @since 0.1.0
+ */
+import * as crypto from "node:crypto"
+import { CurveError, type Curves, type NistCurve } from "./Curves.js"
+
+const der = (hex: string) => Buffer.from(hex, "hex")
+const ED25519_PKCS8 = der("302e020100300506032b657004220420")
+const ED25519_SPKI = der("302a300506032b6570032100")
+const X25519_PKCS8 = der("302e020100300506032b656e04220420")
+const X25519_SPKI = der("302a300506032b656e032100")
+
+const nist: Record<NistCurve, { readonly openssl: string; readonly size: number; readonly hash: string }> = {
+  "P-256": { openssl: "prime256v1", size: 32, hash: "sha256" },
+  "P-384": { openssl: "secp384r1", size: 48, hash: "sha384" },
+  "P-521": { openssl: "secp521r1", size: 66, hash: "sha512" }
+}
+
+const leftPad = (bytes: Uint8Array, size: number): Buffer => {
+  if (bytes.length > size) {
+    let i = 0
+    while (i < bytes.length - size && bytes[i] === 0) i++
+    if (bytes.length - i > size) throw new CurveError({ operation: "pad", detail: "integer too large" })
+    return Buffer.from(bytes.subarray(bytes.length - size))
+  }
+  const out = Buffer.alloc(size)
+  out.set(bytes, size - bytes.length)
+  return out
+}
+
+const stripZeros = (bytes: Uint8Array): Uint8Array => {
+  let i = 0
+  while (i < bytes.length - 1 && bytes[i] === 0) i++
+  return bytes.subarray(i)
+}
+
+const rawPrivate = (prefix: Buffer, key: Uint8Array) =>
+  crypto.createPrivateKey({ key: Buffer.concat([prefix, key]), format: "der", type: "pkcs8" })
+const rawPublic = (prefix: Buffer, key: Uint8Array) =>
+  crypto.createPublicKey({ key: Buffer.concat([prefix, key]), format: "der", type: "spki" })
+const exportRawPublic = (key: crypto.KeyObject): Uint8Array => {
+  const spki = key.export({ format: "der", type: "spki" })
+  return new Uint8Array(spki.subarray(spki.length - 32))
+}
+
+const b64u = (b: Uint8Array) => Buffer.from(b).toString("base64url")
+
+const ecJwk = (curve: NistCurve, point: Uint8Array, d?: Uint8Array): crypto.JsonWebKey => {
+  const { size } = nist[curve]
+  if (point.length !== 1 + 2 * size || point[0] !== 4) throw new CurveError({ operation: "ecdsa", detail: "not an uncompressed point" })
+  return {
+    kty: "EC",
+    crv: curve,
+    x: b64u(point.subarray(1, 1 + size)),
+    y: b64u(point.subarray(1 + size)),
+    ...(d ? { d: b64u(leftPad(d, size)) } : {})
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category implementations
+ */
+export const nodeCurves: Curves = {
+  name: "node:crypto",
+  x25519: {
+    generateKeyPair() {
+      const { privateKey, publicKey } = crypto.generateKeyPairSync("x25519")
+      const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" })
+      return { privateKey: new Uint8Array(pkcs8.subarray(pkcs8.length - 32)), publicKey: exportRawPublic(publicKey) }
+    },
+    sharedSecret(privateKey, peerPublicKey) {
+      if (peerPublicKey.length !== 32) throw new CurveError({ operation: "x25519", detail: "public key must be 32 bytes" })
+      let secret: Buffer
+      try {
+        secret = crypto.diffieHellman({ privateKey: rawPrivate(X25519_PKCS8, privateKey), publicKey: rawPublic(X25519_SPKI, peerPublicKey) })
+      } catch (cause) {
+        throw new CurveError({ operation: "x25519", detail: `invalid public key: ${String(cause)}` })
+      }
+      if (secret.every((b) => b === 0)) throw new CurveError({ operation: "x25519", detail: "all-zero shared secret (small-order point)" })
+      return new Uint8Array(secret)
+    }
+  },
+  ed25519: {
+    publicKey: (seed) => exportRawPublic(crypto.createPublicKey(rawPrivate(ED25519_PKCS8, seed))),
+    sign: (seed, message) => new Uint8Array(crypto.sign(null, message, rawPrivate(ED25519_PKCS8, seed))),
+    verify(publicKey, message, signature) {
+      if (publicKey.length !== 32 || signature.length !== 64) return false
+      try {
+        return crypto.verify(null, message, rawPublic(ED25519_SPKI, publicKey), signature)
+      } catch {
+        return false
+      }
+    }
+  },
+  ecdh: {
+    generateKeyPair(curve) {
+      const ecdh = crypto.createECDH(nist[curve].openssl)
+      const publicKey = ecdh.generateKeys()
+      return { privateKey: new Uint8Array(leftPad(ecdh.getPrivateKey(), nist[curve].size)), publicKey: new Uint8Array(publicKey) }
+    },
+    sharedSecret(curve, privateKey, peerPublicKey) {
+      const { openssl, size } = nist[curve]
+      if (peerPublicKey.length !== 1 + 2 * size || peerPublicKey[0] !== 4) {
+        throw new CurveError({ operation: "ecdh", detail: "peer key is not an uncompressed point" })
+      }
+      const ecdh = crypto.createECDH(openssl)
+      ecdh.setPrivateKey(privateKey)
+      try {
+        return new Uint8Array(leftPad(ecdh.computeSecret(peerPublicKey), size))
+      } catch (cause) {
+        throw new CurveError({ operation: "ecdh", detail: `peer key is not on ${curve}: ${String(cause)}` })
+      }
+    }
+  },
+  ecdsa: {
+    publicKey(curve, privateKey) {
+      const ecdh = crypto.createECDH(nist[curve].openssl)
+      ecdh.setPrivateKey(privateKey)
+      return new Uint8Array(ecdh.getPublicKey())
+    },
+    sign(curve, privateKey, message) {
+      const { hash, size } = nist[curve]
+      const point = nodeCurves.ecdsa.publicKey(curve, privateKey)
+      const key = crypto.createPrivateKey({ key: ecJwk(curve, point, privateKey), format: "jwk" })
+      const sig = crypto.sign(hash, message, { key, dsaEncoding: "ieee-p1363" })
+      return { r: stripZeros(sig.subarray(0, size)), s: stripZeros(sig.subarray(size)) }
+    },
+    verify(curve, publicKey, message, signature) {
+      const { hash, size } = nist[curve]
+      try {
+        const key = crypto.createPublicKey({ key: ecJwk(curve, publicKey), format: "jwk" })
+        const sig = Buffer.concat([leftPad(signature.r, size), leftPad(signature.s, size)])
+        return crypto.verify(hash, message, { key, dsaEncoding: "ieee-p1363" }, sig)
+      } catch {
+        return false
+      }
+    }
+  }
+}

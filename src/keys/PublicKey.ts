@@ -1,0 +1,258 @@
+/**
+ * SSH public keys: parsing wire blobs (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709), signature
+ * verification (RFC 8332, RFC 5656 §3.1.2, RFC 8709 §6) and fingerprints as `ssh-keygen -l`
+ * prints them.
+ *
+ * @since 0.1.0
+ */
+import * as Either from "effect/Either"
+import * as crypto from "node:crypto"
+import type { Curves, NistCurve } from "../crypto/Curves.js"
+import { decode, type Reader } from "../wire/Reader.js"
+import { KeyError } from "./KeyError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type PublicKey = Ed25519PublicKey | EcdsaPublicKey | RsaPublicKey
+
+interface Common {
+  /** The key's type name as it appears at the start of its blob. */
+  readonly type: string
+  /** The wire blob (RFC 4253 §6.6). */
+  readonly blob: Uint8Array
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ed25519PublicKey extends Common {
+  readonly _tag: "Ed25519"
+  readonly type: "ssh-ed25519"
+  readonly key: Uint8Array
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EcdsaPublicKey extends Common {
+  readonly _tag: "Ecdsa"
+  readonly type: EcdsaKeyType
+  readonly curve: NistCurve
+  /** Uncompressed SEC1 point. */
+  readonly point: Uint8Array
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RsaPublicKey extends Common {
+  readonly _tag: "Rsa"
+  readonly type: "ssh-rsa"
+  readonly e: Uint8Array
+  readonly n: Uint8Array
+  /** Modulus size in bits. */
+  readonly bits: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EcdsaKeyType = "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" | "ecdsa-sha2-nistp521"
+
+const ecdsaCurves: Record<EcdsaKeyType, { readonly id: string; readonly curve: NistCurve; readonly size: number }> = {
+  "ecdsa-sha2-nistp256": { id: "nistp256", curve: "P-256", size: 32 },
+  "ecdsa-sha2-nistp384": { id: "nistp384", curve: "P-384", size: 48 },
+  "ecdsa-sha2-nistp521": { id: "nistp521", curve: "P-521", size: 66 }
+}
+
+/** Signature algorithms each key type can verify. */
+const signatureAlgorithms: Record<PublicKey["_tag"], (key: PublicKey) => ReadonlyArray<string>> = {
+  Ed25519: () => ["ssh-ed25519"],
+  Ecdsa: (key) => [key.type],
+  Rsa: () => ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+}
+
+/**
+ * The signature algorithms a key can make or verify, strongest first.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const algorithmsFor = (key: PublicKey): ReadonlyArray<string> => signatureAlgorithms[key._tag](key)
+
+const rsaHashes: Record<string, string> = {
+  "rsa-sha2-512": "sha512",
+  "rsa-sha2-256": "sha256",
+  "ssh-rsa": "sha1"
+}
+
+const readBody = (r: Reader, blob: Uint8Array): PublicKey => {
+  const type = r.text("key type")
+  switch (type) {
+    case "ssh-ed25519": {
+      const key = r.string("ed25519 public key")
+      if (key.length !== 32) r.fail("ed25519 public key", `expected 32 bytes, got ${key.length}`)
+      r.end("ssh-ed25519 key")
+      return { _tag: "Ed25519", type, blob, key: key.slice() }
+    }
+    case "ecdsa-sha2-nistp256":
+    case "ecdsa-sha2-nistp384":
+    case "ecdsa-sha2-nistp521": {
+      const info = ecdsaCurves[type]
+      const id = r.text("curve identifier")
+      if (id !== info.id) r.fail("curve identifier", `${type} key names curve ${id}`)
+      const point = r.string("ecdsa point")
+      if (point.length !== 1 + 2 * info.size || point[0] !== 4) {
+        r.fail("ecdsa point", "expected an uncompressed point")
+      }
+      r.end(`${type} key`)
+      return { _tag: "Ecdsa", type, blob, curve: info.curve, point: point.slice() }
+    }
+    case "ssh-rsa": {
+      const e = r.mpintUnsigned("rsa e").slice()
+      const n = r.mpintUnsigned("rsa n").slice()
+      r.end("ssh-rsa key")
+      const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
+      return { _tag: "Rsa", type, blob, e, n, bits }
+    }
+    default:
+      throw new KeyError({ reason: "UnsupportedKeyType", keyType: type, detail: "unsupported public key type" })
+  }
+}
+
+/**
+ * Parses a public key wire blob.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const fromBlob = (blob: Uint8Array): Either.Either<PublicKey, KeyError> => {
+  const copy = blob.slice()
+  try {
+    return Either.mapLeft(
+      decode(copy, (r) => readBody(r, copy)),
+      (cause) => new KeyError({ reason: "Malformed", detail: `malformed public key blob: ${cause.message}`, cause })
+    )
+  } catch (e) {
+    if (e instanceof KeyError) return Either.left(e)
+    throw e
+  }
+}
+
+const digest = (algorithm: string, data: Uint8Array): Buffer => crypto.createHash(algorithm).update(data).digest()
+
+/**
+ * `SHA256:` fingerprint, base64 without padding, exactly as `ssh-keygen -l` prints it.
+ *
+ * @since 0.1.0
+ * @category fingerprints
+ */
+export const fingerprintSha256 = (key: PublicKey): string =>
+  `SHA256:${digest("sha256", key.blob).toString("base64").replace(/=+$/, "")}`
+
+/**
+ * `MD5:` fingerprint, colon-separated hex, as `ssh-keygen -l -E md5` prints it.
+ *
+ * @since 0.1.0
+ * @category fingerprints
+ */
+export const fingerprintMd5 = (key: PublicKey): string =>
+  `MD5:${digest("md5", key.blob).toString("hex").replace(/(..)(?!$)/g, "$1:")}`
+
+/**
+ * A parsed signature blob: `string algorithm, string signature` (RFC 4253 §6.6).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignatureBlob {
+  readonly algorithm: string
+  readonly signature: Uint8Array
+}
+
+/**
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseSignature = (blob: Uint8Array): Either.Either<SignatureBlob, KeyError> =>
+  Either.mapLeft(
+    decode(blob, (r) => {
+      const algorithm = r.text("signature algorithm")
+      const signature = r.string("signature")
+      r.end("signature blob")
+      return { algorithm, signature }
+    }),
+    (cause) => new KeyError({ reason: "Malformed", detail: `malformed signature blob: ${cause.message}`, cause })
+  )
+
+const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url")
+
+const rsaKeyObjects = new WeakMap<RsaPublicKey, crypto.KeyObject>()
+const rsaKeyObject = (key: RsaPublicKey): crypto.KeyObject => {
+  let obj = rsaKeyObjects.get(key)
+  if (!obj) {
+    obj = crypto.createPublicKey({ key: { kty: "RSA", n: b64url(key.n), e: b64url(key.e) }, format: "jwk" })
+    rsaKeyObjects.set(key, obj)
+  }
+  return obj
+}
+
+/**
+ * Verifies a signature blob over `data`. `allowed`, when given, restricts the signature
+ * algorithms accepted (for example to the negotiated host key algorithm). Answers a
+ * KeyError when the blob is malformed or names an algorithm the key cannot make; `false`
+ * when the signature simply does not verify.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const verify = (
+  curves: Curves,
+  key: PublicKey,
+  signatureBlob: Uint8Array,
+  data: Uint8Array,
+  allowed?: ReadonlyArray<string>
+): Either.Either<boolean, KeyError> =>
+  Either.flatMap(parseSignature(signatureBlob), ({ algorithm, signature }) => {
+    if (!algorithmsFor(key).includes(algorithm) || (allowed && !allowed.includes(algorithm))) {
+      return Either.left(
+        new KeyError({
+          reason: "AlgorithmMismatch",
+          keyType: key.type,
+          detail: `signature algorithm ${algorithm} does not match${allowed ? ` the expected ${allowed.join(" or ")}` : ""}`
+        })
+      )
+    }
+    switch (key._tag) {
+      case "Ed25519":
+        return Either.right(curves.ed25519.verify(key.key, data, signature))
+      case "Ecdsa":
+        return Either.map(
+          decode(signature, (r) => {
+            const rr = r.mpintUnsigned("ecdsa r")
+            const s = r.mpintUnsigned("ecdsa s")
+            r.end("ecdsa signature")
+            return { r: rr, s }
+          }),
+          (sig) => curves.ecdsa.verify(key.curve, key.point, data, sig)
+        ).pipe(Either.orElse(() => Either.right(false)))
+      case "Rsa": {
+        // RFC 8332 requires the signature to be exactly the modulus length; OpenSSL agrees.
+        const modulusBytes = Math.ceil(key.bits / 8)
+        if (signature.length > modulusBytes) return Either.right(false)
+        const padded = new Uint8Array(modulusBytes)
+        padded.set(signature, modulusBytes - signature.length)
+        try {
+          return Either.right(crypto.verify(rsaHashes[algorithm], data, rsaKeyObject(key), padded))
+        } catch {
+          return Either.right(false)
+        }
+      }
+    }
+  })

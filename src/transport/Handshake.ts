@@ -1,0 +1,680 @@
+/**
+ * The client side of an SSH connection over any byte channel: version exchange, the key
+ * exchange state machine (first exchange and rekeys), the packet loop that routes transport
+ * messages, and the send gate that holds application messages while keys change.
+ *
+ * One reader fiber owns the inbound direction. It decodes one packet at a time and handles
+ * kex messages inline, so the inbound keys are swapped exactly between NEWKEYS and the
+ * packet after it. Outbound writes are serialised by a lock; while a key exchange is in
+ * progress only kex messages pass (RFC 4253 §7.1).
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as crypto from "node:crypto"
+import { CurveError, CurvesImpl } from "../crypto/Curves.js"
+import * as PublicKey from "../keys/PublicKey.js"
+import { DisconnectReason, isKexMessage, MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { decode } from "../wire/Reader.js"
+import { WireError } from "../wire/WireError.js"
+import { encode } from "../wire/Writer.js"
+import type { AlgorithmPreferences } from "./Algorithms.js"
+import { ciphers } from "./cipher/Ciphers.js"
+import { macs } from "./cipher/Mac.js"
+import { type DirectionKeys, noneSealer, type PacketOpener, type PacketSealer } from "./cipher/PacketCipher.js"
+import { type HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
+import { kexMethods, type KexExchange, type KexMethod } from "./kex/KexMethod.js"
+import {
+  decodeKexInit,
+  encodeKexInit,
+  guessIsWrong,
+  type KexInit,
+  type NegotiatedAlgorithms,
+  negotiate,
+  pseudoAlgorithms
+} from "./KexInit.js"
+import { framePacket, PacketDecoder, PacketError } from "./PacketCodec.js"
+import type { Transport } from "./Transport.js"
+import { Disconnected, TransportError, type TransportFailure } from "./TransportError.js"
+
+/**
+ * A connected byte stream: what the handshake needs from a socket.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ByteChannel {
+  readonly host: string
+  readonly port: number
+  write(bytes: Uint8Array): Effect.Effect<void, TransportError>
+  /** Incoming chunks; ends on EOF, fails on a socket error. */
+  readonly chunks: Mailbox.ReadonlyMailbox<Uint8Array, TransportError>
+  /** Closes the socket. Idempotent. */
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HandshakeOptions {
+  readonly hostKeyPolicy: HostKeyPolicy
+  readonly preferences: AlgorithmPreferences
+  /** Our identification string, without CR LF. */
+  readonly clientIdentification: string
+  /** Each handshake step (version, KEXINIT, reply, NEWKEYS, service accept) must finish within this. */
+  readonly handshakeTimeout: Duration.Duration
+  /** How long `receive` waits for the next message. */
+  readonly receiveTimeout: Duration.Duration
+  /** Start a rekey after this many bytes or packets (both directions) since the last one. */
+  readonly rekeyBytes: number
+  readonly rekeyPackets: number
+}
+
+/**
+ * An established connection: the `Transport` service plus what tests and tools want to see.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SshConnection extends Transport {
+  /** Starts a key exchange now and waits for it to finish. */
+  readonly rekey: Effect.Effect<void, TransportFailure>
+  /** Completed key exchanges, the first one included. */
+  readonly kexCount: number
+}
+
+/** RFC 4253 §4.2 allows lines before the identification string; we bound them. */
+const MAX_PRELUDE_LINES = 64
+const MAX_LINE_LENGTH = 1024
+
+interface KexState {
+  readonly ours: KexInit
+  readonly oursPayload: Uint8Array
+  readonly done: Deferred.Deferred<void, TransportFailure | HostKeyRejected>
+  /** The sequence number our KEXINIT went out with, to recognise an UNIMPLEMENTED reply to it. */
+  readonly oursSeq: number
+  theirsPayload?: Uint8Array
+  negotiated?: NegotiatedAlgorithms
+  method?: KexMethod
+  exchange?: KexExchange
+  /** The server guessed its first kex packet wrong: drop the next one (RFC 4253 §7.1). */
+  ignoreNextKexPacket?: boolean
+  /** Inbound keys, ready once our NEWKEYS is out; installed when the server's arrives. */
+  pendingOpener?: PacketOpener
+}
+
+const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => Buffer.concat(parts)
+
+/**
+ * Runs the version exchange and the first key exchange over `channel`, then keeps the
+ * connection serviced by a reader fiber in the current scope. Closing the scope sends
+ * DISCONNECT.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const handshake = (
+  channel: ByteChannel,
+  options: HandshakeOptions
+): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> =>
+  Effect.gen(function*() {
+    const curves = yield* CurvesImpl
+    const { host, port } = channel
+    const error = (
+      reason: TransportError["reason"],
+      step: string | undefined,
+      detail: string,
+      cause?: unknown
+    ) => new TransportError({ reason, host, port, detail, ...(step ? { step } : {}), ...(cause ? { cause } : {}) })
+
+    const decoder = new PacketDecoder()
+    let sealer: PacketSealer = noneSealer
+    let seqIn = 0
+    let seqOut = 0
+    let lastSeqIn = 0
+    let dead: TransportFailure | HostKeyRejected | undefined
+    let kex: KexState | undefined
+    let lastKexDone: Deferred.Deferred<void, TransportFailure | HostKeyRejected> | undefined
+    let negotiated: NegotiatedAlgorithms | undefined
+    let sessionId: Uint8Array | undefined
+    let hostKey: PublicKey.PublicKey | undefined
+    let serverIdentification = ""
+    let strict = false
+    let kexCount = 0
+    let bytesSinceKex = 0
+    let packetsSinceKex = 0
+    const extensions = new Map<string, Uint8Array>()
+
+    const inbound = yield* Mailbox.make<Uint8Array, TransportFailure>()
+    const serviceAccepts = yield* Mailbox.make<string, TransportFailure>()
+    const writeLock = yield* Effect.makeSemaphore(1)
+    const serviceLock = yield* Effect.makeSemaphore(1)
+    const sendGate = yield* Effect.makeLatch(true)
+
+    /** The error users of a dead connection see. A host key rejection only happens before they have one. */
+    const deadError = (): TransportFailure =>
+      dead === undefined || dead._tag === "HostKeyRejected"
+        ? error("Closed", undefined, "connection is closed")
+        : dead
+
+    const die = (e: TransportFailure | HostKeyRejected): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (dead) return Effect.void
+        dead = e
+        const forUsers = deadError()
+        return Effect.all([
+          inbound.fail(forUsers),
+          serviceAccepts.fail(forUsers),
+          kex ? Deferred.fail(kex.done, e) : Effect.void,
+          sendGate.open,
+          channel.close
+        ], { discard: true })
+      })
+
+    // ---- sending ----
+
+    const writePacketLocked = (payload: Uint8Array, prefix?: Uint8Array): Effect.Effect<void, TransportError> => {
+      const wire = framePacket(payload, sealer, seqOut)
+      seqOut = (seqOut + 1) >>> 0
+      bytesSinceKex += wire.length
+      packetsSinceKex++
+      return channel.write(prefix ? concat(prefix, wire) : wire)
+    }
+
+    const sendKexMessage = (payload: Uint8Array) => writeLock.withPermits(1)(Effect.suspend(() => writePacketLocked(payload)))
+
+    const sendDisconnect = (code: number, description: string): Effect.Effect<void> =>
+      dead
+        ? Effect.void
+        : sendKexMessage(
+          encode((w) => w.byte(MessageNumber.DISCONNECT).uint32(code).string(description).string(""))
+        ).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore)
+
+    /** Sends our KEXINIT (the caller holds the write lock) and closes the send gate. */
+    const beginKexLocked = (prefix?: Uint8Array): Effect.Effect<void, TransportError> =>
+      Effect.gen(function*() {
+        const initial = sessionId === undefined
+        const ours: KexInit = {
+          cookie: new Uint8Array(16),
+          // ext-info-c and the strict-kex marker belong in the first KEXINIT only.
+          kexAlgorithms: initial
+            ? [...options.preferences.kex, pseudoAlgorithms.extInfoClient, pseudoAlgorithms.strictKexClient]
+            : options.preferences.kex,
+          serverHostKeyAlgorithms: options.preferences.hostKey,
+          ciphersClientToServer: options.preferences.cipher,
+          ciphersServerToClient: options.preferences.cipher,
+          macsClientToServer: options.preferences.mac,
+          macsServerToClient: options.preferences.mac,
+          compressionClientToServer: ["none"],
+          compressionServerToClient: ["none"],
+          languagesClientToServer: [],
+          languagesServerToClient: [],
+          firstKexPacketFollows: false
+        }
+        const done = yield* Deferred.make<void, TransportFailure | HostKeyRejected>()
+        const oursPayload = encodeKexInit(ours)
+        kex = { ours, oursPayload, done, oursSeq: seqOut }
+        lastKexDone = done
+        sendGate.unsafeClose()
+        yield* writePacketLocked(oursPayload, prefix)
+      })
+
+    const rekeyDue = () =>
+      kex === undefined && kexCount > 0 &&
+      (bytesSinceKex >= options.rekeyBytes || packetsSinceKex >= options.rekeyPackets)
+
+    /** Starts a kex unless one is running. */
+    const ensureKex = writeLock.withPermits(1)(Effect.suspend(() => (kex ? Effect.void : beginKexLocked())))
+
+    const send = (payload: Uint8Array): Effect.Effect<void, TransportFailure> =>
+      Effect.suspend(function attempt(): Effect.Effect<void, TransportFailure> {
+        if (dead) return Effect.fail(deadError())
+        return writeLock.withPermits(1)(Effect.suspend(() => {
+          if (dead) return Effect.fail(deadError())
+          if (kex) return Effect.succeed(false)
+          const write = writePacketLocked(payload)
+          return (rekeyDue() ? Effect.zipRight(write, beginKexLocked()) : write).pipe(Effect.as(true))
+        })).pipe(Effect.flatMap((sent) => (sent ? Effect.void : Effect.zipRight(sendGate.await, attempt()))))
+      })
+
+    // ---- receiving ----
+
+    const packetError = (e: PacketError) =>
+      error(
+        e.reason === "PacketTooLarge" ? "PacketTooLarge" : e.reason === "MacError" ? "MacError" : "BadPacket",
+        "packet",
+        e.message,
+        e
+      )
+
+    const take = channel.chunks.take.pipe(
+      Effect.catchTag("NoSuchElementException", () =>
+        Effect.fail(
+          error(
+            "ConnectionClosed",
+            undefined,
+            decoder.buffered > 0
+              ? `connection closed by the server in the middle of a packet (${decoder.buffered} bytes pending)`
+              : "connection closed by the server"
+          )
+        ))
+    )
+
+    const readPacket: Effect.Effect<Uint8Array, TransportError> = Effect.suspend(function next(): Effect.Effect<
+      Uint8Array,
+      TransportError
+    > {
+      let payload: Uint8Array | undefined
+      try {
+        payload = decoder.next(seqIn)
+      } catch (e) {
+        if (e instanceof PacketError) return Effect.fail(packetError(e))
+        throw e
+      }
+      if (payload !== undefined) {
+        lastSeqIn = seqIn
+        seqIn = (seqIn + 1) >>> 0
+        bytesSinceKex += payload.length
+        packetsSinceKex++
+        return Effect.succeed(payload)
+      }
+      return Effect.flatMap(take, (chunk) => {
+        decoder.push(chunk)
+        return next()
+      })
+    })
+
+    const kexStep = (): string =>
+      kex === undefined ? "KEXINIT" : kex.theirsPayload === undefined ? "KEXINIT" : kex.pendingOpener ? "NEWKEYS" : "KEXDH_REPLY"
+
+    /** While keys are being exchanged every packet must come within the handshake timeout. */
+    const readNext = Effect.suspend(() =>
+      kex !== undefined || kexCount === 0
+        ? readPacket.pipe(Effect.timeoutFail({
+          duration: options.handshakeTimeout,
+          onTimeout: () => {
+            const step = kexStep()
+            return error("Timeout", step, `no ${step} from the server within ${Duration.format(options.handshakeTimeout)}`)
+          }
+        }))
+        : readPacket
+    )
+
+    const readVersion = Effect.gen(function*() {
+      for (let lines = 0; lines <= MAX_PRELUDE_LINES; lines++) {
+        let got = decoder.takeLine(MAX_LINE_LENGTH)
+        // Bounded: takeLine reports tooLong once more than MAX_LINE_LENGTH bytes are pending.
+        while (got === undefined) {
+          decoder.push(yield* take)
+          got = decoder.takeLine(MAX_LINE_LENGTH)
+        }
+        if ("tooLong" in got) {
+          return yield* error("VersionExchange", "version exchange", `server sent a line longer than ${MAX_LINE_LENGTH} bytes`)
+        }
+        if (!got.line.startsWith("SSH-")) continue
+        const match = /^SSH-([^-\s]+)-(\S+)/.exec(got.line)
+        if (!match) {
+          return yield* error("VersionExchange", "version exchange", `malformed identification string ${JSON.stringify(got.line)}`)
+        }
+        if (match[1] !== "2.0" && match[1] !== "1.99") {
+          return yield* error(
+            "VersionExchange",
+            "version exchange",
+            `server speaks SSH protocol ${match[1]}; only 2.0 is supported`
+          )
+        }
+        return got.line
+      }
+      return yield* error(
+        "VersionExchange",
+        "version exchange",
+        `no SSH identification string within ${MAX_PRELUDE_LINES} lines`
+      )
+    }).pipe(Effect.timeoutFail({
+      duration: options.handshakeTimeout,
+      onTimeout: () =>
+        error("Timeout", "version exchange", `no identification string from the server within ${Duration.format(options.handshakeTimeout)}`)
+    }))
+
+    // ---- key exchange ----
+
+    const protocolError = (detail: string, step?: string) => error("ProtocolError", step, detail)
+
+    const onKexInit = (payload: Uint8Array, seq: number) =>
+      Effect.gen(function*() {
+        if (kex?.theirsPayload) return yield* protocolError("second KEXINIT during a key exchange", "KEXINIT")
+        if (kex === undefined) yield* ensureKex
+        const state = kex!
+        const theirs = yield* Either.mapLeft(decodeKexInit(payload), (e) => error("ProtocolError", "KEXINIT", e.message, e))
+        const chosen = yield* Either.mapLeft(
+          negotiate(state.ours, theirs, (c) => ciphers.get(c)?.aead ?? false, sessionId === undefined),
+          (e) =>
+            error(
+              "KexFailed",
+              "KEXINIT",
+              `no common ${e.category} algorithm; we offer ${e.client.join(",")}; the server offers ${e.server.join(",")}`
+            )
+        )
+        if (sessionId === undefined) {
+          strict = chosen.strictKex
+          // Strict kex (the Terrapin fix) requires KEXINIT to be the very first packet.
+          if (strict && seq !== 0) {
+            return yield* protocolError("strict key exchange: KEXINIT was not the first packet from the server", "KEXINIT")
+          }
+        }
+        state.theirsPayload = payload
+        state.negotiated = chosen
+        state.ignoreNextKexPacket = guessIsWrong(theirs, chosen)
+        state.method = kexMethods.get(chosen.kex)!
+        state.exchange = state.method.start(curves)
+        yield* sendKexMessage(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), state.exchange.clientPublic))
+      })
+
+    const hash = (algorithm: string, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+      const h = crypto.createHash(algorithm)
+      for (const p of parts) h.update(p)
+      return h.digest()
+    }
+
+    const onKexReply = (payload: Uint8Array) =>
+      Effect.gen(function*() {
+        const state = kex!
+        const neg = state.negotiated!
+        const method = state.method!
+        const kexFailed = (detail: string, cause?: unknown) => error("KexFailed", "KEXDH_REPLY", detail, cause)
+        const parsed = yield* Effect.try({
+          try: () =>
+            decode(payload, (r) => {
+              r.byte("message number")
+              const hostKeyBlob = r.string("K_S")
+              const server = state.exchange!.readServerPublic(r)
+              const signature = r.string("signature of H")
+              return { hostKeyBlob, server, signature }
+            }),
+          catch: (e) =>
+            e instanceof CurveError
+              ? kexFailed(`invalid server key exchange value: ${e.message}`, e)
+              : kexFailed(`could not process KEXDH_REPLY: ${String(e)}`, e)
+        }).pipe(
+          Effect.flatMap(Either.mapLeft((e: WireError) => kexFailed(`malformed KEXDH_REPLY: ${e.message}`, e)))
+        )
+        const key = yield* Either.mapLeft(
+          PublicKey.fromBlob(parsed.hostKeyBlob),
+          (e) => kexFailed(`unusable host key: ${e.message}`, e)
+        )
+        const K = encode((w) => w.mpintUnsigned(parsed.server.sharedSecret))
+        const H = hash(
+          method.hash,
+          encode((w) =>
+            w.string(options.clientIdentification)
+              .string(serverIdentification)
+              .string(state.oursPayload)
+              .string(state.theirsPayload!)
+              .string(parsed.hostKeyBlob)
+              .raw(state.exchange!.clientPublic)
+              .raw(parsed.server.encoded), 2048),
+          K
+        )
+        const valid = yield* Either.mapLeft(
+          PublicKey.verify(curves, key, parsed.signature, H, [neg.hostKey]),
+          (e) => kexFailed(`host key signature: ${e.message}`, e)
+        )
+        if (!valid) return yield* kexFailed(`the server's ${neg.hostKey} signature over the exchange hash does not verify`)
+
+        if (sessionId === undefined) {
+          const fingerprint = PublicKey.fingerprintSha256(key)
+          yield* options.hostKeyPolicy({ host, port, key, algorithm: neg.hostKey, fingerprint })
+          sessionId = H
+          hostKey = key
+        } else if (Buffer.compare(key.blob, hostKey!.blob) !== 0) {
+          return yield* kexFailed("the server presented a different host key during a rekey")
+        }
+
+        const sid = sessionId
+        const derive = (letter: string, length: number): Uint8Array => {
+          let out = hash(method.hash, K, H, Buffer.from(letter), sid)
+          while (out.length < length) out = concat(out, hash(method.hash, K, H, out))
+          return out.subarray(0, length)
+        }
+        const direction = (cipherName: string, macName: string, [iv, enc, integrity]: string) => {
+          const cipher = ciphers.get(cipherName)!
+          const mac = cipher.aead ? undefined : macs.get(macName)!
+          const keys: DirectionKeys = {
+            iv: derive(iv, cipher.ivLength),
+            key: derive(enc, cipher.keyLength),
+            macKey: mac ? derive(integrity, mac.keyLength) : new Uint8Array(0)
+          }
+          return { cipher, mac, keys }
+        }
+        const out = direction(neg.cipherClientToServer, neg.macClientToServer, "ACE")
+        const into = direction(neg.cipherServerToClient, neg.macServerToClient, "BDF")
+        state.pendingOpener = into.cipher.opener(into.keys, into.mac)
+        const nextSealer = out.cipher.sealer(out.keys, out.mac)
+
+        yield* writeLock.withPermits(1)(Effect.suspend(() => {
+          const write = writePacketLocked(Uint8Array.of(MessageNumber.NEWKEYS))
+          sealer = nextSealer
+          if (strict) seqOut = 0
+          return write
+        }))
+        negotiated = neg
+        // Our NEWKEYS is out: application messages may flow again, under the new keys.
+        yield* sendGate.open
+      })
+
+    const onNewKeys = Effect.suspend(() => {
+      const state = kex
+      if (!state?.pendingOpener) return Effect.fail(protocolError("NEWKEYS before the key exchange reply", "NEWKEYS"))
+      decoder.opener = state.pendingOpener
+      if (strict) seqIn = 0
+      kexCount++
+      bytesSinceKex = 0
+      packetsSinceKex = 0
+      kex = undefined
+      return Deferred.succeed(state.done, undefined)
+    })
+
+    const onKexMethodMessage = (payload: Uint8Array) =>
+      Effect.suspend(() => {
+        if (!kex?.exchange) {
+          return Effect.fail(protocolError(`unexpected ${messageName(payload[0])} outside a key exchange`))
+        }
+        if (kex.ignoreNextKexPacket) {
+          kex.ignoreNextKexPacket = false
+          return Effect.void
+        }
+        if (payload[0] !== MessageNumber.KEXDH_REPLY || kex.pendingOpener) {
+          return Effect.fail(protocolError(`unexpected ${messageName(payload[0])} during the key exchange`, kexStep()))
+        }
+        return onKexReply(payload)
+      })
+
+    // ---- dispatch ----
+
+    const parseOrProtocolError = <A>(payload: Uint8Array, what: string, f: Parameters<typeof decode<A>>[1]) =>
+      Either.mapLeft(decode(payload, f), (e) => protocolError(`malformed ${what}: ${e.message}`))
+
+    const dispatch = (payload: Uint8Array, seq: number): Effect.Effect<void, TransportFailure | HostKeyRejected> => {
+      const type = payload[0]
+      // During a strict initial kex nothing but kex messages may arrive, not even IGNORE.
+      if (strict && kexCount === 0 && kex && !isKexMessage(type) && type !== MessageNumber.DISCONNECT) {
+        return Effect.fail(
+          protocolError(`strict key exchange: unexpected ${messageName(type)} during the initial key exchange`, kexStep())
+        )
+      }
+      switch (type) {
+        case MessageNumber.DISCONNECT:
+          return Effect.flatMap(
+            parseOrProtocolError(payload, "DISCONNECT", (r) => {
+              r.byte()
+              return { code: r.uint32("reason code"), description: Buffer.from(r.string("description")).toString("utf8") }
+            }),
+            ({ code, description }) => Effect.fail(new Disconnected({ host, port, code, description }))
+          )
+        case MessageNumber.IGNORE:
+        case MessageNumber.DEBUG:
+          return Effect.void
+        case MessageNumber.UNIMPLEMENTED:
+          return Effect.flatMap(
+            parseOrProtocolError(payload, "UNIMPLEMENTED", (r) => (r.byte(), r.uint32("packet sequence number"))),
+            (rejected) =>
+              kex && !kex.theirsPayload && rejected === kex.oursSeq
+                // OpenSSH's sshd, for one, refuses rekeys before authentication this way.
+                ? Effect.fail(error("KexFailed", "KEXINIT", "the server does not accept a key exchange now (it answered UNIMPLEMENTED)"))
+                : Effect.void
+          )
+        case MessageNumber.SERVICE_ACCEPT:
+          return Effect.flatMap(
+            parseOrProtocolError(payload, "SERVICE_ACCEPT", (r) => (r.byte(), r.text("service name"))),
+            (name) => serviceAccepts.offer(name)
+          )
+        case MessageNumber.EXT_INFO:
+          return Effect.map(
+            parseOrProtocolError(payload, "EXT_INFO", (r) => {
+              r.byte()
+              const n = r.uint32("nr-extensions")
+              const entries: Array<[string, Uint8Array]> = []
+              for (let i = 0; i < n; i++) entries.push([r.text("extension-name"), r.string("extension-value").slice()])
+              return entries
+            }),
+            (entries) => {
+              for (const [k, v] of entries) extensions.set(k, v)
+            }
+          )
+        case MessageNumber.KEXINIT:
+          return onKexInit(payload, seq)
+        case MessageNumber.NEWKEYS:
+          return onNewKeys
+        default:
+          if (type >= 30 && type <= 49) return onKexMethodMessage(payload)
+          if (type < 50) {
+            // RFC 4253 §11.4: answer what we do not understand.
+            return sendKexMessage(encode((w) => w.byte(MessageNumber.UNIMPLEMENTED).uint32(seq)))
+          }
+          if (kexCount === 0) {
+            return Effect.fail(protocolError(`${messageName(type)} before the first key exchange completed`, kexStep()))
+          }
+          return Effect.asVoid(inbound.offer(payload))
+      }
+    }
+
+    const disconnectCodeFor = (e: TransportFailure | HostKeyRejected): number | undefined => {
+      if (e._tag === "HostKeyRejected") return DisconnectReason.HOST_KEY_NOT_VERIFIABLE
+      if (e._tag === "Disconnected") return undefined
+      switch (e.reason) {
+        case "MacError":
+          return DisconnectReason.MAC_ERROR
+        case "KexFailed":
+          return DisconnectReason.KEY_EXCHANGE_FAILED
+        case "PacketTooLarge":
+        case "BadPacket":
+        case "ProtocolError":
+        case "Timeout":
+        case "VersionExchange":
+          return DisconnectReason.PROTOCOL_ERROR
+        default:
+          return undefined
+      }
+    }
+
+    const abort = (e: TransportFailure | HostKeyRejected): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const code = disconnectCodeFor(e)
+        return Effect.zipRight(code === undefined ? Effect.void : sendDisconnect(code, e.message), die(e))
+      })
+
+    // ---- start ----
+
+    // Version line and our KEXINIT go out together, before we read anything: one round trip saved.
+    yield* writeLock.withPermits(1)(beginKexLocked(Buffer.from(`${options.clientIdentification}\r\n`, "latin1")))
+    const firstKex = kex!.done
+    serverIdentification = yield* readVersion.pipe(Effect.tapError(abort))
+
+    const readLoop = Effect.gen(function*() {
+      while (true) {
+        const payload = yield* readNext
+        yield* dispatch(payload, lastSeqIn)
+        if (rekeyDue()) yield* ensureKex
+      }
+    })
+    yield* readLoop.pipe(
+      Effect.catchAll(abort),
+      // A defect here is a bug of ours; still, nobody may be left waiting on a dead reader.
+      Effect.catchAllDefect((defect) =>
+        Effect.zipRight(
+          abort(error("ProtocolError", undefined, `internal error: ${String(defect)}`, defect)),
+          Effect.die(defect)
+        )
+      ),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(sendDisconnect(DisconnectReason.BY_APPLICATION, "closed by the client"), die(error("Closed", undefined, "connection closed by the client")))
+    )
+
+    yield* Deferred.await(firstKex)
+
+    const receiveTimeoutError = () =>
+      error("Timeout", "receive", `no message from the server within ${Duration.format(options.receiveTimeout)}`)
+
+    const connection: SshConnection = {
+      host,
+      port,
+      sessionId: sessionId!,
+      clientIdentification: options.clientIdentification,
+      serverIdentification,
+      hostKey: hostKey!,
+      get algorithms() {
+        return negotiated!
+      },
+      get serverSigAlgs() {
+        const value = extensions.get("server-sig-algs")
+        return value === undefined
+          ? Option.none()
+          : Option.some(Buffer.from(value).toString("latin1").split(",").filter((s) => s.length > 0))
+      },
+      get extensions() {
+        return extensions
+      },
+      get kexCount() {
+        return kexCount
+      },
+      send,
+      receive: inbound.take.pipe(
+        Effect.catchTag("NoSuchElementException", () => Effect.fail(deadError())),
+        Effect.timeoutFail({ duration: options.receiveTimeout, onTimeout: receiveTimeoutError })
+      ),
+      requestService: (name) =>
+        serviceLock.withPermits(1)(Effect.gen(function*() {
+          yield* send(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(name)))
+          const accepted = yield* serviceAccepts.take.pipe(
+            Effect.catchTag("NoSuchElementException", () => Effect.fail(deadError())),
+            Effect.timeoutFail({
+              duration: options.handshakeTimeout,
+              onTimeout: () =>
+                error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
+            })
+          )
+          if (accepted !== name) {
+            return yield* protocolError(`requested service ${name} but the server accepted ${accepted}`, "SERVICE_ACCEPT")
+          }
+        })),
+      disconnect: (code = DisconnectReason.BY_APPLICATION, description = "closed by the client") =>
+        Effect.zipRight(sendDisconnect(code, description), die(error("Closed", undefined, "connection closed by the client"))),
+      rekey: Effect.gen(function*() {
+        if (dead) return yield* deadError()
+        yield* ensureKex
+        yield* Deferred.await(lastKexDone!).pipe(Effect.mapError((e) => (e._tag === "HostKeyRejected" ? deadError() : e)))
+      })
+    }
+    return connection
+  })

@@ -1,0 +1,65 @@
+/**
+ * The `Transport` service: an established, encrypted SSH connection (RFC 4253) as the auth
+ * layer sees it. It is deliberately small: enough to run RFC 4252 over it, and small enough
+ * to implement in memory for tests.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type { PublicKey } from "../keys/PublicKey.js"
+import type { HostKeyRejected } from "./HostKeyPolicy.js"
+import type { NegotiatedAlgorithms } from "./KexInit.js"
+import { makeTcp, type TcpOptions } from "./TcpTransport.js"
+import type { TransportFailure } from "./TransportError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transport {
+  readonly host: string
+  readonly port: number
+  /** The exchange hash of the first key exchange (RFC 4253 §7.2). */
+  readonly sessionId: Uint8Array
+  /** Our identification string, without CR LF. */
+  readonly clientIdentification: string
+  /** The server's identification string, without CR LF, e.g. "SSH-2.0-OpenSSH_9.2p1". */
+  readonly serverIdentification: string
+  /** The server's host key, already accepted by the host-key policy. */
+  readonly hostKey: PublicKey
+  /** The algorithms in force (they may change on a rekey). */
+  readonly algorithms: NegotiatedAlgorithms
+  /** `server-sig-algs` from the latest EXT_INFO (RFC 8308 §3.1), if the server sent it. */
+  readonly serverSigAlgs: Option.Option<ReadonlyArray<string>>
+  /** Every extension from EXT_INFO; a later EXT_INFO overrides an earlier value. */
+  readonly extensions: ReadonlyMap<string, Uint8Array>
+  /** Sends one payload (message number first). Waits while a rekey is in progress. */
+  send(payload: Uint8Array): Effect.Effect<void, TransportFailure>
+  /**
+   * The next message that is not a transport-layer message (number 50 and up), with a
+   * timeout. Transport messages (IGNORE, DEBUG, EXT_INFO, rekeys) are handled inside.
+   */
+  readonly receive: Effect.Effect<Uint8Array, TransportFailure>
+  /** SSH_MSG_SERVICE_REQUEST, waiting for the matching SERVICE_ACCEPT. */
+  requestService(name: string): Effect.Effect<void, TransportFailure>
+  /** Sends SSH_MSG_DISCONNECT (best effort) and closes the connection. */
+  disconnect(code?: number, description?: string): Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const Transport: Context.Tag<Transport, Transport> = Context.GenericTag<Transport>("effect-ssh-auth/Transport")
+
+/**
+ * A `Transport` over TCP to a real SSH server. The connection lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTcp = (options: TcpOptions): Layer.Layer<Transport, TransportFailure | HostKeyRejected> =>
+  Layer.scoped(Transport, makeTcp(options))

@@ -1,0 +1,77 @@
+/**
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { disconnectReasonName } from "../wire/MessageNumber.js"
+
+/**
+ * Why a transport failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TransportErrorReason = Schema.Literal(
+  "ConnectFailed",
+  "Timeout",
+  "VersionExchange",
+  "PacketTooLarge",
+  "BadPacket",
+  "MacError",
+  "ConnectionClosed",
+  "KexFailed",
+  "ProtocolError",
+  "Closed",
+  "InvalidOptions"
+)
+
+/**
+ * A transport failure, with the host and port and, for handshake failures, the step it
+ * happened in.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  reason: TransportErrorReason,
+  host: Schema.String,
+  port: Schema.Number,
+  /** The step that failed: "connect", "version exchange", "KEXINIT", "KEXDH_REPLY"… */
+  step: Schema.optional(Schema.String),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return `${this.host}:${this.port}: ${this.step ? `${this.step}: ` : ""}${this.detail}`
+  }
+}
+
+/**
+ * The server sent SSH_MSG_DISCONNECT (RFC 4253 §11.1).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Disconnected extends Schema.TaggedError<Disconnected>()("Disconnected", {
+  host: Schema.String,
+  port: Schema.Number,
+  /** The RFC 4250 §4.2.2 reason code. */
+  code: Schema.Number,
+  description: Schema.String
+}) {
+  /** The RFC name of the reason code, such as "PROTOCOL_ERROR". */
+  get codeName(): string {
+    return disconnectReasonName(this.code)
+  }
+
+  override get message(): string {
+    return `${this.host}:${this.port} disconnected: ${this.codeName} (${this.code})${this.description ? `: ${this.description}` : ""}`
+  }
+}
+
+/**
+ * What any transport operation can fail with after the connection is up.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TransportFailure = TransportError | Disconnected

@@ -1,0 +1,190 @@
+/**
+ * A bounds-checked reader for the SSH data types of RFC 4251 §5.
+ *
+ * Pure code: each read either returns a value or throws a {@link WireError} that names the
+ * field and the offset. {@link decode} turns that into an `Either` at the edge, so parsers
+ * can be written as straight-line code.
+ *
+ * @since 0.1.0
+ */
+import * as Either from "effect/Either"
+import { WireError } from "./WireError.js"
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class Reader {
+  private pos = 0
+  private readonly view: DataView
+
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.pos
+  }
+
+  /** Bytes left to read. */
+  get remaining(): number {
+    return this.bytes.length - this.pos
+  }
+
+  private need(n: number, field: string): void {
+    if (n > this.bytes.length - this.pos) {
+      throw new WireError({
+        reason: "Truncated",
+        field,
+        offset: this.pos,
+        detail: `need ${n} bytes, have ${this.bytes.length - this.pos}`
+      })
+    }
+  }
+
+  /** Fails with a Malformed WireError at the current offset. */
+  fail(field: string, detail: string): never {
+    throw new WireError({ reason: "Malformed", field, offset: this.pos, detail })
+  }
+
+  byte(field = "byte"): number {
+    this.need(1, field)
+    return this.bytes[this.pos++]
+  }
+
+  /** RFC 4251: any non-zero value is true. */
+  boolean(field = "boolean"): boolean {
+    return this.byte(field) !== 0
+  }
+
+  uint32(field = "uint32"): number {
+    this.need(4, field)
+    const v = this.view.getUint32(this.pos)
+    this.pos += 4
+    return v
+  }
+
+  uint64(field = "uint64"): bigint {
+    this.need(8, field)
+    const v = this.view.getBigUint64(this.pos)
+    this.pos += 8
+    return v
+  }
+
+  /** `n` raw bytes, as a view into the buffer (no copy). */
+  raw(n: number, field = "bytes"): Uint8Array {
+    this.need(n, field)
+    const out = this.bytes.subarray(this.pos, this.pos + n)
+    this.pos += n
+    return out
+  }
+
+  /** An SSH `string`: uint32 length and that many bytes, as a view (no copy). */
+  string(field = "string"): Uint8Array {
+    const start = this.pos
+    const len = this.uint32(field)
+    if (len > this.remaining) {
+      this.pos = start
+      throw new WireError({
+        reason: "Truncated",
+        field,
+        offset: start,
+        detail: `length ${len} exceeds the ${this.remaining - 4} bytes left`
+      })
+    }
+    return this.raw(len, field)
+  }
+
+  /** An SSH `string` that must be valid UTF-8 text. */
+  text(field = "string"): string {
+    const start = this.pos
+    const bytes = this.string(field)
+    try {
+      return utf8.decode(bytes)
+    } catch {
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "invalid UTF-8" })
+    }
+  }
+
+  /** An SSH `name-list`: comma-separated US-ASCII names, no empty names. */
+  nameList(field = "name-list"): Array<string> {
+    const start = this.pos
+    const bytes = this.string(field)
+    if (bytes.length === 0) return []
+    for (const b of bytes) {
+      if (b < 0x21 || b > 0x7e) {
+        throw new WireError({ reason: "Malformed", field, offset: start, detail: "non-printable character in name-list" })
+      }
+    }
+    const names = String.fromCharCode(...bytes).split(",")
+    if (names.some((n) => n.length === 0)) {
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "empty name in name-list" })
+    }
+    return names
+  }
+
+  /** An SSH `mpint` as a (possibly negative) bigint. */
+  mpint(field = "mpint"): bigint {
+    const start = this.pos
+    const bytes = this.string(field)
+    if (bytes.length === 0) return 0n
+    if (bytes.length > 1 && ((bytes[0] === 0 && bytes[1] < 0x80) || (bytes[0] === 0xff && bytes[1] >= 0x80))) {
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "mpint has unnecessary leading bytes" })
+    }
+    let v = 0n
+    for (const b of bytes) v = (v << 8n) | BigInt(b)
+    if (bytes[0] & 0x80) v -= 1n << BigInt(bytes.length * 8)
+    return v
+  }
+
+  /** A non-negative `mpint` as its unsigned big-endian magnitude (no leading zero). */
+  mpintUnsigned(field = "mpint"): Uint8Array {
+    const start = this.pos
+    const bytes = this.string(field)
+    if (bytes.length > 0 && bytes[0] & 0x80) {
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "negative mpint where a positive one is required" })
+    }
+    if (bytes.length > 1 && bytes[0] === 0 && bytes[1] < 0x80) {
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "mpint has unnecessary leading bytes" })
+    }
+    return bytes[0] === 0 ? bytes.subarray(1) : bytes
+  }
+
+  /** Everything not read yet, as a view. */
+  rest(): Uint8Array {
+    const out = this.bytes.subarray(this.pos)
+    this.pos = this.bytes.length
+    return out
+  }
+
+  /** Fails unless every byte has been read. */
+  end(field = "message"): void {
+    if (this.pos !== this.bytes.length) {
+      throw new WireError({
+        reason: "TrailingData",
+        field,
+        offset: this.pos,
+        detail: `${this.bytes.length - this.pos} bytes left`
+      })
+    }
+  }
+}
+
+/**
+ * Runs a parser over `bytes`. A WireError becomes a Left; any other exception is a bug and
+ * is rethrown.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = <A>(bytes: Uint8Array, parse: (r: Reader) => A): Either.Either<A, WireError> => {
+  try {
+    return Either.right(parse(new Reader(bytes)))
+  } catch (e) {
+    if (e instanceof WireError) return Either.left(e)
+    throw e
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Peers that misbehave: each must end in a typed error, with no hang and a closed socket.
+ * A scripted server on 127.0.0.1 plays the peer, since sshd cannot be made to do these.
+ * (The bad-MAC case needs real keys and lives in test/interop/Transport.test.ts.)
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as net from "node:net"
+import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
+import { makeTcp } from "../../src/transport/TcpTransport.js"
+import { encode } from "../../src/wire/Writer.js"
+import { MessageNumber } from "../../src/wire/MessageNumber.js"
+import { fakeServer, plainPacket, serverKexInit } from "../support/FakeServer.js"
+
+const VERSION = "SSH-2.0-FakeServer_1.0\r\n"
+
+/** Connects to a scripted server and returns the error the client failed with. */
+const failAgainst = (script: (socket: net.Socket) => void, handshakeTimeout: Duration.DurationInput = "2 seconds") =>
+  Effect.gen(function*() {
+    const server = yield* fakeServer(script)
+    const error = yield* makeTcp({
+      host: "127.0.0.1",
+      port: server.port,
+      hostKeyPolicy: acceptAnyInsecure,
+      handshakeTimeout
+    }).pipe(Effect.scoped, Effect.flip)
+    // The client must have closed its socket by itself, promptly.
+    yield* server.clientClosed.pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("socket left open") }))
+    return { error, server }
+  })
+
+const ignoreMessage = encode((w) => w.byte(MessageNumber.IGNORE).string("x"))
+
+describe("bad peers", () => {
+  it.scopedLive("a garbage version exchange: too many lines before SSH-", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst((s) => s.write("garbage line\r\n".repeat(200)))
+      expect(error._tag).toBe("TransportError")
+      expect(error._tag === "TransportError" && error.reason).toBe("VersionExchange")
+      expect(error.message).toMatch(/no SSH identification string within 64 lines/)
+      expect(error.message).toMatch(/127\.0\.0\.1:\d+/)
+    }))
+
+  it.scopedLive("a garbage version exchange: an endless line", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst((s) => s.write("x".repeat(5000)))
+      expect(error._tag === "TransportError" && error.reason).toBe("VersionExchange")
+      expect(error.message).toMatch(/longer than 1024 bytes/)
+    }))
+
+  it.scopedLive("an SSH-1 server is refused", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst((s) => s.write("SSH-1.5-OldServer\r\n"))
+      expect(error._tag === "TransportError" && error.reason).toBe("VersionExchange")
+      expect(error.message).toMatch(/protocol 1\.5; only 2\.0 is supported/)
+    }))
+
+  it.scopedLive("lines before the identification string are tolerated, and 1.99 is accepted", () =>
+    Effect.gen(function*() {
+      // After a good version the server goes silent: the failure must come from the KEXINIT step.
+      const { error } = yield* failAgainst((s) => s.write("Welcome\r\nto the server\r\nSSH-1.99-Compat\r\n"), "300 millis")
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXINIT"])
+    }))
+
+  it.scopedLive("a packet length over the 256 KiB limit", () =>
+    Effect.gen(function*() {
+      const header = Buffer.alloc(8)
+      header.writeUInt32BE(1024 * 1024, 0)
+      const { error } = yield* failAgainst((s) => s.write(Buffer.concat([Buffer.from(VERSION), header])))
+      expect(error._tag === "TransportError" && error.reason).toBe("PacketTooLarge")
+      expect(error.message).toMatch(/1048576 exceeds the limit of 262144/)
+    }))
+
+  it.scopedLive("a stream truncated mid-packet", () =>
+    Effect.gen(function*() {
+      const packet = plainPacket(serverKexInit({ strict: true }))
+      const { error } = yield* failAgainst((s) => s.end(Buffer.concat([Buffer.from(VERSION), packet.subarray(0, 40)])))
+      expect(error._tag === "TransportError" && error.reason).toBe("ConnectionClosed")
+      expect(error.message).toMatch(/in the middle of a packet/)
+    }))
+
+  it.scopedLive("a silent server times out in the version exchange", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst(() => {}, "300 millis")
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "version exchange"])
+    }))
+
+  it.scopedLive("a server that goes silent after KEXINIT times out waiting for KEXDH_REPLY", () =>
+    Effect.gen(function*() {
+      const { error, server } = yield* failAgainst(
+        (s) => s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(serverKexInit({ strict: true }))])),
+        "300 millis"
+      )
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXDH_REPLY"])
+      // We did send our version line and KEXINIT, then KEXDH_INIT.
+      expect(server.received().toString("latin1")).toMatch(/^SSH-2\.0-effect_ssh_auth/)
+    }))
+
+  it.scopedLive("connection refused is a typed connect error", () =>
+    Effect.gen(function*() {
+      // Port 1 on loopback has no listener here: the kernel refuses at once.
+      const error = yield* makeTcp({ host: "127.0.0.1", port: 1, hostKeyPolicy: acceptAnyInsecure }).pipe(Effect.scoped, Effect.flip)
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["ConnectFailed", "connect"])
+      expect(error.message).toMatch(/cannot connect to 127\.0\.0\.1 port 1/)
+    }))
+})
+
+describe("strict kex (Terrapin, CVE-2023-48795)", () => {
+  it.scopedLive("an out-of-order message during the initial strict kex is fatal", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst((s) =>
+        s.write(Buffer.concat([
+          Buffer.from(VERSION),
+          plainPacket(serverKexInit({ strict: true }), 0),
+          plainPacket(ignoreMessage, 1)
+        ]))
+      )
+      expect(error._tag === "TransportError" && error.reason).toBe("ProtocolError")
+      expect(error.message).toMatch(/strict key exchange: unexpected IGNORE during the initial key exchange/)
+    }))
+
+  it.scopedLive("under strict kex, KEXINIT must be the first packet", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst((s) =>
+        s.write(Buffer.concat([
+          Buffer.from(VERSION),
+          plainPacket(ignoreMessage, 0),
+          plainPacket(serverKexInit({ strict: true }), 1)
+        ]))
+      )
+      expect(error._tag === "TransportError" && error.reason).toBe("ProtocolError")
+      expect(error.message).toMatch(/KEXINIT was not the first packet/)
+    }))
+
+  it.scopedLive("without strict kex the same IGNORE is tolerated (so strictness is what rejects it)", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failAgainst(
+        (s) =>
+          s.write(Buffer.concat([
+            Buffer.from(VERSION),
+            plainPacket(ignoreMessage, 0),
+            plainPacket(serverKexInit({ strict: false }), 1),
+            plainPacket(ignoreMessage, 2)
+          ])),
+        "300 millis"
+      )
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXDH_REPLY"])
+    }))
+
+  it.scopedLive("a server DISCONNECT is a typed error with the RFC reason code and text", () =>
+    Effect.gen(function*() {
+      const disconnect = encode((w) => w.byte(MessageNumber.DISCONNECT).uint32(2).string("go away").string(""))
+      const { error } = yield* failAgainst((s) =>
+        s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(disconnect, 0)]))
+      )
+      expect(error._tag).toBe("Disconnected")
+      if (error._tag !== "Disconnected") return
+      expect(error.code).toBe(2)
+      expect(error.codeName).toBe("PROTOCOL_ERROR")
+      expect(error.description).toBe("go away")
+    }))
+})
