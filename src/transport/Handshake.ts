@@ -108,6 +108,8 @@ interface KexState {
   ignoreNextKexPacket?: boolean
   /** Inbound keys, ready once our NEWKEYS is out; installed when the server's arrives. */
   pendingOpener?: PacketOpener
+  /** Our NEWKEYS is out: application messages may flow again, under the new keys. */
+  newKeysSent?: boolean
 }
 
 const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => Buffer.concat(parts)
@@ -238,7 +240,7 @@ export const handshake = (
         if (dead) return Effect.fail(deadError())
         return writeLock.withPermits(1)(Effect.suspend(() => {
           if (dead) return Effect.fail(deadError())
-          if (kex) return Effect.succeed(false)
+          if (kex && !kex.newKeysSent) return Effect.succeed(false)
           const write = writePacketLocked(payload)
           return (rekeyDue() ? Effect.zipRight(write, beginKexLocked()) : write).pipe(Effect.as(true))
         })).pipe(Effect.flatMap((sent) => (sent ? Effect.void : Effect.zipRight(sendGate.await, attempt()))))
@@ -462,10 +464,10 @@ export const handshake = (
           const write = writePacketLocked(Uint8Array.of(MessageNumber.NEWKEYS))
           sealer = nextSealer
           if (strict) seqOut = 0
+          state.newKeysSent = true
           return write
         }))
         negotiated = neg
-        // Our NEWKEYS is out: application messages may flow again, under the new keys.
         yield* sendGate.open
       })
 

@@ -1,0 +1,38 @@
+/**
+ * What the machine offers the interop tests, and honest skipping: without sshd the interop
+ * suites skip with one loud warning; under CI=true they fail instead.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+
+export const isCI = process.env.CI === "true" || process.env.CI === "1"
+export const isRoot = typeof process.getuid === "function" && process.getuid() === 0
+
+const findSshd = (): string | undefined => {
+  for (const candidate of ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/usr/bin/sshd"]) {
+    if (fs.existsSync(candidate)) return candidate
+  }
+  try {
+    return execFileSync("sh", ["-c", "command -v sshd"], { encoding: "utf8" }).trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
+export const sshdPath = findSshd()
+export const hasSshd = sshdPath !== undefined
+
+let warned = false
+/**
+ * True when interop tests should skip (no sshd, not CI). Under CI a missing sshd throws, so
+ * the run fails loudly instead of passing on skipped tests.
+ */
+export const skipInterop = (): boolean => {
+  if (hasSshd) return false
+  if (isCI) throw new Error("CI=true but sshd is not installed: install openssh-server (.ci/run does)")
+  if (!warned) {
+    warned = true
+    console.warn("\n*** interop tests SKIPPED: sshd not found; install openssh-server to run them ***\n")
+  }
+  return true
+}

@@ -1,0 +1,244 @@
+/**
+ * A throwaway OpenSSH sshd on 127.0.0.1 at a free port, with a generated config and host
+ * keys of every type, torn down with its Scope. LogLevel VERBOSE goes to a file that
+ * `logOnFailure` prints when a test fails.
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { execFile, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { onTestFailed } from "vitest"
+import { isRoot, sshdPath } from "./Env.js"
+
+export class SshdError extends Data.TaggedError("SshdError")<{
+  readonly reason: "NotInstalled" | "BadConfig" | "StartFailed" | "KeygenFailed" | "NotRoot" | "UserSetupFailed"
+  readonly detail: string
+  readonly log?: string
+}> {
+  override get message(): string {
+    return `sshd fixture: ${this.detail}${this.log ? `\n--- sshd log ---\n${this.log}` : ""}`
+  }
+}
+
+export type HostKeyType = "ed25519" | "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "rsa"
+export const hostKeyTypes: ReadonlyArray<HostKeyType> = ["ed25519", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa"]
+
+const keygenArgs: Record<HostKeyType, ReadonlyArray<string>> = {
+  "ed25519": ["-t", "ed25519"],
+  "ecdsa-p256": ["-t", "ecdsa", "-b", "256"],
+  "ecdsa-p384": ["-t", "ecdsa", "-b", "384"],
+  "ecdsa-p521": ["-t", "ecdsa", "-b", "521"],
+  "rsa": ["-t", "rsa", "-b", "3072"]
+}
+
+export interface HostKeys {
+  readonly dir: string
+  /** Private key path per type; the public key is beside it with `.pub`. */
+  readonly files: Readonly<Record<HostKeyType, string>>
+}
+
+export interface Sshd {
+  readonly host: "127.0.0.1"
+  readonly port: number
+  readonly dir: string
+  readonly configFile: string
+  readonly logFile: string
+  readonly hostKeys: HostKeys
+  readonly readLog: Effect.Effect<string>
+}
+
+export interface SshdOptions {
+  readonly hostKeys?: HostKeys
+  readonly hostKeyTypes?: ReadonlyArray<HostKeyType>
+  /** Extra sshd_config lines, such as `Ciphers aes128-ctr`. They override the defaults. */
+  readonly config?: ReadonlyArray<string>
+  /** Lines of the AuthorizedKeysFile (for every user). */
+  readonly authorizedKeys?: ReadonlyArray<string>
+}
+
+/** Runs a program to completion, with a bound on time. */
+export const run = (file: string, args: ReadonlyArray<string>, options: { readonly input?: string; readonly timeoutMs?: number } = {}) =>
+  Effect.async<{ readonly code: number; readonly stdout: string; readonly stderr: string }>((resume) => {
+    const child = execFile(file, [...args], { timeout: options.timeoutMs ?? 30_000, encoding: "utf8" }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : 1) : 0
+      resume(Effect.succeed({ code, stdout, stderr }))
+    })
+    if (options.input !== undefined) child.stdin?.end(options.input)
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** Host keys of the given types, made by ssh-keygen in a temp dir that lives as long as the Scope. */
+export const makeHostKeys = (types: ReadonlyArray<HostKeyType> = hostKeyTypes): Effect.Effect<HostKeys, SshdError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("sshd-hostkeys-")
+    const files = {} as Record<HostKeyType, string>
+    yield* Effect.forEach(types, (type) =>
+      Effect.gen(function*() {
+        const file = path.join(dir, `ssh_host_${type}_key`)
+        const result = yield* run("ssh-keygen", ["-q", "-N", "", ...keygenArgs[type], "-f", file, "-C", `test-host-${type}`])
+        if (result.code !== 0) {
+          return yield* new SshdError({ reason: "KeygenFailed", detail: `ssh-keygen ${type}: ${result.stderr}` })
+        }
+        files[type] = file
+      }), { concurrency: "unbounded", discard: true })
+    return { dir, files }
+  })
+
+const freePort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** Resolves once the port answers with an SSH banner; false if it never does within the bound. */
+const answersBanner = (port: number) =>
+  Effect.async<boolean>((resume) => {
+    const socket = net.connect(port, "127.0.0.1")
+    let data = ""
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resume(Effect.succeed(ok))
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.on("data", (d) => {
+      data += d.toString("latin1")
+      if (data.includes("\n")) done(data.startsWith("SSH-2.0-"))
+    })
+    socket.on("error", () => done(false))
+    return Effect.sync(() => socket.destroy())
+  })
+
+let sshdVersion: string | undefined
+/** `OpenSSH_9.2p1` and the like, from `ssh -V` (sshd prints the same on stderr for a bad flag). */
+export const openSshVersion = Effect.gen(function*() {
+  if (sshdVersion === undefined) {
+    const { stderr } = yield* run("ssh", ["-V"])
+    sshdVersion = stderr.trim()
+  }
+  return sshdVersion
+})
+
+const supportsPerSourcePenalties = Effect.map(openSshVersion, (v) => {
+  const m = /OpenSSH_(\d+)\.(\d+)/.exec(v)
+  return m !== null && (Number(m[1]) > 9 || (Number(m[1]) === 9 && Number(m[2]) >= 8))
+})
+
+/** Starts sshd; the Scope stops it. */
+export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (sshdPath === undefined) return yield* new SshdError({ reason: "NotInstalled", detail: "sshd not found" })
+    const binary = sshdPath
+    const hostKeys = options.hostKeys ?? (yield* makeHostKeys())
+    const dir = yield* tempDir("sshd-")
+    const configFile = path.join(dir, "sshd_config")
+    const logFile = path.join(dir, "sshd.log")
+    const authorizedKeysFile = path.join(dir, "authorized_keys")
+    fs.writeFileSync(authorizedKeysFile, (options.authorizedKeys ?? []).join("\n") + "\n")
+    // Privilege separation needs this directory when sshd runs as root.
+    if (isRoot) fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 })
+    const penalties = (yield* supportsPerSourcePenalties) ? ["PerSourcePenalties no"] : []
+    const readLog = Effect.sync(() => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : ""))
+
+    const writeConfig = (port: number) => {
+      // sshd takes the first value of a keyword, so the test's own lines go first.
+      const lines = [
+        ...(options.config ?? []),
+        `ListenAddress 127.0.0.1`,
+        `Port ${port}`,
+        ...(options.hostKeyTypes ?? Object.keys(hostKeys.files) as Array<HostKeyType>).map((t) => `HostKey ${hostKeys.files[t]}`),
+        `PidFile ${path.join(dir, "sshd.pid")}`,
+        `AuthorizedKeysFile ${authorizedKeysFile}`,
+        "StrictModes no",
+        "LogLevel VERBOSE",
+        "UseDNS no",
+        "UsePAM no",
+        "PasswordAuthentication yes",
+        "KbdInteractiveAuthentication yes",
+        "PubkeyAuthentication yes",
+        "PermitRootLogin yes",
+        "MaxStartups 200:30:400",
+        "MaxAuthTries 100",
+        ...penalties
+      ]
+      fs.writeFileSync(configFile, lines.join("\n") + "\n")
+    }
+
+    // A port picked free can be taken before sshd binds it: retry a few times.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = yield* freePort
+      writeConfig(port)
+      const check = yield* run(binary, ["-t", "-f", configFile])
+      if (check.code !== 0) {
+        return yield* new SshdError({ reason: "BadConfig", detail: `sshd -t rejected the config: ${check.stderr.trim()}` })
+      }
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn(binary, ["-D", "-f", configFile, "-E", logFile], { stdio: "ignore" })),
+        (child) =>
+          Effect.async<void>((resume) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+            const kill = setTimeout(() => child.kill("SIGKILL"), 2000)
+            child.once("exit", () => {
+              clearTimeout(kill)
+              resume(Effect.void)
+            })
+            child.kill("SIGTERM")
+          })
+      )
+      // Readiness: a banner on the port, polled for at most ~5 s.
+      for (let poll = 0; poll < 100; poll++) {
+        if (child.exitCode !== null) break
+        if (yield* answersBanner(port)) {
+          return { host: "127.0.0.1", port, dir, configFile, logFile, hostKeys, readLog } satisfies Sshd
+        }
+        yield* Effect.sleep("50 millis")
+      }
+      const log = yield* readLog
+      if (!/Address already in use/.test(log)) {
+        return yield* new SshdError({ reason: "StartFailed", detail: `sshd did not come up on port ${port}`, log })
+      }
+    }
+    return yield* new SshdError({ reason: "StartFailed", detail: "no free port after 5 attempts", log: yield* readLog })
+  })
+
+/**
+ * Prints the sshd log if the current test fails. Call inside a test's scope, after `start`:
+ * the log is read when the scope closes, before the temp dir goes.
+ */
+export const logOnFailure = (sshd: Sshd) =>
+  Effect.gen(function*() {
+    let log = "(sshd still running when the test failed)"
+    yield* Effect.addFinalizer(() => Effect.map(sshd.readLog, (text) => void (log = text)))
+    onTestFailed(() => {
+      console.error(`--- sshd log (port ${sshd.port}) ---\n${log}`)
+    })
+  })
+
+export const testUser = { name: "sshauthtest", password: "correct horse battery staple 42" } as const
+
+/** Creates the test user with a known password (root only); idempotent. */
+export const ensureTestUser = (user: { readonly name: string; readonly password: string } = testUser) =>
+  Effect.gen(function*() {
+    if (!isRoot) return yield* new SshdError({ reason: "NotRoot", detail: "creating a test user needs root" })
+    const exists = yield* run("id", [user.name])
+    if (exists.code !== 0) {
+      const add = yield* run("useradd", ["-m", "-s", "/bin/sh", user.name])
+      if (add.code !== 0 && !/already exists/.test(add.stderr)) {
+        return yield* new SshdError({ reason: "UserSetupFailed", detail: `useradd: ${add.stderr}` })
+      }
+    }
+    const chpasswd = yield* run("chpasswd", [], { input: `${user.name}:${user.password}\n` })
+    if (chpasswd.code !== 0) return yield* new SshdError({ reason: "UserSetupFailed", detail: `chpasswd: ${chpasswd.stderr}` })
+    return user
+  })
