@@ -55,9 +55,13 @@ export const fakeServer = (script: (socket: net.Socket) => void) =>
 export const plainPacket = (payload: Uint8Array, seq = 0): Uint8Array => framePacket(payload, noneSealer, seq)
 
 /** A server KEXINIT offering what our client offers, optionally with the strict-kex marker. */
-export const serverKexInit = (options: { readonly strict: boolean }): Uint8Array =>
+export const serverKexInit = (options: {
+  readonly strict: boolean
+  readonly kex?: ReadonlyArray<string>
+  readonly firstKexPacketFollows?: boolean
+}): Uint8Array =>
   encodeKexInit({
-    kexAlgorithms: ["curve25519-sha256", ...(options.strict ? ["kex-strict-s-v00@openssh.com"] : [])],
+    kexAlgorithms: [...(options.kex ?? ["curve25519-sha256"]), ...(options.strict ? ["kex-strict-s-v00@openssh.com"] : [])],
     serverHostKeyAlgorithms: ["ssh-ed25519"],
     ciphersClientToServer: ["aes128-ctr"],
     ciphersServerToClient: ["aes128-ctr"],
@@ -67,5 +71,5 @@ export const serverKexInit = (options: { readonly strict: boolean }): Uint8Array
     compressionServerToClient: ["none"],
     languagesClientToServer: [],
     languagesServerToClient: [],
-    firstKexPacketFollows: false
+    firstKexPacketFollows: options.firstKexPacketFollows ?? false
   })

@@ -160,4 +160,37 @@ describe("strict kex (Terrapin, CVE-2023-48795)", () => {
       expect(error.codeName).toBe("PROTOCOL_ERROR")
       expect(error.description).toBe("go away")
     }))
+
+  describe("first_kex_packet_follows (RFC 4253 §7.1)", () => {
+    const guessed = plainPacket(encode((w) => w.byte(MessageNumber.KEXDH_INIT).string(new Uint8Array(32))), 1)
+    const kex = ["ecdh-sha2-nistp256", "curve25519-sha256"]
+
+    it.scopedLive("a wrongly guessed kex packet from the server is ignored", () =>
+      Effect.gen(function*() {
+        const { error } = yield* failAgainst(
+          (s) =>
+            s.write(Buffer.concat([
+              Buffer.from(VERSION),
+              plainPacket(serverKexInit({ strict: true, kex, firstKexPacketFollows: true }), 0),
+              guessed
+            ])),
+          "300 millis"
+        )
+        // The guess was skipped: we are still waiting for the real reply.
+        expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXDH_REPLY"])
+      }))
+
+    it.scopedLive("the same packet without the flag is a protocol error", () =>
+      Effect.gen(function*() {
+        const { error } = yield* failAgainst((s) =>
+          s.write(Buffer.concat([
+            Buffer.from(VERSION),
+            plainPacket(serverKexInit({ strict: true, kex, firstKexPacketFollows: false }), 0),
+            guessed
+          ]))
+        )
+        expect(error._tag === "TransportError" && error.reason).toBe("ProtocolError")
+        expect(error.message).toMatch(/unexpected KEXDH_INIT during the key exchange/)
+      }))
+  })
 })

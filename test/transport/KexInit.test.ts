@@ -1,0 +1,73 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate } from "../../src/transport/KexInit.js"
+
+const base: KexInit = {
+  cookie: new Uint8Array(16),
+  kexAlgorithms: ["curve25519-sha256", "ecdh-sha2-nistp256", "ext-info-c", "kex-strict-c-v00@openssh.com"],
+  serverHostKeyAlgorithms: ["ssh-ed25519", "rsa-sha2-512"],
+  ciphersClientToServer: ["aes128-gcm@openssh.com", "aes128-ctr"],
+  ciphersServerToClient: ["aes128-gcm@openssh.com", "aes128-ctr"],
+  macsClientToServer: ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-256"],
+  macsServerToClient: ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-256"],
+  compressionClientToServer: ["none"],
+  compressionServerToClient: ["none"],
+  languagesClientToServer: [],
+  languagesServerToClient: [],
+  firstKexPacketFollows: false
+}
+const isAead = (c: string) => c.includes("gcm")
+
+describe("KEXINIT and negotiation (RFC 4253 §7.1)", () => {
+  it("round-trips through the wire format", () => {
+    const decoded = decodeKexInit(encodeKexInit(base))
+    expect(Either.isRight(decoded)).toBe(true)
+    const { cookie: _, ...rest } = Either.getOrThrow(decoded)
+    const { cookie: __, ...expected } = base
+    expect(rest).toEqual(expected)
+  })
+
+  it("the client's order wins; each direction is chosen on its own; AEAD makes the MAC implicit", () => {
+    const server: KexInit = {
+      ...base,
+      kexAlgorithms: ["ecdh-sha2-nistp256", "curve25519-sha256", "kex-strict-s-v00@openssh.com"],
+      ciphersClientToServer: ["aes128-ctr", "aes128-gcm@openssh.com"],
+      ciphersServerToClient: ["aes128-ctr"],
+      macsServerToClient: ["hmac-sha2-256"]
+    }
+    const n = Either.getOrThrow(negotiate(base, server, isAead, true))
+    expect(n.kex).toBe("curve25519-sha256")
+    expect(n.cipherClientToServer).toBe("aes128-gcm@openssh.com")
+    expect(n.macClientToServer).toBe("<implicit>")
+    expect(n.cipherServerToClient).toBe("aes128-ctr")
+    expect(n.macServerToClient).toBe("hmac-sha2-256")
+    expect(n.strictKex).toBe(true)
+    // Strict kex is decided by the first exchange only.
+    expect(Either.getOrThrow(negotiate(base, server, isAead, false)).strictKex).toBe(false)
+  })
+
+  it("pseudo-algorithms are never chosen as a kex", () => {
+    const server = { ...base, kexAlgorithms: ["ext-info-c", "diffie-hellman-group1-sha1"] }
+    const result = negotiate(base, server, isAead, true)
+    expect(Either.isLeft(result) && result.left.category).toBe("kex")
+  })
+
+  it("no common algorithm names the category and both lists", () => {
+    const server = { ...base, serverHostKeyAlgorithms: ["ssh-dss"] }
+    const result = negotiate(base, server, isAead, true)
+    expect(Either.isLeft(result) && result.left).toEqual({
+      category: "host key",
+      client: base.serverHostKeyAlgorithms,
+      server: ["ssh-dss"]
+    })
+  })
+
+  it("a guessed kex packet is wrong unless both first kex and host key algorithms were chosen", () => {
+    const server = { ...base, firstKexPacketFollows: true, kexAlgorithms: ["ecdh-sha2-nistp256", "curve25519-sha256"] }
+    const n = Either.getOrThrow(negotiate(base, server, isAead, true))
+    expect(guessIsWrong(server, n)).toBe(true)
+    const right = { ...server, kexAlgorithms: ["curve25519-sha256"] }
+    expect(guessIsWrong(right, Either.getOrThrow(negotiate(base, right, isAead, true)))).toBe(false)
+    expect(guessIsWrong(base, n)).toBe(false)
+  })
+})
