@@ -19,8 +19,8 @@ const keysFor = (cipherName: string, macName: string | undefined): DirectionKeys
   }
 }
 
-const combos = [...ciphers.values()].flatMap((c) =>
-  c.aead ? [[c.name, undefined] as const] : [...macs.keys()].map((m) => [c.name, m] as const)
+const combos: ReadonlyArray<readonly [string, string | undefined]> = [...ciphers.values()].flatMap((c) =>
+  c.aead ? [[c.name, undefined]] : [...macs.keys()].map((m): readonly [string, string | undefined] => [c.name, m])
 )
 
 const payloads = [1, 2, 15, 16, 17, 100, 1000, 32_768].map((n) => crypto.randomBytes(n))
