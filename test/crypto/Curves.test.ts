@@ -32,7 +32,7 @@ describe.each(implementations)("%s", (_name, c) => {
     })
 
     it("§5.2 iterated: 1 and 1,000 iterations", () => {
-      let k = hex("0900000000000000000000000000000000000000000000000000000000000000")
+      let k: Uint8Array = hex("0900000000000000000000000000000000000000000000000000000000000000")
       let u = k
       const after: Record<number, string> = {}
       for (let i = 1; i <= 1000; i++) {
