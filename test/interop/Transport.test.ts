@@ -6,6 +6,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { CurvesImpl } from "../../src/crypto/Curves.js"
+import { nobleCurves } from "../../src/crypto/NobleCurves.js"
 import { fingerprintSha256 } from "../../src/keys/PublicKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
 import { acceptAnyInsecure, pinned } from "../../src/transport/HostKeyPolicy.js"
@@ -90,6 +92,31 @@ describe.skipIf(skipInterop())("interop: transport against OpenSSH", () => {
           const expected = yield* fingerprintOf(`${hostKeys.files[keyFileFor[algorithm]]}.pub`)
           expect(fingerprintSha256(connection.hostKey)).toBe(expected)
         }
+      }))
+
+    it.scoped("the handshake also runs on @noble/curves, the portable implementation", () =>
+      Effect.gen(function*() {
+        const cases = [
+          ["curve25519-sha256", "ssh-ed25519"],
+          ["ecdh-sha2-nistp256", "ecdsa-sha2-nistp256"],
+          ["ecdh-sha2-nistp384", "ecdsa-sha2-nistp384"],
+          ["ecdh-sha2-nistp521", "ecdsa-sha2-nistp521"]
+        ] as const
+        // Count the ephemeral keys made, to be sure the provided implementation is the one used.
+        let ephemeral = 0
+        const counted: typeof nobleCurves = {
+          ...nobleCurves,
+          x25519: { ...nobleCurves.x25519, generateKeyPair: () => (ephemeral++, nobleCurves.x25519.generateKeyPair()) },
+          ecdh: { ...nobleCurves.ecdh, generateKeyPair: (curve) => (ephemeral++, nobleCurves.ecdh.generateKeyPair(curve)) }
+        }
+        for (const [kex, hostKey] of cases) {
+          const { connection } = yield* serverAndClient([], { algorithms: { kex: [kex], hostKey: [hostKey] } }).pipe(
+            Effect.provideService(CurvesImpl, counted)
+          )
+          expect([connection.algorithms.kex, connection.algorithms.hostKey]).toEqual([kex, hostKey])
+          yield* connection.requestService("ssh-userauth")
+        }
+        expect(ephemeral).toBe(cases.length)
       }))
 
     it.scoped("strict kex and EXT_INFO server-sig-algs are negotiated with OpenSSH", () =>
