@@ -133,7 +133,7 @@ const readBody = (r: Reader, blob: Uint8Array): PublicKey => {
  * @category parsing
  */
 export const fromBlob = (blob: Uint8Array): Either.Either<PublicKey, KeyError> => {
-  const copy = blob.slice()
+  const copy = Uint8Array.from(blob)
   try {
     return Either.mapLeft(
       decode(copy, (r) => readBody(r, copy)),

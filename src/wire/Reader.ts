@@ -19,8 +19,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: true })
 export class Reader {
   private pos = 0
   private readonly view: DataView
+  readonly bytes: Uint8Array
 
-  constructor(readonly bytes: Uint8Array) {
+  constructor(bytes: Uint8Array) {
+    // A plain Uint8Array view even for a Buffer, whose slice() would not copy.
+    this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 

@@ -145,7 +145,9 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
     const configFile = path.join(dir, "sshd_config")
     const logFile = path.join(dir, "sshd.log")
     const authorizedKeysFile = path.join(dir, "authorized_keys")
-    fs.writeFileSync(authorizedKeysFile, (options.authorizedKeys ?? []).join("\n") + "\n")
+    fs.writeFileSync(authorizedKeysFile, (options.authorizedKeys ?? []).join("\n") + "\n", { mode: 0o644 })
+    // sshd reads authorized_keys as the user logging in, who need not be root.
+    fs.chmodSync(dir, 0o755)
     // Privilege separation needs this directory when sshd runs as root.
     if (isRoot) fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 })
     const penalties = (yield* supportsPerSourcePenalties) ? ["PerSourcePenalties no"] : []

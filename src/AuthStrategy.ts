@@ -1,0 +1,150 @@
+/**
+ * Strategies: a `Stream` of auth sources, folded into an `AuthResult`. The fold stops at
+ * full success; partial success keeps it going, so two-factor logins work. A dead
+ * connection stops it at once.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Stream from "effect/Stream"
+import { AuthFailure, AuthResult, type Attempt, type SourceResult } from "./AuthResult.js"
+import { AuthHandler } from "./handler/AuthHandler.js"
+import type { AuthMethod, AuthSource } from "./sources/AuthSource.js"
+import { NoneAuth } from "./sources/NoneAuth.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthStrategy<R = never> = Stream.Stream<AuthSource, never, R>
+
+/**
+ * A strategy of the given sources, in order.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (...sources: ReadonlyArray<AuthSource>): AuthStrategy => Stream.fromIterable(sources)
+
+/**
+ * The strategies one after another.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const sequence = <R>(...strategies: ReadonlyArray<AuthStrategy<R>>): AuthStrategy<R> =>
+  strategies.reduce((acc, s) => Stream.concat(acc, s), Stream.empty as AuthStrategy<R>)
+
+/**
+ * Only the sources of the given methods.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const filterMethods: {
+  (methods: ReadonlyArray<AuthMethod>): <R>(self: AuthStrategy<R>) => AuthStrategy<R>
+  <R>(self: AuthStrategy<R>, methods: ReadonlyArray<AuthMethod>): AuthStrategy<R>
+} = dual(2, <R>(self: AuthStrategy<R>, methods: ReadonlyArray<AuthMethod>) => Stream.filter(self, (s) => methods.includes(s.method)))
+
+/**
+ * Only the first `n` sources.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const take: {
+  (n: number): <R>(self: AuthStrategy<R>) => AuthStrategy<R>
+  <R>(self: AuthStrategy<R>, n: number): AuthStrategy<R>
+} = dual(2, <R>(self: AuthStrategy<R>, n: number) => Stream.take(self, n))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthenticateOptions {
+  /** Send "none" first to learn the allowed methods, with the first source's username. */
+  readonly noneFirst?: boolean
+  /** A deadline for the whole run. */
+  readonly deadline?: Duration.DurationInput
+}
+
+type Stop = "Success" | "Disconnected" | "ConnectionLost" | undefined
+
+/**
+ * Tries the sources in order until one fully succeeds. Sources whose method the server
+ * does not allow (as its last failure said) are recorded as skipped and never run, so
+ * their secrets are never fetched.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const authenticate = <R>(
+  strategy: AuthStrategy<R>,
+  options: AuthenticateOptions = {}
+): Effect.Effect<AuthResult, AuthFailure, AuthHandler | R> =>
+  Effect.gen(function*() {
+    const results: Array<SourceResult> = []
+    let allowed: ReadonlySet<string> | undefined
+    let stop: Stop
+    let first = true
+
+    const attempt = (source: AuthSource): Effect.Effect<void, never, AuthHandler> =>
+      Effect.gen(function*() {
+        if (allowed && source.method !== "none" && !allowed.has(source.method)) {
+          results.push({
+            source,
+            attempt: { _tag: "Skipped", reason: `the server allows only ${[...allowed].join(",") || "nothing more"}` },
+            durationMillis: 0
+          })
+          return
+        }
+        const started = performance.now()
+        const outcome: Attempt = yield* source.authenticate.pipe(
+          Effect.catchAll((error) => Effect.succeed<Attempt>({ _tag: "Error", error })),
+          Effect.withSpan("AuthStrategy.attempt", {
+            attributes: { method: source.method, username: source.username, fingerprint: source.fingerprint ?? "" }
+          })
+        )
+        results.push({ source, attempt: outcome, durationMillis: performance.now() - started })
+        yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}`)
+        switch (outcome._tag) {
+          case "Success":
+            stop = "Success"
+            return
+          case "Failure":
+            allowed = new Set(outcome.allowedMethods)
+            return
+          case "Disconnected":
+            stop = "Disconnected"
+            return
+          case "Error":
+            // A dead transport ends the run; any other error belongs to this source alone.
+            if (outcome.error._tag === "TransportError") stop = "ConnectionLost"
+            return
+        }
+      })
+
+    const run = strategy.pipe(
+      Stream.takeWhile(() => stop === undefined),
+      Stream.runForEach((source) =>
+        Effect.gen(function*() {
+          if (first && options.noneFirst) yield* attempt(new NoneAuth(source.username))
+          first = false
+          if (stop === undefined) yield* attempt(source)
+        })
+      )
+    )
+    const deadline = options.deadline
+    const finished = yield* (deadline
+      ? Effect.timeoutTo(run, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
+      : Effect.as(run, true))
+
+    const result = new AuthResult(results)
+    if (stop === "Success") return result
+    return yield* new AuthFailure({
+      result: result.toJSON(),
+      reason: !finished ? "Deadline" : stop ?? "Exhausted"
+    })
+  }).pipe(Effect.withSpan("AuthStrategy.authenticate"))

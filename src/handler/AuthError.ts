@@ -1,0 +1,44 @@
+/**
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * A userauth exchange went wrong in a way that is not simply "the server said no".
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
+  reason: Schema.Literal(
+    "ProtocolError",
+    "ResponseCountMismatch",
+    "NoAcceptableAlgorithm",
+    "SigningFailed",
+    "PromptFailed"
+  ),
+  method: Schema.String,
+  username: Schema.String,
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return `${this.method} for ${this.username}: ${this.detail}`
+  }
+}
+
+/**
+ * The server wants the password changed (SSH_MSG_USERAUTH_PASSWD_CHANGEREQ) and no
+ * change-password callback was given.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PasswordChangeRequired extends Schema.TaggedError<PasswordChangeRequired>()("PasswordChangeRequired", {
+  username: Schema.String,
+  prompt: Schema.String
+}) {
+  override get message(): string {
+    return `the server requires a new password for ${this.username}: ${this.prompt}`
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * The `AuthHandler` service: the client side of SSH user authentication (RFC 4252, RFC 4256,
+ * RFC 8308 and RFC 8332) over a `Transport`.
+ *
+ * The primitive is `sendAuthRequest`, as in paramiko's `AuthOnlyHandler`: one request in
+ * flight, its reply classified, banners collected on the way. Message 60 means PK_OK,
+ * PASSWD_CHANGEREQ or INFO_REQUEST depending on the method in flight, so each method passes
+ * its own handler for the 60-79 range.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { Signer } from "../keys/PrivateKey.js"
+import * as PublicKey from "../keys/PublicKey.js"
+import { Transport } from "../transport/Transport.js"
+import { Disconnected, type TransportError } from "../transport/TransportError.js"
+import { MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { decode, type Reader } from "../wire/Reader.js"
+import { encode, type Writer } from "../wire/Writer.js"
+import { AuthError, PasswordChangeRequired } from "./AuthError.js"
+
+/**
+ * The outcome of one USERAUTH_REQUEST.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthOutcome =
+  | { readonly _tag: "Success" }
+  | { readonly _tag: "Failure"; readonly allowedMethods: ReadonlyArray<string>; readonly partialSuccess: boolean }
+  | { readonly _tag: "Disconnected"; readonly code: number; readonly description: string }
+
+/**
+ * What a keyboard-interactive responder is shown (RFC 4256 §3.2).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InteractiveRequest {
+  readonly name: string
+  readonly instruction: string
+  readonly prompts: ReadonlyArray<{ readonly prompt: string; readonly echo: boolean }>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Responder<E = never, R = never> = (
+  request: InteractiveRequest
+) => Effect.Effect<ReadonlyArray<Redacted.Redacted<string>>, E, R>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthHandlerError = AuthError | TransportError
+
+/** What a method-specific handler makes of a message in the 60-79 range. */
+type MethodStep = { readonly _tag: "Continue" } | { readonly _tag: "Done"; readonly outcome: AuthOutcome }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthHandler {
+  /** Banners received so far (USERAUTH_BANNER), in order. */
+  readonly banners: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * Sends one USERAUTH_REQUEST (`fill` writes the method-specific fields) and waits for its
+   * outcome. `onMethodMessage` handles messages 60-79 for the method in flight.
+   */
+  sendAuthRequest<E, R>(
+    username: string,
+    method: string,
+    fill: (w: Writer) => void,
+    onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
+  ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R>
+  none(username: string): Effect.Effect<AuthOutcome, AuthHandlerError>
+  password<E = never, R = never>(
+    username: string,
+    password: Redacted.Redacted<string>,
+    changePassword?: (prompt: string) => Effect.Effect<Redacted.Redacted<string>, E, R>
+  ): Effect.Effect<AuthOutcome, AuthHandlerError | PasswordChangeRequired | E, R>
+  /** Queries with the public key first and signs only after PK_OK. */
+  publicKey(
+    username: string,
+    signer: Signer,
+    options?: { readonly allowSshRsaSha1?: boolean }
+  ): Effect.Effect<AuthOutcome, AuthHandlerError>
+  keyboardInteractive<E, R>(
+    username: string,
+    responder: Responder<E, R>,
+    submethods?: string
+  ): Effect.Effect<AuthOutcome, AuthHandlerError | E, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const AuthHandler: Context.Tag<AuthHandler, AuthHandler> = Context.GenericTag<AuthHandler>("effect-ssh-auth/AuthHandler")
+
+const SERVICE = "ssh-connection"
+
+/** A DISCONNECT is an outcome of the request in flight, not an error of the handler. */
+const disconnectAsOutcome = <E, R>(
+  self: Effect.Effect<AuthOutcome, E | Disconnected, R>
+): Effect.Effect<AuthOutcome, Exclude<E, Disconnected>, R> =>
+  Effect.catchIf(
+    self,
+    (e): e is Disconnected => e instanceof Disconnected,
+    (d) => Effect.succeed<AuthOutcome>({ _tag: "Disconnected", code: d.code, description: d.description })
+  ) as Effect.Effect<AuthOutcome, Exclude<E, Disconnected>, R>
+
+/**
+ * The signature algorithms to try for a key, in order, per RFC 8332 §3.1: for RSA,
+ * rsa-sha2-512 then rsa-sha2-256 as far as the server lists them in server-sig-algs; without
+ * EXT_INFO, rsa-sha2-256; ssh-rsa (SHA-1) only when allowed. Other keys have one algorithm.
+ *
+ * @since 0.1.0
+ * @category algorithms
+ */
+export const signatureAlgorithmsFor = (
+  key: PublicKey.PublicKey,
+  serverSigAlgs: Option.Option<ReadonlyArray<string>>,
+  allowSshRsaSha1 = false
+): ReadonlyArray<string> => {
+  if (key._tag !== "Rsa") return [key.type]
+  const wanted = ["rsa-sha2-512", "rsa-sha2-256", ...(allowSshRsaSha1 ? ["ssh-rsa"] : [])]
+  return Option.match(serverSigAlgs, {
+    onNone: () => wanted.slice(1),
+    onSome: (algs) => wanted.filter((a) => algs.includes(a))
+  })
+}
+
+/**
+ * Builds the handler over the `Transport` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<AuthHandler, never, Transport> = Effect.gen(function*() {
+  const transport = yield* Transport
+  const lock = yield* Effect.makeSemaphore(1)
+  const banners: Array<string> = []
+  // The ssh-userauth service is requested once per connection, on first use.
+  const ensureService = yield* Effect.cached(transport.requestService("ssh-userauth"))
+
+  const sendAuthRequest = <E, R>(
+    username: string,
+    method: string,
+    fill: (w: Writer) => void,
+    onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
+  ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R> =>
+    lock.withPermits(1)(Effect.gen(function*() {
+      const protocolError = (detail: string) => new AuthError({ reason: "ProtocolError", method, username, detail })
+      const parse = <A>(message: Uint8Array, f: (r: Reader) => A) =>
+        Either.mapLeft(decode(message, f), (e) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`))
+      yield* ensureService
+      yield* transport.send(
+        encode((w) => {
+          w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
+          fill(w)
+        })
+      )
+      // Bounded: a server may send banners and method messages, but not forever.
+      for (let i = 0; i < 1000; i++) {
+        const message = yield* transport.receive
+        switch (message[0]) {
+          case MessageNumber.USERAUTH_SUCCESS:
+            return { _tag: "Success" } as const
+          case MessageNumber.USERAUTH_FAILURE: {
+            const failure = yield* parse(message, (r) => {
+              r.byte()
+              return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
+            })
+            return { _tag: "Failure", ...failure } as const
+          }
+          case MessageNumber.USERAUTH_BANNER: {
+            banners.push(yield* parse(message, (r) => (r.byte(), r.text("banner message"))))
+            yield* Effect.logInfo("banner").pipe(Effect.annotateLogs({ method, username }))
+            continue
+          }
+          default: {
+            if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
+              const step = yield* onMethodMessage(message)
+              if (step._tag === "Done") return step.outcome
+              continue
+            }
+            return yield* protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
+          }
+        }
+      }
+      return yield* protocolError("too many messages without an outcome")
+    })).pipe(
+      disconnectAsOutcome,
+      Effect.withSpan("AuthHandler.sendAuthRequest", { attributes: { method, username } })
+    )
+
+  /** One query-then-sign exchange for one signature algorithm. */
+  const publicKeyWith = (username: string, signer: Signer, algorithm: string) => {
+    const key = signer.publicKey
+    // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
+    const signedBody = encode((w) =>
+      w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string("publickey")
+        .boolean(true).string(algorithm).string(key.blob)
+    )
+    return sendAuthRequest(
+      username,
+      "publickey",
+      (w) => w.boolean(false).string(algorithm).string(key.blob),
+      (message) =>
+        Effect.gen(function*() {
+          // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
+          const ok = yield* Either.mapLeft(
+            decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
+            (e) => new AuthError({ reason: "ProtocolError", method: "publickey", username, detail: e.message })
+          )
+          if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, key.blob) !== 0) {
+            return yield* new AuthError({
+              reason: "ProtocolError",
+              method: "publickey",
+              username,
+              detail: `PK_OK names ${ok.algorithm}, not the ${algorithm} key we offered`
+            })
+          }
+          const toSign = encode((w) => w.string(transport.sessionId).raw(signedBody))
+          const signature = yield* signer.sign(algorithm, toSign).pipe(
+            Effect.mapError((cause) =>
+              new AuthError({ reason: "SigningFailed", method: "publickey", username, detail: cause.message, cause })
+            )
+          )
+          yield* transport.send(encode((w) => w.raw(signedBody).string(signature)))
+          return { _tag: "Continue" } as const
+        }).pipe(Effect.withSpan("AuthHandler.publicKey.sign", {
+          attributes: { algorithm, fingerprint: PublicKey.fingerprintSha256(key) }
+        }))
+    )
+  }
+
+  const handler: AuthHandler = {
+    banners: Effect.sync(() => [...banners]),
+    sendAuthRequest,
+
+    none: (username) => sendAuthRequest(username, "none", () => {}),
+
+    password: (username, password, changePassword) =>
+      sendAuthRequest(
+        username,
+        "password",
+        (w) => w.boolean(false).string(Redacted.value(password)),
+        (message) =>
+          Effect.gen(function*() {
+            // 60 in reply to password is PASSWD_CHANGEREQ (RFC 4252 §8).
+            const prompt = yield* Either.mapLeft(
+              decode(message, (r) => (r.byte(), r.text("prompt"))),
+              (e) => new AuthError({ reason: "ProtocolError", method: "password", username, detail: e.message })
+            )
+            if (!changePassword) return yield* new PasswordChangeRequired({ username, prompt })
+            const next = yield* changePassword(prompt)
+            yield* transport.send(
+              encode((w) =>
+                w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string("password").boolean(true)
+                  .string(Redacted.value(password)).string(Redacted.value(next))
+              )
+            )
+            return { _tag: "Continue" } as const
+          })
+      ),
+
+    publicKey: (username, signer, options) =>
+      disconnectAsOutcome(Effect.gen(function*() {
+        // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
+        yield* ensureService
+        const key = signer.publicKey
+        const algorithms = signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1)
+        if (algorithms.length === 0) {
+          return yield* new AuthError({
+            reason: "NoAcceptableAlgorithm",
+            method: "publickey",
+            username,
+            detail: `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
+              Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => a.join(",")), () => "none")
+            })`
+          })
+        }
+        let outcome: AuthOutcome = { _tag: "Failure", allowedMethods: [], partialSuccess: false }
+        for (const [i, algorithm] of algorithms.entries()) {
+          outcome = yield* publicKeyWith(username, signer, algorithm)
+          // server-sig-algs lists what sshd can verify, not what its PubkeyAcceptedAlgorithms
+          // allow: an RSA key refused as rsa-sha2-512 may still be accepted as rsa-sha2-256.
+          const retry = outcome._tag === "Failure" && !outcome.partialSuccess &&
+            outcome.allowedMethods.includes("publickey") && i + 1 < algorithms.length
+          if (!retry) break
+        }
+        return outcome
+      })),
+
+    keyboardInteractive: (username, responder, submethods = "") =>
+      sendAuthRequest(
+        username,
+        "keyboard-interactive",
+        (w) => w.string("").string(submethods),
+        (message) =>
+          Effect.gen(function*() {
+            const request = yield* Either.mapLeft(
+              decode(message, (r): InteractiveRequest => {
+                r.byte()
+                const name = r.text("name")
+                const instruction = r.text("instruction")
+                r.text("language tag")
+                const count = r.uint32("num-prompts")
+                if (count > 64) r.fail("num-prompts", `${count} prompts is more than we answer`)
+                const prompts = Array.from({ length: count }, () => ({ prompt: r.text("prompt"), echo: r.boolean("echo") }))
+                return { name, instruction, prompts }
+              }),
+              (e) => new AuthError({ reason: "ProtocolError", method: "keyboard-interactive", username, detail: e.message })
+            )
+            const responses = yield* responder(request)
+            if (responses.length !== request.prompts.length) {
+              return yield* new AuthError({
+                reason: "ResponseCountMismatch",
+                method: "keyboard-interactive",
+                username,
+                detail: `${request.prompts.length} prompts but ${responses.length} responses`
+              })
+            }
+            yield* transport.send(
+              encode((w) => {
+                w.byte(MessageNumber.USERAUTH_INFO_RESPONSE).uint32(responses.length)
+                for (const r of responses) w.string(Redacted.value(r))
+              })
+            )
+            return { _tag: "Continue" } as const
+          })
+      )
+  }
+  return handler
+})
+
+/**
+ * The handler over the `Transport` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<AuthHandler, never, Transport> = Layer.effect(AuthHandler, make)

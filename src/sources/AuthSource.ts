@@ -1,0 +1,84 @@
+/**
+ * An auth source: one way to try to log in (paramiko's `AuthSource`). Its `authenticate`
+ * is an Effect that needs the `AuthHandler`; its secrets are fetched only when that runs.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
+import type { AuthHandler, AuthOutcome } from "../handler/AuthHandler.js"
+import type { PrivateKeyError } from "../keys/PrivateKey.js"
+import type { TransportError } from "../transport/TransportError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthMethod = "none" | "password" | "publickey" | "keyboard-interactive"
+
+/**
+ * A getter (password, passphrase, prompt) failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CredentialError extends Schema.TaggedError<CredentialError>()("CredentialError", {
+  source: Schema.String,
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return `${this.source}: ${this.detail}`
+  }
+}
+
+/**
+ * What one source's attempt can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SourceError = AuthError | TransportError | PasswordChangeRequired | PrivateKeyError | CredentialError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthSource {
+  readonly _tag: string
+  readonly username: string
+  readonly method: AuthMethod
+  /** A description safe to print: never a secret. */
+  readonly description: string
+  /** The SHA256 fingerprint of the key, for publickey sources whose key is known. */
+  readonly fingerprint?: string | undefined
+  readonly authenticate: Effect.Effect<AuthOutcome, SourceError, AuthHandler>
+  toString(): string
+}
+
+/**
+ * The string, JSON and inspect forms every source shares: `Kind(user=…, …)`, like
+ * paramiko's repr, built from the safe description only.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export abstract class Base {
+  abstract readonly _tag: string
+  abstract readonly username: string
+  abstract readonly method: AuthMethod
+  abstract readonly description: string
+
+  toString(): string {
+    return `${this._tag}(${this.description})`
+  }
+
+  toJSON(): unknown {
+    return { _tag: this._tag, username: this.username, method: this.method, description: this.description }
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString()
+  }
+}

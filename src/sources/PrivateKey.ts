@@ -1,0 +1,96 @@
+/**
+ * Public-key sources: `PrivateKey` signs with any signer, `InMemoryPrivateKey` with a loaded
+ * key, `OnDiskPrivateKey` loads (and if need be decrypts) a key file when it is tried.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as fs from "node:fs/promises"
+import { AuthHandler } from "../handler/AuthHandler.js"
+import * as Keys from "../keys/PrivateKey.js"
+import { fingerprintSha256 } from "../keys/PublicKey.js"
+import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
+
+/**
+ * Authenticates with whatever signer it is given.
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export class PrivateKey extends Base implements AuthSource {
+  readonly _tag: string = "PrivateKey"
+  readonly method = "publickey"
+  constructor(readonly username: string, readonly signer: Keys.Signer) {
+    super()
+  }
+  get fingerprint(): string {
+    return fingerprintSha256(this.signer.publicKey)
+  }
+  get description(): string {
+    return `user=${this.username}, key=${this.signer.publicKey.type} ${this.fingerprint}`
+  }
+  get authenticate() {
+    return Effect.flatMap(AuthHandler, (h) => h.publicKey(this.username, this.signer))
+  }
+}
+
+/**
+ * A decrypted key already in memory.
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export class InMemoryPrivateKey extends PrivateKey {
+  override readonly _tag = "InMemoryPrivateKey"
+  constructor(username: string, readonly key: Keys.PrivateKey) {
+    super(username, key)
+  }
+}
+
+/**
+ * A key file, read and decrypted only when this source is tried. The passphrase getter runs
+ * only if the file is encrypted.
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export class OnDiskPrivateKey<E = never> extends Base implements AuthSource {
+  readonly _tag = "OnDiskPrivateKey"
+  readonly method = "publickey"
+  constructor(
+    readonly username: string,
+    /** Where the path came from, e.g. "IdentityFile" or "cli -i". */
+    readonly source: string,
+    readonly path: string,
+    private readonly passphrase?: Effect.Effect<Redacted.Redacted<string> | undefined, E>
+  ) {
+    super()
+  }
+  get description(): string {
+    return `user=${this.username}, source=${this.source}, path=${this.path}`
+  }
+  /** Reads and decrypts the key. */
+  get load(): Effect.Effect<Keys.PrivateKey, Keys.PrivateKeyError | CredentialError> {
+    const passphrase = this.passphrase
+    return Effect.gen(this, function*() {
+      const text = yield* Effect.tryPromise({
+        try: () => fs.readFile(this.path, "utf8"),
+        catch: (e) =>
+          new Keys.PrivateKeyError({ reason: "Unreadable", source: this.path, detail: `cannot read key file: ${(e as Error).message}` })
+      })
+      return yield* Keys.fromOpenSsh(text, {
+        source: this.path,
+        ...(passphrase
+          ? {
+            passphrase: Effect.mapError(passphrase, (e) =>
+              new CredentialError({ source: this.toString(), detail: "the passphrase getter failed", cause: e }))
+          }
+          : {})
+      })
+    })
+  }
+  get authenticate() {
+    return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler, (h) => h.publicKey(this.username, key)))
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The auth pipeline against the suite's own sshd: keys made by ssh-keygen at test time,
+ * a password user created when running as root.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { inspect } from "node:util"
+import * as AuthStrategy from "../../src/AuthStrategy.js"
+import * as AuthHandler from "../../src/handler/AuthHandler.js"
+import { NoneAuth } from "../../src/sources/NoneAuth.js"
+import { Password } from "../../src/sources/Password.js"
+import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
+import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
+import { Transport } from "../../src/transport/Transport.js"
+import { makeTcp } from "../../src/transport/TcpTransport.js"
+import { isRoot, skipInterop } from "../support/Env.js"
+import * as Sshd from "../support/Sshd.js"
+
+interface ClientKey {
+  readonly file: string
+  readonly publicLine: string
+}
+
+class Fixture extends Context.Tag("test/AuthFixture")<Fixture, {
+  readonly hostKeys: Sshd.HostKeys
+  readonly keys: Readonly<Record<string, ClientKey>>
+  readonly passphrase: string
+}>() {}
+
+const keyTypes = {
+  "ed25519": ["-t", "ed25519"],
+  "ecdsa-256": ["-t", "ecdsa", "-b", "256"],
+  "ecdsa-384": ["-t", "ecdsa", "-b", "384"],
+  "ecdsa-521": ["-t", "ecdsa", "-b", "521"],
+  "rsa": ["-t", "rsa", "-b", "2048"],
+  "wrong-1": ["-t", "ed25519"],
+  "wrong-2": ["-t", "ed25519"],
+  "wrong-3": ["-t", "ed25519"]
+} as const
+
+const PASSPHRASE = "open sesame, 7 times"
+
+const fixture = Layer.scoped(
+  Fixture,
+  Effect.gen(function*() {
+    const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "client-keys-"))),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
+    const make = (name: string, args: ReadonlyArray<string>, passphrase = "") =>
+      Effect.gen(function*() {
+        const file = path.join(dir, name)
+        const r = yield* Sshd.run("ssh-keygen", ["-q", "-N", passphrase, ...args, "-f", file, "-C", `test-${name}`])
+        if (r.code !== 0) return yield* Effect.die(new Error(`ssh-keygen ${name}: ${r.stderr}`))
+        return [name, { file, publicLine: fs.readFileSync(`${file}.pub`, "utf8").trim() }] as const
+      })
+    const entries = yield* Effect.all(
+      [
+        ...Object.entries(keyTypes).map(([name, args]) => make(name, args)),
+        make("encrypted", ["-t", "ed25519", "-a", "4"], PASSPHRASE)
+      ],
+      { concurrency: "unbounded" }
+    )
+    return { hostKeys, keys: Object.fromEntries(entries), passphrase: PASSPHRASE }
+  })
+)
+
+const me = os.userInfo().username
+
+/** An sshd that trusts every key but the wrong ones, and a connected AuthHandler. */
+const connect = (config: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const { hostKeys, keys } = yield* Fixture
+    const authorizedKeys = Object.entries(keys).filter(([n]) => !n.startsWith("wrong")).map(([, k]) => k.publicLine)
+    const sshd = yield* Sshd.start({ hostKeys, config, authorizedKeys })
+    yield* Sshd.logOnFailure(sshd)
+    const transport = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure })
+    return { sshd, layer: AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))) }
+  })
+
+const keySource = (name: string, user = me) =>
+  Effect.map(Fixture, ({ keys }) => new OnDiskPrivateKey(user, "test", keys[name].file))
+
+describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => {
+  layer(fixture, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    describe("publickey with every key type", () => {
+      for (const name of ["ed25519", "ecdsa-256", "ecdsa-384", "ecdsa-521"]) {
+        it.scoped(name, () =>
+          Effect.gen(function*() {
+            const { layer } = yield* connect()
+            const result = yield* AuthStrategy.authenticate(AuthStrategy.make(yield* keySource(name))).pipe(Effect.provide(layer))
+            expect(result.succeeded).toBe(true)
+            expect(String(result)).toBe("success")
+          }))
+      }
+      for (const algorithm of ["rsa-sha2-512", "rsa-sha2-256"]) {
+        it.scoped(`rsa with ${algorithm}, forced through PubkeyAcceptedAlgorithms`, () =>
+          Effect.gen(function*() {
+            const { layer, sshd } = yield* connect([`PubkeyAcceptedAlgorithms ${algorithm}`])
+            const result = yield* AuthStrategy.authenticate(AuthStrategy.make(yield* keySource("rsa"))).pipe(Effect.provide(layer))
+            expect(result.succeeded).toBe(true)
+            expect(yield* sshd.readLog).toMatch(new RegExp(`Accepted publickey for ${me} .* RSA SHA256:`))
+          }))
+      }
+      it.scoped("a passphrase-protected OpenSSH key; the getter runs once", () =>
+        Effect.gen(function*() {
+          const { keys, passphrase } = yield* Fixture
+          const { layer } = yield* connect()
+          let asked = 0
+          const source = new OnDiskPrivateKey(me, "test", keys.encrypted.file, Effect.sync(() => (asked++, Redacted.make(passphrase))))
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(layer))
+          expect(result.succeeded).toBe(true)
+          expect(asked).toBe(1)
+        }))
+    })
+
+    it.scoped("a wrong key is recorded with the allowed methods, and the strategy moves on", () =>
+      Effect.gen(function*() {
+        const { layer } = yield* connect()
+        const result = yield* AuthStrategy.authenticate(AuthStrategy.make(yield* keySource("wrong-1"), yield* keySource("ed25519"))).pipe(
+          Effect.provide(layer)
+        )
+        expect(result.succeeded).toBe(true)
+        const first = result.attempts[0].attempt
+        expect(first._tag).toBe("Failure")
+        expect(first._tag === "Failure" && first.allowedMethods).toContain("publickey")
+      }))
+
+    it.scoped("a wrong passphrase is that source's error; the next source still runs", () =>
+      Effect.gen(function*() {
+        const { keys } = yield* Fixture
+        const { layer } = yield* connect()
+        const bad = new OnDiskPrivateKey(me, "test", keys.encrypted.file, Effect.succeed(Redacted.make("not it")))
+        const result = yield* AuthStrategy.authenticate(AuthStrategy.make(bad, yield* keySource("ed25519"))).pipe(Effect.provide(layer))
+        expect(result.succeeded).toBe(true)
+        const first = result.attempts[0].attempt
+        expect(first._tag === "Error" && first.error._tag).toBe("PrivateKeyError")
+        expect(first._tag === "Error" && first.error.message).toMatch(/wrong passphrase/)
+      }))
+
+    it.scoped("none first: a method the server does not offer is skipped and its getter never runs", () =>
+      Effect.gen(function*() {
+        const { layer } = yield* connect(["PasswordAuthentication no", "KbdInteractiveAuthentication no"])
+        let asked = 0
+        const password = new Password(me, Effect.sync(() => (asked++, Redacted.make("x"))))
+        const error = yield* AuthStrategy.authenticate(AuthStrategy.make(password), { noneFirst: true }).pipe(
+          Effect.provide(layer),
+          Effect.flip
+        )
+        expect(asked).toBe(0)
+        expect(error.reason).toBe("Exhausted")
+        expect(error.result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Skipped"])
+        expect(error.result.attempts[0].source.kind).toBe("NoneAuth")
+      }))
+
+    it.scoped("a connection closed under the strategy stops it: MaxAuthTries 2, three wrong keys, then a password", () =>
+      Effect.gen(function*() {
+        const { layer } = yield* connect(["MaxAuthTries 2"])
+        let asked = 0
+        const password = new Password(me, Effect.sync(() => (asked++, Redacted.make("x"))))
+        const strategy = AuthStrategy.make(
+          yield* keySource("wrong-1"),
+          yield* keySource("wrong-2"),
+          yield* keySource("wrong-3"),
+          password
+        )
+        const error = yield* AuthStrategy.authenticate(strategy).pipe(Effect.provide(layer), Effect.flip)
+        expect(error._tag).toBe("AuthFailure")
+        expect(["Disconnected", "ConnectionLost"]).toContain(error.reason)
+        expect(error.message).toMatch(/Too many authentication failures|disconnect|connection/i)
+        expect(asked).toBe(0)
+      }))
+
+    describe.skipIf(!isRoot)("with a password user (root only)", () => {
+      it.scoped("password succeeds; a wrong one fails with the allowed methods first", () =>
+        Effect.gen(function*() {
+          const user = yield* Sshd.ensureTestUser()
+          const { layer } = yield* connect()
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
+            new Password(user.name, Effect.succeed(Redacted.make("wrong password"))),
+            new Password(user.name, Effect.succeed(Redacted.make(user.password)))
+          )).pipe(Effect.provide(layer))
+          expect(result.succeeded).toBe(true)
+          const first = result.attempts[0].attempt
+          expect(first._tag === "Failure" && first.allowedMethods).toContain("password")
+        }))
+
+      it.scoped("two factors: AuthenticationMethods publickey,password; partial success keeps going", () =>
+        Effect.gen(function*() {
+          const user = yield* Sshd.ensureTestUser()
+          const { keys } = yield* Fixture
+          const { layer } = yield* connect(["AuthenticationMethods publickey,password"])
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
+            new OnDiskPrivateKey(user.name, "test", keys.ed25519.file),
+            new Password(user.name, Effect.succeed(Redacted.make(user.password)))
+          )).pipe(Effect.provide(layer))
+          expect(result.succeeded).toBe(true)
+          const first = result.attempts[0].attempt
+          expect(first._tag === "Failure" && first.partialSuccess).toBe(true)
+          expect(result.attempts[1].attempt._tag).toBe("Success")
+        }))
+
+      it.scoped("no secret leaks into the result's string or JSON form, or the logs", () =>
+        Effect.gen(function*() {
+          const user = yield* Sshd.ensureTestUser()
+          const { keys, passphrase } = yield* Fixture
+          const secrets = ["hunter2-secret", "wrong-passphrase-secret", passphrase]
+          const logs: Array<string> = []
+          const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(JSON.stringify(message))))
+          const run = <R>(strategy: AuthStrategy.AuthStrategy<R>) =>
+            Effect.flatMap(connect(), ({ layer }) =>
+              AuthStrategy.authenticate(strategy).pipe(
+                Effect.provide(layer),
+                Effect.provide(capture),
+                Logger.withMinimumLogLevel(LogLevel.All),
+                Effect.either
+              ))
+          // A run that succeeds after a wrong password and a wrong passphrase…
+          const ok = yield* run(AuthStrategy.make(
+            new Password(user.name, Effect.succeed(Redacted.make(secrets[0]))),
+            new OnDiskPrivateKey(user.name, "test", keys.encrypted.file, Effect.succeed(Redacted.make(secrets[1]))),
+            new OnDiskPrivateKey(user.name, "test", keys.encrypted.file, Effect.succeed(Redacted.make(passphrase)))
+          ))
+          expect(Either.isRight(ok)).toBe(true)
+          const result = Either.getOrThrow(ok)
+          expect(result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Error", "Success"])
+          // …and one that fails.
+          const failed = yield* run(AuthStrategy.make(new Password(user.name, Effect.succeed(Redacted.make(secrets[0])))))
+          expect(Either.isLeft(failed)).toBe(true)
+          const error = Either.flip(failed).pipe(Either.getOrThrow)
+          const forms = [
+            String(result),
+            JSON.stringify(result),
+            inspect(result, { depth: 10 }),
+            result.attempts.map((a) => `${a.source}`).join("\n"),
+            String(error),
+            error.message,
+            JSON.stringify(error),
+            inspect(error, { depth: 10 }),
+            ...logs
+          ].join("\n")
+          expect(forms).toContain("Password(user=sshauthtest)")
+          expect(logs.length).toBeGreaterThan(0)
+          for (const secret of secrets) expect(forms).not.toContain(secret)
+        }))
+    })
+
+    it.scoped("the none source succeeds nowhere here, and says which methods are allowed", () =>
+      Effect.gen(function*() {
+        const { layer } = yield* connect()
+        const error = yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth(me))).pipe(Effect.provide(layer), Effect.flip)
+        const attempt = error.result.attempts[0].attempt
+        expect(attempt._tag === "Failure" && attempt.allowedMethods).toContain("publickey")
+      }))
+  })
+})
