@@ -63,3 +63,11 @@ export const Transport: Context.Tag<Transport, Transport> = Context.GenericTag<T
  */
 export const layerTcp = (options: TcpOptions): Layer.Layer<Transport, TransportFailure | HostKeyRejected> =>
   Layer.scoped(Transport, makeTcp(options))
+
+/**
+ * An in-memory `Transport` that follows a script: for testing strategies without a network.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export { layerScripted, makeScripted } from "./ScriptedTransport.js"

@@ -16,6 +16,7 @@ import * as path from "node:path"
 import { inspect } from "node:util"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
+import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
 import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
 import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
@@ -193,6 +194,38 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           expect(result.succeeded).toBe(true)
           const first = result.attempts[0].attempt
           expect(first._tag === "Failure" && first.allowedMethods).toContain("password")
+        }))
+
+      it.scoped("keyboard-interactive through PAM: one Password: prompt, then a zero-prompt round answered empty", () =>
+        Effect.gen(function*() {
+          const user = yield* Sshd.ensureTestUser()
+          const { layer } = yield* connect(["UsePAM yes"])
+          const rounds: Array<ReadonlyArray<{ readonly prompt: string; readonly echo: boolean }>> = []
+          const source = new KeyboardInteractive(user.name, (request) =>
+            Effect.sync(() => {
+              rounds.push(request.prompts)
+              return request.prompts.map(() => Redacted.make(user.password))
+            }))
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(layer))
+          expect(result.succeeded).toBe(true)
+          expect(rounds).toEqual([[{ prompt: "Password: ", echo: false }], []])
+        }))
+
+      it.scoped("with UsePAM no, sshd lists keyboard-interactive but fails it at once", () =>
+        Effect.gen(function*() {
+          const user = yield* Sshd.ensureTestUser()
+          const { layer } = yield* connect(["UsePAM no"])
+          let asked = 0
+          const source = new KeyboardInteractive(user.name, (request) =>
+            Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password)))))
+          const error = yield* AuthStrategy.authenticate(AuthStrategy.make(source), { noneFirst: true }).pipe(
+            Effect.provide(layer),
+            Effect.flip
+          )
+          const [none, kbd] = error.result.attempts.map((a) => a.attempt)
+          expect(none._tag === "Failure" && none.allowedMethods).toContain("keyboard-interactive")
+          expect(kbd._tag).toBe("Failure")
+          expect(asked).toBe(0)
         }))
 
       it.scoped("two factors: AuthenticationMethods publickey,password; partial success keeps going", () =>
