@@ -9,11 +9,12 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { connect } from "./Connect.js"
 import { probe } from "./Probe.js"
 
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe])
+  Command.withSubcommands([probe, connect])
 )
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })

@@ -61,9 +61,14 @@ export interface SshdOptions {
 }
 
 /** Runs a program to completion, with a bound on time. */
-export const run = (file: string, args: ReadonlyArray<string>, options: { readonly input?: string; readonly timeoutMs?: number } = {}) =>
+export const run = (
+  file: string,
+  args: ReadonlyArray<string>,
+  options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: Record<string, string> } = {}
+) =>
   Effect.async<{ readonly code: number; readonly stdout: string; readonly stderr: string }>((resume) => {
-    const child = execFile(file, [...args], { timeout: options.timeoutMs ?? 30_000, encoding: "utf8" }, (error, stdout, stderr) => {
+    const env = options.env ? { ...process.env, ...options.env } : process.env
+    const child = execFile(file, [...args], { timeout: options.timeoutMs ?? 30_000, encoding: "utf8", env }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0
       resume(Effect.succeed({ code, stdout, stderr }))
     })

@@ -1,0 +1,90 @@
+/**
+ * `ssh-auth connect` as a user runs it: the built bin against the suite's sshd.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { isRoot, skipInterop } from "../support/Env.js"
+import * as Sshd from "../support/Sshd.js"
+
+const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
+
+const setup = Effect.gen(function*() {
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "connect-cli-"))),
+    (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+  )
+  const good = path.join(dir, "good")
+  const wrong = path.join(dir, "wrong")
+  yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", good])
+  yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", wrong])
+  const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
+  const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${good}.pub`, "utf8").trim()] })
+  yield* Sshd.logOnFailure(sshd)
+  const fingerprint = (yield* Sshd.run("ssh-keygen", ["-lf", `${hostKeys.files.ed25519}.pub`])).stdout.split(" ")[1]
+  const connect = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    Sshd.run(process.execPath, [bin, "connect", ...args], { timeoutMs: 20_000, env })
+  return { sshd, good, wrong, fingerprint, connect }
+})
+
+describe.skipIf(skipInterop())("ssh-auth connect", () => {
+  it.scopedLive("a good key with the pinned host key: prints success, exits 0", () =>
+    Effect.gen(function*() {
+      const { connect, fingerprint, good, sshd } = yield* setup
+      const me = os.userInfo().username
+      const r = yield* connect([`${me}@127.0.0.1`, "-p", String(sshd.port), "-i", good, "--host-key", fingerprint])
+      expect(r.stderr).toBe("")
+      expect(r.stdout.trim()).toBe("success")
+      expect(r.code).toBe(0)
+    }))
+
+  it.scopedLive("--json prints the AuthResult with every attempt", () =>
+    Effect.gen(function*() {
+      const { connect, good, wrong, sshd } = yield* setup
+      const r = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-i", wrong, "-i", good, "--insecure-accept-any-host-key", "--json"])
+      expect(r.code).toBe(0)
+      const json = JSON.parse(r.stdout)
+      expect(json.succeeded).toBe(true)
+      expect(json.attempts.map((a: { attempt: { _tag: string } }) => a.attempt._tag)).toEqual(["Failure", "Success"])
+    }))
+
+  it.scopedLive("a wrong key exits 255 with the attempts on stderr, like ssh", () =>
+    Effect.gen(function*() {
+      const { connect, wrong, sshd } = yield* setup
+      const r = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-i", wrong, "--insecure-accept-any-host-key"])
+      expect(r.code).toBe(255)
+      expect(r.stderr).toMatch(/authentication failed: no more sources to try/)
+      expect(r.stderr).toMatch(/OnDiskPrivateKey\(.*path=.*wrong\): Failure/)
+    }))
+
+  it.scopedLive("a host key that is not the pinned one is refused before any credential is used", () =>
+    Effect.gen(function*() {
+      const { connect, good, sshd } = yield* setup
+      const r = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-i", good, "--host-key", "SHA256:nottherightoneAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+      expect(r.code).toBe(255)
+      expect(r.stderr).toMatch(/host key for 127\.0\.0\.1:\d+ rejected/)
+      expect(yield* sshd.readLog).not.toMatch(/publickey/)
+    }))
+
+  it.scopedLive("without a host-key policy it refuses to guess", () =>
+    Effect.gen(function*() {
+      const { connect, good, sshd } = yield* setup
+      const r = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-i", good])
+      expect(r.code).toBe(255)
+      expect(r.stderr).toMatch(/--host-key FINGERPRINT/)
+    }))
+
+  it.scopedLive.skipIf(!isRoot)("--password-env reads the password from the environment, and never prints it", () =>
+    Effect.gen(function*() {
+      const user = yield* Sshd.ensureTestUser()
+      const { connect, sshd } = yield* setup
+      const args = [`${user.name}@127.0.0.1`, "-p", String(sshd.port), "--password-env", "TEST_PW", "--insecure-accept-any-host-key"]
+      const ok = yield* connect(args, { TEST_PW: user.password })
+      expect(ok.stdout.trim()).toBe("success")
+      const bad = yield* connect([...args, "--json"], { TEST_PW: "definitely-wrong-pw" })
+      expect(bad.code).toBe(255)
+      expect(bad.stdout + bad.stderr).not.toContain("definitely-wrong-pw")
+    }))
+})
