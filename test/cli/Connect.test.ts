@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { isRoot, skipInterop } from "../support/Env.js"
+import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
 
 const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
@@ -22,7 +23,7 @@ const setup = Effect.gen(function*() {
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", wrong])
   const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
   const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${good}.pub`, "utf8").trim()] })
-  yield* Sshd.logOnFailure(sshd)
+  yield* logOnFailure(sshd)
   const fingerprint = (yield* Sshd.run("ssh-keygen", ["-lf", `${hostKeys.files.ed25519}.pub`])).stdout.split(" ")[1]
   const connect = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
     Sshd.run(process.execPath, [bin, "connect", ...args], { timeoutMs: 20_000, env })

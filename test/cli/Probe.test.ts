@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { skipInterop } from "../support/Env.js"
+import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
 
 const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
@@ -17,7 +18,7 @@ describe.skipIf(skipInterop())("ssh-auth probe", () => {
       for (const type of ["ed25519", "ecdsa-p384", "rsa"] as const) {
         const hostKeys = yield* Sshd.makeHostKeys([type])
         const sshd = yield* Sshd.start({ hostKeys })
-        yield* Sshd.logOnFailure(sshd)
+        yield* logOnFailure(sshd)
         const result = yield* probe(`tester@${sshd.host}`, "-p", String(sshd.port))
         expect(result.stderr).toBe("")
         expect(result.code).toBe(0)

@@ -24,6 +24,7 @@ import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { Transport } from "../../src/transport/Transport.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
 import { isRoot, skipInterop } from "../support/Env.js"
+import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
 
 interface ClientKey {
@@ -84,7 +85,7 @@ const connect = (config: ReadonlyArray<string> = []) =>
     const { hostKeys, keys } = yield* Fixture
     const authorizedKeys = Object.entries(keys).filter(([n]) => !n.startsWith("wrong")).map(([, k]) => k.publicLine)
     const sshd = yield* Sshd.start({ hostKeys, config, authorizedKeys })
-    yield* Sshd.logOnFailure(sshd)
+    yield* logOnFailure(sshd)
     const transport = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure })
     return { sshd, layer: AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))) }
   })

@@ -15,6 +15,7 @@ import { makeTcp, type TcpOptions } from "../../src/transport/TcpTransport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { isRoot, skipInterop } from "../support/Env.js"
 import { passwordLogin, pingPayload } from "../support/PasswordLogin.js"
+import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
 import { tamperProxy } from "../support/Tamper.js"
 
@@ -38,7 +39,7 @@ const serverAndClient = (config: ReadonlyArray<string>, client: Partial<TcpOptio
   Effect.gen(function*() {
     const hostKeys = yield* HostKeys
     const sshd = yield* Sshd.start({ hostKeys, config, ...(types ? { hostKeyTypes: types } : {}) })
-    yield* Sshd.logOnFailure(sshd)
+    yield* logOnFailure(sshd)
     const connection = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure, ...client })
     return { sshd, connection }
   })

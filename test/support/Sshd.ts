@@ -11,7 +11,6 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { onTestFailed } from "vitest"
 import { isRoot, sshdPath } from "./Env.js"
 
 export class SshdError extends Data.TaggedError("SshdError")<{
@@ -217,19 +216,6 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
       }
     }
     return yield* new SshdError({ reason: "StartFailed", detail: "no free port after 5 attempts", log: yield* readLog })
-  })
-
-/**
- * Prints the sshd log if the current test fails. Call inside a test's scope, after `start`:
- * the log is read when the scope closes, before the temp dir goes.
- */
-export const logOnFailure = (sshd: Sshd) =>
-  Effect.gen(function*() {
-    let log = "(sshd still running when the test failed)"
-    yield* Effect.addFinalizer(() => Effect.map(sshd.readLog, (text) => void (log = text)))
-    onTestFailed(() => {
-      console.error(`--- sshd log (port ${sshd.port}) ---\n${log}`)
-    })
   })
 
 export const testUser = { name: "sshauthtest", password: "correct horse battery staple 42" } as const
