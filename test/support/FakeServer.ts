@@ -4,10 +4,11 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as net from "node:net"
+import type * as net from "node:net"
 import { noneSealer } from "../../src/transport/cipher/PacketCipher.js"
 import { encodeKexInit } from "../../src/transport/KexInit.js"
 import { framePacket } from "../../src/transport/PacketCodec.js"
+import { listenLoopback } from "./Loopback.js"
 
 export interface FakeServer {
   readonly port: number
@@ -22,28 +23,12 @@ export const fakeServer = (script: (socket: net.Socket) => void) =>
   Effect.gen(function*() {
     const closed = yield* Deferred.make<void>()
     const chunks: Array<Buffer> = []
-    const sockets = new Set<net.Socket>()
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
+    const port = yield* listenLoopback((socket) => {
       socket.on("data", (d) => chunks.push(d))
       socket.on("error", () => {})
-      socket.on("close", () => {
-        sockets.delete(socket)
-        Deferred.unsafeDone(closed, Effect.void)
-      })
+      socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
       script(socket)
     })
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const s of sockets) s.destroy()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const port = (server.address() as net.AddressInfo).port
     return {
       port,
       clientClosed: Deferred.await(closed),

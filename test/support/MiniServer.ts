@@ -8,7 +8,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
-import * as net from "node:net"
+import type * as net from "node:net"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import { ciphers } from "../../src/transport/cipher/Ciphers.js"
 import { noneSealer, type PacketSealer } from "../../src/transport/cipher/PacketCipher.js"
@@ -17,6 +17,7 @@ import { framePacket, PacketDecoder } from "../../src/transport/PacketCodec.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { Reader } from "../../src/wire/Reader.js"
 import { encode } from "../../src/wire/Writer.js"
+import { listenLoopback } from "./Loopback.js"
 
 export interface ServerSide {
   send(payload: Uint8Array): void
@@ -45,7 +46,6 @@ export const miniServer = (script: (side: ServerSide) => Promise<void>) =>
     const seed = crypto.randomBytes(32)
     const hostKeyBlob = encode((w) => w.string("ssh-ed25519").string(nodeCurves.ed25519.publicKey(seed)))
     const done = yield* Deferred.make<void, unknown>()
-    const sockets = new Set<net.Socket>()
 
     const serve = (socket: net.Socket) => {
       const decoder = new PacketDecoder()
@@ -144,21 +144,8 @@ export const miniServer = (script: (side: ServerSide) => Promise<void>) =>
       )
     }
 
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
-      serve(socket)
-    })
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const s of sockets) s.destroy()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    return { port: (server.address() as net.AddressInfo).port, hostKeyBlob, done: Deferred.await(done) } satisfies MiniServer
+    const port = yield* listenLoopback(serve)
+    return { port, hostKeyBlob, done: Deferred.await(done) } satisfies MiniServer
   })
 
 /** EXT_INFO with the given extensions. */

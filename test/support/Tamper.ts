@@ -6,6 +6,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
+import { listenLoopback } from "./Loopback.js"
 
 export interface TamperProxy {
   readonly port: number
@@ -22,10 +23,11 @@ export const tamperProxy = (target: { readonly host: string; readonly port: numb
   Effect.gen(function*() {
     const closed = yield* Deferred.make<void>()
     let tampered = false
-    const sockets = new Set<net.Socket>()
-    const server = net.createServer((client) => {
+    const upstreams = new Set<net.Socket>()
+    yield* Effect.addFinalizer(() => Effect.sync(() => upstreams.forEach((s) => s.destroy())))
+    const port = yield* listenLoopback((client) => {
       const upstream = net.connect(target.port, target.host)
-      sockets.add(client).add(upstream)
+      upstreams.add(upstream)
       client.on("error", () => upstream.destroy())
       upstream.on("error", () => client.destroy())
       client.on("close", () => {
@@ -78,18 +80,8 @@ export const tamperProxy = (target: { readonly host: string; readonly port: numb
         else pending = Buffer.from(rest)
       })
     })
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const s of sockets) s.destroy()
-          server.close(() => resume(Effect.void))
-        })
-    )
     return {
-      port: (server.address() as net.AddressInfo).port,
+      port,
       clientClosed: Deferred.await(closed),
       tampered: () => tampered
     } satisfies TamperProxy
