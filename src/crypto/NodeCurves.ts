@@ -45,6 +45,9 @@ const exportRawPublic = (key: crypto.KeyObject): Uint8Array => {
   return new Uint8Array(spki.subarray(spki.length - 32))
 }
 
+/** KeyObjects of the ephemeral X25519 keys we made, by their raw bytes. */
+const ephemeralKeys = new WeakMap<Uint8Array, crypto.KeyObject>()
+
 const b64u = (b: Uint8Array) => Buffer.from(b).toString("base64url")
 
 const ecJwk = (curve: NistCurve, point: Uint8Array, d?: Uint8Array): crypto.JsonWebKey => {
@@ -69,13 +72,19 @@ export const nodeCurves: Curves = {
     generateKeyPair() {
       const { privateKey, publicKey } = crypto.generateKeyPairSync("x25519")
       const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" })
-      return { privateKey: new Uint8Array(pkcs8.subarray(pkcs8.length - 32)), publicKey: exportRawPublic(publicKey) }
+      const raw = new Uint8Array(pkcs8.subarray(pkcs8.length - 32))
+      // Importing the raw key again costs more than the whole DH: keep the KeyObject.
+      ephemeralKeys.set(raw, privateKey)
+      return { privateKey: raw, publicKey: exportRawPublic(publicKey) }
     },
     sharedSecret(privateKey, peerPublicKey) {
       if (peerPublicKey.length !== 32) throw new CurveError({ operation: "x25519", detail: "public key must be 32 bytes" })
       let secret: Buffer
       try {
-        secret = crypto.diffieHellman({ privateKey: rawPrivate(X25519_PKCS8, privateKey), publicKey: rawPublic(X25519_SPKI, peerPublicKey) })
+        secret = crypto.diffieHellman({
+          privateKey: ephemeralKeys.get(privateKey) ?? rawPrivate(X25519_PKCS8, privateKey),
+          publicKey: rawPublic(X25519_SPKI, peerPublicKey)
+        })
       } catch (cause) {
         throw new CurveError({ operation: "x25519", detail: `invalid public key: ${String(cause)}` })
       }

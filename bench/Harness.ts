@@ -1,0 +1,114 @@
+/**
+ * Shared pieces of the benchmarks: sequential timing with client CPU, the peers' runners,
+ * and the report. Every run is bounded in count and every connection in time.
+ */
+import * as Effect from "effect/Effect"
+import * as net from "node:net"
+import { Client, type ConnectConfig } from "ssh2"
+
+export interface Row {
+  readonly name: string
+  readonly medianMs: number
+  readonly p90Ms: number
+  /** Client CPU (user + system) per operation, in ms; undefined when not measurable in-process. */
+  readonly cpuMs: number | undefined
+  readonly note?: string
+}
+
+const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+
+/** Runs `op` `warmup` times untimed, then `n` times sequentially, timing each and the CPU of all. */
+export const measure = async (name: string, n: number, warmup: number, op: () => Promise<void>): Promise<Row> => {
+  for (let i = 0; i < warmup; i++) await op()
+  const times: Array<number> = []
+  const cpu0 = process.cpuUsage()
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    await op()
+    times.push(performance.now() - t0)
+  }
+  const cpu = process.cpuUsage(cpu0)
+  times.sort((a, b) => a - b)
+  return { name, medianMs: quantile(times, 0.5), p90Ms: quantile(times, 0.9), cpuMs: (cpu.user + cpu.system) / 1000 / n }
+}
+
+/** Rejects after `ms`, so no single connection can hang a benchmark. */
+export const withTimeout = <A>(ms: number, what: string, p: (onTimeout: (f: () => void) => void) => Promise<A>): Promise<A> => {
+  let cleanup: () => void = () => {}
+  return new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`${what}: timed out after ${ms} ms`))
+    }, ms)
+    p((f) => (cleanup = f)).then(
+      (a) => (clearTimeout(timer), resolve(a)),
+      (e) => (clearTimeout(timer), reject(e))
+    )
+  })
+}
+
+/** The time to a TCP connection and sshd's version line: the server's floor. */
+export const rawBanner = (port: number) =>
+  withTimeout(10_000, "raw banner", (onTimeout) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1")
+      onTimeout(() => socket.destroy())
+      socket.setNoDelay(true)
+      socket.once("data", () => {
+        socket.destroy()
+        resolve()
+      })
+      socket.once("error", reject)
+    }))
+
+/**
+ * One ssh2 connection. `until` picks the moment that counts: "service-accept" (its
+ * authHandler is first called right after SERVICE_ACCEPT, see ssh2/lib/client.js) or
+ * "ready" (authenticated). `noDelay` hands ssh2 a socket with TCP_NODELAY set.
+ */
+export const ssh2Connect = (
+  port: number,
+  options: { readonly noDelay: boolean; readonly until: "service-accept" | "ready"; readonly config?: Partial<ConnectConfig> }
+) =>
+  withTimeout(10_000, "ssh2", (onTimeout) =>
+    new Promise<void>((resolve, reject) => {
+      const client = new Client()
+      onTimeout(() => client.end())
+      let done = false
+      const finish = () => {
+        if (done) return
+        done = true
+        resolve()
+        client.end()
+      }
+      client.on("error", (e) => {
+        if (!done) reject(e)
+      })
+      client.on("ready", finish)
+      const config: ConnectConfig = { host: "127.0.0.1", port, username: "bench", readyTimeout: 10_000, ...options.config }
+      if (options.until === "service-accept") {
+        config.authHandler = (_methods, _partial, next) => {
+          finish()
+          next(false as never)
+        }
+      }
+      if (options.noDelay) {
+        const sock = net.connect(port, "127.0.0.1")
+        sock.setNoDelay(true)
+        config.sock = sock
+      }
+      client.connect(config)
+    }))
+
+export const runEffect = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+export const formatRows = (rows: ReadonlyArray<Row>): string => {
+  const lines = ["| client | median ms | p90 ms | client CPU ms/op | note |", "| --- | ---: | ---: | ---: | --- |"]
+  for (const r of rows) {
+    lines.push(`| ${r.name} | ${r.medianMs.toFixed(2)} | ${r.p90Ms.toFixed(2)} | ${r.cpuMs === undefined ? "n/a" : r.cpuMs.toFixed(2)} | ${r.note ?? ""} |`)
+  }
+  return lines.join("\n")
+}
+
+export const verdict = (label: string, ratio: number, target: number) =>
+  `${label}: ${ratio.toFixed(2)}× (target ≤ ${target.toFixed(1)}×) ${ratio <= target ? "PASS" : "MISS"}`

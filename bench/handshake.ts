@@ -1,0 +1,57 @@
+/**
+ * `npm run bench:handshake`: this library and ssh2 each make sequential connections to the
+ * same throwaway sshd on 127.0.0.1 — handshake, then SERVICE_ACCEPT for ssh-userauth — and
+ * report median latency, client CPU per connection, and the ratios against the targets.
+ */
+import * as Effect from "effect/Effect"
+import * as os from "node:os"
+import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
+import { makeTcp } from "../src/transport/TcpTransport.js"
+import * as Sshd from "../test/support/Sshd.js"
+import { formatRows, measure, rawBanner, type Row, runEffect, ssh2Connect, verdict } from "./Harness.js"
+
+const N = Number(process.env.BENCH_N ?? 50)
+const WARMUP = 5
+
+const program = Effect.gen(function*() {
+  const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
+  const sshd = yield* Sshd.start({ hostKeys })
+  const port = sshd.port
+  let negotiated = ""
+
+  const ours = () =>
+    runEffect(Effect.scoped(Effect.gen(function*() {
+      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure })
+      yield* c.requestService("ssh-userauth")
+      negotiated = `${c.algorithms.kex}, ${c.algorithms.hostKey}, ${c.algorithms.cipherClientToServer}`
+    })))
+
+  const rows: Array<Row> = []
+  const run = (name: string, op: () => Promise<void>, note?: string) =>
+    Effect.promise(async () => {
+      const row = await measure(name, N, WARMUP, op)
+      rows.push(note ? { ...row, note } : row)
+    })
+  yield* run("raw TCP connect + version line (floor)", () => rawBanner(port))
+  yield* run("effect-ssh-auth", ours)
+  yield* run("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" }))
+  yield* run("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
+  rows[1] = { ...rows[1], note: negotiated }
+
+  const [, our, shipped, nodelay] = rows
+  const report = [
+    `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), handshake → SERVICE_ACCEPT`,
+    `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
+    "",
+    formatRows(rows),
+    "",
+    verdict("latency vs ssh2 + TCP_NODELAY", our.medianMs / nodelay.medianMs, 1.0),
+    verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5)
+  ].join("\n")
+  console.log(report)
+})
+
+Effect.runPromise(Effect.scoped(program)).catch((e) => {
+  console.error(e)
+  process.exitCode = 1
+})
