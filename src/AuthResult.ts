@@ -52,6 +52,8 @@ const AttemptJson = Schema.Union(
  */
 export const AuthResultJson = Schema.Struct({
   succeeded: Schema.Boolean,
+  /** USERAUTH_BANNER texts, in the order they came. */
+  banners: Schema.Array(Schema.String),
   attempts: Schema.Array(Schema.Struct({ source: SourceJson, attempt: AttemptJson, durationMillis: Schema.Number }))
 })
 
@@ -96,7 +98,11 @@ const describeAttempt = (a: Attempt): string => {
  * @category models
  */
 export class AuthResult {
-  constructor(readonly attempts: ReadonlyArray<SourceResult>) {}
+  constructor(
+    readonly attempts: ReadonlyArray<SourceResult>,
+    /** USERAUTH_BANNER texts the server sent during the run, in order. */
+    readonly banners: ReadonlyArray<string> = []
+  ) {}
 
   /** True when the last attempt fully succeeded. */
   get succeeded(): boolean {
@@ -115,6 +121,7 @@ export class AuthResult {
   toJSON(): AuthResultJson {
     return {
       succeeded: this.succeeded,
+      banners: [...this.banners],
       attempts: this.attempts.map((r) => ({
         source: { kind: r.source._tag, username: r.source.username, method: r.source.method, description: r.source.description },
         attempt: attemptJson(r.attempt),

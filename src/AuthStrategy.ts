@@ -141,7 +141,8 @@ export const authenticate = <R>(
       ? Effect.timeoutTo(run, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
       : Effect.as(run, true))
 
-    const result = new AuthResult(results)
+    const banners = yield* Effect.flatMap(AuthHandler, (h) => h.banners)
+    const result = new AuthResult(results, banners)
     if (stop === "Success") return result
     return yield* new AuthFailure({
       result: result.toJSON(),

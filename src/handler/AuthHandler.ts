@@ -140,12 +140,21 @@ export const signatureAlgorithmsFor = (
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthHandlerOptions {
+  /** Called with each USERAUTH_BANNER as it arrives (banners are also kept, see `banners`). */
+  readonly onBanner?: (text: string) => Effect.Effect<void>
+}
+
+/**
  * Builds the handler over the `Transport` in context.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<AuthHandler, never, Transport> = Effect.gen(function*() {
+export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler, never, Transport> => Effect.gen(function*() {
   const transport = yield* Transport
   const lock = yield* Effect.makeSemaphore(1)
   const banners: Array<string> = []
@@ -183,8 +192,9 @@ export const make: Effect.Effect<AuthHandler, never, Transport> = Effect.gen(fun
             return { _tag: "Failure", ...failure } as const
           }
           case MessageNumber.USERAUTH_BANNER: {
-            banners.push(yield* parse(message, (r) => (r.byte(), r.text("banner message"))))
-            yield* Effect.logInfo("banner").pipe(Effect.annotateLogs({ method, username }))
+            const text = yield* parse(message, (r) => (r.byte(), r.text("banner message")))
+            banners.push(text)
+            if (options.onBanner) yield* options.onBanner(text)
             continue
           }
           default: {
@@ -345,9 +355,26 @@ export const make: Effect.Effect<AuthHandler, never, Transport> = Effect.gen(fun
 })
 
 /**
+ * The handler with default options.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<AuthHandler, never, Transport> = makeWith({})
+
+/**
  * The handler over the `Transport` in context.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<AuthHandler, never, Transport> = Layer.effect(AuthHandler, make)
+
+/**
+ * The handler with options, such as a banner callback.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options: AuthHandlerOptions): Layer.Layer<AuthHandler, never, Transport> =>
+  Layer.effect(AuthHandler, makeWith(options))

@@ -37,10 +37,15 @@ const fakeSigner = (type: "ssh-rsa" | "ssh-ed25519"): Signer => {
 }
 
 /** Runs a strategy against a script; returns the result (or failure) and what the client sent. */
-const run = <R>(steps: ReadonlyArray<Scripted.Step>, strategy: AuthStrategy.AuthStrategy<R>, serverSigAlgs?: ReadonlyArray<string>) =>
+const run = <R>(
+  steps: ReadonlyArray<Scripted.Step>,
+  strategy: AuthStrategy.AuthStrategy<R>,
+  serverSigAlgs?: ReadonlyArray<string>,
+  options: AuthHandler.AuthHandlerOptions = {}
+) =>
   Effect.gen(function*() {
     const transport = yield* Scripted.makeScripted({ steps, ...(serverSigAlgs ? { serverSigAlgs } : {}) })
-    const layer = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
+    const layer = AuthHandler.layerWith(options).pipe(Layer.provide(Layer.succeed(Transport, transport)))
     const result = yield* AuthStrategy.authenticate(strategy).pipe(Effect.provide(layer), Effect.either)
     return { result, sent: transport.sent, transport }
   })
@@ -51,6 +56,7 @@ const method = (m: string) => (msg: Scripted.ClientMessage) =>
 describe("auth over the scripted transport", () => {
   it.effect("a banner between requests is kept and the exchange goes on", () =>
     Effect.gen(function*() {
+      const seen: Array<string> = []
       const { result } = yield* run(
         [
           { expect: method("password"), reply: [Scripted.banner("Authorized use only"), Scripted.failure(["password"])] },
@@ -59,11 +65,16 @@ describe("auth over the scripted transport", () => {
         AuthStrategy.make(
           new Password("alice", Effect.succeed(Redacted.make("a"))),
           new Password("alice", Effect.succeed(Redacted.make("b")))
-        )
+        ),
+        undefined,
+        { onBanner: (text) => Effect.sync(() => void seen.push(text)) }
       )
+      expect(seen).toEqual(["Authorized use only", "second banner"])
       expect(Either.isRight(result)).toBe(true)
       const r = Either.getOrThrow(result)
       expect(r.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Success"])
+      expect(r.banners).toEqual(["Authorized use only", "second banner"])
+      expect(r.toJSON().banners).toEqual(["Authorized use only", "second banner"])
     }))
 
   it.effect("PASSWD_CHANGEREQ without a callback is a typed PasswordChangeRequired, with one it sends old and new", () =>
