@@ -47,10 +47,7 @@ print(json.dumps({"median": times[len(times)//2], "p90": times[min(len(times)-1,
 `
 
 const program = Effect.gen(function*() {
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "bench-auth-"))),
-    (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-  )
+  const dir = yield* Sshd.tempDir("bench-auth-")
   const keyFile = path.join(dir, "id_ed25519")
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", keyFile])
   const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])

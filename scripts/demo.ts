@@ -12,10 +12,7 @@ import * as Sshd from "../test/support/Sshd.js"
 const bin = path.resolve(import.meta.dirname, "../bin/ssh-auth.js")
 
 const program = Effect.gen(function*() {
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-demo-"))),
-    (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-  )
+  const dir = yield* Sshd.tempDir("ssh-auth-demo-")
   const key = path.join(dir, "id_ed25519")
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", key, "-C", "demo"])
   const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])

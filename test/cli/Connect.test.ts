@@ -13,10 +13,7 @@ import * as Sshd from "../support/Sshd.js"
 const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
 
 const setup = Effect.gen(function*() {
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "connect-cli-"))),
-    (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-  )
+  const dir = yield* Sshd.tempDir("connect-cli-")
   const good = path.join(dir, "good")
   const wrong = path.join(dir, "wrong")
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", good])

@@ -55,10 +55,7 @@ const fixture = Layer.scoped(
   Fixture,
   Effect.gen(function*() {
     const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "client-keys-"))),
-      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-    )
+    const dir = yield* Sshd.tempDir("client-keys-")
     const make = (name: string, args: ReadonlyArray<string>, passphrase = "") =>
       Effect.gen(function*() {
         const file = path.join(dir, name)

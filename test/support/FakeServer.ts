@@ -43,13 +43,19 @@ export const plainPacket = (payload: Uint8Array, seq = 0): Uint8Array => framePa
 export const serverKexInit = (options: {
   readonly strict: boolean
   readonly kex?: ReadonlyArray<string>
+  readonly cipher?: string
+  readonly extInfo?: boolean
   readonly firstKexPacketFollows?: boolean
 }): Uint8Array =>
   encodeKexInit({
-    kexAlgorithms: [...(options.kex ?? ["curve25519-sha256"]), ...(options.strict ? ["kex-strict-s-v00@openssh.com"] : [])],
+    kexAlgorithms: [
+      ...(options.kex ?? ["curve25519-sha256"]),
+      ...(options.extInfo ? ["ext-info-s"] : []),
+      ...(options.strict ? ["kex-strict-s-v00@openssh.com"] : [])
+    ],
     serverHostKeyAlgorithms: ["ssh-ed25519"],
-    ciphersClientToServer: ["aes128-ctr"],
-    ciphersServerToClient: ["aes128-ctr"],
+    ciphersClientToServer: [options.cipher ?? "aes128-ctr"],
+    ciphersServerToClient: [options.cipher ?? "aes128-ctr"],
     macsClientToServer: ["hmac-sha2-256"],
     macsServerToClient: ["hmac-sha2-256"],
     compressionClientToServer: ["none"],

@@ -12,11 +12,12 @@ import type * as net from "node:net"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import { ciphers } from "../../src/transport/cipher/Ciphers.js"
 import { noneSealer, type PacketSealer } from "../../src/transport/cipher/PacketCipher.js"
-import { decodeKexInit, encodeKexInit } from "../../src/transport/KexInit.js"
+import { decodeKexInit } from "../../src/transport/KexInit.js"
 import { framePacket, PacketDecoder } from "../../src/transport/PacketCodec.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { Reader } from "../../src/wire/Reader.js"
 import { encode } from "../../src/wire/Writer.js"
+import { serverKexInit as makeServerKexInit } from "./FakeServer.js"
 import { listenLoopback } from "./Loopback.js"
 
 export interface ServerSide {
@@ -91,19 +92,7 @@ export const miniServer = (script: (side: ServerSide) => Promise<void>) =>
       }
 
       const run = async () => {
-        const serverKexInit = encodeKexInit({
-          kexAlgorithms: ["curve25519-sha256", "ext-info-s", "kex-strict-s-v00@openssh.com"],
-          serverHostKeyAlgorithms: ["ssh-ed25519"],
-          ciphersClientToServer: ["aes128-gcm@openssh.com"],
-          ciphersServerToClient: ["aes128-gcm@openssh.com"],
-          macsClientToServer: ["hmac-sha2-256"],
-          macsServerToClient: ["hmac-sha2-256"],
-          compressionClientToServer: ["none"],
-          compressionServerToClient: ["none"],
-          languagesClientToServer: [],
-          languagesServerToClient: [],
-          firstKexPacketFollows: false
-        })
+        const serverKexInit = makeServerKexInit({ strict: true, extInfo: true, cipher: "aes128-gcm@openssh.com" })
         socket.write(`${VERSION}\r\n`)
         send(serverKexInit)
         const clientVersion = await line()

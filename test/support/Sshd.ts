@@ -75,7 +75,8 @@ export const run = (
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-const tempDir = (prefix: string) =>
+/** A temp dir that lives as long as the Scope. */
+export const tempDir = (prefix: string) =>
   Effect.acquireRelease(
     Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
     (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
