@@ -227,6 +227,20 @@ describe("auth over the scripted transport", () => {
       expect(attempt._tag === "Error" && attempt.message).toMatch(/the script sent nothing/)
     }))
 
+  it.effect("the whole run has a deadline, apart from each request's timeout", () =>
+    Effect.gen(function*() {
+      const transport = yield* Scripted.makeScripted({ steps: [{ reply: [] }], receiveTimeout: "1 hour" })
+      const layer = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
+      const fiber = yield* AuthStrategy.authenticate(
+        AuthStrategy.make(new Password("kim", Effect.succeed(Redacted.make("pw")))),
+        { deadline: "2 seconds" }
+      ).pipe(Effect.provide(layer), Effect.flip, Effect.fork)
+      yield* TestClock.adjust("3 seconds")
+      const error = yield* Fiber.join(fiber)
+      expect(error.reason).toBe("Deadline")
+      expect(error.message).toMatch(/the deadline passed/)
+    }))
+
   it.effect("a DISCONNECT under the strategy ends it with the code and text", () =>
     Effect.gen(function*() {
       let asked = 0
