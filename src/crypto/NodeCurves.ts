@@ -5,6 +5,7 @@
  */
 import * as crypto from "node:crypto"
 import { CurveError, type Curves, type NistCurve } from "./Curves.js"
+import { signingKey, verifyingKey } from "./KeyObjects.js"
 
 const der = (hex: string) => Buffer.from(hex, "hex")
 const ED25519_PKCS8 = der("302e020100300506032b657004220420")
@@ -94,11 +95,13 @@ export const nodeCurves: Curves = {
   },
   ed25519: {
     publicKey: (seed) => exportRawPublic(crypto.createPublicKey(rawPrivate(ED25519_PKCS8, seed))),
-    sign: (seed, message) => new Uint8Array(crypto.sign(null, message, rawPrivate(ED25519_PKCS8, seed))),
+    sign: (seed, message) =>
+      new Uint8Array(crypto.sign(null, message, signingKey(seed, () => rawPrivate(ED25519_PKCS8, seed)))),
     verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false
       try {
-        return crypto.verify(null, message, rawPublic(ED25519_SPKI, publicKey), signature)
+        const key = verifyingKey("ed25519", publicKey, () => rawPublic(ED25519_SPKI, publicKey))
+        return crypto.verify(null, message, key, signature)
       } catch {
         return false
       }
@@ -132,15 +135,18 @@ export const nodeCurves: Curves = {
     },
     sign(curve, privateKey, message) {
       const { hash, size } = nist[curve]
-      const point = nodeCurves.ecdsa.publicKey(curve, privateKey)
-      const key = crypto.createPrivateKey({ key: ecJwk(curve, point, privateKey), format: "jwk" })
+      const key = signingKey(privateKey, () =>
+        crypto.createPrivateKey({
+          key: ecJwk(curve, nodeCurves.ecdsa.publicKey(curve, privateKey), privateKey),
+          format: "jwk"
+        }))
       const sig = crypto.sign(hash, message, { key, dsaEncoding: "ieee-p1363" })
       return { r: stripZeros(sig.subarray(0, size)), s: stripZeros(sig.subarray(size)) }
     },
     verify(curve, publicKey, message, signature) {
       const { hash, size } = nist[curve]
       try {
-        const key = crypto.createPublicKey({ key: ecJwk(curve, publicKey), format: "jwk" })
+        const key = verifyingKey(curve, publicKey, () => crypto.createPublicKey({ key: ecJwk(curve, publicKey), format: "jwk" }))
         const sig = Buffer.concat([leftPad(signature.r, size), leftPad(signature.s, size)])
         return crypto.verify(hash, message, { key, dsaEncoding: "ieee-p1363" }, sig)
       } catch {

@@ -8,6 +8,7 @@
 import * as Either from "effect/Either"
 import * as crypto from "node:crypto"
 import type { Curves, NistCurve } from "../crypto/Curves.js"
+import { verifyingKey } from "../crypto/KeyObjects.js"
 import { decode, type Reader } from "../wire/Reader.js"
 import { KeyError } from "./KeyError.js"
 
@@ -193,15 +194,8 @@ export const parseSignature = (blob: Uint8Array): Either.Either<SignatureBlob, K
 
 const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url")
 
-const rsaKeyObjects = new WeakMap<RsaPublicKey, crypto.KeyObject>()
-const rsaKeyObject = (key: RsaPublicKey): crypto.KeyObject => {
-  let obj = rsaKeyObjects.get(key)
-  if (!obj) {
-    obj = crypto.createPublicKey({ key: { kty: "RSA", n: b64url(key.n), e: b64url(key.e) }, format: "jwk" })
-    rsaKeyObjects.set(key, obj)
-  }
-  return obj
-}
+const rsaKeyObject = (key: RsaPublicKey): crypto.KeyObject =>
+  verifyingKey("rsa", key.blob, () => crypto.createPublicKey({ key: { kty: "RSA", n: b64url(key.n), e: b64url(key.e) }, format: "jwk" }))
 
 /**
  * Verifies a signature blob over `data`. `allowed`, when given, restricts the signature

@@ -134,7 +134,9 @@ export const handshake = (
       step: string | undefined,
       detail: string,
       cause?: unknown
-    ) => new TransportError({ reason, host, port, detail, ...(step ? { step } : {}), ...(cause ? { cause } : {}) })
+    ) =>
+      // Our own fields are well-typed already; skipping Schema's check keeps closes cheap.
+      new TransportError({ reason, host, port, detail, ...(step ? { step } : {}), ...(cause ? { cause } : {}) }, true)
 
     const decoder = new PacketDecoder()
     let sealer: PacketSealer = noneSealer
@@ -223,6 +225,7 @@ export const handshake = (
         const done = yield* Deferred.make<void, TransportFailure | HostKeyRejected>()
         const oursPayload = encodeKexInit(ours)
         kex = { ours, oursPayload, done, oursSeq: seqOut }
+        stepStarted = clock.unsafeCurrentTimeMillis()
         lastKexDone = done
         sendGate.unsafeClose()
         yield* writePacketLocked(oursPayload, prefix)
@@ -282,6 +285,7 @@ export const handshake = (
       }
       if (payload !== undefined) {
         lastSeqIn = seqIn
+        stepStarted = clock.unsafeCurrentTimeMillis()
         seqIn = (seqIn + 1) >>> 0
         bytesSinceKex += payload.length
         packetsSinceKex++
@@ -297,17 +301,28 @@ export const handshake = (
       kex === undefined ? "KEXINIT" : kex.theirsPayload === undefined ? "KEXINIT" : kex.pendingOpener ? "NEWKEYS" : "KEXDH_REPLY"
 
     /** While keys are being exchanged every packet must come within the handshake timeout. */
-    const readNext = Effect.suspend(() =>
-      kex !== undefined || kexCount === 0
-        ? readPacket.pipe(Effect.timeoutFail({
-          duration: options.handshakeTimeout,
-          onTimeout: () => {
-            const step = kexStep()
-            return error("Timeout", step, `no ${step} from the server within ${Duration.format(options.handshakeTimeout)}`)
-          }
-        }))
-        : readPacket
-    )
+    /**
+     * While keys are being exchanged every packet must come within the handshake timeout.
+     * One watchdog fiber per connection checks that, instead of a timer per packet: a
+     * per-packet timeout cost more CPU than the key exchange itself. It wakes at most one
+     * timeout late after an idle spell, so a stalled kex fails within twice the timeout.
+     */
+    const clock = yield* Effect.clock
+    const stepTimeoutMillis = Duration.toMillis(options.handshakeTimeout)
+    let stepStarted = clock.unsafeCurrentTimeMillis()
+    const watchdog = Effect.gen(function*() {
+      while (!dead) {
+        const waiting = kex !== undefined || kexCount === 0
+        const remaining = waiting ? stepStarted + stepTimeoutMillis - clock.unsafeCurrentTimeMillis() : stepTimeoutMillis
+        if (waiting && remaining <= 0) {
+          const step = kexStep()
+          return yield* abort(
+            error("Timeout", step, `no ${step} from the server within ${Duration.format(options.handshakeTimeout)}`)
+          )
+        }
+        yield* Effect.sleep(Math.max(1, remaining))
+      }
+    })
 
     const readVersion = Effect.gen(function*() {
       for (let lines = 0; lines <= MAX_PRELUDE_LINES; lines++) {
@@ -601,11 +616,13 @@ export const handshake = (
 
     const readLoop = Effect.gen(function*() {
       while (true) {
-        const payload = yield* readNext
+        const payload = yield* readPacket
         yield* dispatch(payload, lastSeqIn)
         if (rekeyDue()) yield* ensureKex
       }
     })
+    stepStarted = clock.unsafeCurrentTimeMillis()
+    yield* watchdog.pipe(Effect.interruptible, Effect.forkScoped)
     yield* readLoop.pipe(
       Effect.catchAll(abort),
       // A defect here is a bug of ours; still, nobody may be left waiting on a dead reader.
