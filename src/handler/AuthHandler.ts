@@ -61,6 +61,21 @@ export type Responder<E = never, R = never> = (
  */
 export type AuthHandlerError = AuthError | TransportError
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PublicKeyOptions {
+  /** Offer ssh-rsa (SHA-1) signatures when the server allows nothing better. */
+  readonly allowSshRsaSha1?: boolean
+  /**
+   * Send the signed request at once instead of querying first. Only for keys whose signing
+   * is free (decrypted, in memory, no confirmation): it saves a round trip, and sshd's
+   * second authorized_keys lookup, at the price of a signature the server may not want.
+   */
+  readonly skipQuery?: boolean
+}
+
 /** What a method-specific handler makes of a message in the 60-79 range. */
 type MethodStep = { readonly _tag: "Continue" } | { readonly _tag: "Done"; readonly outcome: AuthOutcome }
 
@@ -91,7 +106,7 @@ export interface AuthHandler {
   publicKey(
     username: string,
     signer: Signer,
-    options?: { readonly allowSshRsaSha1?: boolean }
+    options?: PublicKeyOptions
   ): Effect.Effect<AuthOutcome, AuthHandlerError>
   keyboardInteractive<E, R>(
     username: string,
@@ -213,14 +228,31 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
       Effect.withSpan("AuthHandler.sendAuthRequest", { attributes: { method, username } })
     )
 
-  /** One query-then-sign exchange for one signature algorithm. */
-  const publicKeyWith = (username: string, signer: Signer, algorithm: string) => {
+  /** One exchange for one signature algorithm: query, then sign after PK_OK (or sign at once). */
+  const publicKeyWith = (
+    username: string,
+    signer: Signer,
+    algorithm: string,
+    skipQuery: boolean
+  ): Effect.Effect<AuthOutcome, AuthHandlerError> => {
     const key = signer.publicKey
+    const authError = (reason: AuthError["reason"], detail: string, cause?: unknown) =>
+      new AuthError({ reason, method: "publickey", username, detail, ...(cause ? { cause } : {}) })
     // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
     const signedBody = encode((w) =>
       w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string("publickey")
         .boolean(true).string(algorithm).string(key.blob)
     )
+    const sign = signer.sign(algorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
+      Effect.mapError((cause) => authError("SigningFailed", cause.message, cause)),
+      Effect.withSpan("AuthHandler.publicKey.sign", {
+        attributes: { algorithm, fingerprint: PublicKey.fingerprintSha256(key) }
+      })
+    )
+    if (skipQuery) {
+      return Effect.flatMap(sign, (signature) =>
+        sendAuthRequest(username, "publickey", (w) => w.boolean(true).string(algorithm).string(key.blob).string(signature)))
+    }
     return sendAuthRequest(
       username,
       "publickey",
@@ -230,27 +262,15 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
           // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
           const ok = yield* Either.mapLeft(
             decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
-            (e) => new AuthError({ reason: "ProtocolError", method: "publickey", username, detail: e.message })
+            (e) => authError("ProtocolError", e.message)
           )
           if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, key.blob) !== 0) {
-            return yield* new AuthError({
-              reason: "ProtocolError",
-              method: "publickey",
-              username,
-              detail: `PK_OK names ${ok.algorithm}, not the ${algorithm} key we offered`
-            })
+            return yield* authError("ProtocolError", `PK_OK names ${ok.algorithm}, not the ${algorithm} key we offered`)
           }
-          const toSign = encode((w) => w.string(transport.sessionId).raw(signedBody))
-          const signature = yield* signer.sign(algorithm, toSign).pipe(
-            Effect.mapError((cause) =>
-              new AuthError({ reason: "SigningFailed", method: "publickey", username, detail: cause.message, cause })
-            )
-          )
+          const signature = yield* sign
           yield* transport.send(encode((w) => w.raw(signedBody).string(signature)))
           return { _tag: "Continue" } as const
-        }).pipe(Effect.withSpan("AuthHandler.publicKey.sign", {
-          attributes: { algorithm, fingerprint: PublicKey.fingerprintSha256(key) }
-        }))
+        })
     )
   }
 
@@ -302,7 +322,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         }
         let outcome: AuthOutcome = { _tag: "Failure", allowedMethods: [], partialSuccess: false }
         for (const [i, algorithm] of algorithms.entries()) {
-          outcome = yield* publicKeyWith(username, signer, algorithm)
+          outcome = yield* publicKeyWith(username, signer, algorithm, options?.skipQuery ?? false)
           // server-sig-algs lists what sshd can verify, not what its PubkeyAcceptedAlgorithms
           // allow: an RSA key refused as rsa-sha2-512 may still be accepted as rsa-sha2-256.
           const retry = outcome._tag === "Failure" && !outcome.partialSuccess &&

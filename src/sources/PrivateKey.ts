@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as fs from "node:fs/promises"
-import { AuthHandler } from "../handler/AuthHandler.js"
+import * as AuthHandler from "../handler/AuthHandler.js"
 import * as Keys from "../keys/PrivateKey.js"
 import { fingerprintSha256 } from "../keys/PublicKey.js"
 import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
@@ -21,7 +21,11 @@ import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
 export class PrivateKey extends Base implements AuthSource {
   readonly _tag: string = "PrivateKey"
   readonly method = "publickey"
-  constructor(readonly username: string, readonly signer: Keys.Signer) {
+  constructor(
+    readonly username: string,
+    readonly signer: Keys.Signer,
+    readonly options: AuthHandler.PublicKeyOptions = {}
+  ) {
     super()
   }
   get fingerprint(): string {
@@ -31,7 +35,7 @@ export class PrivateKey extends Base implements AuthSource {
     return `user=${this.username}, key=${this.signer.publicKey.type} ${this.fingerprint}`
   }
   get authenticate() {
-    return Effect.flatMap(AuthHandler, (h) => h.publicKey(this.username, this.signer))
+    return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, this.signer, this.options))
   }
 }
 
@@ -43,8 +47,8 @@ export class PrivateKey extends Base implements AuthSource {
  */
 export class InMemoryPrivateKey extends PrivateKey {
   override readonly _tag = "InMemoryPrivateKey"
-  constructor(username: string, readonly key: Keys.PrivateKey) {
-    super(username, key)
+  constructor(username: string, readonly key: Keys.PrivateKey, options: AuthHandler.PublicKeyOptions = {}) {
+    super(username, key, options)
   }
 }
 
@@ -91,6 +95,6 @@ export class OnDiskPrivateKey<E = never> extends Base implements AuthSource {
     })
   }
   get authenticate() {
-    return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler, (h) => h.publicKey(this.username, key)))
+    return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, key)))
   }
 }

@@ -159,6 +159,19 @@ describe("auth over the scripted transport", () => {
       ])
     }))
 
+  it.effect("skipQuery sends the signed request at once: one round trip, no PK_OK", () =>
+    Effect.gen(function*() {
+      const { result, sent } = yield* run(
+        [{
+          expect: (m) => (m._tag === "UserauthRequest" && m.method === "publickey" && m.rest[0] === 1) || "a signed request",
+          reply: [Scripted.success]
+        }],
+        AuthStrategy.make(new PrivateKey("lee", fakeSigner("ssh-ed25519"), { skipQuery: true }))
+      )
+      expect(Either.isRight(result)).toBe(true)
+      expect(sent).toHaveLength(1)
+    }))
+
   it.effect("PK_OK naming another algorithm is a protocol error for that source; the strategy moves on", () =>
     Effect.gen(function*() {
       const signer = fakeSigner("ssh-ed25519")

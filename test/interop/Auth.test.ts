@@ -19,7 +19,8 @@ import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
 import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
-import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
+import * as Keys from "../../src/keys/PrivateKey.js"
+import { InMemoryPrivateKey, OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { Transport } from "../../src/transport/Transport.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
@@ -122,6 +123,21 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           expect(asked).toBe(1)
         }))
     })
+
+    it.scoped("an in-memory key with skipQuery signs at once: sshd sees no query", () =>
+      Effect.gen(function*() {
+        const { keys } = yield* Fixture
+        const { layer, sshd } = yield* connect()
+        const key = yield* Keys.fromOpenSsh(fs.readFileSync(keys.ed25519.file, "utf8"), { source: keys.ed25519.file })
+        const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key, { skipQuery: true }))).pipe(
+          Effect.provide(layer)
+        )
+        expect(result.succeeded).toBe(true)
+        const log = yield* sshd.readLog
+        expect(log).toMatch(/Accepted publickey for /)
+        // A query shows up in sshd's log as "Postponed publickey".
+        expect(log).not.toMatch(/Postponed publickey/)
+      }))
 
     it.scoped("a wrong key is recorded with the allowed methods, and the strategy moves on", () =>
       Effect.gen(function*() {
