@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -61,7 +62,8 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
       Effect.matchCauseEffect({
         onSuccess: () => chunks.end,
         onFailure: (cause) =>
-          Effect.flatMap(Deferred.isDone(opened), (wasOpen) =>
+          // Interrupted means we closed it ourselves: nothing to report.
+          Cause.isInterruptedOnly(cause) ? chunks.end : Effect.flatMap(Deferred.isDone(opened), (wasOpen) =>
             chunks.fail(
               wasOpen
                 ? new TransportError({ reason: "ConnectionClosed", host, port, detail: "connection lost", cause })
