@@ -75,6 +75,11 @@ export interface HandshakeOptions {
   /** Start a rekey after this many bytes or packets (both directions) since the last one. */
   readonly rekeyBytes: number
   readonly rekeyPackets: number
+  /**
+   * Send SERVICE_REQUEST for this service right behind our first NEWKEYS instead of after
+   * the server's: a round trip saved. `requestService` of that name then only waits.
+   */
+  readonly pipelineService?: string
 }
 
 /**
@@ -110,6 +115,8 @@ interface KexState {
   pendingOpener?: PacketOpener
   /** Our NEWKEYS is out: application messages may flow again, under the new keys. */
   newKeysSent?: boolean
+  /** The KEXDH_INIT we sent with our KEXINIT, guessing the server agrees on our first choices. */
+  guess?: { readonly method: KexMethod; readonly exchange: KexExchange }
 }
 
 const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => Buffer.concat(parts)
@@ -184,13 +191,18 @@ export const handshake = (
 
     // ---- sending ----
 
-    const writePacketLocked = (payload: Uint8Array, prefix?: Uint8Array): Effect.Effect<void, TransportError> => {
+    /** Frames one packet with the keys and sequence number in force (the caller holds the write lock). */
+    const frameLocked = (payload: Uint8Array): Uint8Array => {
       const wire = framePacket(payload, sealer, seqOut)
       seqOut = (seqOut + 1) >>> 0
       bytesSinceKex += wire.length
       packetsSinceKex++
-      return channel.write(prefix ? concat(prefix, wire) : wire)
+      return wire
     }
+
+    const writePacketLocked = (payload: Uint8Array): Effect.Effect<void, TransportError> => channel.write(frameLocked(payload))
+
+    let pipelinedService: string | undefined
 
     const sendKexMessage = (payload: Uint8Array) => writeLock.withPermits(1)(Effect.suspend(() => writePacketLocked(payload)))
 
@@ -220,7 +232,9 @@ export const handshake = (
           compressionServerToClient: ["none"],
           languagesClientToServer: [],
           languagesServerToClient: [],
-          firstKexPacketFollows: false
+          // On the first exchange we guess: our first kex and host key choices win whenever
+          // the server supports them, so KEXDH_INIT can go out now, a round trip early.
+          firstKexPacketFollows: initial
         }
         const done = yield* Deferred.make<void, TransportFailure | HostKeyRejected>()
         const oursPayload = encodeKexInit(ours)
@@ -228,7 +242,14 @@ export const handshake = (
         stepStarted = clock.unsafeCurrentTimeMillis()
         lastKexDone = done
         sendGate.unsafeClose()
-        yield* writePacketLocked(oursPayload, prefix)
+        const wire = [...(prefix ? [prefix] : []), frameLocked(oursPayload)]
+        if (initial) {
+          const method = kexMethods.get(options.preferences.kex[0])!
+          const exchange = method.start(curves)
+          kex.guess = { method, exchange }
+          wire.push(frameLocked(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), exchange.clientPublic)))
+        }
+        yield* channel.write(concat(...wire))
       })
 
     const rekeyDue = () =>
@@ -388,9 +409,19 @@ export const handshake = (
         }
         state.theirsPayload = payload
         state.negotiated = chosen
-        state.ignoreNextKexPacket = guessIsWrong(theirs, chosen)
-        state.method = kexMethods.get(chosen.kex)!
-        state.exchange = state.method.start(curves)
+        state.ignoreNextKexPacket = guessIsWrong(theirs, state.ours)
+        const guess = state.guess
+        if (guess && guess.method.name === chosen.kex) {
+          state.method = guess.method
+          state.exchange = guess.exchange
+          // The server takes our guessed KEXDH_INIT only if it prefers what we prefer.
+          if (!guessIsWrong(state.ours, theirs)) return
+        } else {
+          state.method = kexMethods.get(chosen.kex)!
+          state.exchange = state.method.start(curves)
+        }
+        // A wrong guess is dropped by the server: send the real one (the same value, when
+        // negotiation still chose the guessed method; the server never used it).
         yield* sendKexMessage(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), state.exchange.clientPublic))
       })
 
@@ -475,12 +506,17 @@ export const handshake = (
         state.pendingOpener = into.cipher.opener(into.keys, into.mac)
         const nextSealer = out.cipher.sealer(out.keys, out.mac)
 
+        const firstExchange = kexCount === 0
         yield* writeLock.withPermits(1)(Effect.suspend(() => {
-          const write = writePacketLocked(Uint8Array.of(MessageNumber.NEWKEYS))
+          const wire = [frameLocked(Uint8Array.of(MessageNumber.NEWKEYS))]
           sealer = nextSealer
           if (strict) seqOut = 0
           state.newKeysSent = true
-          return write
+          if (firstExchange && options.pipelineService) {
+            pipelinedService = options.pipelineService
+            wire.push(frameLocked(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(options.pipelineService!))))
+          }
+          return channel.write(concat(...wire))
         }))
         negotiated = neg
         yield* sendGate.open
@@ -674,7 +710,8 @@ export const handshake = (
       ),
       requestService: (name) =>
         serviceLock.withPermits(1)(Effect.gen(function*() {
-          yield* send(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(name)))
+          if (pipelinedService === name) pipelinedService = undefined
+          else yield* send(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(name)))
           const accepted = yield* serviceAccepts.take.pipe(
             Effect.catchTag("NoSuchElementException", () => Effect.fail(deadError())),
             Effect.timeoutFail({

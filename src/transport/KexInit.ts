@@ -172,12 +172,14 @@ export const negotiate = (
 }
 
 /**
- * RFC 4253 §7.1: a guessed kex packet is right only when both the kex and host key
- * algorithms the sender listed first are the ones negotiated.
+ * RFC 4253 §7.1: a guessed kex packet is wrong when the two sides' *preferred* (first-listed)
+ * kex or host key algorithms differ, which is also how OpenSSH decides. Negotiation can still
+ * settle on the guessed method; the guessed packet is dropped all the same.
  *
  * @since 0.1.0
  * @category negotiation
  */
-export const guessIsWrong = (sender: KexInit, negotiated: NegotiatedAlgorithms): boolean =>
+export const guessIsWrong = (sender: KexInit, receiver: KexInit): boolean =>
   sender.firstKexPacketFollows &&
-  (sender.kexAlgorithms[0] !== negotiated.kex || sender.serverHostKeyAlgorithms[0] !== negotiated.hostKey)
+  (sender.kexAlgorithms[0] !== receiver.kexAlgorithms[0] ||
+    sender.serverHostKeyAlgorithms[0] !== receiver.serverHostKeyAlgorithms[0])

@@ -127,6 +127,8 @@ export const makeTcp = (
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "10 seconds"),
       receiveTimeout: Duration.decode(options.receiveTimeout ?? "30 seconds"),
       rekeyBytes: options.rekeyLimit?.bytes ?? 2 ** 30,
-      rekeyPackets: options.rekeyLimit?.packets ?? 2 ** 28
+      rekeyPackets: options.rekeyLimit?.packets ?? 2 ** 28,
+      // Every client asks for ssh-userauth next; ask early.
+      pipelineService: "ssh-userauth"
     })
   })

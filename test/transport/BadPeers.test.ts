@@ -193,4 +193,56 @@ describe("strict kex (Terrapin, CVE-2023-48795)", () => {
         expect(error.message).toMatch(/unexpected KEXDH_INIT during the key exchange/)
       }))
   })
+
+  describe("our own guess: KEXDH_INIT goes out with KEXINIT", () => {
+    /** The client's packets after its version line (plaintext: before NEWKEYS). */
+    const clientPackets = (received: Buffer): Array<Uint8Array> => {
+      const out: Array<Uint8Array> = []
+      let offset = received.indexOf(0x0a) + 1
+      for (let i = 0; i < 10 && offset + 5 <= received.length; i++) {
+        const length = received.readUInt32BE(offset)
+        if (offset + 4 + length > received.length) break
+        const padding = received[offset + 4]
+        out.push(received.subarray(offset + 5, offset + 4 + length - padding))
+        offset += 4 + length
+      }
+      return out
+    }
+    const kexdhInitKeyLength = (p: Uint8Array) => Buffer.from(p).readUInt32BE(1)
+
+    const run = (kex: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const { server } = yield* failAgainst(
+          (s) => s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(serverKexInit({ strict: true, kex }), 0)])),
+          "300 millis"
+        )
+        const packets = clientPackets(server.received())
+        // The step timeout ends it with our DISCONNECT.
+        expect(packets.at(-1)?.[0]).toBe(MessageNumber.DISCONNECT)
+        return packets.slice(0, -1)
+      })
+
+    it.scopedLive("a server that prefers what we prefer takes the guess: one KEXDH_INIT", () =>
+      Effect.gen(function*() {
+        const packets = yield* run(["curve25519-sha256"])
+        expect(packets.map((p) => p[0])).toEqual([MessageNumber.KEXINIT, MessageNumber.KEXDH_INIT])
+        // first_kex_packet_follows is the byte before the reserved uint32 at the end.
+        const kexinit = packets[0]
+        expect(kexinit[kexinit.length - 5]).toBe(1)
+      }))
+
+    it.scopedLive("a server preferring another kex drops the guess: the real KEXDH_INIT follows", () =>
+      Effect.gen(function*() {
+        const packets = yield* run(["ecdh-sha2-nistp256"])
+        expect(packets.map((p) => p[0])).toEqual([MessageNumber.KEXINIT, MessageNumber.KEXDH_INIT, MessageNumber.KEXDH_INIT])
+        expect(packets.slice(1).map(kexdhInitKeyLength)).toEqual([32, 65])
+      }))
+
+    it.scopedLive("negotiation still on the guessed method: the same value is sent again", () =>
+      Effect.gen(function*() {
+        const packets = yield* run(["sntrup761x25519-sha512@openssh.com", "curve25519-sha256"])
+        expect(packets.map((p) => p[0])).toEqual([MessageNumber.KEXINIT, MessageNumber.KEXDH_INIT, MessageNumber.KEXDH_INIT])
+        expect(Buffer.from(packets[1]).equals(Buffer.from(packets[2]))).toBe(true)
+      }))
+  })
 })

@@ -62,12 +62,15 @@ describe("KEXINIT and negotiation (RFC 4253 §7.1)", () => {
     })
   })
 
-  it("a guessed kex packet is wrong unless both first kex and host key algorithms were chosen", () => {
-    const server = { ...base, firstKexPacketFollows: true, kexAlgorithms: ["ecdh-sha2-nistp256", "curve25519-sha256"] }
-    const n = Either.getOrThrow(negotiate(base, server, isAead, true))
-    expect(guessIsWrong(server, n)).toBe(true)
-    const right = { ...server, kexAlgorithms: ["curve25519-sha256"] }
-    expect(guessIsWrong(right, Either.getOrThrow(negotiate(base, right, isAead, true)))).toBe(false)
-    expect(guessIsWrong(base, n)).toBe(false)
+  it("a guessed kex packet is right only when both sides prefer the same kex and host key algorithms", () => {
+    const server = { ...base, kexAlgorithms: ["ecdh-sha2-nistp256", "curve25519-sha256"] }
+    const guessing = { ...base, firstKexPacketFollows: true }
+    // The client's first choice is still negotiated, but the server prefers another: wrong.
+    expect(Either.getOrThrow(negotiate(guessing, server, isAead, true)).kex).toBe("curve25519-sha256")
+    expect(guessIsWrong(guessing, server)).toBe(true)
+    expect(guessIsWrong(guessing, { ...server, kexAlgorithms: ["curve25519-sha256"] })).toBe(false)
+    expect(guessIsWrong(guessing, { ...base, serverHostKeyAlgorithms: ["rsa-sha2-512", "ssh-ed25519"] })).toBe(true)
+    // No guess, nothing to be wrong about.
+    expect(guessIsWrong(base, server)).toBe(false)
   })
 })
