@@ -126,16 +126,14 @@ export const authenticate = <R>(
         }
       })
 
-    const run = strategy.pipe(
-      Stream.takeWhile(() => stop === undefined),
-      Stream.runForEach((source) =>
-        Effect.gen(function*() {
-          if (first && options.noneFirst) yield* attempt(new NoneAuth(source.username))
-          first = false
-          if (stop === undefined) yield* attempt(source)
-        })
-      )
-    )
+    // Pulls one source at a time and stops pulling once the run is decided.
+    const run = Stream.runForEachWhile(strategy, (source) =>
+      Effect.gen(function*() {
+        if (first && options.noneFirst) yield* attempt(new NoneAuth(source.username))
+        first = false
+        if (stop === undefined) yield* attempt(source)
+        return stop === undefined
+      }))
     const deadline = options.deadline
     const finished = yield* (deadline
       ? Effect.timeoutTo(run, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
