@@ -7,6 +7,7 @@
 import { ed25519, x25519 } from "@noble/curves/ed25519.js"
 import { p256, p384, p521 } from "@noble/curves/nist.js"
 import { CurveError, type Curves, type NistCurve } from "./Curves.js"
+import { leftPad, stripZeros } from "./FixedWidth.js"
 
 // Each curve's prehash is its SSH hash (RFC 5656 §6.2.1): SHA-256, SHA-384, SHA-512.
 const nist = {
@@ -14,22 +15,6 @@ const nist = {
   "P-384": { curve: p384, size: 48 },
   "P-521": { curve: p521, size: 66 }
 } as const satisfies Record<NistCurve, unknown>
-
-const leftPad = (bytes: Uint8Array, size: number): Uint8Array => {
-  let i = 0
-  while (bytes.length - i > size && bytes[i] === 0) i++
-  const trimmed = bytes.subarray(i)
-  if (trimmed.length > size) throw new CurveError({ operation: "ecdsa", detail: "integer too large" })
-  const out = new Uint8Array(size)
-  out.set(trimmed, size - trimmed.length)
-  return out
-}
-
-const stripZeros = (bytes: Uint8Array): Uint8Array => {
-  let i = 0
-  while (i < bytes.length - 1 && bytes[i] === 0) i++
-  return bytes.slice(i)
-}
 
 const uncompressed = (curve: NistCurve, point: Uint8Array, operation: string): void => {
   if (point.length !== 1 + 2 * nist[curve].size || point[0] !== 4) {

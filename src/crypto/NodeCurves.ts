@@ -5,6 +5,7 @@
  */
 import * as crypto from "node:crypto"
 import { CurveError, type Curves, type NistCurve } from "./Curves.js"
+import { leftPad, stripZeros } from "./FixedWidth.js"
 import { signingKey, verifyingKey } from "./KeyObjects.js"
 
 const der = (hex: string) => Buffer.from(hex, "hex")
@@ -17,24 +18,6 @@ const nist: Record<NistCurve, { readonly openssl: string; readonly size: number;
   "P-256": { openssl: "prime256v1", size: 32, hash: "sha256" },
   "P-384": { openssl: "secp384r1", size: 48, hash: "sha384" },
   "P-521": { openssl: "secp521r1", size: 66, hash: "sha512" }
-}
-
-const leftPad = (bytes: Uint8Array, size: number): Buffer => {
-  if (bytes.length > size) {
-    let i = 0
-    while (i < bytes.length - size && bytes[i] === 0) i++
-    if (bytes.length - i > size) throw new CurveError({ operation: "pad", detail: "integer too large" })
-    return Buffer.from(bytes.subarray(bytes.length - size))
-  }
-  const out = Buffer.alloc(size)
-  out.set(bytes, size - bytes.length)
-  return out
-}
-
-const stripZeros = (bytes: Uint8Array): Uint8Array => {
-  let i = 0
-  while (i < bytes.length - 1 && bytes[i] === 0) i++
-  return bytes.subarray(i)
 }
 
 const rawPrivate = (prefix: Buffer, key: Uint8Array) =>
