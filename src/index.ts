@@ -1,0 +1,42 @@
+/**
+ * effect-ssh-auth: SSH authentication for TypeScript, built on Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as AuthStrategy from "./AuthStrategy.js"
+/** @since 0.1.0 */
+export * as AuthResult from "./AuthResult.js"
+/** @since 0.1.0 */
+export * as AuthHandler from "./handler/AuthHandler.js"
+/** @since 0.1.0 */
+export * as AuthError from "./handler/AuthError.js"
+/** @since 0.1.0 */
+export * as AuthSource from "./sources/AuthSource.js"
+/** @since 0.1.0 */
+export * as NoneAuth from "./sources/NoneAuth.js"
+/** @since 0.1.0 */
+export * as Password from "./sources/Password.js"
+/** @since 0.1.0 */
+export * as PrivateKeySource from "./sources/PrivateKey.js"
+/** @since 0.1.0 */
+export * as KeyboardInteractive from "./sources/KeyboardInteractive.js"
+/** @since 0.1.0 */
+export * as Transport from "./transport/Transport.js"
+/** @since 0.1.0 */
+export * as TcpTransport from "./transport/TcpTransport.js"
+/** @since 0.1.0 */
+export * as ScriptedTransport from "./transport/ScriptedTransport.js"
+/** @since 0.1.0 */
+export * as TransportError from "./transport/TransportError.js"
+/** @since 0.1.0 */
+export * as HostKeyPolicy from "./transport/HostKeyPolicy.js"
+/** @since 0.1.0 */
+export * as PublicKey from "./keys/PublicKey.js"
+/** @since 0.1.0 */
+export * as PrivateKey from "./keys/PrivateKey.js"
+/** @since 0.1.0 */
+export * as Curves from "./crypto/Curves.js"
+/** @since 0.1.0 */
+export * as Wire from "./wire/index.js"
