@@ -2,6 +2,8 @@
  * Shared pieces of the benchmarks: sequential timing with client CPU, the peers' runners,
  * and the report. Every run is bounded in count and every connection in time.
  */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import { Client, type ConnectConfig } from "ssh2"
@@ -14,6 +16,12 @@ export interface Row {
   readonly cpuMs: number | undefined
   readonly note?: string
 }
+
+/**
+ * Untimed runs before the timed ones, the same for every client: the numbers are for a
+ * warm process (a deploy tool or a CI runner making many connections), not for V8's JIT.
+ */
+export const WARMUP = Number(process.env.BENCH_WARMUP ?? 50)
 
 const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 
@@ -60,6 +68,18 @@ export const rawBanner = (port: number) =>
       })
       socket.once("error", reject)
     }))
+
+/**
+ * The same, through @effect/platform-node's socket inside an Effect: the floor that any
+ * client on this stack pays before it does any SSH.
+ */
+export const effectSocketBanner = (port: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const socket = yield* NodeSocket.makeNet({ host: "127.0.0.1", port, noDelay: true })
+    const banner = yield* Deferred.make<void>()
+    yield* Effect.forkScoped(socket.run(() => Deferred.unsafeDone(banner, Effect.void)))
+    yield* Deferred.await(banner)
+  })).pipe(Effect.timeout("10 seconds")))
 
 /**
  * One ssh2 connection. `until` picks the moment that counts: "service-accept" (its

@@ -17,10 +17,9 @@ import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import { Transport } from "../src/transport/Transport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { formatRows, measure, type Row, runEffect, ssh2Connect, verdict } from "./Harness.js"
+import { formatRows, measure, type Row, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
-const WARMUP = 5
 
 /** paramiko in Debian's python, timing itself: connect on a TCP_NODELAY socket, auth_publickey. */
 const paramikoScript = `

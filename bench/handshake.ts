@@ -8,10 +8,9 @@ import * as os from "node:os"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { formatRows, measure, rawBanner, type Row, runEffect, ssh2Connect, verdict } from "./Harness.js"
+import { effectSocketBanner, formatRows, measure, rawBanner, type Row, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
-const WARMUP = 5
 
 const program = Effect.gen(function*() {
   const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
@@ -33,12 +32,13 @@ const program = Effect.gen(function*() {
       rows.push(note ? { ...row, note } : row)
     })
   yield* run("raw TCP connect + version line (floor)", () => rawBanner(port))
+  yield* run("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port))
   yield* run("effect-ssh-auth", ours)
   yield* run("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" }))
   yield* run("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
-  rows[1] = { ...rows[1], note: negotiated }
+  rows[2] = { ...rows[2], note: negotiated }
 
-  const [, our, shipped, nodelay] = rows
+  const [, floor, our, shipped, nodelay] = rows
   const report = [
     `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), handshake → SERVICE_ACCEPT`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
@@ -46,7 +46,8 @@ const program = Effect.gen(function*() {
     formatRows(rows),
     "",
     verdict("latency vs ssh2 + TCP_NODELAY", our.medianMs / nodelay.medianMs, 1.0),
-    verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5)
+    verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5),
+    `(our stack's floor alone, before any SSH: ${(floor.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`
   ].join("\n")
   console.log(report)
 })

@@ -49,7 +49,8 @@ export const defaultSoftwareVersion = "effect_ssh_auth_0.1.0"
 const openSocket = (host: string, port: number, connectTimeout: Duration.Duration) =>
   Effect.gen(function*() {
     const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
-      new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) })
+      // Our own fields are well-typed already: skip Schema's check.
+      new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
     // TCP_NODELAY: without it Nagle holds our small handshake packets back for ~40 ms.
     const socket = yield* NodeSocket.makeNet({ host, port, noDelay: true }).pipe(
       Effect.mapError((cause) => fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause))
@@ -75,7 +76,7 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
     const write = yield* socket.writer
     yield* Effect.raceFirst(
       Deferred.await(opened),
-      Effect.zipRight(chunks.await, Effect.fail(fail("ConnectionClosed", "connection closed while opening")))
+      Effect.zipRight(chunks.await, Effect.failSync(() => fail("ConnectionClosed", "connection closed while opening")))
     ).pipe(
       Effect.timeoutFail({
         duration: connectTimeout,
