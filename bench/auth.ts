@@ -11,7 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as AuthStrategy from "../src/AuthStrategy.js"
 import * as AuthHandler from "../src/handler/AuthHandler.js"
-import * as Keys from "../src/keys/PrivateKey.js"
+import * as OpenSshKeyV1 from "../src/keys/OpenSshKeyV1.js"
 import { InMemoryPrivateKey } from "../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
@@ -54,7 +54,7 @@ const program = Effect.gen(function*() {
   const port = sshd.port
   const user = os.userInfo().username
   const privateText = fs.readFileSync(keyFile, "utf8")
-  const key = yield* Keys.fromOpenSsh(privateText, { source: keyFile })
+  const key = yield* OpenSshKeyV1.read(privateText, { source: keyFile })
 
   const ours = (skipQuery: boolean) => () =>
     runEffect(Effect.scoped(Effect.gen(function*() {

@@ -35,7 +35,21 @@ export * as HostKeyPolicy from "./transport/HostKeyPolicy.js"
 /** @since 0.1.0 */
 export * as PublicKey from "./keys/PublicKey.js"
 /** @since 0.1.0 */
+export * as PublicKeyText from "./keys/PublicKeyText.js"
+/** @since 0.1.0 */
 export * as PrivateKey from "./keys/PrivateKey.js"
+/** @since 0.1.0 */
+export * as PrivateKeyError from "./keys/PrivateKeyError.js"
+/** @since 0.1.0 */
+export * as KeyFile from "./keys/KeyFile.js"
+/** @since 0.1.0 */
+export * as OpenSshKeyV1 from "./keys/OpenSshKeyV1.js"
+/** @since 0.1.0 */
+export * as Pem from "./keys/Pem.js"
+/** @since 0.1.0 */
+export * as Putty from "./keys/Putty.js"
+/** @since 0.1.0 */
+export * as SshSig from "./keys/SshSig.js"
 /** @since 0.1.0 */
 export * as Curves from "./crypto/Curves.js"
 /** @since 0.1.0 */

@@ -20,3 +20,20 @@ export class KeyError extends Data.TaggedError("KeyError")<{
     return `${this.keyType ? `${this.keyType}: ` : ""}${this.detail}`
   }
 }
+
+/**
+ * The error for a key type we do not load, with the reason a user needs.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const unsupportedKeyType = (keyType: string): KeyError =>
+  new KeyError({
+    reason: "UnsupportedKeyType",
+    keyType,
+    detail: keyType === "ssh-dss"
+      ? "DSA keys are not supported: they are limited to 1024 bits and SHA-1, and OpenSSH removed them in 9.8"
+      : keyType.startsWith("sk-")
+      ? "a FIDO security-key handle: signing needs the hardware token, so use it through ssh-agent"
+      : `unsupported key type ${keyType}`
+  })

@@ -1,40 +1,21 @@
 /**
  * Private keys and signers. A `Signer` is anything that can produce an SSH signature blob
- * for a public key: an in-memory key here, an agent key later.
+ * for a public key: a loaded key here, an agent key elsewhere.
  *
- * This module reads the openssh-key-v1 format (what `ssh-keygen` writes by default): ed25519,
- * ecdsa and rsa keys, plain or encrypted with bcrypt-pbkdf and aes256-ctr/aes128-ctr.
+ * The key body codec here (`string type` and the type's private fields) is the one
+ * openssh-key-v1 files and the agent protocol both carry. The file formats live in their
+ * own modules: `OpenSshKeyV1`, `Pem`, `Putty`, and `KeyFile` picks between them.
  *
  * @since 0.1.0
  */
-import { pbkdf } from "bcrypt-pbkdf"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
-import { CurvesImpl, type Curves } from "../crypto/Curves.js"
-import { type Reader, decode } from "../wire/Reader.js"
-import { encode } from "../wire/Writer.js"
-import { KeyError } from "./KeyError.js"
+import { CurvesImpl, type Curves, type NistCurve } from "../crypto/Curves.js"
+import { leftPad } from "../crypto/FixedWidth.js"
+import type { Reader } from "../wire/Reader.js"
+import { encode, type Writer } from "../wire/Writer.js"
+import { KeyError, unsupportedKeyType } from "./KeyError.js"
 import * as PublicKey from "./PublicKey.js"
-
-/**
- * A private key could not be loaded. Never carries key material or the passphrase.
- *
- * @since 0.1.0
- * @category errors
- */
-export class PrivateKeyError extends Schema.TaggedError<PrivateKeyError>()("PrivateKeyError", {
-  reason: Schema.Literal("PassphraseRequired", "WrongPassphrase", "UnsupportedFormat", "Malformed", "Unreadable"),
-  /** Where the key came from: a path or a label. */
-  source: Schema.String,
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `${this.source}: ${this.detail}`
-  }
-}
 
 /**
  * Signs data for one public key.
@@ -64,18 +45,24 @@ export class PrivateKey implements Signer {
   constructor(
     readonly publicKey: PublicKey.PublicKey,
     readonly comment: string,
-    private readonly material: Material
+    /** @internal */
+    readonly material: Material
   ) {}
 
   sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, KeyError> {
     return Effect.flatMap(CurvesImpl, (curves) =>
       Effect.try({
-        try: () => signWith(curves, this.publicKey, this.material, algorithm, data),
+        try: () => signWith(curves, this, algorithm, data),
         catch: (cause) =>
           cause instanceof KeyError
             ? cause
             : new KeyError({ reason: "Malformed", keyType: this.publicKey.type, detail: "signing failed", cause })
       }))
+  }
+
+  /** The same key with another comment. */
+  withComment(comment: string): PrivateKey {
+    return new PrivateKey(this.publicKey, comment, this.material)
   }
 
   toString(): string {
@@ -93,160 +80,210 @@ export class PrivateKey implements Signer {
 
 const rsaHash: Record<string, string> = { "rsa-sha2-512": "sha512", "rsa-sha2-256": "sha256", "ssh-rsa": "sha1" }
 
-const signWith = (curves: Curves, pub: PublicKey.PublicKey, material: Material, algorithm: string, data: Uint8Array): Uint8Array => {
-  if (!PublicKey.algorithmsFor(pub).includes(algorithm)) {
-    throw new KeyError({ reason: "AlgorithmMismatch", keyType: pub.type, detail: `cannot sign with ${algorithm}` })
-  }
+/** The raw signature of `data`, without the blob around it. */
+const rawSignature = (curves: Curves, key: PrivateKey, algorithm: string, data: Uint8Array): Uint8Array => {
+  const { material } = key
   switch (material._tag) {
     case "Ed25519":
-      return encode((w) => w.string(algorithm).string(curves.ed25519.sign(material.seed, data)))
+      return curves.ed25519.sign(material.seed, data)
     case "Ecdsa": {
-      const sig = curves.ecdsa.sign((pub as PublicKey.EcdsaPublicKey).curve, material.d, data)
-      return encode((w) => w.string(algorithm).string(encode((i) => i.mpintUnsigned(sig.r).mpintUnsigned(sig.s))))
+      const sig = curves.ecdsa.sign((key.publicKey as PublicKey.EcdsaPublicKey).curve, material.d, data)
+      return encode((i) => i.mpintUnsigned(sig.r).mpintUnsigned(sig.s))
     }
     case "Rsa":
-      return encode((w) => w.string(algorithm).string(crypto.sign(rsaHash[algorithm], data, material.key)))
+      return crypto.sign(rsaHash[algorithm], data, material.key)
   }
 }
 
-const MAGIC = Buffer.from("openssh-key-v1\0", "latin1")
+const signWith = (curves: Curves, key: PrivateKey, algorithm: string, data: Uint8Array): Uint8Array => {
+  if (!PublicKey.algorithmsFor(key.publicKey).includes(algorithm)) {
+    throw new KeyError({ reason: "AlgorithmMismatch", keyType: key.publicKey.type, detail: `cannot sign with ${algorithm}` })
+  }
+  return encode((w) => w.string(algorithm).string(rawSignature(curves, key, algorithm, data)))
+}
+
 const b64url = (b: Uint8Array) => Buffer.from(b).toString("base64url")
+const fromB64url = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? "", "base64url"))
 const toBig = (b: Uint8Array) => (b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString("hex")}`))
 const fromBig = (n: bigint) => {
   const hex = n.toString(16)
-  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex")
+  return new Uint8Array(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"))
 }
 
-/** Ciphers ssh-keygen may use for the private section that we read here. */
-const sectionCiphers: Record<string, { readonly node: string; readonly keyLength: number; readonly ivLength: number }> = {
-  "aes256-ctr": { node: "aes-256-ctr", keyLength: 32, ivLength: 16 },
-  "aes192-ctr": { node: "aes-192-ctr", keyLength: 24, ivLength: 16 },
-  "aes128-ctr": { node: "aes-128-ctr", keyLength: 16, ivLength: 16 },
-  "aes256-cbc": { node: "aes-256-cbc", keyLength: 32, ivLength: 16 },
-  "aes128-cbc": { node: "aes-128-cbc", keyLength: 16, ivLength: 16 }
+const publicKeyOf = (blob: Uint8Array): PublicKey.PublicKey => {
+  const parsed = PublicKey.fromBlob(blob)
+  if (parsed._tag === "Left") throw parsed.left
+  return parsed.right
 }
 
-const readPrivateBody = (r: Reader, pub: PublicKey.PublicKey): Material => {
+const ecdsaTypes: Record<NistCurve, PublicKey.EcdsaKeyType> = {
+  "P-256": "ecdsa-sha2-nistp256",
+  "P-384": "ecdsa-sha2-nistp384",
+  "P-521": "ecdsa-sha2-nistp521"
+}
+const curveIds: Record<NistCurve, string> = { "P-256": "nistp256", "P-384": "nistp384", "P-521": "nistp521" }
+const curveSizes: Record<NistCurve, number> = { "P-256": 32, "P-384": 48, "P-521": 66 }
+
+/**
+ * An Ed25519 key from its 32-byte seed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromEd25519Seed = (curves: Curves, seed: Uint8Array, comment = ""): PrivateKey => {
+  const pub = curves.ed25519.publicKey(seed)
+  return new PrivateKey(publicKeyOf(encode((w) => w.string("ssh-ed25519").string(pub))), comment, { _tag: "Ed25519", seed: seed.slice() })
+}
+
+/**
+ * An ECDSA key from its curve and private scalar.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromEcdsaScalar = (curves: Curves, curve: NistCurve, d: Uint8Array, comment = ""): PrivateKey => {
+  const point = curves.ecdsa.publicKey(curve, d)
+  const blob = encode((w) => w.string(ecdsaTypes[curve]).string(curveIds[curve]).string(point))
+  return new PrivateKey(publicKeyOf(blob), comment, { _tag: "Ecdsa", d: leftPad(d, curveSizes[curve]) })
+}
+
+/**
+ * An RSA key from its node:crypto KeyObject.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromRsaKeyObject = (key: crypto.KeyObject, comment = ""): PrivateKey => {
+  const jwk = key.export({ format: "jwk" })
+  const blob = encode((w) => w.string("ssh-rsa").mpintUnsigned(fromB64url(jwk.e)).mpintUnsigned(fromB64url(jwk.n)))
+  return new PrivateKey(publicKeyOf(blob), comment, { _tag: "Rsa", key })
+}
+
+/**
+ * Any private key node:crypto can hold: Ed25519, NIST EC or RSA. DSA and other types
+ * throw KeyError with reason "UnsupportedKeyType".
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromKeyObject = (curves: Curves, key: crypto.KeyObject, comment = ""): PrivateKey => {
+  switch (key.asymmetricKeyType) {
+    case "ed25519":
+      return fromEd25519Seed(curves, fromB64url(key.export({ format: "jwk" }).d), comment)
+    case "ec": {
+      const jwk = key.export({ format: "jwk" })
+      const curve = jwk.crv as NistCurve
+      if (!(curve in curveSizes)) {
+        throw new KeyError({ reason: "UnsupportedKeyType", keyType: `ec ${jwk.crv}`, detail: `elliptic curve ${jwk.crv} is not one SSH uses (P-256, P-384, P-521)` })
+      }
+      return fromEcdsaScalar(curves, curve, fromB64url(jwk.d), comment)
+    }
+    case "rsa":
+      return fromRsaKeyObject(key, comment)
+    default:
+      throw unsupportedKeyType(key.asymmetricKeyType === "dsa" ? "ssh-dss" : String(key.asymmetricKeyType))
+  }
+}
+
+/**
+ * Reads the private body of a key: `string type` then the type's fields, as openssh-key-v1
+ * and the agent protocol (draft-miller-ssh-agent §3.2) carry it. The comment that follows
+ * it is the caller's to read. Throws WireError or KeyError.
+ *
+ * @since 0.1.0
+ * @category codec
+ */
+export const readBody = (r: Reader, comment = ""): PrivateKey => {
   const type = r.text("key type")
-  if (type !== pub.type) r.fail("key type", `private key is ${type} but the public key is ${pub.type}`)
-  switch (pub._tag) {
-    case "Ed25519": {
-      r.string("ed25519 public key")
+  switch (type) {
+    case "ssh-ed25519": {
+      const pub = r.string("ed25519 public key")
       const secret = r.string("ed25519 private key")
       if (secret.length !== 64) r.fail("ed25519 private key", "expected 64 bytes")
-      return { _tag: "Ed25519", seed: secret.slice(0, 32) }
+      return new PrivateKey(publicKeyOf(encode((w) => w.string(type).string(pub))), comment, { _tag: "Ed25519", seed: secret.slice(0, 32) })
     }
-    case "Ecdsa": {
-      r.text("curve")
-      r.string("ecdsa public point")
-      return { _tag: "Ecdsa", d: r.mpintUnsigned("ecdsa private scalar").slice() }
+    case "ecdsa-sha2-nistp256":
+    case "ecdsa-sha2-nistp384":
+    case "ecdsa-sha2-nistp521": {
+      const id = r.text("curve")
+      const point = r.string("ecdsa public point")
+      const d = r.mpintUnsigned("ecdsa private scalar")
+      const pub = publicKeyOf(encode((w) => w.string(type).string(id).string(point))) as PublicKey.EcdsaPublicKey
+      return new PrivateKey(pub, comment, { _tag: "Ecdsa", d: leftPad(d, curveSizes[pub.curve]) })
     }
-    case "Rsa": {
+    case "ssh-rsa": {
       const n = r.mpintUnsigned("rsa n")
       const e = r.mpintUnsigned("rsa e")
       const d = r.mpintUnsigned("rsa d")
       const iqmp = r.mpintUnsigned("rsa iqmp")
       const p = r.mpintUnsigned("rsa p")
       const q = r.mpintUnsigned("rsa q")
-      const dBig = toBig(d)
-      const key = crypto.createPrivateKey({
-        key: {
-          kty: "RSA",
-          n: b64url(n),
-          e: b64url(e),
-          d: b64url(d),
-          p: b64url(p),
-          q: b64url(q),
-          dp: b64url(fromBig(dBig % (toBig(p) - 1n))),
-          dq: b64url(fromBig(dBig % (toBig(q) - 1n))),
-          qi: b64url(iqmp)
-        },
-        format: "jwk"
-      })
-      return { _tag: "Rsa", key }
+      return fromRsaKeyObject(rsaKeyObject({ n, e, d, p, q, iqmp }), comment)
     }
+    default:
+      throw unsupportedKeyType(type)
   }
 }
 
 /**
- * Reads an openssh-key-v1 private key (the PEM-armoured text `ssh-keygen` writes). The
- * passphrase getter is called only when the key is encrypted.
+ * An RSA KeyObject from its SSH components (CRT exponents are derived).
  *
  * @since 0.1.0
- * @category parsing
+ * @category constructors
  */
-export const fromOpenSsh = <E = never, R = never>(
-  text: string,
-  options: {
-    readonly source: string
-    readonly passphrase?: Effect.Effect<Redacted.Redacted<string> | undefined, E, R>
-  }
-): Effect.Effect<PrivateKey, PrivateKeyError | E, R> =>
-  Effect.gen(function*() {
-    const fail = (reason: PrivateKeyError["reason"], detail: string) =>
-      new PrivateKeyError({ reason, source: options.source, detail })
-    const match = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text)
-    if (!match) {
-      return yield* fail("UnsupportedFormat", "not an OpenSSH private key (only openssh-key-v1 is read so far)")
-    }
-    const bytes = Buffer.from(match[1].replace(/\s+/g, ""), "base64")
-    if (bytes.length < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
-      return yield* fail("Malformed", "missing openssh-key-v1 magic")
-    }
-    const outer = yield* Either.mapLeft(
-      decode(bytes.subarray(MAGIC.length), (r) => {
-        const cipher = r.text("ciphername")
-        const kdf = r.text("kdfname")
-        const kdfOptions = r.string("kdfoptions")
-        const count = r.uint32("number of keys")
-        if (count !== 1) r.fail("number of keys", `expected 1 key, found ${count}`)
-        const publicBlob = r.string("public key")
-        const section = r.string("private section")
-        return { cipher, kdf, kdfOptions, publicBlob, section }
-      }),
-      (e) => fail("Malformed", e.message)
-    )
-    const pub = yield* Either.mapLeft(PublicKey.fromBlob(outer.publicBlob), (e) => fail("Malformed", e.message))
-
-    let section: Uint8Array = outer.section
-    if (outer.cipher !== "none") {
-      const cipher = sectionCiphers[outer.cipher]
-      if (!cipher || outer.kdf !== "bcrypt") {
-        return yield* fail("UnsupportedFormat", `encrypted with ${outer.cipher}/${outer.kdf}, not supported yet`)
-      }
-      const passphrase = options.passphrase ? yield* options.passphrase : undefined
-      if (passphrase === undefined) {
-        return yield* fail("PassphraseRequired", `key ${pub.type} ${PublicKey.fingerprintSha256(pub)} is encrypted and no passphrase was given`)
-      }
-      const { salt, rounds } = yield* Either.mapLeft(
-        decode(outer.kdfOptions, (r) => ({ salt: r.string("salt"), rounds: r.uint32("rounds") })),
-        (e) => fail("Malformed", e.message)
-      )
-      const pass = Buffer.from(Redacted.value(passphrase), "utf8")
-      const derived = new Uint8Array(cipher.keyLength + cipher.ivLength)
-      pbkdf(pass, pass.length, salt, salt.length, derived, derived.length, rounds)
-      pass.fill(0)
-      const decipher = crypto.createDecipheriv(cipher.node, derived.subarray(0, cipher.keyLength), derived.subarray(cipher.keyLength))
-      decipher.setAutoPadding(false)
-      section = Buffer.concat([decipher.update(section), decipher.final()])
-      derived.fill(0)
-    }
-    const material = yield* Either.mapLeft(
-      decode(section, (r) => {
-        const check1 = r.uint32("check1")
-        const check2 = r.uint32("check2")
-        if (check1 !== check2) return undefined
-        const material = readPrivateBody(r, pub)
-        const comment = r.text("comment")
-        return { material, comment }
-      }),
-      (e) => fail("Malformed", e.message)
-    )
-    if (outer.cipher !== "none") section.fill(0)
-    if (material === undefined) {
-      return yield* outer.cipher === "none"
-        ? fail("Malformed", "check integers differ")
-        : fail("WrongPassphrase", `wrong passphrase for ${pub.type} ${PublicKey.fingerprintSha256(pub)}`)
-    }
-    return new PrivateKey(pub, material.comment, material.material)
+export const rsaKeyObject = (c: {
+  readonly n: Uint8Array
+  readonly e: Uint8Array
+  readonly d: Uint8Array
+  readonly p: Uint8Array
+  readonly q: Uint8Array
+  readonly iqmp: Uint8Array
+}): crypto.KeyObject => {
+  const d = toBig(c.d)
+  return crypto.createPrivateKey({
+    key: {
+      kty: "RSA",
+      n: b64url(c.n),
+      e: b64url(c.e),
+      d: b64url(c.d),
+      p: b64url(c.p),
+      q: b64url(c.q),
+      dp: b64url(fromBig(d % (toBig(c.p) - 1n))),
+      dq: b64url(fromBig(d % (toBig(c.q) - 1n))),
+      qi: b64url(c.iqmp)
+    },
+    format: "jwk"
   })
+}
+
+/**
+ * Writes the private body that {@link readBody} reads.
+ *
+ * @since 0.1.0
+ * @category codec
+ */
+export const writeBody = (w: Writer, key: PrivateKey): Writer => {
+  const pub = key.publicKey
+  const { material } = key
+  switch (material._tag) {
+    case "Ed25519": {
+      const pk = (pub as PublicKey.Ed25519PublicKey).key
+      const secret = new Uint8Array(64)
+      secret.set(material.seed)
+      secret.set(pk, 32)
+      w.string(pub.type).string(pk).string(secret)
+      secret.fill(0)
+      return w
+    }
+    case "Ecdsa": {
+      const ec = pub as PublicKey.EcdsaPublicKey
+      return w.string(ec.type).string(curveIds[ec.curve]).string(ec.point).mpintUnsigned(material.d)
+    }
+    case "Rsa": {
+      const jwk = material.key.export({ format: "jwk" })
+      const part = fromB64url
+      return w.string("ssh-rsa").mpintUnsigned(part(jwk.n)).mpintUnsigned(part(jwk.e)).mpintUnsigned(part(jwk.d))
+        .mpintUnsigned(part(jwk.qi)).mpintUnsigned(part(jwk.p)).mpintUnsigned(part(jwk.q))
+    }
+  }
+}

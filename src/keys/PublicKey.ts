@@ -10,13 +10,13 @@ import * as crypto from "node:crypto"
 import type { Curves, NistCurve } from "../crypto/Curves.js"
 import { verifyingKey } from "../crypto/KeyObjects.js"
 import { decode, type Reader } from "../wire/Reader.js"
-import { KeyError } from "./KeyError.js"
+import { KeyError, unsupportedKeyType } from "./KeyError.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type PublicKey = Ed25519PublicKey | EcdsaPublicKey | RsaPublicKey
+export type PublicKey = Ed25519PublicKey | EcdsaPublicKey | RsaPublicKey | SkEd25519PublicKey | SkEcdsaPublicKey
 
 interface Common {
   /** The key's type name as it appears at the start of its blob. */
@@ -61,6 +61,34 @@ export interface RsaPublicKey extends Common {
 }
 
 /**
+ * A FIDO security-key Ed25519 key (PROTOCOL.u2f): usable through an agent, never from a file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SkEd25519PublicKey extends Common {
+  readonly _tag: "SkEd25519"
+  readonly type: "sk-ssh-ed25519@openssh.com"
+  readonly key: Uint8Array
+  /** The FIDO application string, usually "ssh:". */
+  readonly application: string
+}
+
+/**
+ * A FIDO security-key ECDSA P-256 key (PROTOCOL.u2f).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SkEcdsaPublicKey extends Common {
+  readonly _tag: "SkEcdsa"
+  readonly type: "sk-ecdsa-sha2-nistp256@openssh.com"
+  readonly curve: "P-256"
+  readonly point: Uint8Array
+  readonly application: string
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -76,7 +104,9 @@ const ecdsaCurves: Record<EcdsaKeyType, { readonly id: string; readonly curve: N
 const signatureAlgorithms: Record<PublicKey["_tag"], (key: PublicKey) => ReadonlyArray<string>> = {
   Ed25519: () => ["ssh-ed25519"],
   Ecdsa: (key) => [key.type],
-  Rsa: () => ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+  Rsa: () => ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+  SkEd25519: (key) => [key.type],
+  SkEcdsa: (key) => [key.type]
 }
 
 /**
@@ -122,8 +152,24 @@ const readBody = (r: Reader, blob: Uint8Array): PublicKey => {
       const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
       return { _tag: "Rsa", type, blob, e, n, bits }
     }
+    case "sk-ssh-ed25519@openssh.com": {
+      const key = r.string("ed25519 public key")
+      if (key.length !== 32) r.fail("ed25519 public key", `expected 32 bytes, got ${key.length}`)
+      const application = r.text("application")
+      r.end(`${type} key`)
+      return { _tag: "SkEd25519", type, blob, key: key.slice(), application }
+    }
+    case "sk-ecdsa-sha2-nistp256@openssh.com": {
+      const id = r.text("curve identifier")
+      if (id !== "nistp256") r.fail("curve identifier", `${type} key names curve ${id}`)
+      const point = r.string("ecdsa point")
+      if (point.length !== 65 || point[0] !== 4) r.fail("ecdsa point", "expected an uncompressed point")
+      const application = r.text("application")
+      r.end(`${type} key`)
+      return { _tag: "SkEcdsa", type, blob, curve: "P-256", point: point.slice(), application }
+    }
     default:
-      throw new KeyError({ reason: "UnsupportedKeyType", keyType: type, detail: "unsupported public key type" })
+      throw unsupportedKeyType(type)
   }
 }
 
@@ -145,6 +191,15 @@ export const fromBlob = (blob: Uint8Array): Either.Either<PublicKey, KeyError> =
     throw e
   }
 }
+
+/**
+ * Whether two public keys are the same key (same blob).
+ *
+ * @since 0.1.0
+ * @category comparisons
+ */
+export const equals = (a: PublicKey, b: PublicKey): boolean =>
+  a.blob.length === b.blob.length && a.blob.every((x, i) => x === b.blob[i])
 
 const digest = (algorithm: string, data: Uint8Array): Buffer => crypto.createHash(algorithm).update(data).digest()
 
@@ -175,6 +230,8 @@ export const fingerprintMd5 = (key: PublicKey): string =>
 export interface SignatureBlob {
   readonly algorithm: string
   readonly signature: Uint8Array
+  /** Security-key signatures (PROTOCOL.u2f) also carry the authenticator's flags and counter. */
+  readonly sk?: { readonly flags: number; readonly counter: number }
 }
 
 /**
@@ -186,11 +243,22 @@ export const parseSignature = (blob: Uint8Array): Either.Either<SignatureBlob, K
     decode(blob, (r) => {
       const algorithm = r.text("signature algorithm")
       const signature = r.string("signature")
+      const sk = algorithm.startsWith("sk-") ? { flags: r.byte("sk flags"), counter: r.uint32("sk counter") } : undefined
       r.end("signature blob")
-      return { algorithm, signature }
+      return sk ? { algorithm, signature, sk } : { algorithm, signature }
     }),
     (cause) => new KeyError({ reason: "Malformed", detail: `malformed signature blob: ${cause.message}`, cause })
   )
+
+/** What a FIDO authenticator signs (PROTOCOL.u2f): hashes of the application and the data around its flags and counter. */
+const skSignedData = (application: string, sk: { readonly flags: number; readonly counter: number }, data: Uint8Array) => {
+  const out = Buffer.alloc(32 + 1 + 4 + 32)
+  digest("sha256", Buffer.from(application, "utf8")).copy(out, 0)
+  out[32] = sk.flags
+  out.writeUInt32BE(sk.counter, 33)
+  digest("sha256", data).copy(out, 37)
+  return out
+}
 
 const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url")
 
@@ -213,7 +281,7 @@ export const verify = (
   data: Uint8Array,
   allowed?: ReadonlyArray<string>
 ): Either.Either<boolean, KeyError> =>
-  Either.flatMap(parseSignature(signatureBlob), ({ algorithm, signature }) => {
+  Either.flatMap(parseSignature(signatureBlob), ({ algorithm, signature, sk }) => {
     if (!algorithmsFor(key).includes(algorithm) || (allowed && !allowed.includes(algorithm))) {
       return Either.left(
         new KeyError({
@@ -223,19 +291,25 @@ export const verify = (
         })
       )
     }
+    const ecdsa = (curve: NistCurve, point: Uint8Array, signed: Uint8Array) =>
+      decode(signature, (r) => {
+        const rr = r.mpintUnsigned("ecdsa r")
+        const s = r.mpintUnsigned("ecdsa s")
+        r.end("ecdsa signature")
+        return { r: rr, s }
+      }).pipe(
+        Either.map((sig) => curves.ecdsa.verify(curve, point, signed, sig)),
+        Either.orElse(() => Either.right(false))
+      )
     switch (key._tag) {
       case "Ed25519":
         return Either.right(curves.ed25519.verify(key.key, data, signature))
       case "Ecdsa":
-        return Either.map(
-          decode(signature, (r) => {
-            const rr = r.mpintUnsigned("ecdsa r")
-            const s = r.mpintUnsigned("ecdsa s")
-            r.end("ecdsa signature")
-            return { r: rr, s }
-          }),
-          (sig) => curves.ecdsa.verify(key.curve, key.point, data, sig)
-        ).pipe(Either.orElse(() => Either.right(false)))
+        return ecdsa(key.curve, key.point, data)
+      case "SkEd25519":
+        return Either.right(curves.ed25519.verify(key.key, skSignedData(key.application, sk!, data), signature))
+      case "SkEcdsa":
+        return ecdsa(key.curve, key.point, skSignedData(key.application, sk!, data))
       case "Rsa": {
         // RFC 8332 requires the signature to be exactly the modulus length; OpenSSL agrees.
         const modulusBytes = Math.ceil(key.bits / 8)

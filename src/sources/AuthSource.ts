@@ -8,7 +8,7 @@ import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
 import type { AuthHandler, AuthOutcome } from "../handler/AuthHandler.js"
-import type { PrivateKeyError } from "../keys/PrivateKey.js"
+import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
 import type { TransportError } from "../transport/TransportError.js"
 
 /**

@@ -6,9 +6,10 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import * as fs from "node:fs/promises"
 import * as AuthHandler from "../handler/AuthHandler.js"
-import * as Keys from "../keys/PrivateKey.js"
+import * as KeyFile from "../keys/KeyFile.js"
+import type * as Keys from "../keys/PrivateKey.js"
+import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
 import { fingerprintSha256 } from "../keys/PublicKey.js"
 import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
 
@@ -75,24 +76,14 @@ export class OnDiskPrivateKey<E = never> extends Base implements AuthSource {
     return `user=${this.username}, source=${this.source}, path=${this.path}`
   }
   /** Reads and decrypts the key. */
-  get load(): Effect.Effect<Keys.PrivateKey, Keys.PrivateKeyError | CredentialError> {
+  get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError> {
     const passphrase = this.passphrase
-    return Effect.gen(this, function*() {
-      const text = yield* Effect.tryPromise({
-        try: () => fs.readFile(this.path, "utf8"),
-        catch: (e) =>
-          new Keys.PrivateKeyError({ reason: "Unreadable", source: this.path, detail: `cannot read key file: ${(e as Error).message}` })
-      })
-      return yield* Keys.fromOpenSsh(text, {
-        source: this.path,
-        ...(passphrase
-          ? {
-            passphrase: Effect.mapError(passphrase, (e) =>
-              new CredentialError({ source: this.toString(), detail: "the passphrase getter failed", cause: e }))
-          }
-          : {})
-      })
-    })
+    return KeyFile.readFile(this.path, passphrase
+      ? {
+        passphrase: Effect.mapError(passphrase, (e) =>
+          new CredentialError({ source: this.toString(), detail: "the passphrase getter failed", cause: e }))
+      }
+      : {})
   }
   get authenticate() {
     return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, key)))

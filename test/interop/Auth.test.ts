@@ -19,7 +19,7 @@ import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
 import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
-import * as Keys from "../../src/keys/PrivateKey.js"
+import * as OpenSshKeyV1 from "../../src/keys/OpenSshKeyV1.js"
 import { InMemoryPrivateKey, OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { Transport } from "../../src/transport/Transport.js"
@@ -128,7 +128,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
       Effect.gen(function*() {
         const { keys } = yield* Fixture
         const { layer, sshd } = yield* connect()
-        const key = yield* Keys.fromOpenSsh(fs.readFileSync(keys.ed25519.file, "utf8"), { source: keys.ed25519.file })
+        const key = yield* OpenSshKeyV1.read(fs.readFileSync(keys.ed25519.file, "utf8"), { source: keys.ed25519.file })
         const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key, { skipQuery: true }))).pipe(
           Effect.provide(layer)
         )
@@ -159,7 +159,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
         const result = yield* AuthStrategy.authenticate(AuthStrategy.make(bad, yield* keySource("ed25519"))).pipe(Effect.provide(layer))
         expect(result.succeeded).toBe(true)
         const first = result.attempts[0].attempt
-        expect(first._tag === "Error" && first.error._tag).toBe("PrivateKeyError")
+        expect(first._tag === "Error" && first.error._tag).toBe("WrongPassphrase")
         expect(first._tag === "Error" && first.error.message).toMatch(/wrong passphrase/)
       }))
 

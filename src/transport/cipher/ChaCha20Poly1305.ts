@@ -25,7 +25,14 @@ const chachaIv = (seq: number, counter: number): Buffer => {
   return iv
 }
 
-const chacha = (key: Uint8Array, seq: number, counter: number, data: Uint8Array): Buffer =>
+/**
+ * ChaCha20 with OpenSSH's 64-bit counter and 64-bit nonce (the sequence number). Key files
+ * encrypted with this cipher use it too.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const chacha = (key: Uint8Array, seq: number, counter: number, data: Uint8Array): Buffer =>
   crypto.createCipheriv("chacha20", key, chachaIv(seq, counter)).update(data)
 
 const split = (keys: DirectionKeys) => ({

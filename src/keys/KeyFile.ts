@@ -1,0 +1,90 @@
+/**
+ * Private key files in any format a user may have: openssh-key-v1, PEM (PKCS#1, SEC1,
+ * PKCS#8, legacy encrypted) and PuTTY `.ppk`. `parse` picks the format from the text;
+ * `readFile` also looks at the `.pub` beside the file, so that a missing or wrong
+ * passphrase still says which key it was.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as fs from "node:fs/promises"
+import * as OpenSshKeyV1 from "./OpenSshKeyV1.js"
+import * as Pem from "./Pem.js"
+import type { PrivateKey } from "./PrivateKey.js"
+import { KeyFileError, PassphraseRequired, type PrivateKeyError, WrongPassphrase } from "./PrivateKeyError.js"
+import type * as PublicKey from "./PublicKey.js"
+import * as PublicKeyText from "./PublicKeyText.js"
+import * as Putty from "./Putty.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReadOptions<E, R> = OpenSshKeyV1.ReadOptions<E, R>
+
+/**
+ * Reads a private key from text in any supported format.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = <E = never, R = never>(
+  text: string,
+  options: ReadOptions<E, R>
+): Effect.Effect<PrivateKey, PrivateKeyError | E, R> => {
+  if (OpenSshKeyV1.isOpenSshKeyV1(text)) return OpenSshKeyV1.read(text, options)
+  if (Putty.isPutty(text)) return Putty.read(text, options)
+  if (Pem.isPem(text)) return Pem.read(text, options)
+  const detail = Either.isRight(PublicKeyText.parseLine(text.trim().split("\n")[0]))
+    ? "this is a public key; a private key file is needed"
+    : "not a private key in a format we know (openssh-key-v1, PEM PKCS#1/SEC1/PKCS#8, PuTTY .ppk)"
+  return Effect.fail(new KeyFileError({ reason: "UnsupportedFormat", source: options.source, format: "unknown", detail }))
+}
+
+/**
+ * The public key in `path.pub`, if there is a readable one.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const readPublicBeside = (path: string): Effect.Effect<PublicKey.PublicKey | undefined> =>
+  Effect.promise(() => fs.readFile(`${path}.pub`, "utf8").catch(() => undefined)).pipe(
+    Effect.map((text) => {
+      if (text === undefined) return undefined
+      const parsed = PublicKeyText.parsePublicKey(text.trim())
+      return Either.isRight(parsed) ? parsed.right : undefined
+    })
+  )
+
+/**
+ * Reads and, if need be, decrypts a private key file. The passphrase getter runs only if
+ * the file is encrypted.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const readFile = <E = never, R = never>(
+  path: string,
+  options: Omit<ReadOptions<E, R>, "source"> & { readonly source?: string } = {}
+): Effect.Effect<PrivateKey, PrivateKeyError | E, R> =>
+  Effect.gen(function*() {
+    const source = options.source ?? path
+    const text = yield* Effect.tryPromise({
+      try: () => fs.readFile(path, "utf8"),
+      catch: (cause) =>
+        new KeyFileError({ reason: "Unreadable", source, detail: `cannot read key file: ${(cause as Error).message}`, cause })
+    })
+    // A missing or wrong passphrase should still say which key: take it from the .pub.
+    const withPublicKey = (e: PassphraseRequired | WrongPassphrase) =>
+      e.publicKey !== undefined
+        ? Effect.fail(e)
+        : Effect.flatMap(readPublicBeside(path), (publicKey) => {
+          if (publicKey === undefined) return Effect.fail(e)
+          const fields = { source: e.source, format: e.format, publicKey }
+          return Effect.fail(e._tag === "PassphraseRequired" ? new PassphraseRequired(fields) : new WrongPassphrase(fields))
+        })
+    return yield* parse(text, { ...options, source }).pipe(
+      Effect.catchIf((e): e is PassphraseRequired | WrongPassphrase => e instanceof PassphraseRequired || e instanceof WrongPassphrase, withPublicKey)
+    )
+  })

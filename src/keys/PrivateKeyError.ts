@@ -1,0 +1,95 @@
+/**
+ * Why a private key could not be loaded: no passphrase, a wrong one, or a file we cannot
+ * use (and then exactly why). None of them ever carries key material or the passphrase.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type { KeyError } from "./KeyError.js"
+import type { PublicKey } from "./PublicKey.js"
+
+/**
+ * The formats a private key file can be in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeyFormat = "openssh-key-v1" | "PKCS#1" | "SEC1" | "PKCS#8" | "PEM" | "PuTTY v2" | "PuTTY v3" | "unknown"
+
+/**
+ * The key is encrypted and no passphrase was given. `publicKey` is there when the format
+ * shows it without decrypting (the openssh-key-v1 header, a PuTTY file) or a `.pub` lies
+ * beside the file.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PassphraseRequired extends Data.TaggedError("PassphraseRequired")<{
+  /** A path or a label. */
+  readonly source: string
+  readonly format: KeyFormat
+  readonly publicKey?: PublicKey
+}> {
+  override get message(): string {
+    return `key ${this.source} (${this.format}) is encrypted and no passphrase was given`
+  }
+}
+
+/**
+ * A passphrase was given and it does not decrypt the key: told apart from corruption by the
+ * check integers of openssh-key-v1, the padding of PEM and the MAC of PuTTY files.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WrongPassphrase extends Data.TaggedError("WrongPassphrase")<{
+  readonly source: string
+  readonly format: KeyFormat
+  readonly publicKey?: PublicKey
+}> {
+  override get message(): string {
+    return `wrong passphrase for key ${this.source} (${this.format})`
+  }
+}
+
+/**
+ * A key file we cannot use, and why.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class KeyFileError extends Data.TaggedError("KeyFileError")<{
+  readonly reason: "Unreadable" | "UnsupportedFormat" | "UnsupportedKeyType" | "Malformed"
+  readonly source: string
+  readonly format?: KeyFormat
+  /** The key type, when known (ssh-dss, sk-ssh-ed25519@openssh.com…). */
+  readonly keyType?: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `key ${this.source}${this.format && this.format !== "unknown" ? ` (${this.format})` : ""}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type PrivateKeyError = PassphraseRequired | WrongPassphrase | KeyFileError
+
+/**
+ * A KeyError from the key codec, as a KeyFileError about this file.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const fromKeyError = (source: string, format: KeyFormat, e: KeyError): KeyFileError =>
+  new KeyFileError({
+    reason: e.reason === "UnsupportedKeyType" ? "UnsupportedKeyType" : "Malformed",
+    source,
+    format,
+    ...(e.keyType ? { keyType: e.keyType } : {}),
+    detail: e.detail,
+    cause: e
+  })
