@@ -51,6 +51,8 @@ export * as Putty from "./keys/Putty.js"
 /** @since 0.1.0 */
 export * as SshSig from "./keys/SshSig.js"
 /** @since 0.1.0 */
+export * as Certificate from "./keys/Certificate.js"
+/** @since 0.1.0 */
 export * as Curves from "./crypto/Curves.js"
 /** @since 0.1.0 */
 export * as Wire from "./wire/index.js"

@@ -192,6 +192,39 @@ export const fromBlob = (blob: Uint8Array): Either.Either<PublicKey, KeyError> =
   }
 }
 
+const typeLabels: Record<PublicKey["_tag"], string> = {
+  Ed25519: "ED25519",
+  Ecdsa: "ECDSA",
+  Rsa: "RSA",
+  SkEd25519: "ED25519-SK",
+  SkEcdsa: "ECDSA-SK"
+}
+
+/**
+ * The type as `ssh-keygen -l` names it: ED25519, ECDSA, RSA, ED25519-SK, ECDSA-SK.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const typeLabel = (key: PublicKey): string => typeLabels[key._tag]
+
+/**
+ * The key size `ssh-keygen -l` prints: the modulus for RSA, the curve for ECDSA, 256 for Ed25519.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const bits = (key: PublicKey): number => {
+  switch (key._tag) {
+    case "Rsa":
+      return key.bits
+    case "Ecdsa":
+      return key.curve === "P-521" ? 521 : Number(key.curve.slice(2))
+    default:
+      return 256
+  }
+}
+
 /**
  * Whether two public keys are the same key (same blob).
  *
