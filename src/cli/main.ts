@@ -10,11 +10,12 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { connect } from "./Connect.js"
+import { key } from "./Key.js"
 import { probe } from "./Probe.js"
 
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe, connect])
+  Command.withSubcommands([probe, connect, key])
 )
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })

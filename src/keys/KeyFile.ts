@@ -88,3 +88,43 @@ export const readFile = <E = never, R = never>(
       Effect.catchIf((e): e is PassphraseRequired | WrongPassphrase => e instanceof PassphraseRequired || e instanceof WrongPassphrase, withPublicKey)
     )
   })
+
+/**
+ * A public key and its comment, as `ssh-keygen -l` finds them for a file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PublicKeyWithComment {
+  readonly publicKey: PublicKey.PublicKey
+  readonly comment: string
+}
+
+/**
+ * The public key of a key file without any passphrase, the way `ssh-keygen -l` looks for
+ * it: the file as a public key line, else the `.pub` beside it, else the public half of the
+ * private key (an encrypted openssh-key-v1 or PuTTY file shows it in the clear; its comment
+ * is then only known for PuTTY).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const readPublic = (path: string): Effect.Effect<PublicKeyWithComment, PrivateKeyError> =>
+  Effect.gen(function*() {
+    const text = yield* Effect.tryPromise({
+      try: () => fs.readFile(path, "utf8"),
+      catch: (cause) => new KeyFileError({ reason: "Unreadable", source: path, detail: `cannot read key file: ${(cause as Error).message}`, cause })
+    })
+    const asLine = PublicKeyText.parsePublicKey(text.trim().split("\n")[0])
+    if (Either.isRight(asLine)) return { publicKey: asLine.right, comment: asLine.right.comment }
+    const beside = yield* Effect.promise(() => fs.readFile(`${path}.pub`, "utf8").catch(() => undefined))
+    const besideKey = beside === undefined ? undefined : PublicKeyText.parsePublicKey(beside.trim())
+    if (besideKey && Either.isRight(besideKey)) return { publicKey: besideKey.right, comment: besideKey.right.comment }
+    return yield* parse(text, { source: path }).pipe(
+      Effect.map((key) => ({ publicKey: key.publicKey, comment: key.comment })),
+      Effect.catchIf(
+        (e): e is PassphraseRequired => e instanceof PassphraseRequired && e.publicKey !== undefined,
+        (e) => Effect.succeed({ publicKey: e.publicKey!, comment: Putty.isPutty(text) ? Putty.comment(text) : "" })
+      )
+    )
+  })

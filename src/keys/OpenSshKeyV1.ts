@@ -7,11 +7,11 @@
  * @since 0.1.0
  */
 import { poly1305 } from "@noble/ciphers/_poly1305.js"
-import { pbkdf } from "bcrypt-pbkdf"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
+import { bcryptPbkdf } from "../crypto/BcryptPbkdf.js"
 import { chacha } from "../transport/cipher/ChaCha20Poly1305.js"
 import { decode } from "../wire/Reader.js"
 import type { WireError } from "../wire/WireError.js"
@@ -113,8 +113,7 @@ export const ciphers: Readonly<Record<string, SectionCipher>> = {
 
 const bcryptKdf = (passphrase: Redacted.Redacted<string>, salt: Uint8Array, rounds: number, length: number): Uint8Array => {
   const pass = Buffer.from(Redacted.value(passphrase), "utf8")
-  const out = new Uint8Array(length)
-  pbkdf(pass, pass.length, salt, salt.length, out, length, rounds)
+  const out = bcryptPbkdf(pass, salt, rounds, length)
   pass.fill(0)
   return out
 }

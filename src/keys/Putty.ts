@@ -30,6 +30,14 @@ import type { ReadOptions } from "./OpenSshKeyV1.js"
  */
 export const isPutty = (text: string): boolean => /^PuTTY-User-Key-File-\d+:/.test(text.trimStart())
 
+/**
+ * The Comment header of a PuTTY key file: in the clear, even when the key is encrypted.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const comment = (text: string): string => /^Comment: ?(.*)$/m.exec(text.replace(/\r/g, ""))?.[1] ?? ""
+
 interface PpkFile {
   readonly version: 2 | 3
   readonly algorithm: string
