@@ -16,12 +16,7 @@ import { KeyFileError, PassphraseRequired, type PrivateKeyError, WrongPassphrase
 import type * as PublicKey from "./PublicKey.js"
 import * as PublicKeyText from "./PublicKeyText.js"
 import * as Putty from "./Putty.js"
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type ReadOptions<E, R> = OpenSshKeyV1.ReadOptions<E, R>
+import type { ReadOptions } from "./ReadOptions.js"
 
 /**
  * Reads a private key from text in any supported format.

@@ -20,6 +20,7 @@ import { KeyError, unsupportedKeyType } from "./KeyError.js"
 import { type PrivateKey, readBody, writeBody } from "./PrivateKey.js"
 import { fromKeyError, KeyFileError, PassphraseRequired, WrongPassphrase } from "./PrivateKeyError.js"
 import * as PublicKey from "./PublicKey.js"
+import { kdfLimits, type ReadOptions } from "./ReadOptions.js"
 
 const MAGIC = new TextEncoder().encode("openssh-key-v1\0")
 const LABEL = "OPENSSH PRIVATE KEY"
@@ -126,18 +127,6 @@ const bcryptKdf = (passphrase: Redacted.Redacted<string>, salt: Uint8Array, roun
  */
 export const isOpenSshKeyV1 = (text: string): boolean => text.includes(`-----BEGIN ${LABEL}-----`)
 
-/**
- * Options for reading an encrypted key. The getter is called only when the key is encrypted.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ReadOptions<E, R> {
-  /** A path or a label, for messages. */
-  readonly source: string
-  readonly passphrase?: Effect.Effect<Redacted.Redacted<string> | undefined, E, R>
-}
-
 interface Outer {
   readonly cipher: string
   readonly kdf: string
@@ -208,6 +197,15 @@ export const read = <E = never, R = never>(
         (e) => malformed(e.message, e)
       )
       if (salt.length === 0 || rounds === 0) return yield* malformed("bcrypt salt and rounds must not be empty")
+      const maxRounds = kdfLimits(options).bcryptRounds
+      if (rounds > maxRounds) {
+        return yield* new KeyFileError({
+          reason: "UnsupportedFormat",
+          source,
+          format,
+          detail: `the key asks for ${rounds} bcrypt rounds, more than the limit of ${maxRounds} (raise kdfLimits.bcryptRounds to read it)`
+        })
+      }
       const derived = bcryptKdf(passphrase, salt, rounds, cipher.keyLength + cipher.ivLength)
       const opened = cipher.open(derived.subarray(0, cipher.keyLength), derived.subarray(cipher.keyLength), section, outer.tag)
       derived.fill(0)

@@ -20,7 +20,7 @@ import { KeyError, unsupportedKeyType } from "./KeyError.js"
 import { fromEcdsaScalar, fromEd25519Seed, fromRsaKeyObject, type PrivateKey, rsaKeyObject } from "./PrivateKey.js"
 import { fromKeyError, KeyFileError, type KeyFormat, PassphraseRequired, WrongPassphrase } from "./PrivateKeyError.js"
 import * as PublicKey from "./PublicKey.js"
-import type { ReadOptions } from "./OpenSshKeyV1.js"
+import { type KdfLimits, kdfLimits, type ReadOptions } from "./ReadOptions.js"
 
 /**
  * Whether `text` is a PuTTY key file.
@@ -108,7 +108,7 @@ interface Keys {
 const argon2 = { Argon2id: argon2id, Argon2i: argon2i, Argon2d: argon2d } as const
 
 /** The cipher key, IV and MAC key, from the passphrase ("" for an unencrypted file). */
-const deriveKeys = (file: PpkFile, passphrase: string): Either.Either<Keys, string> => {
+const deriveKeys = (file: PpkFile, passphrase: string, limits: Required<KdfLimits>): Either.Either<Keys, string> => {
   const pass = Buffer.from(passphrase, "utf8")
   if (file.version === 2) {
     const sha1 = (...parts: Array<Uint8Array>) => crypto.createHash("sha1").update(Buffer.concat(parts)).digest()
@@ -123,12 +123,15 @@ const deriveKeys = (file: PpkFile, passphrase: string): Either.Either<Keys, stri
     const v = Number(file.headers.get(name))
     return Number.isInteger(v) && v >= 1 && v <= max ? v : undefined
   }
-  // Bounds keep a hostile file from asking for gigabytes or hours.
-  const m = number("Argon2-Memory", 1 << 20)
-  const t = number("Argon2-Passes", 1000)
-  const p = number("Argon2-Parallelism", 64)
+  const m = number("Argon2-Memory", limits.argon2MemoryKiB)
+  const t = number("Argon2-Passes", limits.argon2Passes)
+  const p = number("Argon2-Parallelism", 255)
   const salt = file.headers.get("Argon2-Salt")
-  if (!m || !t || !p || !salt || !/^([0-9a-fA-F]{2})+$/.test(salt)) return Either.left("missing or out-of-range Argon2 parameters")
+  if (!m || !t || !p || !salt || !/^([0-9a-fA-F]{2})+$/.test(salt)) {
+    return Either.left(
+      `missing or out-of-range Argon2 parameters (the limits are ${limits.argon2MemoryKiB} KiB and ${limits.argon2Passes} passes: raise kdfLimits to read a costlier file)`
+    )
+  }
   const out = kdf(pass, Buffer.from(salt, "hex"), { m, t, p, dkLen: 80, maxmem: 2 ** 31 })
   return Either.right({ cipherKey: out.subarray(0, 32), iv: out.subarray(32, 48), macKey: out.subarray(48, 80), macHash: "sha256" })
 }
@@ -190,7 +193,7 @@ export const read = <E = never, R = never>(
       passphrase = Redacted.value(given)
       if (file.privateBlob.length % 16 !== 0) return yield* malformed("private section is not a multiple of the AES block")
     }
-    const keys = yield* Either.mapLeft(deriveKeys(file, passphrase), (detail) => malformed(detail))
+    const keys = yield* Either.mapLeft(deriveKeys(file, passphrase, kdfLimits(options)), (detail) => malformed(detail))
     let privateBlob = file.privateBlob
     if (encrypted) {
       const d = crypto.createDecipheriv("aes-256-cbc", keys.cipherKey, keys.iv)
