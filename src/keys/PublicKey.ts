@@ -123,6 +123,8 @@ const rsaHashes: Record<string, string> = {
   "ssh-rsa": "sha1"
 }
 
+const RSA_MIN_BITS = 1024
+
 const readBody = (r: Reader, blob: Uint8Array): PublicKey => {
   const type = r.text("key type")
   switch (type) {
@@ -150,6 +152,9 @@ const readBody = (r: Reader, blob: Uint8Array): PublicKey => {
       const n = r.mpintUnsigned("rsa n").slice()
       r.end("ssh-rsa key")
       const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
+      if (bits < RSA_MIN_BITS) {
+        throw new KeyError({ reason: "UnsupportedKeyType", keyType: type, detail: `a ${bits}-bit RSA key: keys under ${RSA_MIN_BITS} bits are refused, as OpenSSH refuses them` })
+      }
       return { _tag: "Rsa", type, blob, e, n, bits }
     }
     case "sk-ssh-ed25519@openssh.com": {

@@ -19,6 +19,7 @@ import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
 import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
+import * as KeyFile from "../../src/keys/KeyFile.js"
 import * as OpenSshKeyV1 from "../../src/keys/OpenSshKeyV1.js"
 import { InMemoryPrivateKey, OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
@@ -112,6 +113,18 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
             expect(yield* sshd.readLog).toMatch(new RegExp(`Accepted publickey for ${me} .* RSA SHA256:`))
           }))
       }
+      it.scoped("rsa with ssh-rsa (SHA-1), only when both sides allow it", () =>
+        Effect.gen(function*() {
+          const { keys } = yield* Fixture
+          const { layer } = yield* connect(["PubkeyAcceptedAlgorithms ssh-rsa"])
+          const key = yield* KeyFile.readFile(keys.rsa.file)
+          const refused = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key))).pipe(Effect.provide(layer), Effect.either)
+          expect(Either.isLeft(refused)).toBe(true)
+          const { layer: again, sshd } = yield* connect(["PubkeyAcceptedAlgorithms ssh-rsa"])
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key, { allowSshRsaSha1: true }))).pipe(Effect.provide(again))
+          expect(result.succeeded).toBe(true)
+          expect(yield* sshd.readLog).toMatch(new RegExp(`Accepted publickey for ${me} .* RSA SHA256:`))
+        }))
       it.scoped("a passphrase-protected OpenSSH key; the getter runs once", () =>
         Effect.gen(function*() {
           const { keys, passphrase } = yield* Fixture

@@ -8,6 +8,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -94,6 +95,13 @@ describe.skipIf(!hasTool("ssh-keygen"))("keys both ways with ssh-keygen", () => 
       expect(e.reason).toBe("UnsupportedKeyType")
       expect(e.message).toMatch(/DSA keys are not supported/)
     }
+  })
+
+  it("RSA keys under 1024 bits are refused, as OpenSSH refuses them", async () => {
+    const weak = crypto.generateKeyPairSync("rsa", { modulusLength: 768 }).privateKey.export({ format: "pem", type: "pkcs1" }) as string
+    const e = await failure(KeyFile.parse(weak, { source: "weak.pem" }))
+    expect(e.reason).toBe("UnsupportedKeyType")
+    expect(e.message).toMatch(/768-bit RSA key/)
   })
 
   it("a public key where a private one is wanted is named as such", async () => {
