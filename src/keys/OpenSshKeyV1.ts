@@ -20,7 +20,7 @@ import { KeyError, unsupportedKeyType } from "./KeyError.js"
 import { type PrivateKey, readBody, writeBody } from "./PrivateKey.js"
 import { fromKeyError, KeyFileError, PassphraseRequired, WrongPassphrase } from "./PrivateKeyError.js"
 import * as PublicKey from "./PublicKey.js"
-import { kdfLimits, type ReadOptions } from "./ReadOptions.js"
+import { kdfLimits, type KeyReader } from "./ReadOptions.js"
 
 const MAGIC = new TextEncoder().encode("openssh-key-v1\0")
 const LABEL = "OPENSSH PRIVATE KEY"
@@ -142,10 +142,7 @@ interface Outer {
  * @since 0.1.0
  * @category parsing
  */
-export const read = <E = never, R = never>(
-  text: string,
-  options: ReadOptions<E, R>
-): Effect.Effect<PrivateKey, KeyFileError | PassphraseRequired | WrongPassphrase | E, R> =>
+export const read: KeyReader = (text, options) =>
   Effect.gen(function*() {
     const { source } = options
     const format = "openssh-key-v1" as const

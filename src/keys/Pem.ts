@@ -10,9 +10,9 @@ import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { KeyError, unsupportedKeyType } from "./KeyError.js"
-import { fromKeyObject, type PrivateKey } from "./PrivateKey.js"
+import { fromKeyObject } from "./PrivateKey.js"
 import { fromKeyError, KeyFileError, type KeyFormat, PassphraseRequired, WrongPassphrase } from "./PrivateKeyError.js"
-import { kdfLimits, type ReadOptions } from "./ReadOptions.js"
+import { kdfLimits, type KeyReader } from "./ReadOptions.js"
 
 const labels: Record<string, KeyFormat> = {
   "RSA PRIVATE KEY": "PKCS#1",
@@ -41,10 +41,7 @@ export const isPem = (text: string): boolean => {
  * @since 0.1.0
  * @category parsing
  */
-export const read = <E = never, R = never>(
-  text: string,
-  options: ReadOptions<E, R>
-): Effect.Effect<PrivateKey, KeyFileError | PassphraseRequired | WrongPassphrase | E, R> =>
+export const read: KeyReader = (text, options) =>
   Effect.gen(function*() {
     const { source } = options
     const m = armour.exec(text)

@@ -20,7 +20,7 @@ import { KeyError, unsupportedKeyType } from "./KeyError.js"
 import { fromEcdsaScalar, fromEd25519Seed, fromRsaKeyObject, type PrivateKey, rsaKeyObject } from "./PrivateKey.js"
 import { fromKeyError, KeyFileError, type KeyFormat, PassphraseRequired, WrongPassphrase } from "./PrivateKeyError.js"
 import * as PublicKey from "./PublicKey.js"
-import { type KdfLimits, kdfLimits, type ReadOptions } from "./ReadOptions.js"
+import { type KdfLimits, kdfLimits, type KeyReader } from "./ReadOptions.js"
 
 /**
  * Whether `text` is a PuTTY key file.
@@ -167,10 +167,7 @@ const readPrivate = (curves: Curves, pub: PublicKey.PublicKey, blob: Uint8Array,
  * @since 0.1.0
  * @category parsing
  */
-export const read = <E = never, R = never>(
-  text: string,
-  options: ReadOptions<E, R>
-): Effect.Effect<PrivateKey, KeyFileError | PassphraseRequired | WrongPassphrase | E, R> =>
+export const read: KeyReader = (text, options) =>
   Effect.gen(function*() {
     const { source } = options
     const parsedFile = parseFile(text)

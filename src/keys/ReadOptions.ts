@@ -6,6 +6,8 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import type { PrivateKey } from "./PrivateKey.js"
+import type { PrivateKeyError } from "./PrivateKeyError.js"
 
 /**
  * Caps on what a key file can demand of the KDF. The file picks its own cost, so a
@@ -60,3 +62,12 @@ export interface ReadOptions<E, R> {
  * @category accessors
  */
 export const kdfLimits = (options: { readonly kdfLimits?: KdfLimits }): Required<KdfLimits> => ({ ...defaultKdfLimits, ...options.kdfLimits })
+
+/**
+ * What each format module's `read` is: text in, a key or a typed error out. The passphrase
+ * getter's own error and requirements pass through.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeyReader = <E = never, R = never>(text: string, options: ReadOptions<E, R>) => Effect.Effect<PrivateKey, PrivateKeyError | E, R>
