@@ -9,13 +9,14 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { config } from "./Config.js"
 import { connect } from "./Connect.js"
 import { key } from "./Key.js"
 import { probe } from "./Probe.js"
 
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe, connect, key])
+  Command.withSubcommands([probe, connect, key, config])
 )
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })
