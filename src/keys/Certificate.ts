@@ -37,6 +37,15 @@ const keyFieldCounts: Record<string, number> = {
  */
 export const isCertificateType = (type: string): boolean => type.endsWith(SUFFIX)
 
+/**
+ * The signature algorithm behind a certificate algorithm: `rsa-sha2-512-cert-v01@openssh.com`
+ * signs with `rsa-sha2-512`, `ssh-ed25519-cert-v01@openssh.com` with `ssh-ed25519`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const signatureAlgorithmOf = (certAlgorithm: string): string => plainType(certAlgorithm)
+
 /** `ssh-ed25519-cert-v01@openssh.com` → `ssh-ed25519`; `sk-…@openssh.com` keeps its domain. */
 const plainType = (certType: string) => {
   const base = certType.slice(0, -SUFFIX.length)

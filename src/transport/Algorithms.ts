@@ -34,6 +34,22 @@ export const hostKeyAlgorithms: ReadonlyArray<string> = [
 ]
 
 /**
+ * Host certificate algorithms (PROTOCOL.certkeys). Not offered by default: only a policy
+ * that can judge a CA (known_hosts with `@cert-authority`) should ask for them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const hostCertificateAlgorithms: ReadonlyArray<string> = [
+  "ssh-ed25519-cert-v01@openssh.com",
+  "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+  "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+  "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+  "rsa-sha2-512-cert-v01@openssh.com",
+  "rsa-sha2-256-cert-v01@openssh.com"
+]
+
+/**
  * The defaults. AES-GCM comes before chacha20-poly1305 only because node:crypto runs it in
  * one OpenSSL call with AES-NI, while chacha20-poly1305 needs three cipher objects and a
  * Poly1305 in JavaScript per packet; both are equally sound.
@@ -63,7 +79,7 @@ export const defaultPreferences: AlgorithmPreferences = {
  */
 export const supported: { readonly [K in keyof AlgorithmPreferences]: ReadonlySet<string> } = {
   kex: new Set(kexMethods.keys()),
-  hostKey: new Set(hostKeyAlgorithms),
+  hostKey: new Set([...hostKeyAlgorithms, ...hostCertificateAlgorithms]),
   cipher: new Set(ciphers.keys()),
   mac: new Set(macs.keys())
 }

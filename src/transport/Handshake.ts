@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import { CurveError, CurvesImpl } from "../crypto/Curves.js"
+import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import { DisconnectReason, isKexMessage, MessageNumber, messageName } from "../wire/MessageNumber.js"
 import { decode } from "../wire/Reader.js"
@@ -156,6 +157,8 @@ export const handshake = (
     let negotiated: NegotiatedAlgorithms | undefined
     let sessionId: Uint8Array | undefined
     let hostKey: PublicKey.PublicKey | undefined
+    /** What the server presented at the first kex (a key or a certificate): rekeys must present it again. */
+    let hostKeyBlob: Uint8Array | undefined
     let serverIdentification = ""
     let strict = false
     let kexCount = 0
@@ -453,10 +456,15 @@ export const handshake = (
         }).pipe(
           Effect.flatMap(Either.mapLeft((e: WireError) => kexFailed(`malformed KEXDH_REPLY: ${e.message}`, e)))
         )
-        const key = yield* Either.mapLeft(
+        // A host certificate: the server signs with the certified key, the policy judges the CA.
+        const certificate = Certificate.isCertificateType(neg.hostKey)
+          ? yield* Either.mapLeft(Certificate.fromBlob(parsed.hostKeyBlob), (e) => kexFailed(`unusable host certificate: ${e.message}`, e))
+          : undefined
+        const key = certificate !== undefined ? certificate.key : yield* Either.mapLeft(
           PublicKey.fromBlob(parsed.hostKeyBlob),
           (e) => kexFailed(`unusable host key: ${e.message}`, e)
         )
+        const signatureAlgorithm = certificate !== undefined ? Certificate.signatureAlgorithmOf(neg.hostKey) : neg.hostKey
         const K = encode((w) => w.mpintUnsigned(parsed.server.sharedSecret))
         const H = hash(
           method.hash,
@@ -471,17 +479,18 @@ export const handshake = (
           K
         )
         const valid = yield* Either.mapLeft(
-          PublicKey.verify(curves, key, parsed.signature, H, [neg.hostKey]),
+          PublicKey.verify(curves, key, parsed.signature, H, [signatureAlgorithm]),
           (e) => kexFailed(`host key signature: ${e.message}`, e)
         )
         if (!valid) return yield* kexFailed(`the server's ${neg.hostKey} signature over the exchange hash does not verify`)
 
         if (sessionId === undefined) {
           const fingerprint = PublicKey.fingerprintSha256(key)
-          yield* options.hostKeyPolicy({ host, port, key, algorithm: neg.hostKey, fingerprint })
+          yield* options.hostKeyPolicy({ host, port, key, algorithm: neg.hostKey, fingerprint, ...(certificate ? { certificate } : {}) })
           sessionId = H
           hostKey = key
-        } else if (Buffer.compare(key.blob, hostKey!.blob) !== 0) {
+          hostKeyBlob = parsed.hostKeyBlob
+        } else if (Buffer.compare(parsed.hostKeyBlob, hostKeyBlob!) !== 0) {
           return yield* kexFailed("the server presented a different host key during a rekey")
         }
 

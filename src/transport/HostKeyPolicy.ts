@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { Certificate } from "../keys/Certificate.js"
 import type { PublicKey } from "../keys/PublicKey.js"
 
 /**
@@ -18,7 +19,10 @@ import type { PublicKey } from "../keys/PublicKey.js"
 export interface HostKeyInfo {
   readonly host: string
   readonly port: number
+  /** The host key; for a host certificate, the certified key. */
   readonly key: PublicKey
+  /** The host certificate, when the server presented one; a policy must judge its CA. */
+  readonly certificate?: Certificate
   /** The negotiated host key algorithm, such as "rsa-sha2-512". */
   readonly algorithm: string
   /** `SHA256:…`, as `ssh-keygen -l` prints it. */
