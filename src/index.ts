@@ -53,6 +53,14 @@ export * as SshSig from "./keys/SshSig.js"
 /** @since 0.1.0 */
 export * as Certificate from "./keys/Certificate.js"
 /** @since 0.1.0 */
+export * as SshConfig from "./config/SshConfig.js"
+/** @since 0.1.0 */
+export * as KnownHosts from "./config/KnownHosts.js"
+/** @since 0.1.0 */
+export * as HostKeyCheck from "./config/HostKeyCheck.js"
+/** @since 0.1.0 */
+export * as ConfigError from "./config/ConfigError.js"
+/** @since 0.1.0 */
 export * as Curves from "./crypto/Curves.js"
 /** @since 0.1.0 */
 export * as Wire from "./wire/index.js"

@@ -1,0 +1,146 @@
+/**
+ * The host-key check ssh does, as a policy for the transport: known_hosts files (user and
+ * global), `HostKeyAlias`, `StrictHostKeyChecking` and host certificates through
+ * `@cert-authority`. Also the host key algorithms to offer, known ones first, so that
+ * negotiation does not pick a key type known_hosts does not hold.
+ *
+ * One deliberate difference from ssh: a changed host key is refused even under
+ * `StrictHostKeyChecking no`. ssh goes on there but turns password authentication off; a
+ * policy cannot reach into the authentication that follows, so it refuses.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import { hostCertificateAlgorithms, hostKeyAlgorithms as supportedHostKeyAlgorithms } from "../transport/Algorithms.js"
+import { type HostKeyInfo, type HostKeyPolicy, HostKeyRejected } from "../transport/HostKeyPolicy.js"
+import * as PublicKey from "../keys/PublicKey.js"
+import * as KnownHosts from "./KnownHosts.js"
+import * as SshConfig from "./SshConfig.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HostKeyCheckOptions {
+  readonly strictHostKeyChecking: "yes" | "accept-new" | "no" | "ask"
+  readonly userKnownHostsFiles: ReadonlyArray<string>
+  readonly globalKnownHostsFiles: ReadonlyArray<string>
+  /** Look the host up, and record it, under this name instead of its own. */
+  readonly hostKeyAlias?: string
+  readonly hashKnownHosts: boolean
+  /** Seconds since the epoch, for certificate validity. Default: the clock. */
+  readonly now?: () => number
+}
+
+/**
+ * The options as a resolved ssh_config gives them.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const optionsFromConfig = (config: SshConfig.ResolvedConfig): HostKeyCheckOptions => {
+  const alias = SshConfig.hostKeyAlias(config)
+  return {
+    strictHostKeyChecking: SshConfig.strictHostKeyChecking(config),
+    userKnownHostsFiles: SshConfig.userKnownHostsFiles(config),
+    globalKnownHostsFiles: SshConfig.globalKnownHostsFiles(config),
+    hashKnownHosts: SshConfig.hashKnownHosts(config),
+    ...(alias !== undefined ? { hostKeyAlias: alias } : {})
+  }
+}
+
+const readAll = (files: ReadonlyArray<string>) =>
+  Effect.map(
+    Effect.forEach(files, (file) => KnownHosts.readFile(file).pipe(Effect.map((r) => r.entries), Effect.orElseSucceed(() => []))),
+    (lists) => lists.flat()
+  )
+
+/** The name and port known_hosts is searched under: the alias (port 22) or the host. */
+const lookupName = (options: HostKeyCheckOptions, host: string, port: number) =>
+  options.hostKeyAlias !== undefined ? { name: options.hostKeyAlias, port: 22 } : { name: host, port }
+
+/**
+ * The policy. It reads the known_hosts files at each check, so that entries added by
+ * another process (or an earlier `accept-new`) count.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const policy = (options: HostKeyCheckOptions): HostKeyPolicy => (info: HostKeyInfo) =>
+  Effect.gen(function*() {
+    const { name, port } = lookupName(options, info.host, info.port)
+    const entries = yield* readAll([...options.userKnownHostsFiles, ...options.globalKnownHostsFiles])
+    const now = options.now?.() ?? Date.now() / 1000
+    const result = KnownHosts.lookup(entries, name, port, info.certificate ?? info.key, now)
+    const reject = (detail: string, expected: ReadonlyArray<string> = []) =>
+      new HostKeyRejected({ host: info.host, port: info.port, keyType: info.key.type, fingerprint: info.fingerprint, expected: [...expected], detail })
+    switch (result._tag) {
+      case "Known":
+      case "CertifiedBy":
+        return
+      case "Revoked":
+        return yield* reject(`the host key is marked @revoked in ${result.entry.file} line ${result.entry.line}`)
+      case "CertificateInvalid":
+        return yield* reject(`the host certificate from the CA in ${result.entry.file} line ${result.entry.line} is not acceptable: ${result.error.message}`)
+      case "Mismatch":
+        return yield* reject(
+          `REMOTE HOST IDENTIFICATION HAS CHANGED: the ${PublicKey.typeLabel(info.key)} key sent by the remote host is ${info.fingerprint}; offending key${result.expected.length > 1 ? "s" : ""} in ${
+            result.expected.map((e) => `${e.file}:${e.line}`).join(", ")
+          }`,
+          result.expected.map((e) => PublicKey.fingerprintSha256(e.key))
+        )
+      case "Unknown": {
+        const others = result.otherTypes.length > 0
+          ? ` (keys of other types are known: ${result.otherTypes.map((e) => `${e.keyType} in ${e.file}:${e.line}`).join(", ")})`
+          : ""
+        if (options.strictHostKeyChecking === "yes" || options.strictHostKeyChecking === "ask") {
+          // "ask" needs a terminal; without one ssh refuses, as in BatchMode.
+          return yield* reject(`no ${info.key.type} host key is known for ${KnownHosts.hostName(name, port)} and strict checking is on${others}`)
+        }
+        const file = options.userKnownHostsFiles[0]
+        if (file === undefined) return yield* reject("the host is unknown and there is no UserKnownHostsFile to record it in")
+        const line = KnownHosts.formatEntry(name, port, info.key, { hash: options.hashKnownHosts })
+        yield* KnownHosts.append(file, line).pipe(
+          Effect.mapError((e) => reject(`the host is unknown and cannot be recorded: ${e.message}`))
+        )
+        yield* Effect.logInfo(`Permanently added ${KnownHosts.hostName(name, port)} (${info.key.type}) to the list of known hosts in ${file}`)
+        return
+      }
+    }
+  })
+
+/**
+ * The host key algorithms to offer: certificates first when a `@cert-authority` covers the
+ * host, then the algorithms of the keys known_hosts holds for it, then the rest.
+ *
+ * @since 0.1.0
+ * @category algorithms
+ */
+export const preferredAlgorithms = (options: HostKeyCheckOptions, host: string, port: number): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.map(readAll([...options.userKnownHostsFiles, ...options.globalKnownHostsFiles]), (entries) => {
+    const { name, port: p } = lookupName(options, host, port)
+    const known = KnownHosts.knownAlgorithms(entries, name, p).filter((a) => supportedHostKeyAlgorithms.includes(a))
+    const hasCa = entries.some((e) => e.marker === "cert-authority" && KnownHosts.matches(e, name, p))
+    const certs = hasCa ? hostCertificateAlgorithms : []
+    return [...certs, ...known, ...supportedHostKeyAlgorithms.filter((a) => !known.includes(a))]
+  })
+
+/**
+ * The policy and the host key algorithms for a resolved ssh_config, ready for the
+ * transport's `hostKeyPolicy` and `algorithms.hostKey`. A `HostKeyAlgorithms` the config
+ * sets is kept in its order (ssh reorders only its default).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromConfig = (
+  config: SshConfig.ResolvedConfig
+): Effect.Effect<{ readonly policy: HostKeyPolicy; readonly hostKeyAlgorithms: ReadonlyArray<string> }> =>
+  Effect.gen(function*() {
+    const options = optionsFromConfig(config)
+    const supported = new Set([...supportedHostKeyAlgorithms, ...hostCertificateAlgorithms])
+    const hostKeyAlgorithms = config.values.has("hostkeyalgorithms")
+      ? SshConfig.hostKeyAlgorithms(config).filter((a) => supported.has(a))
+      : yield* preferredAlgorithms(options, SshConfig.hostname(config), SshConfig.port(config))
+    return { policy: policy(options), hostKeyAlgorithms }
+  })
