@@ -93,7 +93,14 @@ const cases: ReadonlyArray<Case> = [
   { name: "-o overrides the file", config: "User file-user\nPort 2200\n", options: ["User=cli-user", "Port 2300"], host: "x" },
   { name: "-l and -p override the file", config: "Host x\n  User file-user\n  Port 2200\n", user: "flag-user", port: 2400, host: "x" },
   { name: "IgnoreUnknown", config: "IgnoreUnknown UseKeychain,AddressFamilyX\nUseKeychain yes\nUser ignoring\n", host: "x" },
-  { name: "tokens in IdentityFile are printed as written", config: "IdentityFile ~/.ssh/id_%h_%r\n", host: "x" }
+  { name: "tokens in IdentityFile are printed as written", config: "IdentityFile ~/.ssh/id_%h_%r\n", host: "x" },
+  {
+    name: "every token in UserKnownHostsFile",
+    config: "Host tok\n  HostName tok.example\n  HostKeyAlias tok-alias\n  UserKnownHostsFile ~/kh_%C_%d_%h_%i_%k_%L_%l_%n_%p_%r_%u_%%\n",
+    host: "tok",
+    user: "someone",
+    port: 2211
+  }
 ]
 
 const run = (args: ReadonlyArray<string>) => spawnSync("ssh", [...args], { encoding: "utf8", timeout: 30_000, stdio: ["ignore", "pipe", "pipe"] })

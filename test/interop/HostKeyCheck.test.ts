@@ -106,6 +106,21 @@ describe.skipIf(skipInterop())("interop: the host-key check from ssh_config", ()
         }
       }))
 
+    it.scoped("HostKeyAlias: the host is looked up and recorded under the alias", () =>
+      Effect.gen(function*() {
+        const hostKeys = yield* HostKeys
+        const sshd = yield* Sshd.start({ hostKeys, hostKeyTypes: ["ed25519"] })
+        yield* logOnFailure(sshd)
+        const dir = yield* Sshd.tempDir("hostkeycheck-")
+        fs.writeFileSync(path.join(dir, "known_hosts"), `build-server ${publicLine(hostKeys.files.ed25519)}\n`)
+        const viaAlias = yield* connectWith(sshd, dir, ["StrictHostKeyChecking yes", "HostKeyAlias build-server"])
+        expect(viaAlias.hostKey.type).toBe("ssh-ed25519")
+        const withoutAlias = yield* Effect.flip(connectWith(sshd, dir, ["StrictHostKeyChecking yes"]))
+        expect(withoutAlias._tag).toBe("HostKeyRejected")
+        yield* Effect.scoped(connectWith(sshd, dir, ["StrictHostKeyChecking accept-new", "HostKeyAlias other-alias"]))
+        expect(fs.readFileSync(path.join(dir, "known_hosts"), "utf8")).toMatch(/^other-alias ssh-ed25519 /m)
+      }))
+
     it.scoped("negotiation prefers the key type known_hosts holds", () =>
       Effect.gen(function*() {
         const hostKeys = yield* HostKeys
