@@ -102,7 +102,9 @@ export const authenticate = <R>(
         }
         const started = performance.now()
         const outcome: Attempt = yield* source.authenticate.pipe(
-          Effect.catchAll((error) => Effect.succeed<Attempt>({ _tag: "Error", error })),
+          Effect.catchAll((error) =>
+            Effect.succeed<Attempt>(error._tag === "SourceSkipped" ? { _tag: "Skipped", reason: error.reason } : { _tag: "Error", error })
+          ),
           Effect.withSpan("AuthStrategy.attempt", {
             attributes: { method: source.method, username: source.username, fingerprint: source.fingerprint ?? "" }
           })

@@ -23,6 +23,12 @@ export * as PrivateKeySource from "./sources/PrivateKey.js"
 /** @since 0.1.0 */
 export * as KeyboardInteractive from "./sources/KeyboardInteractive.js"
 /** @since 0.1.0 */
+export * as AgentKey from "./sources/AgentKey.js"
+/** @since 0.1.0 */
+export * as Agent from "./agent/Agent.js"
+/** @since 0.1.0 */
+export * as AgentProtocol from "./agent/AgentProtocol.js"
+/** @since 0.1.0 */
 export * as Transport from "./transport/Transport.js"
 /** @since 0.1.0 */
 export * as TcpTransport from "./transport/TcpTransport.js"

@@ -9,6 +9,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { agent } from "./Agent.js"
 import { config } from "./Config.js"
 import { connect } from "./Connect.js"
 import { key } from "./Key.js"
@@ -16,7 +17,7 @@ import { probe } from "./Probe.js"
 
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe, connect, key, config])
+  Command.withSubcommands([probe, connect, key, config, agent])
 )
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })
@@ -32,7 +33,8 @@ cli(process.argv).pipe(
       : Effect.zipRight(
         Console.error(`ssh-auth: ${error.message}`),
         Effect.sync(() => {
-          process.exitCode = 255
+          // A command may say its own status (ssh-add -l exits 1 for an empty agent).
+          process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
         })
       )
   ),

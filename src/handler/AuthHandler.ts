@@ -15,7 +15,8 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { Signer } from "../keys/PrivateKey.js"
+import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
+import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import { Transport } from "../transport/Transport.js"
 import { Disconnected, type TransportError } from "../transport/TransportError.js"
@@ -105,7 +106,7 @@ export interface AuthHandler {
   /** Queries with the public key first and signs only after PK_OK. */
   publicKey(
     username: string,
-    signer: Signer,
+    signer: Signer<SignerFailure>,
     options?: PublicKeyOptions
   ): Effect.Effect<AuthOutcome, AuthHandlerError>
   keyboardInteractive<E, R>(
@@ -228,22 +229,33 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
       Effect.withSpan("AuthHandler.sendAuthRequest", { attributes: { method, username } })
     )
 
+  /** Whether to bind this signer to the host first and use publickey-hostbound (OpenSSH's PROTOCOL). */
+  const hostBound = (signer: Signer<SignerFailure>) => signer.bindToHost !== undefined && transport.extensions.has("publickey-hostbound@openssh.com")
+
   /** One exchange for one signature algorithm: query, then sign after PK_OK (or sign at once). */
   const publicKeyWith = (
     username: string,
-    signer: Signer,
-    algorithm: string,
+    signer: Signer<SignerFailure>,
+    signatureAlgorithm: string,
     skipQuery: boolean
   ): Effect.Effect<AuthOutcome, AuthHandlerError> => {
     const key = signer.publicKey
+    const cert = signer.certificate
+    // A certificate goes on the wire in place of the key, under its own algorithm name.
+    const algorithm = cert ? Certificate.certificateAlgorithmFor(signatureAlgorithm) : signatureAlgorithm
+    const blob = cert ? cert.blob : key.blob
+    const bound = hostBound(signer)
+    const method = bound ? "publickey-hostbound-v00@openssh.com" : "publickey"
+    const hostKeyField = (w: Writer) => (bound ? w.string(transport.hostKey.blob) : w)
     const authError = (reason: AuthError["reason"], detail: string, cause?: unknown) =>
-      new AuthError({ reason, method: "publickey", username, detail, ...(cause ? { cause } : {}) })
+      new AuthError({ reason, method, username, detail, ...(cause ? { cause } : {}) })
     // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
     const signedBody = encode((w) =>
-      w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string("publickey")
-        .boolean(true).string(algorithm).string(key.blob)
+      hostKeyField(
+        w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method).boolean(true).string(algorithm).string(blob)
+      )
     )
-    const sign = signer.sign(algorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
+    const sign = signer.sign(signatureAlgorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
       Effect.mapError((cause) => authError("SigningFailed", cause.message, cause)),
       Effect.withSpan("AuthHandler.publicKey.sign", {
         attributes: { algorithm, fingerprint: PublicKey.fingerprintSha256(key) }
@@ -251,12 +263,12 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
     )
     if (skipQuery) {
       return Effect.flatMap(sign, (signature) =>
-        sendAuthRequest(username, "publickey", (w) => w.boolean(true).string(algorithm).string(key.blob).string(signature)))
+        sendAuthRequest(username, method, (w) => hostKeyField(w.boolean(true).string(algorithm).string(blob)).string(signature)))
     }
     return sendAuthRequest(
       username,
-      "publickey",
-      (w) => w.boolean(false).string(algorithm).string(key.blob),
+      method,
+      (w) => hostKeyField(w.boolean(false).string(algorithm).string(blob)),
       (message) =>
         Effect.gen(function*() {
           // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
@@ -264,7 +276,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
             decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
             (e) => authError("ProtocolError", e.message)
           )
-          if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, key.blob) !== 0) {
+          if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, blob) !== 0) {
             return yield* authError("ProtocolError", `PK_OK names ${ok.algorithm}, not the ${algorithm} key we offered`)
           }
           const signature = yield* sign
@@ -319,6 +331,11 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
               Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => a.join(",")), () => "none")
             })`
           })
+        }
+        if (hostBound(signer)) {
+          yield* signer.bindToHost!({ hostKeyBlob: transport.hostKey.blob, sessionId: transport.sessionId, signature: transport.hostKeyProof.signature }).pipe(
+            Effect.mapError((cause) => new AuthError({ reason: "SigningFailed", method: "publickey-hostbound-v00@openssh.com", username, detail: cause.message, cause }))
+          )
         }
         let outcome: AuthOutcome = { _tag: "Failure", allowedMethods: [], partialSuccess: false }
         for (const [i, algorithm] of algorithms.entries()) {

@@ -46,6 +46,17 @@ export const isCertificateType = (type: string): boolean => type.endsWith(SUFFIX
  */
 export const signatureAlgorithmOf = (certAlgorithm: string): string => plainType(certAlgorithm)
 
+/**
+ * The certificate algorithm for a signature algorithm: `rsa-sha2-512` offers a certificate
+ * as `rsa-sha2-512-cert-v01@openssh.com`, `sk-ssh-ed25519@openssh.com` as
+ * `sk-ssh-ed25519-cert-v01@openssh.com`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const certificateAlgorithmFor = (signatureAlgorithm: string): string =>
+  `${signatureAlgorithm.replace(/@openssh\.com$/, "")}${SUFFIX}`
+
 /** `ssh-ed25519-cert-v01@openssh.com` → `ssh-ed25519`; `sk-…@openssh.com` keeps its domain. */
 const plainType = (certType: string) => {
   const base = certType.slice(0, -SUFFIX.length)

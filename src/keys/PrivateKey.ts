@@ -14,6 +14,7 @@ import { CurvesImpl, type Curves, type NistCurve } from "../crypto/Curves.js"
 import { leftPad } from "../crypto/FixedWidth.js"
 import type { Reader } from "../wire/Reader.js"
 import { encode, type Writer } from "../wire/Writer.js"
+import type { Certificate } from "./Certificate.js"
 import { KeyError, unsupportedKeyType } from "./KeyError.js"
 import * as PublicKey from "./PublicKey.js"
 
@@ -23,10 +24,41 @@ import * as PublicKey from "./PublicKey.js"
  * @since 0.1.0
  * @category models
  */
-export interface Signer {
+export interface Signer<E extends SignerFailure = KeyError> {
+  /** The key that signs. */
   readonly publicKey: PublicKey.PublicKey
-  /** A signature blob (`string algorithm, string signature`) over `data`. */
-  sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, KeyError>
+  /** When set, this certificate of the key is offered instead of the bare key. */
+  readonly certificate?: Certificate
+  /**
+   * For agent keys: binds the agent to the server's host key (session-bind), after which
+   * the handler authenticates with publickey-hostbound-v00@openssh.com.
+   */
+  readonly bindToHost?: (proof: HostProof) => Effect.Effect<void, E>
+  /** A signature blob (`string algorithm, string signature`) over `data`, with the plain signature algorithm. */
+  sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, E>
+}
+
+/**
+ * What a signer may fail with: a tagged error a person can read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignerFailure {
+  readonly _tag: string
+  readonly message: string
+}
+
+/**
+ * What a server proved about its host key in the key exchange.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HostProof {
+  readonly hostKeyBlob: Uint8Array
+  readonly sessionId: Uint8Array
+  readonly signature: Uint8Array
 }
 
 type Material =

@@ -6,6 +6,7 @@
  */
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { AgentError } from "../agent/Agent.js"
 import type { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
 import type { AuthHandler, AuthOutcome } from "../handler/AuthHandler.js"
 import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
@@ -34,12 +35,27 @@ export class CredentialError extends Schema.TaggedError<CredentialError>()("Cred
 }
 
 /**
+ * A source that cannot run here (no agent to ask, no terminal to prompt on) says so with
+ * this; the strategy records it as skipped and goes on.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SourceSkipped extends Schema.TaggedError<SourceSkipped>()("SourceSkipped", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
  * What one source's attempt can fail with.
  *
  * @since 0.1.0
  * @category models
  */
-export type SourceError = AuthError | TransportError | PasswordChangeRequired | PrivateKeyError | CredentialError
+export type SourceError = AuthError | TransportError | PasswordChangeRequired | PrivateKeyError | CredentialError | AgentError | SourceSkipped
 
 /**
  * @since 0.1.0

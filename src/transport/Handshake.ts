@@ -159,6 +159,7 @@ export const handshake = (
     let hostKey: PublicKey.PublicKey | undefined
     /** What the server presented at the first kex (a key or a certificate): rekeys must present it again. */
     let hostKeyBlob: Uint8Array | undefined
+    let hostKeySignature: Uint8Array | undefined
     let serverIdentification = ""
     let strict = false
     let kexCount = 0
@@ -490,6 +491,7 @@ export const handshake = (
           sessionId = H
           hostKey = key
           hostKeyBlob = parsed.hostKeyBlob
+          hostKeySignature = parsed.signature
         } else if (Buffer.compare(parsed.hostKeyBlob, hostKeyBlob!) !== 0) {
           return yield* kexFailed("the server presented a different host key during a rekey")
         }
@@ -697,6 +699,7 @@ export const handshake = (
       clientIdentification: options.clientIdentification,
       serverIdentification,
       hostKey: hostKey!,
+      hostKeyProof: { hostKeyBlob: hostKeyBlob!, signature: hostKeySignature! },
       get algorithms() {
         return negotiated!
       },

@@ -211,6 +211,8 @@ export const makeScripted = (options: ScriptOptions): Effect.Effect<ScriptedTran
       clientIdentification: "SSH-2.0-effect_ssh_auth_scripted",
       serverIdentification: "SSH-2.0-Scripted",
       hostKey,
+      // Nothing checks it in memory; a scripted server proves nothing.
+      hostKeyProof: { hostKeyBlob: hostKey.blob, signature: new Uint8Array(0) },
       algorithms,
       get serverSigAlgs() {
         const v = extensions.get("server-sig-algs")

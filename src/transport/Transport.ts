@@ -30,6 +30,11 @@ export interface Transport {
   readonly serverIdentification: string
   /** The server's host key, already accepted by the host-key policy. */
   readonly hostKey: PublicKey
+  /**
+   * What the server proved at the first key exchange: the host key or certificate it sent
+   * (K_S) and its signature over the session identifier. An agent's session-bind needs both.
+   */
+  readonly hostKeyProof: { readonly hostKeyBlob: Uint8Array; readonly signature: Uint8Array }
   /** The algorithms in force (they may change on a rekey). */
   readonly algorithms: NegotiatedAlgorithms
   /** `server-sig-algs` from the latest EXT_INFO (RFC 8308 §3.1), if the server sent it. */
