@@ -7,6 +7,8 @@
 /** @since 0.1.0 */
 export * as AuthStrategy from "./AuthStrategy.js"
 /** @since 0.1.0 */
+export * as OpenSshStrategy from "./OpenSshStrategy.js"
+/** @since 0.1.0 */
 export * as AuthResult from "./AuthResult.js"
 /** @since 0.1.0 */
 export * as AuthHandler from "./handler/AuthHandler.js"
@@ -22,6 +24,10 @@ export * as Password from "./sources/Password.js"
 export * as PrivateKeySource from "./sources/PrivateKey.js"
 /** @since 0.1.0 */
 export * as KeyboardInteractive from "./sources/KeyboardInteractive.js"
+/** @since 0.1.0 */
+export * as IdentityFile from "./sources/IdentityFile.js"
+/** @since 0.1.0 */
+export * as Prompter from "./sources/Prompter.js"
 /** @since 0.1.0 */
 export * as AgentKey from "./sources/AgentKey.js"
 /** @since 0.1.0 */

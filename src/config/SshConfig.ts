@@ -370,8 +370,13 @@ const yesNo = (c: ResolvedConfig, keyword: string, fallback: boolean) => {
 const finalTokens = (c: ResolvedConfig) =>
   tokensOf({ local: c.local, originalHost: c.originalHost }, c.host, { values: new Map(c.values), lists: new Map(), wantFinal: false })
 
-/** `~`, `${VAR}` and `%` tokens, as ssh expands file names. */
-const expandPath = (c: ResolvedConfig, path: string) => expandTokens(expandEnv(expandTilde(path, c.local.homeDir), c.local.env), finalTokens(c))
+/**
+ * `~`, `${VAR}` and `%` tokens, as ssh expands file names (IdentityFile, `-i`…).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const expandPath = (c: ResolvedConfig, path: string) => expandTokens(expandEnv(expandTilde(path, c.local.homeDir), c.local.env), finalTokens(c))
 
 /**
  * @since 0.1.0

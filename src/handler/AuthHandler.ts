@@ -69,6 +69,8 @@ export type AuthHandlerError = AuthError | TransportError
 export interface PublicKeyOptions {
   /** Offer ssh-rsa (SHA-1) signatures when the server allows nothing better. */
   readonly allowSshRsaSha1?: boolean
+  /** Only these algorithms (ssh_config's PubkeyAcceptedAlgorithms; certificate names for certificates). */
+  readonly acceptedAlgorithms?: ReadonlyArray<string>
   /**
    * Send the signed request at once instead of querying first. Only for keys whose signing
    * is free (decrypted, in memory, no confirmation): it saves a round trip, and sshd's
@@ -321,7 +323,10 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
         yield* ensureService
         const key = signer.publicKey
-        const algorithms = signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1)
+        const accepted = options?.acceptedAlgorithms
+        const algorithms = signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1).filter((a) =>
+          accepted === undefined || accepted.includes(signer.certificate ? Certificate.certificateAlgorithmFor(a) : a)
+        )
         if (algorithms.length === 0) {
           return yield* new AuthError({
             reason: "NoAcceptableAlgorithm",

@@ -12,7 +12,7 @@ import { Agent, type AgentError, type AgentFailure, type AgentIdentity, type NoA
 import * as AuthHandler from "../handler/AuthHandler.js"
 import type { Signer } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
-import { type AuthSource, Base, SourceSkipped } from "./AuthSource.js"
+import { type AuthSource, Base, SourceSkipped, surfaceSignerFailure } from "./AuthSource.js"
 
 /**
  * @since 0.1.0
@@ -64,13 +64,10 @@ export class AgentKey extends Base implements AuthSource {
       }),
       sign: (algorithm, data) => agent.sign(identity.blob, algorithm, data)
     }
-    return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, signer, this.options)).pipe(
-      // The agent's own failure is this source's error, not a generic signing failure.
-      Effect.catchAll((e): Effect.Effect<never, AuthHandler.AuthHandlerError | AgentError | SourceSkipped> => {
-        if (e._tag !== "AuthError" || !isAgentFailure(e.cause)) return Effect.fail(e)
-        const cause = e.cause
-        return cause._tag === "NoAgent" ? Effect.fail(new SourceSkipped({ reason: cause.message })) : Effect.fail(cause)
-      })
+    // The agent's own failure is this source's error, not a generic signing failure.
+    return surfaceSignerFailure(
+      Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, signer, this.options)),
+      (cause) => !isAgentFailure(cause) ? undefined : cause._tag === "NoAgent" ? new SourceSkipped({ reason: cause.message }) : cause
     )
   }
 }

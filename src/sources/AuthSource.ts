@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { AgentError } from "../agent/Agent.js"
 import type { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
@@ -98,3 +98,37 @@ export abstract class Base {
     return this.toString()
   }
 }
+
+/**
+ * A signer's own failure (a wrong passphrase, a locked agent) reaches a source wrapped in
+ * the handler's `SigningFailed`; this lifts the ones `own` recognises back out, so that the
+ * result names them instead of a generic signing failure.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const surfaceSignerFailure = <A, E extends { readonly _tag: string }, R>(
+  self: Effect.Effect<A, E, R>,
+  own: (cause: unknown) => SourceError | undefined
+): Effect.Effect<A, E | SourceError, R> =>
+  Effect.catchAll(self, (e): Effect.Effect<never, E | SourceError> => {
+    const cause = e._tag === "AuthError" ? (e as unknown as AuthError).cause : undefined
+    const mapped = cause === undefined ? undefined : own(cause)
+    return Effect.fail(mapped ?? e)
+  })
+
+/**
+ * The same source, left out: running it only records `reason` as skipped.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const skip = (source: AuthSource, reason: string): AuthSource => ({
+  _tag: source._tag,
+  username: source.username,
+  method: source.method,
+  description: source.description,
+  fingerprint: source.fingerprint,
+  authenticate: Effect.fail(new SourceSkipped({ reason })),
+  toString: () => source.toString()
+})

@@ -1,0 +1,272 @@
+/**
+ * The strategy OpenSSH users expect, from a resolved ssh_config (Fabric's
+ * `OpenSSHAuthStrategy`, done properly): methods in `PreferredAuthentications` order; public
+ * keys deduplicated and in ssh's order (certificates, agent keys the config names, identity
+ * files) except that the agent's other keys (none under `IdentitiesOnly`) come last, where
+ * ssh puts them before the files; files offered before they are decrypted; a budget under sshd's `MaxAuthTries` that keeps the last tries for password or
+ * keyboard-interactive; prompts only where allowed (never in `BatchMode`).
+ *
+ * The plan is data: `plan` gives every step, where it came from and why one is left out,
+ * without connecting; `make` is the plan as a `Stream` of sources.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs/promises"
+import { Agent, type AgentIdentity } from "./agent/Agent.js"
+import * as SshConfig from "./config/SshConfig.js"
+import type { PublicKeyOptions } from "./handler/AuthHandler.js"
+import * as Certificate from "./keys/Certificate.js"
+import * as KeyFile from "./keys/KeyFile.js"
+import * as PublicKey from "./keys/PublicKey.js"
+import { AgentKey, AgentUnavailable } from "./sources/AgentKey.js"
+import { type AuthSource, CredentialError, skip } from "./sources/AuthSource.js"
+import { BrokenIdentityFile, IdentityFileKey, LazyKey } from "./sources/IdentityFile.js"
+import { KeyboardInteractive } from "./sources/KeyboardInteractive.js"
+import { Password } from "./sources/Password.js"
+import type { Prompter } from "./sources/Prompter.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenSshStrategyOptions {
+  readonly config: SshConfig.ResolvedConfig
+  /** `-i` files: tried before the config's IdentityFile entries, as ssh does. */
+  readonly identityFiles?: ReadonlyArray<string>
+  /** Who to ask for passwords and passphrases; none (or BatchMode) means no prompts. */
+  readonly prompter?: Prompter
+  /** sshd's MaxAuthTries: at most this many attempts. Default 6. */
+  readonly maxAuthTries?: number
+}
+
+/**
+ * One step of the plan.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PlanStep {
+  readonly method: "publickey" | "keyboard-interactive" | "password"
+  /** What it is: "agent key", "agent certificate", "identity file", "certificate", "password"… */
+  readonly kind: string
+  /** Where it was named, every place. */
+  readonly origins: ReadonlyArray<string>
+  readonly keyType?: string
+  readonly fingerprint?: string
+  readonly path?: string
+  /** Signature algorithms this key would use, when known. */
+  readonly algorithms?: ReadonlyArray<string>
+  /** Why this step is left out, when it is. */
+  readonly skipped?: string
+  /** The source that runs it. */
+  readonly source: AuthSource
+}
+
+interface KeyCandidate {
+  readonly blob: Uint8Array
+  readonly kind: string
+  readonly origins: Array<string>
+  readonly publicKey: PublicKey.PublicKey
+  readonly make: () => AuthSource
+  readonly path?: string
+  readonly named: boolean
+}
+
+const DEFAULT_IDENTITY_FILES = ["~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk", "~/.ssh/id_ed25519", "~/.ssh/id_ed25519_sk"]
+const exists = (path: string) => fs.stat(path).then(() => true, () => false)
+const sameBlob = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** The signature algorithms a key may use under PubkeyAcceptedAlgorithms. */
+const acceptedFor = (key: PublicKey.PublicKey, certificate: boolean, accepted: ReadonlyArray<string>) =>
+  PublicKey.algorithmsFor(key).filter((a) => accepted.includes(certificate ? Certificate.certificateAlgorithmFor(a) : a))
+
+/**
+ * The plan: every step in order, with origins, fingerprints and reasons for what is left out.
+ *
+ * @since 0.1.0
+ * @category planning
+ */
+export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArray<PlanStep>, never, Agent> =>
+  Effect.gen(function*() {
+    const { config } = options
+    const user = SshConfig.user(config)
+    const batch = SshConfig.batchMode(config)
+    const prompter = batch ? undefined : options.prompter
+    const accepted = SshConfig.pubkeyAcceptedAlgorithms(config)
+    const keyOptions: PublicKeyOptions = { acceptedAlgorithms: accepted }
+    const budget = options.maxAuthTries ?? 6
+
+    // Identity files: -i first, then IdentityFile, or ssh's defaults when none is configured.
+    const configured = SshConfig.identityFiles(config)
+    const expand = (f: string) => SshConfig.expandPath(config, f)
+    const explicit = [...(options.identityFiles ?? []).map((f) => ({ path: expand(f), origin: "-i" })), ...(configured.explicit ? configured.files.map((f) => ({ path: f, origin: "IdentityFile" })) : [])]
+    const files = explicit.length > 0 || configured.explicit
+      ? explicit
+      : (yield* Effect.filter(DEFAULT_IDENTITY_FILES.map(expand), (f) => Effect.promise(() => exists(f)))).map((path) => ({ path, origin: "default identity file" }))
+
+    // A file that cannot be read stays in its place in the plan, as an error for that step.
+    const brokenAt = new Map<number, Array<PlanStep>>()
+    const fileKeys: Array<{ readonly path: string; readonly origin: string; readonly key: LazyKey }> = []
+    for (const { origin, path } of files) {
+      const read = yield* Effect.either(KeyFile.readPublic(path))
+      if (Either.isLeft(read)) {
+        const step: PlanStep = { method: "publickey", kind: "identity file", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile(user, path, read.left) }
+        brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
+        continue
+      }
+      fileKeys.push({ path, origin, key: new LazyKey(path, read.right.publicKey, prompter, SshConfig.numberOfPasswordPrompts(config)) })
+    }
+
+    // Certificates: CertificateFile entries and -cert.pub files beside the identity files.
+    const certificates: Array<KeyCandidate> = []
+    const certFiles = [...SshConfig.certificateFiles(config).map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
+    for (const { origin, path } of certFiles) {
+      const text = yield* Effect.promise(() => fs.readFile(path, "utf8").catch(() => undefined))
+      if (text === undefined) continue
+      const cert = Certificate.fromLine(text.trim())
+      if (Either.isLeft(cert)) continue
+      const owner = fileKeys.find((f) => PublicKey.equals(f.key.publicKey, cert.right.key))
+      if (!owner) continue
+      const certificate = cert.right
+      certificates.push({
+        blob: certificate.blob,
+        kind: "certificate",
+        origins: [`${origin === "beside" ? "certificate beside" : "CertificateFile"} ${path}`],
+        publicKey: certificate.key,
+        path: owner.path,
+        named: true,
+        make: () => new IdentityFileKey(user, owner.key, [`certificate ${path}`], certificate, keyOptions)
+      })
+    }
+
+    // The agent's identities, unless IdentityAgent none.
+    const agentCandidates: Array<KeyCandidate> = []
+    const agentSteps: Array<PlanStep> = []
+    if (SshConfig.identityAgent(config) !== undefined || config.values.get("identityagent") === undefined) {
+      const agent = yield* Agent
+      const listed = yield* Effect.either(agent.identities)
+      if (Either.isLeft(listed)) {
+        agentSteps.push({ method: "publickey", kind: "agent", origins: ["agent"], source: new AgentUnavailable(user, listed.left) })
+      } else {
+        const ordered: ReadonlyArray<AgentIdentity> = [...listed.right.filter((i) => i.certificate), ...listed.right.filter((i) => !i.certificate)]
+        for (const identity of ordered) {
+          const named = fileKeys.some((f) => PublicKey.equals(f.key.publicKey, identity.publicKey))
+          agentCandidates.push({
+            blob: identity.blob,
+            kind: identity.certificate ? "agent certificate" : "agent key",
+            origins: [`agent${identity.comment ? ` (${identity.comment})` : ""}`],
+            publicKey: identity.publicKey,
+            named,
+            make: () => new AgentKey(user, agent, identity, keyOptions)
+          })
+        }
+      }
+    }
+
+    const fileCandidates: Array<KeyCandidate> = fileKeys.map((f) => ({
+      blob: f.key.publicKey.blob,
+      kind: "identity file",
+      origins: [`${f.origin} ${f.path}`],
+      publicKey: f.key.publicKey,
+      path: f.path,
+      named: true,
+      make: () => new IdentityFileKey(user, f.key, [`${f.origin} ${f.path}`], undefined, keyOptions)
+    }))
+
+    // ssh's order, deduplicated by blob: the first place wins and collects the others' origins.
+    const identitiesOnly = SshConfig.identitiesOnly(config)
+    const ordered: Array<(KeyCandidate & { readonly skipped?: string }) | { readonly broken: PlanStep }> = []
+    const add = (c: KeyCandidate, skipped?: string) => {
+      const seen = ordered.find((o): o is KeyCandidate => "blob" in o && sameBlob(o.blob, c.blob))
+      if (seen) seen.origins.push(...c.origins)
+      else ordered.push(skipped ? { ...c, skipped } : c)
+    }
+    // Past ssh: the keys the config names (and so most likely the right one) all go before
+    // the agent's other keys, so that an agent full of keys cannot use up MaxAuthTries first.
+    certificates.forEach((c) => add(c))
+    agentCandidates.filter((c) => c.named).forEach((c) => add(c))
+    fileCandidates.forEach((c, i) => {
+      for (const broken of brokenAt.get(i) ?? []) ordered.push({ broken })
+      add(c)
+    })
+    for (const broken of brokenAt.get(fileCandidates.length) ?? []) ordered.push({ broken })
+    agentCandidates.filter((c) => !c.named).forEach((c) => add(c, identitiesOnly ? "IdentitiesOnly: the config does not name this agent key" : undefined))
+
+    const methods = SshConfig.preferredAuthentications(config) ?? ["publickey", "keyboard-interactive", "password"]
+    const canPrompt = prompter !== undefined
+    const noPrompts = batch ? "BatchMode: no prompts" : "no terminal to prompt on"
+    // Steps that prompt are planned as skipped without a prompter, so this never runs then.
+    const ask = (prompt: string, echo: boolean) =>
+      prompter ? prompter.ask(prompt, echo) : Effect.fail(new CredentialError({ source: prompt.trim(), detail: noPrompts }))
+    const passwordOn = SshConfig.methodEnabled(config, "password")
+    const kbdOn = SshConfig.methodEnabled(config, "keyboard-interactive")
+    // The last tries go to password or keyboard-interactive, when they may run at all.
+    const reserved = canPrompt && ((passwordOn && methods.includes("password")) || (kbdOn && methods.includes("keyboard-interactive"))) ? 1 : 0
+    let keyBudget = Math.max(1, budget - reserved)
+
+    const steps: Array<PlanStep> = []
+    for (const method of methods) {
+      if (method === "publickey") {
+        if (!SshConfig.methodEnabled(config, "publickey")) continue
+        steps.push(...agentSteps)
+        for (const c of ordered) {
+          if ("broken" in c) {
+            steps.push(c.broken)
+            continue
+          }
+          const algorithms = acceptedFor(c.publicKey, c.kind.includes("certificate"), accepted)
+          const skipped = c.skipped ??
+            (algorithms.length === 0 ? `PubkeyAcceptedAlgorithms allows no signature algorithm for ${c.publicKey.type}` : keyBudget <= 0 ? `over the MaxAuthTries budget of ${budget}` : undefined)
+          if (skipped === undefined) keyBudget--
+          steps.push({
+            method: "publickey",
+            kind: c.kind,
+            origins: c.origins,
+            keyType: c.publicKey.type,
+            fingerprint: PublicKey.fingerprintSha256(c.publicKey),
+            ...(c.path ? { path: c.path } : {}),
+            algorithms,
+            ...(skipped ? { skipped } : {}),
+            source: c.make()
+          })
+        }
+      } else if (method === "keyboard-interactive" && kbdOn) {
+        // Each prompt is asked with its own echo flag; a round with no prompts gets no answers.
+        const source = new KeyboardInteractive(user, (request) => Effect.forEach(request.prompts, (p) => ask(p.prompt, p.echo)))
+        steps.push({ method, kind: "keyboard-interactive", origins: ["KbdInteractiveAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
+      } else if (method === "password" && passwordOn) {
+        const tries = SshConfig.numberOfPasswordPrompts(config)
+        for (let i = 0; i < Math.max(1, tries); i++) {
+          const source = new Password(user, ask(`${user}@${SshConfig.hostname(config)}'s password: `, false))
+          steps.push({ method, kind: "password", origins: ["PasswordAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
+        }
+      }
+    }
+    return steps
+  })
+
+/**
+ * The plan as a strategy. Left-out steps are recorded as skipped, with why.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource, never, Agent> =>
+  Stream.unwrap(Effect.map(plan(options), (steps) => Stream.fromIterable(steps.map((s) => (s.skipped ? skip(s.source, s.skipped) : s.source)))))
+
+/**
+ * The plan as lines a person reads (`ssh-auth connect --dry-run`).
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatPlan = (steps: ReadonlyArray<PlanStep>): ReadonlyArray<string> =>
+  steps.map((s, i) => {
+    const key = s.fingerprint ? ` ${s.keyType} ${s.fingerprint}` : ""
+    const algs = s.algorithms && s.algorithms.length > 0 ? ` [${s.algorithms.join(",")}]` : ""
+    const skipped = s.skipped ? ` — skipped: ${s.skipped}` : ""
+    return `${i + 1}. ${s.method} ${s.kind}${key}${algs} from ${s.origins.join("; ")}${skipped}`
+  })

@@ -1,0 +1,123 @@
+/**
+ * Identity files offered the way ssh offers them: the public half (from the `.pub` or the
+ * openssh-key-v1 header) goes to the server first; the file is decrypted only after the
+ * server answers PK_OK, trying the empty passphrase before asking, and asking at most
+ * once per key for the whole run. A key the server refuses never costs a prompt.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as AuthHandler from "../handler/AuthHandler.js"
+import type { Certificate } from "../keys/Certificate.js"
+import * as KeyFile from "../keys/KeyFile.js"
+import type { PrivateKey, Signer, SignerFailure } from "../keys/PrivateKey.js"
+import { type KeyFileError, PassphraseRequired, type PrivateKeyError, WrongPassphrase } from "../keys/PrivateKeyError.js"
+import * as PublicKey from "../keys/PublicKey.js"
+import { type AuthSource, Base, type CredentialError, type SourceError, surfaceSignerFailure } from "./AuthSource.js"
+import type { Prompter } from "./Prompter.js"
+
+/**
+ * A key file whose public half is known, decrypted on first use and then kept.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class LazyKey {
+  private loaded: PrivateKey | undefined
+  /** How many times a person was asked for this key's passphrase. */
+  prompts = 0
+  constructor(
+    readonly path: string,
+    readonly publicKey: PublicKey.PublicKey,
+    private readonly prompter: Prompter | undefined,
+    private readonly attempts = 3
+  ) {}
+
+  /** The decrypted key: no passphrase, then the empty one, then the prompter. */
+  get load(): Effect.Effect<PrivateKey, PrivateKeyError | CredentialError> {
+    const self = this
+    return Effect.gen(function*() {
+      if (self.loaded) return self.loaded
+      const read = (passphrase: Redacted.Redacted<string>) => KeyFile.readFile(self.path, { passphrase: Effect.succeed(passphrase) })
+      let last: PrivateKeyError = new PassphraseRequired({ source: self.path, format: "unknown", publicKey: self.publicKey })
+      const plain = yield* Effect.either(read(Redacted.make("")))
+      if (plain._tag === "Right") return (self.loaded = plain.right)
+      last = plain.left
+      for (let i = 0; i < self.attempts && self.prompter && isPassphraseProblem(last); i++) {
+        self.prompts++
+        const answer = yield* self.prompter.ask(`Enter passphrase for key '${self.path}': `, false)
+        const tried = yield* Effect.either(read(answer))
+        if (tried._tag === "Right") return (self.loaded = tried.right)
+        last = tried.left
+      }
+      return yield* Effect.fail(last)
+    })
+  }
+}
+
+const isPassphraseProblem = (e: PrivateKeyError) => e instanceof PassphraseRequired || e instanceof WrongPassphrase
+
+const ownFailure = (cause: unknown): SourceError | undefined =>
+  typeof cause === "object" && cause !== null && "_tag" in cause &&
+    ["PassphraseRequired", "WrongPassphrase", "KeyFileError", "CredentialError"].includes(String(cause._tag))
+    ? cause as SourceError
+    : undefined
+
+/**
+ * An identity file (or its certificate), offered before it is decrypted.
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export class IdentityFileKey extends Base implements AuthSource {
+  readonly _tag = "IdentityFileKey"
+  readonly method = "publickey"
+  constructor(
+    readonly username: string,
+    readonly key: LazyKey,
+    /** Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …". */
+    readonly origins: ReadonlyArray<string>,
+    readonly certificate?: Certificate,
+    readonly options: AuthHandler.PublicKeyOptions = {}
+  ) {
+    super()
+  }
+  get fingerprint(): string {
+    return PublicKey.fingerprintSha256(this.key.publicKey)
+  }
+  get description(): string {
+    const what = this.certificate ? `certificate ${this.certificate.type} "${this.certificate.keyId}"` : this.key.publicKey.type
+    return `user=${this.username}, ${what} ${this.fingerprint}, path=${this.key.path}`
+  }
+  get authenticate() {
+    const key = this.key
+    const signer: Signer<SignerFailure> = {
+      publicKey: key.publicKey,
+      ...(this.certificate ? { certificate: this.certificate } : {}),
+      sign: (algorithm, data) => Effect.flatMap(key.load, (k) => k.sign(algorithm, data))
+    }
+    return surfaceSignerFailure(Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, signer, this.options)), ownFailure)
+  }
+}
+
+/**
+ * An identity file that cannot be used (unreadable, corrupt, an unsupported type): its
+ * error is recorded for it and the strategy goes on.
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export class BrokenIdentityFile extends Base implements AuthSource {
+  readonly _tag = "BrokenIdentityFile"
+  readonly method = "publickey"
+  constructor(readonly username: string, readonly path: string, readonly error: KeyFileError | PrivateKeyError) {
+    super()
+  }
+  get description(): string {
+    return `user=${this.username}, path=${this.path}`
+  }
+  get authenticate() {
+    return Effect.fail(this.error)
+  }
+}
