@@ -139,6 +139,9 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
           gone = !(yield* sshAgent.run("ssh-add", ["-l"])).stdout.includes(PublicKey.fingerprintSha256(key.publicKey))
         }
         expect(gone).toBe(true)
+        yield* agent.remove(ecdsa.blob)
+        expect((yield* sshAgent.run("ssh-add", ["-l"])).stdout).not.toContain("(ECDSA)")
+        yield* agent.add(key)
         yield* agent.removeAll
         expect((yield* sshAgent.run("ssh-add", ["-l"])).code).toBe(1)
       }))
@@ -150,6 +153,9 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         yield* sshAgent.run("ssh-add", [keys.files.certified])
         yield* sshAgent.run("ssh-add", [keys.files.ed25519])
         const agentLayer = Agent.layer(sshAgent.socket)
+        // agentKeys puts certificates first, whatever the agent's order.
+        const order = yield* Stream.runCollect(agentKeys(me)).pipe(Effect.provide(agentLayer))
+        expect([...order].map((source) => source instanceof AgentKey && source.identity.certificate !== undefined)).toEqual([true, false, false])
         for (const pick of ["certificate", "key"] as const) {
           const { handler, sshd } = yield* connect(keys)
           const result = yield* Effect.gen(function*() {
