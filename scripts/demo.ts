@@ -1,7 +1,9 @@
 /**
  * `npm run demo`: the main job on a fresh clone, with no server of your own. Starts a
- * throwaway sshd on 127.0.0.1 (the test fixture), makes a key with ssh-keygen, then runs the
- * real `ssh-auth` binary: `probe`, then `connect` with the key, pinned to the host key.
+ * throwaway sshd on 127.0.0.1 (the test fixture), makes a key with ssh-keygen and an
+ * ssh_config naming the server, then runs the real `ssh-auth` binary: `probe`, `config`,
+ * `connect --dry-run` (the plan), and `connect -v`, trusting the host through known_hosts
+ * (StrictHostKeyChecking accept-new, then yes).
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -17,11 +19,26 @@ const program = Effect.gen(function*() {
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", key, "-C", "demo"])
   const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
   const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${key}.pub`, "utf8").trim()] })
-  const fingerprint = (yield* Sshd.run("ssh-keygen", ["-lf", `${hostKeys.files.ed25519}.pub`])).stdout.split(" ")[1]
   const user = os.userInfo().username
+  // An ssh_config and a known_hosts of the demo's own, as a user's ~/.ssh would hold them.
+  const config = path.join(dir, "config")
+  fs.writeFileSync(config, [
+    "Host demo",
+    "  HostName 127.0.0.1",
+    `  Port ${sshd.port}`,
+    `  User ${user}`,
+    `  IdentityFile ${key}`,
+    "  IdentitiesOnly yes",
+    `  UserKnownHostsFile ${path.join(dir, "known_hosts")}`,
+    "  GlobalKnownHostsFile /dev/null",
+    ""
+  ].join("\n"))
   const commands = [
     ["probe", `${user}@127.0.0.1`, "-p", String(sshd.port)],
-    ["connect", `${user}@127.0.0.1`, "-p", String(sshd.port), "-i", key, "--host-key", fingerprint]
+    ["config", "-F", config, "demo"],
+    ["connect", "-F", config, "demo", "--dry-run"],
+    ["connect", "-F", config, "demo", "-o", "StrictHostKeyChecking=accept-new", "-v"],
+    ["connect", "-F", config, "demo", "-o", "StrictHostKeyChecking=yes", "--json"]
   ]
   let failed = false
   for (const args of commands) {

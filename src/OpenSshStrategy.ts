@@ -15,7 +15,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs/promises"
-import { Agent, type AgentIdentity } from "./agent/Agent.js"
+import * as Layer from "effect/Layer"
+import { absent, Agent, type AgentIdentity, layer as agentAt, NoAgent } from "./agent/Agent.js"
 import * as SshConfig from "./config/SshConfig.js"
 import type { PublicKeyOptions } from "./handler/AuthHandler.js"
 import * as Certificate from "./keys/Certificate.js"
@@ -145,11 +146,18 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     // The agent's identities, unless IdentityAgent none.
     const agentCandidates: Array<KeyCandidate> = []
     const agentSteps: Array<PlanStep> = []
-    if (SshConfig.identityAgent(config) !== undefined || config.values.get("identityagent") === undefined) {
+    {
       const agent = yield* Agent
       const listed = yield* Effect.either(agent.identities)
       if (Either.isLeft(listed)) {
-        agentSteps.push({ method: "publickey", kind: "agent", origins: ["agent"], source: new AgentUnavailable(user, listed.left) })
+        const reason = listed.left
+        agentSteps.push({
+          method: "publickey",
+          kind: "agent",
+          origins: ["agent"],
+          ...(reason._tag === "NoAgent" ? { skipped: reason.message } : {}),
+          source: new AgentUnavailable(user, reason)
+        })
       } else {
         const ordered: ReadonlyArray<AgentIdentity> = [...listed.right.filter((i) => i.certificate), ...listed.right.filter((i) => !i.certificate)]
         for (const identity of ordered) {
@@ -247,6 +255,20 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     }
     return steps
   })
+
+/**
+ * The agent the config names (`IdentityAgent`, else `SSH_AUTH_SOCK`); without one, an
+ * absent agent whose sources are recorded as skipped, saying why.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const agentLayer = (config: SshConfig.ResolvedConfig): Layer.Layer<Agent> => {
+  const path = SshConfig.identityAgent(config)
+  if (path !== undefined) return agentAt(path)
+  const none = config.values.get("identityagent")?.[0]?.toLowerCase() === "none"
+  return Layer.succeed(Agent, absent(new NoAgent({ detail: none ? "IdentityAgent is none" : "SSH_AUTH_SOCK is not set" })))
+}
 
 /**
  * The plan as a strategy. Left-out steps are recorded as skipped, with why.

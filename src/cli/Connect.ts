@@ -1,6 +1,9 @@
 /**
- * `ssh-auth connect [user@]host [-p port] [-i key]... [--password-env VAR]`: builds a
- * strategy from the flags, authenticates and prints the AuthResult.
+ * `ssh-auth connect [user@]host`: authenticate like `ssh`. The destination is resolved
+ * through ssh_config (`-F`, `-o`, `-l`, `-p` as ssh takes them), the host key is checked
+ * against known_hosts unless pinned, and the OpenSSH strategy runs: `--dry-run` prints its
+ * plan without connecting, `--json` prints the AuthResult, `-v` logs the way `ssh -v` does.
+ * Exit status as ssh's: 0, or 255 when the connection or the authentication fails.
  *
  * @since 0.1.0
  */
@@ -10,85 +13,111 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as os from "node:os"
 import * as AuthStrategy from "../AuthStrategy.js"
+import * as HostKeyCheck from "../config/HostKeyCheck.js"
+import * as SshConfig from "../config/SshConfig.js"
 import * as AuthHandler from "../handler/AuthHandler.js"
-import type { AuthSource } from "../sources/AuthSource.js"
+import * as OpenSshStrategy from "../OpenSshStrategy.js"
 import { CredentialError } from "../sources/AuthSource.js"
-import { Password } from "../sources/Password.js"
-import { OnDiskPrivateKey } from "../sources/PrivateKey.js"
-import { acceptAnyInsecure, type HostKeyPolicy, pinned } from "../transport/HostKeyPolicy.js"
+import * as Prompter from "../sources/Prompter.js"
+import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
-import { TransportError } from "../transport/TransportError.js"
 import { parseDestination } from "./Destination.js"
 
-const destination = Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host"))
-const port = Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(22))
-const login = Options.text("login").pipe(Options.withAlias("l"), Options.optional, Options.withDescription("user to log in as"))
-const identities = Options.text("identity").pipe(Options.withAlias("i"), Options.repeated, Options.withDescription("private key file"))
-const passwordEnv = Options.text("password-env").pipe(
-  Options.optional,
-  Options.withDescription("name of an environment variable holding the password (tried after the keys)")
-)
-const passphraseEnv = Options.text("passphrase-env").pipe(
-  Options.optional,
-  Options.withDescription("name of an environment variable holding the key passphrase")
-)
-const hostKeys = Options.text("host-key").pipe(
-  Options.repeated,
-  Options.withDescription("accept only this host key fingerprint (SHA256:…, as `ssh-auth probe` prints)")
-)
-const insecure = Options.boolean("insecure-accept-any-host-key").pipe(
-  Options.withDescription("trust any host key (anyone on the path can impersonate the server)")
-)
-const json = Options.boolean("json").pipe(Options.withDescription("print the AuthResult as JSON"))
+const flags = {
+  destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host, or a Host alias from ssh_config")),
+  port: Options.integer("port").pipe(Options.withAlias("p"), Options.optional),
+  login: Options.text("login").pipe(Options.withAlias("l"), Options.optional, Options.withDescription("user to log in as")),
+  identities: Options.text("identity").pipe(Options.withAlias("i"), Options.repeated, Options.withDescription("private key file, tried before the config's")),
+  configFile: Options.text("config-file").pipe(Options.withAlias("F"), Options.optional, Options.withDescription("ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config")),
+  options: Options.text("option").pipe(Options.withAlias("o"), Options.repeated, Options.withDescription("Keyword=value, as ssh -o")),
+  verbose: Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription("log each step, as ssh -v")),
+  json: Options.boolean("json").pipe(Options.withDescription("print the AuthResult as JSON")),
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("print the plan (what would be tried, in order) without connecting")),
+  passwordEnv: Options.text("password-env").pipe(Options.optional, Options.withDescription("answer password prompts from this environment variable")),
+  passphraseEnv: Options.text("passphrase-env").pipe(Options.optional, Options.withDescription("answer key passphrase prompts from this environment variable")),
+  hostKeys: Options.text("host-key").pipe(Options.repeated, Options.withDescription("accept only this host key fingerprint (SHA256:…) instead of known_hosts")),
+  insecure: Options.boolean("insecure-accept-any-host-key").pipe(Options.withDescription("trust any host key (anyone on the path can impersonate the server)"))
+}
 
-/** A secret from the environment, read only when the source using it is tried. */
-const fromEnv = (name: string, what: string) =>
-  Effect.suspend(() => {
-    const value = process.env[name]
-    return value === undefined
-      ? Effect.fail(new CredentialError({ source: `--${what}-env ${name}`, detail: `environment variable ${name} is not set` }))
-      : Effect.succeed(Redacted.make(value))
-  })
+/** Answers prompts from environment variables: passphrases from one, passwords from the other. */
+const envPrompter = (passwordEnv: Option.Option<string>, passphraseEnv: Option.Option<string>): Prompter.Prompter => ({
+  ask: (prompt) =>
+    Effect.suspend(() => {
+      const name = prompt.startsWith("Enter passphrase") ? passphraseEnv : passwordEnv
+      const value = Option.flatMap(name, (n) => Option.fromNullable(process.env[n]))
+      return Option.isSome(value)
+        ? Effect.succeed(Redacted.make(value.value))
+        : Effect.fail(new CredentialError({ source: prompt.trim(), detail: `no environment variable answers it${Option.isSome(name) ? ` (${name.value} is not set)` : ""}` }))
+    })
+})
+
+/** `debug1: …` lines on stderr, as ssh -v prints them. */
+const verboseLogger = Logger.make(({ message }) => {
+  const text = Array.isArray(message) ? message.join(" ") : String(message)
+  process.stderr.write(`debug1: ${text}\n`)
+})
 
 /**
  * @since 0.1.0
  * @category commands
  */
-export const connect = Command.make(
-  "connect",
-  { destination, port, login, identities, passwordEnv, passphraseEnv, hostKeys, insecure, json },
-  (flags) =>
-    Effect.gen(function*() {
-      const parsed = parseDestination(flags.destination)
-      const user = Option.getOrElse(flags.login, () => parsed.user ?? os.userInfo().username)
-      const policy: HostKeyPolicy | undefined = flags.hostKeys.length > 0
-        ? pinned(flags.hostKeys)
-        : flags.insecure
-        ? acceptAnyInsecure
-        : undefined
-      if (policy === undefined) {
-        return yield* new TransportError({
-          reason: "InvalidOptions",
-          host: parsed.host,
-          port: flags.port,
-          detail: "no way to check the host key: pass --host-key FINGERPRINT (see ssh-auth probe) or --insecure-accept-any-host-key"
-        })
-      }
-      const passphrase = Option.map(flags.passphraseEnv, (name) => fromEnv(name, "passphrase"))
-      const sources: Array<AuthSource> = flags.identities.map((path) =>
-        new OnDiskPrivateKey(user, "-i", path, Option.getOrUndefined(passphrase))
-      )
-      if (Option.isSome(flags.passwordEnv)) sources.push(new Password(user, fromEnv(flags.passwordEnv.value, "password")))
+export const connect = Command.make("connect", flags, (f) =>
+  Effect.gen(function*() {
+    const parsed = parseDestination(f.destination)
+    const user = Option.getOrElse(f.login, () => parsed.user)
+    const config = yield* SshConfig.resolve({
+      host: parsed.host,
+      options: f.options,
+      ...(user !== undefined ? { user } : {}),
+      ...(Option.isSome(f.port) ? { port: f.port.value } : {}),
+      ...(Option.isSome(f.configFile) ? { configFile: f.configFile.value } : {})
+    }).pipe(Effect.flatMap(SshConfig.validate))
 
-      const transport = yield* makeTcp({ host: parsed.host, port: flags.port, hostKeyPolicy: policy })
-      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(...sources)).pipe(
-        Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
-      )
-      yield* Console.log(flags.json ? JSON.stringify(result.toJSON(), null, 2) : String(result))
-    }).pipe(Effect.scoped)
-).pipe(Command.withDescription("authenticate to a server and print the AuthResult"))
+    const prompter = Option.isSome(f.passwordEnv) || Option.isSome(f.passphraseEnv)
+      ? envPrompter(f.passwordEnv, f.passphraseEnv)
+      : process.stdin.isTTY
+      ? yield* Prompter.terminal()
+      : undefined
+    const strategyOptions: OpenSshStrategy.OpenSshStrategyOptions = { config, identityFiles: f.identities, ...(prompter ? { prompter } : {}) }
+    const agent = OpenSshStrategy.agentLayer(config)
+
+    if (f.dryRun) {
+      const steps = yield* OpenSshStrategy.plan(strategyOptions).pipe(Effect.provide(agent))
+      yield* Console.log(`plan for ${SshConfig.user(config)}@${SshConfig.hostname(config)} port ${SshConfig.port(config)}:`)
+      for (const line of OpenSshStrategy.formatPlan(steps)) yield* Console.log(line)
+      return
+    }
+
+    const host = SshConfig.hostname(config)
+    const port = SshConfig.port(config)
+    const checked = f.hostKeys.length > 0
+      ? { policy: pinned(f.hostKeys), hostKeyAlgorithms: undefined }
+      : f.insecure
+      ? { policy: acceptAnyInsecure, hostKeyAlgorithms: undefined }
+      : yield* HostKeyCheck.fromConfig(config)
+    const connectTimeout = SshConfig.connectTimeout(config)
+    yield* Effect.logDebug(`Connecting to ${host} port ${port}.`)
+    const transport = yield* makeTcp({
+      host,
+      port,
+      hostKeyPolicy: checked.policy,
+      ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
+      ...(connectTimeout !== undefined ? { connectTimeout: `${connectTimeout} seconds` } : {})
+    })
+    const handler = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
+    const result = yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))
+    const last = result.attempts.at(-1)
+    if (last) yield* Effect.logDebug(`Authenticated to ${host} ([${host}]:${port}) using "${last.source.method}".`)
+    yield* Console.log(f.json ? JSON.stringify(result.toJSON(), null, 2) : String(result))
+  }).pipe(
+    Effect.scoped,
+    // runMain installs the pretty logger; -v puts ssh's "debug1:" lines in its place.
+    Effect.provide(f.verbose ? Layer.merge(Logger.replace(Logger.prettyLoggerDefault, verboseLogger), Logger.remove(Logger.defaultLogger)) : Layer.empty),
+    f.verbose ? Logger.withMinimumLogLevel(LogLevel.Debug) : (self) => self
+  )).pipe(Command.withDescription("authenticate like ssh, and print the AuthResult"))

@@ -430,7 +430,7 @@ export const certificateFiles = (c: ResolvedConfig): ReadonlyArray<string> =>
  */
 export const identityAgent = (c: ResolvedConfig): string | undefined => {
   const v = value(c, "identityagent")
-  if (v === undefined || v === "SSH_AUTH_SOCK") return c.local.env.SSH_AUTH_SOCK
+  if (v === undefined || v === "SSH_AUTH_SOCK") return c.local.env.SSH_AUTH_SOCK || undefined
   if (v.toLowerCase() === "none") return undefined
   if (v.startsWith("$") && !v.startsWith("${")) return c.local.env[v.slice(1)]
   return expandPath(c, v)

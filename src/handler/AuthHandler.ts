@@ -263,11 +263,12 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         attributes: { algorithm, fingerprint: PublicKey.fingerprintSha256(key) }
       })
     )
+    const offered = `${cert ? `${cert.type} ` : ""}${key.type} ${PublicKey.fingerprintSha256(key)}${bound ? " (host-bound)" : ""}`
     if (skipQuery) {
       return Effect.flatMap(sign, (signature) =>
         sendAuthRequest(username, method, (w) => hostKeyField(w.boolean(true).string(algorithm).string(blob)).string(signature)))
     }
-    return sendAuthRequest(
+    return Effect.zipRight(Effect.logDebug(`Offering public key: ${offered}`), sendAuthRequest(
       username,
       method,
       (w) => hostKeyField(w.boolean(false).string(algorithm).string(blob)),
@@ -281,11 +282,12 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
           if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, blob) !== 0) {
             return yield* authError("ProtocolError", `PK_OK names ${ok.algorithm}, not the ${algorithm} key we offered`)
           }
+          yield* Effect.logDebug(`Server accepts key: ${offered}`)
           const signature = yield* sign
           yield* transport.send(encode((w) => w.raw(signedBody).string(signature)))
           return { _tag: "Continue" } as const
         })
-    )
+    ))
   }
 
   const handler: AuthHandler = {
