@@ -23,7 +23,7 @@ import * as Certificate from "./keys/Certificate.js"
 import * as KeyFile from "./keys/KeyFile.js"
 import * as PublicKey from "./keys/PublicKey.js"
 import { AgentKey, AgentUnavailable } from "./sources/AgentKey.js"
-import { type AuthSource, CredentialError, skip } from "./sources/AuthSource.js"
+import { type AuthSource, CredentialError, skip, withAuthenticate } from "./sources/AuthSource.js"
 import { BrokenIdentityFile, IdentityFileKey, LazyKey } from "./sources/IdentityFile.js"
 import { KeyboardInteractive } from "./sources/KeyboardInteractive.js"
 import { Password } from "./sources/Password.js"
@@ -277,7 +277,34 @@ export const agentLayer = (config: SshConfig.ResolvedConfig): Layer.Layer<Agent>
  * @category constructors
  */
 export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource, never, Agent> =>
-  Stream.unwrap(Effect.map(plan(options), (steps) => Stream.fromIterable(steps.map((s) => (s.skipped ? skip(s.source, s.skipped) : s.source)))))
+  Stream.unwrap(Effect.map(plan(options), (steps) => {
+    // A partial success brings a new method list: then the plan runs again from the top, as
+    // ssh restarts its method list, for what has not been offered yet. Bounded rounds.
+    const offered = new Set<AuthSource>()
+    let partial = false
+    const watched = (source: AuthSource) =>
+      withAuthenticate(source, source.authenticate.pipe(
+        Effect.tap((outcome) =>
+          Effect.sync(() => {
+            if (outcome._tag === "Failure" && outcome.partialSuccess) partial = true
+            // Refused for its method alone (not allowed at this step), it was not really offered.
+            if (outcome._tag !== "Failure" || outcome.allowedMethods.includes(source.method)) offered.add(source)
+          })
+        ),
+        Effect.tapError(() => Effect.sync(() => offered.add(source)))
+      ))
+    const runnable = steps.filter((s) => s.skipped === undefined).map((s) => s.source)
+    const round = (n: number): Stream.Stream<AuthSource> =>
+      Stream.suspend(() => {
+        if (n >= MAX_ROUNDS || !partial) return Stream.empty
+        partial = false
+        return Stream.concat(Stream.fromIterable(runnable.filter((s) => !offered.has(s)).map(watched)), round(n + 1))
+      })
+    const first = steps.map((s) => (s.skipped ? skip(s.source, s.skipped) : watched(s.source)))
+    return Stream.concat(Stream.fromIterable(first), round(1))
+  }))
+
+const MAX_ROUNDS = 4
 
 /**
  * The plan as lines a person reads (`ssh-auth connect --dry-run`).

@@ -118,17 +118,25 @@ export const surfaceSignerFailure = <A, E extends { readonly _tag: string }, R>(
   })
 
 /**
- * The same source, left out: running it only records `reason` as skipped.
+ * The same source, running `authenticate` instead of its own.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const skip = (source: AuthSource, reason: string): AuthSource => ({
+export const withAuthenticate = (source: AuthSource, authenticate: AuthSource["authenticate"]): AuthSource => ({
   _tag: source._tag,
   username: source.username,
   method: source.method,
   description: source.description,
   fingerprint: source.fingerprint,
-  authenticate: Effect.fail(new SourceSkipped({ reason })),
+  authenticate,
   toString: () => source.toString()
 })
+
+/**
+ * The same source, left out: running it only records `reason` as skipped.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const skip = (source: AuthSource, reason: string): AuthSource => withAuthenticate(source, Effect.fail(new SourceSkipped({ reason })))

@@ -177,6 +177,29 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
         }
       }))
 
+    it.scoped.skipIf(!isRoot)("a new method list restarts the plan from the top: AuthenticationMethods password,publickey with keys tried first", () =>
+      Effect.gen(function*() {
+        yield* Sshd.ensureTestUser()
+        const h = yield* home
+        const right = yield* h.key("id_right")
+        const sshd = yield* Sshd.start({
+          hostKeys: yield* HostKeys,
+          authorizedKeys: [right.publicLine],
+          config: ["PasswordAuthentication yes", "AuthenticationMethods password,publickey"]
+        })
+        yield* logOnFailure(sshd)
+        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`, "KbdInteractiveAuthentication no"], Sshd.testUser.name))
+        const { asked, prompter } = countingPrompter({ "password": Sshd.testUser.password })
+        const result = yield* runStrategy(h, sshd, { prompter })
+        expect(Either.isRight(result) && result.right.succeeded).toBe(true)
+        if (Either.isRight(result)) {
+          const methods = result.right.attempts.filter((a) => a.attempt._tag !== "Skipped").map((a) => `${a.source.method}:${a.attempt._tag}`)
+          // The key first (not allowed yet), the password (partial success), the key again: success.
+          expect(methods).toEqual(["publickey:Failure", "password:Failure", "publickey:Success"])
+        }
+        expect(asked.length).toBe(1)
+      }))
+
     it.scoped.skipIf(!isRoot)("partial success: AuthenticationMethods publickey,keyboard-interactive completes the chain", () =>
       Effect.gen(function*() {
         yield* Sshd.ensureTestUser()
