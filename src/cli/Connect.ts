@@ -79,11 +79,8 @@ export const connect = Command.make("connect", flags, (f) =>
       ...(Option.isSome(f.configFile) ? { configFile: f.configFile.value } : {})
     }).pipe(Effect.flatMap(SshConfig.validate))
 
-    const prompter = Option.isSome(f.passwordEnv) || Option.isSome(f.passphraseEnv)
-      ? envPrompter(f.passwordEnv, f.passphraseEnv)
-      : process.stdin.isTTY
-      ? yield* Prompter.terminal()
-      : undefined
+    const terminal = process.stdin.isTTY ? yield* Prompter.terminal() : undefined
+    const prompter = Option.isSome(f.passwordEnv) || Option.isSome(f.passphraseEnv) ? envPrompter(f.passwordEnv, f.passphraseEnv) : terminal
     const strategyOptions: OpenSshStrategy.OpenSshStrategyOptions = { config, identityFiles: f.identities, ...(prompter ? { prompter } : {}) }
     const agent = OpenSshStrategy.agentLayer(config)
 
@@ -100,7 +97,7 @@ export const connect = Command.make("connect", flags, (f) =>
       ? { policy: pinned(f.hostKeys), hostKeyAlgorithms: undefined }
       : f.insecure
       ? { policy: acceptAnyInsecure, hostKeyAlgorithms: undefined }
-      : yield* HostKeyCheck.fromConfig(config)
+      : yield* HostKeyCheck.fromConfig(config, SshConfig.batchMode(config) ? undefined : terminal)
     const connectTimeout = SshConfig.connectTimeout(config)
     yield* Effect.logDebug(`Connecting to ${host} port ${port}.`)
     const transport = yield* makeTcp({

@@ -11,9 +11,11 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { hostCertificateAlgorithms, hostKeyAlgorithms as supportedHostKeyAlgorithms } from "../transport/Algorithms.js"
 import { type HostKeyInfo, type HostKeyPolicy, HostKeyRejected } from "../transport/HostKeyPolicy.js"
 import * as PublicKey from "../keys/PublicKey.js"
+import type { Prompter } from "../sources/Prompter.js"
 import * as KnownHosts from "./KnownHosts.js"
 import * as SshConfig from "./SshConfig.js"
 
@@ -30,6 +32,8 @@ export interface HostKeyCheckOptions {
   readonly hashKnownHosts: boolean
   /** Seconds since the epoch, for certificate validity. Default: the clock. */
   readonly now?: () => number
+  /** Under "ask", who to ask about an unknown host (a terminal); without one, "ask" refuses. */
+  readonly prompter?: Prompter
 }
 
 /**
@@ -93,9 +97,18 @@ export const policy = (options: HostKeyCheckOptions): HostKeyPolicy => (info: Ho
         const others = result.otherTypes.length > 0
           ? ` (keys of other types are known: ${result.otherTypes.map((e) => `${e.keyType} in ${e.file}:${e.line}`).join(", ")})`
           : ""
-        if (options.strictHostKeyChecking === "yes" || options.strictHostKeyChecking === "ask") {
-          // "ask" needs a terminal; without one ssh refuses, as in BatchMode.
-          return yield* reject(`no ${info.key.type} host key is known for ${KnownHosts.hostName(name, port)} and strict checking is on${others}`)
+        const strict = () => reject(`no ${info.key.type} host key is known for ${KnownHosts.hostName(name, port)} and strict checking is on${others}`)
+        if (options.strictHostKeyChecking === "yes") return yield* strict()
+        if (options.strictHostKeyChecking === "ask") {
+          // Without a terminal ssh refuses, as in BatchMode.
+          if (options.prompter === undefined) return yield* strict()
+          const shown = KnownHosts.hostName(name, port)
+          const answer = yield* options.prompter.ask(
+            `The authenticity of host '${shown}' can't be established.\n${PublicKey.typeLabel(info.key)} key fingerprint is ${info.fingerprint}.${others}\nAre you sure you want to continue connecting (yes/no/[fingerprint])? `,
+            true
+          ).pipe(Effect.mapError((e) => reject(`cannot ask about the host key: ${e.message}`)))
+          const reply = Redacted.value(answer).trim()
+          if (reply.toLowerCase() !== "yes" && reply !== info.fingerprint) return yield* reject("Host key verification failed: not confirmed")
         }
         const file = options.userKnownHostsFiles[0]
         if (file === undefined) return yield* reject("the host is unknown and there is no UserKnownHostsFile to record it in")
@@ -134,10 +147,11 @@ export const preferredAlgorithms = (options: HostKeyCheckOptions, host: string, 
  * @category constructors
  */
 export const fromConfig = (
-  config: SshConfig.ResolvedConfig
+  config: SshConfig.ResolvedConfig,
+  prompter?: Prompter
 ): Effect.Effect<{ readonly policy: HostKeyPolicy; readonly hostKeyAlgorithms: ReadonlyArray<string> }> =>
   Effect.gen(function*() {
-    const options = optionsFromConfig(config)
+    const options = { ...optionsFromConfig(config), ...(prompter ? { prompter } : {}) }
     const supported = new Set([...supportedHostKeyAlgorithms, ...hostCertificateAlgorithms])
     const hostKeyAlgorithms = config.values.has("hostkeyalgorithms")
       ? SshConfig.hostKeyAlgorithms(config).filter((a) => supported.has(a))

@@ -8,8 +8,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Redacted from "effect/Redacted"
+import * as HostKeyCheck from "../../src/config/HostKeyCheck.js"
 import * as KnownHosts from "../../src/config/KnownHosts.js"
 import * as Certificate from "../../src/keys/Certificate.js"
+import * as PublicKey from "../../src/keys/PublicKey.js"
 import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
 import { hasTool, requireTool } from "../support/Tools.js"
 
@@ -144,5 +147,37 @@ describe.skipIf(!hasTool("ssh-keygen"))("known_hosts, judged by ssh-keygen -F", 
     const read = await Effect.runPromise(KnownHosts.readFile(file))
     expect(read.entries.map((e) => e.hosts._tag)).toEqual(["Hashed", "Patterns"])
     expect((await Effect.runPromise(KnownHosts.readFile(path.join(dir, "missing")))).entries).toEqual([])
+  })
+})
+
+describe("StrictHostKeyChecking ask, with someone to ask", () => {
+  it("yes (or the fingerprint) records the host and goes on; anything else refuses", async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "ask-"))
+    try {
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(work, "host")], { timeout: 30_000 })
+      const line = PublicKeyText.parsePublicKey(fs.readFileSync(path.join(work, "host.pub"), "utf8").trim())
+      if (line._tag === "Left") throw line.left
+      const key = line.right
+      const fingerprint = PublicKey.fingerprintSha256(key)
+      const info = { host: "new.example", port: 2222, key, algorithm: "ssh-ed25519", fingerprint }
+      for (const [answer, accepted] of [["no", false], ["yes", true], [fingerprint, true]] as const) {
+        const file = path.join(work, `known_hosts_${accepted}_${answer.length}`)
+        const questions: Array<string> = []
+        const policy = HostKeyCheck.policy({
+          strictHostKeyChecking: "ask",
+          userKnownHostsFiles: [file],
+          globalKnownHostsFiles: [],
+          hashKnownHosts: false,
+          prompter: { ask: (q) => Effect.sync(() => (questions.push(q), Redacted.make(answer))) }
+        })
+        const exit = await Effect.runPromiseExit(policy(info))
+        expect(exit._tag === "Success").toBe(accepted)
+        expect(questions[0]).toContain(`The authenticity of host '[new.example]:2222' can't be established.`)
+        expect(questions[0]).toContain(`ED25519 key fingerprint is ${fingerprint}.`)
+        expect(fs.existsSync(file)).toBe(accepted)
+      }
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true })
+    }
   })
 })

@@ -49,15 +49,17 @@ const home = Effect.gen(function*() {
 /** A prompter that answers from a table and counts what it was asked. */
 const countingPrompter = (answers: Record<string, string>) => {
   const asked: Array<string> = []
+  const echoes: Array<boolean> = []
   const prompter: Prompter = {
-    ask: (prompt) =>
+    ask: (prompt, echo) =>
       Effect.sync(() => {
         asked.push(prompt)
+        echoes.push(echo)
         const hit = Object.entries(answers).find(([k]) => prompt.includes(k))
         return Redacted.make(hit ? hit[1] : "wrong answer")
       })
   }
-  return { asked, prompter }
+  return { asked, echoes, prompter }
 }
 
 /** Resolves the HOME's config for the sshd and runs the OpenSSH strategy over a fresh connection. */
@@ -212,9 +214,12 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
         })
         yield* logOnFailure(sshd)
         h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`], Sshd.testUser.name))
-        const { asked, prompter } = countingPrompter({ "Password": Sshd.testUser.password })
+        const { asked, echoes, prompter } = countingPrompter({ "Password": Sshd.testUser.password })
         const result = yield* runStrategy(h, sshd, { prompter })
         expect(Either.isRight(result) && result.right.succeeded).toBe(true)
+        // PAM's "Password:" prompt says echo off, and so it was asked.
+        expect(asked.some((p) => p.includes("Password"))).toBe(true)
+        expect(echoes.every((e) => e === false)).toBe(true)
         if (Either.isRight(result)) {
           const first = result.right.attempts.find((a) => a.attempt._tag === "Failure")
           expect(first?.attempt._tag === "Failure" && first.attempt.partialSuccess).toBe(true)

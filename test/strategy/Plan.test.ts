@@ -1,0 +1,117 @@
+/**
+ * The OpenSSH plan as data, without a server: PubkeyAcceptedAlgorithms drops keys before
+ * they are sent, the MaxAuthTries budget, BatchMode; and the terminal prompter, driven by a
+ * Terminal that types for the user.
+ */
+import * as Terminal from "@effect/platform/Terminal"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as SshConfig from "../../src/config/SshConfig.js"
+import * as OpenSshStrategy from "../../src/OpenSshStrategy.js"
+import * as Prompter from "../../src/sources/Prompter.js"
+import { hasTool, requireTool } from "../support/Tools.js"
+
+let dir = ""
+const keys: Array<string> = []
+
+const planFor = (lines: ReadonlyArray<string>, options: Partial<OpenSshStrategy.OpenSshStrategyOptions> = {}) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const configFile = path.join(dir, `config-${Math.random().toString(36).slice(2)}`)
+    fs.writeFileSync(configFile, `${lines.join("\n")}\n`)
+    const config = yield* SshConfig.resolve({ host: "h", configFile, local: { ...SshConfig.localContext(), homeDir: dir, env: {} } })
+    return yield* OpenSshStrategy.plan({ config, ...options }).pipe(Effect.provide(OpenSshStrategy.agentLayer(config)))
+  }))
+
+const quietPrompter: Prompter.Prompter = { ask: () => Effect.succeed(Redacted.make("")) }
+
+describe.skipIf(!hasTool("ssh-keygen"))("the OpenSSH plan", () => {
+  beforeAll(() => {
+    requireTool("ssh-keygen")
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"))
+    for (let i = 0; i < 8; i++) {
+      const file = path.join(dir, `id_${i}`)
+      execFileSync("ssh-keygen", ["-q", "-t", i === 0 ? "rsa" : "ed25519", "-N", "", "-f", file], { timeout: 60_000 })
+      keys.push(file)
+    }
+  })
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+  it("a key with no algorithm in PubkeyAcceptedAlgorithms is dropped before it is sent", async () => {
+    const steps = await planFor([`IdentityFile ${keys[0]}`, `IdentityFile ${keys[1]}`, "PubkeyAcceptedAlgorithms rsa-sha2-256"])
+    const byPath = (p: string) => steps.find((s) => s.path === p)!
+    expect(byPath(keys[0]).algorithms).toEqual(["rsa-sha2-256"])
+    expect(byPath(keys[0]).skipped).toBeUndefined()
+    expect(byPath(keys[1]).skipped).toMatch(/PubkeyAcceptedAlgorithms allows no signature algorithm for ssh-ed25519/)
+  })
+
+  it("the MaxAuthTries budget, with the last try kept for a password when one can be asked", async () => {
+    const files = keys.slice(1).map((k) => `IdentityFile ${k}`)
+    const withPrompts = await planFor(files, { prompter: quietPrompter, maxAuthTries: 6 })
+    const keySteps = withPrompts.filter((s) => s.method === "publickey" && s.kind === "identity file")
+    expect(keySteps.filter((s) => s.skipped === undefined).length).toBe(5)
+    expect(keySteps.filter((s) => s.skipped?.includes("MaxAuthTries")).length).toBe(2)
+    expect(withPrompts.filter((s) => s.method === "password" && s.skipped === undefined).length).toBe(3)
+    const batch = await planFor([...files, "BatchMode yes"], { prompter: quietPrompter, maxAuthTries: 6 })
+    expect(batch.filter((s) => s.kind === "identity file" && s.skipped === undefined).length).toBe(6)
+    expect(batch.filter((s) => s.method !== "publickey").every((s) => s.skipped === "BatchMode: no prompts")).toBe(true)
+  })
+
+  it("keys are deduplicated by blob, keeping every place each came from", async () => {
+    const copy = path.join(dir, "copy_of_1")
+    fs.copyFileSync(keys[1], copy)
+    fs.copyFileSync(`${keys[1]}.pub`, `${copy}.pub`)
+    const steps = await planFor([`IdentityFile ${keys[1]}`, `IdentityFile ${copy}`])
+    const one = steps.filter((s) => s.kind === "identity file")
+    expect(one.length).toBe(1)
+    expect(one[0].origins).toEqual([`IdentityFile ${keys[1]}`, `IdentityFile ${copy}`])
+  })
+})
+
+describe("the terminal prompter", () => {
+  /** A Terminal whose user types `typed` and presses Enter; records what was shown. */
+  const fakeTerminal = (typed: string, shown: Array<string>) =>
+    Layer.succeed(Terminal.Terminal, {
+      columns: Effect.succeed(80),
+      rows: Effect.succeed(24),
+      isTTY: Effect.succeed(true),
+      readLine: Effect.succeed(typed),
+      display: (text: string) => Effect.sync(() => void shown.push(text)),
+      readInput: Effect.gen(function*() {
+        const box = yield* Mailbox.make<Terminal.UserInput>()
+        for (const ch of typed) yield* box.offer({ input: Option.some(ch), key: { name: ch, ctrl: false, meta: false, shift: false } })
+        yield* box.offer({ input: Option.none(), key: { name: "return", ctrl: false, meta: false, shift: false } })
+        return box
+      })
+    } as Terminal.Terminal)
+
+  it("a secret is read without echo, a visible prompt with it", async () => {
+    for (const echo of [false, true]) {
+      const shown: Array<string> = []
+      const answer = await Effect.runPromise(
+        Effect.flatMap(Prompter.terminal(), (p) => p.ask("Password: ", echo)).pipe(Effect.provide(fakeTerminal("s3cret", shown)))
+      )
+      expect(Redacted.value(answer)).toBe("s3cret")
+      expect(shown.join("").includes("s3cret")).toBe(echo)
+    }
+  })
+
+  it("a prompt nobody answers times out with a typed error", async () => {
+    const silent = Layer.succeed(Terminal.Terminal, {
+      display: () => Effect.void,
+      readInput: Mailbox.make<Terminal.UserInput>()
+    } as unknown as Terminal.Terminal)
+    const error = await Effect.runPromise(
+      Effect.flatMap(Prompter.terminal("100 millis"), (p) => p.ask("Password: ", false)).pipe(Effect.provide(silent), Effect.flip)
+    )
+    expect(error._tag).toBe("CredentialError")
+    expect(error.message).toMatch(/no answer within/)
+  })
+})
