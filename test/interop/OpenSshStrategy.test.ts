@@ -159,6 +159,31 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
         }
       }))
 
+    it.scoped("certificates first: a -cert.pub beside the identity file, and a CertificateFile, signed by the server's TrustedUserCAKeys", () =>
+      Effect.gen(function*() {
+        const h = yield* home
+        const ca = yield* h.key("user_ca")
+        const beside = yield* h.key("id_beside")
+        const named = yield* h.key("id_named")
+        for (const key of [beside, named]) yield* Sshd.run("ssh-keygen", ["-q", "-s", ca.file, "-I", path.basename(key.file), "-n", me, `${key.file}.pub`])
+        // The named key's certificate lives elsewhere, found through CertificateFile.
+        const elsewhere = path.join(h.dir, "named-cert.pub")
+        fs.renameSync(`${named.file}-cert.pub`, elsewhere)
+        const sshd = yield* Sshd.start({ hostKeys: yield* HostKeys, config: [`TrustedUserCAKeys ${ca.file}.pub`] })
+        yield* logOnFailure(sshd)
+        for (const [identity, lines] of [[beside.file, []], [named.file, [`CertificateFile ${elsewhere}`]]] as const) {
+          h.writeConfig(hostBlock(sshd, [`IdentityFile ${identity}`, ...lines]))
+          const result = yield* runStrategy(h, sshd)
+          expect(Either.isRight(result) && result.right.succeeded).toBe(true)
+          if (Either.isRight(result)) {
+            const first = result.right.attempts.find((a) => a.attempt._tag !== "Skipped")!
+            expect(first.source.description).toMatch(/certificate ssh-ed25519-cert-v01@openssh.com/)
+            expect(first.attempt._tag).toBe("Success")
+          }
+        }
+        expect(yield* sshd.readLog).toMatch(/Accepted publickey for .* ED25519-CERT .* ID id_named/)
+      }))
+
     it.scoped("bad files: an unreadable and a corrupt identity file are recorded for their sources, and the strategy goes on", () =>
       Effect.gen(function*() {
         const h = yield* home
