@@ -41,7 +41,9 @@ export class PrivateKey extends Base implements AuthSource {
 }
 
 /**
- * A decrypted key already in memory.
+ * A decrypted key already in memory. It signs at once instead of asking first
+ * (`skipQuery`): signing costs nothing and needs nobody, and the query costs a round trip
+ * and a second authorized_keys lookup in sshd. Pass `skipQuery: false` to ask first.
  *
  * @since 0.1.0
  * @category sources
@@ -49,7 +51,7 @@ export class PrivateKey extends Base implements AuthSource {
 export class InMemoryPrivateKey extends PrivateKey {
   override readonly _tag = "InMemoryPrivateKey"
   constructor(username: string, readonly key: Keys.PrivateKey, options: AuthHandler.PublicKeyOptions = {}) {
-    super(username, key, options)
+    super(username, key, { skipQuery: true, ...options })
   }
 }
 

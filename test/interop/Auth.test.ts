@@ -137,19 +137,19 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
         }))
     })
 
-    it.scoped("an in-memory key with skipQuery signs at once: sshd sees no query", () =>
+    it.scoped("an in-memory key signs at once by default (sshd sees no query); with skipQuery: false it asks first", () =>
       Effect.gen(function*() {
         const { keys } = yield* Fixture
-        const { layer, sshd } = yield* connect()
         const key = yield* OpenSshKeyV1.read(fs.readFileSync(keys.ed25519.file, "utf8"), { source: keys.ed25519.file })
-        const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key, { skipQuery: true }))).pipe(
-          Effect.provide(layer)
-        )
-        expect(result.succeeded).toBe(true)
-        const log = yield* sshd.readLog
-        expect(log).toMatch(/Accepted publickey for /)
-        // A query shows up in sshd's log as "Postponed publickey".
-        expect(log).not.toMatch(/Postponed publickey/)
+        for (const [options, queried] of [[{}, false], [{ skipQuery: false }, true]] as const) {
+          const { layer, sshd } = yield* connect()
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key, options))).pipe(Effect.provide(layer))
+          expect(result.succeeded).toBe(true)
+          const log = yield* sshd.readLog
+          expect(log).toMatch(/Accepted publickey for /)
+          // A query shows up in sshd's log as "Postponed publickey".
+          expect(/Postponed publickey/.test(log)).toBe(queried)
+        }
       }))
 
     it.scoped("a wrong key is recorded with the allowed methods, and the strategy moves on", () =>
