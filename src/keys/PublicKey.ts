@@ -247,8 +247,17 @@ const digest = (algorithm: string, data: Uint8Array): Buffer => crypto.createHas
  * @since 0.1.0
  * @category fingerprints
  */
-export const fingerprintSha256 = (key: PublicKey): string =>
-  `SHA256:${digest("sha256", key.blob).toString("base64").replace(/=+$/, "")}`
+export const fingerprintSha256 = (key: PublicKey): string => {
+  // Logs, spans and descriptions ask for it on every attempt: hash each key once.
+  let fingerprint = fingerprints.get(key.blob)
+  if (fingerprint === undefined) {
+    fingerprint = `SHA256:${digest("sha256", key.blob).toString("base64").replace(/=+$/, "")}`
+    fingerprints.set(key.blob, fingerprint)
+  }
+  return fingerprint
+}
+
+const fingerprints = new WeakMap<Uint8Array, string>()
 
 /**
  * `MD5:` fingerprint, colon-separated hex, as `ssh-keygen -l -E md5` prints it.
