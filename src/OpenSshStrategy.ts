@@ -121,33 +121,12 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
       fileKeys.push({ path, origin, key: new LazyKey(path, read.right.publicKey, prompter, SshConfig.numberOfPasswordPrompts(config)) })
     }
 
-    // Certificates: CertificateFile entries and -cert.pub files beside the identity files.
-    const certificates: Array<KeyCandidate> = []
-    const certFiles = [...SshConfig.certificateFiles(config).map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
-    for (const { origin, path } of certFiles) {
-      const text = yield* Effect.promise(() => fs.readFile(path, "utf8").catch(() => undefined))
-      if (text === undefined) continue
-      const cert = Certificate.fromLine(text.trim())
-      if (Either.isLeft(cert)) continue
-      const owner = fileKeys.find((f) => PublicKey.equals(f.key.publicKey, cert.right.key))
-      if (!owner) continue
-      const certificate = cert.right
-      certificates.push({
-        blob: certificate.blob,
-        kind: "certificate",
-        origins: [`${origin === "beside" ? "certificate beside" : "CertificateFile"} ${path}`],
-        publicKey: certificate.key,
-        path: owner.path,
-        named: true,
-        make: () => new IdentityFileKey(user, owner.key, [`certificate ${path}`], certificate, keyOptions)
-      })
-    }
-
-    // The agent's identities, unless IdentityAgent none.
+    // The agent's identities (an absent agent, for IdentityAgent none, lists nothing).
     const agentCandidates: Array<KeyCandidate> = []
     const agentSteps: Array<PlanStep> = []
+    const agent = yield* Agent
+    let agentIdentities: ReadonlyArray<AgentIdentity> = []
     {
-      const agent = yield* Agent
       const listed = yield* Effect.either(agent.identities)
       if (Either.isLeft(listed)) {
         const reason = listed.left
@@ -159,6 +138,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           source: new AgentUnavailable(user, reason)
         })
       } else {
+        agentIdentities = listed.right
         const ordered: ReadonlyArray<AgentIdentity> = [...listed.right.filter((i) => i.certificate), ...listed.right.filter((i) => !i.certificate)]
         for (const identity of ordered) {
           const named = fileKeys.some((f) => PublicKey.equals(f.key.publicKey, identity.publicKey))
@@ -172,6 +152,42 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           })
         }
       }
+    }
+
+    // Certificates: CertificateFile entries and -cert.pub files beside the identity files.
+    const certificates: Array<KeyCandidate> = []
+    const certFiles = [...SshConfig.certificateFiles(config).map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
+    for (const { origin, path } of certFiles) {
+      const text = yield* Effect.promise(() => fs.readFile(path, "utf8").catch(() => undefined))
+      if (text === undefined) continue
+      const cert = Certificate.fromLine(text.trim())
+      if (Either.isLeft(cert)) continue
+      const certificate = cert.right
+      const owner = fileKeys.find((f) => PublicKey.equals(f.key.publicKey, certificate.key))
+      if (!owner) {
+        // The key may be in the agent only: the agent signs, the certificate is offered.
+        const held = agentIdentities.find((i) => !i.certificate && PublicKey.equals(i.publicKey, certificate.key))
+        if (held) {
+          certificates.push({
+            blob: certificate.blob,
+            kind: "certificate",
+            origins: [`CertificateFile ${path} (key in the agent)`],
+            publicKey: certificate.key,
+            named: true,
+            make: () => new AgentKey(user, agent, { ...held, certificate }, keyOptions)
+          })
+        }
+        continue
+      }
+      certificates.push({
+        blob: certificate.blob,
+        kind: "certificate",
+        origins: [`${origin === "beside" ? "certificate beside" : "CertificateFile"} ${path}`],
+        publicKey: certificate.key,
+        path: owner.path,
+        named: true,
+        make: () => new IdentityFileKey(user, owner.key, [`certificate ${path}`], certificate, keyOptions)
+      })
     }
 
     const fileCandidates: Array<KeyCandidate> = fileKeys.map((f) => ({

@@ -28,6 +28,7 @@ import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
+import { describeConnection } from "./Probe.js"
 
 const flags = {
   destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host, or a Host alias from ssh_config")),
@@ -107,6 +108,8 @@ export const connect = Command.make("connect", flags, (f) =>
       ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
       ...(connectTimeout !== undefined ? { connectTimeout: `${connectTimeout} seconds` } : {})
     })
+    // ssh -v's kex lines, from the same words `ssh-auth probe` prints.
+    for (const line of describeConnection(transport)) yield* Effect.logDebug(line.replace(/^debug1: /, ""))
     const handler = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
     const result = yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))
     const last = result.attempts.at(-1)

@@ -182,6 +182,18 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
           }
         }
         expect(yield* sshd.readLog).toMatch(/Accepted publickey for .* ED25519-CERT .* ID id_named/)
+
+        // A CertificateFile whose key only the agent holds: the agent signs, the certificate is offered.
+        const agentOnly = yield* h.key("id_agent_only")
+        yield* Sshd.run("ssh-keygen", ["-q", "-s", ca.file, "-I", "agent-only", "-n", me, `${agentOnly.file}.pub`])
+        const certFile = path.join(h.dir, "agent-only-cert.pub")
+        fs.renameSync(`${agentOnly.file}-cert.pub`, certFile)
+        const agent = yield* SshAgent.start
+        yield* agent.run("ssh-add", [agentOnly.file])
+        h.writeConfig(hostBlock(sshd, [`CertificateFile ${certFile}`, "IdentitiesOnly yes"]))
+        const viaAgent = yield* runStrategy(h, sshd, { agentSocket: agent.socket })
+        expect(Either.isRight(viaAgent) && viaAgent.right.succeeded).toBe(true)
+        expect(yield* sshd.readLog).toMatch(/Accepted publickey for .* ED25519-CERT .* ID agent-only/)
       }))
 
     it.scoped("bad files: an unreadable and a corrupt identity file are recorded for their sources, and the strategy goes on", () =>
