@@ -91,6 +91,17 @@ const hostBlock = (sshd: Sshd.Sshd, extra: ReadonlyArray<string>, user = me) =>
 const tried = (result: Either.Either<{ readonly attempts: ReadonlyArray<{ readonly attempt: { readonly _tag: string } }> }, { readonly result: { readonly attempts: ReadonlyArray<{ readonly attempt: { readonly _tag: string } }> } }>) =>
   (Either.isRight(result) ? result.right.attempts : result.left.result.attempts).filter((a) => a.attempt._tag !== "Skipped")
 
+/** The password user (root makes it), a key authorized for it, and an sshd asking for two factors. */
+const twoFactorServer = (config: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    yield* Sshd.ensureTestUser()
+    const h = yield* home
+    const right = yield* h.key("id_right")
+    const sshd = yield* Sshd.start({ hostKeys: yield* HostKeys, authorizedKeys: [right.publicLine], config })
+    yield* logOnFailure(sshd)
+    return { h, right, sshd }
+  })
+
 describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
   layer(Layer.scoped(HostKeys, Sshd.makeHostKeys(["ed25519"])), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.scoped("IdentitiesOnly: with 5 unrelated keys in the agent, only the configured key is offered", () =>
@@ -218,15 +229,7 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
 
     it.scoped.skipIf(!isRoot)("a new method list restarts the plan from the top: AuthenticationMethods password,publickey with keys tried first", () =>
       Effect.gen(function*() {
-        yield* Sshd.ensureTestUser()
-        const h = yield* home
-        const right = yield* h.key("id_right")
-        const sshd = yield* Sshd.start({
-          hostKeys: yield* HostKeys,
-          authorizedKeys: [right.publicLine],
-          config: ["PasswordAuthentication yes", "AuthenticationMethods password,publickey"]
-        })
-        yield* logOnFailure(sshd)
+        const { h, right, sshd } = yield* twoFactorServer(["PasswordAuthentication yes", "AuthenticationMethods password,publickey"])
         h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`, "KbdInteractiveAuthentication no"], Sshd.testUser.name))
         const { asked, prompter } = countingPrompter({ "password": Sshd.testUser.password })
         const result = yield* runStrategy(h, sshd, { prompter })
@@ -241,15 +244,7 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
 
     it.scoped.skipIf(!isRoot)("partial success: AuthenticationMethods publickey,keyboard-interactive completes the chain", () =>
       Effect.gen(function*() {
-        yield* Sshd.ensureTestUser()
-        const h = yield* home
-        const right = yield* h.key("id_right")
-        const sshd = yield* Sshd.start({
-          hostKeys: yield* HostKeys,
-          authorizedKeys: [right.publicLine],
-          config: ["UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods publickey,keyboard-interactive"]
-        })
-        yield* logOnFailure(sshd)
+        const { h, right, sshd } = yield* twoFactorServer(["UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods publickey,keyboard-interactive"])
         h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`], Sshd.testUser.name))
         const { asked, echoes, prompter } = countingPrompter({ "Password": Sshd.testUser.password })
         const result = yield* runStrategy(h, sshd, { prompter })
