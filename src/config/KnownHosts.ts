@@ -19,7 +19,7 @@ import * as PublicKeyText from "../keys/PublicKeyText.js"
 import { matchList } from "./Patterns.js"
 
 /**
- * Which hosts an entry is for.
+ * Which hosts an entry is for: a pattern list, or one hashed name (`|1|salt|hash`).
  *
  * @since 0.1.0
  * @category models
@@ -46,6 +46,18 @@ export interface Entry {
 }
 
 /**
+ * A line that was neither blank, a comment, nor an entry we could read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Skipped {
+  /** 1-based. */
+  readonly line: number
+  readonly reason: string
+}
+
+/**
  * A parsed file: its entries, and the lines skipped (as ssh skips them) with the reason.
  *
  * @since 0.1.0
@@ -53,7 +65,7 @@ export interface Entry {
  */
 export interface KnownHostsFile {
   readonly entries: ReadonlyArray<Entry>
-  readonly skipped: ReadonlyArray<{ readonly line: number; readonly reason: string }>
+  readonly skipped: ReadonlyArray<Skipped>
 }
 
 /**
@@ -63,93 +75,110 @@ export interface KnownHostsFile {
  * @category errors
  */
 export class KnownHostsError extends Data.TaggedError("KnownHostsError")<{
+  readonly reason: "ReadFailed" | "WriteFailed"
   readonly path: string
   readonly detail: string
   readonly cause?: unknown
 }> {
   override get message(): string {
-    return `${this.path}: ${this.detail}`
+    return `cannot ${this.reason === "ReadFailed" ? "read" : "write"} known_hosts file ${this.path}: ${this.detail}`
   }
 }
 
 /**
- * The name known_hosts stores for a host: `host` on port 22, `[host]:port` otherwise.
+ * The name known_hosts stores for a host: `host` on port 22, `[host]:port` otherwise. It is
+ * also the string a hashed entry hashes.
  *
  * @since 0.1.0
  * @category names
  */
 export const hostName = (host: string, port: number): string => (port === 22 ? host : `[${host}]:${port}`)
 
-const readHosts = (field: string): HostsField | undefined => {
+const HASH_LENGTH = 20 // SHA-1
+
+const readHosts = (field: string): HostsField | string => {
   if (!field.startsWith("|")) return { _tag: "Patterns", patterns: field.split(",") }
-  const m = /^\|1\|([A-Za-z0-9+/=]+)\|([A-Za-z0-9+/=]+)$/.exec(field)
-  if (!m) return undefined
+  const m = /^\|1\|([A-Za-z0-9+/]+={0,2})\|([A-Za-z0-9+/]+={0,2})$/.exec(field)
+  if (!m) return "bad hashed host name: expected |1|salt|hash"
   const salt = new Uint8Array(Buffer.from(m[1], "base64"))
   const hash = new Uint8Array(Buffer.from(m[2], "base64"))
-  return salt.length === 20 && hash.length === 20 ? { _tag: "Hashed", salt, hash } : undefined
+  if (salt.length !== HASH_LENGTH || hash.length !== HASH_LENGTH) return `bad hashed host name: salt and hash must be ${HASH_LENGTH} bytes`
+  return { _tag: "Hashed", salt, hash }
+}
+
+const markers: Record<string, Entry["marker"]> = { "@cert-authority": "cert-authority", "@revoked": "revoked" }
+
+/** One non-blank, non-comment line: an entry, or why it is skipped. */
+const parseEntry = (text: string, file: string, line: number): Either.Either<Entry, string> => {
+  let rest = text
+  const field = () => {
+    const m = /^(\S+)\s*/.exec(rest)
+    rest = m ? rest.slice(m[0].length) : ""
+    return m?.[1]
+  }
+  let first = field()!
+  let marker: Entry["marker"] = "none"
+  if (first.startsWith("@")) {
+    const known = markers[first]
+    // ssh treats an unknown marker as an invalid line, not as a host name.
+    if (known === undefined) return Either.left(`unknown marker ${first}`)
+    marker = known
+    const next = field()
+    if (next === undefined) return Either.left(`nothing after ${first}`)
+    first = next
+  }
+  const hosts = readHosts(first)
+  if (typeof hosts === "string") return Either.left(hosts)
+  if (rest === "") return Either.left("no key after the host names")
+  const keyLine = PublicKeyText.parseLine(rest)
+  if (Either.isLeft(keyLine)) return Either.left(keyLine.left.message)
+  const { keyType, blob, comment } = keyLine.right
+  const key = PublicKey.fromBlob(blob)
+  if (Either.isLeft(key)) return Either.left(key.left.message)
+  if (key.right.type !== keyType) return Either.left(`line names ${keyType} but the key is ${key.right.type}`)
+  return Either.right({ marker, hosts, key: key.right, keyType, comment, file, line })
 }
 
 /**
- * Parses a known_hosts file. Like ssh, lines it cannot read are skipped, not fatal.
+ * Parses a known_hosts file. Like ssh, lines it cannot read are skipped, not fatal; they are
+ * listed with their line numbers. Never throws.
  *
  * @since 0.1.0
  * @category parsing
  */
 export const parse = (text: string, file: string): KnownHostsFile => {
   const entries: Array<Entry> = []
-  const skipped: Array<{ line: number; reason: string }> = []
-  for (const [i, raw] of text.split("\n").entries()) {
-    const line = i + 1
+  const skipped: Array<Skipped> = []
+  text.split("\n").forEach((raw, i) => {
     const trimmed = raw.trim()
-    if (trimmed === "" || trimmed.startsWith("#")) continue
-    let fields = trimmed.split(/\s+/)
-    let marker: Entry["marker"] = "none"
-    if (fields[0].startsWith("@")) {
-      if (fields[0] === "@cert-authority") marker = "cert-authority"
-      else if (fields[0] === "@revoked") marker = "revoked"
-      else {
-        skipped.push({ line, reason: `unknown marker ${fields[0]}` })
-        continue
-      }
-      fields = fields.slice(1)
-    }
-    const hosts = fields[0] === undefined ? undefined : readHosts(fields[0])
-    if (hosts === undefined) {
-      skipped.push({ line, reason: "bad host field" })
-      continue
-    }
-    const keyLine = PublicKeyText.parseLine(fields.slice(1).join(" "))
-    if (Either.isLeft(keyLine)) {
-      skipped.push({ line, reason: keyLine.left.detail })
-      continue
-    }
-    const key = PublicKey.fromBlob(keyLine.right.blob)
-    if (Either.isLeft(key)) {
-      skipped.push({ line, reason: key.left.message })
-      continue
-    }
-    if (key.right.type !== keyLine.right.keyType) {
-      skipped.push({ line, reason: `line names ${keyLine.right.keyType} but the key is ${key.right.type}` })
-      continue
-    }
-    entries.push({ marker, hosts, key: key.right, keyType: keyLine.right.keyType, comment: keyLine.right.comment, file, line })
-  }
+    if (trimmed === "" || trimmed.startsWith("#")) return
+    const parsed = parseEntry(trimmed, file, i + 1)
+    if (Either.isRight(parsed)) entries.push(parsed.right)
+    else skipped.push({ line: i + 1, reason: parsed.left })
+  })
   return { entries, skipped }
 }
 
-const hashName = (salt: Uint8Array, name: string) => crypto.createHmac("sha1", salt).update(name).digest()
+const hmac = (salt: Uint8Array, name: string) => crypto.createHmac("sha1", salt).update(name).digest()
+
+const hashMatches = (hosts: { readonly salt: Uint8Array; readonly hash: Uint8Array }, name: string) =>
+  crypto.timingSafeEqual(hmac(hosts.salt, name), hosts.hash)
 
 /**
- * Whether an entry is for this host and port, as ssh decides it: the `[host]:port` name
- * (or `host` on port 22) against the patterns or the hash.
+ * Whether an entry is for this host and port, as ssh decides it: the name `hostName` gives
+ * (`host` on port 22, `[host]:port` otherwise; ssh looks up nothing else) against the
+ * patterns (case-insensitive, `*` `?`, any matching `!pattern` excludes) or the hash.
  *
  * @since 0.1.0
  * @category matching
  */
 export const matches = (entry: Entry, host: string, port: number): boolean => {
   const name = hostName(host, port)
-  if (entry.hosts._tag === "Hashed") return crypto.timingSafeEqual(hashName(entry.hosts.salt, name), entry.hosts.hash)
-  return matchList(name, entry.hosts.patterns) === "match"
+  if (entry.hosts._tag === "Patterns") return matchList(name, entry.hosts.patterns) === "match"
+  // ssh lowercases host names before hashing them, and `ssh-keygen -H` lowercases what it
+  // hashes; a name as given still counts, for a HostKeyAlias that ssh writes unchanged.
+  const lower = name.toLowerCase()
+  return hashMatches(entry.hosts, lower) || (lower !== name && hashMatches(entry.hosts, name))
 }
 
 /**
@@ -168,11 +197,16 @@ export type LookupResult =
 
 const isCertificate = (k: PublicKey.PublicKey | Certificate.Certificate): k is Certificate.Certificate => "signatureKey" in k
 
+const revokes = (entry: Entry, keys: ReadonlyArray<PublicKey.PublicKey>) =>
+  entry.marker === "revoked" && keys.some((k) => PublicKey.equals(entry.key, k))
+
 /**
- * Looks a host up. `@revoked` wins over everything; then a plain entry with the same key;
- * then, for a host certificate, a `@cert-authority` entry holding its CA (and the
- * certificate must be valid now for this host); then a mismatch if entries of the same key
- * type exist; else unknown, with any entries of other types.
+ * Looks a host up. `@revoked` wins over everything (for a certificate, a revoked CA or
+ * certified key); then a plain entry with the same key (a certificate's certified key
+ * counts, as ssh falls back to it); then, for a host certificate, a `@cert-authority`
+ * entry holding its CA, and the certificate must be valid `now` (seconds) for `host`; then
+ * a mismatch if entries of the same key type exist; else unknown, with the entries of other
+ * types.
  *
  * @since 0.1.0
  * @category lookup
@@ -187,9 +221,7 @@ export const lookup = (
   const relevant = entries.filter((e) => matches(e, host, port))
   const cert = isCertificate(presented) ? presented : undefined
   const key = cert ? cert.key : (presented as PublicKey.PublicKey)
-  const revoked = relevant.find((e) =>
-    e.marker === "revoked" && (PublicKey.equals(e.key, key) || (cert !== undefined && PublicKey.equals(e.key, cert.signatureKey)))
-  )
+  const revoked = relevant.find((e) => revokes(e, cert ? [key, cert.signatureKey] : [key]))
   if (revoked) return { _tag: "Revoked", entry: revoked }
   const plain = relevant.filter((e) => e.marker === "none")
   const known = plain.find((e) => PublicKey.equals(e.key, key))
@@ -198,9 +230,12 @@ export const lookup = (
     const ca = relevant.find((e) => e.marker === "cert-authority" && PublicKey.equals(e.key, cert.signatureKey))
     if (ca) {
       const checked = Certificate.check(nodeCurves, cert, { now, role: "host", principal: host })
-      return Either.isRight(checked) ? { _tag: "CertifiedBy", entry: ca, certificate: cert } : { _tag: "CertificateInvalid", entry: ca, error: checked.left }
+      return Either.isRight(checked)
+        ? { _tag: "CertifiedBy", entry: ca, certificate: cert }
+        : { _tag: "CertificateInvalid", entry: ca, error: checked.left }
     }
   }
+  // The type name carries the curve, so P-256 and P-384 keys are different types, as in ssh.
   const sameType = plain.filter((e) => e.key.type === key.type)
   if (sameType.length > 0) return { _tag: "Mismatch", expected: sameType }
   return { _tag: "Unknown", otherTypes: plain }
@@ -210,61 +245,91 @@ const algorithmsOf = (key: PublicKey.PublicKey): ReadonlyArray<string> =>
   key._tag === "Rsa" ? ["rsa-sha2-512", "rsa-sha2-256"] : [key.type]
 
 /**
- * The host key algorithms of the keys known for a host (plain entries only), in file order.
+ * The host key algorithms of the keys known for a host, in file order without repeats:
+ * plain entries only, leaving out keys a matching `@revoked` entry lists. Certificate
+ * algorithms for a `@cert-authority` are the caller's to add.
  *
  * @since 0.1.0
  * @category lookup
  */
-export const knownAlgorithms = (entries: ReadonlyArray<Entry>, host: string, port: number): ReadonlyArray<string> => [
-  ...new Set(entries.filter((e) => e.marker === "none" && matches(e, host, port)).flatMap((e) => algorithmsOf(e.key)))
-]
+export const knownAlgorithms = (entries: ReadonlyArray<Entry>, host: string, port: number): ReadonlyArray<string> => {
+  const relevant = entries.filter((e) => matches(e, host, port))
+  const revoked = relevant.filter((e) => e.marker === "revoked")
+  return [
+    ...new Set(
+      relevant
+        .filter((e) => e.marker === "none" && !revoked.some((r) => PublicKey.equals(r.key, e.key)))
+        .flatMap((e) => algorithmsOf(e.key))
+    )
+  ]
+}
 
 /**
- * A known_hosts line for a host, hashed (`|1|salt|hash`, as `ssh-keygen -H`) or plain.
+ * A known_hosts line for a host, plain (`name keytype base64`) or hashed
+ * (`|1|salt|hash keytype base64`, as `ssh-keygen -H` writes it, with a random 20-byte salt
+ * unless one is given). The name is lowercased, as ssh lowercases host names.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const formatEntry = (host: string, port: number, key: PublicKey.PublicKey, options: { readonly hash: boolean; readonly salt?: Uint8Array }): string => {
-  const name = hostName(host, port)
-  const field = options.hash
-    ? (() => {
-      const salt = options.salt ?? crypto.randomBytes(20)
-      return `|1|${Buffer.from(salt).toString("base64")}|${hashName(salt, name).toString("base64")}`
-    })()
-    : name
-  return `${field} ${PublicKeyText.format(key)}`
+export const formatEntry = (
+  host: string,
+  port: number,
+  key: PublicKey.PublicKey,
+  options: { readonly hash: boolean; readonly salt?: Uint8Array }
+): string => {
+  const name = hostName(host, port).toLowerCase()
+  if (!options.hash) return `${name} ${PublicKeyText.format(key)}`
+  const salt = options.salt ?? crypto.randomBytes(HASH_LENGTH)
+  return `|1|${Buffer.from(salt).toString("base64")}|${hmac(salt, name).toString("base64")} ${PublicKeyText.format(key)}`
+}
+
+const describeCause = (cause: unknown) => {
+  const e = cause as NodeJS.ErrnoException
+  return e.code === "EACCES" ? "permission denied" : e.code === "EISDIR" ? "it is a directory" : String(e?.message ?? cause)
 }
 
 /**
- * Reads a known_hosts file; a missing file is an empty one.
+ * Reads and parses a known_hosts file; a missing file is an empty one, as ssh treats it.
  *
  * @since 0.1.0
  * @category files
  */
-export const readFile = (path: string): Effect.Effect<KnownHostsFile, KnownHostsError> =>
-  Effect.tryPromise({ try: () => fs.readFile(path, "utf8"), catch: (cause) => cause }).pipe(
-    Effect.map((text) => parse(text, path)),
-    Effect.catchAll((cause) =>
-      (cause as NodeJS.ErrnoException).code === "ENOENT"
-        ? Effect.succeed<KnownHostsFile>({ entries: [], skipped: [] })
-        : Effect.fail(new KnownHostsError({ path, detail: `cannot read: ${(cause as Error).message}`, cause }))
-    )
-  )
+export const readFile: (path: string) => Effect.Effect<KnownHostsFile, KnownHostsError> = Effect.fn("KnownHosts.readFile")(
+  function*(path: string) {
+    const text = yield* Effect.tryPromise({
+      try: () => fs.readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? "" : Promise.reject(e))),
+      catch: (cause) => new KnownHostsError({ reason: "ReadFailed", path, detail: describeCause(cause), cause })
+    })
+    return parse(text, path)
+  }
+)
 
 /**
- * Appends a line, creating the file (0600) and its directory (0700) as ssh does.
+ * Appends one line, creating the file (0600) and its directory (0700) when missing, and
+ * first ending the last line when the file lacks a final newline.
  *
  * @since 0.1.0
  * @category files
  */
-export const append = (path: string, line: string): Effect.Effect<void, KnownHostsError> =>
-  Effect.tryPromise({
-    try: async () => {
-      await fs.mkdir(nodePath.dirname(path), { recursive: true, mode: 0o700 })
-      const existing = await fs.readFile(path, "utf8").catch(() => "")
-      const separator = existing === "" || existing.endsWith("\n") ? "" : "\n"
-      await fs.appendFile(path, `${separator}${line}\n`, { mode: 0o600 })
-    },
-    catch: (cause) => new KnownHostsError({ path, detail: `cannot write: ${(cause as Error).message}`, cause })
-  })
+export const append: (path: string, line: string) => Effect.Effect<void, KnownHostsError> = Effect.fn("KnownHosts.append")(
+  function*(path: string, line: string) {
+    yield* Effect.tryPromise({
+      try: async () => {
+        await fs.mkdir(nodePath.dirname(path), { recursive: true, mode: 0o700 })
+        const handle = await fs.open(path, "a+", 0o600)
+        try {
+          // Only the last byte matters: is the previous line ended?
+          const { size } = await handle.stat()
+          const last = Buffer.alloc(1)
+          if (size > 0) await handle.read(last, 0, 1, size - 1)
+          const separator = size > 0 && last[0] !== 0x0a ? "\n" : ""
+          await handle.appendFile(`${separator}${line.replace(/\n+$/, "")}\n`)
+        } finally {
+          await handle.close()
+        }
+      },
+      catch: (cause) => new KnownHostsError({ reason: "WriteFailed", path, detail: describeCause(cause), cause })
+    })
+  }
+)
