@@ -5,16 +5,18 @@
  *
  * One reader fiber owns the inbound direction. It decodes one packet at a time and handles
  * kex messages inline, so the inbound keys are swapped exactly between NEWKEYS and the
- * packet after it. Outbound writes are serialised by a lock; while a key exchange is in
- * progress only kex messages pass (RFC 4253 §7.1).
+ * packet after it. Outbound packets are framed and queued on the socket synchronously, so
+ * sequence numbers and keys can never interleave; while a key exchange is in progress only
+ * kex messages pass (RFC 4253 §7.1).
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Mailbox from "effect/Mailbox"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
@@ -30,6 +32,7 @@ import { ciphers } from "./cipher/Ciphers.js"
 import { macs } from "./cipher/Mac.js"
 import { type DirectionKeys, noneSealer, type PacketOpener, type PacketSealer } from "./cipher/PacketCipher.js"
 import { type HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
+import { Inbox } from "./Inbox.js"
 import { kexMethods, type KexExchange, type KexMethod } from "./kex/KexMethod.js"
 import {
   decodeKexInit,
@@ -53,10 +56,11 @@ import { Disconnected, TransportError, type TransportFailure } from "./Transport
 export interface ByteChannel {
   readonly host: string
   readonly port: number
-  write(bytes: Uint8Array): Effect.Effect<void, TransportError>
-  /** Incoming chunks; ends on EOF, fails on a socket error. */
-  readonly chunks: Mailbox.ReadonlyMailbox<Uint8Array, TransportError>
-  /** Closes the socket. Idempotent. */
+  /** Queues bytes for the peer without waiting; a failed write surfaces as the end of `chunks`. */
+  write(bytes: Uint8Array): void
+  /** Incoming chunks; ends with NoSuchElementException on EOF, or with the socket's error. */
+  readonly chunks: Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>
+  /** Closes the socket once queued bytes are out. Idempotent. */
   readonly close: Effect.Effect<void>
 }
 
@@ -167,9 +171,8 @@ export const handshake = (
     let packetsSinceKex = 0
     const extensions = new Map<string, Uint8Array>()
 
-    const inbound = yield* Mailbox.make<Uint8Array, TransportFailure>()
-    const serviceAccepts = yield* Mailbox.make<string, TransportFailure>()
-    const writeLock = yield* Effect.makeSemaphore(1)
+    const inbound = new Inbox<Uint8Array, TransportFailure>()
+    const serviceAccepts = new Inbox<string, TransportFailure>()
     const serviceLock = yield* Effect.makeSemaphore(1)
     const sendGate = yield* Effect.makeLatch(true)
 
@@ -183,20 +186,19 @@ export const handshake = (
       Effect.suspend(() => {
         if (dead) return Effect.void
         dead = e
+        stopWatchdog()
         const forUsers = deadError()
-        return Effect.all([
-          inbound.fail(forUsers),
-          serviceAccepts.fail(forUsers),
-          kex ? Deferred.fail(kex.done, e) : Effect.void,
-          sendGate.open,
-          channel.close
-        ], { discard: true })
+        inbound.end(() => forUsers)
+        serviceAccepts.end(() => forUsers)
+        if (kex) Deferred.unsafeDone(kex.done, Effect.fail(e))
+        sendGate.unsafeOpen()
+        return channel.close
       })
 
     // ---- sending ----
 
-    /** Frames one packet with the keys and sequence number in force (the caller holds the write lock). */
-    const frameLocked = (payload: Uint8Array): Uint8Array => {
+    /** Frames one packet with the keys and sequence number in force. */
+    const frame = (payload: Uint8Array): Uint8Array => {
       const wire = framePacket(payload, sealer, seqOut)
       seqOut = (seqOut + 1) >>> 0
       bytesSinceKex += wire.length
@@ -204,74 +206,71 @@ export const handshake = (
       return wire
     }
 
-    const writePacketLocked = (payload: Uint8Array): Effect.Effect<void, TransportError> => channel.write(frameLocked(payload))
+    /** Sends one packet now, whatever the send gate says: kex and transport messages. */
+    const sendNow = (payload: Uint8Array): void => channel.write(frame(payload))
 
     let pipelinedService: string | undefined
 
-    const sendKexMessage = (payload: Uint8Array) => writeLock.withPermits(1)(Effect.suspend(() => writePacketLocked(payload)))
+    const sendDisconnect = (code: number, description: string): void => {
+      if (!dead) sendNow(encode((w) => w.byte(MessageNumber.DISCONNECT).uint32(code).string(description).string("")))
+    }
 
-    const sendDisconnect = (code: number, description: string): Effect.Effect<void> =>
-      dead
-        ? Effect.void
-        : sendKexMessage(
-          encode((w) => w.byte(MessageNumber.DISCONNECT).uint32(code).string(description).string(""))
-        ).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore)
-
-    /** Sends our KEXINIT (the caller holds the write lock) and closes the send gate. */
-    const beginKexLocked = (prefix?: Uint8Array): Effect.Effect<void, TransportError> =>
-      Effect.gen(function*() {
-        const initial = sessionId === undefined
-        const ours: KexInit = {
-          cookie: new Uint8Array(16),
-          // ext-info-c and the strict-kex marker belong in the first KEXINIT only.
-          kexAlgorithms: initial
-            ? [...options.preferences.kex, pseudoAlgorithms.extInfoClient, pseudoAlgorithms.strictKexClient]
-            : options.preferences.kex,
-          serverHostKeyAlgorithms: options.preferences.hostKey,
-          ciphersClientToServer: options.preferences.cipher,
-          ciphersServerToClient: options.preferences.cipher,
-          macsClientToServer: options.preferences.mac,
-          macsServerToClient: options.preferences.mac,
-          compressionClientToServer: ["none"],
-          compressionServerToClient: ["none"],
-          languagesClientToServer: [],
-          languagesServerToClient: [],
-          // On the first exchange we guess: our first kex and host key choices win whenever
-          // the server supports them, so KEXDH_INIT can go out now, a round trip early.
-          firstKexPacketFollows: initial
-        }
-        const done = yield* Deferred.make<void, TransportFailure | HostKeyRejected>()
-        const oursPayload = encodeKexInit(ours)
-        kex = { ours, oursPayload, done, oursSeq: seqOut }
-        stepStarted = clock.unsafeCurrentTimeMillis()
-        lastKexDone = done
-        sendGate.unsafeClose()
-        const wire = [...(prefix ? [prefix] : []), frameLocked(oursPayload)]
-        if (initial) {
-          const method = kexMethods.get(options.preferences.kex[0])!
-          const exchange = method.start(curves)
-          kex.guess = { method, exchange }
-          wire.push(frameLocked(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), exchange.clientPublic)))
-        }
-        yield* channel.write(concat(...wire))
-      })
+    /** Sends our KEXINIT and closes the send gate. */
+    const beginKex = (prefix?: Uint8Array): void => {
+      const initial = sessionId === undefined
+      const ours: KexInit = {
+        cookie: new Uint8Array(16),
+        // ext-info-c and the strict-kex marker belong in the first KEXINIT only.
+        kexAlgorithms: initial
+          ? [...options.preferences.kex, pseudoAlgorithms.extInfoClient, pseudoAlgorithms.strictKexClient]
+          : options.preferences.kex,
+        serverHostKeyAlgorithms: options.preferences.hostKey,
+        ciphersClientToServer: options.preferences.cipher,
+        ciphersServerToClient: options.preferences.cipher,
+        macsClientToServer: options.preferences.mac,
+        macsServerToClient: options.preferences.mac,
+        compressionClientToServer: ["none"],
+        compressionServerToClient: ["none"],
+        languagesClientToServer: [],
+        languagesServerToClient: [],
+        // On the first exchange we guess: our first kex and host key choices win whenever
+        // the server supports them, so KEXDH_INIT can go out now, a round trip early.
+        firstKexPacketFollows: initial
+      }
+      const done = Deferred.unsafeMake<void, TransportFailure | HostKeyRejected>(FiberId.none)
+      const oursPayload = encodeKexInit(ours)
+      kex = { ours, oursPayload, done, oursSeq: seqOut }
+      stepStarted = clock.unsafeCurrentTimeMillis()
+      lastKexDone = done
+      sendGate.unsafeClose()
+      watchdog()
+      const wire = [...(prefix ? [prefix] : []), frame(oursPayload)]
+      if (initial) {
+        const method = kexMethods.get(options.preferences.kex[0])!
+        const exchange = method.start(curves)
+        kex.guess = { method, exchange }
+        wire.push(frame(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), exchange.clientPublic)))
+      }
+      channel.write(concat(...wire))
+    }
 
     const rekeyDue = () =>
       kex === undefined && kexCount > 0 &&
       (bytesSinceKex >= options.rekeyBytes || packetsSinceKex >= options.rekeyPackets)
 
     /** Starts a kex unless one is running. */
-    const ensureKex = writeLock.withPermits(1)(Effect.suspend(() => (kex ? Effect.void : beginKexLocked())))
+    const ensureKex = (): void => {
+      if (!kex) beginKex()
+    }
 
     const send = (payload: Uint8Array): Effect.Effect<void, TransportFailure> =>
       Effect.suspend(function attempt(): Effect.Effect<void, TransportFailure> {
         if (dead) return Effect.fail(deadError())
-        return writeLock.withPermits(1)(Effect.suspend(() => {
-          if (dead) return Effect.fail(deadError())
-          if (kex && !kex.newKeysSent) return Effect.succeed(false)
-          const write = writePacketLocked(payload)
-          return (rekeyDue() ? Effect.zipRight(write, beginKexLocked()) : write).pipe(Effect.as(true))
-        })).pipe(Effect.flatMap((sent) => (sent ? Effect.void : Effect.zipRight(sendGate.await, attempt()))))
+        // Held back while keys change; the gate opens once our NEWKEYS is out.
+        if (kex && !kex.newKeysSent) return Effect.zipRight(sendGate.await, Effect.suspend(attempt))
+        sendNow(payload)
+        if (rekeyDue()) beginKex()
+        return Effect.void
       })
 
     // ---- receiving ----
@@ -284,7 +283,7 @@ export const handshake = (
         e
       )
 
-    const take = channel.chunks.take.pipe(
+    const take = channel.chunks.take().pipe(
       Effect.catchTag("NoSuchElementException", () =>
         Effect.fail(
           error(
@@ -325,29 +324,39 @@ export const handshake = (
     const kexStep = (): string =>
       kex === undefined ? "KEXINIT" : kex.theirsPayload === undefined ? "KEXINIT" : kex.pendingOpener ? "NEWKEYS" : "KEXDH_REPLY"
 
-    /** While keys are being exchanged every packet must come within the handshake timeout. */
     /**
-     * While keys are being exchanged every packet must come within the handshake timeout.
-     * One watchdog fiber per connection checks that, instead of a timer per packet: a
-     * per-packet timeout cost more CPU than the key exchange itself. It wakes at most one
-     * timeout late after an idle spell, so a stalled kex fails within twice the timeout.
+     * From our version line to the end of the first kex, and during every rekey, each
+     * packet must come within the handshake timeout. One Node timer per connection checks
+     * that, armed only while we wait on the server: a timer or a timeout race per packet cost
+     * more CPU than the key exchange itself.
      */
     const clock = yield* Effect.clock
     const stepTimeoutMillis = Duration.toMillis(options.handshakeTimeout)
     let stepStarted = clock.unsafeCurrentTimeMillis()
-    const watchdog = Effect.gen(function*() {
-      while (!dead) {
-        const waiting = kex !== undefined || kexCount === 0
-        const remaining = waiting ? stepStarted + stepTimeoutMillis - clock.unsafeCurrentTimeMillis() : stepTimeoutMillis
-        if (waiting && remaining <= 0) {
-          const step = kexStep()
-          return yield* abort(
-            error("Timeout", step, `no ${step} from the server within ${Duration.format(options.handshakeTimeout)}`)
-          )
-        }
-        yield* Effect.sleep(Math.max(1, remaining))
+    let watchdogTimer: ReturnType<typeof setTimeout> | undefined
+    const waitingOnServer = () => kex !== undefined || kexCount === 0
+    const checkStep = () => {
+      watchdogTimer = undefined
+      if (dead || !waitingOnServer()) return
+      const remaining = stepStarted + stepTimeoutMillis - clock.unsafeCurrentTimeMillis()
+      if (remaining > 0) {
+        watchdogTimer = setTimeout(checkStep, remaining)
+        return
       }
-    })
+      const within = Duration.format(options.handshakeTimeout)
+      const timedOut = serverIdentification === ""
+        ? error("Timeout", "version exchange", `no identification string from the server within ${within}`)
+        : error("Timeout", kexStep(), `no ${kexStep()} from the server within ${within}`)
+      Effect.runFork(abort(timedOut))
+    }
+    /** Arms the watchdog unless it is armed already. */
+    function watchdog() {
+      if (watchdogTimer === undefined && !dead) watchdogTimer = setTimeout(checkStep, stepTimeoutMillis)
+    }
+    function stopWatchdog() {
+      if (watchdogTimer !== undefined) clearTimeout(watchdogTimer)
+      watchdogTimer = undefined
+    }
 
     const readVersion = Effect.gen(function*() {
       for (let lines = 0; lines <= MAX_PRELUDE_LINES; lines++) {
@@ -379,11 +388,7 @@ export const handshake = (
         "version exchange",
         `no SSH identification string within ${MAX_PRELUDE_LINES} lines`
       )
-    }).pipe(Effect.timeoutFail({
-      duration: options.handshakeTimeout,
-      onTimeout: () =>
-        error("Timeout", "version exchange", `no identification string from the server within ${Duration.format(options.handshakeTimeout)}`)
-    }))
+    })
 
     // ---- key exchange ----
 
@@ -392,7 +397,7 @@ export const handshake = (
     const onKexInit = (payload: Uint8Array, seq: number) =>
       Effect.gen(function*() {
         if (kex?.theirsPayload) return yield* protocolError("second KEXINIT during a key exchange", "KEXINIT")
-        if (kex === undefined) yield* ensureKex
+        ensureKex()
         const state = kex!
         const theirs = yield* Either.mapLeft(decodeKexInit(payload), (e) => error("ProtocolError", "KEXINIT", e.message, e))
         const chosen = yield* Either.mapLeft(
@@ -426,7 +431,7 @@ export const handshake = (
         }
         // A wrong guess is dropped by the server: send the real one (the same value, when
         // negotiation still chose the guessed method; the server never used it).
-        yield* sendKexMessage(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), state.exchange.clientPublic))
+        sendNow(concat(Uint8Array.of(MessageNumber.KEXDH_INIT), state.exchange.clientPublic))
       })
 
     const hash = (algorithm: string, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
@@ -517,20 +522,17 @@ export const handshake = (
         state.pendingOpener = into.cipher.opener(into.keys, into.mac)
         const nextSealer = out.cipher.sealer(out.keys, out.mac)
 
-        const firstExchange = kexCount === 0
-        yield* writeLock.withPermits(1)(Effect.suspend(() => {
-          const wire = [frameLocked(Uint8Array.of(MessageNumber.NEWKEYS))]
-          sealer = nextSealer
-          if (strict) seqOut = 0
-          state.newKeysSent = true
-          if (firstExchange && options.pipelineService) {
-            pipelinedService = options.pipelineService
-            wire.push(frameLocked(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(options.pipelineService!))))
-          }
-          return channel.write(concat(...wire))
-        }))
+        const wire = [frame(Uint8Array.of(MessageNumber.NEWKEYS))]
+        sealer = nextSealer
+        if (strict) seqOut = 0
+        state.newKeysSent = true
+        if (kexCount === 0 && options.pipelineService) {
+          pipelinedService = options.pipelineService
+          wire.push(frame(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(options.pipelineService!))))
+        }
+        channel.write(concat(...wire))
         negotiated = neg
-        yield* sendGate.open
+        sendGate.unsafeOpen()
       })
 
     const onNewKeys = Effect.suspend(() => {
@@ -542,7 +544,8 @@ export const handshake = (
       bytesSinceKex = 0
       packetsSinceKex = 0
       kex = undefined
-      return Deferred.succeed(state.done, undefined)
+      Deferred.unsafeDone(state.done, Effect.void)
+      return Effect.void
     })
 
     const onKexMethodMessage = (payload: Uint8Array) =>
@@ -595,7 +598,7 @@ export const handshake = (
                 : Effect.void
           )
         case MessageNumber.SERVICE_ACCEPT:
-          return Effect.flatMap(
+          return Effect.map(
             parseOrProtocolError(payload, "SERVICE_ACCEPT", (r) => (r.byte(), r.text("service name"))),
             (name) => serviceAccepts.offer(name)
           )
@@ -620,12 +623,13 @@ export const handshake = (
           if (type >= 30 && type <= 49) return onKexMethodMessage(payload)
           if (type < 50) {
             // RFC 4253 §11.4: answer what we do not understand.
-            return sendKexMessage(encode((w) => w.byte(MessageNumber.UNIMPLEMENTED).uint32(seq)))
+            return Effect.sync(() => sendNow(encode((w) => w.byte(MessageNumber.UNIMPLEMENTED).uint32(seq))))
           }
           if (kexCount === 0) {
             return Effect.fail(protocolError(`${messageName(type)} before the first key exchange completed`, kexStep()))
           }
-          return Effect.asVoid(inbound.offer(payload))
+          inbound.offer(payload)
+          return Effect.void
       }
     }
 
@@ -651,25 +655,24 @@ export const handshake = (
     const abort = (e: TransportFailure | HostKeyRejected): Effect.Effect<void> =>
       Effect.suspend(() => {
         const code = disconnectCodeFor(e)
-        return Effect.zipRight(code === undefined ? Effect.void : sendDisconnect(code, e.message), die(e))
+        if (code !== undefined) sendDisconnect(code, e.message)
+        return die(e)
       })
 
     // ---- start ----
 
     // Version line and our KEXINIT go out together, before we read anything: one round trip saved.
-    yield* writeLock.withPermits(1)(beginKexLocked(Buffer.from(`${options.clientIdentification}\r\n`, "latin1")))
+    beginKex(Buffer.from(`${options.clientIdentification}\r\n`, "latin1"))
     const firstKex = kex!.done
-    serverIdentification = yield* readVersion.pipe(Effect.tapError(abort))
 
     const readLoop = Effect.gen(function*() {
+      serverIdentification = yield* readVersion
       while (true) {
         const payload = yield* readPacket
         yield* dispatch(payload, lastSeqIn)
-        if (rekeyDue()) yield* ensureKex
+        if (rekeyDue()) ensureKex()
       }
     })
-    stepStarted = clock.unsafeCurrentTimeMillis()
-    yield* watchdog.pipe(Effect.interruptible, Effect.forkScoped)
     yield* readLoop.pipe(
       Effect.catchAll(abort),
       // A defect here is a bug of ours; still, nobody may be left waiting on a dead reader.
@@ -684,7 +687,10 @@ export const handshake = (
     )
 
     yield* Effect.addFinalizer(() =>
-      Effect.zipRight(sendDisconnect(DisconnectReason.BY_APPLICATION, "closed by the client"), die(error("Closed", undefined, "connection closed by the client")))
+      Effect.suspend(() => {
+        sendDisconnect(DisconnectReason.BY_APPLICATION, "closed by the client")
+        return die(error("Closed", undefined, "connection closed by the client"))
+      })
     )
 
     yield* Deferred.await(firstKex)
@@ -716,31 +722,28 @@ export const handshake = (
         return kexCount
       },
       send,
-      receive: inbound.take.pipe(
-        Effect.catchTag("NoSuchElementException", () => Effect.fail(deadError())),
-        Effect.timeoutFail({ duration: options.receiveTimeout, onTimeout: receiveTimeoutError })
-      ),
+      receive: inbound.take({ millis: Duration.toMillis(options.receiveTimeout), onTimeout: receiveTimeoutError }),
       requestService: (name) =>
         serviceLock.withPermits(1)(Effect.gen(function*() {
           if (pipelinedService === name) pipelinedService = undefined
           else yield* send(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(name)))
-          const accepted = yield* serviceAccepts.take.pipe(
-            Effect.catchTag("NoSuchElementException", () => Effect.fail(deadError())),
-            Effect.timeoutFail({
-              duration: options.handshakeTimeout,
-              onTimeout: () =>
-                error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
-            })
-          )
+          const accepted = yield* serviceAccepts.take({
+            millis: stepTimeoutMillis,
+            onTimeout: () =>
+              error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
+          })
           if (accepted !== name) {
             return yield* protocolError(`requested service ${name} but the server accepted ${accepted}`, "SERVICE_ACCEPT")
           }
         })),
       disconnect: (code = DisconnectReason.BY_APPLICATION, description = "closed by the client") =>
-        Effect.zipRight(sendDisconnect(code, description), die(error("Closed", undefined, "connection closed by the client"))),
+        Effect.suspend(() => {
+          sendDisconnect(code, description)
+          return die(error("Closed", undefined, "connection closed by the client"))
+        }),
       rekey: Effect.gen(function*() {
         if (dead) return yield* deadError()
-        yield* ensureKex
+        ensureKex()
         yield* Deferred.await(lastKexDone!).pipe(Effect.mapError((e) => (e._tag === "HostKeyRejected" ? deadError() : e)))
       })
     }

@@ -4,16 +4,18 @@
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Mailbox from "effect/Mailbox"
 import type * as Scope from "effect/Scope"
+import * as net from "node:net"
 import { type AlgorithmPreferences, resolvePreferences } from "./Algorithms.js"
 import { type ByteChannel, handshake, type SshConnection } from "./Handshake.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
+import { Inbox } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
 /**
@@ -46,54 +48,71 @@ export interface TcpOptions {
  */
 export const defaultSoftwareVersion = "effect_ssh_auth_0.1.0"
 
+/**
+ * Opens the TCP connection as an @effect/platform-node socket. The socket's `run` owns
+ * reading and the lifecycle (closing its scope ends the socket once queued bytes are out);
+ * writes go straight to the underlying `net.Socket`, as ssh2 and OpenSSH write: queued at
+ * once, never awaited, a failure surfacing as the end of `chunks`. Awaiting each write's
+ * callback cost more CPU than framing the packet.
+ */
 const openSocket = (host: string, port: number, connectTimeout: Duration.Duration) =>
   Effect.gen(function*() {
     const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
       // Our own fields are well-typed already: skip Schema's check.
       new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
-    // TCP_NODELAY: without it Nagle holds our small handshake packets back for ~40 ms.
-    const socket = yield* NodeSocket.makeNet({ host, port, noDelay: true }).pipe(
-      Effect.mapError((cause) => fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause))
-    )
-    const chunks = yield* Mailbox.make<Uint8Array, TransportError>()
-    const opened = yield* Deferred.make<void>()
-    const runFiber = yield* socket.run((chunk) => {
-      chunks.unsafeOffer(chunk)
-    }, { onOpen: Deferred.succeed(opened, undefined) }).pipe(
-      Effect.matchCauseEffect({
-        onSuccess: () => chunks.end,
-        onFailure: (cause) =>
+    let conn: net.Socket | undefined
+    const socket = yield* NodeSocket.fromDuplex(Effect.acquireRelease(
+      Effect.async<net.Socket, Socket.SocketError>((resume) => {
+        // TCP_NODELAY: without it Nagle holds our small handshake packets back for ~40 ms.
+        const c = net.createConnection({ host, port, noDelay: true })
+        c.once("connect", () => {
+          conn = c
+          resume(Effect.succeed(c))
+        })
+        c.on("error", (cause) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause }))))
+        return Effect.sync(() => c.destroy())
+      }),
+      (c) => Effect.sync(() => c.destroySoon())
+    ))
+    const chunks = new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>()
+    const ended = () => new Cause.NoSuchElementException()
+    const opened = yield* Deferred.make<void, TransportError>()
+    let isOpen = false
+    const onOpen = Effect.sync(() => {
+      isOpen = true
+      Deferred.unsafeDone(opened, Effect.void)
+    })
+    const runFiber = yield* socket.run((chunk) => chunks.offer(chunk), { onOpen }).pipe(
+      Effect.matchCause({
+        onSuccess: () => chunks.end(ended),
+        onFailure: (cause) => {
           // Interrupted means we closed it ourselves: nothing to report.
-          Cause.isInterruptedOnly(cause) ? chunks.end : Effect.flatMap(Deferred.isDone(opened), (wasOpen) =>
-            chunks.fail(
-              wasOpen
-                ? new TransportError({ reason: "ConnectionClosed", host, port, detail: "connection lost", cause })
-                : fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)
-            ))
+          if (Cause.isInterruptedOnly(cause)) return chunks.end(ended)
+          if (!isOpen) {
+            Deferred.unsafeDone(opened, Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
+            return chunks.end(ended)
+          }
+          const lost = new TransportError({ reason: "ConnectionClosed", host, port, detail: "connection lost", cause })
+          chunks.end(() => lost)
+        }
       }),
       Effect.forkScoped
     )
-    const write = yield* socket.writer
-    yield* Effect.raceFirst(
-      Deferred.await(opened),
-      Effect.zipRight(chunks.await, Effect.failSync(() => fail("ConnectionClosed", "connection closed while opening")))
-    ).pipe(
-      Effect.timeoutFail({
-        duration: connectTimeout,
-        onTimeout: () => fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)
-      }),
+    const timer = setTimeout(
+      () => Deferred.unsafeDone(opened, Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`))),
+      Duration.toMillis(connectTimeout)
+    )
+    yield* Deferred.await(opened).pipe(
+      Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
       Effect.onError(() => Fiber.interrupt(runFiber))
     )
     const channel: ByteChannel = {
       host,
       port,
       chunks,
-      write: (bytes) =>
-        write(bytes).pipe(
-          Effect.mapError((cause) =>
-            new TransportError({ reason: "ConnectionClosed", host, port, step: "write", detail: "write failed", cause })
-          )
-        ),
+      write: (bytes) => {
+        if (conn !== undefined && conn.writable) conn.write(bytes)
+      },
       close: Effect.asVoid(Fiber.interrupt(runFiber))
     }
     return channel
