@@ -25,19 +25,70 @@ export const WARMUP = Number(process.env.BENCH_WARMUP ?? 50)
 
 const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 
-/** Runs `op` `warmup` times untimed, then `n` times sequentially, timing each and the CPU of all. */
-export const measure = async (name: string, n: number, warmup: number, op: () => Promise<void>): Promise<Row> => {
-  for (let i = 0; i < warmup; i++) await op()
-  const times: Array<number> = []
-  const cpu0 = process.cpuUsage()
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now()
-    await op()
-    times.push(performance.now() - t0)
+/** What one block of sequential operations took: each one's time, and the CPU of the block. */
+export interface Block {
+  readonly times: ReadonlyArray<number>
+  /** Client CPU (user + system) for the whole block, in ms; undefined when not measurable. */
+  readonly cpuMs: number | undefined
+}
+
+/** A client under measurement: runs `count` operations one after another. */
+export interface BenchClient {
+  readonly name: string
+  readonly note?: string
+  runBlock(count: number): Promise<Block>
+}
+
+/** A client whose operation runs in this process: timed one by one, CPU per block. */
+export const inProcess = (name: string, op: () => Promise<void>, note?: string): BenchClient => ({
+  name,
+  ...(note ? { note } : {}),
+  async runBlock(count) {
+    const times: Array<number> = []
+    const cpu0 = process.cpuUsage()
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now()
+      await op()
+      times.push(performance.now() - t0)
+    }
+    const cpu = process.cpuUsage(cpu0)
+    return { times, cpuMs: (cpu.user + cpu.system) / 1000 }
   }
-  const cpu = process.cpuUsage(cpu0)
-  times.sort((a, b) => a - b)
-  return { name, medianMs: quantile(times, 0.5), p90Ms: quantile(times, 0.9), cpuMs: (cpu.user + cpu.system) / 1000 / n }
+})
+
+/** Blocks per client: the clients take turns, so a change in machine load hits them alike. */
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+
+/**
+ * Warms every client up (`warmup` untimed operations each), then runs `n` timed operations
+ * per client in `ROUNDS` rotating blocks (A B C, A B C, ...), and reports each client's
+ * median and p90 latency and mean CPU per operation.
+ */
+export const measureAll = async (clients: ReadonlyArray<BenchClient>, n: number, warmup: number): Promise<Array<Row>> => {
+  for (const c of clients) if (warmup > 0) await c.runBlock(warmup)
+  const rounds = Math.max(1, Math.min(ROUNDS, n))
+  const collected = clients.map(() => ({ times: [] as Array<number>, cpuMs: 0 as number | undefined }))
+  for (let r = 0; r < rounds; r++) {
+    // The last blocks take what is left of n.
+    const count = Math.floor((n * (r + 1)) / rounds) - Math.floor((n * r) / rounds)
+    for (const [i, c] of clients.entries()) {
+      const block = await c.runBlock(count)
+      collected[i].times.push(...block.times)
+      const prev = collected[i].cpuMs
+      collected[i].cpuMs = prev === undefined || block.cpuMs === undefined ? undefined : prev + block.cpuMs
+    }
+  }
+  return clients.map((c, i) => {
+    const times = [...collected[i].times].sort((a, b) => a - b)
+    const cpu = collected[i].cpuMs
+    return {
+      name: c.name,
+      medianMs: quantile(times, 0.5),
+      p90Ms: quantile(times, 0.9),
+      cpuMs: cpu === undefined ? undefined : cpu / times.length,
+      ...(c.note ? { note: c.note } : {})
+    }
+  })
 }
 
 /** Rejects after `ms`, so no single connection can hang a benchmark. */

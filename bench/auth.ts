@@ -5,10 +5,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { execFileSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as readline from "node:readline"
 import * as AuthStrategy from "../src/AuthStrategy.js"
 import * as AuthHandler from "../src/handler/AuthHandler.js"
 import * as OpenSshKeyV1 from "../src/keys/OpenSshKeyV1.js"
@@ -17,15 +18,19 @@ import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import { Transport } from "../src/transport/Transport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { formatRows, measure, type Row, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
+import { type BenchClient, formatRows, inProcess, measureAll, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP, withTimeout } from "./Harness.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
 
-/** paramiko in Debian's python, timing itself: connect on a TCP_NODELAY socket, auth_publickey. */
+/**
+ * paramiko in Debian's python, as a block runner: each line "N" on stdin runs N logins
+ * (connect on a TCP_NODELAY socket, auth_publickey) and answers with one JSON line of the
+ * times and the CPU of the block.
+ */
 const paramikoScript = `
 import json, socket, sys, time
 import paramiko
-port, key_path, user, n, warmup = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+port, key_path, user = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 key = paramiko.Ed25519Key.from_private_key_file(key_path)
 def once():
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -35,15 +40,50 @@ def once():
     t.auth_publickey(user, key)
     assert t.is_authenticated()
     t.close()
-for _ in range(warmup): once()
-times = []
-cpu0 = time.process_time()
-for _ in range(n):
-    t0 = time.perf_counter(); once(); times.append((time.perf_counter() - t0) * 1000)
-cpu = (time.process_time() - cpu0) * 1000 / n
-times.sort()
-print(json.dumps({"median": times[len(times)//2], "p90": times[min(len(times)-1, int(0.9*len(times)))], "cpu": cpu}))
+print("ready", flush=True)
+for line in sys.stdin:
+    n = int(line)
+    times = []
+    cpu0 = time.process_time()
+    for _ in range(n):
+        t0 = time.perf_counter(); once(); times.append((time.perf_counter() - t0) * 1000)
+    print(json.dumps({"times": times, "cpu": (time.process_time() - cpu0) * 1000}), flush=True)
 `
+
+/** The paramiko block runner as a client, or undefined (and why) when it cannot start. */
+const paramikoClient = (port: number, keyFile: string, user: string) =>
+  Effect.gen(function*() {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => spawn("/usr/bin/python3", ["-c", paramikoScript, String(port), keyFile, user], { stdio: ["pipe", "pipe", "pipe"] })),
+      (child) => Effect.sync(() => child.kill())
+    )
+    let stderr = ""
+    child.stderr.on("data", (d) => (stderr += d))
+    // Each request waits for the next stdout line; "" when python is gone.
+    const waiting: Array<(line: string) => void> = []
+    readline.createInterface({ input: child.stdout }).on("line", (line) => waiting.shift()?.(line))
+    child.on("error", (e) => (stderr += String(e)))
+    child.on("close", () => waiting.splice(0).forEach((w) => w("")))
+    const nextLine = (what: string) => withTimeout(120_000, what, () => new Promise<string>((r) => waiting.push(r)))
+    const first = yield* Effect.promise(() => nextLine("paramiko start").catch(() => ""))
+    if (first !== "ready") {
+      const why = stderr.split("\n").filter(Boolean).at(-1) ?? "python exited"
+      console.log(`paramiko not measured (python3-paramiko missing?): ${why}`)
+      return undefined
+    }
+    const client: BenchClient = {
+      name: "paramiko + TCP_NODELAY",
+      note: "its own process",
+      async runBlock(count) {
+        child.stdin.write(`${count}\n`)
+        const line = await nextLine("paramiko block")
+        if (line === "") throw new Error(`paramiko failed: ${stderr}`)
+        const r = JSON.parse(line)
+        return { times: r.times, cpuMs: r.cpu }
+      }
+    }
+    return client
+  })
 
 const program = Effect.gen(function*() {
   const dir = yield* Sshd.tempDir("bench-auth-")
@@ -65,32 +105,23 @@ const program = Effect.gen(function*() {
       if (!result.succeeded) throw new Error("not authenticated")
     })))
 
-  const rows: Array<Row> = []
-  const run = (name: string, op: () => Promise<void>) => Effect.promise(async () => void rows.push(await measure(name, N, WARMUP, op)))
-  yield* run("effect-ssh-auth (in-memory key: signs at once, the default)", ours(true))
-  yield* run("effect-ssh-auth (in-memory key, skipQuery: false: query first)", ours(false))
   const ssh2Config = { username: user, privateKey: privateText }
-  yield* run("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "ready", config: ssh2Config }))
-  yield* run("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "ready", config: ssh2Config }))
-
-  let paramiko: Row | undefined
-  try {
-    const out = execFileSync("/usr/bin/python3", ["-c", paramikoScript, String(port), keyFile, user, String(N), String(WARMUP)], {
-      encoding: "utf8",
-      timeout: 120_000
-    })
-    const r = JSON.parse(out)
-    paramiko = { name: "paramiko + TCP_NODELAY", medianMs: r.median, p90Ms: r.p90, cpuMs: r.cpu, note: "its own process" }
-    rows.push(paramiko)
-  } catch (e) {
-    console.log(`paramiko not measured (python3-paramiko missing?): ${String(e).split("\n")[0]}`)
-  }
+  const paramiko = yield* paramikoClient(port, keyFile, user)
+  const rows = yield* Effect.promise(() =>
+    measureAll([
+      inProcess("effect-ssh-auth (in-memory key: signs at once, the default)", ours(true)),
+      inProcess("effect-ssh-auth (in-memory key, skipQuery: false: query first)", ours(false)),
+      inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "ready", config: ssh2Config })),
+      inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "ready", config: ssh2Config })),
+      ...(paramiko ? [paramiko] : [])
+    ], N, WARMUP)
+  )
 
   const [our, queried, shipped, nodelay] = rows
   const peers = rows.slice(2)
   const fastest = peers.reduce((a, b) => (b.medianMs < a.medianMs ? b : a))
   console.log([
-    `auth benchmark: ${N} sequential connect + publickey (ed25519) logins each, after ${WARMUP} warm-up`,
+    `auth benchmark: ${N} sequential connect + publickey (ed25519) logins each, after ${WARMUP} warm-up, in ${ROUNDS} rotating blocks`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
     "",
     formatRows(rows),

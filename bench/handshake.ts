@@ -8,7 +8,7 @@ import * as os from "node:os"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { effectSocketBanner, formatRows, measure, rawBanner, type Row, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
+import { effectSocketBanner, formatRows, inProcess, measureAll, rawBanner, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
 
@@ -25,22 +25,20 @@ const program = Effect.gen(function*() {
       negotiated = `${c.algorithms.kex}, ${c.algorithms.hostKey}, ${c.algorithms.cipherClientToServer}`
     })))
 
-  const rows: Array<Row> = []
-  const run = (name: string, op: () => Promise<void>, note?: string) =>
-    Effect.promise(async () => {
-      const row = await measure(name, N, WARMUP, op)
-      rows.push(note ? { ...row, note } : row)
-    })
-  yield* run("raw TCP connect + version line (floor)", () => rawBanner(port))
-  yield* run("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port))
-  yield* run("effect-ssh-auth", ours)
-  yield* run("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" }))
-  yield* run("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
+  const rows = yield* Effect.promise(() =>
+    measureAll([
+      inProcess("raw TCP connect + version line (floor)", () => rawBanner(port)),
+      inProcess("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port)),
+      inProcess("effect-ssh-auth", ours),
+      inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" })),
+      inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
+    ], N, WARMUP)
+  )
   rows[2] = { ...rows[2], note: negotiated }
 
   const [, floor, our, shipped, nodelay] = rows
   const report = [
-    `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), handshake → SERVICE_ACCEPT`,
+    `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), in ${ROUNDS} rotating blocks, handshake → SERVICE_ACCEPT`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
     "",
     formatRows(rows),
