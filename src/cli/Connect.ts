@@ -28,7 +28,7 @@ import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
-import { describeConnection } from "./Probe.js"
+import { describeConnection, describeProposals } from "./Probe.js"
 
 const flags = {
   destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host, or a Host alias from ssh_config")),
@@ -38,6 +38,10 @@ const flags = {
   configFile: Options.text("config-file").pipe(Options.withAlias("F"), Options.optional, Options.withDescription("ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config")),
   options: Options.text("option").pipe(Options.withAlias("o"), Options.repeated, Options.withDescription("Keyword=value, as ssh -o")),
   verbose: Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription("log each step, as ssh -v")),
+  verbosity: Options.integer("verbosity").pipe(
+    Options.withDefault(0),
+    Options.withDescription("how verbose: 1 as -v, 2 as -vv (adds ssh's debug2 lines); -vv and -vvv set it")
+  ),
   json: Options.boolean("json").pipe(Options.withDescription("print the AuthResult as JSON")),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("print the plan (what would be tried, in order) without connecting")),
   passwordEnv: Options.text("password-env").pipe(Options.optional, Options.withDescription("answer password prompts from this environment variable")),
@@ -58,11 +62,21 @@ const envPrompter = (passwordEnv: Option.Option<string>, passphraseEnv: Option.O
     })
 })
 
-/** `debug1: …` lines on stderr, as ssh -v prints them. */
-const verboseLogger = Logger.make(({ message }) => {
+/** `debug1: …` lines on stderr as ssh -v prints them, and trace-level ones as -vv's `debug2: …`. */
+const verboseLogger = Logger.make(({ logLevel, message }) => {
   const text = Array.isArray(message) ? message.join(" ") : String(message)
-  process.stderr.write(`debug1: ${text}\n`)
+  process.stderr.write(`${logLevel._tag === "Trace" ? "debug2" : "debug1"}: ${text}\n`)
 })
+
+/**
+ * ssh counts its -v flags; @effect/cli's booleans do not. `-vv` and `-vvv` become
+ * `-v --verbosity N` before the command line is parsed.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const expandVerbosity = (args: ReadonlyArray<string>): Array<string> =>
+  args.flatMap((arg) => (/^-vv+$/.test(arg) ? ["-v", "--verbosity", String(arg.length - 1)] : [arg]))
 
 /**
  * @since 0.1.0
@@ -108,8 +122,12 @@ export const connect = Command.make("connect", flags, (f) =>
       ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
       ...(connectTimeout !== undefined ? { connectTimeout: `${connectTimeout} seconds` } : {})
     })
-    // ssh -v's kex lines, from the same words `ssh-auth probe` prints.
-    for (const line of describeConnection(transport)) yield* Effect.logDebug(line.replace(/^debug1: /, ""))
+    // ssh -v's kex lines, from the same words `ssh-auth probe` prints; -vv puts both
+    // proposals before the negotiated algorithms, where ssh does.
+    for (const line of describeConnection(transport)) {
+      if (line.startsWith("debug1: kex: algorithm:")) for (const p of describeProposals(transport)) yield* Effect.logTrace(p)
+      yield* Effect.logDebug(line.replace(/^debug1: /, ""))
+    }
     const handler = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
     const result = yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))
     const last = result.attempts.at(-1)
@@ -117,7 +135,13 @@ export const connect = Command.make("connect", flags, (f) =>
     yield* Console.log(f.json ? JSON.stringify(result.toJSON(), null, 2) : String(result))
   }).pipe(
     Effect.scoped,
-    // runMain installs the pretty logger; -v puts ssh's "debug1:" lines in its place.
-    Effect.provide(f.verbose ? Layer.merge(Logger.replace(Logger.prettyLoggerDefault, verboseLogger), Logger.remove(Logger.defaultLogger)) : Layer.empty),
-    f.verbose ? Logger.withMinimumLogLevel(LogLevel.Debug) : (self) => self
+    (self) => {
+      const verbosity = Math.max(f.verbose ? 1 : 0, f.verbosity)
+      if (verbosity === 0) return self
+      // runMain installs the pretty logger; -v puts ssh's "debug1:" lines in its place.
+      return self.pipe(
+        Effect.provide(Layer.merge(Logger.replace(Logger.prettyLoggerDefault, verboseLogger), Logger.remove(Logger.defaultLogger))),
+        Logger.withMinimumLogLevel(verbosity >= 2 ? LogLevel.Trace : LogLevel.Debug)
+      )
+    }
   )).pipe(Command.withDescription("authenticate like ssh, and print the AuthResult"))

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PublicKey from "../keys/PublicKey.js"
 import type { SshConnection } from "../transport/Handshake.js"
+import type { KexInit } from "../transport/KexInit.js"
 import { acceptAnyInsecure } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { parseDestination } from "./Destination.js"
@@ -40,6 +41,31 @@ export const describeConnection = (c: SshConnection): ReadonlyArray<string> => {
     `debug1: Server host key: ${c.hostKey.type} ${PublicKey.fingerprintSha256(c.hostKey)}`,
     sigAlgs
   ]
+}
+
+/**
+ * The two KEXINIT proposals of the first key exchange, as `ssh -vv` prints them (its
+ * "debug2:" lines, without that prefix).
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const describeProposals = (c: SshConnection): ReadonlyArray<string> => {
+  const proposal = (who: string, k: KexInit) => [
+    `${who} KEXINIT proposal`,
+    `KEX algorithms: ${k.kexAlgorithms.join(",")}`,
+    `host key algorithms: ${k.serverHostKeyAlgorithms.join(",")}`,
+    `ciphers ctos: ${k.ciphersClientToServer.join(",")}`,
+    `ciphers stoc: ${k.ciphersServerToClient.join(",")}`,
+    `MACs ctos: ${k.macsClientToServer.join(",")}`,
+    `MACs stoc: ${k.macsServerToClient.join(",")}`,
+    `compression ctos: ${k.compressionClientToServer.join(",")}`,
+    `compression stoc: ${k.compressionServerToClient.join(",")}`,
+    `languages ctos: ${k.languagesClientToServer.join(",")}`,
+    `languages stoc: ${k.languagesServerToClient.join(",")}`,
+    `first_kex_follows ${k.firstKexPacketFollows ? 1 : 0}`
+  ]
+  return [...proposal("local client", c.proposals.client), ...proposal("peer server", c.proposals.server)]
 }
 
 const destination = Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host"))

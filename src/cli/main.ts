@@ -11,7 +11,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { agent } from "./Agent.js"
 import { config } from "./Config.js"
-import { connect } from "./Connect.js"
+import { connect, expandVerbosity } from "./Connect.js"
 import { key } from "./Key.js"
 import { probe } from "./Probe.js"
 
@@ -22,7 +22,8 @@ const command = Command.make("ssh-auth").pipe(
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })
 
-cli(process.argv).pipe(
+// Only connect counts its -v flags.
+cli(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
   // Like ssh: a connection failure prints one line and exits 255.
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)

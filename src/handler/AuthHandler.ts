@@ -177,7 +177,9 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
   const lock = yield* Effect.makeSemaphore(1)
   const banners: Array<string> = []
   // The ssh-userauth service is requested once per connection, on first use.
-  const ensureService = yield* Effect.cached(transport.requestService("ssh-userauth"))
+  const ensureService = yield* Effect.cached(
+    Effect.zipRight(transport.requestService("ssh-userauth"), Effect.logDebug("SSH2_MSG_SERVICE_ACCEPT received"))
+  )
 
   const sendAuthRequest = <E, R>(
     username: string,
@@ -196,6 +198,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
           fill(w)
         })
       )
+      yield* Effect.logTrace(`we sent a ${method} packet, wait for reply`)
       // Bounded: a server may send banners and method messages, but not forever.
       for (let i = 0; i < 1000; i++) {
         const message = yield* transport.receive

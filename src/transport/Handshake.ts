@@ -98,6 +98,8 @@ export interface SshConnection extends Transport {
   readonly rekey: Effect.Effect<void, TransportFailure>
   /** Completed key exchanges, the first one included. */
   readonly kexCount: number
+  /** Both KEXINIT proposals of the first key exchange, as `ssh -vv` prints them. */
+  readonly proposals: { readonly client: KexInit; readonly server: KexInit }
 }
 
 /** RFC 4253 §4.2 allows lines before the identification string; we bound them. */
@@ -164,6 +166,7 @@ export const handshake = (
     /** What the server presented at the first kex (a key or a certificate): rekeys must present it again. */
     let hostKeyBlob: Uint8Array | undefined
     let hostKeySignature: Uint8Array | undefined
+    let proposals: SshConnection["proposals"] | undefined
     let serverIdentification = ""
     let strict = false
     let kexCount = 0
@@ -418,6 +421,7 @@ export const handshake = (
         }
         state.theirsPayload = payload
         state.negotiated = chosen
+        proposals ??= { client: state.ours, server: theirs }
         state.ignoreNextKexPacket = guessIsWrong(theirs, state.ours)
         const guess = state.guess
         if (guess && guess.method.name === chosen.kex) {
@@ -721,6 +725,7 @@ export const handshake = (
       get kexCount() {
         return kexCount
       },
+      proposals: proposals!,
       send,
       receive: inbound.take({ millis: Duration.toMillis(options.receiveTimeout), onTimeout: receiveTimeoutError }),
       requestService: (name) =>

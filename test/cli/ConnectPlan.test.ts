@@ -48,7 +48,7 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       ])
     }))
 
-  it.scopedLive("-v logs what ssh -v says: offering, accepted, authenticated", () =>
+  it.scopedLive("-v logs what ssh -v says: offering, accepted, authenticated; -vv adds its debug2 lines", () =>
     Effect.gen(function*() {
       const dir = yield* Sshd.tempDir("verbose-")
       const key = path.join(dir, "id")
@@ -63,5 +63,25 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       expect(r.stderr).toMatch(/^debug1: Offering public key: ssh-ed25519 SHA256:/m)
       expect(r.stderr).toMatch(/^debug1: Server accepts key: ssh-ed25519 SHA256:/m)
       expect(r.stderr).toMatch(/^debug1: Authenticated to 127\.0\.0\.1 \(\[127\.0\.0\.1\]:\d+\) using "publickey"\./m)
+      expect(r.stderr).toMatch(/^debug1: SSH2_MSG_SERVICE_ACCEPT received$/m)
+      // -v is ssh's first level only.
+      expect(r.stderr).not.toMatch(/^debug2:/m)
+
+      // -vv adds ssh's debug2 lines: both KEXINIT proposals, before the negotiated algorithms,
+      // and each request as it goes out.
+      const vv = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-F", "/dev/null", "-i", key, "--insecure-accept-any-host-key", "-vv"])
+      expect(vv.code).toBe(0)
+      const lines = vv.stderr.split("\n")
+      const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l))
+      expect(at(/^debug2: local client KEXINIT proposal$/)).toBeGreaterThanOrEqual(0)
+      expect(lines[at(/^debug2: local client KEXINIT proposal$/) + 1]).toMatch(/^debug2: KEX algorithms: curve25519-sha256,.*,ext-info-c,kex-strict-c-v00@openssh\.com$/)
+      expect(at(/^debug2: peer server KEXINIT proposal$/)).toBeGreaterThan(at(/^debug2: local client KEXINIT proposal$/))
+      // sshd's own list, as its config prints it.
+      expect(lines[at(/^debug2: peer server KEXINIT proposal$/) + 1]).toMatch(/^debug2: KEX algorithms: .*curve25519-sha256.*kex-strict-s-v00@openssh\.com/)
+      expect(at(/^debug1: kex: algorithm: curve25519-sha256$/)).toBeGreaterThan(at(/^debug2: peer server KEXINIT proposal$/))
+      expect(at(/^debug2: we sent a publickey packet, wait for reply$/)).toBeGreaterThan(at(/^debug1: Offering public key:/))
+      expect(vv.stderr).toMatch(/^debug1: Authenticated to 127\.0\.0\.1/m)
+      // -vvv is accepted too, as ssh takes it.
+      expect((yield* connect(["127.0.0.1", "-p", String(sshd.port), "-F", "/dev/null", "-i", key, "--insecure-accept-any-host-key", "-vvv"])).code).toBe(0)
     }))
 })
