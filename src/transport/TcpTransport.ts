@@ -48,6 +48,10 @@ export interface TcpOptions {
  */
 export const defaultSoftwareVersion = "effect_ssh_auth_0.1.0"
 
+/** Once queued bytes are out; at once while still connecting, which may never end. */
+const closeSocket = (socket: net.Socket): Effect.Effect<void> =>
+  Effect.sync(() => (socket.connecting ? socket.destroy() : socket.destroySoon()))
+
 /**
  * Opens the TCP connection as an @effect/platform-node socket. The socket's `run` owns
  * reading and the lifecycle (closing its scope ends the socket once queued bytes are out);
@@ -60,19 +64,33 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
     const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
       // Our own fields are well-typed already: skip Schema's check.
       new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
-    let conn: net.Socket | undefined
-    const socket = yield* NodeSocket.fromDuplex(Effect.acquireRelease(
-      Effect.async<net.Socket, Socket.SocketError>((resume) => {
+    // Connect before anything else: the setup below then overlaps with the TCP handshake and
+    // the server's own startup (sshd forks and re-executes itself per connection), instead of
+    // delaying the connect by ≈ 0.4 ms.
+    let connectError: Error | undefined
+    const conn = yield* Effect.acquireRelease(
+      Effect.sync(() => {
         // TCP_NODELAY: without it Nagle holds our small handshake packets back for ~40 ms.
         const c = net.createConnection({ host, port, noDelay: true })
-        c.once("connect", () => {
-          conn = c
-          resume(Effect.succeed(c))
-        })
-        c.on("error", (cause) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause }))))
-        return Effect.sync(() => c.destroy())
+        // Kept for good: an error before the platform's own listener is attached must not crash.
+        c.on("error", (e) => (connectError ??= e))
+        return c
       }),
-      (c) => Effect.sync(() => c.destroySoon())
+      // Also closes the socket if the platform never took it over.
+      closeSocket
+    )
+    const socket = yield* NodeSocket.fromDuplex(Effect.zipRight(
+      // Closing the socket's run (our close, or a failure) closes the connection.
+      Effect.addFinalizer(() => closeSocket(conn)),
+      // Not an acquireRelease: waiting for the connect must stay interruptible, or the
+      // connect timeout could not stop it.
+      Effect.async<net.Socket, Socket.SocketError>((resume) => {
+        const failed = (cause: unknown) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
+        if (connectError !== undefined || conn.destroyed) return failed(connectError ?? new Error("socket destroyed"))
+        if (!conn.connecting) return resume(Effect.succeed(conn))
+        conn.once("connect", () => resume(Effect.succeed(conn)))
+        conn.once("error", failed)
+      })
     ))
     const chunks = new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>()
     const ended = () => new Cause.NoSuchElementException()
@@ -111,7 +129,7 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
       port,
       chunks,
       write: (bytes) => {
-        if (conn !== undefined && conn.writable) conn.write(bytes)
+        if (conn.writable) conn.write(bytes)
       },
       close: Effect.asVoid(Fiber.interrupt(runFiber))
     }

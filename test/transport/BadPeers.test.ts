@@ -6,6 +6,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { connect as netConnect } from "node:net"
 import type * as net from "node:net"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
@@ -29,6 +32,13 @@ const failAgainst = (script: (socket: net.Socket) => void, handshakeTimeout: Dur
     yield* server.clientClosed.pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("socket left open") }))
     return { error, server }
   })
+
+/** How many sockets on this machine are in SYN_SENT towards 127.0.0.1:port (Linux's /proc/net/tcp). */
+const synSentTo = (port: number): number =>
+  fs.readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1).filter((line) => {
+    const [, , remote, state] = line.trim().split(/\s+/)
+    return remote === `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}` && state === "02"
+  }).length
 
 const ignoreMessage = encode((w) => w.byte(MessageNumber.IGNORE).string("x"))
 
@@ -103,6 +113,36 @@ describe("bad peers", () => {
       const error = yield* makeTcp({ host: "127.0.0.1", port: 1, hostKeyPolicy: acceptAnyInsecure }).pipe(Effect.scoped, Effect.flip)
       expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["ConnectFailed", "connect"])
       expect(error.message).toMatch(/cannot connect to 127\.0\.0\.1 port 1/)
+    }))
+
+  it.scopedLive("a connect that never completes times out, typed, and the half-open socket is let go", () =>
+    Effect.gen(function*() {
+      // A listener that never accepts, with a backlog of 0: once its queue is full the kernel
+      // drops further SYNs, so the next connect hangs as it would behind a silent firewall.
+      const listener = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn("python3", ["-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(60)"])
+        ),
+        (p) => Effect.sync(() => p.kill())
+      )
+      const port = yield* Effect.async<number>((resume) => void listener.stdout.once("data", (d) => resume(Effect.succeed(Number(String(d).trim())))))
+      const fillers = yield* Effect.acquireRelease(
+        Effect.sync(() => [0, 1, 2].map(() => netConnect(port, "127.0.0.1").on("error", () => {}))),
+        (sockets) => Effect.sync(() => sockets.forEach((s) => s.destroy()))
+      )
+      yield* Effect.sleep("200 millis")
+      const before = synSentTo(port)
+      expect(fillers.some((s) => s.connecting)).toBe(true)
+      const started = Date.now()
+      const error = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure, connectTimeout: "300 millis" }).pipe(
+        Effect.scoped,
+        Effect.flip
+      )
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "connect"])
+      expect(error.message).toMatch(/no TCP connection within 300ms/)
+      expect(Date.now() - started).toBeLessThan(5_000)
+      // Our SYN_SENT socket is gone: no more half-open connects to that port than before.
+      expect(synSentTo(port)).toBe(before)
     }))
 })
 
