@@ -243,7 +243,7 @@ export const handshake = (
       const done = Deferred.unsafeMake<void, TransportFailure | HostKeyRejected>(FiberId.none)
       const oursPayload = encodeKexInit(ours)
       kex = { ours, oursPayload, done, oursSeq: seqOut }
-      stepStarted = clock.unsafeCurrentTimeMillis()
+      stepStarted = Date.now()
       lastKexDone = done
       sendGate.unsafeClose()
       watchdog()
@@ -312,7 +312,7 @@ export const handshake = (
       }
       if (payload !== undefined) {
         lastSeqIn = seqIn
-        stepStarted = clock.unsafeCurrentTimeMillis()
+        stepStarted = Date.now()
         seqIn = (seqIn + 1) >>> 0
         bytesSinceKex += payload.length
         packetsSinceKex++
@@ -333,15 +333,15 @@ export const handshake = (
      * that, armed only while we wait on the server: a timer or a timeout race per packet cost
      * more CPU than the key exchange itself.
      */
-    const clock = yield* Effect.clock
+    // Node's timers, so Node's clock: a TestClock must not stall a real socket's watchdog.
     const stepTimeoutMillis = Duration.toMillis(options.handshakeTimeout)
-    let stepStarted = clock.unsafeCurrentTimeMillis()
+    let stepStarted = Date.now()
     let watchdogTimer: ReturnType<typeof setTimeout> | undefined
     const waitingOnServer = () => kex !== undefined || kexCount === 0
     const checkStep = () => {
       watchdogTimer = undefined
       if (dead || !waitingOnServer()) return
-      const remaining = stepStarted + stepTimeoutMillis - clock.unsafeCurrentTimeMillis()
+      const remaining = stepStarted + stepTimeoutMillis - Date.now()
       if (remaining > 0) {
         watchdogTimer = setTimeout(checkStep, remaining)
         return
