@@ -9,6 +9,7 @@ import { leftPad, stripZeros } from "./FixedWidth.js"
 import { signingKey, verifyingKey } from "./KeyObjects.js"
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64url")
+const fromB64u = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? "", "base64url"))
 
 type OkpCurve = "Ed25519" | "X25519"
 
@@ -25,7 +26,7 @@ const rawPrivate = (crv: OkpCurve, key: Uint8Array) =>
   crypto.createPrivateKey({ key: { kty: "OKP", crv, d: b64u(key), x: "" }, format: "jwk" })
 const rawPublic = (crv: OkpCurve, key: Uint8Array) =>
   crypto.createPublicKey({ key: { kty: "OKP", crv, x: b64u(key) }, format: "jwk" })
-const exportRawPublic = (key: crypto.KeyObject): Uint8Array => Buffer.from(key.export({ format: "jwk" }).x!, "base64url")
+const exportRawPublic = (key: crypto.KeyObject): Uint8Array => fromB64u(key.export({ format: "jwk" }).x)
 
 /** KeyObjects of the ephemeral X25519 keys we made, by their raw bytes. */
 const ephemeralKeys = new WeakMap<Uint8Array, crypto.KeyObject>()
@@ -52,10 +53,10 @@ export const nodeCurves: Curves = {
     generateKeyPair() {
       const { privateKey } = crypto.generateKeyPairSync("x25519")
       const jwk = privateKey.export({ format: "jwk" })
-      const raw = new Uint8Array(Buffer.from(jwk.d!, "base64url"))
+      const raw = fromB64u(jwk.d)
       // Importing the raw key again costs more than the whole DH: keep the KeyObject.
       ephemeralKeys.set(raw, privateKey)
-      return { privateKey: raw, publicKey: new Uint8Array(Buffer.from(jwk.x!, "base64url")) }
+      return { privateKey: raw, publicKey: fromB64u(jwk.x) }
     },
     sharedSecret(privateKey, peerPublicKey) {
       if (peerPublicKey.length !== 32) throw new CurveError({ operation: "x25519", detail: "public key must be 32 bytes" })

@@ -347,9 +347,10 @@ export const handshake = (
         return
       }
       const within = Duration.format(options.handshakeTimeout)
+      const step = kexStep()
       const timedOut = serverIdentification === ""
         ? error("Timeout", "version exchange", `no identification string from the server within ${within}`)
-        : error("Timeout", kexStep(), `no ${kexStep()} from the server within ${within}`)
+        : error("Timeout", step, `no ${step} from the server within ${within}`)
       Effect.runFork(abort(timedOut))
     }
     /** Arms the watchdog unless it is armed already. */
