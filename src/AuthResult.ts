@@ -7,6 +7,7 @@
 import * as Schema from "effect/Schema"
 import type { AuthOutcome } from "./handler/AuthHandler.js"
 import type { AuthSource, SourceError } from "./sources/AuthSource.js"
+import { printable, show } from "./wire/PeerText.js"
 
 /**
  * What happened to one source.
@@ -52,8 +53,12 @@ const AttemptJson = Schema.Union(
  */
 export const AuthResultJson = Schema.Struct({
   succeeded: Schema.Boolean,
-  /** USERAUTH_BANNER texts, in the order they came. */
+  /** USERAUTH_BANNER texts, in the order they came, as far as the banner budget kept them. */
   banners: Schema.Array(Schema.String),
+  /** Banners over the budget: counted, not kept. */
+  bannersDropped: Schema.optionalWith(Schema.Struct({ count: Schema.Number, bytes: Schema.Number }), {
+    default: () => ({ count: 0, bytes: 0 })
+  }),
   attempts: Schema.Array(Schema.Struct({ source: SourceJson, attempt: AttemptJson, durationMillis: Schema.Number }))
 })
 
@@ -85,11 +90,11 @@ const describeAttempt = (a: Attempt): string => {
     case "Failure":
       return `${a.partialSuccess ? "partial success" : "failure"}; can continue: ${a.allowedMethods.join(",") || "(none)"}`
     case "Disconnected":
-      return `disconnected (${a.code}): ${a.description}`
+      return `disconnected (${a.code}): ${show(a.description)}`
     case "Skipped":
-      return `skipped: ${a.reason}`
+      return `skipped: ${printable(a.reason)}`
     case "Error":
-      return `error ${a.error._tag}: ${a.error.message}`
+      return `error ${a.error._tag}: ${printable(a.error.message)}`
   }
 }
 
@@ -100,8 +105,10 @@ const describeAttempt = (a: Attempt): string => {
 export class AuthResult {
   constructor(
     readonly attempts: ReadonlyArray<SourceResult>,
-    /** USERAUTH_BANNER texts the server sent during the run, in order. */
-    readonly banners: ReadonlyArray<string> = []
+    /** USERAUTH_BANNER texts the server sent during the run, in order, as far as the budget kept them. */
+    readonly banners: ReadonlyArray<string> = [],
+    /** Banners over the budget, counted and not kept. */
+    readonly bannersDropped: { readonly count: number; readonly bytes: number } = { count: 0, bytes: 0 }
   ) {}
 
   /** True when the last attempt fully succeeded. */
@@ -122,6 +129,7 @@ export class AuthResult {
     return {
       succeeded: this.succeeded,
       banners: [...this.banners],
+      bannersDropped: { ...this.bannersDropped },
       attempts: this.attempts.map((r) => ({
         source: { kind: r.source._tag, username: r.source.username, method: r.source.method, description: r.source.description },
         attempt: attemptJson(r.attempt),
@@ -140,16 +148,17 @@ export class AuthResult {
  */
 export class AuthFailure extends Schema.TaggedError<AuthFailure>()("AuthFailure", {
   result: AuthResultJson,
-  reason: Schema.Literal("Exhausted", "Disconnected", "ConnectionLost", "Deadline")
+  reason: Schema.Literal("Exhausted", "Disconnected", "ConnectionLost", "ProtocolViolation", "Deadline")
 }) {
   override get message(): string {
     const lines = this.result.attempts.map((a) => `  ${a.source.kind}(${a.source.description}): ${a.attempt._tag}${
-      a.attempt._tag === "Disconnected" ? ` ${a.attempt.description}` : a.attempt._tag === "Error" ? ` ${a.attempt.message}` : ""
+      a.attempt._tag === "Disconnected" ? ` ${show(a.attempt.description)}` : a.attempt._tag === "Error" ? ` ${printable(a.attempt.message)}` : ""
     }`)
     const why = {
       Exhausted: "no more sources to try",
       Disconnected: "the server disconnected",
       ConnectionLost: "the connection was lost",
+      ProtocolViolation: "the server broke the protocol, and the connection was closed",
       Deadline: "the deadline passed"
     }[this.reason]
     return [`authentication failed: ${why}`, ...lines].join("\n")

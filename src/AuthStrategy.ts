@@ -94,7 +94,7 @@ export interface AuthenticateOptions {
   readonly deadline?: Duration.DurationInput
 }
 
-type Stop = "Success" | "Disconnected" | "ConnectionLost" | undefined
+type Stop = "Success" | "Disconnected" | "ConnectionLost" | "ProtocolViolation" | undefined
 
 /**
  * Tries the sources in order until one fully succeeds. Sources whose method the server
@@ -146,8 +146,10 @@ export const authenticate = <R>(
             stop = "Disconnected"
             return
           case "Error":
-            // A dead transport ends the run; any other error belongs to this source alone.
+            // A dead transport ends the run, and so does a server that broke the protocol
+            // (the handler has closed the connection); any other error is this source's alone.
             if (outcome.error._tag === "TransportError") stop = "ConnectionLost"
+            else if (outcome.error._tag === "AuthError" && "reason" in outcome.error && outcome.error.reason === "ProtocolError") stop = "ProtocolViolation"
             return
         }
       })
@@ -171,8 +173,8 @@ export const authenticate = <R>(
       ? Effect.timeoutTo(run, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
       : Effect.as(run, true))
 
-    const banners = yield* Effect.flatMap(AuthHandler, (h) => h.banners)
-    const result = new AuthResult(results, banners)
+    const handler = yield* AuthHandler
+    const result = new AuthResult(results, yield* handler.banners, yield* handler.bannersDropped)
     if (stop === "Success") return result
     return yield* new AuthFailure({
       result: result.toJSON(),

@@ -27,6 +27,7 @@ import { type AuthSource, CredentialError, skip, withAuthenticate } from "./sour
 import { BrokenIdentityFile, IdentityFileKey, LazyKey } from "./sources/IdentityFile.js"
 import { KeyboardInteractive } from "./sources/KeyboardInteractive.js"
 import { Password } from "./sources/Password.js"
+import * as Prompts from "./sources/Prompter.js"
 import type { Prompter } from "./sources/Prompter.js"
 
 /**
@@ -223,8 +224,9 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const canPrompt = prompter !== undefined
     const noPrompts = batch ? "BatchMode: no prompts" : "no terminal to prompt on"
     // Steps that prompt are planned as skipped without a prompter, so this never runs then.
-    const ask = (prompt: string, echo: boolean) =>
-      prompter ? prompter.ask(prompt, echo) : Effect.fail(new CredentialError({ source: prompt.trim(), detail: noPrompts }))
+    const ask = (prompt: Prompts.Prompt) =>
+      prompter ? prompter.ask(prompt) : Effect.fail(new CredentialError({ source: Prompts.label(prompt), detail: noPrompts }))
+    const host = SshConfig.hostname(config)
     const passwordOn = SshConfig.methodEnabled(config, "password")
     const kbdOn = SshConfig.methodEnabled(config, "keyboard-interactive")
     // The last tries go to password or keyboard-interactive, when they may run at all.
@@ -259,12 +261,16 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         }
       } else if (method === "keyboard-interactive" && kbdOn) {
         // Each prompt is asked with its own echo flag; a round with no prompts gets no answers.
-        const source = new KeyboardInteractive(user, (request) => Effect.forEach(request.prompts, (p) => ask(p.prompt, p.echo)))
+        const source = new KeyboardInteractive(user, (request) =>
+          Effect.forEach(request.prompts, (p, index) =>
+            ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index }))))
         steps.push({ method, kind: "keyboard-interactive", origins: ["KbdInteractiveAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
       } else if (method === "password" && passwordOn) {
         const tries = SshConfig.numberOfPasswordPrompts(config)
         for (let i = 0; i < Math.max(1, tries); i++) {
-          const source = new Password(user, ask(`${user}@${SshConfig.hostname(config)}'s password: `, false))
+          const source = new Password(user, ask(Prompts.password(user, host)), {
+            changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt))
+          })
           steps.push({ method, kind: "password", origins: ["PasswordAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
         }
       }

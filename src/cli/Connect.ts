@@ -17,6 +17,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as AuthStrategy from "../AuthStrategy.js"
 import * as HostKeyCheck from "../config/HostKeyCheck.js"
 import * as SshConfig from "../config/SshConfig.js"
@@ -28,7 +29,24 @@ import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
+import { printable } from "../wire/PeerText.js"
 import { describeConnection, describeProposals } from "./Probe.js"
+
+/**
+ * The whole login (connection, key exchange, authentication) took longer than its bound.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoginTimeout extends Schema.TaggedError<LoginTimeout>()("LoginTimeout", {
+  host: Schema.String,
+  port: Schema.Number,
+  seconds: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.host}:${this.port}: the login did not complete within ${this.seconds} s (LoginGraceTime; set it with -o LoginGraceTime=N)`
+  }
+}
 
 const flags = {
   destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host, or a Host alias from ssh_config")),
@@ -36,7 +54,14 @@ const flags = {
   login: Options.text("login").pipe(Options.withAlias("l"), Options.optional, Options.withDescription("user to log in as")),
   identities: Options.text("identity").pipe(Options.withAlias("i"), Options.repeated, Options.withDescription("private key file, tried before the config's")),
   configFile: Options.text("config-file").pipe(Options.withAlias("F"), Options.optional, Options.withDescription("ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config")),
-  options: Options.text("option").pipe(Options.withAlias("o"), Options.repeated, Options.withDescription("Keyword=value, as ssh -o")),
+  options: Options.text("option").pipe(
+    Options.withAlias("o"),
+    Options.repeated,
+    Options.withDescription(
+      "Keyword=value, as ssh -o. ConnectTimeout=N bounds the TCP connect, the server's identification line and each key exchange step. " +
+        "LoginGraceTime=N (ours, not ssh's) bounds the whole login: default 120 seconds, 0 for none"
+    )
+  ),
   verbose: Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription("log each step, as ssh -v")),
   verbosity: Options.integer("verbosity").pipe(
     Options.withDefault(0),
@@ -50,23 +75,41 @@ const flags = {
   insecure: Options.boolean("insecure-accept-any-host-key").pipe(Options.withDescription("trust any host key (anyone on the path can impersonate the server)"))
 }
 
-/** Answers prompts from environment variables: passphrases from one, passwords from the other. */
-const envPrompter = (passwordEnv: Option.Option<string>, passphraseEnv: Option.Option<string>): Prompter.Prompter => ({
-  ask: (prompt) =>
-    Effect.suspend(() => {
-      const name = prompt.startsWith("Enter passphrase") ? passphraseEnv : passwordEnv
-      const value = Option.flatMap(name, (n) => Option.fromNullable(process.env[n]))
-      return Option.isSome(value)
-        ? Effect.succeed(Redacted.make(value.value))
-        : Effect.fail(new CredentialError({ source: prompt.trim(), detail: `no environment variable answers it${Option.isSome(name) ? ` (${name.value} is not set)` : ""}` }))
+/**
+ * Answers from environment variables, chosen by where the prompt comes from and never by
+ * its words: the passphrase variable answers only a local key's passphrase prompt, the
+ * password variable only the server's password and non-echoing keyboard-interactive prompts.
+ */
+const envPrompter = (passwordEnv: Option.Option<string>, passphraseEnv: Option.Option<string>): Prompter.Prompter => {
+  const fromEnv = (name: Option.Option<string>, what: string) =>
+    Option.match(name, {
+      onNone: () => undefined,
+      onSome: (n) =>
+        Effect.suspend(() => {
+          const value = process.env[n]
+          return value !== undefined
+            ? Effect.succeed(Redacted.make(value))
+            : Effect.fail(new CredentialError({ source: what, detail: `the environment variable ${n} is not set` }))
+        })
     })
-})
+  return Prompter.fromSecrets({ password: fromEnv(passwordEnv, "--password-env"), passphrase: fromEnv(passphraseEnv, "--passphrase-env") })
+}
 
 /** `debug1: …` lines on stderr as ssh -v prints them, and trace-level ones as -vv's `debug2: …`. */
 const verboseLogger = Logger.make(({ logLevel, message }) => {
   const text = Array.isArray(message) ? message.join(" ") : String(message)
-  process.stderr.write(`${logLevel._tag === "Trace" ? "debug2" : "debug1"}: ${text}\n`)
+  process.stderr.write(`${logLevel._tag === "Trace" ? "debug2" : "debug1"}: ${printable(text)}\n`)
 })
+
+/** Banners go to stderr as they come, as ssh prints them, escaped. */
+const printBanner = (text: string) => Effect.sync(() => process.stderr.write(printable(text, { multiline: true }) + (text.endsWith("\n") ? "" : "\n")))
+
+/**
+ * JSON with every control character escaped, C1 and bidirectional marks included, which
+ * JSON.stringify leaves as they are: a server's banner is in there.
+ */
+const jsonText = (value: unknown): string =>
+  JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 /**
  * ssh counts its -v flags; @effect/cli's booleans do not. `-vv` and `-vvv` become
@@ -108,31 +151,38 @@ export const connect = Command.make("connect", flags, (f) =>
 
     const host = SshConfig.hostname(config)
     const port = SshConfig.port(config)
-    const checked = f.hostKeys.length > 0
-      ? { policy: pinned(f.hostKeys), hostKeyAlgorithms: undefined }
-      : f.insecure
-      ? { policy: acceptAnyInsecure, hostKeyAlgorithms: undefined }
-      : yield* HostKeyCheck.fromConfig(config, SshConfig.batchMode(config) ? undefined : terminal)
-    const connectTimeout = SshConfig.connectTimeout(config)
-    yield* Effect.logDebug(`Connecting to ${host} port ${port}.`)
-    const transport = yield* makeTcp({
-      host,
-      port,
-      hostKeyPolicy: checked.policy,
-      ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
-      ...(connectTimeout !== undefined ? { connectTimeout: `${connectTimeout} seconds` } : {})
+    const grace = SshConfig.loginGraceTime(config)
+    const login = Effect.gen(function*() {
+      const checked = f.hostKeys.length > 0
+        ? { policy: pinned(f.hostKeys), hostKeyAlgorithms: undefined }
+        : f.insecure
+        ? { policy: acceptAnyInsecure, hostKeyAlgorithms: undefined }
+        : yield* HostKeyCheck.fromConfig(config, SshConfig.batchMode(config) ? undefined : terminal)
+      const connectTimeout = SshConfig.connectTimeout(config)
+      yield* Effect.logDebug(`Connecting to ${host} port ${port}.`)
+      const transport = yield* makeTcp({
+        host,
+        port,
+        hostKeyPolicy: checked.policy,
+        ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
+        // ssh's ConnectTimeout bounds the connect and the identification line; we also bound each kex step with it.
+        ...(connectTimeout !== undefined ? { connectTimeout: `${connectTimeout} seconds`, handshakeTimeout: `${connectTimeout} seconds` } : {})
+      })
+      // ssh -v's kex lines, from the same words `ssh-auth probe` prints; -vv puts both
+      // proposals before the negotiated algorithms, where ssh does.
+      for (const line of describeConnection(transport)) {
+        if (line.startsWith("debug1: kex: algorithm:")) for (const p of describeProposals(transport)) yield* Effect.logTrace(p)
+        yield* Effect.logDebug(line.replace(/^debug1: /, ""))
+      }
+      const handler = AuthHandler.layerWith({ onBanner: printBanner }).pipe(Layer.provide(Layer.succeed(Transport, transport)))
+      return yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))
     })
-    // ssh -v's kex lines, from the same words `ssh-auth probe` prints; -vv puts both
-    // proposals before the negotiated algorithms, where ssh does.
-    for (const line of describeConnection(transport)) {
-      if (line.startsWith("debug1: kex: algorithm:")) for (const p of describeProposals(transport)) yield* Effect.logTrace(p)
-      yield* Effect.logDebug(line.replace(/^debug1: /, ""))
-    }
-    const handler = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
-    const result = yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))
+    const result = yield* (grace > 0
+      ? Effect.timeoutFail(login, { duration: `${grace} seconds`, onTimeout: () => new LoginTimeout({ host, port, seconds: grace }) })
+      : login)
     const last = result.attempts.at(-1)
     if (last) yield* Effect.logDebug(`Authenticated to ${host} ([${host}]:${port}) using "${last.source.method}".`)
-    yield* Console.log(f.json ? JSON.stringify(result.toJSON(), null, 2) : String(result))
+    yield* Console.log(f.json ? jsonText(result.toJSON()) : String(result))
   }).pipe(
     Effect.scoped,
     (self) => {

@@ -32,6 +32,13 @@ export class KeyCommandError extends Data.TaggedError("KeyCommandError")<{ reado
 const readText = (path: string) =>
   Effect.tryPromise({ try: () => fs.readFile(path, "utf8"), catch: (e) => new KeyCommandError({ message: `${path}: ${(e as Error).message}` }) })
 
+/** A file to sign, as the bytes on disk: a text decode would change what is signed. */
+const readBytes = (path: string) =>
+  Effect.tryPromise({
+    try: async () => new Uint8Array(await fs.readFile(path)),
+    catch: (e) => new KeyCommandError({ message: `${path}: ${(e as Error).message}` })
+  })
+
 const readStdin = Effect.promise(async () => {
   const chunks: Array<Buffer> = []
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
@@ -74,8 +81,7 @@ const sign = Command.make("sign", {
       return yield* Effect.sync(() => process.stdout.write(signature))
     }
     for (const path of files) {
-      const message = yield* Effect.map(readText(path), (t) => new TextEncoder().encode(t))
-      const signature = yield* SshSig.sign(key, namespace, message)
+      const signature = yield* SshSig.sign(key, namespace, yield* readBytes(path))
       yield* Effect.tryPromise({ try: () => fs.writeFile(`${path}.sig`, signature), catch: (e) => new KeyCommandError({ message: `${path}.sig: ${(e as Error).message}` }) })
       yield* Console.error(`Write signature to ${path}.sig`)
     }

@@ -15,6 +15,7 @@ import type { SshConnection } from "../transport/Handshake.js"
 import type { KexInit } from "../transport/KexInit.js"
 import { acceptAnyInsecure } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
+import { show, showList } from "../wire/PeerText.js"
 import { parseDestination } from "./Destination.js"
 
 /**
@@ -28,11 +29,11 @@ export const describeConnection = (c: SshConnection): ReadonlyArray<string> => {
   const [, proto = "?", software = c.serverIdentification] = /^SSH-([^-]+)-(.*)$/.exec(c.serverIdentification) ?? []
   const sigAlgs = Option.match(c.serverSigAlgs, {
     onNone: () => "debug1: no EXT_INFO server-sig-algs received",
-    onSome: (algs) => `debug1: kex_input_ext_info: server-sig-algs=<${algs.join(",")}>`
+    onSome: (algs) => `debug1: kex_input_ext_info: server-sig-algs=<${showList(algs, 64, 900)}>`
   })
   return [
     `debug1: Local version string ${c.clientIdentification}`,
-    `debug1: Remote protocol version ${proto}, remote software version ${software}`,
+    `debug1: Remote protocol version ${show(proto, 32)}, remote software version ${show(software)}`,
     `debug1: kex: algorithm: ${a.kex}`,
     `debug1: kex: host key algorithm: ${a.hostKey}`,
     `debug1: kex: server->client cipher: ${a.cipherServerToClient} MAC: ${a.macServerToClient} compression: ${a.compressionServerToClient}`,
@@ -51,18 +52,20 @@ export const describeConnection = (c: SshConnection): ReadonlyArray<string> => {
  * @category formatting
  */
 export const describeProposals = (c: SshConnection): ReadonlyArray<string> => {
+  // The peer's lists are as long as it likes: each line is cut, and escaped.
+  const list = (names: ReadonlyArray<string>) => showList(names, 64, 900)
   const proposal = (who: string, k: KexInit) => [
     `${who} KEXINIT proposal`,
-    `KEX algorithms: ${k.kexAlgorithms.join(",")}`,
-    `host key algorithms: ${k.serverHostKeyAlgorithms.join(",")}`,
-    `ciphers ctos: ${k.ciphersClientToServer.join(",")}`,
-    `ciphers stoc: ${k.ciphersServerToClient.join(",")}`,
-    `MACs ctos: ${k.macsClientToServer.join(",")}`,
-    `MACs stoc: ${k.macsServerToClient.join(",")}`,
-    `compression ctos: ${k.compressionClientToServer.join(",")}`,
-    `compression stoc: ${k.compressionServerToClient.join(",")}`,
-    `languages ctos: ${k.languagesClientToServer.join(",")}`,
-    `languages stoc: ${k.languagesServerToClient.join(",")}`,
+    `KEX algorithms: ${list(k.kexAlgorithms)}`,
+    `host key algorithms: ${list(k.serverHostKeyAlgorithms)}`,
+    `ciphers ctos: ${list(k.ciphersClientToServer)}`,
+    `ciphers stoc: ${list(k.ciphersServerToClient)}`,
+    `MACs ctos: ${list(k.macsClientToServer)}`,
+    `MACs stoc: ${list(k.macsServerToClient)}`,
+    `compression ctos: ${list(k.compressionClientToServer)}`,
+    `compression stoc: ${list(k.compressionServerToClient)}`,
+    `languages ctos: ${list(k.languagesClientToServer)}`,
+    `languages stoc: ${list(k.languagesServerToClient)}`,
     `first_kex_follows ${k.firstKexPacketFollows ? 1 : 0}`
   ]
   return [...proposal("local client", c.proposals.client), ...proposal("peer server", c.proposals.server)]

@@ -7,8 +7,10 @@ import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { printable, show } from "../wire/PeerText.js"
 import { agent } from "./Agent.js"
 import { config } from "./Config.js"
 import { connect, expandVerbosity } from "./Connect.js"
@@ -22,23 +24,67 @@ const command = Command.make("ssh-auth").pipe(
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })
 
+/** A bug of ours still ends the way every failure does: one line, status 255, like ssh. */
+const internalError = (what: unknown): string =>
+  `ssh-auth: internal error: ${show(what instanceof Error ? `${what.name}: ${what.message}` : String(what), 300)}`
+
+// The last resort, for a throw outside any Effect (a socket callback, say): never a silent exit.
+process.on("uncaughtException", (error) => {
+  process.stderr.write(`${internalError(error)}\n`)
+  process.exit(255)
+})
+
+/**
+ * Everything the command prints passes through here: a server's words end up in results,
+ * errors and logs, and no control sequence of theirs may reach the terminal.
+ */
+const escapingConsole = Console.consoleWith((console) => {
+  const escape = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? printable(a, { multiline: true }) : a))
+  return Effect.succeed<Console.Console>({
+    ...console,
+    log: (...args) => console.log(...escape(args)),
+    error: (...args) => console.error(...escape(args)),
+    warn: (...args) => console.warn(...escape(args)),
+    info: (...args) => console.info(...escape(args)),
+    debug: (...args) => console.debug(...escape(args))
+  })
+})
+
 // Only connect counts its -v flags.
-cli(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
-  // Like ssh: a connection failure prints one line and exits 255.
-  Effect.catchAll((error) =>
-    ValidationError.isValidationError(error)
-      // @effect/cli has already printed what was wrong with the command line.
-      ? Effect.sync(() => {
-        process.exitCode = 2
-      })
-      : Effect.zipRight(
-        Console.error(`ssh-auth: ${error.message}`),
+Effect.flatMap(escapingConsole, (console) =>
+  cli(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
+    // Like ssh: a connection failure prints one line and exits 255.
+    Effect.catchAll((error) =>
+      ValidationError.isValidationError(error)
+        // @effect/cli has already printed what was wrong with the command line.
+        ? Effect.sync(() => {
+          process.exitCode = 2
+        })
+        : Effect.zipRight(
+          Console.error(`ssh-auth: ${error.message}`),
+          Effect.sync(() => {
+            // A command may say its own status (ssh-add -l exits 1 for an empty agent).
+            process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
+          })
+        )
+    ),
+    Effect.catchAllDefect((defect) =>
+      Effect.zipRight(
+        Console.error(internalError(defect)),
         Effect.sync(() => {
-          // A command may say its own status (ssh-add -l exits 1 for an empty agent).
-          process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
+          process.exitCode = 255
         })
       )
-  ),
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+    ),
+    Effect.withConsole(console)
+  )).pipe(
+    // Interrupted (Ctrl-C): runMain exits 130; anything else left is ours to report.
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
+        process.stderr.write(`${internalError(Cause.squash(cause))}\n`)
+        process.exitCode = 255
+      })
+    ),
+    Effect.provide(NodeContext.layer),
+    NodeRuntime.runMain({ disableErrorReporting: true })
+  )

@@ -15,7 +15,7 @@ import * as Redacted from "effect/Redacted"
 import { hostCertificateAlgorithms, hostKeyAlgorithms as supportedHostKeyAlgorithms } from "../transport/Algorithms.js"
 import { type HostKeyInfo, type HostKeyPolicy, HostKeyRejected } from "../transport/HostKeyPolicy.js"
 import * as PublicKey from "../keys/PublicKey.js"
-import type { Prompter } from "../sources/Prompter.js"
+import { confirm, type Prompter } from "../sources/Prompter.js"
 import * as KnownHosts from "./KnownHosts.js"
 import * as SshConfig from "./SshConfig.js"
 
@@ -103,10 +103,9 @@ export const policy = (options: HostKeyCheckOptions): HostKeyPolicy => (info: Ho
           // Without a terminal ssh refuses, as in BatchMode.
           if (options.prompter === undefined) return yield* strict()
           const shown = KnownHosts.hostName(name, port)
-          const answer = yield* options.prompter.ask(
-            `The authenticity of host '${shown}' can't be established.\n${PublicKey.typeLabel(info.key)} key fingerprint is ${info.fingerprint}.${others}\nAre you sure you want to continue connecting (yes/no/[fingerprint])? `,
-            true
-          ).pipe(Effect.mapError((e) => reject(`cannot ask about the host key: ${e.message}`)))
+          const answer = yield* options.prompter.ask(confirm(
+            `The authenticity of host '${shown}' can't be established.\n${PublicKey.typeLabel(info.key)} key fingerprint is ${info.fingerprint}.${others}\nAre you sure you want to continue connecting (yes/no/[fingerprint])? `
+          )).pipe(Effect.mapError((e) => reject(`cannot ask about the host key: ${e.message}`)))
           const reply = Redacted.value(answer).trim()
           if (reply.toLowerCase() !== "yes" && reply !== info.fingerprint) return yield* reject("Host key verification failed: not confirmed")
         }

@@ -68,6 +68,8 @@ const acted: Record<string, Keyword> = {
   numberofpasswordprompts: { check: single(integer) },
   batchmode: { check: single(flag) },
   connecttimeout: { check: single((args) => (args[0]?.toLowerCase() === "none" ? undefined : time(args))) },
+  // Ours, not ssh's (ssh has no bound on a whole login): sshd's name for the same bound.
+  logingracetime: { check: single(time) },
   userknownhostsfile: { check: oneArg },
   globalknownhostsfile: { check: oneArg },
   stricthostkeychecking: { check: single(oneOf([...flagValues, "off", "ask", "accept-new"])) },

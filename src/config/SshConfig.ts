@@ -523,6 +523,20 @@ export const connectTimeout = (c: ResolvedConfig): number | undefined => {
 }
 
 /**
+ * The bound on a whole login, in seconds: connection, key exchange and authentication.
+ * `LoginGraceTime` is an ssh-auth keyword (sshd's name for its side of the same bound;
+ * ssh has none), so it belongs on the command line (`-o LoginGraceTime=30`) rather than
+ * in a config file that ssh also reads. Default 120; 0 means no bound.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const loginGraceTime = (c: ResolvedConfig): number => {
+  const v = value(c, "logingracetime")
+  return (v === undefined ? undefined : Keywords.parseTime(v)) ?? 120
+}
+
+/**
  * @since 0.1.0
  * @category accessors
  */

@@ -2,6 +2,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { show } from "../wire/PeerText.js"
 
 /**
  * A userauth exchange went wrong in a way that is not simply "the server said no".
@@ -23,7 +24,7 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
   cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
-    return `${this.method} for ${this.username}: ${this.detail}`
+    return `${this.method} for ${this.username}: ${show(this.detail, 1000)}`
   }
 }
 
@@ -39,6 +40,6 @@ export class PasswordChangeRequired extends Schema.TaggedError<PasswordChangeReq
   prompt: Schema.String
 }) {
   override get message(): string {
-    return `the server requires a new password for ${this.username}: ${this.prompt}`
+    return `the server requires a new password for ${this.username}: ${show(this.prompt)}`
   }
 }

@@ -9,7 +9,9 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -19,8 +21,9 @@ import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
 import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import { Transport } from "../transport/Transport.js"
-import { Disconnected, type TransportError } from "../transport/TransportError.js"
-import { MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { Disconnected, TransportError } from "../transport/TransportError.js"
+import { DisconnectReason, MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { show, showList } from "../wire/PeerText.js"
 import { decode, type Reader } from "../wire/Reader.js"
 import { encode, type Writer } from "../wire/Writer.js"
 import { AuthError, PasswordChangeRequired } from "./AuthError.js"
@@ -87,8 +90,13 @@ type MethodStep = { readonly _tag: "Continue" } | { readonly _tag: "Done"; reado
  * @category models
  */
 export interface AuthHandler {
-  /** Banners received so far (USERAUTH_BANNER), in order. */
+  /**
+   * Banners received so far (USERAUTH_BANNER), in order, as far as the banner budget
+   * (`AuthHandlerOptions.bannerBudget`) kept them.
+   */
   readonly banners: Effect.Effect<ReadonlyArray<string>>
+  /** Banners received but not kept, over the budget: how many, and their bytes. */
+  readonly bannersDropped: Effect.Effect<{ readonly count: number; readonly bytes: number }>
   /**
    * Sends one USERAUTH_REQUEST (`fill` writes the method-specific fields) and waits for its
    * outcome. `onMethodMessage` handles messages 60-79 for the method in flight.
@@ -137,7 +145,8 @@ const disconnectAsOutcome = <E, R>(
   ) as Effect.Effect<AuthOutcome, Exclude<E, Disconnected>, R>
 
 /**
- * The signature algorithms to try for a key, in order, per RFC 8332 §3.1: for RSA,
+ * The signature algorithms a key may use, best first (the first is the one offered), per
+ * RFC 8332 §3.1: for RSA,
  * rsa-sha2-512 then rsa-sha2-256 as far as the server lists them in server-sig-algs; without
  * EXT_INFO, rsa-sha2-256; ssh-rsa (SHA-1) only when allowed. Other keys have one algorithm.
  *
@@ -162,9 +171,24 @@ export const signatureAlgorithmsFor = (
  * @category models
  */
 export interface AuthHandlerOptions {
-  /** Called with each USERAUTH_BANNER as it arrives (banners are also kept, see `banners`). */
+  /**
+   * Called with each USERAUTH_BANNER as it arrives, the raw text: escape it before it
+   * reaches a terminal (`PeerText.printable`). Banners are also kept, see `banners`.
+   */
   readonly onBanner?: (text: string) => Effect.Effect<void>
+  /**
+   * How long the server has to answer a request (or our response to its question),
+   * counted from when ours went out: banners and keepalives in between do not extend it.
+   * Default 30 seconds.
+   */
+  readonly replyTimeout?: Duration.DurationInput
+  /** Banner bytes kept for the whole connection; the rest are counted and dropped. Default 64 KiB. */
+  readonly bannerBudget?: number
 }
+
+/** What one request's replies may add up to, in messages and in bytes, before it is cut off. */
+const MAX_REPLY_MESSAGES = 256
+const MAX_REPLY_BYTES = 1024 * 1024
 
 /**
  * Builds the handler over the `Transport` in context.
@@ -176,10 +200,44 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
   const transport = yield* Transport
   const lock = yield* Effect.makeSemaphore(1)
   const banners: Array<string> = []
+  const bannerBudget = options.bannerBudget ?? 64 * 1024
+  let bannerBytes = 0
+  const dropped = { count: 0, bytes: 0 }
+  const replyMillis = Duration.toMillis(options.replyTimeout ?? "30 seconds")
+  /**
+   * Set once the server broke the protocol or stopped answering: the connection is closed
+   * then, and every later request fails with this error before anything is sent, so no
+   * later source can put a secret on a connection that is no longer trustworthy.
+   */
+  let broken: AuthError | TransportError | undefined
+
+  const keepBanner = (text: string) => {
+    const size = Buffer.byteLength(text)
+    if (bannerBytes + size <= bannerBudget) {
+      banners.push(text)
+      bannerBytes += size
+    } else {
+      dropped.count++
+      dropped.bytes += size
+    }
+  }
   // The ssh-userauth service is requested once per connection, on first use.
   const ensureService = yield* Effect.cached(
     Effect.zipRight(transport.requestService("ssh-userauth"), Effect.logDebug("SSH2_MSG_SERVICE_ACCEPT received"))
   )
+
+  /** A protocol violation, or a server that stopped answering, ends the connection for good. */
+  const breakOn = (e: unknown): Effect.Effect<void> => {
+    if (broken) return Effect.void
+    const violation = e instanceof AuthError && e.reason === "ProtocolError"
+    const silent = e instanceof TransportError && e.reason === "Timeout"
+    if (!violation && !silent) return Effect.void
+    broken = e
+    return transport.disconnect(
+      violation ? DisconnectReason.PROTOCOL_ERROR : DisconnectReason.BY_APPLICATION,
+      violation ? "protocol error" : "no reply"
+    )
+  }
 
   const sendAuthRequest = <E, R>(
     username: string,
@@ -188,10 +246,24 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
     onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
   ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R> =>
     lock.withPermits(1)(Effect.gen(function*() {
+      if (broken) return yield* broken
       const protocolError = (detail: string) => new AuthError({ reason: "ProtocolError", method, username, detail })
       const parse = <A>(message: Uint8Array, f: (r: Reader) => A) =>
         Either.mapLeft(decode(message, f), (e) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`))
+      const onBanner = (message: Uint8Array) =>
+        Effect.flatMap(parse(message, (r) => (r.byte(), r.text("banner message"))), (text) => {
+          keepBanner(text)
+          return options.onBanner ? options.onBanner(text) : Effect.void
+        })
       yield* ensureService
+      // Whatever is waiting now was sent before we asked anything: only a banner may be.
+      for (let i = 0; transport.pending > 0 && i < MAX_REPLY_MESSAGES; i++) {
+        const early = yield* transport.receive
+        if (early[0] !== MessageNumber.USERAUTH_BANNER) {
+          return yield* protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
+        }
+        yield* onBanner(early)
+      }
       yield* transport.send(
         encode((w) => {
           w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
@@ -199,9 +271,16 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         })
       )
       yield* Effect.logTrace(`we sent a ${method} packet, wait for reply`)
-      // Bounded: a server may send banners and method messages, but not forever.
-      for (let i = 0; i < 1000; i++) {
-        const message = yield* transport.receive
+      // The server's time runs from our last message, whatever it sends in between.
+      let deadline = (yield* Clock.currentTimeMillis) + replyMillis
+      let replyBytes = 0
+      // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
+      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
+        const message = yield* transport.receiveWithin(deadline - (yield* Clock.currentTimeMillis))
+        replyBytes += message.length
+        if (replyBytes > MAX_REPLY_BYTES) {
+          return yield* protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
+        }
         switch (message[0]) {
           case MessageNumber.USERAUTH_SUCCESS:
             return { _tag: "Success" } as const
@@ -213,23 +292,24 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
             return { _tag: "Failure", ...failure } as const
           }
           case MessageNumber.USERAUTH_BANNER: {
-            const text = yield* parse(message, (r) => (r.byte(), r.text("banner message")))
-            banners.push(text)
-            if (options.onBanner) yield* options.onBanner(text)
+            yield* onBanner(message)
             continue
           }
           default: {
             if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
               const step = yield* onMethodMessage(message)
               if (step._tag === "Done") return step.outcome
+              // The method answered the server: its time starts again.
+              deadline = (yield* Clock.currentTimeMillis) + replyMillis
               continue
             }
             return yield* protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
           }
         }
       }
-      return yield* protocolError("too many messages without an outcome")
+      return yield* protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
     })).pipe(
+      Effect.tapError((e) => breakOn(e)),
       disconnectAsOutcome,
       Effect.withSpan("AuthHandler.sendAuthRequest", { attributes: { method, username } })
     )
@@ -283,7 +363,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
             (e) => authError("ProtocolError", e.message)
           )
           if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, blob) !== 0) {
-            return yield* authError("ProtocolError", `PK_OK names ${ok.algorithm}, not the ${algorithm} key we offered`)
+            return yield* authError("ProtocolError", `PK_OK names ${show(ok.algorithm, 64)}, not the ${algorithm} key we offered`)
           }
           yield* Effect.logDebug(`Server accepts key: ${offered}`)
           const signature = yield* sign
@@ -295,6 +375,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
 
   const handler: AuthHandler = {
     banners: Effect.sync(() => [...banners]),
+    bannersDropped: Effect.sync(() => ({ ...dropped })),
     sendAuthRequest,
 
     none: (username) => sendAuthRequest(username, "none", () => {}),
@@ -338,7 +419,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
             method: "publickey",
             username,
             detail: `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
-              Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => a.join(",")), () => "none")
+              Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () => "none")
             })`
           })
         }
@@ -347,16 +428,10 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
             Effect.mapError((cause) => new AuthError({ reason: "SigningFailed", method: "publickey-hostbound-v00@openssh.com", username, detail: cause.message, cause }))
           )
         }
-        let outcome: AuthOutcome = { _tag: "Failure", allowedMethods: [], partialSuccess: false }
-        for (const [i, algorithm] of algorithms.entries()) {
-          outcome = yield* publicKeyWith(username, signer, algorithm, options?.skipQuery ?? false)
-          // server-sig-algs lists what sshd can verify, not what its PubkeyAcceptedAlgorithms
-          // allow: an RSA key refused as rsa-sha2-512 may still be accepted as rsa-sha2-256.
-          const retry = outcome._tag === "Failure" && !outcome.partialSuccess &&
-            outcome.allowedMethods.includes("publickey") && i + 1 < algorithms.length
-          if (!retry) break
-        }
-        return outcome
+        // One offer per key, with the best algorithm the server lists, as ssh does: sshd
+        // counts every refused offer against MaxAuthTries, so a second algorithm for a
+        // refused key would spend the tries of the keys behind it.
+        return yield* publicKeyWith(username, signer, algorithms[0], options?.skipQuery ?? false)
       })),
 
     keyboardInteractive: (username, responder, submethods = "") =>

@@ -2,6 +2,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import { show } from "../wire/PeerText.js"
 
 /**
  * A key or signature could not be read or used.
@@ -17,7 +18,8 @@ export class KeyError extends Data.TaggedError("KeyError")<{
   readonly cause?: unknown
 }> {
   override get message(): string {
-    return `${this.keyType ? `${this.keyType}: ` : ""}${this.detail}`
+    // Key types and algorithm names may be a peer's words: escaped and cut.
+    return show(`${this.keyType ? `${this.keyType}: ` : ""}${this.detail}`, 512)
   }
 }
 

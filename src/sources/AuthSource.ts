@@ -35,6 +35,25 @@ export class CredentialError extends Schema.TaggedError<CredentialError>()("Cred
 }
 
 /**
+ * Runs a user-supplied getter, responder or callback: its failure, and any throw inside it
+ * (an `Effect.sync` whose function throws, say), become this source's `CredentialError`,
+ * so the strategy records it and moves on, as paramiko records any exception from a
+ * source. Only the library's own bugs stay defects.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const userCode = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  source: string,
+  what: string
+): Effect.Effect<A, CredentialError, R> =>
+  self.pipe(
+    Effect.mapError((cause) => new CredentialError({ source, detail: `${what} failed`, cause })),
+    Effect.catchAllDefect((cause) => Effect.fail(new CredentialError({ source, detail: `${what} threw`, cause })))
+  )
+
+/**
  * A source that cannot run here (no agent to ask, no terminal to prompt on) says so with
  * this; the strategy records it as skipped and goes on.
  *

@@ -15,7 +15,7 @@ import type { PrivateKey, Signer, SignerFailure } from "../keys/PrivateKey.js"
 import { type KeyFileError, PassphraseRequired, type PrivateKeyError, WrongPassphrase } from "../keys/PrivateKeyError.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import { type AuthSource, Base, type CredentialError, type SourceError, surfaceSignerFailure } from "./AuthSource.js"
-import type { Prompter } from "./Prompter.js"
+import { passphrase, type Prompter } from "./Prompter.js"
 
 /**
  * A key file whose public half is known, decrypted on first use and then kept.
@@ -46,7 +46,7 @@ export class LazyKey {
       last = plain.left
       for (let i = 0; i < self.attempts && self.prompter && isPassphraseProblem(last); i++) {
         self.prompts++
-        const answer = yield* self.prompter.ask(`Enter passphrase for key '${self.path}': `, false)
+        const answer = yield* self.prompter.ask(passphrase(self.path))
         const tried = yield* Effect.either(read(answer))
         if (tried._tag === "Right") return (self.loaded = tried.right)
         last = tried.left

@@ -3,7 +3,7 @@
  */
 import * as Effect from "effect/Effect"
 import { AuthHandler, type Responder } from "../handler/AuthHandler.js"
-import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
+import { type AuthSource, Base, userCode } from "./AuthSource.js"
 
 /**
  * Keyboard-interactive authentication (RFC 4256, paramiko's `auth_interactive`). The
@@ -24,8 +24,6 @@ export class KeyboardInteractive<E = never> extends Base implements AuthSource {
   }
   get authenticate() {
     return Effect.flatMap(AuthHandler, (h) =>
-      h.keyboardInteractive(this.username, (request) =>
-        Effect.mapError(this.responder(request), (e) =>
-          new CredentialError({ source: this.toString(), detail: "the responder failed", cause: e })), this.submethods))
+      h.keyboardInteractive(this.username, (request) => userCode(this.responder(request), this.toString(), "the responder"), this.submethods))
   }
 }

@@ -4,7 +4,7 @@
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import { AuthHandler } from "../handler/AuthHandler.js"
-import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
+import { type AuthSource, Base, userCode } from "./AuthSource.js"
 
 /**
  * Password authentication (RFC 4252 §8). The getter is lazy: it runs only when this source
@@ -30,16 +30,14 @@ export class Password<E = never> extends Base implements AuthSource {
     return `user=${this.username}`
   }
   get authenticate() {
-    const credential = (e: unknown) =>
-      new CredentialError({ source: this.toString(), detail: "the password getter failed", cause: e })
     const change = this.options.changePassword
     return Effect.gen(this, function*() {
       const handler = yield* AuthHandler
-      const password = yield* Effect.mapError(this.getter, credential)
+      const password = yield* userCode(this.getter, this.toString(), "the password getter")
       return yield* handler.password(
         this.username,
         password,
-        change ? (prompt: string) => Effect.mapError(change(prompt), credential) : undefined
+        change ? (prompt: string) => userCode(change(prompt), this.toString(), "the change-password callback") : undefined
       )
     })
   }

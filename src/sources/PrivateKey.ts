@@ -11,7 +11,7 @@ import * as KeyFile from "../keys/KeyFile.js"
 import type * as Keys from "../keys/PrivateKey.js"
 import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
 import { fingerprintSha256 } from "../keys/PublicKey.js"
-import { type AuthSource, Base, CredentialError } from "./AuthSource.js"
+import { type AuthSource, Base, CredentialError, userCode } from "./AuthSource.js"
 
 /**
  * Authenticates with whatever signer it is given.
@@ -36,7 +36,15 @@ export class PrivateKey extends Base implements AuthSource {
     return `user=${this.username}, key=${this.signer.publicKey.type} ${this.fingerprint}`
   }
   get authenticate() {
-    return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, this.signer, this.options))
+    // The signer may be the user's own code: a throw in it is this source's error.
+    const signer = this.signer
+    const guarded: Keys.Signer<Keys.SignerFailure> = {
+      ...signer,
+      sign: (algorithm, data) =>
+        Effect.catchAllDefect(signer.sign(algorithm, data), (cause) =>
+          Effect.fail(new CredentialError({ source: this.toString(), detail: "the signer threw", cause })))
+    }
+    return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, guarded, this.options))
   }
 }
 
@@ -81,10 +89,7 @@ export class OnDiskPrivateKey<E = never> extends Base implements AuthSource {
   get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError> {
     const passphrase = this.passphrase
     return KeyFile.readFile(this.path, passphrase
-      ? {
-        passphrase: Effect.mapError(passphrase, (e) =>
-          new CredentialError({ source: this.toString(), detail: "the passphrase getter failed", cause: e }))
-      }
+      ? { passphrase: userCode(passphrase, this.toString(), "the passphrase getter") }
       : {})
   }
   get authenticate() {

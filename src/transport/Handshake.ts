@@ -24,6 +24,7 @@ import { CurveError, CurvesImpl } from "../crypto/Curves.js"
 import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import { DisconnectReason, isKexMessage, MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { show, showList } from "../wire/PeerText.js"
 import { decode } from "../wire/Reader.js"
 import { WireError } from "../wire/WireError.js"
 import { encode } from "../wire/Writer.js"
@@ -73,8 +74,13 @@ export interface HandshakeOptions {
   readonly preferences: AlgorithmPreferences
   /** Our identification string, without CR LF. */
   readonly clientIdentification: string
-  /** Each handshake step (version, KEXINIT, reply, NEWKEYS, service accept) must finish within this. */
+  /**
+   * Each handshake step (KEXINIT, reply, NEWKEYS, service accept) must finish within this,
+   * counted from the step's start whatever arrives in between.
+   */
   readonly handshakeTimeout: Duration.Duration
+  /** The wait for the server's identification line (ssh's ConnectTimeout bounds it). Default: `handshakeTimeout`. */
+  readonly identificationTimeout?: Duration.Duration
   /** How long `receive` waits for the next message. */
   readonly receiveTimeout: Duration.Duration
   /** Start a rekey after this many bytes or packets (both directions) since the last one. */
@@ -243,7 +249,7 @@ export const handshake = (
       const done = Deferred.unsafeMake<void, TransportFailure | HostKeyRejected>(FiberId.none)
       const oursPayload = encodeKexInit(ours)
       kex = { ours, oursPayload, done, oursSeq: seqOut }
-      stepStarted = Date.now()
+      startStep()
       lastKexDone = done
       sendGate.unsafeClose()
       watchdog()
@@ -312,7 +318,6 @@ export const handshake = (
       }
       if (payload !== undefined) {
         lastSeqIn = seqIn
-        stepStarted = Date.now()
         seqIn = (seqIn + 1) >>> 0
         bytesSinceKex += payload.length
         packetsSinceKex++
@@ -328,25 +333,34 @@ export const handshake = (
       kex === undefined ? "KEXINIT" : kex.theirsPayload === undefined ? "KEXINIT" : kex.pendingOpener ? "NEWKEYS" : "KEXDH_REPLY"
 
     /**
-     * From our version line to the end of the first kex, and during every rekey, each
-     * packet must come within the handshake timeout. One Node timer per connection checks
-     * that, armed only while we wait on the server: a timer or a timeout race per packet cost
-     * more CPU than the key exchange itself.
+     * Each handshake step (the identification line, KEXINIT, the kex reply, NEWKEYS, in the
+     * first kex and every rekey) must finish within its timeout, counted from the step's
+     * start: packets in between (IGNORE, DEBUG, a keepalive) do not restart it, or a server
+     * could hold the client forever. One Node timer per connection checks that, armed only
+     * while we wait on the server: a timer or a timeout race per packet cost more CPU than
+     * the key exchange itself.
      */
     // Node's timers, so Node's clock: a TestClock must not stall a real socket's watchdog.
     const stepTimeoutMillis = Duration.toMillis(options.handshakeTimeout)
+    const identificationTimeout = options.identificationTimeout ?? options.handshakeTimeout
     let stepStarted = Date.now()
     let watchdogTimer: ReturnType<typeof setTimeout> | undefined
     const waitingOnServer = () => kex !== undefined || kexCount === 0
+    const stepLimit = () => (serverIdentification === "" ? identificationTimeout : options.handshakeTimeout)
+    /** The next step starts now: its deadline runs from here. */
+    const startStep = () => {
+      stepStarted = Date.now()
+    }
     const checkStep = () => {
       watchdogTimer = undefined
       if (dead || !waitingOnServer()) return
-      const remaining = stepStarted + stepTimeoutMillis - Date.now()
+      const limit = stepLimit()
+      const remaining = stepStarted + Duration.toMillis(limit) - Date.now()
       if (remaining > 0) {
         watchdogTimer = setTimeout(checkStep, remaining)
         return
       }
-      const within = Duration.format(options.handshakeTimeout)
+      const within = Duration.format(limit)
       const step = kexStep()
       const timedOut = serverIdentification === ""
         ? error("Timeout", "version exchange", `no identification string from the server within ${within}`)
@@ -355,7 +369,7 @@ export const handshake = (
     }
     /** Arms the watchdog unless it is armed already. */
     function watchdog() {
-      if (watchdogTimer === undefined && !dead) watchdogTimer = setTimeout(checkStep, stepTimeoutMillis)
+      if (watchdogTimer === undefined && !dead) watchdogTimer = setTimeout(checkStep, Duration.toMillis(stepLimit()))
     }
     function stopWatchdog() {
       if (watchdogTimer !== undefined) clearTimeout(watchdogTimer)
@@ -376,13 +390,13 @@ export const handshake = (
         if (!got.line.startsWith("SSH-")) continue
         const match = /^SSH-([^-\s]+)-(\S+)/.exec(got.line)
         if (!match) {
-          return yield* error("VersionExchange", "version exchange", `malformed identification string ${JSON.stringify(got.line)}`)
+          return yield* error("VersionExchange", "version exchange", `malformed identification string "${show(got.line)}"`)
         }
         if (match[1] !== "2.0" && match[1] !== "1.99") {
           return yield* error(
             "VersionExchange",
             "version exchange",
-            `server speaks SSH protocol ${match[1]}; only 2.0 is supported`
+            `server speaks SSH protocol ${show(match[1], 32)}; only 2.0 is supported`
           )
         }
         return got.line
@@ -410,7 +424,7 @@ export const handshake = (
             error(
               "KexFailed",
               "KEXINIT",
-              `no common ${e.category} algorithm; we offer ${e.client.join(",")}; the server offers ${e.server.join(",")}`
+              `no common ${e.category} algorithm; we offer ${e.client.join(",")}; the server offers ${showList(e.server)}`
             )
         )
         if (sessionId === undefined) {
@@ -422,6 +436,7 @@ export const handshake = (
         }
         state.theirsPayload = payload
         state.negotiated = chosen
+        startStep()
         proposals ??= { client: state.ours, server: theirs }
         state.ignoreNextKexPacket = guessIsWrong(theirs, state.ours)
         const guess = state.guess
@@ -536,6 +551,7 @@ export const handshake = (
           wire.push(frame(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(options.pipelineService!))))
         }
         channel.write(concat(...wire))
+        startStep()
         negotiated = neg
         sendGate.unsafeOpen()
       })
@@ -672,6 +688,7 @@ export const handshake = (
 
     const readLoop = Effect.gen(function*() {
       serverIdentification = yield* readVersion
+      startStep()
       while (true) {
         const payload = yield* readPacket
         yield* dispatch(payload, lastSeqIn)
@@ -700,6 +717,7 @@ export const handshake = (
 
     yield* Deferred.await(firstKex)
 
+    const receiveMillis = Duration.toMillis(options.receiveTimeout)
     const receiveTimeoutError = () =>
       error("Timeout", "receive", `no message from the server within ${Duration.format(options.receiveTimeout)}`)
 
@@ -728,7 +746,17 @@ export const handshake = (
       },
       proposals: proposals!,
       send,
-      receive: inbound.take({ millis: Duration.toMillis(options.receiveTimeout), onTimeout: receiveTimeoutError }),
+      receive: inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError }),
+      receiveWithin: (millis) =>
+        millis >= receiveMillis
+          ? inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
+          : inbound.take({
+            millis: Math.max(0, millis),
+            onTimeout: () => error("Timeout", "receive", "no reply from the server in time: its deadline ran from our last message")
+          }),
+      get pending() {
+        return inbound.size
+      },
       requestService: (name) =>
         serviceLock.withPermits(1)(Effect.gen(function*() {
           if (pipelinedService === name) pipelinedService = undefined
@@ -739,7 +767,7 @@ export const handshake = (
               error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
           })
           if (accepted !== name) {
-            return yield* protocolError(`requested service ${name} but the server accepted ${accepted}`, "SERVICE_ACCEPT")
+            return yield* protocolError(`requested service ${name} but the server accepted "${show(accepted, 64)}"`, "SERVICE_ACCEPT")
           }
         })),
       disconnect: (code = DisconnectReason.BY_APPLICATION, description = "closed by the client") =>

@@ -33,6 +33,11 @@ export class Inbox<A, E> {
   /** Set once ended: the error of every take that finds no item, made when it is needed. */
   private ending: (() => E) | undefined
 
+  /** Items offered and not taken yet. */
+  get size(): number {
+    return this.items.length - this.head
+  }
+
   get isEnded(): boolean {
     return this.ending !== undefined
   }

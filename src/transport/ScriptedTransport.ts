@@ -204,6 +204,16 @@ export const makeScripted = (options: ScriptOptions): Effect.Effect<ScriptedTran
       return Effect.asVoid(inbound.offer(message))
     }
 
+    const receiveTimeout = Duration.decode(options.receiveTimeout ?? "5 seconds")
+    const receiveWithin = (within: Duration.DurationInput) =>
+      inbound.take.pipe(
+        Effect.catchTag("NoSuchElementException", () => Effect.fail(error("ConnectionClosed", "scripted server closed"))),
+        Effect.timeoutFail({
+          duration: within,
+          onTimeout: () => new TransportError({ reason: "Timeout", host, port, step: "receive", detail: "the script sent nothing" })
+        })
+      )
+
     const transport: ScriptedTransport = {
       host,
       port,
@@ -238,13 +248,11 @@ export const makeScripted = (options: ScriptOptions): Effect.Effect<ScriptedTran
           if (verdict !== true) return yield* error("ProtocolError", `script step ${step}: ${verdict}`)
           yield* Effect.forEach(current.reply, deliver, { discard: true })
         }),
-      receive: inbound.take.pipe(
-        Effect.catchTag("NoSuchElementException", () => Effect.fail(error("ConnectionClosed", "scripted server closed"))),
-        Effect.timeoutFail({
-          duration: options.receiveTimeout ?? "5 seconds",
-          onTimeout: () => new TransportError({ reason: "Timeout", host, port, step: "receive", detail: "the script sent nothing" })
-        })
-      ),
+      receive: receiveWithin(receiveTimeout),
+      receiveWithin: (millis) => receiveWithin(Duration.min(receiveTimeout, Duration.millis(Math.max(0, millis)))),
+      get pending() {
+        return Option.getOrElse(inbound.unsafeSize(), () => 0)
+      },
       requestService: (name) =>
         name === "ssh-userauth" ? Effect.void : Effect.fail(new Disconnected({ host, port, code: 7, description: `no ${name}` })),
       disconnect: () => Effect.asVoid(inbound.end)

@@ -30,7 +30,11 @@ export interface TcpOptions {
   readonly hostKeyPolicy: HostKeyPolicy
   /** Algorithms to offer, per category, in order of preference. Unset categories keep the defaults. */
   readonly algorithms?: Partial<AlgorithmPreferences>
-  /** TCP connect. Default 10 s. */
+  /**
+   * The TCP connect, and then the wait for the server's identification line, as ssh's
+   * ConnectTimeout bounds both. Default 10 s for the connect; the line then waits as long
+   * as a handshake step.
+   */
   readonly connectTimeout?: Duration.DurationInput
   /** Each handshake step. Default 10 s. */
   readonly handshakeTimeout?: Duration.DurationInput
@@ -163,6 +167,7 @@ export const makeTcp = (
       preferences,
       clientIdentification: `SSH-2.0-${options.softwareVersion ?? defaultSoftwareVersion}`,
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "10 seconds"),
+      ...(options.connectTimeout !== undefined ? { identificationTimeout: Duration.decode(options.connectTimeout) } : {}),
       receiveTimeout: Duration.decode(options.receiveTimeout ?? "30 seconds"),
       rekeyBytes: options.rekeyLimit?.bytes ?? 2 ** 30,
       rekeyPackets: options.rekeyLimit?.packets ?? 2 ** 28,

@@ -48,6 +48,13 @@ export interface Transport {
    * timeout. Transport messages (IGNORE, DEBUG, EXT_INFO, rekeys) are handled inside.
    */
   readonly receive: Effect.Effect<Uint8Array, TransportFailure>
+  /**
+   * `receive` with a wait of at most `millis` (and never longer than `receive` waits): for
+   * a caller that keeps its own deadline, so that a peer's chatter cannot stretch it.
+   */
+  receiveWithin(millis: number): Effect.Effect<Uint8Array, TransportFailure>
+  /** Messages received and not taken yet: what the peer sent before it was asked. */
+  readonly pending: number
   /** SSH_MSG_SERVICE_REQUEST, waiting for the matching SERVICE_ACCEPT. */
   requestService(name: string): Effect.Effect<void, TransportFailure>
   /** Sends SSH_MSG_DISCONNECT (best effort) and closes the connection. */

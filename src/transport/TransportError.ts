@@ -3,6 +3,7 @@
  */
 import * as Schema from "effect/Schema"
 import { disconnectReasonName } from "../wire/MessageNumber.js"
+import { show } from "../wire/PeerText.js"
 
 /**
  * Why a transport failed.
@@ -41,7 +42,8 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
   cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
-    return `${this.host}:${this.port}: ${this.step ? `${this.step}: ` : ""}${this.detail}`
+    // Details quote the peer at times; whatever slipped through unescaped is escaped here.
+    return `${this.host}:${this.port}: ${this.step ? `${this.step}: ` : ""}${show(this.detail, 1000)}`
   }
 }
 
@@ -64,7 +66,8 @@ export class Disconnected extends Schema.TaggedError<Disconnected>()("Disconnect
   }
 
   override get message(): string {
-    return `${this.host}:${this.port} disconnected: ${this.codeName} (${this.code})${this.description ? `: ${this.description}` : ""}`
+    // The description is the server's text: shown escaped and cut.
+    return `${this.host}:${this.port} disconnected: ${this.codeName} (${this.code})${this.description ? `: ${show(this.description)}` : ""}`
   }
 }
 

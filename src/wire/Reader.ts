@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import { WireError } from "./WireError.js"
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
+const latin1 = new TextDecoder("latin1")
 
 /**
  * @since 0.1.0
@@ -122,7 +123,8 @@ export class Reader {
         throw new WireError({ reason: "Malformed", field, offset: start, detail: "non-printable character in name-list" })
       }
     }
-    const names = String.fromCharCode(...bytes).split(",")
+    // Checked ASCII above; decoded without spreading, which overflows the stack on long lists.
+    const names = latin1.decode(bytes).split(",")
     if (names.some((n) => n.length === 0)) {
       throw new WireError({ reason: "Malformed", field, offset: start, detail: "empty name in name-list" })
     }
@@ -177,17 +179,23 @@ export class Reader {
 }
 
 /**
- * Runs a parser over `bytes`. A WireError becomes a Left; any other exception is a bug and
- * is rethrown.
+ * Runs a parser over `bytes`. A WireError becomes a Left, and so does any other throw from
+ * the runtime (a RangeError from a huge value, say): peer bytes must never crash a caller.
+ * Typed errors of other modules (a `_tag`ged error, such as a nested key's KeyError) are
+ * rethrown for the caller that knows them.
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decode = <A>(bytes: Uint8Array, parse: (r: Reader) => A): Either.Either<A, WireError> => {
+  const reader = new Reader(bytes)
   try {
-    return Either.right(parse(new Reader(bytes)))
+    return Either.right(parse(reader))
   } catch (e) {
     if (e instanceof WireError) return Either.left(e)
-    throw e
+    if (typeof e === "object" && e !== null && "_tag" in e) throw e
+    return Either.left(
+      new WireError({ reason: "Malformed", field: "message", offset: reader.offset, detail: `cannot be decoded (${e instanceof Error ? e.name : "error"})` })
+    )
   }
 }

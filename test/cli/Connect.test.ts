@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { isRoot, skipInterop } from "../support/Env.js"
+import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
 
@@ -77,7 +77,7 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
       expect(yield* sshd.readLog).not.toMatch(/publickey/)
     }))
 
-  it.scopedLive.skipIf(!isRoot)("--password-env reads the password from the environment, and never prints it", () =>
+  it.scopedLive.skipIf(skipUnlessRoot("ssh-auth connect --password-env (a password user)"))("--password-env reads the password from the environment, and never prints it", () =>
     Effect.gen(function*() {
       const user = yield* Sshd.ensureTestUser()
       const { connect, sshd } = yield* setup

@@ -2,7 +2,7 @@
  * `ssh-auth key …` as a user runs it (the built bin), its output compared with the ssh-keygen
  * command it stands in for, on the same files.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -16,6 +16,43 @@ const run = (cmd: string, args: ReadonlyArray<string>, input = "") => {
 }
 const ours = (args: ReadonlyArray<string>, input = "") => run(process.execPath, [bin, "key", ...args], input)
 const keygen = (args: ReadonlyArray<string>, input = "") => run("ssh-keygen", args, input)
+
+/**
+ * The same, byte-safe and without blocking the worker: the input bytes reach the child as they
+ * are (output is read as UTF-8: signatures and messages), and a test of many runs done with
+ * spawnSync can hold the event loop past vitest's 60 s RPC timeout.
+ */
+const runAsync = (cmd: string, args: ReadonlyArray<string>, input: string | Uint8Array = "") =>
+  new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resolve, reject) => {
+    const child = spawn(cmd, [...args], { timeout: 60_000 })
+    const stdout: Array<Buffer> = []
+    const stderr: Array<Buffer> = []
+    child.stdout.on("data", (d: Buffer) => stdout.push(d))
+    child.stderr.on("data", (d: Buffer) => stderr.push(d))
+    child.on("error", reject)
+    // A child that exits without reading all its input is judged by its exit code, not by EPIPE.
+    child.stdin.on("error", () => {})
+    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }))
+    child.stdin.end(input)
+  })
+const oursAsync = (args: ReadonlyArray<string>, input: string | Uint8Array = "") => runAsync(process.execPath, [bin, "key", ...args], input)
+const keygenAsync = (args: ReadonlyArray<string>, input: string | Uint8Array = "") => runAsync("ssh-keygen", args, input)
+
+/**
+ * A message that is not text: a UTF-8 BOM, NUL, every byte 0x80-0xff, the invalid UTF-8
+ * sequences c3 28 and ff fe, a CR LF pair and a lone CR, and no final newline.
+ */
+const binaryMessage = new Uint8Array([
+  0xef, 0xbb, 0xbf,
+  ...new TextEncoder().encode("bin"),
+  0x00,
+  ...Array.from({ length: 0x80 }, (_, i) => 0x80 + i),
+  0xc3, 0x28,
+  0xff, 0xfe,
+  0x0d, 0x0a,
+  0x00, 0x0d,
+  ...new TextEncoder().encode("end")
+])
 
 let dir = ""
 const PASSPHRASE = "cli passphrase"
@@ -110,6 +147,55 @@ describe.skipIf(!hasTool("ssh-keygen"))("ssh-auth key, against ssh-keygen", () =
         expect(theirs.code).toBe(255)
         expect(mine.code).toBe(255)
         expect(mine.stderr).toMatch(/Could not verify signature/)
+      }
+    }
+  })
+
+  it("binary files: what ours signs (FILE argument and stdin) ssh-keygen -Y verify accepts, and the reverse, byte for byte", async () => {
+    // The message must not survive a text round trip, or it would not test the bytes path.
+    expect(() => new TextDecoder("utf-8", { fatal: true }).decode(binaryMessage)).toThrow()
+    const msgFile = path.join(dir, "message.bin")
+    fs.writeFileSync(msgFile, binaryMessage)
+    for (const { encrypted, file, name } of keys) {
+      const pass = encrypted ? ["-P", PASSPHRASE] : []
+      const pub = (await keygenAsync(["-y", ...pass, "-f", file])).stdout.trim()
+      const allowed = path.join(dir, "allowed_signers")
+      fs.writeFileSync(allowed, `release@example.com ${pub}\n`)
+      const byKeygen = (sigFile: string) =>
+        keygenAsync(["-Y", "verify", "-f", allowed, "-I", "release@example.com", "-n", "file", "-s", sigFile], binaryMessage)
+
+      // FILE argument: writes FILE.sig.
+      fs.rmSync(`${msgFile}.sig`, { force: true })
+      const signedFile = await oursAsync(["sign", "-f", file, "-n", "file", ...pass, msgFile])
+      expect(signedFile.code, `${name}: ${signedFile.stderr}`).toBe(0)
+      expect(signedFile.stderr).toContain(`Write signature to ${msgFile}.sig`)
+      const fileVerdict = await byKeygen(`${msgFile}.sig`)
+      expect(fileVerdict.stdout, `${name}: ${fileVerdict.stderr}`).toMatch(/^Good "file" signature for release@example.com/)
+      expect(fileVerdict.code).toBe(0)
+
+      // Standard input: the signature goes to stdout.
+      const signedStdin = await oursAsync(["sign", "-f", file, "-n", "file", ...pass], binaryMessage)
+      expect(signedStdin.code, `${name}: ${signedStdin.stderr}`).toBe(0)
+      const stdinSig = path.join(dir, "stdin.sig")
+      fs.writeFileSync(stdinSig, signedStdin.stdout)
+      const stdinVerdict = await byKeygen(stdinSig)
+      expect(stdinVerdict.stdout, `${name}: ${stdinVerdict.stderr}`).toMatch(/^Good "file" signature for release@example.com/)
+      expect(stdinVerdict.code).toBe(0)
+
+      // The reverse: ssh-keygen signs the file, ours verifies it from stdin. (ssh-keygen cannot
+      // sign with an encrypted key without a terminal, nor with a PEM key that has no .pub.)
+      if (!encrypted && !file.endsWith("rsa-pem-nopub")) {
+        fs.rmSync(`${msgFile}.sig`, { force: true })
+        expect((await keygenAsync(["-Y", "sign", "-f", file, "-n", "file", msgFile])).code).toBe(0)
+        const theirs = path.join(dir, "theirs.sig")
+        fs.renameSync(`${msgFile}.sig`, theirs)
+        const verified = await oursAsync(["verify", "-f", allowed, "-I", "release@example.com", "-n", "file", "-s", theirs], binaryMessage)
+        expect(verified.stderr).toBe("")
+        expect(verified.stdout).toBe((await byKeygen(theirs)).stdout)
+        expect(verified.code).toBe(0)
+        // One byte changed (in the 0x80-0xff run) is a bad signature.
+        const flipped = Uint8Array.from(binaryMessage, (b, i) => (i === 100 ? b ^ 1 : b))
+        expect((await oursAsync(["verify", "-f", allowed, "-I", "release@example.com", "-n", "file", "-s", theirs], flipped)).code).toBe(255)
       }
     }
   })

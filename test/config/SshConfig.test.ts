@@ -9,7 +9,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as SshConfig from "../../src/config/SshConfig.js"
-import { isRoot } from "../support/Env.js"
+import { skipUnlessRoot } from "../support/Env.js"
 
 let dir = ""
 beforeAll(() => {
@@ -38,7 +38,7 @@ describe("ssh_config beyond the oracle", () => {
     expect(SshConfig.identityFiles(c)).toEqual({ files: ["/home/test/.ssh/id_real.example_u", "/home/env/k_h"], explicit: true })
   })
 
-  it.skipIf(!isRoot)("Include in the system file is relative to /etc/ssh", async () => {
+  it.skipIf(skipUnlessRoot("ssh_config Include relative to /etc/ssh (writes a file there)"))("Include in the system file is relative to /etc/ssh", async () => {
     const name = `effect-ssh-auth-test-${crypto.randomBytes(4).toString("hex")}.conf`
     fs.writeFileSync(path.join("/etc/ssh", name), "User from-etc-ssh\n")
     try {

@@ -172,20 +172,23 @@ describe("auth over the scripted transport", () => {
       expect(sent).toHaveLength(1)
     }))
 
-  it.effect("PK_OK naming another algorithm is a protocol error for that source; the strategy moves on", () =>
+  it.effect("PK_OK naming another algorithm is a protocol violation: the connection is closed and no later source sends its secret", () =>
     Effect.gen(function*() {
       const signer = fakeSigner("ssh-ed25519")
-      const { result } = yield* run(
+      const { result, sent } = yield* run(
         [
           { reply: [Scripted.pkOk("ecdsa-sha2-nistp256", signer.publicKey.blob)] },
           { expect: method("password"), reply: [Scripted.success] }
         ],
         AuthStrategy.make(new PrivateKey("frank", signer), new Password("frank", Effect.succeed(Redacted.make("pw"))))
       )
-      const r = Either.getOrThrow(result)
-      const first = r.attempts[0].attempt
-      expect(first._tag === "Error" && first.error._tag).toBe("AuthError")
-      expect(first._tag === "Error" && first.error.message).toMatch(/PK_OK names ecdsa-sha2-nistp256/)
+      const failure = Either.flip(result).pipe(Either.getOrThrow)
+      expect(failure.reason).toBe("ProtocolViolation")
+      const first = failure.result.attempts[0].attempt
+      expect(first._tag === "Error" && first.error).toBe("AuthError")
+      expect(first._tag === "Error" && first.message).toMatch(/PK_OK names ecdsa-sha2-nistp256/)
+      expect(failure.result.attempts).toHaveLength(1)
+      expect(sent.filter((m) => m._tag === "UserauthRequest" && m.method === "password")).toEqual([])
     }))
 
   it.effect("an unexpected message type is a protocol error naming it", () =>

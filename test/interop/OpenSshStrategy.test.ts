@@ -18,12 +18,13 @@ import * as SshConfig from "../../src/config/SshConfig.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as OpenSshStrategy from "../../src/OpenSshStrategy.js"
 import { agentKeys } from "../../src/sources/AgentKey.js"
+import * as Prompts from "../../src/sources/Prompter.js"
 import type { Prompter } from "../../src/sources/Prompter.js"
 import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
 import { Transport } from "../../src/transport/Transport.js"
-import { isRoot, skipInterop } from "../support/Env.js"
+import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
 import * as SshAgent from "../support/SshAgent.js"
 import * as Sshd from "../support/Sshd.js"
@@ -51,10 +52,11 @@ const countingPrompter = (answers: Record<string, string>) => {
   const asked: Array<string> = []
   const echoes: Array<boolean> = []
   const prompter: Prompter = {
-    ask: (prompt, echo) =>
+    ask: (question) =>
       Effect.sync(() => {
+        const prompt = Prompts.display(question)
         asked.push(prompt)
-        echoes.push(echo)
+        echoes.push(Prompts.echoes(question))
         const hit = Object.entries(answers).find(([k]) => prompt.includes(k))
         return Redacted.make(hit ? hit[1] : "wrong answer")
       })
@@ -94,12 +96,12 @@ const tried = (result: Either.Either<{ readonly attempts: ReadonlyArray<{ readon
 /** The password user (root makes it), a key authorized for it, and an sshd asking for two factors. */
 const twoFactorServer = (config: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    yield* Sshd.ensureTestUser()
+    const user = yield* Sshd.ensureTestUser()
     const h = yield* home
     const right = yield* h.key("id_right")
     const sshd = yield* Sshd.start({ hostKeys: yield* HostKeys, authorizedKeys: [right.publicLine], config })
     yield* logOnFailure(sshd)
-    return { h, right, sshd }
+    return { h, right, sshd, user }
   })
 
 describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
@@ -227,11 +229,11 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
         }
       }))
 
-    it.scoped.skipIf(!isRoot)("a new method list restarts the plan from the top: AuthenticationMethods password,publickey with keys tried first", () =>
+    it.scoped.skipIf(skipUnlessRoot("OpenSSH strategy: AuthenticationMethods password,publickey (a password user)"))("a new method list restarts the plan from the top: AuthenticationMethods password,publickey with keys tried first", () =>
       Effect.gen(function*() {
-        const { h, right, sshd } = yield* twoFactorServer(["PasswordAuthentication yes", "AuthenticationMethods password,publickey"])
-        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`, "KbdInteractiveAuthentication no"], Sshd.testUser.name))
-        const { asked, prompter } = countingPrompter({ "password": Sshd.testUser.password })
+        const { h, right, sshd, user } = yield* twoFactorServer(["PasswordAuthentication yes", "AuthenticationMethods password,publickey"])
+        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`, "KbdInteractiveAuthentication no"], user.name))
+        const { asked, prompter } = countingPrompter({ "password": user.password })
         const result = yield* runStrategy(h, sshd, { prompter })
         expect(Either.isRight(result) && result.right.succeeded).toBe(true)
         if (Either.isRight(result)) {
@@ -242,11 +244,11 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
         expect(asked.length).toBe(1)
       }))
 
-    it.scoped.skipIf(!isRoot)("partial success: AuthenticationMethods publickey,keyboard-interactive completes the chain", () =>
+    it.scoped.skipIf(skipUnlessRoot("OpenSSH strategy: AuthenticationMethods publickey,keyboard-interactive (a password user)"))("partial success: AuthenticationMethods publickey,keyboard-interactive completes the chain", () =>
       Effect.gen(function*() {
-        const { h, right, sshd } = yield* twoFactorServer(["UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods publickey,keyboard-interactive"])
-        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`], Sshd.testUser.name))
-        const { asked, echoes, prompter } = countingPrompter({ "Password": Sshd.testUser.password })
+        const { h, right, sshd, user } = yield* twoFactorServer(["UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods publickey,keyboard-interactive"])
+        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`], user.name))
+        const { asked, echoes, prompter } = countingPrompter({ "Password": user.password })
         const result = yield* runStrategy(h, sshd, { prompter })
         expect(Either.isRight(result) && result.right.succeeded).toBe(true)
         // PAM's "Password:" prompt says echo off, and so it was asked.

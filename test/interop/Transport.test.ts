@@ -13,7 +13,7 @@ import { defaultPreferences } from "../../src/transport/Algorithms.js"
 import { acceptAnyInsecure, pinned } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp, type TcpOptions } from "../../src/transport/TcpTransport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
-import { isRoot, skipInterop } from "../support/Env.js"
+import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { passwordLogin, pingPayload } from "../support/PasswordLogin.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
@@ -200,7 +200,7 @@ describe.skipIf(skipInterop())("interop: transport against OpenSSH", () => {
       }
     })
 
-    describe.skipIf(!isRoot)("rekeying (needs root for a password user: OpenSSH refuses rekeys before auth)", () => {
+    describe.skipIf(skipUnlessRoot("interop rekeying tests (a password user)"))("rekeying (needs root for a password user: OpenSSH refuses rekeys before auth)", () => {
       const login = (config: ReadonlyArray<string>, client: Partial<TcpOptions> = {}) =>
         Effect.gen(function*() {
           const user = yield* Sshd.ensureTestUser()

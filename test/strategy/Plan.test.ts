@@ -3,11 +3,7 @@
  * they are sent, the MaxAuthTries budget, BatchMode; and the terminal prompter, driven by a
  * Terminal that types for the user.
  */
-import * as Terminal from "@effect/platform/Terminal"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Mailbox from "effect/Mailbox"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -72,46 +68,5 @@ describe.skipIf(!hasTool("ssh-keygen"))("the OpenSSH plan", () => {
     const one = steps.filter((s) => s.kind === "identity file")
     expect(one.length).toBe(1)
     expect(one[0].origins).toEqual([`IdentityFile ${keys[1]}`, `IdentityFile ${copy}`])
-  })
-})
-
-describe("the terminal prompter", () => {
-  /** A Terminal whose user types `typed` and presses Enter; records what was shown. */
-  const fakeTerminal = (typed: string, shown: Array<string>) =>
-    Layer.succeed(Terminal.Terminal, {
-      columns: Effect.succeed(80),
-      rows: Effect.succeed(24),
-      isTTY: Effect.succeed(true),
-      readLine: Effect.succeed(typed),
-      display: (text: string) => Effect.sync(() => void shown.push(text)),
-      readInput: Effect.gen(function*() {
-        const box = yield* Mailbox.make<Terminal.UserInput>()
-        for (const ch of typed) yield* box.offer({ input: Option.some(ch), key: { name: ch, ctrl: false, meta: false, shift: false } })
-        yield* box.offer({ input: Option.none(), key: { name: "return", ctrl: false, meta: false, shift: false } })
-        return box
-      })
-    } as Terminal.Terminal)
-
-  it("a secret is read without echo, a visible prompt with it", async () => {
-    for (const echo of [false, true]) {
-      const shown: Array<string> = []
-      const answer = await Effect.runPromise(
-        Effect.flatMap(Prompter.terminal(), (p) => p.ask("Password: ", echo)).pipe(Effect.provide(fakeTerminal("s3cret", shown)))
-      )
-      expect(Redacted.value(answer)).toBe("s3cret")
-      expect(shown.join("").includes("s3cret")).toBe(echo)
-    }
-  })
-
-  it("a prompt nobody answers times out with a typed error", async () => {
-    const silent = Layer.succeed(Terminal.Terminal, {
-      display: () => Effect.void,
-      readInput: Mailbox.make<Terminal.UserInput>()
-    } as unknown as Terminal.Terminal)
-    const error = await Effect.runPromise(
-      Effect.flatMap(Prompter.terminal("100 millis"), (p) => p.ask("Password: ", false)).pipe(Effect.provide(silent), Effect.flip)
-    )
-    expect(error._tag).toBe("CredentialError")
-    expect(error.message).toMatch(/no answer within/)
   })
 })

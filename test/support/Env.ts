@@ -1,6 +1,6 @@
 /**
- * What the machine offers the interop tests, and honest skipping: without sshd the interop
- * suites skip with one loud warning; under CI=true they fail instead.
+ * What the machine offers the interop tests, and honest skipping: without sshd (or root, for
+ * the tests that need it) the suites skip with one loud warning; under CI=true they fail instead.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -33,6 +33,21 @@ export const skipInterop = (): boolean => {
   if (!warned) {
     warned = true
     console.warn("\n*** interop tests SKIPPED: sshd not found; install openssh-server to run them ***\n")
+  }
+  return true
+}
+
+const warnedRoot = new Set<string>()
+/**
+ * True when a test that needs root should skip (not root, not CI), after one loud warning that
+ * names it. Under CI a missing root throws, so the file fails instead of passing on skipped tests.
+ */
+export const skipUnlessRoot = (what: string): boolean => {
+  if (isRoot) return false
+  if (isCI) throw new Error(`CI=true but not running as root, which ${what} needs (.ci/run runs as root)`)
+  if (!warnedRoot.has(what)) {
+    warnedRoot.add(what)
+    console.warn(`\n*** ${what}: SKIPPED: needs root (run the suite as root to include it) ***\n`)
   }
   return true
 }

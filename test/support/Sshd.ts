@@ -219,20 +219,28 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
     return yield* new SshdError({ reason: "StartFailed", detail: "no free port after 5 attempts", log: yield* readLog })
   })
 
-export const testUser = { name: "sshauthtest", password: "correct horse battery staple 42" } as const
+/** A system user with a password, for the tests of password and keyboard-interactive logins. */
+export interface TestUser {
+  readonly name: string
+  readonly password: string
+}
 
-/** Creates the test user with a known password (root only); idempotent. */
-export const ensureTestUser = (user: { readonly name: string; readonly password: string } = testUser) =>
+/**
+ * This run's password user (root only): made with a random name and password by
+ * test/support/GlobalSetup.ts before the first test file and deleted after the last.
+ */
+export const ensureTestUser = (): Effect.Effect<TestUser, SshdError> =>
   Effect.gen(function*() {
-    if (!isRoot) return yield* new SshdError({ reason: "NotRoot", detail: "creating a test user needs root" })
-    const exists = yield* run("id", [user.name])
-    if (exists.code !== 0) {
-      const add = yield* run("useradd", ["-m", "-s", "/bin/sh", user.name])
-      if (add.code !== 0 && !/already exists/.test(add.stderr)) {
-        return yield* new SshdError({ reason: "UserSetupFailed", detail: `useradd: ${add.stderr}` })
-      }
+    if (!isRoot) return yield* new SshdError({ reason: "NotRoot", detail: "the password test user needs root" })
+    // Imported here, not at the top: the benchmarks load this module outside vitest.
+    const user = yield* Effect.tryPromise({
+      try: () => import("vitest").then(({ inject }) => inject("testUser")),
+      catch: (e) => new SshdError({ reason: "UserSetupFailed", detail: `the test user comes from vitest's globalSetup: ${(e as Error).message}` })
+    })
+    if (user === undefined) {
+      return yield* new SshdError({ reason: "UserSetupFailed", detail: "no test user was provided: is test/support/GlobalSetup.ts in vitest.config.ts's globalSetup?" })
     }
-    const chpasswd = yield* run("chpasswd", [], { input: `${user.name}:${user.password}\n` })
-    if (chpasswd.code !== 0) return yield* new SshdError({ reason: "UserSetupFailed", detail: `chpasswd: ${chpasswd.stderr}` })
+    const exists = yield* run("id", [user.name])
+    if (exists.code !== 0) return yield* new SshdError({ reason: "UserSetupFailed", detail: `test user ${user.name} is gone: ${exists.stderr.trim()}` })
     return user
   })

@@ -107,6 +107,67 @@ describe("bad peers", () => {
       expect(server.received().toString("latin1")).toMatch(/^SSH-2\.0-effect_ssh_auth/)
     }))
 
+  it.scopedLive("keepalives do not extend a step: IGNORE every 100 ms and never KEXINIT still times out from the step's start", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const { error } = yield* failAgainst((s) => {
+        s.write(VERSION)
+        let seq = 0
+        const timer = setInterval(() => s.writable ? s.write(plainPacket(ignoreMessage, seq++)) : clearInterval(timer), 100)
+        s.on("close", () => clearInterval(timer))
+        // Bounded: the server gives up by itself after 5 s.
+        setTimeout(() => clearInterval(timer), 5000).unref()
+      }, "600 millis")
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXINIT"])
+      expect(Date.now() - started).toBeLessThan(1500)
+    }))
+
+  it.scopedLive("a version line dripped a byte at a time is bounded by the identification timeout (ssh's ConnectTimeout)", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const server = yield* fakeServer((s) => {
+        let i = 0
+        const timer = setInterval(() => (s.writable && i < VERSION.length ? s.write(VERSION[i++]) : clearInterval(timer)), 100)
+        s.on("close", () => clearInterval(timer))
+      })
+      const error = yield* makeTcp({
+        host: "127.0.0.1",
+        port: server.port,
+        hostKeyPolicy: acceptAnyInsecure,
+        connectTimeout: "500 millis",
+        handshakeTimeout: "1 hour"
+      }).pipe(Effect.scoped, Effect.flip)
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "version exchange"])
+      expect(error.message).toMatch(/no identification string from the server within 500ms/)
+      expect(Date.now() - started).toBeLessThan(1500)
+    }))
+
+  it.scopedLive("a KEXINIT with 30,000 names (180 KB): a typed error whose line stays short", () =>
+    Effect.gen(function*() {
+      const names = Array.from({ length: 30_000 }, (_, i) => `k${i}`)
+      const huge = encode((w) => {
+        w.byte(MessageNumber.KEXINIT).raw(new Uint8Array(16))
+        w.string(names.join(",")) // kex algorithms: nothing in common
+        for (let i = 0; i < 9; i++) w.string(i < 5 ? "ssh-ed25519,aes128-ctr,hmac-sha2-256,none".split(",")[Math.min(i, 3)] : "")
+        w.boolean(false).uint32(0)
+      })
+      const { error } = yield* failAgainst((s) => s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(huge, 0)])))
+      expect(error._tag === "TransportError" && error.reason).toBe("KexFailed")
+      expect(error.message).toMatch(/no common kex algorithm/)
+      expect(error.message).toMatch(/\(29988 more\)/)
+      expect(error.message.length).toBeLessThan(1500)
+    }))
+
+  it.scopedLive("a DISCONNECT full of terminal escapes is shown escaped", () =>
+    Effect.gen(function*() {
+      const disconnect = encode((w) => w.byte(MessageNumber.DISCONNECT).uint32(2).string("\u001b]0;owned\u0007\u001b[2J" + "A".repeat(5000)).string(""))
+      const { error } = yield* failAgainst((s) => s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(disconnect, 0)])))
+      expect(error._tag).toBe("Disconnected")
+      expect(error.message).toContain("\\033]0;owned\\007\\033[2J")
+      expect(/[\u0000-\u001f]/.test(error.message)).toBe(false)
+      expect(error.message.length).toBeLessThan(400)
+    }))
+
   it.scopedLive("connection refused is a typed connect error", () =>
     Effect.gen(function*() {
       // Port 1 on loopback has no listener here: the kernel refuses at once.

@@ -83,8 +83,24 @@ describe("wire: RFC 4251 §5 data types", () => {
     expect(Either.isLeft(result) && result.left.reason).toBe("Truncated")
   })
 
-  it("non-wire exceptions are bugs and are rethrown", () => {
-    expect(() => decode(hex("00"), () => { throw new TypeError("bug") })).toThrow(TypeError)
+  it("a runtime throw inside a decoder is a typed WireError; another module's tagged error is rethrown", () => {
+    const thrown = decode(hex("00"), () => {
+      throw new RangeError("Maximum call stack size exceeded")
+    })
+    expect(Either.isLeft(thrown) && thrown.left._tag).toBe("WireError")
+    expect(Either.isLeft(thrown) && thrown.left.message).toMatch(/cannot be decoded \(RangeError\)/)
+    class KeyError extends Error {
+      readonly _tag = "KeyError"
+    }
+    expect(() => decode(hex("00"), () => { throw new KeyError("nested key") })).toThrow(KeyError)
+  })
+
+  it("a name-list far past V8's argument limit (200 KB, 50,000 names) decodes", () => {
+    const names = Array.from({ length: 50_000 }, (_, i) => `n${i}`)
+    const listed = decode(encode((w) => w.string(names.join(","))), (r) => r.nameList())
+    expect(Either.isRight(listed) && listed.right.length).toBe(50_000)
+    const big = "a".repeat(200 * 1024)
+    expect(decode(encode((w) => w.string(big)), (r) => r.nameList())).toEqual(Either.right([big]))
   })
 
   it("the writer grows past its initial capacity", () => {
