@@ -7,7 +7,7 @@
 import * as Schema from "effect/Schema"
 import type { AuthOutcome } from "./handler/AuthHandler.js"
 import type { AuthSource, SourceError } from "./sources/AuthSource.js"
-import { printable, show } from "./wire/PeerText.js"
+import { printable, show, showList } from "./wire/PeerText.js"
 
 /**
  * What happened to one source.
@@ -46,12 +46,34 @@ const AttemptJson = Schema.Union(
 )
 
 /**
- * The JSON form of an AuthResult. It holds descriptions and messages only, never secrets.
+ * One attempt's line, as paramiko prints a `SourceResult`: `Source(…) -> what happened`,
+ * with "success" for a success. Peer text in it is escaped and cut.
+ */
+const describeAttempt = (a: typeof AttemptJson.Type): string => {
+  switch (a._tag) {
+    case "Success":
+      return "success"
+    case "Failure":
+      return `${a.partialSuccess ? "partial success" : "failure"}; can continue: ${showList(a.allowedMethods) || "(none)"}`
+    case "Disconnected":
+      return `disconnected (${a.code}): ${show(a.description)}`
+    case "Skipped":
+      return `skipped: ${printable(a.reason)}`
+    case "Error":
+      return `error ${a.error}: ${printable(a.message)}`
+  }
+}
+
+/**
+ * The serialisable form of an `AuthResult`: descriptions and messages only, never
+ * secrets. It prints as the result does, one line per attempt, so an `AuthFailure`'s
+ * result reads the same as a success's. The live sources themselves, and the strategy
+ * that produced them, stay with the `AuthResult`: a strategy is a Stream, not data.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const AuthResultJson = Schema.Struct({
+export class AuthResultJson extends Schema.Class<AuthResultJson>("AuthResultJson")({
   succeeded: Schema.Boolean,
   /** USERAUTH_BANNER texts, in the order they came, as far as the banner budget kept them. */
   banners: Schema.Array(Schema.String),
@@ -60,13 +82,15 @@ export const AuthResultJson = Schema.Struct({
     default: () => ({ count: 0, bytes: 0 })
   }),
   attempts: Schema.Array(Schema.Struct({ source: SourceJson, attempt: AttemptJson, durationMillis: Schema.Number }))
-})
-
-/**
- * @since 0.1.0
- * @category schemas
- */
-export type AuthResultJson = typeof AuthResultJson.Type
+}) {
+  /** One line per attempt, `Kind(description) -> outcome (ms)`, ending in "-> success" for a success. */
+  override toString(): string {
+    if (this.attempts.length === 0) return "no sources were tried"
+    return this.attempts
+      .map((r) => `${r.source.kind}(${r.source.description}) -> ${describeAttempt(r.attempt)} (${r.durationMillis.toFixed(1)} ms)`)
+      .join("\n")
+  }
+}
 
 const attemptJson = (a: Attempt): typeof AttemptJson.Type => {
   switch (a._tag) {
@@ -80,21 +104,6 @@ const attemptJson = (a: Attempt): typeof AttemptJson.Type => {
       return { _tag: "Skipped", reason: a.reason }
     case "Error":
       return { _tag: "Error", error: a.error._tag, message: a.error.message }
-  }
-}
-
-const describeAttempt = (a: Attempt): string => {
-  switch (a._tag) {
-    case "Success":
-      return "success"
-    case "Failure":
-      return `${a.partialSuccess ? "partial success" : "failure"}; can continue: ${a.allowedMethods.join(",") || "(none)"}`
-    case "Disconnected":
-      return `disconnected (${a.code}): ${show(a.description)}`
-    case "Skipped":
-      return `skipped: ${printable(a.reason)}`
-    case "Error":
-      return `error ${a.error._tag}: ${printable(a.error.message)}`
   }
 }
 
@@ -116,17 +125,17 @@ export class AuthResult {
     return this.attempts.at(-1)?.attempt._tag === "Success"
   }
 
-  /** `success`, as paramiko prints it, or one line per attempt. */
+  /**
+   * One line per attempt, as paramiko prints its result: `Source(…) -> outcome`, where a
+   * success reads "success"; a failure names the methods the server allows next and
+   * whether it was a partial success.
+   */
   toString(): string {
-    if (this.succeeded) return "success"
-    if (this.attempts.length === 0) return "no sources were tried"
-    return this.attempts
-      .map((r) => `${r.source.toString()} -> ${describeAttempt(r.attempt)} (${r.durationMillis.toFixed(1)} ms)`)
-      .join("\n")
+    return this.toJSON().toString()
   }
 
   toJSON(): AuthResultJson {
-    return {
+    return new AuthResultJson({
       succeeded: this.succeeded,
       banners: [...this.banners],
       bannersDropped: { ...this.bannersDropped },
@@ -135,13 +144,14 @@ export class AuthResult {
         attempt: attemptJson(r.attempt),
         durationMillis: r.durationMillis
       }))
-    }
+    }, { disableValidation: true })
   }
 }
 
 /**
- * The sources ran out, or the connection died, before full success. Carries the whole
- * result, in its JSON form, so it serialises.
+ * The sources ran out, the connection died, the server broke the protocol or the deadline
+ * passed, before full success. Carries the whole result in its serialisable form
+ * (`AuthResultJson`), which prints as the result does: `String(failure.result)`.
  *
  * @since 0.1.0
  * @category errors
@@ -151,9 +161,7 @@ export class AuthFailure extends Schema.TaggedError<AuthFailure>()("AuthFailure"
   reason: Schema.Literal("Exhausted", "Disconnected", "ConnectionLost", "ProtocolViolation", "Deadline")
 }) {
   override get message(): string {
-    const lines = this.result.attempts.map((a) => `  ${a.source.kind}(${a.source.description}): ${a.attempt._tag}${
-      a.attempt._tag === "Disconnected" ? ` ${show(a.attempt.description)}` : a.attempt._tag === "Error" ? ` ${printable(a.attempt.message)}` : ""
-    }`)
+    const lines = this.result.attempts.length === 0 ? [] : String(this.result).split("\n").map((line) => `  ${line}`)
     const why = {
       Exhausted: "no more sources to try",
       Disconnected: "the server disconnected",

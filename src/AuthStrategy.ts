@@ -13,6 +13,7 @@ import { AuthFailure, AuthResult, type Attempt, type SourceResult } from "./Auth
 import { AuthHandler } from "./handler/AuthHandler.js"
 import type { AuthMethod, AuthSource } from "./sources/AuthSource.js"
 import { NoneAuth } from "./sources/NoneAuth.js"
+import { showList } from "./wire/PeerText.js"
 
 /**
  * @since 0.1.0
@@ -116,14 +117,18 @@ export const authenticate = <R>(
 
     const attempt = (source: AuthSource): Effect.Effect<void, never, AuthHandler> =>
       Effect.gen(function*() {
-        if (allowed && source.method !== "none" && !allowed.has(source.method)) {
+        const runnable = (allowed: ReadonlySet<string>) =>
+          source.method === "none" || allowed.has(source.method) || (source.fallbackMethods ?? []).some((m) => allowed.has(m))
+        if (allowed && !runnable(allowed)) {
           results.push({
             source,
-            attempt: { _tag: "Skipped", reason: `the server allows only ${[...allowed].join(",") || "nothing more"}` },
+            attempt: { _tag: "Skipped", reason: `the server allows only ${showList([...allowed]) || "nothing more"}` },
             durationMillis: 0
           })
           return
         }
+        // Named before its request goes out, as paramiko and ssh -v do.
+        yield* Effect.logDebug(`Trying ${source.toString()}`)
         const started = performance.now()
         const outcome: Attempt = yield* source.authenticate.pipe(
           Effect.catchAll((error) =>
@@ -134,7 +139,8 @@ export const authenticate = <R>(
           })
         )
         results.push({ source, attempt: outcome, durationMillis: performance.now() - started })
-        yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}`)
+        if (outcome._tag === "Error") yield* Effect.logInfo(`${source.toString()} failed with ${outcome.error._tag}`)
+        else yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}`)
         switch (outcome._tag) {
           case "Success":
             stop = "Success"

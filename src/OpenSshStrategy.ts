@@ -98,7 +98,11 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const batch = SshConfig.batchMode(config)
     const prompter = batch ? undefined : options.prompter
     const accepted = SshConfig.pubkeyAcceptedAlgorithms(config)
-    const keyOptions: PublicKeyOptions = { acceptedAlgorithms: accepted }
+    // SHA-1 RSA signatures only where PubkeyAcceptedAlgorithms names them, as ssh decides.
+    const keyOptions: PublicKeyOptions = {
+      acceptedAlgorithms: accepted,
+      allowSshRsaSha1: accepted.some((a) => a === "ssh-rsa" || a === "ssh-rsa-cert-v01@openssh.com")
+    }
     const budget = options.maxAuthTries ?? 6
 
     // Identity files: -i first, then IdentityFile, or ssh's defaults when none is configured.
@@ -268,8 +272,10 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
       } else if (method === "password" && passwordOn) {
         const tries = SshConfig.numberOfPasswordPrompts(config)
         for (let i = 0; i < Math.max(1, tries); i++) {
+          // ssh asks for keyboard-interactive only where the config enables it: its own step.
           const source = new Password(user, ask(Prompts.password(user, host)), {
-            changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt))
+            changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt)),
+            keyboardInteractiveFallback: false
           })
           steps.push({ method, kind: "password", origins: ["PasswordAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
         }

@@ -29,7 +29,7 @@ import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
-import { printable } from "../wire/PeerText.js"
+import { printable, show } from "../wire/PeerText.js"
 import { describeConnection, describeProposals } from "./Probe.js"
 
 /**
@@ -95,14 +95,24 @@ const envPrompter = (passwordEnv: Option.Option<string>, passphraseEnv: Option.O
   return Prompter.fromSecrets({ password: fromEnv(passwordEnv, "--password-env"), passphrase: fromEnv(passphraseEnv, "--passphrase-env") })
 }
 
-/** `debug1: …` lines on stderr as ssh -v prints them, and trace-level ones as -vv's `debug2: …`. */
-const verboseLogger = Logger.make(({ logLevel, message }) => {
+/**
+ * Log lines on stderr in ssh's words: `debug1: …` as ssh -v prints them, trace-level ones
+ * as -vv's `debug2: …`, warnings as `Warning: …` (ssh's "Warning: Permanently added …").
+ */
+const sshLogger = Logger.make(({ logLevel, message }) => {
   const text = Array.isArray(message) ? message.join(" ") : String(message)
-  process.stderr.write(`${logLevel._tag === "Trace" ? "debug2" : "debug1"}: ${printable(text)}\n`)
+  const prefix = LogLevel.greaterThanEqual(logLevel, LogLevel.Warning) ? "Warning" : logLevel._tag === "Trace" ? "debug2" : "debug1"
+  process.stderr.write(`${prefix}: ${printable(text)}\n`)
 })
 
-/** Banners go to stderr as they come, as ssh prints them, escaped. */
-const printBanner = (text: string) => Effect.sync(() => process.stderr.write(printable(text, { multiline: true }) + (text.endsWith("\n") ? "" : "\n")))
+/** Banners go to stderr as they come, as ssh prints them: escaped, and each line cut to a bound. */
+const printBanner = (text: string) =>
+  Effect.sync(() => {
+    const lines = text.replace(/\r?\n$/, "").split("\n")
+    const shown = lines.slice(0, 200).map((line) => show(line, 1000, { multiline: true }))
+    if (lines.length > 200) shown.push(`… (${lines.length - 200} more lines)`)
+    process.stderr.write(`${shown.join("\n")}\n`)
+  })
 
 /**
  * JSON with every control character escaped, C1 and bidirectional marks included, which
@@ -187,11 +197,11 @@ export const connect = Command.make("connect", flags, (f) =>
     Effect.scoped,
     (self) => {
       const verbosity = Math.max(f.verbose ? 1 : 0, f.verbosity)
-      if (verbosity === 0) return self
-      // runMain installs the pretty logger; -v puts ssh's "debug1:" lines in its place.
+      // runMain installs the pretty logger; ssh's lines take its place. Like ssh, only
+      // warnings show without -v (the library's info lines are for -v).
       return self.pipe(
-        Effect.provide(Layer.merge(Logger.replace(Logger.prettyLoggerDefault, verboseLogger), Logger.remove(Logger.defaultLogger))),
-        Logger.withMinimumLogLevel(verbosity >= 2 ? LogLevel.Trace : LogLevel.Debug)
+        Effect.provide(Layer.merge(Logger.replace(Logger.prettyLoggerDefault, sshLogger), Logger.remove(Logger.defaultLogger))),
+        Logger.withMinimumLogLevel(verbosity >= 2 ? LogLevel.Trace : verbosity === 1 ? LogLevel.Debug : LogLevel.Warning)
       )
     }
   )).pipe(Command.withDescription("authenticate like ssh, and print the AuthResult"))

@@ -115,7 +115,7 @@ export const policy = (options: HostKeyCheckOptions): HostKeyPolicy => (info: Ho
         yield* KnownHosts.append(file, line).pipe(
           Effect.mapError((e) => reject(`the host is unknown and cannot be recorded: ${e.message}`))
         )
-        yield* Effect.logInfo(`Permanently added ${KnownHosts.hostName(name, port)} (${info.key.type}) to the list of known hosts in ${file}`)
+        yield* Effect.logWarning(`Permanently added ${KnownHosts.hostName(name, port)} (${info.key.type}) to the list of known hosts in ${file}`)
         return
       }
     }

@@ -95,6 +95,8 @@ export interface AuthHandler {
    * (`AuthHandlerOptions.bannerBudget`) kept them.
    */
   readonly banners: Effect.Effect<ReadonlyArray<string>>
+  /** The methods the server's latest USERAUTH_FAILURE allows, if one came yet. */
+  readonly allowedMethods: Option.Option<ReadonlyArray<string>>
   /** Banners received but not kept, over the budget: how many, and their bytes. */
   readonly bannersDropped: Effect.Effect<{ readonly count: number; readonly bytes: number }>
   /**
@@ -167,6 +169,21 @@ export const signatureAlgorithmsFor = (
 }
 
 /**
+ * Whether the server, by its identification string, is an OpenSSH before 7.8: those list
+ * rsa-sha2-256/512 in server-sig-algs but accept RSA certificates only as
+ * ssh-rsa-cert-v01@openssh.com, signed with SHA-1 (RHEL/CentOS 7 ship 7.4).
+ *
+ * @since 0.1.0
+ * @category algorithms
+ */
+export const rsaCertificatesNeedSha1 = (serverIdentification: string): boolean => {
+  const m = /^SSH-2\.0-OpenSSH_(\d+)\.(\d+)/.exec(serverIdentification)
+  if (!m) return false
+  const [major, minor] = [Number(m[1]), Number(m[2])]
+  return major < 7 || (major === 7 && minor < 8)
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -210,6 +227,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
    * later source can put a secret on a connection that is no longer trustworthy.
    */
   let broken: AuthError | TransportError | undefined
+  let allowed: Option.Option<ReadonlyArray<string>> = Option.none()
 
   const keepBanner = (text: string) => {
     const size = Buffer.byteLength(text)
@@ -289,6 +307,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
               r.byte()
               return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
             })
+            allowed = Option.some(failure.allowedMethods)
             return { _tag: "Failure", ...failure } as const
           }
           case MessageNumber.USERAUTH_BANNER: {
@@ -376,6 +395,9 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
   const handler: AuthHandler = {
     banners: Effect.sync(() => [...banners]),
     bannersDropped: Effect.sync(() => ({ ...dropped })),
+    get allowedMethods() {
+      return allowed
+    },
     sendAuthRequest,
 
     none: (username) => sendAuthRequest(username, "none", () => {}),
@@ -410,7 +432,14 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         yield* ensureService
         const key = signer.publicKey
         const accepted = options?.acceptedAlgorithms
-        const algorithms = signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1).filter((a) =>
+        // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
+        // than spend MaxAuthTries on the sha2 names it lists but refuses.
+        const legacyCertificate = signer.certificate !== undefined && key._tag === "Rsa" &&
+          rsaCertificatesNeedSha1(transport.serverIdentification)
+        const candidates = legacyCertificate
+          ? (options?.allowSshRsaSha1 ? ["ssh-rsa"] : [])
+          : signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1)
+        const algorithms = candidates.filter((a) =>
           accepted === undefined || accepted.includes(signer.certificate ? Certificate.certificateAlgorithmFor(a) : a)
         )
         if (algorithms.length === 0) {
@@ -418,9 +447,11 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
             reason: "NoAcceptableAlgorithm",
             method: "publickey",
             username,
-            detail: `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
-              Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () => "none")
-            })`
+            detail: legacyCertificate
+              ? `${show(transport.serverIdentification.slice(8), 64)} accepts RSA certificates only as ssh-rsa-cert-v01@openssh.com (SHA-1 signatures); allow ssh-rsa to offer this one`
+              : `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
+                Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () => "none")
+              })`
           })
         }
         if (hostBound(signer)) {

@@ -84,6 +84,12 @@ export interface AuthSource {
   readonly _tag: string
   readonly username: string
   readonly method: AuthMethod
+  /**
+   * Other methods this source can fall back to (a password answering a keyboard-interactive
+   * password prompt): the strategy runs it when the server allows one of these, even if it
+   * no longer allows `method`.
+   */
+  readonly fallbackMethods?: ReadonlyArray<AuthMethod> | undefined
   /** A description safe to print: never a secret. */
   readonly description: string
   /** The SHA256 fingerprint of the key, for publickey sources whose key is known. */
@@ -146,6 +152,7 @@ export const withAuthenticate = (source: AuthSource, authenticate: AuthSource["a
   _tag: source._tag,
   username: source.username,
   method: source.method,
+  fallbackMethods: source.fallbackMethods,
   description: source.description,
   fingerprint: source.fingerprint,
   authenticate,

@@ -153,6 +153,17 @@ export const passwordChange = (user: string, host: string, serverPrompt: string)
 })
 
 /**
+ * Whether a server's prompt reads like one of ours (a key's passphrase, a PIN, a host-key
+ * question). Such a prompt is never answered automatically: it can only be phishing. This
+ * only ever refuses; the words of a prompt never choose which secret to send.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const imitatesLocalPrompt = (text: string): boolean =>
+  /pass\s*phrase|\bPIN\b|security key|authenticator|authenticity of host|continue connecting|ssh-agent|\bidentity\b/i.test(text)
+
+/**
  * Whether what is typed may be shown.
  *
  * @since 0.1.0

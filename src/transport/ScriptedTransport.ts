@@ -58,6 +58,8 @@ export interface ScriptOptions {
   readonly steps: ReadonlyArray<Step>
   /** EXT_INFO's server-sig-algs as the connection starts; omit for a server that sends none. */
   readonly serverSigAlgs?: ReadonlyArray<string>
+  /** The server's identification string. Default "SSH-2.0-Scripted". */
+  readonly serverIdentification?: string
   /** How long `receive` waits. Default 5 s; tests use TestClock. */
   readonly receiveTimeout?: Duration.DurationInput
 }
@@ -219,7 +221,7 @@ export const makeScripted = (options: ScriptOptions): Effect.Effect<ScriptedTran
       port,
       sessionId: crypto.randomBytes(32),
       clientIdentification: "SSH-2.0-effect_ssh_auth_scripted",
-      serverIdentification: "SSH-2.0-Scripted",
+      serverIdentification: options.serverIdentification ?? "SSH-2.0-Scripted",
       hostKey,
       // Nothing checks it in memory; a scripted server proves nothing.
       hostKeyProof: { hostKeyBlob: hostKey.blob, signature: new Uint8Array(0) },

@@ -34,7 +34,7 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
       const me = os.userInfo().username
       const r = yield* connect([`${me}@127.0.0.1`, "-p", String(sshd.port), "-i", good, "--host-key", fingerprint])
       expect(r.stderr).toBe("")
-      expect(r.stdout.trim()).toBe("success")
+      expect(r.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
       expect(r.code).toBe(0)
     }))
 
@@ -83,7 +83,7 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
       const { connect, sshd } = yield* setup
       const args = [`${user.name}@127.0.0.1`, "-p", String(sshd.port), "--password-env", "TEST_PW", "--insecure-accept-any-host-key"]
       const ok = yield* connect(args, { TEST_PW: user.password })
-      expect(ok.stdout.trim()).toBe("success")
+      expect(ok.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
       const bad = yield* connect([...args, "--json"], { TEST_PW: "definitely-wrong-pw" })
       expect(bad.code).toBe(255)
       expect(bad.stdout + bad.stderr).not.toContain("definitely-wrong-pw")

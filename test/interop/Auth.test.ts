@@ -101,7 +101,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
             const { layer } = yield* connect()
             const result = yield* AuthStrategy.authenticate(AuthStrategy.make(yield* keySource(name))).pipe(Effect.provide(layer))
             expect(result.succeeded).toBe(true)
-            expect(String(result)).toBe("success")
+            expect(String(result)).toMatch(new RegExp(`^OnDiskPrivateKey\\(user=${me}, source=test, path=.*\\) -> success \\(\\d+\\.\\d ms\\)$`))
           }))
       }
       for (const algorithm of ["rsa-sha2-512", "rsa-sha2-256"]) {
@@ -236,6 +236,30 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           expect(result.succeeded).toBe(true)
           const first = result.attempts[0].attempt
           expect(first._tag === "Failure" && first.allowedMethods).toContain("password")
+        }))
+
+      it.scoped("PasswordAuthentication no with PAM keyboard-interactive: a Password source answers the PAM prompt (paramiko's fallback); switched off, it does not", () =>
+        Effect.gen(function*() {
+          const user = yield* Sshd.ensureTestUser()
+          const config = ["UsePAM yes", "PasswordAuthentication no", "KbdInteractiveAuthentication yes"]
+          const { layer, sshd } = yield* connect(config)
+          const result = yield* AuthStrategy.authenticate(
+            AuthStrategy.make(new Password(user.name, Effect.succeed(Redacted.make(user.password)))),
+            { noneFirst: true }
+          ).pipe(Effect.provide(layer))
+          expect(result.succeeded).toBe(true)
+          const [none, password] = result.attempts.map((a) => a.attempt)
+          expect(none._tag === "Failure" && none.allowedMethods).not.toContain("password")
+          expect(password._tag).toBe("Success")
+          // sshd's monitor may write the line a moment after the success went out.
+          const accepted = new RegExp(`Accepted keyboard-interactive/pam for ${user.name}`)
+          for (let i = 0; i < 40 && !accepted.test(yield* sshd.readLog); i++) yield* Effect.sleep("50 millis")
+          expect(yield* sshd.readLog).toMatch(accepted)
+          const { layer: again } = yield* connect(config)
+          const off = yield* AuthStrategy.authenticate(
+            AuthStrategy.make(new Password(user.name, Effect.succeed(Redacted.make(user.password)), { keyboardInteractiveFallback: false }))
+          ).pipe(Effect.provide(again), Effect.flip)
+          expect(off.result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure"])
         }))
 
       it.scoped("keyboard-interactive through PAM: one Password: prompt, then a zero-prompt round answered empty", () =>
