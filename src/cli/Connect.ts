@@ -29,7 +29,7 @@ import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
-import { printable, show } from "../wire/PeerText.js"
+import { printable } from "../wire/PeerText.js"
 import { describeConnection, describeProposals } from "./Probe.js"
 
 /**
@@ -105,11 +105,17 @@ const sshLogger = Logger.make(({ logLevel, message }) => {
   process.stderr.write(`${prefix}: ${printable(text)}\n`)
 })
 
+/** A banner line as printed: escaped first, then cut, so the bound holds for what reaches the terminal. */
+const bannerLine = (line: string): string => {
+  const safe = printable(line, { multiline: true })
+  return safe.length > 900 ? `${safe.slice(0, 900)}… (${safe.length - 900} more characters)` : safe
+}
+
 /** Banners go to stderr as they come, as ssh prints them: escaped, and each line cut to a bound. */
 const printBanner = (text: string) =>
   Effect.sync(() => {
     const lines = text.replace(/\r?\n$/, "").split("\n")
-    const shown = lines.slice(0, 200).map((line) => show(line, 1000, { multiline: true }))
+    const shown = lines.slice(0, 200).map(bannerLine)
     if (lines.length > 200) shown.push(`… (${lines.length - 200} more lines)`)
     process.stderr.write(`${shown.join("\n")}\n`)
   })

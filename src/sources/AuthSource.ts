@@ -49,7 +49,8 @@ export const userCode = <A, E, R>(
   what: string
 ): Effect.Effect<A, CredentialError, R> =>
   self.pipe(
-    Effect.mapError((cause) => new CredentialError({ source, detail: `${what} failed`, cause })),
+    // A CredentialError already says whose and why (a prompter's refusal): kept as it is.
+    Effect.mapError((cause) => cause instanceof CredentialError ? cause : new CredentialError({ source, detail: `${what} failed`, cause })),
     Effect.catchAllDefect((cause) => Effect.fail(new CredentialError({ source, detail: `${what} threw`, cause })))
   )
 
