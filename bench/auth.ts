@@ -4,21 +4,15 @@
  * Debian's python3-paramiko is installed, paramiko on a TCP_NODELAY socket.
  */
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
-import * as AuthStrategy from "../src/AuthStrategy.js"
-import * as AuthHandler from "../src/handler/AuthHandler.js"
 import * as OpenSshKeyV1 from "../src/keys/OpenSshKeyV1.js"
-import { InMemoryPrivateKey } from "../src/sources/PrivateKey.js"
-import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
-import { makeTcp } from "../src/transport/TcpTransport.js"
-import { Transport } from "../src/transport/Transport.js"
 import * as Sshd from "../test/support/Sshd.js"
 import { type BenchClient, formatRows, inProcess, measureAll, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP, withTimeout } from "./Harness.js"
+import * as Login from "./Login.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
 
@@ -96,14 +90,7 @@ const program = Effect.gen(function*() {
   const privateText = fs.readFileSync(keyFile, "utf8")
   const key = yield* OpenSshKeyV1.read(privateText, { source: keyFile })
 
-  const ours = (skipQuery: boolean) => () =>
-    runEffect(Effect.scoped(Effect.gen(function*() {
-      const transport = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure })
-      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(user, key, { skipQuery }))).pipe(
-        Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
-      )
-      if (!result.succeeded) throw new Error("not authenticated")
-    })))
+  const ours = (skipQuery: boolean) => () => runEffect(Effect.scoped(Login.ours({ port, user, key, skipQuery })))
 
   const ssh2Config = { username: user, privateKey: privateText }
   const paramiko = yield* paramikoClient(port, keyFile, user)

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { CurveError } from "./Curves.js"
+import { CurveError } from "./CurveOps.js"
 
 /**
  * `bytes` left-padded with zeros to `size`; leading zeros beyond it are dropped. Throws

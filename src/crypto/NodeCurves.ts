@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import * as crypto from "node:crypto"
-import { CurveError, type Curves, type NistCurve } from "./Curves.js"
+import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
 import { signingKey, verifyingKey } from "./KeyObjects.js"
 

@@ -6,13 +6,13 @@
  *
  * @since 0.1.0
  */
-import { poly1305 } from "@noble/ciphers/_poly1305.js"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import { bcryptPbkdf } from "../crypto/BcryptPbkdf.js"
-import { chacha } from "../transport/cipher/ChaCha20Poly1305.js"
+import { chacha20 } from "../crypto/ChaCha20.js"
+import { poly1305 } from "../crypto/Poly1305.js"
 import { decode } from "../wire/Reader.js"
 import type { WireError } from "../wire/WireError.js"
 import { encode } from "../wire/Writer.js"
@@ -83,13 +83,13 @@ const chachaPoly: SectionCipher = {
   tagLength: 16,
   seal(key, _iv, data) {
     const main = key.subarray(0, 32)
-    const out = new Uint8Array(chacha(main, 0, 1, data))
-    return { data: out, tag: poly1305(out, chacha(main, 0, 0, new Uint8Array(32))) }
+    const out = new Uint8Array(chacha20(main, 0, 1, data))
+    return { data: out, tag: poly1305(chacha20(main, 0, 0, new Uint8Array(32)), out) }
   },
   open(key, _iv, data, tag) {
     const main = key.subarray(0, 32)
-    const expected = poly1305(data, chacha(main, 0, 0, new Uint8Array(32)))
-    return crypto.timingSafeEqual(expected, tag) ? new Uint8Array(chacha(main, 0, 1, data)) : undefined
+    const expected = poly1305(chacha20(main, 0, 0, new Uint8Array(32)), data)
+    return crypto.timingSafeEqual(expected, tag) ? new Uint8Array(chacha20(main, 0, 1, data)) : undefined
   }
 }
 

@@ -84,7 +84,7 @@ export class PrivateKey implements Signer {
   sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, KeyError> {
     return Effect.flatMap(CurvesImpl, (curves) =>
       Effect.try({
-        try: () => signWith(curves, this, algorithm, data),
+        try: () => signSync(curves, this, algorithm, data),
         catch: (cause) =>
           cause instanceof KeyError
             ? cause
@@ -127,7 +127,15 @@ const rawSignature = (curves: Curves, key: PrivateKey, algorithm: string, data: 
   }
 }
 
-const signWith = (curves: Curves, key: PrivateKey, algorithm: string, data: Uint8Array): Uint8Array => {
+/**
+ * A signature blob (`string algorithm, string signature`), synchronously, for callers that
+ * cannot wait: the connection core signing its exchange hash with a host key. Throws
+ * KeyError for an algorithm the key cannot sign with.
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const signSync = (curves: Curves, key: PrivateKey, algorithm: string, data: Uint8Array): Uint8Array => {
   if (!PublicKey.algorithmsFor(key.publicKey).includes(algorithm)) {
     throw new KeyError({ reason: "AlgorithmMismatch", keyType: key.publicKey.type, detail: `cannot sign with ${algorithm}` })
   }

@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
-import * as crypto from "node:crypto"
 import { MessageNumber } from "../wire/MessageNumber.js"
 import { decode } from "../wire/Reader.js"
 import type { WireError } from "../wire/WireError.js"
@@ -16,6 +15,7 @@ import { encode } from "../wire/Writer.js"
  * @category models
  */
 export interface KexInit {
+  /** 16 random bytes (RFC 4253 §7.1). The sender draws them; the encoder only writes them. */
   readonly cookie: Uint8Array
   readonly kexAlgorithms: ReadonlyArray<string>
   readonly serverHostKeyAlgorithms: ReadonlyArray<string>
@@ -31,13 +31,18 @@ export interface KexInit {
 }
 
 /**
+ * The KEXINIT payload, cookie included: encoding is pure, so what is recorded (and hashed
+ * into the exchange hash) is exactly what is sent. Throws a RangeError for a cookie that is
+ * not 16 bytes, a caller's bug.
+ *
  * @since 0.1.0
  * @category encoding
  */
-export const encodeKexInit = (k: Omit<KexInit, "cookie">): Uint8Array =>
-  encode((w) =>
+export const encodeKexInit = (k: KexInit): Uint8Array => {
+  if (k.cookie.length !== 16) throw new RangeError(`KEXINIT cookie must be 16 bytes, got ${k.cookie.length}`)
+  return encode((w) =>
     w.byte(MessageNumber.KEXINIT)
-      .raw(crypto.randomBytes(16))
+      .raw(k.cookie)
       .nameList(k.kexAlgorithms)
       .nameList(k.serverHostKeyAlgorithms)
       .nameList(k.ciphersClientToServer)
@@ -50,6 +55,7 @@ export const encodeKexInit = (k: Omit<KexInit, "cookie">): Uint8Array =>
       .nameList(k.languagesServerToClient)
       .boolean(k.firstKexPacketFollows)
       .uint32(0), 512)
+}
 
 /**
  * @since 0.1.0

@@ -33,12 +33,14 @@ export class PacketError extends Data.TaggedError("PacketError")<{
 }
 
 /**
- * Frames one payload into a plaintext packet with random padding, then seals it.
+ * Frames one payload into a plaintext packet with random padding, then seals it. The
+ * padding comes from `random` when given (a seeded source replays a connection byte for
+ * byte), else from node:crypto.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const framePacket = (payload: Uint8Array, sealer: PacketSealer, seq: number): Uint8Array => {
+export const framePacket = (payload: Uint8Array, sealer: PacketSealer, seq: number, random?: (n: number) => Uint8Array): Uint8Array => {
   const block = Math.max(8, sealer.blockSize)
   const covered = 4 + 1 + payload.length - (sealer.lengthIsAad ? 4 : 0)
   let padding = block - (covered % block)
@@ -48,7 +50,8 @@ export const framePacket = (payload: Uint8Array, sealer: PacketSealer, seq: numb
   packet.writeUInt32BE(length, 0)
   packet[4] = padding
   packet.set(payload, 5)
-  crypto.randomFillSync(packet, 5 + payload.length, padding)
+  if (random) packet.set(random(padding), 5 + payload.length)
+  else crypto.randomFillSync(packet, 5 + payload.length, padding)
   return sealer.seal(seq, packet)
 }
 

@@ -1,21 +1,18 @@
 /**
- * The real transport: an SSH client connection over TCP, on @effect/platform-node sockets.
+ * The real transport: an SSH client connection over TCP, on a bare `node:net` socket.
  *
  * @since 0.1.0
  */
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as Socket from "@effect/platform/Socket"
-import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { type AlgorithmPreferences, resolvePreferences } from "./Algorithms.js"
-import { type ByteChannel, handshake, type SshConnection } from "./Handshake.js"
+import { fromNetSocket } from "./ByteChannel.js"
+import { handshake, type SshConnection } from "./Handshake.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
-import { Inbox } from "./Inbox.js"
+import { Transport } from "./Transport.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
 /**
@@ -52,92 +49,48 @@ export interface TcpOptions {
  */
 export const defaultSoftwareVersion = "effect_ssh_auth_0.1.0"
 
-/** Once queued bytes are out; at once while still connecting, which may never end. */
-const closeSocket = (socket: net.Socket): Effect.Effect<void> =>
-  Effect.sync(() => (socket.connecting ? socket.destroy() : socket.destroySoon()))
-
 /**
- * Opens the TCP connection as an @effect/platform-node socket. The socket's `run` owns
- * reading and the lifecycle (closing its scope ends the socket once queued bytes are out);
- * writes go straight to the underlying `net.Socket`, as ssh2 and OpenSSH write: queued at
- * once, never awaited, a failure surfacing as the end of `chunks`. Awaiting each write's
- * callback cost more CPU than framing the packet.
+ * Opens the TCP connection: a bare `node:net` socket with TCP_NODELAY (without it Nagle
+ * holds our small handshake packets back for ~40 ms), as the default byte channel. The
+ * wait for the connect stays interruptible and is bounded by `connectTimeout`; a socket
+ * still connecting when the wait ends is destroyed.
  */
 const openSocket = (host: string, port: number, connectTimeout: Duration.Duration) =>
   Effect.gen(function*() {
     const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
       // Our own fields are well-typed already: skip Schema's check.
       new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
-    // Connect before anything else: the setup below then overlaps with the TCP handshake and
-    // the server's own startup (sshd forks and re-executes itself per connection), instead of
-    // delaying the connect by ≈ 0.4 ms.
-    let connectError: Error | undefined
-    const conn = yield* Effect.acquireRelease(
+    const socket = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        // TCP_NODELAY: without it Nagle holds our small handshake packets back for ~40 ms.
-        const c = net.createConnection({ host, port, noDelay: true })
-        // Kept for good: an error before the platform's own listener is attached must not crash.
-        c.on("error", (e) => (connectError ??= e))
-        return c
+        const s = net.createConnection({ host, port, noDelay: true })
+        // Kept for good: a socket error must never be an uncaught exception.
+        s.on("error", () => {})
+        return s
       }),
-      // Also closes the socket if the platform never took it over.
-      closeSocket
+      (s) => Effect.sync(() => (s.connecting ? s.destroy() : s.destroySoon()))
     )
-    const socket = yield* NodeSocket.fromDuplex(Effect.zipRight(
-      // Closing the socket's run (our close, or a failure) closes the connection.
-      Effect.addFinalizer(() => closeSocket(conn)),
-      // Not an acquireRelease: waiting for the connect must stay interruptible, or the
-      // connect timeout could not stop it.
-      Effect.async<net.Socket, Socket.SocketError>((resume) => {
-        const failed = (cause: unknown) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
-        if (connectError !== undefined || conn.destroyed) return failed(connectError ?? new Error("socket destroyed"))
-        if (!conn.connecting) return resume(Effect.succeed(conn))
-        conn.once("connect", () => resume(Effect.succeed(conn)))
-        conn.once("error", failed)
+    // Not inside the acquire: the connect timeout and interruption must be able to stop it.
+    yield* Effect.async<void, TransportError>((resume) => {
+      const done = (result: Effect.Effect<void, TransportError>) => {
+        clearTimeout(timer)
+        socket.off("connect", onConnect)
+        socket.off("error", onError)
+        resume(result)
+      }
+      const onConnect = () => done(Effect.void)
+      const onError = (cause: Error) => done(Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
+      const timer = setTimeout(() => {
+        socket.destroy()
+        done(Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)))
+      }, Duration.toMillis(connectTimeout))
+      socket.once("connect", onConnect)
+      socket.once("error", onError)
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        socket.destroy()
       })
-    ))
-    const chunks = new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>()
-    const ended = () => new Cause.NoSuchElementException()
-    const opened = yield* Deferred.make<void, TransportError>()
-    let isOpen = false
-    const onOpen = Effect.sync(() => {
-      isOpen = true
-      Deferred.unsafeDone(opened, Effect.void)
     })
-    const runFiber = yield* socket.run((chunk) => chunks.offer(chunk), { onOpen }).pipe(
-      Effect.matchCause({
-        onSuccess: () => chunks.end(ended),
-        onFailure: (cause) => {
-          // Interrupted means we closed it ourselves: nothing to report.
-          if (Cause.isInterruptedOnly(cause)) return chunks.end(ended)
-          if (!isOpen) {
-            Deferred.unsafeDone(opened, Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
-            return chunks.end(ended)
-          }
-          const lost = new TransportError({ reason: "ConnectionClosed", host, port, detail: "connection lost", cause })
-          chunks.end(() => lost)
-        }
-      }),
-      Effect.forkScoped
-    )
-    const timer = setTimeout(
-      () => Deferred.unsafeDone(opened, Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`))),
-      Duration.toMillis(connectTimeout)
-    )
-    yield* Deferred.await(opened).pipe(
-      Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
-      Effect.onError(() => Fiber.interrupt(runFiber))
-    )
-    const channel: ByteChannel = {
-      host,
-      port,
-      chunks,
-      write: (bytes) => {
-        if (conn.writable) conn.write(bytes)
-      },
-      close: Effect.asVoid(Fiber.interrupt(runFiber))
-    }
-    return channel
+    return fromNetSocket(socket, host, port)
   })
 
 /**
@@ -175,3 +128,12 @@ export const makeTcp = (
       pipelineService: "ssh-userauth"
     })
   })
+
+/**
+ * A `Transport` over TCP to a real SSH server. The connection lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTcp = (options: TcpOptions): Layer.Layer<Transport, TransportFailure | HostKeyRejected> =>
+  Layer.scoped(Transport, makeTcp(options))

@@ -3,16 +3,17 @@
  * layer sees it. It is deliberately small: enough to run RFC 4252 over it, and small enough
  * to implement in memory for tests.
  *
+ * This module is the tag and its interface only. The implementations import it, never the
+ * other way round: `layerTcp` lives in `TcpTransport`, `layerScripted` in `ScriptedTransport`.
+ * Depending on the tag therefore loads no socket code.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type { PublicKey } from "../keys/PublicKey.js"
-import type { HostKeyRejected } from "./HostKeyPolicy.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
-import { makeTcp, type TcpOptions } from "./TcpTransport.js"
 import type { TransportFailure } from "./TransportError.js"
 
 /**
@@ -66,20 +67,3 @@ export interface Transport {
  * @category tags
  */
 export const Transport: Context.Tag<Transport, Transport> = Context.GenericTag<Transport>("effect-ssh-auth/Transport")
-
-/**
- * A `Transport` over TCP to a real SSH server. The connection lives as long as the layer.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerTcp = (options: TcpOptions): Layer.Layer<Transport, TransportFailure | HostKeyRejected> =>
-  Layer.scoped(Transport, makeTcp(options))
-
-/**
- * An in-memory `Transport` that follows a script: for testing strategies without a network.
- *
- * @since 0.1.0
- * @category layers
- */
-export { layerScripted, makeScripted } from "./ScriptedTransport.js"

@@ -140,9 +140,10 @@ const sha256 = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
 }
 
 /** A server KEXINIT: our defaults (strict, ext-info, aes128-gcm) with any field replaced. */
-export const kexInit = (overrides: Partial<Omit<KexInit, "cookie">> & { readonly strict?: boolean } = {}): Uint8Array => {
+export const kexInit = (overrides: Partial<KexInit> & { readonly strict?: boolean } = {}): Uint8Array => {
   const strict = overrides.strict ?? true
   return encodeKexInit({
+    cookie: crypto.randomBytes(16),
     kexAlgorithms: ["curve25519-sha256", "ext-info-s", ...(strict ? ["kex-strict-s-v00@openssh.com"] : [])],
     serverHostKeyAlgorithms: ["ssh-ed25519"],
     ciphersClientToServer: ["aes128-gcm@openssh.com"],

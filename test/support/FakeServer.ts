@@ -4,6 +4,7 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as crypto from "node:crypto"
 import type * as net from "node:net"
 import { noneSealer } from "../../src/transport/cipher/PacketCipher.js"
 import { encodeKexInit } from "../../src/transport/KexInit.js"
@@ -48,6 +49,7 @@ export const serverKexInit = (options: {
   readonly firstKexPacketFollows?: boolean
 }): Uint8Array =>
   encodeKexInit({
+    cookie: crypto.randomBytes(16),
     kexAlgorithms: [
       ...(options.kex ?? ["curve25519-sha256"]),
       ...(options.extInfo ? ["ext-info-s"] : []),

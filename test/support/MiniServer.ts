@@ -32,6 +32,8 @@ export interface MiniServer {
   readonly hostKeyBlob: Uint8Array
   /** Settles when the script finishes (or fails). */
   readonly done: Effect.Effect<void, unknown>
+  /** The client's KEXINIT payload as it arrived, once it has. */
+  readonly clientKexInit: () => Uint8Array | undefined
 }
 
 const VERSION = "SSH-2.0-MiniServer_1.0"
@@ -47,6 +49,7 @@ export const miniServer = (script: (side: ServerSide) => Promise<void>) =>
     const seed = crypto.randomBytes(32)
     const hostKeyBlob = encode((w) => w.string("ssh-ed25519").string(nodeCurves.ed25519.publicKey(seed)))
     const done = yield* Deferred.make<void, unknown>()
+    let receivedKexInit: Uint8Array | undefined
 
     const serve = (socket: net.Socket) => {
       const decoder = new PacketDecoder()
@@ -97,6 +100,7 @@ export const miniServer = (script: (side: ServerSide) => Promise<void>) =>
         send(serverKexInit)
         const clientVersion = await line()
         const clientKexInit = await next()
+        receivedKexInit = clientKexInit
         if (decodeKexInit(clientKexInit)._tag === "Left") throw new Error("bad client KEXINIT")
         const init = await next()
         if (init[0] !== MessageNumber.KEXDH_INIT) throw new Error(`expected KEXDH_INIT, got ${init[0]}`)
@@ -134,7 +138,7 @@ export const miniServer = (script: (side: ServerSide) => Promise<void>) =>
     }
 
     const port = yield* listenLoopback(serve)
-    return { port, hostKeyBlob, done: Deferred.await(done) } satisfies MiniServer
+    return { port, hostKeyBlob, done: Deferred.await(done), clientKexInit: () => receivedKexInit } satisfies MiniServer
   })
 
 /** EXT_INFO with the given extensions. */

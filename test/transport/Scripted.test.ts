@@ -3,8 +3,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
+import { decodeKexInit } from "../../src/transport/KexInit.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { Reader } from "../../src/wire/Reader.js"
@@ -76,5 +78,24 @@ describe("scripted server", () => {
       const c = yield* makeTcp({ host: "127.0.0.1", port: server.port, hostKeyPolicy: acceptAnyInsecure, receiveTimeout: "200 millis" })
       const error = yield* Effect.flip(c.receive)
       expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "receive"])
+    }))
+
+  it.scopedLive("the recorded client KEXINIT is the one sent: same cookie, drawn fresh per connection", () =>
+    Effect.gen(function*() {
+      const cookies: Array<Uint8Array> = []
+      for (let i = 0; i < 2; i++) {
+        const server = yield* miniServer(async (side) => {
+          await side.next().catch(() => undefined)
+        })
+        const c = yield* connect(server.port)
+        const sent = Either.getOrThrow(decodeKexInit(server.clientKexInit()!))
+        // What the connection reports (and hashed into the session id) is what went on the wire.
+        const recorded = c.proposals.client
+        expect(Uint8Array.from(recorded.cookie)).toEqual(sent.cookie)
+        expect({ ...recorded, cookie: sent.cookie }).toEqual(sent)
+        cookies.push(sent.cookie)
+      }
+      expect(cookies[0]).not.toEqual(new Uint8Array(16))
+      expect(cookies[0]).not.toEqual(cookies[1])
     }))
 })

@@ -1,8 +1,9 @@
 /**
- * Key exchange methods. Each one contributes the client's ephemeral public value to
- * KEXDH_INIT and turns the server's reply into the shared secret K. Everything else (the
- * exchange hash, the host key signature, key derivation) is the same for all of them and
- * lives in the handshake.
+ * Key exchange methods, each with a client half and a server half. The client half makes
+ * the ephemeral value of KEXDH_INIT and turns the server's reply into the shared secret K;
+ * the server half answers a KEXDH_INIT with its own value and the same K. Everything else
+ * (the exchange hash, the host key signature, key derivation) is the same for all of them
+ * and lives in the connection core.
  *
  * - curve25519-sha256 and its @libssh.org alias (RFC 8731)
  * - ecdh-sha2-nistp256/384/521 (RFC 5656 §4)
@@ -33,6 +34,21 @@ export interface KexExchange {
 }
 
 /**
+ * The server's answer to one KEXDH_INIT.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KexResponse {
+  /** The client's value as encoded in KEXDH_INIT (and in the exchange hash). */
+  readonly clientEncoded: Uint8Array
+  /** The server's value, encoded for KEXDH_REPLY and the exchange hash. */
+  readonly serverEncoded: Uint8Array
+  /** K, unsigned big-endian. */
+  readonly sharedSecret: Uint8Array
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -40,7 +56,13 @@ export interface KexMethod {
   readonly name: string
   /** The exchange hash and key derivation hash. */
   readonly hash: "sha256" | "sha384" | "sha512"
-  start(curves: Curves): KexExchange
+  /** The client half: a fresh ephemeral value. `random` feeds the methods that draw their own. */
+  start(curves: Curves, random: (n: number) => Uint8Array): KexExchange
+  /**
+   * The server half: reads the client's value from KEXDH_INIT (after the message number)
+   * and answers it. Throws CurveError or WireError when the value is invalid.
+   */
+  respond(curves: Curves, random: (n: number) => Uint8Array, r: Reader): KexResponse
 }
 
 /** Copies the bytes a reader consumed while `f` ran: the field's wire encoding. */
@@ -62,6 +84,12 @@ const curve25519 = (name: string): KexMethod => ({
         return { encoded, sharedSecret: curves.x25519.sharedSecret(pair.privateKey, value) }
       }
     }
+  },
+  respond(curves, _random, r) {
+    const { encoded, value } = consumed(r, () => r.string("Q_C"))
+    const pair = curves.x25519.generateKeyPair()
+    const sharedSecret = curves.x25519.sharedSecret(pair.privateKey, value)
+    return { clientEncoded: encoded, serverEncoded: encode((w) => w.string(pair.publicKey), 40), sharedSecret }
   }
 })
 
@@ -77,25 +105,52 @@ const ecdh = (name: string, curve: NistCurve, hash: KexMethod["hash"]): KexMetho
         return { encoded, sharedSecret: curves.ecdh.sharedSecret(curve, pair.privateKey, value) }
       }
     }
+  },
+  respond(curves, _random, r) {
+    const { encoded, value } = consumed(r, () => r.string("Q_C"))
+    const pair = curves.ecdh.generateKeyPair(curve)
+    const sharedSecret = curves.ecdh.sharedSecret(curve, pair.privateKey, value)
+    return { clientEncoded: encoded, serverEncoded: encode((w) => w.string(pair.publicKey), 140), sharedSecret }
   }
 })
+
+/** A DH key pair in `group` whose private exponent comes from `random`: 2·bits of the group's strength. */
+const dhPair = (group: "modp14" | "modp16", random: (n: number) => Uint8Array) => {
+  const params = crypto.getDiffieHellman(group)
+  const dh = crypto.createDiffieHellman(params.getPrime(), params.getGenerator())
+  dh.setPrivateKey(random(group === "modp14" ? 64 : 96))
+  dh.generateKeys()
+  return { dh, prime: BigInt(`0x${params.getPrime("hex")}`) }
+}
+
+/** RFC 4253 §8: a peer value outside 1 < v < p-1 makes the secret predictable. */
+const checkRange = (r: Reader, field: string, value: Uint8Array, prime: bigint) => {
+  const v = value.length === 0 ? 0n : BigInt(`0x${Buffer.from(value).toString("hex")}`)
+  if (v <= 1n || v >= prime - 1n) r.fail(field, "DH value out of range")
+}
 
 const modp = (name: string, group: "modp14" | "modp16", hash: KexMethod["hash"]): KexMethod => ({
   name,
   hash,
-  start() {
-    const dh = crypto.getDiffieHellman(group)
-    dh.generateKeys()
-    const prime = BigInt(`0x${dh.getPrime("hex")}`)
+  start(_curves, random) {
+    const { dh, prime } = dhPair(group, random)
     return {
       clientPublic: encode((w) => w.mpintUnsigned(dh.getPublicKey()), 600),
       readServerPublic(r) {
         const { encoded, value } = consumed(r, () => r.mpintUnsigned("f"))
-        // RFC 4253 §8: 1 < f < p-1, or the secret is predictable.
-        const f = value.length === 0 ? 0n : BigInt(`0x${Buffer.from(value).toString("hex")}`)
-        if (f <= 1n || f >= prime - 1n) r.fail("f", "server DH value out of range")
+        checkRange(r, "f", value, prime)
         return { encoded, sharedSecret: dh.computeSecret(value) }
       }
+    }
+  },
+  respond(_curves, random, r) {
+    const { encoded, value } = consumed(r, () => r.mpintUnsigned("e"))
+    const { dh, prime } = dhPair(group, random)
+    checkRange(r, "e", value, prime)
+    return {
+      clientEncoded: encoded,
+      serverEncoded: encode((w) => w.mpintUnsigned(dh.getPublicKey()), 600),
+      sharedSecret: dh.computeSecret(value)
     }
   }
 })

@@ -1,0 +1,130 @@
+/**
+ * The measuring half of `bench:fanout`, shared by the runner of each client so that both are
+ * measured by the same code. A runner is its own process, so the CPU and the memory it reads
+ * are that client's alone. It logs in a few times one after another (warm-up, each closed at
+ * once), then opens `logins` authenticated connections with at most `inFlight` under way,
+ * keeps them all open until the last is up, reads CPU and memory, closes them all and prints
+ * one JSON line (`Sample`). Every connection and the whole run are bounded in time.
+ */
+import * as fs from "node:fs"
+
+/** What the parent passes, as one JSON argument after `--`. */
+export interface RunnerArgs {
+  readonly port: number
+  readonly user: string
+  readonly keyFile: string
+  readonly logins: number
+  readonly inFlight: number
+  readonly warmup: number
+}
+
+/** One runner's figures; CPU is user + system of the whole process, in ms. */
+export interface Sample {
+  readonly logins: number
+  readonly inFlight: number
+  /** CPU from the first connect until the last connection is authenticated, per login. */
+  readonly cpuMsPerLogin: number
+  /** RSS with every connection open minus RSS before the first, per connection (bytes). */
+  readonly rssPerConnection: number
+  /** The same for V8's heap in use and for memory outside it (Buffers and the like). */
+  readonly heapPerConnection: number
+  readonly externalPerConnection: number
+  /** RSS before the first connect, after the warm-up (bytes). */
+  readonly rssBaseline: number
+  /** CPU of closing them all, per connection (not part of the targets). */
+  readonly closeCpuMsPerConnection: number
+  /** From the first connect until the last connection is authenticated. */
+  readonly wallMs: number
+  /** Whether V8's collector ran before each memory reading (node --expose-gc). */
+  readonly gc: boolean
+}
+
+/** Opens one authenticated connection; resolves with the function that closes it. */
+export type Open = () => Promise<() => Promise<void>>
+
+/** A connection that takes longer than this, to open or to close, fails the run. */
+export const CONNECTION_TIMEOUT_MS = 20_000
+const RUN_TIMEOUT_MS = 150_000
+
+export const args = (): RunnerArgs => JSON.parse(process.argv[process.argv.length - 1]) as RunnerArgs
+
+export const readKeyText = (a: RunnerArgs) => fs.readFileSync(a.keyFile, "utf8")
+
+/** Runs `task(0 .. count-1)` with at most `limit` under way; rejects on the first failure. */
+const pool = async (count: number, limit: number, task: (i: number) => Promise<void>) => {
+  let next = 0
+  let failed = false
+  const worker = async () => {
+    while (next < count && !failed) {
+      const i = next++
+      await task(i).catch((e) => {
+        failed = true
+        throw e
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker))
+}
+
+const collect = (globalThis as { gc?: () => void }).gc
+const memory = () => {
+  collect?.()
+  return process.memoryUsage()
+}
+
+const cpuMs = (since: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(since)
+  return (d.user + d.system) / 1000
+}
+
+/** Measures one fan-out of `open` and prints its `Sample` on stdout. */
+export const run = async (open: Open): Promise<void> => {
+  const watchdog = setTimeout(() => {
+    console.error(`fan-out runner: not done after ${RUN_TIMEOUT_MS} ms`)
+    process.exit(1)
+  }, RUN_TIMEOUT_MS)
+  watchdog.unref()
+  const a = args()
+
+  for (let i = 0; i < a.warmup; i++) await (await open())()
+  // Let the warm-up's sockets finish closing before the baseline.
+  await new Promise((r) => setTimeout(r, 200))
+
+  const before = memory()
+  const closes: Array<() => Promise<void>> = []
+  const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
+  await pool(a.logins, a.inFlight, async () => {
+    closes.push(await open())
+  })
+  const cpu = cpuMs(cpu0)
+  const wallMs = performance.now() - t0
+  const open_ = memory()
+
+  const cpu1 = process.cpuUsage()
+  await Promise.all(closes.map((close) => close()))
+  const closeCpu = cpuMs(cpu1)
+
+  const n = closes.length
+  const sample: Sample = {
+    logins: n,
+    inFlight: a.inFlight,
+    cpuMsPerLogin: cpu / n,
+    rssPerConnection: (open_.rss - before.rss) / n,
+    heapPerConnection: (open_.heapUsed - before.heapUsed) / n,
+    externalPerConnection: (open_.external - before.external) / n,
+    rssBaseline: before.rss,
+    closeCpuMsPerConnection: closeCpu / n,
+    wallMs,
+    gc: collect !== undefined
+  }
+  console.log(JSON.stringify(sample))
+  clearTimeout(watchdog)
+}
+
+/** Runs `main`; any failure is printed and ends the process with status 1. */
+export const main = (body: () => Promise<void>) =>
+  body().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })

@@ -1,0 +1,26 @@
+/**
+ * `bench:fanout`'s runner for this library, in a process of its own: the login of
+ * bench/auth.ts's default row (bench/Login.ts), each connection kept open in a Scope of its
+ * own until the runner closes it.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as OpenSshKeyV1 from "../../src/keys/OpenSshKeyV1.js"
+import * as Login from "../Login.js"
+import { args, CONNECTION_TIMEOUT_MS, main, readKeyText, run } from "./Runner.js"
+
+await main(async () => {
+  const a = args()
+  const key = await Effect.runPromise(OpenSshKeyV1.read(readKeyText(a), { source: a.keyFile }))
+  const login = Login.ours({ port: a.port, user: a.user, key })
+  await run(async () => {
+    const scope = Effect.runSync(Scope.make())
+    const close = () => Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.timeout(CONNECTION_TIMEOUT_MS)))
+    await Effect.runPromise(Scope.extend(login, scope).pipe(Effect.timeout(CONNECTION_TIMEOUT_MS))).catch(async (e) => {
+      await close().catch(() => {})
+      throw e
+    })
+    return close
+  })
+})

@@ -1,0 +1,149 @@
+/**
+ * The Effect edge over the in-memory channel pair: our client's edge against the core's
+ * server role in one process with no network, every deadline of the core on the TestClock,
+ * and the caller's runtime kept (the host-key policy sees the caller's context).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as TestClock from "effect/TestClock"
+import * as crypto from "node:crypto"
+import { nodeCurves } from "../../src/crypto/NodeCurves.js"
+import * as PrivateKey from "../../src/keys/PrivateKey.js"
+import * as PublicKey from "../../src/keys/PublicKey.js"
+import { defaultPreferences } from "../../src/transport/Algorithms.js"
+import { type ByteChannel, memoryPair } from "../../src/transport/ByteChannel.js"
+import { Connection } from "../../src/transport/Connection.js"
+import { handshake } from "../../src/transport/Handshake.js"
+import { acceptAnyInsecure, type HostKeyPolicy } from "../../src/transport/HostKeyPolicy.js"
+import { MessageNumber } from "../../src/wire/MessageNumber.js"
+import { encode } from "../../src/wire/Writer.js"
+
+const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+
+/** The core's server role on one end of a channel, in a fiber of the test's scope. */
+const serveOn = (channel: ByteChannel, options: { readonly silentAfter?: "nothing" | "KEXINIT" } = {}) =>
+  Effect.gen(function*() {
+    const core = new Connection({
+      role: "server",
+      host: "memory",
+      port: 0,
+      identification: "SSH-2.0-memory_server",
+      preferences: defaultPreferences,
+      hostKeys: [hostKey],
+      extensions: [["server-sig-algs", Buffer.from("ssh-ed25519")]],
+      random: (n) => crypto.randomBytes(n),
+      now: () => Date.now(),
+      curves: nodeCurves,
+      stepTimeoutMillis: 60_000,
+      rekeyBytes: 2 ** 30,
+      rekeyPackets: 2 ** 28
+    })
+    const flush = () => {
+      const out = core.pollTransmit()
+      if (out === undefined) return
+      if (options.silentAfter === "nothing") return
+      if (options.silentAfter === "KEXINIT") {
+        // Only the version line and KEXINIT: then silence.
+        channel.write(out)
+        options = { silentAfter: "nothing" }
+        return
+      }
+      channel.write(out)
+    }
+    const step = () => {
+      for (let e = core.pollEvent(); e; e = core.pollEvent()) {
+        if (e._tag === "ServiceRequest") core.acceptService(e.name)
+        // Echo every message back: the test's client receives what it sent.
+        if (e._tag === "Message") core.send(e.payload)
+      }
+      flush()
+    }
+    flush()
+    yield* Effect.forkScoped(Effect.gen(function*() {
+      // Bounded by the channel: it ends when the client closes.
+      while (core.closed === undefined) {
+        const chunk = yield* Effect.option(channel.chunks.take())
+        if (chunk._tag === "None") return core.receiveEnd()
+        core.receive(chunk.value)
+        step()
+      }
+    }))
+    return core
+  })
+
+const clientOver = (channel: ByteChannel, hostKeyPolicy: HostKeyPolicy = acceptAnyInsecure) =>
+  handshake(channel, {
+    hostKeyPolicy,
+    preferences: defaultPreferences,
+    clientIdentification: "SSH-2.0-memory_client",
+    handshakeTimeout: Duration.seconds(10),
+    identificationTimeout: Duration.seconds(3),
+    receiveTimeout: Duration.seconds(30),
+    rekeyBytes: 2 ** 30,
+    rekeyPackets: 2 ** 28,
+    pipelineService: "ssh-userauth"
+  })
+
+/** Something the caller set in its own fiber: a policy that sees it runs in the caller's context. */
+const caller = FiberRef.unsafeMake("nobody")
+
+describe("the edge over the in-memory pair", () => {
+  it.scopedLive("our client's edge and the core's server role: handshake, ssh-userauth, a message each way, a rekey", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      const server = yield* serveOn(b)
+      const seen: Array<string> = []
+      const policy: HostKeyPolicy = (info) => Effect.map(FiberRef.get(caller), (who) => void seen.push(`${who}: ${info.fingerprint}`))
+      const connection = yield* clientOver(a, policy).pipe(Effect.locally(caller, "the caller"))
+      expect(seen).toEqual([`the caller: ${PublicKey.fingerprintSha256(hostKey.publicKey)}`])
+      expect(connection.serverIdentification).toBe("SSH-2.0-memory_server")
+      expect(Buffer.compare(connection.sessionId, server.sessionId!)).toBe(0)
+      yield* connection.requestService("ssh-userauth")
+      const ping = encode((w) => w.byte(MessageNumber.GLOBAL_REQUEST).string("ping").boolean(false))
+      yield* connection.send(ping)
+      expect(Buffer.compare(yield* connection.receive, ping)).toBe(0)
+      yield* connection.rekey
+      expect(connection.kexCount).toBe(2)
+      yield* connection.send(ping)
+      expect(Buffer.compare(yield* connection.receive, ping)).toBe(0)
+    }))
+
+  it.scoped("the host-key policy runs in the caller's fiber context, with no clock moving", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      yield* serveOn(b)
+      const names: Array<string> = []
+      yield* Effect.fork(clientOver(a, () => Effect.map(FiberRef.get(caller), (name) => void names.push(name))).pipe(Effect.locally(caller, "the caller")))
+      // Bytes move through memory; the policy is reached without the clock moving. Bounded.
+      for (let i = 0; i < 100 && names.length === 0; i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
+      expect(names).toEqual(["the caller"])
+    }))
+
+  it.scoped("every deadline of the core runs on the caller's clock: a silent server times out at the identification line", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      yield* serveOn(b, { silentAfter: "nothing" })
+      const fiber = yield* Effect.fork(Effect.flip(clientOver(a)))
+      yield* TestClock.adjust("2999 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "version exchange"])
+    }))
+
+  it.scoped("a server silent after KEXINIT times out at KEXDH_REPLY, ten TestClock seconds after its KEXINIT", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      yield* serveOn(b, { silentAfter: "KEXINIT" })
+      const fiber = yield* Effect.fork(Effect.flip(clientOver(a)))
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+      yield* TestClock.adjust("9 seconds")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXDH_REPLY"])
+    }))
+})
