@@ -51,12 +51,14 @@ export const nodeCurves: Curves = {
   name: "node:crypto",
   x25519: {
     generateKeyPair() {
-      const { privateKey } = crypto.generateKeyPairSync("x25519")
-      const jwk = privateKey.export({ format: "jwk" })
-      const raw = fromB64u(jwk.d)
+      // Not generateKeyPairSync: on Node 20 a garbage collection during the JWK export of a
+      // key it has just made can deadlock the process (the generator job's destructor waits
+      // on the lock the export holds), seen after ~200,000 key pairs.
+      const raw = new Uint8Array(crypto.randomBytes(32))
+      const privateKey = rawPrivate("X25519", raw)
       // Importing the raw key again costs more than the whole DH: keep the KeyObject.
       ephemeralKeys.set(raw, privateKey)
-      return { privateKey: raw, publicKey: fromB64u(jwk.x) }
+      return { privateKey: raw, publicKey: exportRawPublic(crypto.createPublicKey(privateKey)) }
     },
     sharedSecret(privateKey, peerPublicKey) {
       if (peerPublicKey.length !== 32) throw new CurveError({ operation: "x25519", detail: "public key must be 32 bytes" })
