@@ -14,7 +14,9 @@ import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { kexMethods } from "../../src/transport/kex/KexMethod.js"
+import { spawnSync } from "node:child_process"
 import { coreServer } from "../support/CoreServer.js"
+import { isCI } from "../support/Env.js"
 import { run } from "../support/Sshd.js"
 import { hasTool, requireTool } from "../support/Tools.js"
 
@@ -96,7 +98,16 @@ print(json.dumps({
 t.close()
 `
 
-describe.skipIf(!hasTool("python3"))("the core's server role against paramiko", () => {
+/** Debian's paramiko: missing, its tests skip and say so; under CI=true they fail. */
+const hasParamiko = (() => {
+  const found = spawnSync("/usr/bin/python3", ["-c", "import paramiko"], { stdio: "ignore" }).status === 0
+  if (found) return true
+  if (isCI) throw new Error("CI=true but Debian's python3-paramiko is not installed (.ci/run installs it)")
+  console.warn("\n*** server-role tests against paramiko SKIPPED: /usr/bin/python3 cannot import paramiko ***\n")
+  return false
+})()
+
+describe.skipIf(!hasParamiko)("the core's server role against paramiko", () => {
   const cases: ReadonlyArray<readonly [string, string]> = [
     ["ssh-ed25519", "-"],
     ["ecdsa-sha2-nistp256", "-"],
