@@ -14,11 +14,13 @@ import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
-import { type ByteChannel, memoryPair } from "../../src/transport/ByteChannel.js"
+import { type ByteChannel, fromPlatformSocket, memoryPair } from "../../src/transport/ByteChannel.js"
 import { Connection } from "../../src/transport/Connection.js"
 import { handshake } from "../../src/transport/Handshake.js"
 import { acceptAnyInsecure, type HostKeyPolicy } from "../../src/transport/HostKeyPolicy.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import { coreServer } from "../support/CoreServer.js"
 import { encode } from "../../src/wire/Writer.js"
 
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
@@ -145,5 +147,16 @@ describe("the edge over the in-memory pair", () => {
       yield* TestClock.adjust("1 second")
       const error = yield* Fiber.join(fiber)
       expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXDH_REPLY"])
+    }))
+
+  it.scopedLive("over an @effect/platform Socket someone else opened: the same client, against the core's server role on loopback", () =>
+    Effect.gen(function*() {
+      const { log, port } = yield* coreServer([hostKey])
+      const socket = yield* NodeSocket.makeNet({ host: "127.0.0.1", port })
+      const channel = yield* fromPlatformSocket(socket, "127.0.0.1", port)
+      const connection = yield* clientOver(channel)
+      yield* connection.requestService("ssh-userauth")
+      expect(connection.hostKey.blob).toEqual(hostKey.publicKey.blob)
+      expect(log.services).toEqual(["ssh-userauth"])
     }))
 })
