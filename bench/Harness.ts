@@ -5,7 +5,11 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as crypto from "node:crypto"
 import * as net from "node:net"
+import { nodeCurves } from "../src/crypto/NodeCurves.js"
+import { defaultPreferences } from "../src/transport/Algorithms.js"
+import { Connection } from "../src/transport/Connection.js"
 import { Client, type ConnectConfig } from "ssh2"
 
 export interface Row {
@@ -131,6 +135,50 @@ export const effectSocketBanner = (port: number) =>
     yield* Effect.forkScoped(socket.run(() => Deferred.unsafeDone(banner, Effect.void)))
     yield* Deferred.await(banner)
   })).pipe(Effect.timeout("10 seconds")))
+
+/**
+ * Our connection core over a bare node:net socket, driven by plain callbacks, with no
+ * Effect edge: handshake to SERVICE_ACCEPT. What the core itself costs; the distance to
+ * the "effect-ssh-auth" row is the edge's.
+ */
+export const coreOnly = (port: number) =>
+  withTimeout(10_000, "core only", (onTimeout) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = net.createConnection({ host: "127.0.0.1", port, noDelay: true })
+      onTimeout(() => socket.destroy())
+      const core = new Connection({
+        role: "client",
+        host: "127.0.0.1",
+        port,
+        identification: "SSH-2.0-effect_ssh_auth_core_bench",
+        preferences: defaultPreferences,
+        random: (n) => crypto.randomBytes(n),
+        now: () => Date.now(),
+        curves: nodeCurves,
+        stepTimeoutMillis: 10_000,
+        rekeyBytes: 2 ** 30,
+        rekeyPackets: 2 ** 28,
+        pipelineService: "ssh-userauth"
+      })
+      const pump = () => {
+        for (let e = core.pollEvent(); e; e = core.pollEvent()) {
+          if (e._tag === "HostKey") core.acceptHostKey()
+          else if (e._tag === "ServiceAccept") {
+            core.disconnect()
+            resolve()
+          } else if (e._tag === "Closed" && e.error._tag !== "TransportError") reject(e.error)
+        }
+        const out = core.pollTransmit()
+        if (out) socket.write(out)
+        if (core.closed) socket.destroySoon()
+      }
+      socket.on("connect", pump)
+      socket.on("data", (chunk) => {
+        core.receive(chunk)
+        pump()
+      })
+      socket.on("error", reject)
+    }))
 
 /**
  * One ssh2 connection. `until` picks the moment that counts: "service-accept" (its

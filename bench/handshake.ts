@@ -8,7 +8,7 @@ import * as os from "node:os"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { effectSocketBanner, formatRows, inProcess, measureAll, rawBanner, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
+import { coreOnly, effectSocketBanner, formatRows, inProcess, measureAll, rawBanner, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
 
@@ -30,13 +30,14 @@ const program = Effect.gen(function*() {
       inProcess("raw TCP connect + version line (floor)", () => rawBanner(port)),
       inProcess("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port)),
       inProcess("effect-ssh-auth", ours),
+      inProcess("its connection core alone: node:net, no Effect edge", () => coreOnly(port)),
       inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" })),
       inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
     ], N, WARMUP)
   )
   rows[2] = { ...rows[2], note: negotiated }
 
-  const [, floor, our, shipped, nodelay] = rows
+  const [, floor, our, core, shipped, nodelay] = rows
   const report = [
     `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), in ${ROUNDS} rotating blocks, handshake → SERVICE_ACCEPT`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
@@ -45,7 +46,8 @@ const program = Effect.gen(function*() {
     "",
     verdict("latency vs ssh2 + TCP_NODELAY", our.medianMs / nodelay.medianMs, 1.0),
     verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5),
-    `(our stack's floor alone, before any SSH: ${(floor.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`
+    `(our stack's floor alone, before any SSH: ${(floor.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
+    `(the connection core alone, without the Effect edge: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`
   ].join("\n")
   console.log(report)
 })
