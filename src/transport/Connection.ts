@@ -450,7 +450,7 @@ export class Connection {
   }
 
   /** Our NEWKEYS is out: the new outbound keys are in force, and held messages go. */
-  private newKeysSent(sealer: PacketSealer): void {
+  private sendNewKeys(sealer: PacketSealer): void {
     const state = this.kex!
     this.sendNow(Uint8Array.of(MessageNumber.NEWKEYS))
     this.sealer = sealer
@@ -742,7 +742,7 @@ export class Connection {
       this.sessionId ??= H
       const { opener, sealer } = this.deriveKeys(method, K, H)
       state.pendingOpener = opener
-      this.newKeysSent(sealer)
+      this.sendNewKeys(sealer)
       if (this.kexCount === 0 && this.options.pipelineService) {
         this.pipelined = this.options.pipelineService
         this.sendNow(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string(this.options.pipelineService!)))
@@ -797,7 +797,7 @@ export class Connection {
     this.sendNow(encode((w) => w.byte(MessageNumber.KEXDH_REPLY).string(hostKey.publicKey.blob).raw(response.serverEncoded).string(signature), 1024))
     const { opener, sealer } = this.deriveKeys(method, K, H)
     state.pendingOpener = opener
-    this.newKeysSent(sealer)
+    this.sendNewKeys(sealer)
     // RFC 8308: EXT_INFO right after our first NEWKEYS, for a client that asked.
     if (this.kexCount === 0 && this.clientAskedExtInfo && (this.options.extensions ?? []).length > 0) {
       const entries = this.options.extensions!
