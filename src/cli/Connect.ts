@@ -29,7 +29,7 @@ import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
-import { printable } from "../wire/PeerText.js"
+import { printable, safeJson } from "../wire/PeerText.js"
 import { describeConnection, describeProposals } from "./Probe.js"
 
 /**
@@ -121,13 +121,6 @@ const printBanner = (text: string) =>
   })
 
 /**
- * JSON with every control character escaped, C1 and bidirectional marks included, which
- * JSON.stringify leaves as they are: a server's banner is in there.
- */
-const jsonText = (value: unknown): string =>
-  JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
-
-/**
  * ssh counts its -v flags; @effect/cli's booleans do not. `-vv` and `-vvv` become
  * `-v --verbosity N` before the command line is parsed.
  *
@@ -198,7 +191,7 @@ export const connect = Command.make("connect", flags, (f) =>
       : login)
     const last = result.attempts.at(-1)
     if (last) yield* Effect.logDebug(`Authenticated to ${host} ([${host}]:${port}) using "${last.source.method}".`)
-    yield* Console.log(f.json ? jsonText(result.toJSON()) : String(result))
+    yield* Console.log(f.json ? safeJson(result.toJSON(), 2) : String(result))
   }).pipe(
     Effect.scoped,
     (self) => {

@@ -214,7 +214,7 @@ export const display = (prompt: Prompt): string => {
       const head = prompt.index === 0
         ? [prompt.name, prompt.instruction].filter((s) => s.length > 0).map((s) => `${show(s, 4096, { multiline: true })}\n`).join("")
         : ""
-      return `${head}(${prompt.user}@${prompt.host}) ${printable(show(prompt.prompt, 1024))}`
+      return `${head}(${prompt.user}@${prompt.host}) ${show(prompt.prompt, 1024)}`
     }
     case "PasswordChange":
       return `${show(prompt.serverPrompt, 4096, { multiline: true })}\nEnter ${prompt.user}@${prompt.host}'s new password: `

@@ -37,6 +37,18 @@ export interface ByteChannel {
 const ended = () => new Cause.NoSuchElementException()
 
 /**
+ * Closes a `node:net` socket: once its queued bytes are out, or at once while it is still
+ * connecting (a connect may never end).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const closeNetSocket = (socket: net.Socket): void => {
+  if (socket.connecting) socket.destroy()
+  else socket.destroySoon()
+}
+
+/**
  * A channel over a connected `node:net` socket: writes are queued on the socket at once
  * and never awaited (as ssh2 and OpenSSH write), reads go straight into the queue. Closing
  * ends the socket once queued bytes are out.
@@ -62,8 +74,7 @@ export const fromNetSocket = (socket: net.Socket, host: string, port: number): B
     },
     close: Effect.sync(() => {
       chunks.end(ended)
-      if (socket.connecting) socket.destroy()
-      else socket.destroySoon()
+      closeNetSocket(socket)
     })
   }
 }

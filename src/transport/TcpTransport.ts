@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { type AlgorithmPreferences, resolvePreferences } from "./Algorithms.js"
-import { fromNetSocket } from "./ByteChannel.js"
+import { closeNetSocket, fromNetSocket } from "./ByteChannel.js"
 import { handshake, type SshConnection } from "./Handshake.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Transport } from "./Transport.js"
@@ -67,7 +67,7 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
         s.on("error", () => {})
         return s
       }),
-      (s) => Effect.sync(() => (s.connecting ? s.destroy() : s.destroySoon()))
+      (s) => Effect.sync(() => closeNetSocket(s))
     )
     // Not inside the acquire: the connect timeout and interruption must be able to stop it.
     yield* Effect.async<void, TransportError>((resume) => {

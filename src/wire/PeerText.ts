@@ -24,6 +24,8 @@ export const DEFAULT_MAX_LENGTH = 256
  * that reorder what a person reads, and the Unicode line and paragraph separators.
  */
 const unsafe = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g
+// JSON.stringify escapes C0 already.
+const unsafeBeyondC0 = /[\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g
 const unsafeKeepingLines = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g
 
 const escape = (c: string): string => {
@@ -41,6 +43,17 @@ const escape = (c: string): string => {
  */
 export const printable = (text: string, options: { readonly multiline?: boolean } = {}): string =>
   text.replace(options.multiline ? unsafeKeepingLines : unsafe, escape)
+
+/**
+ * JSON text with the characters `JSON.stringify` leaves as they are but a terminal still
+ * acts on (DEL, C1 controls, bidirectional marks, line separators) written as `\uXXXX`,
+ * which is still valid JSON: an `AuthResult` in JSON carries the server's banners.
+ *
+ * @since 0.1.0
+ * @category sanitising
+ */
+export const safeJson = (value: unknown, space?: number): string =>
+  JSON.stringify(value, null, space).replace(unsafeBeyondC0, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 /**
  * `printable`, cut to `max` characters, saying how much was left out.

@@ -188,6 +188,18 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
       for (const w of closeWaiters) w()
       closeWaiters.clear()
     }
+    /** Waits `ms`, or less if the client's socket closes first: true when it closed. */
+    const closedWithin = (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        if (isClosed) return resolve(true)
+        const done = () => {
+          clearTimeout(timer)
+          closeWaiters.delete(done)
+          resolve(isClosed)
+        }
+        const timer = setTimeout(done, ms)
+        closeWaiters.add(done)
+      })
 
     const serve = (socket: net.Socket) => {
       if (accepted) {
@@ -274,16 +286,8 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
           }
         })
       const sleep = (ms: number) =>
-        new Promise<void>((resolve, reject) => {
-          if (isClosed) return reject(new ClientGone())
-          const done = () => {
-            clearTimeout(timer)
-            closeWaiters.delete(done)
-            if (isClosed) reject(new ClientGone())
-            else resolve()
-          }
-          const timer = setTimeout(done, ms)
-          closeWaiters.add(done)
+        closedWithin(ms).then((closed) => {
+          if (closed) throw new ClientGone()
         })
       const drain = () =>
         new Promise<void>((resolve, reject) => {
@@ -341,17 +345,7 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
           return request
         },
         sleep,
-        waitClosed: (ms) =>
-          new Promise<void>((resolve) => {
-            if (isClosed) return resolve()
-            const done = () => {
-              clearTimeout(timer)
-              closeWaiters.delete(done)
-              resolve()
-            }
-            const timer = setTimeout(done, ms)
-            closeWaiters.add(done)
-          }),
+        waitClosed: (ms) => closedWithin(ms).then(() => undefined),
         close: () => {
           if (socket.destroyed) return
           socket.end()
@@ -442,17 +436,7 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
       clientVersion: () => clientVersion,
       scriptError: () => scriptError,
       decodeError: () => decodeError,
-      settled: (ms) =>
-        new Promise<void>((resolve) => {
-          if (isClosed || !accepted) return resolve()
-          const done = () => {
-            clearTimeout(timer)
-            closeWaiters.delete(done)
-            resolve()
-          }
-          const timer = setTimeout(done, ms)
-          closeWaiters.add(done)
-        })
+      settled: (ms) => (accepted ? closedWithin(ms).then(() => undefined) : Promise.resolve())
     } satisfies HostileServer
   })
 

@@ -22,25 +22,29 @@ export interface CoreServerLog {
   readonly connections: Array<Connection>
 }
 
+/** The core in the server role as these tests run it: our defaults, real randomness and clock. */
+export const serverCore = (hostKeys: ReadonlyArray<PrivateKey>, host: string, port: number, identification = "SSH-2.0-effect_ssh_auth_core") =>
+  new Connection({
+    role: "server",
+    host,
+    port,
+    identification,
+    preferences: defaultPreferences,
+    hostKeys,
+    extensions: [["server-sig-algs", Buffer.from("ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256")]],
+    random: (n) => crypto.randomBytes(n),
+    now: () => Date.now(),
+    curves: nodeCurves,
+    stepTimeoutMillis: 10_000,
+    rekeyBytes: 2 ** 30,
+    rekeyPackets: 2 ** 28
+  })
+
 export const coreServer = (hostKeys: ReadonlyArray<PrivateKey>) =>
   Effect.gen(function*() {
     const log: CoreServerLog = { services: [], userauthRequests: [], closed: [], connections: [] }
     const serve = (socket: net.Socket) => {
-      const core = new Connection({
-        role: "server",
-        host: socket.remoteAddress ?? "127.0.0.1",
-        port: socket.remotePort ?? 0,
-        identification: "SSH-2.0-effect_ssh_auth_core",
-        preferences: defaultPreferences,
-        hostKeys,
-        extensions: [["server-sig-algs", Buffer.from("ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256")]],
-        random: (n) => crypto.randomBytes(n),
-        now: () => Date.now(),
-        curves: nodeCurves,
-        stepTimeoutMillis: 10_000,
-        rekeyBytes: 2 ** 30,
-        rekeyPackets: 2 ** 28
-      })
+      const core = serverCore(hostKeys, socket.remoteAddress ?? "127.0.0.1", socket.remotePort ?? 0)
       log.connections.push(core)
       const flush = () => {
         const out = core.pollTransmit()

@@ -15,12 +15,11 @@ import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
 import { type ByteChannel, fromPlatformSocket, memoryPair } from "../../src/transport/ByteChannel.js"
-import { Connection } from "../../src/transport/Connection.js"
 import { handshake } from "../../src/transport/Handshake.js"
 import { acceptAnyInsecure, type HostKeyPolicy } from "../../src/transport/HostKeyPolicy.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import { coreServer } from "../support/CoreServer.js"
+import { coreServer, serverCore } from "../support/CoreServer.js"
 import { encode } from "../../src/wire/Writer.js"
 
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
@@ -28,21 +27,7 @@ const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
 /** The core's server role on one end of a channel, in a fiber of the test's scope. */
 const serveOn = (channel: ByteChannel, options: { readonly silentAfter?: "nothing" | "KEXINIT" } = {}) =>
   Effect.gen(function*() {
-    const core = new Connection({
-      role: "server",
-      host: "memory",
-      port: 0,
-      identification: "SSH-2.0-memory_server",
-      preferences: defaultPreferences,
-      hostKeys: [hostKey],
-      extensions: [["server-sig-algs", Buffer.from("ssh-ed25519")]],
-      random: (n) => crypto.randomBytes(n),
-      now: () => Date.now(),
-      curves: nodeCurves,
-      stepTimeoutMillis: 60_000,
-      rekeyBytes: 2 ** 30,
-      rekeyPackets: 2 ** 28
-    })
+    const core = serverCore([hostKey], "memory", 0, "SSH-2.0-memory_server")
     const flush = () => {
       const out = core.pollTransmit()
       if (out === undefined) return

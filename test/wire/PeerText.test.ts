@@ -4,7 +4,7 @@
  */
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { printable, show, showList } from "../../src/wire/PeerText.js"
+import { printable, safeJson, show, showList } from "../../src/wire/PeerText.js"
 
 // What no terminal may receive from a peer: C0 (bar \n and \t where lines are kept), DEL, C1, bidi overrides.
 const dangerous = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/
@@ -24,6 +24,16 @@ describe("PeerText", () => {
     expect(show("x".repeat(300), 10)).toBe("xxxxxxxxxx… (290 more characters)")
     expect(showList(Array.from({ length: 50_000 }, (_, i) => `alg${i}`)).length).toBeLessThan(300)
     expect(showList(["a", "b"])).toBe("a,b")
+  })
+
+  it("safeJson writes C1 and bidi characters as \\u escapes, and stays JSON", () => {
+    const value = { banner: "a\u009b2Jb\u202ec\u001b" }
+    const text = safeJson(value, 2)
+    expect(text).toContain("\\u009b")
+    expect(text).toContain("\\u202e")
+    expect(text).toContain("\\u001b")
+    expect(dangerous.test(text)).toBe(false)
+    expect(JSON.parse(text)).toEqual(value)
   })
 
   it("whatever the input, the output has no dangerous character and a bounded length", () => {
