@@ -29,21 +29,20 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_FANOUT_ROUNDS ?? 6))
 const RUNNER_TIMEOUT_MS = 180_000
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
-const viteNode = here("../node_modules/vite-node/vite-node.mjs")
 
 interface Client {
   readonly name: string
   readonly runner: string
 }
 const clients: ReadonlyArray<Client> = [
-  { name: "effect-ssh-auth", runner: here("./fanout/ours.ts") },
-  { name: "ssh2 as shipped", runner: here("./fanout/ssh2.ts") }
+  { name: "effect-ssh-auth", runner: here("./fanout/ours.js") },
+  { name: "ssh2 as shipped", runner: here("./fanout/ssh2.js") }
 ]
 
 /** Runs one runner process to the end; its last stdout line is its `Sample`. */
 const runOnce = (client: Client, runnerArgs: RunnerArgs) =>
   Effect.async<Sample, Error>((resume) => {
-    const child = spawn(process.execPath, ["--expose-gc", viteNode, client.runner, "--", JSON.stringify(runnerArgs)], {
+    const child = spawn(process.execPath, ["--expose-gc", client.runner, "--", JSON.stringify(runnerArgs)], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
@@ -117,7 +116,7 @@ const program = Effect.gen(function*() {
   const cpuRatio = med(0, (s) => s.cpuMsPerLogin) / med(1, (s) => s.cpuMsPerLogin)
   const rssRatio = med(0, (s) => s.rssPerConnection) / med(1, (s) => s.rssPerConnection)
   console.log([
-    `fanout benchmark: ${LOGINS} connect + publickey (ed25519) logins, ${IN_FLIGHT} in flight, all kept open until the last is up; each client in its own process (after ${WARMUP} sequential warm-up logins), ${ROUNDS} rounds in ABBA order; medians over the rounds`,
+    `fanout benchmark: ${LOGINS} connect + publickey (ed25519) logins, ${IN_FLIGHT} in flight, all kept open until the last is up; each client in its own process (after ${WARMUP} sequential warm-up logins and one whole warm-up fan-out), ${ROUNDS} rounds in ABBA order; medians over the rounds`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} · ${revision}`,
     "",
     ...lines,

@@ -135,6 +135,7 @@ export const authenticate = <R>(
             Effect.succeed<Attempt>(error._tag === "SourceSkipped" ? { _tag: "Skipped", reason: error.reason } : { _tag: "Error", error })
           ),
           Effect.withSpan("AuthStrategy.attempt", {
+            captureStackTrace: false,
             attributes: { method: source.method, username: source.username, fingerprint: source.fingerprint ?? "" }
           })
         )
@@ -186,4 +187,4 @@ export const authenticate = <R>(
       result: result.toJSON(),
       reason: !finished ? "Deadline" : stop ?? "Exhausted"
     })
-  }).pipe(Effect.withSpan("AuthStrategy.authenticate"))
+  }).pipe(Effect.withSpan("AuthStrategy.authenticate", { captureStackTrace: false }))

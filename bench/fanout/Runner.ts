@@ -1,10 +1,16 @@
 /**
  * The measuring half of `bench:fanout`, shared by the runner of each client so that both are
  * measured by the same code. A runner is its own process, so the CPU and the memory it reads
- * are that client's alone. It logs in a few times one after another (warm-up, each closed at
- * once), then opens `logins` authenticated connections with at most `inFlight` under way,
- * keeps them all open until the last is up, reads CPU and memory, closes them all and prints
- * one JSON line (`Sample`). Every connection and the whole run are bounded in time.
+ * are that client's alone. It warms up (a few logins one after another, then one whole
+ * fan-out, opened and closed), then opens `logins` authenticated connections with at most
+ * `inFlight` under way, keeps them all open until the last is up, reads CPU and memory,
+ * closes them all and prints one JSON line (`Sample`). Every connection and the whole run
+ * are bounded in time.
+ *
+ * Why a whole fan-out in the warm-up: V8 grows its young generation and the allocator its
+ * arenas the first time a process holds many connections at once. Without it that one-off
+ * growth lands in the measured window and reads as memory per connection, more for the
+ * client that started with the smaller heap.
  */
 import * as fs from "node:fs"
 
@@ -86,7 +92,14 @@ export const run = async (open: Open): Promise<void> => {
   watchdog.unref()
   const a = args()
 
+  const fanOut = async (closes: Array<() => Promise<void>>) =>
+    pool(a.logins, a.inFlight, async () => {
+      closes.push(await open())
+    })
   for (let i = 0; i < a.warmup; i++) await (await open())()
+  const warm: Array<() => Promise<void>> = []
+  await fanOut(warm)
+  await Promise.all(warm.map((close) => close()))
   // Let the warm-up's sockets finish closing before the baseline.
   await new Promise((r) => setTimeout(r, 200))
 
@@ -94,9 +107,7 @@ export const run = async (open: Open): Promise<void> => {
   const closes: Array<() => Promise<void>> = []
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  await pool(a.logins, a.inFlight, async () => {
-    closes.push(await open())
-  })
+  await fanOut(closes)
   const cpu = cpuMs(cpu0)
   const wallMs = performance.now() - t0
   const open_ = memory()

@@ -136,6 +136,12 @@ export const AuthHandler: Context.Tag<AuthHandler, AuthHandler> = Context.Generi
 
 const SERVICE = "ssh-connection"
 
+/**
+ * A span's options. Its stack trace is not captured: the call site is always the same line
+ * of this module, and capturing it costs a stack walk per request.
+ */
+const spanOptions = (attributes: Record<string, string>) => ({ captureStackTrace: false, attributes })
+
 /** A DISCONNECT is an outcome of the request in flight, not an error of the handler. */
 const disconnectAsOutcome = <E, R>(
   self: Effect.Effect<AuthOutcome, E | Disconnected, R>
@@ -330,7 +336,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
     })).pipe(
       Effect.tapError((e) => breakOn(e)),
       disconnectAsOutcome,
-      Effect.withSpan("AuthHandler.sendAuthRequest", { attributes: { method, username } })
+      Effect.withSpan("AuthHandler.sendAuthRequest", spanOptions({ method, username }))
     )
 
   /** Whether to bind this signer to the host first and use publickey-hostbound (OpenSSH's PROTOCOL). */
@@ -361,9 +367,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
     )
     const sign = signer.sign(signatureAlgorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
       Effect.mapError((cause) => authError("SigningFailed", cause.message, cause)),
-      Effect.withSpan("AuthHandler.publicKey.sign", {
-        attributes: { algorithm, fingerprint: PublicKey.fingerprintSha256(key) }
-      })
+      Effect.withSpan("AuthHandler.publicKey.sign", spanOptions({ algorithm, fingerprint: PublicKey.fingerprintSha256(key) }))
     )
     const offered = `${cert ? `${cert.type} ` : ""}${key.type} ${PublicKey.fingerprintSha256(key)}${bound ? " (host-bound)" : ""}`
     if (skipQuery) {

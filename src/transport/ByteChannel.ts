@@ -1,21 +1,37 @@
 /**
- * Byte channels: what a connection runs over. The seam is small on purpose (write, a queue
- * of incoming chunks, close), so that one SSH connection runs the same over a bare
- * `node:net` socket (the default), an `@effect/platform` `Socket` (a WebSocket tunnel, a
- * proxy, a channel of another SSH connection) or an in-memory pair (a client and a server
- * in one process, with no network).
+ * Byte channels: what a connection runs over. The seam is small on purpose (open with a
+ * sink, write, close), so that one SSH connection runs the same over a bare `node:net`
+ * socket (the default), an `@effect/platform` `Socket` (a WebSocket tunnel, a proxy, a
+ * channel of another SSH connection) or an in-memory pair (a client and a server in one
+ * process, with no network).
+ *
+ * Incoming bytes are pushed into a sink, not pulled by a fiber: the edge feeds them to the
+ * sans-IO core in the callback that delivers them, so an open connection costs no fiber.
  *
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
-import { Inbox } from "./Inbox.js"
 import { TransportError } from "./TransportError.js"
+
+/**
+ * Where a channel delivers what happens on its far side. Called in order, and never after
+ * `end` or `lost`, or after the channel was closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChannelSink {
+  readonly data: (bytes: Uint8Array) => void
+  /** The peer closed its side. */
+  readonly end: () => void
+  /** The channel broke. */
+  readonly lost: (error: TransportError) => void
+}
 
 /**
  * A connected byte stream.
@@ -26,15 +42,77 @@ import { TransportError } from "./TransportError.js"
 export interface ByteChannel {
   readonly host: string
   readonly port: number
-  /** Queues bytes for the peer without waiting; a failed write surfaces as the end of `chunks`. */
+  /** Starts delivering to `sink`; what arrived before is delivered first. Called once. */
+  open(sink: ChannelSink): void
+  /** Queues bytes for the peer without waiting; a failed write surfaces as `lost`. */
   write(bytes: Uint8Array): void
-  /** Incoming chunks; ends with NoSuchElementException on EOF, or with the socket's error. */
-  readonly chunks: Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>
-  /** Closes the channel once queued bytes are out. Idempotent. */
-  readonly close: Effect.Effect<void>
+  /** Closes the channel once queued bytes are out; the sink hears nothing more. Idempotent. */
+  close(): void
 }
 
-const ended = () => new Cause.NoSuchElementException()
+type Delivery = { readonly _tag: "data"; readonly bytes: Uint8Array } | { readonly _tag: "end" } | {
+  readonly _tag: "lost"
+  readonly error: TransportError
+}
+
+/**
+ * The sink side every channel shares: holds deliveries until `open`, drops them after
+ * close or after the end, and delivers them in order. `later` defers delivery (the memory
+ * pair must not re-enter a writer from its own write).
+ */
+class SinkGate {
+  private sink: ChannelSink | undefined
+  private held: Array<Delivery> = []
+  private finished = false
+  private scheduled = false
+
+  constructor(private readonly later?: (run: () => void) => void) {}
+
+  open(sink: ChannelSink): void {
+    if (this.sink !== undefined) throw new Error("a byte channel is opened once")
+    this.sink = sink
+    this.schedule()
+  }
+
+  deliver(delivery: Delivery): void {
+    if (this.finished) return
+    if (delivery._tag !== "data") this.finished = true
+    this.held.push(delivery)
+    this.schedule()
+  }
+
+  /** Nothing more reaches the sink. */
+  shut(): void {
+    this.finished = true
+    this.held = []
+    this.sink = undefined
+  }
+
+  private schedule(): void {
+    if (this.sink === undefined || this.held.length === 0 || this.scheduled) return
+    if (this.later === undefined) return this.flush()
+    this.scheduled = true
+    this.later(() => {
+      this.scheduled = false
+      this.flush()
+    })
+  }
+
+  private flush(): void {
+    // Bounded: each delivery is taken once, and a sink that delivers more only appends.
+    while (this.held.length > 0 && this.sink !== undefined) {
+      const batch = this.held
+      this.held = []
+      for (const d of batch) {
+        const sink = this.sink
+        if (sink === undefined) return
+        if (d._tag === "data") sink.data(d.bytes)
+        else if (d._tag === "end") sink.end()
+        else sink.lost(d.error)
+      }
+    }
+  }
+}
 
 /**
  * Closes a `node:net` socket: once its queued bytes are out, or at once while it is still
@@ -50,32 +128,37 @@ export const closeNetSocket = (socket: net.Socket): void => {
 
 /**
  * A channel over a connected `node:net` socket: writes are queued on the socket at once
- * and never awaited (as ssh2 and OpenSSH write), reads go straight into the queue. Closing
- * ends the socket once queued bytes are out.
+ * and never awaited (as ssh2 and OpenSSH write); reads go to the sink from the socket's own
+ * `data` event. The socket stays paused until `open`. Closing ends the socket once queued
+ * bytes are out.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fromNetSocket = (socket: net.Socket, host: string, port: number): ByteChannel => {
-  const chunks = new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>()
-  socket.on("data", (chunk: Buffer) => chunks.offer(chunk))
-  socket.on("end", () => chunks.end(ended))
-  socket.on("close", () => chunks.end(ended))
+  const gate = new SinkGate()
+  const ended = () => gate.deliver({ _tag: "end" })
+  socket.on("end", ended)
+  socket.on("close", ended)
   socket.on("error", (cause) => {
-    const lost = new TransportError({ reason: "ConnectionClosed", host, port, detail: `connection lost: ${cause.message}`, cause }, true)
-    chunks.end(() => lost)
+    const error = new TransportError({ reason: "ConnectionClosed", host, port, detail: `connection lost: ${cause.message}`, cause }, true)
+    gate.deliver({ _tag: "lost", error })
   })
   return {
     host,
     port,
-    chunks,
+    open: (sink) => {
+      gate.open(sink)
+      // Attached last: a `data` listener starts the flow.
+      socket.on("data", (bytes: Buffer) => gate.deliver({ _tag: "data", bytes }))
+    },
     write: (bytes) => {
       if (socket.writable) socket.write(bytes)
     },
-    close: Effect.sync(() => {
-      chunks.end(ended)
+    close: () => {
+      gate.shut()
       closeNetSocket(socket)
-    })
+    }
   }
 }
 
@@ -92,59 +175,60 @@ export const fromPlatformSocket = (
   port: number
 ): Effect.Effect<ByteChannel, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const chunks = new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>()
+    const gate = new SinkGate()
     const write = yield* socket.writer
-    const runFiber = yield* socket.run((chunk) => chunks.offer(chunk)).pipe(
+    const runFiber = yield* socket.run((bytes) => gate.deliver({ _tag: "data", bytes })).pipe(
       Effect.matchCause({
-        onSuccess: () => chunks.end(ended),
+        onSuccess: () => gate.deliver({ _tag: "end" }),
         onFailure: (cause) => {
-          if (Cause.isInterruptedOnly(cause)) return chunks.end(ended)
-          const lost = new TransportError({ reason: "ConnectionClosed", host, port, detail: "connection lost", cause }, true)
-          chunks.end(() => lost)
+          if (Cause.isInterruptedOnly(cause)) return gate.deliver({ _tag: "end" })
+          const error = new TransportError({ reason: "ConnectionClosed", host, port, detail: "connection lost", cause }, true)
+          gate.deliver({ _tag: "lost", error })
         }
       }),
       Effect.forkScoped
     )
-    const runtime = yield* Effect.runtime<never>()
-    const runFork = Runtime.runFork(runtime)
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     return {
       host,
       port,
-      chunks,
+      open: (sink) => gate.open(sink),
       // The platform's writer is an Effect: run on the caller's runtime, not awaited.
       write: (bytes) => void runFork(Effect.ignore(write(bytes))),
-      close: Effect.asVoid(Fiber.interrupt(runFiber))
+      close: () => {
+        gate.shut()
+        runFiber.unsafeInterruptAsFork(runFiber.id())
+      }
     } satisfies ByteChannel
   })
 
 /**
- * Two channels joined back to back in memory: what one writes, the other reads. For a
- * client and a server in one process with no network.
+ * Two channels joined back to back in memory: what one writes, the other reads, in a later
+ * microtask (never inside the writer's own call). For a client and a server in one process
+ * with no network.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const memoryPair = (host = "memory", port = 0): readonly [ByteChannel, ByteChannel] => {
-  const queues = [
-    new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>(),
-    new Inbox<Uint8Array, TransportError | Cause.NoSuchElementException>()
-  ] as const
+  const gates = [new SinkGate(queueMicrotask), new SinkGate(queueMicrotask)] as const
   const side = (ours: 0 | 1): ByteChannel => {
-    const theirs = queues[ours === 0 ? 1 : 0]
+    const theirs = gates[ours === 0 ? 1 : 0]
     let open = true
     return {
       host,
       port,
-      chunks: queues[ours],
+      open: (sink) => gates[ours].open(sink),
       // A copy: the writer may reuse its buffer.
       write: (bytes) => {
-        if (open) theirs.offer(Uint8Array.from(bytes))
+        if (open) theirs.deliver({ _tag: "data", bytes: Uint8Array.from(bytes) })
       },
-      close: Effect.sync(() => {
+      close: () => {
+        if (!open) return
         open = false
-        theirs.end(ended)
-        queues[ours].end(ended)
-      })
+        theirs.deliver({ _tag: "end" })
+        gates[ours].shut()
+      }
     }
   }
   return [side(0), side(1)]

@@ -2,22 +2,23 @@
  * The Effect edge of a client connection: it runs the sans-IO core (`Connection`) over a
  * byte channel and provides the `Transport` service on top.
  *
- * The edge owns the channel. One reader fiber feeds the core what arrives and writes what
- * the core wants sent; the core's events become service calls (the host-key policy), queue
- * entries (messages, service accepts) and the end of the connection; its deadlines become
- * one timer on the caller's clock, armed only while the core waits on the server. The
- * caller's runtime (tracer, logger, clock) is kept: everything runs in fibers of its scope.
+ * The edge owns the channel. What arrives goes into the core in the channel's own callback,
+ * and what the core wants sent goes out at once; the core's events become service calls
+ * (the host-key policy), queue entries (messages, service accepts) and the end of the
+ * connection; its deadlines become one sleep on the caller's clock, armed only while the
+ * core waits on the server. An open connection holds no fiber: only the policy and the
+ * sleep are fibers, of the caller's runtime (tracer, logger, clock), and only while they run.
  *
  * @since 0.1.0
  */
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
-import * as crypto from "node:crypto"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import { CurvesImpl } from "../crypto/Curves.js"
+import { randomBytes } from "../crypto/RandomPool.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
@@ -80,8 +81,8 @@ export interface SshConnection extends Transport {
 
 /**
  * Runs the version exchange and the first key exchange over `channel`, then keeps the
- * connection serviced by a reader fiber in the current scope. Closing the scope sends
- * DISCONNECT.
+ * connection serviced from the channel's callbacks. Closing the scope sends DISCONNECT and
+ * closes the channel.
  *
  * @since 0.1.0
  * @category constructors
@@ -94,7 +95,6 @@ export const handshake = (
     const { host, port } = channel
     const curves = yield* CurvesImpl
     const clock = yield* Effect.clock
-    const scope = yield* Effect.scope
     const stepMillis = Duration.toMillis(options.handshakeTimeout)
     const core = new Connection({
       role: "client",
@@ -102,7 +102,7 @@ export const handshake = (
       port,
       identification: options.clientIdentification,
       preferences: options.preferences,
-      random: (n) => crypto.randomBytes(n),
+      random: randomBytes,
       now: () => clock.unsafeCurrentTimeMillis(),
       curves,
       stepTimeoutMillis: stepMillis,
@@ -116,8 +116,19 @@ export const handshake = (
 
     const inbound = new Inbox<Uint8Array, TransportFailure>()
     const serviceAccepts = new Inbox<string, TransportFailure>()
-    const firstKex = yield* Deferred.make<void, TransportFailure | HostKeyRejected>()
-    let kexWaiters: Array<Deferred.Deferred<void, TransportFailure>> = []
+    // Who waits for a key exchange to end: the handshake for the first, `rekey` for later ones.
+    type Settle<E> = (result: Effect.Effect<void, E>) => void
+    let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
+    let kexWaiters: Array<Settle<TransportFailure>> = []
+    const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
+      if (typeof firstKex === "function") firstKex(result)
+      else if (firstKex === undefined) firstKex = result
+    }
+    const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
+      const waiters = kexWaiters
+      kexWaiters = []
+      for (const settle of waiters) settle(result)
+    }
 
     /** The error users of a dead connection see. A host key rejection only happens before they have one. */
     const userError = (): TransportFailure => {
@@ -125,40 +136,48 @@ export const handshake = (
       return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
     }
 
-    // ---- the deadline timer: one fiber, armed while the core waits on the server ----
+    // Work that must be an Effect (the host-key policy, the deadline's sleep) runs as a
+    // fiber of the caller's runtime: its tracer, logger and clock. Nothing else is a fiber.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
+
+    // ---- the deadline timer: one sleep, armed while the core waits on the server ----
     let timer: { readonly at: number; readonly fiber: Fiber.RuntimeFiber<void> } | undefined
-    const armDeadline: Effect.Effect<void> = Effect.suspend(() => {
+    const armDeadline = (): void => {
       const at = core.nextDeadline()
       if (timer !== undefined && (at === undefined || at < timer.at)) {
-        const stale = timer.fiber
+        interrupt(timer.fiber)
         timer = undefined
-        return Effect.zipRight(Fiber.interruptFork(stale), at === undefined ? Effect.void : armDeadline)
       }
       // A later deadline is left to the armed timer, which re-arms when it fires.
-      if (at === undefined || timer !== undefined) return Effect.void
-      const fire = Effect.suspend(() => {
+      if (at === undefined || timer !== undefined) return
+      const fiber = runFork(Effect.sleep(Math.max(0, at - clock.unsafeCurrentTimeMillis())))
+      timer = { at, fiber }
+      fiber.addObserver((exit) => {
+        if (exit._tag === "Failure" || timer?.fiber !== fiber) return
         timer = undefined
         core.onDeadline(clock.unsafeCurrentTimeMillis())
-        return drain
+        drain()
       })
-      return Effect.map(
-        Effect.forkIn(Effect.zipRight(Effect.sleep(Math.max(0, at - clock.unsafeCurrentTimeMillis())), fire), scope),
-        (fiber) => void (timer = { at, fiber })
-      )
-    })
+    }
 
     // ---- the core's output: bytes to the channel, events to their consumers ----
-    const closeWith = (e: ConnectionFailure): Effect.Effect<void> => {
+    const flush = () => {
+      const out = core.pollTransmit()
+      if (out) channel.write(out)
+    }
+    let policy: Fiber.RuntimeFiber<void> | undefined
+    const closeWith = (e: ConnectionFailure): void => {
       const forUsers = userError()
       inbound.end(() => forUsers)
       serviceAccepts.end(() => forUsers)
-      Deferred.unsafeDone(firstKex, Effect.fail(e))
-      for (const waiter of kexWaiters) Deferred.unsafeDone(waiter, Effect.fail(forUsers))
-      kexWaiters = []
-      return channel.close
+      settleFirstKex(Effect.fail(e))
+      settleKexWaiters(Effect.fail(forUsers))
+      interrupt(policy)
+      channel.close()
     }
 
-    const drain: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
+    const drain = (): void => {
       for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
         switch (event._tag) {
           case "Message":
@@ -168,79 +187,70 @@ export const handshake = (
             serviceAccepts.offer(event.name)
             break
           case "KexDone":
-            if (event.first) Deferred.unsafeDone(firstKex, Effect.void)
-            for (const waiter of kexWaiters) Deferred.unsafeDone(waiter, Effect.void)
-            kexWaiters = []
+            if (event.first) settleFirstKex(Effect.void)
+            settleKexWaiters(Effect.void)
             break
           case "ServiceRequest":
             // A server asking the client for a service: the core only reports this to servers.
             break
-          case "Closed": {
-            const out = core.pollTransmit()
-            if (out) channel.write(out)
-            return Effect.zipRight(closeWith(event.error), armDeadline)
-          }
+          case "Closed":
+            flush()
+            closeWith(event.error)
+            break
           case "HostKey": {
-            const out = core.pollTransmit()
-            if (out) channel.write(out)
+            flush()
             const { algorithm, certificate, fingerprint, key } = event
             // The policy may prompt: the core reads nothing more until it has answered.
-            return options.hostKeyPolicy({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }).pipe(
-              Effect.matchEffect({
+            policy = runFork(
+              Effect.matchEffect(options.hostKeyPolicy({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), {
                 onSuccess: () => Effect.sync(() => core.acceptHostKey()),
                 onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
-              }),
-              Effect.zipRight(Effect.suspend(loop))
+              })
             )
+            policy.addObserver(() => {
+              policy = undefined
+              drain()
+            })
+            break
           }
         }
       }
-      const out = core.pollTransmit()
-      if (out) channel.write(out)
-      return armDeadline
-    })
+      flush()
+      armDeadline()
+    }
 
-    // ---- the reader ----
-    const reader = Effect.gen(function*() {
-      // Bounded by the connection: it ends when the core has closed.
-      while (core.closed === undefined) {
-        const chunk = yield* channel.chunks.take().pipe(
-          Effect.catchAll((e) =>
-            Effect.sync(() => {
-              if (e._tag === "NoSuchElementException") core.receiveEnd()
-              else core.lost(e)
-              return undefined
-            })
-          )
-        )
-        if (chunk !== undefined) core.receive(chunk)
-        yield* drain
+    // ---- what arrives: straight into the core, in the channel's own callback ----
+    const guarded = (feed: () => void) => () => {
+      try {
+        feed()
+      } catch (defect) {
+        // A bug of ours; still, nobody may be left waiting on a connection that cannot go on.
+        core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
       }
+      drain()
+    }
+    channel.open({
+      data: (bytes) => guarded(() => core.receive(bytes))(),
+      end: guarded(() => core.receiveEnd()),
+      lost: (e) => guarded(() => core.lost(e))()
     })
-    yield* reader.pipe(
-      // A defect here is a bug of ours; still, nobody may be left waiting on a dead reader.
-      Effect.catchAllDefect((defect) =>
-        Effect.zipRight(
-          Effect.suspend(() => {
-            core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
-            return drain
-          }),
-          Effect.die(defect)
-        )
-      ),
-      Effect.interruptible,
-      Effect.forkIn(scope)
-    )
 
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
+    // A plain scope finalizer: `addFinalizer`'s fiber-context bookkeeping costs more than this.
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.sync(() => {
         core.disconnect(DisconnectReason.BY_APPLICATION, "closed by the client")
-        return drain
+        drain()
+        interrupt(timer?.fiber)
+        timer = undefined
       })
     )
 
-    yield* drain
-    yield* Deferred.await(firstKex)
+    drain()
+    yield* Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
+      if (firstKex === undefined) firstKex = resume
+      else resume(firstKex as Effect.Effect<void, TransportFailure | HostKeyRejected>)
+    })
 
     const receiveMillis = Duration.toMillis(options.receiveTimeout)
     const receiveTimeoutError = () => error("Timeout", "receive", `no message from the server within ${Duration.format(options.receiveTimeout)}`)
@@ -273,7 +283,8 @@ export const handshake = (
         Effect.suspend(() => {
           if (core.closed) return Effect.fail(userError())
           core.send(payload)
-          return drain
+          drain()
+          return Effect.void
         }),
       receive: inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError }),
       receiveWithin: (millis) =>
@@ -290,7 +301,7 @@ export const handshake = (
         Effect.gen(function*() {
           if (core.closed) return yield* userError()
           core.requestService(name)
-          yield* drain
+          drain()
           const accepted = yield* serviceAccepts.take({
             millis: stepMillis,
             onTimeout: () => error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
@@ -300,17 +311,20 @@ export const handshake = (
           }
         }),
       disconnect: (code = DisconnectReason.BY_APPLICATION, description = "closed by the client") =>
-        Effect.suspend(() => {
+        Effect.sync(() => {
           core.disconnect(code, description)
-          return drain
+          drain()
         }),
-      rekey: Effect.gen(function*() {
-        if (core.closed) return yield* userError()
-        const done = yield* Deferred.make<void, TransportFailure>()
-        kexWaiters.push(done)
-        core.rekey()
-        yield* drain
-        yield* Deferred.await(done)
+      rekey: Effect.suspend(() => {
+        if (core.closed) return Effect.fail(userError())
+        return Effect.async<void, TransportFailure>((resume) => {
+          kexWaiters.push(resume)
+          core.rekey()
+          drain()
+          return Effect.sync(() => {
+            kexWaiters = kexWaiters.filter((settle) => settle !== resume)
+          })
+        })
       })
     }
     return connection

@@ -6,7 +6,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { type AlgorithmPreferences, resolvePreferences } from "./Algorithms.js"
 import { closeNetSocket, fromNetSocket } from "./ByteChannel.js"
@@ -60,37 +60,36 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
     const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
       // Our own fields are well-typed already: skip Schema's check.
       new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
-    const socket = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const s = net.createConnection({ host, port, noDelay: true })
-        // Kept for good: a socket error must never be an uncaught exception.
-        s.on("error", () => {})
-        return s
-      }),
-      (s) => Effect.sync(() => closeNetSocket(s))
-    )
-    // Not inside the acquire: the connect timeout and interruption must be able to stop it.
+    // The close is in the scope before the socket exists: no interruption can leak it. A
+    // plain scope finalizer, not `acquireRelease`: that one's fiber-context bookkeeping costs
+    // more than the close, and the connect wait must stay interruptible anyway.
+    let socket: net.Socket | undefined
+    yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => socket && closeNetSocket(socket)))
+    const s = net.createConnection({ host, port, noDelay: true })
+    socket = s
+    // Kept for good: a socket error must never be an uncaught exception.
+    s.on("error", () => {})
     yield* Effect.async<void, TransportError>((resume) => {
       const done = (result: Effect.Effect<void, TransportError>) => {
         clearTimeout(timer)
-        socket.off("connect", onConnect)
-        socket.off("error", onError)
+        s.off("connect", onConnect)
+        s.off("error", onError)
         resume(result)
       }
       const onConnect = () => done(Effect.void)
       const onError = (cause: Error) => done(Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
       const timer = setTimeout(() => {
-        socket.destroy()
+        s.destroy()
         done(Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)))
       }, Duration.toMillis(connectTimeout))
-      socket.once("connect", onConnect)
-      socket.once("error", onError)
+      s.once("connect", onConnect)
+      s.once("error", onError)
       return Effect.sync(() => {
         clearTimeout(timer)
-        socket.destroy()
+        s.destroy()
       })
     })
-    return fromNetSocket(socket, host, port)
+    return fromNetSocket(s, host, port)
   })
 
 /**

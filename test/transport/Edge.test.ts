@@ -49,15 +49,15 @@ const serveOn = (channel: ByteChannel, options: { readonly silentAfter?: "nothin
       flush()
     }
     flush()
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      // Bounded by the channel: it ends when the client closes.
-      while (core.closed === undefined) {
-        const chunk = yield* Effect.option(channel.chunks.take())
-        if (chunk._tag === "None") return core.receiveEnd()
-        core.receive(chunk.value)
+    channel.open({
+      data: (bytes) => {
+        core.receive(bytes)
         step()
-      }
-    }))
+      },
+      end: () => core.receiveEnd(),
+      lost: (e) => core.lost(e)
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => channel.close()))
     return core
   })
 
