@@ -113,6 +113,10 @@ export interface ConnectionOptions {
   readonly rekeyPackets: number
   /** Client: send SERVICE_REQUEST for this service right behind the first NEWKEYS (a round trip saved). */
   readonly pipelineService?: string
+  /** For test peers: rewrites each KEXINIT of ours before it is sent and hashed (say, without the strict-kex marker). */
+  readonly rewriteKexInit?: (ours: KexInit) => KexInit
+  /** For test peers: sees every payload from the peer, decrypted, before the core acts on it. */
+  readonly onPeerPayload?: (payload: Uint8Array) => void
 }
 
 /** RFC 4253 §4.2 allows lines before the identification string; we bound them. */
@@ -435,7 +439,8 @@ export class Connection {
   /** Sends our KEXINIT (behind `prefix`, the version line) and holds other messages back. */
   private beginKex(prefix?: Uint8Array): void {
     const initial = this.sessionId === undefined
-    const ours = this.ourKexInit(initial)
+    const proposal = this.ourKexInit(initial)
+    const ours = this.options.rewriteKexInit?.(proposal) ?? proposal
     const oursPayload = encodeKexInit(ours)
     this.kex = { ours, oursPayload, oursSeq: this.seqOut }
     this.stepStarted = this.options.now()
@@ -519,6 +524,7 @@ export class Connection {
         this.seqIn = (this.seqIn + 1) >>> 0
         this.bytesSinceKex += payload.length
         this.packetsSinceKex++
+        this.options.onPeerPayload?.(payload)
         this.dispatch(payload, seq)
         this.sawPeerPacket = true
         if (this.rekeyDue()) this.beginKex()

@@ -60,7 +60,7 @@ export const runCase = (c: HostileCase) =>
       // Every client message and the first server ones, as index, direction (> client, < server), number.
       const flow = seen.events.flatMap((e, i) => (e.from === "client" || i < 12 ? [`${i}${e.from === "client" ? ">" : "<"}${e.payload[0]}`] : []))
       console.log(`${c.name} (${seen.events.length} messages): ${flow.slice(0, 60).join(" ")}${flow.length > 60 ? " …" : ""}`)
-      console.log(`decode error: ${String(server.decodeError() ?? "none")}; script: ${String(server.scriptError() ?? "ok")}`)
+      console.log(`core: ${server.coreFailure()?.message ?? "reading"}; script: ${String(server.scriptError() ?? "ok")}`)
     }
     const scriptNote = server.scriptError() === undefined ? "" : `\nserver script stopped: ${String(server.scriptError())}`
     expect(problems, `${describeRun(run)}${scriptNote}`).toEqual([])

@@ -1,29 +1,40 @@
 /**
  * A loopback SSH server that misbehaves on purpose, one way per test, at any phase: raw
  * bytes before the key exchange (a dripped, oversized or missing identification line, a
- * custom KEXINIT), a tampered key exchange (messages out of order, a bad KEXDH_REPLY), and
- * any sequence of messages after NEWKEYS. The key exchange it can complete is real
- * (curve25519-sha256, ssh-ed25519, aes128-gcm, strict kex by default), built from the
- * library's own codec as test/support/MiniServer.ts is.
+ * broken KEXINIT), a tampered key exchange (messages out of order, a bad KEXDH_REPLY), and
+ * any sequence of messages after NEWKEYS.
  *
- * It records everything the client sent: the raw bytes, and every payload decrypted as it
- * arrives (whether or not the script reads it), interleaved with what the server sent, so a
- * test can say which secret went out in which message, in reply to what.
+ * The key exchange is the connection core's server role (test/support/CoreServer.ts) with
+ * the script at the seam: until our NEWKEYS the core's output is plaintext, so each of its
+ * messages waits for the script to let it out, as it is or rewritten; after NEWKEYS the
+ * script's messages go through the core's `send`, under the keys in force. What the core
+ * sends of its own accord after NEWKEYS (UNIMPLEMENTED) goes out too, or the keys would
+ * fall out of step; its farewell DISCONNECT, when it gives up on the client, is dropped.
+ *
+ * It records everything the client sent: the raw bytes, and every payload the core
+ * decrypted (whether or not the script reads it; from `kexInit` on, when the core starts),
+ * interleaved with what the script sent, so a test can say which secret went out in which
+ * message, in reply to what.
  *
  * Every wait has a deadline and every loop a bound; once the client is gone every
  * primitive throws `ClientGone`, so a script that outlives its client ends at once.
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as crypto from "node:crypto"
 import type * as net from "node:net"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
-import { ciphers } from "../../src/transport/cipher/Ciphers.js"
-import { noneSealer, type PacketOpener, type PacketSealer } from "../../src/transport/cipher/PacketCipher.js"
-import { encodeKexInit, type KexInit } from "../../src/transport/KexInit.js"
-import { framePacket, PacketDecoder } from "../../src/transport/PacketCodec.js"
-import { MessageNumber } from "../../src/wire/MessageNumber.js"
-import { decode, Reader } from "../../src/wire/Reader.js"
+import * as PrivateKey from "../../src/keys/PrivateKey.js"
+import { type AlgorithmPreferences, defaultPreferences } from "../../src/transport/Algorithms.js"
+import type { Connection, ConnectionFailure } from "../../src/transport/Connection.js"
+import type { KexInit } from "../../src/transport/KexInit.js"
+import { PacketDecoder } from "../../src/transport/PacketCodec.js"
+import { MessageNumber, messageName } from "../../src/wire/MessageNumber.js"
+import { decode } from "../../src/wire/Reader.js"
 import { encode } from "../../src/wire/Writer.js"
+import { serverCore } from "../support/CoreServer.js"
+import { plainPacket } from "../support/FakeServer.js"
 import { listenLoopback } from "../support/Loopback.js"
 
 /** The identification line the server sends unless a script says otherwise. */
@@ -31,6 +42,18 @@ export const VERSION = "SSH-2.0-Hostile_1.0"
 
 /** How long `next` waits unless told otherwise. */
 const DEFAULT_WAIT_MS = 5_000
+
+/**
+ * One algorithm of each kind, as a small server offers. aes128-gcm also keeps the keys in
+ * step when a script adds packets before KEXINIT without strict kex: its nonce is its own
+ * counter, not the sequence number, which the core cannot know the script moved.
+ */
+const PREFERENCES: AlgorithmPreferences = {
+  ...defaultPreferences,
+  kex: ["curve25519-sha256"],
+  cipher: ["aes128-gcm@openssh.com"],
+  mac: ["hmac-sha2-256"]
+}
 
 /** Thrown by every primitive once the client has closed the connection. */
 export class ClientGone extends Error {
@@ -56,19 +79,16 @@ export interface UserauthRequest {
   readonly payload: Uint8Array
 }
 
-/** The honest parts of a KEXDH_REPLY, for a script to tamper with. */
+/** The fields of the core's honest KEXDH_REPLY, for a script to tamper with. */
 export interface ReplyParts {
   readonly hostKeyBlob: Uint8Array
   readonly serverPublic: Uint8Array
   readonly signature: Uint8Array
-  readonly exchangeHash: Uint8Array
 }
 
 export interface KexOptions {
-  /** Builds the KEXDH_REPLY from the honest parts (default: `kexReply(parts)`). */
+  /** Builds the KEXDH_REPLY sent instead of the core's, from the core's parts (default: the core's own). */
   readonly reply?: (parts: ReplyParts) => Uint8Array
-  /** Send our NEWKEYS after the reply (default true). */
-  readonly newKeys?: boolean
 }
 
 export interface ServiceOptions {
@@ -84,11 +104,11 @@ export interface Conn {
   write(bytes: Uint8Array | string): void
   /** Writes `bytes` one byte per `intervalMs`. */
   drip(bytes: Uint8Array | string, intervalMs: number): Promise<void>
-  /** One packet, framed with the keys and sequence number in force. */
+  /** One packet: in plaintext before our NEWKEYS, sealed by the core after it. */
   send(payload: Uint8Array): void
   /** Many packets, waiting for the socket to drain when its buffer fills (bounded). */
   sendAll(payloads: Iterable<Uint8Array>): Promise<void>
-  /** The next payload from the client; throws after `timeoutMs` or when the client is gone. */
+  /** The next payload from the client (the core reads them from `kexInit` on); throws after `timeoutMs` or when the client is gone. */
   next(timeoutMs?: number): Promise<Uint8Array>
   /** The next payload, which must be a USERAUTH_REQUEST. */
   nextRequest(timeoutMs?: number): Promise<UserauthRequest>
@@ -98,11 +118,11 @@ export interface Conn {
   /** Ends the connection once queued bytes are out. */
   close(): void
   readonly closed: boolean
-  /** Sends our identification line (`line` without CR LF) and remembers it for the hash. */
+  /** Sends our identification line (`line` without CR LF); the core will hash this one. */
   version(line?: string): void
-  /** Sends our KEXINIT (default: `kexInit()`) and remembers it for the hash. */
-  kexInit(payload?: Uint8Array): void
-  /** Reads the client's KEXINIT and KEXDH_INIT, replies, sends NEWKEYS and reads the client's. */
+  /** Starts the core, which reads the client from here on, and sends its KEXINIT, rewritten by `rewrite`: what is sent is what the core hashes. */
+  kexInit(rewrite?: (ours: KexInit) => KexInit): void
+  /** Reads the client's KEXINIT and KEXDH_INIT, sends the core's reply (or `options.reply`'s) and NEWKEYS, reads the client's NEWKEYS. */
   kex(options?: KexOptions): Promise<void>
   /** version + kexInit + kex. */
   handshake(options?: KexOptions): Promise<void>
@@ -127,45 +147,32 @@ export interface HostileServer {
   readonly clientVersion: () => string | undefined
   /** Why the script stopped early, if it did (a departed client is not an error). */
   readonly scriptError: () => unknown
-  /** Why the server stopped decoding the client's packets, if it did. */
-  readonly decodeError: () => unknown
+  /** Why the core stopped reading the client, if it did (a DISCONNECT from the client included). */
+  readonly coreFailure: () => ConnectionFailure | undefined
+  /** Settles when the script ends: fails with what it threw, `ClientGone` included. */
+  readonly done: Effect.Effect<void, unknown>
   /** Resolves once the client's connection has closed (or after `ms`). */
   readonly settled: (ms: number) => Promise<void>
 }
 
-const sha256 = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const h = crypto.createHash("sha256")
-  for (const p of parts) h.update(p)
-  return h.digest()
-}
-
-/** A server KEXINIT: our defaults (strict, ext-info, aes128-gcm) with any field replaced. */
-export const kexInit = (overrides: Partial<KexInit> & { readonly strict?: boolean } = {}): Uint8Array => {
-  const strict = overrides.strict ?? true
-  return encodeKexInit({
-    cookie: crypto.randomBytes(16),
-    kexAlgorithms: ["curve25519-sha256", "ext-info-s", ...(strict ? ["kex-strict-s-v00@openssh.com"] : [])],
-    serverHostKeyAlgorithms: ["ssh-ed25519"],
-    ciphersClientToServer: ["aes128-gcm@openssh.com"],
-    ciphersServerToClient: ["aes128-gcm@openssh.com"],
-    macsClientToServer: ["hmac-sha2-256"],
-    macsServerToClient: ["hmac-sha2-256"],
-    compressionClientToServer: ["none"],
-    compressionServerToClient: ["none"],
-    languagesClientToServer: [],
-    languagesServerToClient: [],
-    firstKexPacketFollows: false,
-    ...overrides
-  })
-}
-
-/** Whether a KEXINIT payload carries the strict-kex marker. */
-const isStrict = (payload: Uint8Array): boolean =>
-  Buffer.from(payload).includes(Buffer.from("kex-strict-s-v00@openssh.com"))
-
 /** The KEXDH_REPLY for the given parts. */
-export const kexReply = (p: Pick<ReplyParts, "hostKeyBlob" | "serverPublic" | "signature">): Uint8Array =>
+export const kexReply = (p: ReplyParts): Uint8Array =>
   encode((w) => w.byte(MessageNumber.KEXDH_REPLY).string(p.hostKeyBlob).string(p.serverPublic).string(p.signature))
+
+/** The parts of an honest KEXDH_REPLY (the ECDH form: host key, Q_S, signature). */
+const replyParts = (payload: Uint8Array): ReplyParts =>
+  Either.getOrThrow(decode(payload, (r) => {
+    r.byte()
+    return { hostKeyBlob: r.string().slice(), serverPublic: r.string().slice(), signature: r.string().slice() }
+  }))
+
+/** The identification line at the start of `bytes`, if it is all there. */
+const firstLine = (bytes: Uint8Array): string | undefined => {
+  const reader = new PacketDecoder()
+  reader.push(bytes)
+  const got = reader.takeLine(8192)
+  return got !== undefined && "line" in got ? got.line : undefined
+}
 
 /**
  * Serves the first connection with `script` until the Scope closes. A second connection
@@ -173,13 +180,13 @@ export const kexReply = (p: Pick<ReplyParts, "hostKeyBlob" | "serverPublic" | "s
  */
 export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
   Effect.gen(function*() {
-    const seed = crypto.randomBytes(32)
-    const hostKeyBlob = encode((w) => w.string("ssh-ed25519").string(nodeCurves.ed25519.publicKey(seed)))
+    const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+    const hostKeyBlob = hostKey.publicKey.blob
     const events: Array<WireEvent> = []
     const rawChunks: Array<Buffer> = []
-    let clientVersion: string | undefined
+    const finished = yield* Deferred.make<void, unknown>()
     let scriptError: unknown
-    let decodeError: unknown
+    let coreFailure: ConnectionFailure | undefined
     let accepted = false
     let isClosed = false
     const closeWaiters = new Set<() => void>()
@@ -208,12 +215,7 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
       }
       accepted = true
       const started = Date.now()
-      const decoder = new PacketDecoder()
-      let sealer: PacketSealer = noneSealer
-      let pendingOpener: PacketOpener | undefined
-      let seqIn = 0
-      let seqOut = 0
-      let strict = true
+      const record = (from: WireEvent["from"], payload: Uint8Array) => events.push({ from, payload, at: Date.now() - started })
       const queue: Array<Uint8Array> = []
       let wake: (() => void) | undefined
       const poke = () => {
@@ -222,36 +224,42 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
         w?.()
       }
 
-      /** Decodes whatever the client sent, as it arrives, so nothing goes unrecorded. */
-      const pump = () => {
-        if (decodeError !== undefined) return
-        try {
-          if (clientVersion === undefined) {
-            const got = decoder.takeLine(8192)
-            if (got === undefined) return
-            if ("tooLong" in got) throw new Error("the client's identification line is too long")
-            clientVersion = got.line
-          }
-          for (let i = 0; i < 100_000; i++) {
-            const payload = decoder.next(seqIn)
-            if (payload === undefined) break
-            seqIn = (seqIn + 1) >>> 0
-            events.push({ from: "client", payload, at: Date.now() - started })
-            queue.push(payload)
-            if (payload[0] === MessageNumber.NEWKEYS && pendingOpener) {
-              decoder.opener = pendingOpener
-              pendingOpener = undefined
-              if (strict) seqIn = 0
-            }
-          }
-        } catch (e) {
-          decodeError = e
+      let serverVersion: string | undefined
+      let core: Connection | undefined
+      /** The core's plaintext output before our NEWKEYS, cut into payloads the script lets out. */
+      const coreOutput = new PacketDecoder()
+      const outbox: Array<Uint8Array> = []
+      /** The core's NEWKEYS is in the outbox: what it sends next is sealed. */
+      let coreNewKeys = false
+      /** Our NEWKEYS is out: from here the core's output goes straight to the client. */
+      let keyed = false
+      let sessionId: Uint8Array | undefined
+
+      /** Takes the core's events and output: before our NEWKEYS into the outbox, after it onto the socket. */
+      const fromCore = (c: Connection) => {
+        for (let e = c.pollEvent(); e; e = c.pollEvent()) {
+          if (e._tag === "Closed") coreFailure = e.error
+        }
+        const out = c.pollTransmit()
+        if (keyed) {
+          if (out && coreFailure === undefined && !socket.destroyed) socket.write(out)
+          return
+        }
+        if (out) coreOutput.push(out)
+        // Bounded by the bytes the core gave; what follows its NEWKEYS is sealed and stays put.
+        for (let i = 0; i < 1_000 && !coreNewKeys; i++) {
+          const payload = coreOutput.next(0)
+          if (payload === undefined) return
+          outbox.push(payload)
+          coreNewKeys = payload[0] === MessageNumber.NEWKEYS
         }
       }
       socket.on("data", (chunk: Buffer) => {
         rawChunks.push(chunk)
-        decoder.push(chunk)
-        pump()
+        if (core) {
+          core.receive(chunk)
+          fromCore(core)
+        }
         poke()
       })
       socket.on("close", () => {
@@ -263,15 +271,23 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
       const gone = () => {
         if (isClosed || socket.destroyed) throw new ClientGone()
       }
+      /** Once the core has given up: the client said goodbye, or broke the protocol as the core reads it. */
+      const stopped = (f: ConnectionFailure) => (f._tag === "Disconnected" ? new ClientGone() : new Error(`the core stopped reading the client: ${f.message}`))
       const write = (bytes: Uint8Array | string) => {
         gone()
         socket.write(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes)
       }
+      /** One payload as bytes for the socket, recorded. */
       const frame = (payload: Uint8Array): Uint8Array => {
-        const wire = framePacket(payload, sealer, seqOut)
-        seqOut = (seqOut + 1) >>> 0
-        events.push({ from: "server", payload, at: Date.now() - started })
-        return wire
+        gone()
+        if (!keyed) {
+          record("server", payload)
+          return plainPacket(payload)
+        }
+        if (coreFailure !== undefined) throw stopped(coreFailure)
+        core!.send(payload)
+        record("server", payload)
+        return core!.pollTransmit() ?? new Uint8Array(0)
       }
       const send = (payload: Uint8Array) => write(frame(payload))
       const waitFor = (ms: number) =>
@@ -308,7 +324,7 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
         for (let i = 0; i < 100_000; i++) {
           const payload = queue.shift()
           if (payload !== undefined) return payload
-          if (decodeError !== undefined) throw new Error(`cannot decode the client's packets: ${String(decodeError)}`)
+          if (coreFailure !== undefined) throw stopped(coreFailure)
           gone()
           const left = deadline - Date.now()
           if (left <= 0) throw new Error(`no message from the client within ${timeoutMs} ms`)
@@ -316,10 +332,12 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
         }
         throw new Error("next: too many wake-ups")
       }
-
-      let serverVersion = VERSION
-      let serverKexInit: Uint8Array | undefined
-      let sessionId: Uint8Array | undefined
+      /** The core's next held message, which must be a `type`. */
+      const fromOutbox = (type: number): Uint8Array => {
+        const payload = outbox.shift()
+        if (payload?.[0] !== type) throw new Error(`expected the core's ${messageName(type)}, got ${payload ? messageName(payload[0]) : "nothing"}`)
+        return payload
+      }
 
       const conn: Conn = {
         write,
@@ -359,42 +377,48 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
           serverVersion = line
           write(`${line}\r\n`)
         },
-        kexInit: (payload = kexInit()) => {
-          serverKexInit = payload
-          strict = isStrict(payload)
-          send(payload)
+        kexInit: (rewrite) => {
+          if (serverVersion === undefined) throw new Error("kexInit before version")
+          if (core) throw new Error("one kexInit per connection")
+          const c = serverCore([hostKey], "127.0.0.1", socket.remotePort ?? 0, serverVersion, {
+            preferences: PREFERENCES,
+            // No EXT_INFO of the core's: the script sends its own, or none.
+            extensions: [],
+            onPeerPayload: (payload) => {
+              const copy = payload.slice()
+              record("client", copy)
+              queue.push(copy)
+            },
+            ...(rewrite ? { rewriteKexInit: rewrite } : {})
+          })
+          core = c
+          // The core's identification line went out with `version`; its KEXINIT follows it.
+          coreOutput.push(c.pollTransmit()!)
+          coreOutput.takeLine(8192)
+          // Everything the client sent so far, its identification line first.
+          if (rawChunks.length > 0) c.receive(Buffer.concat(rawChunks))
+          fromCore(c)
+          send(fromOutbox(MessageNumber.KEXINIT))
         },
         kex: async (options = {}) => {
-          if (serverKexInit === undefined) throw new Error("kex before kexInit")
-          const clientKexInit = await next()
-          if (clientKexInit[0] !== MessageNumber.KEXINIT) throw new Error(`expected KEXINIT, got ${clientKexInit[0]}`)
-          const init = await next()
-          if (init[0] !== MessageNumber.KEXDH_INIT) throw new Error(`expected KEXDH_INIT, got ${init[0]}`)
-          const clientPublic = new Reader(init.subarray(1)).string()
-          const ephemeral = nodeCurves.x25519.generateKeyPair()
-          const shared = nodeCurves.x25519.sharedSecret(ephemeral.privateKey, clientPublic)
-          const K = encode((w) => w.mpintUnsigned(shared))
-          const H = sha256(
-            encode((w) =>
-              w.string(clientVersion ?? "").string(serverVersion).string(clientKexInit).string(serverKexInit!)
-                .string(hostKeyBlob).string(clientPublic).string(ephemeral.publicKey)
-            ),
-            K
-          )
-          const signature = encode((w) => w.string("ssh-ed25519").string(nodeCurves.ed25519.sign(seed, H)))
-          const derive = (letter: string, length: number) => sha256(K, H, Buffer.from(letter), H).subarray(0, length)
-          const gcm = ciphers.get("aes128-gcm@openssh.com")!
-          // Ready before the reply goes out: the client's NEWKEYS may be in the very next chunk.
-          pendingOpener = gcm.opener({ iv: derive("A", 12), key: derive("C", 16), macKey: new Uint8Array(0) }, undefined)
-          const parts: ReplyParts = { hostKeyBlob, serverPublic: ephemeral.publicKey, signature, exchangeHash: H }
-          send(options.reply ? options.reply(parts) : kexReply(parts))
-          if (options.newKeys === false) return
-          send(Uint8Array.of(MessageNumber.NEWKEYS))
-          sealer = gcm.sealer({ iv: derive("B", 12), key: derive("D", 16), macKey: new Uint8Array(0) }, undefined)
-          if (strict) seqOut = 0
+          if (core === undefined) throw new Error("kex before kexInit")
+          // The client's KEXINIT and KEXDH_INIT (two of them after a wrong guess), until the core has answered.
+          for (let i = 0; !outbox.some((p) => p[0] === MessageNumber.KEXDH_REPLY); i++) {
+            if (coreFailure !== undefined) throw stopped(coreFailure)
+            if (i === 4) throw new Error("the core did not answer the client's key exchange")
+            const p = await next()
+            if (p[0] !== MessageNumber.KEXINIT && p[0] !== MessageNumber.KEXDH_INIT) throw new Error(`expected KEXINIT or KEXDH_INIT, got ${messageName(p[0])}`)
+          }
+          // Those the core read before the script asked for them are answered too.
+          while (queue[0]?.[0] === MessageNumber.KEXINIT || queue[0]?.[0] === MessageNumber.KEXDH_INIT) queue.shift()
+          const reply = fromOutbox(MessageNumber.KEXDH_REPLY)
+          send(options.reply ? options.reply(replyParts(reply)) : reply)
+          send(fromOutbox(MessageNumber.NEWKEYS))
+          if (coreOutput.buffered > 0) throw new Error("the core sent more behind its NEWKEYS than this server can hold")
+          keyed = true
           const newKeys = await next()
           if (newKeys[0] !== MessageNumber.NEWKEYS) throw new Error(`expected NEWKEYS, got ${newKeys[0]}`)
-          sessionId = H
+          sessionId = core.sessionId
         },
         handshake: async (options) => {
           conn.version()
@@ -419,9 +443,13 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
       }
 
       script(conn).then(
-        () => conn.close(),
+        () => {
+          Deferred.unsafeDone(finished, Effect.void)
+          conn.close()
+        },
         (e) => {
           if (!(e instanceof ClientGone)) scriptError = e
+          Deferred.unsafeDone(finished, Effect.fail(e))
           conn.close()
         }
       )
@@ -433,9 +461,10 @@ export const hostileServer = (script: (conn: Conn) => Promise<void>) =>
       events: () => events,
       clientPayloads: () => events.filter((e) => e.from === "client").map((e) => e.payload),
       raw: () => Buffer.concat(rawChunks),
-      clientVersion: () => clientVersion,
+      clientVersion: () => firstLine(Buffer.concat(rawChunks)),
       scriptError: () => scriptError,
-      decodeError: () => decodeError,
+      coreFailure: () => coreFailure,
+      done: Deferred.await(finished),
       settled: (ms) => (accepted ? closedWithin(ms).then(() => undefined) : Promise.resolve())
     } satisfies HostileServer
   })

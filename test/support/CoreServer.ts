@@ -10,7 +10,7 @@ import type * as net from "node:net"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import type { PrivateKey } from "../../src/keys/PrivateKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
-import { Connection, type ConnectionFailure } from "../../src/transport/Connection.js"
+import { Connection, type ConnectionFailure, type ConnectionOptions } from "../../src/transport/Connection.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { listenLoopback } from "./Loopback.js"
@@ -22,8 +22,14 @@ export interface CoreServerLog {
   readonly connections: Array<Connection>
 }
 
-/** The core in the server role as these tests run it: our defaults, real randomness and clock. */
-export const serverCore = (hostKeys: ReadonlyArray<PrivateKey>, host: string, port: number, identification = "SSH-2.0-effect_ssh_auth_core") =>
+/** The core in the server role as these tests run it: our defaults, real randomness and clock; `overrides` win. */
+export const serverCore = (
+  hostKeys: ReadonlyArray<PrivateKey>,
+  host: string,
+  port: number,
+  identification = "SSH-2.0-effect_ssh_auth_core",
+  overrides: Partial<ConnectionOptions> = {}
+) =>
   new Connection({
     role: "server",
     host,
@@ -37,7 +43,8 @@ export const serverCore = (hostKeys: ReadonlyArray<PrivateKey>, host: string, po
     curves: nodeCurves,
     stepTimeoutMillis: 10_000,
     rekeyBytes: 2 ** 30,
-    rekeyPackets: 2 ** 28
+    rekeyPackets: 2 ** 28,
+    ...overrides
   })
 
 export const coreServer = (hostKeys: ReadonlyArray<PrivateKey>) =>
