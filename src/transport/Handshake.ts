@@ -1,34 +1,24 @@
 /**
- * The Effect edge of a client connection: it runs the sans-IO core (`Connection`) over a
- * byte channel and provides the `Transport` service on top.
- *
- * The edge owns the channel. What arrives goes into the core in the channel's own callback,
- * and what the core wants sent goes out at once; the core's events become service calls
- * (the host-key policy), queue entries (messages, service accepts) and the end of the
- * connection; its deadlines become one sleep on the caller's clock, armed only while the
- * core waits on the server. An open connection holds no fiber: only the policy and the
- * sleep are fibers, of the caller's runtime (tracer, logger, clock), and only while they run.
+ * A client connection: the core in the client role, driven by `CoreDriver` over a byte
+ * channel, with the `Transport` service on top.
  *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
-import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
-import { Connection, type ConnectionFailure } from "./Connection.js"
-import { type HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
-import { Inbox } from "./Inbox.js"
+import { Connection } from "./Connection.js"
+import { drive } from "./CoreDriver.js"
+import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import type { KexInit } from "./KexInit.js"
 import type { Transport } from "./Transport.js"
-import { TransportError, type TransportFailure } from "./TransportError.js"
+import type { TransportFailure } from "./TransportError.js"
 
 /**
  * @since 0.1.0
@@ -95,7 +85,6 @@ export const handshake = (
     const { host, port } = channel
     const curves = yield* CurvesImpl
     const clock = yield* Effect.clock
-    const stepMillis = Duration.toMillis(options.handshakeTimeout)
     const core = new Connection({
       role: "client",
       host,
@@ -105,155 +94,18 @@ export const handshake = (
       random: randomBytes,
       now: () => clock.unsafeCurrentTimeMillis(),
       curves,
-      stepTimeoutMillis: stepMillis,
+      stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
       ...(options.identificationTimeout ? { identificationTimeoutMillis: Duration.toMillis(options.identificationTimeout) } : {}),
       rekeyBytes: options.rekeyBytes,
       rekeyPackets: options.rekeyPackets,
       ...(options.pipelineService ? { pipelineService: options.pipelineService } : {})
     })
-    const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
-      new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
-
-    const inbound = new Inbox<Uint8Array, TransportFailure>()
-    const serviceAccepts = new Inbox<string, TransportFailure>()
-    // Who waits for a key exchange to end: the handshake for the first, `rekey` for later ones.
-    type Settle<E> = (result: Effect.Effect<void, E>) => void
-    let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
-    let kexWaiters: Array<Settle<TransportFailure>> = []
-    const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
-      if (typeof firstKex === "function") firstKex(result)
-      else if (firstKex === undefined) firstKex = result
-    }
-    const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
-      const waiters = kexWaiters
-      kexWaiters = []
-      for (const settle of waiters) settle(result)
-    }
-
-    /** The error users of a dead connection see. A host key rejection only happens before they have one. */
-    const userError = (): TransportFailure => {
-      const e = core.closed
-      return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
-    }
-
-    // Work that must be an Effect (the host-key policy, the deadline's sleep) runs as a
-    // fiber of the caller's runtime: its tracer, logger and clock. Nothing else is a fiber.
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
-
-    // ---- the deadline timer: one sleep, armed while the core waits on the server ----
-    let timer: { readonly at: number; readonly fiber: Fiber.RuntimeFiber<void> } | undefined
-    const armDeadline = (): void => {
-      const at = core.nextDeadline()
-      if (timer !== undefined && (at === undefined || at < timer.at)) {
-        interrupt(timer.fiber)
-        timer = undefined
-      }
-      // A later deadline is left to the armed timer, which re-arms when it fires.
-      if (at === undefined || timer !== undefined) return
-      const fiber = runFork(Effect.sleep(Math.max(0, at - clock.unsafeCurrentTimeMillis())))
-      timer = { at, fiber }
-      fiber.addObserver((exit) => {
-        if (exit._tag === "Failure" || timer?.fiber !== fiber) return
-        timer = undefined
-        core.onDeadline(clock.unsafeCurrentTimeMillis())
-        drain()
-      })
-    }
-
-    // ---- the core's output: bytes to the channel, events to their consumers ----
-    const flush = () => {
-      const out = core.pollTransmit()
-      if (out) channel.write(out)
-    }
-    let policy: Fiber.RuntimeFiber<void> | undefined
-    const closeWith = (e: ConnectionFailure): void => {
-      const forUsers = userError()
-      inbound.end(() => forUsers)
-      serviceAccepts.end(() => forUsers)
-      settleFirstKex(Effect.fail(e))
-      settleKexWaiters(Effect.fail(forUsers))
-      interrupt(policy)
-      channel.close()
-    }
-
-    const drain = (): void => {
-      for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
-        switch (event._tag) {
-          case "Message":
-            inbound.offer(event.payload)
-            break
-          case "ServiceAccept":
-            serviceAccepts.offer(event.name)
-            break
-          case "KexDone":
-            if (event.first) settleFirstKex(Effect.void)
-            settleKexWaiters(Effect.void)
-            break
-          case "ServiceRequest":
-            // A server asking the client for a service: the core only reports this to servers.
-            break
-          case "Closed":
-            flush()
-            closeWith(event.error)
-            break
-          case "HostKey": {
-            flush()
-            const { algorithm, certificate, fingerprint, key } = event
-            // The policy may prompt: the core reads nothing more until it has answered.
-            policy = runFork(
-              Effect.matchEffect(options.hostKeyPolicy({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), {
-                onSuccess: () => Effect.sync(() => core.acceptHostKey()),
-                onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
-              })
-            )
-            policy.addObserver(() => {
-              policy = undefined
-              drain()
-            })
-            break
-          }
-        }
-      }
-      flush()
-      armDeadline()
-    }
-
-    // ---- what arrives: straight into the core, in the channel's own callback ----
-    const guarded = (feed: () => void) => () => {
-      try {
-        feed()
-      } catch (defect) {
-        // A bug of ours; still, nobody may be left waiting on a connection that cannot go on.
-        core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
-      }
-      drain()
-    }
-    channel.open({
-      data: (bytes) => guarded(() => core.receive(bytes))(),
-      end: guarded(() => core.receiveEnd()),
-      lost: (e) => guarded(() => core.lost(e))()
+    const driver = yield* drive(core, channel, {
+      hostKeyPolicy: options.hostKeyPolicy,
+      receiveTimeout: options.receiveTimeout,
+      closing: "closed by the client"
     })
-
-    // A plain scope finalizer: `addFinalizer`'s fiber-context bookkeeping costs more than this.
-    yield* Scope.addFinalizer(
-      yield* Effect.scope,
-      Effect.sync(() => {
-        core.disconnect(DisconnectReason.BY_APPLICATION, "closed by the client")
-        drain()
-        interrupt(timer?.fiber)
-        timer = undefined
-      })
-    )
-
-    drain()
-    yield* Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
-      if (firstKex === undefined) firstKex = resume
-      else resume(firstKex as Effect.Effect<void, TransportFailure | HostKeyRejected>)
-    })
-
-    const receiveMillis = Duration.toMillis(options.receiveTimeout)
-    const receiveTimeoutError = () => error("Timeout", "receive", `no message from the server within ${Duration.format(options.receiveTimeout)}`)
+    yield* driver.firstKex
 
     const connection: SshConnection = {
       host,
@@ -279,53 +131,30 @@ export const handshake = (
         return core.kexCount
       },
       proposals: core.proposals!,
-      send: (payload) =>
-        Effect.suspend(() => {
-          if (core.closed) return Effect.fail(userError())
-          core.send(payload)
-          drain()
-          return Effect.void
-        }),
-      receive: inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError }),
-      receiveWithin: (millis) =>
-        millis >= receiveMillis
-          ? inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
-          : inbound.take({
-            millis: Math.max(0, millis),
-            onTimeout: () => error("Timeout", "receive", "no reply from the server in time: its deadline ran from our last message")
-          }),
+      send: driver.send,
+      receive: driver.receive,
+      receiveWithin: driver.receiveWithin,
       get pending() {
-        return inbound.size
+        return driver.pending()
       },
       requestService: (name) =>
-        Effect.gen(function*() {
-          if (core.closed) return yield* userError()
-          core.requestService(name)
-          drain()
-          const accepted = yield* serviceAccepts.take({
-            millis: stepMillis,
-            onTimeout: () => error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
-          })
-          if (accepted !== name) {
-            return yield* error("ProtocolError", "SERVICE_ACCEPT", `requested service ${name} but the server accepted "${show(accepted, 64)}"`)
-          }
+        Effect.suspend(() => {
+          if (core.closed) return Effect.fail(driver.userError())
+          driver.step(() => core.requestService(name))
+          return Effect.flatMap(
+            driver.services.take({
+              millis: Duration.toMillis(options.handshakeTimeout),
+              onTimeout: () =>
+                driver.error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
+            }),
+            (accepted) =>
+              accepted === name
+                ? Effect.void
+                : Effect.fail(driver.error("ProtocolError", "SERVICE_ACCEPT", `requested service ${name} but the server accepted "${show(accepted, 64)}"`))
+          )
         }),
-      disconnect: (code = DisconnectReason.BY_APPLICATION, description = "closed by the client") =>
-        Effect.sync(() => {
-          core.disconnect(code, description)
-          drain()
-        }),
-      rekey: Effect.suspend(() => {
-        if (core.closed) return Effect.fail(userError())
-        return Effect.async<void, TransportFailure>((resume) => {
-          kexWaiters.push(resume)
-          core.rekey()
-          drain()
-          return Effect.sync(() => {
-            kexWaiters = kexWaiters.filter((settle) => settle !== resume)
-          })
-        })
-      })
+      disconnect: driver.disconnect,
+      rekey: driver.rekey
     }
     return connection
   })

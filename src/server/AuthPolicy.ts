@@ -1,0 +1,194 @@
+/**
+ * The application's authentication policy, as the server's userauth handler asks it: the
+ * typed counterpart of paramiko's `ServerInterface`, provided as a Layer so that tests and
+ * applications bring their own.
+ *
+ * Two hooks for keys, on purpose (golang/go#70779, CVE-2024-45337): `keyAcceptable` answers
+ * a query and must have no side effects; `keyProven` is called only after the handler has
+ * verified the signature (and the policy's certificate checks), and its answer is what the
+ * result records. Nothing the policy saw for a key it was only asked about survives into
+ * the result.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type { Certificate } from "../keys/Certificate.js"
+import type * as PublicKey from "../keys/PublicKey.js"
+
+/**
+ * The methods a server can run. `gssapi-with-mic` is dispatched to a GSSAPI acceptor when
+ * one is provided; without one it is never offered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MethodName = "none" | "password" | "publickey" | "keyboard-interactive" | "gssapi-with-mic"
+
+/**
+ * Who is asking, as far as the transport knows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientInfo {
+  readonly address: string
+  readonly port: number
+  readonly clientIdentification: string
+  readonly sessionId: Uint8Array
+}
+
+/**
+ * A key (or certificate) the client offered or signed with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyOffer {
+  readonly user: string
+  /** The public key itself; for a certificate, the certified key. */
+  readonly key: PublicKey.PublicKey
+  readonly certificate?: Certificate
+  /** The signature algorithm the client named. */
+  readonly algorithm: string
+  readonly client: ClientInfo
+}
+
+/**
+ * What the application must still enforce for a login (sshd's authorized_keys options and
+ * certificate restrictions): recorded in the result, not enforced by authentication.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoginRestrictions {
+  /** The command to run instead of the client's (authorized_keys `command=`, a certificate's force-command). */
+  readonly forceCommand?: string
+  readonly pty: boolean
+  readonly portForwarding: boolean
+  readonly agentForwarding: boolean
+  readonly x11Forwarding: boolean
+  readonly userRc: boolean
+  readonly environment: ReadonlyArray<string>
+  readonly permitOpen: ReadonlyArray<string>
+  readonly permitListen: ReadonlyArray<string>
+  readonly tunnel?: string
+  readonly touchRequired: boolean
+  readonly verifyRequired: boolean
+}
+
+/**
+ * A policy's yes to a proven key: where the permission came from, and its restrictions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyGrant {
+  /** Where the permission came from, for the log: `authorized_keys line 3`, `TrustedUserCAKeys`. */
+  readonly source: string
+  readonly restrictions?: LoginRestrictions
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type PasswordVerdict =
+  | { readonly _tag: "Accepted" }
+  | { readonly _tag: "Rejected" }
+  /** Correct, but expired: the client is asked for a new one (SSH_MSG_USERAUTH_PASSWD_CHANGEREQ). */
+  | { readonly _tag: "ChangeRequired"; readonly prompt: string }
+
+/**
+ * One keyboard-interactive round the server asks (RFC 4256 §3.2).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InteractiveRound {
+  readonly name: string
+  readonly instruction: string
+  readonly prompts: ReadonlyArray<{ readonly prompt: string; readonly echo: boolean }>
+}
+
+/**
+ * What a keyboard-interactive conversation says next.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InteractiveStep =
+  | { readonly _tag: "Ask"; readonly round: InteractiveRound }
+  | { readonly _tag: "Accepted" }
+  | { readonly _tag: "Rejected" }
+
+/**
+ * A keyboard-interactive conversation: `start` opens it, `answer` takes the client's
+ * responses to the last round (as many as it had prompts).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InteractiveConversation {
+  readonly start: Effect.Effect<InteractiveStep>
+  readonly answer: (responses: ReadonlyArray<Redacted.Redacted<string>>) => Effect.Effect<InteractiveStep>
+}
+
+/**
+ * The policy. Every hook is an Effect: a lookup may go to a database or a directory, and
+ * it is interrupted when the client leaves. An absent hook means its method is not offered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthPolicyService {
+  /**
+   * The method chains that authenticate `user`, as sshd's AuthenticationMethods: any one
+   * chain, all its methods in order (`[["publickey", "password"]]` is two factors); an
+   * empty chain lets the client in with "none". Ask the same of an unknown user as of a
+   * known one, or the answer tells them apart.
+   */
+  readonly methods: (user: string, client: ClientInfo) => Effect.Effect<ReadonlyArray<ReadonlyArray<MethodName>>>
+  readonly password?: (user: string, password: Redacted.Redacted<string>, client: ClientInfo) => Effect.Effect<PasswordVerdict>
+  /** A password change after ChangeRequired (or asked for by the client). */
+  readonly changePassword?: (
+    user: string,
+    oldPassword: Redacted.Redacted<string>,
+    newPassword: Redacted.Redacted<string>,
+    client: ClientInfo
+  ) => Effect.Effect<PasswordVerdict>
+  /** A query only (no signature yet): would this key do? No side effects; never a grant. */
+  readonly keyAcceptable?: (offer: KeyOffer) => Effect.Effect<boolean>
+  /** The key signed the session: does it authenticate `offer.user`? Called only after the signature verified. */
+  readonly keyProven?: (offer: KeyOffer) => Effect.Effect<Option.Option<KeyGrant>>
+  readonly keyboardInteractive?: (user: string, submethods: string, client: ClientInfo) => Effect.Effect<Option.Option<InteractiveConversation>>
+  /** A banner shown before the first reply (sshd's Banner); peer-visible text, so keep it plain. */
+  readonly banner?: (user: string, client: ClientInfo) => Effect.Effect<Option.Option<string>>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AuthPolicy extends Context.Tag("effect-ssh-auth/AuthPolicy")<AuthPolicy, AuthPolicyService>() {}
+
+/**
+ * sshd's defaults for a key with no options: everything allowed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const unrestricted: LoginRestrictions = {
+  pty: true,
+  portForwarding: true,
+  agentForwarding: true,
+  x11Forwarding: true,
+  userRc: true,
+  environment: [],
+  permitOpen: [],
+  permitListen: [],
+  touchRequired: true,
+  verifyRequired: false
+}

@@ -1,0 +1,94 @@
+/**
+ * A static, in-memory table of users: passwords, keys, keyboard-interactive answers and
+ * method chains. For tests, demos and small appliances; an application with a real user
+ * store writes its own `AuthPolicy`.
+ *
+ * An unknown user is asked the same as a known one: the same method chains, a password
+ * compared against a stand-in in the same constant time, never a PK_OK.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as crypto from "node:crypto"
+import * as PublicKey from "../keys/PublicKey.js"
+import { AuthPolicy, type AuthPolicyService, type InteractiveStep, type LoginRestrictions, type MethodName } from "./AuthPolicy.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UserEntry {
+  readonly password?: Redacted.Redacted<string>
+  readonly keys?: ReadonlyArray<PublicKey.PublicKey>
+  /** Restrictions recorded for every key of this user. */
+  readonly keyRestrictions?: LoginRestrictions
+  /** One keyboard-interactive round: every prompt must be answered with its answer. */
+  readonly interactive?: ReadonlyArray<{ readonly prompt: string; readonly echo: boolean; readonly answer: Redacted.Redacted<string> }>
+  /** This user's chains; default: the table's. */
+  readonly methods?: ReadonlyArray<ReadonlyArray<MethodName>>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UserTableOptions {
+  /** The chains of users without their own, and of unknown users. Default: publickey, password or keyboard-interactive, each alone. */
+  readonly methods?: ReadonlyArray<ReadonlyArray<MethodName>>
+  readonly banner?: string
+}
+
+const digest = (secret: string) => crypto.createHash("sha256").update(secret, "utf8").digest()
+
+/** Equal in constant time; an absent secret is compared against a random stand-in, and fails. */
+const sameSecret = (given: Redacted.Redacted<string>, stored: Redacted.Redacted<string> | undefined): boolean => {
+  const expected = stored === undefined ? crypto.randomBytes(32) : digest(Redacted.value(stored))
+  return crypto.timingSafeEqual(digest(Redacted.value(given)), expected) && stored !== undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTableOptions = {}): AuthPolicyService => {
+  const defaults = options.methods ?? [["publickey"], ["password"], ["keyboard-interactive"]]
+  const entry = (user: string): UserEntry | undefined => Object.hasOwn(users, user) ? users[user] : undefined
+  const hasKey = (user: string, key: PublicKey.PublicKey) => (entry(user)?.keys ?? []).some((k) => PublicKey.equals(k, key))
+  return {
+    methods: (user) => Effect.succeed(entry(user)?.methods ?? defaults),
+    password: (user, password) => Effect.sync(() => sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
+    keyAcceptable: (offer) => Effect.sync(() => offer.certificate === undefined && hasKey(offer.user, offer.key)),
+    keyProven: (offer) =>
+      Effect.sync(() => {
+        const found = entry(offer.user)
+        if (offer.certificate !== undefined || found === undefined || !hasKey(offer.user, offer.key)) return Option.none()
+        return Option.some({ source: "user table", ...(found.keyRestrictions ? { restrictions: found.keyRestrictions } : {}) })
+      }),
+    keyboardInteractive: (user) =>
+      Effect.sync(() => {
+        const questions = entry(user)?.interactive
+        // An unknown user gets a conversation too, with a prompt like a known user's first.
+        const prompts = questions ?? [{ prompt: "Password: ", echo: false, answer: undefined }]
+        const ask: InteractiveStep = { _tag: "Ask", round: { name: "", instruction: "", prompts: prompts.map(({ echo, prompt }) => ({ prompt, echo })) } }
+        return Option.some({
+          start: Effect.succeed(ask),
+          answer: (responses) =>
+            Effect.sync((): InteractiveStep => {
+              const all = prompts.map((p, i) => sameSecret(responses[i] ?? Redacted.make(""), p.answer))
+              return questions !== undefined && all.every(Boolean) ? { _tag: "Accepted" } : { _tag: "Rejected" }
+            })
+        })
+      }),
+    ...(options.banner !== undefined ? { banner: () => Effect.succeed(Option.some(options.banner!)) } : {})
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (users: Readonly<Record<string, UserEntry>>, options?: UserTableOptions): Layer.Layer<AuthPolicy> =>
+  Layer.succeed(AuthPolicy, make(users, options))

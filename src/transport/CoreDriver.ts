@@ -1,0 +1,264 @@
+/**
+ * The Effect edge of the connection core, for either role: it runs a sans-IO `Connection`
+ * over a byte channel and turns the core's events into what Effect code waits on.
+ *
+ * What arrives goes into the core in the channel's own callback, and what the core wants
+ * sent goes out at once. Messages and service names become queue entries, the end of a key
+ * exchange settles its waiters, the end of the connection ends them all, and the core's
+ * deadlines become one sleep on the caller's clock, armed only while the core waits on its
+ * peer. An open connection holds no fiber: only the host-key policy (a client's) and the
+ * sleep are fibers, of the caller's runtime (tracer, logger, clock), and only while they run.
+ *
+ * The client's `Handshake` and the server's `ServerHandshake` build their services on this.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import { DisconnectReason } from "../wire/MessageNumber.js"
+import { show } from "../wire/PeerText.js"
+import type { ByteChannel } from "./ByteChannel.js"
+import type { Connection, ConnectionFailure } from "./Connection.js"
+import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
+import { Inbox } from "./Inbox.js"
+import { TransportError, type TransportFailure } from "./TransportError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DriverOptions {
+  /** A client's: decides on the server's host key. The core reads nothing more until it has. */
+  readonly hostKeyPolicy?: HostKeyPolicy
+  /** How long `receive` waits for the next message. */
+  readonly receiveTimeout: Duration.Duration
+  /** Sent with DISCONNECT when the scope closes. */
+  readonly closing: string
+  /**
+   * A server's: answers each SERVICE_REQUEST in the core's own turn, so that a request out
+   * of phase is refused before anything else of the client's is read. The names it returns
+   * true for go on to `services`; without it, all do. `earlier` counts the messages the
+   * peer sent before this request.
+   */
+  readonly onServiceRequest?: (name: string, core: Connection, earlier: number) => boolean
+}
+
+/**
+ * A running connection, as the role-specific services see it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Driver {
+  readonly core: Connection
+  /** Waits for the first key exchange: done, or how the connection ended before it was. */
+  readonly firstKex: Effect.Effect<void, TransportFailure | HostKeyRejected>
+  /** Services the peer named: a client's SERVICE_ACCEPTs, a server's SERVICE_REQUESTs. */
+  readonly services: Inbox<string, TransportFailure>
+  /** Runs a call into the core, then sends and dispatches what it produced. */
+  readonly step: (call: () => void) => void
+  /** The error users of a dead connection see. */
+  readonly userError: () => TransportFailure
+  readonly error: (reason: TransportError["reason"], step: string | undefined, detail: string) => TransportError
+  readonly send: (payload: Uint8Array) => Effect.Effect<void, TransportFailure>
+  readonly receive: Effect.Effect<Uint8Array, TransportFailure>
+  readonly receiveWithin: (millis: number) => Effect.Effect<Uint8Array, TransportFailure>
+  readonly pending: () => number
+  readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
+  readonly rekey: Effect.Effect<void, TransportFailure>
+}
+
+/**
+ * Starts driving `core` over `channel`. Closing the scope sends DISCONNECT and closes the
+ * channel.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const drive = (core: Connection, channel: ByteChannel, options: DriverOptions): Effect.Effect<Driver, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { host, port } = channel
+    const clock = yield* Effect.clock
+    const peer = core.role === "client" ? "server" : "client"
+    const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
+      new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
+
+    const inbound = new Inbox<Uint8Array, TransportFailure>()
+    const services = new Inbox<string, TransportFailure>()
+    // Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones.
+    type Settle<E> = (result: Effect.Effect<void, E>) => void
+    let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
+    let kexWaiters: Array<Settle<TransportFailure>> = []
+    const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
+      if (typeof firstKex === "function") firstKex(result)
+      else if (firstKex === undefined) firstKex = result
+    }
+    const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
+      const waiters = kexWaiters
+      kexWaiters = []
+      for (const settle of waiters) settle(result)
+    }
+
+    /** A host key rejection only happens before users have the connection. */
+    const userError = (): TransportFailure => {
+      const e = core.closed
+      return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
+    }
+
+    // Work that must be an Effect (the host-key policy, the deadline's sleep) runs as a
+    // fiber of the caller's runtime. Nothing else is a fiber.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
+
+    // ---- the deadline timer: one sleep, armed while the core waits on its peer ----
+    let timer: { readonly at: number; readonly fiber: Fiber.RuntimeFiber<void> } | undefined
+    const armDeadline = (): void => {
+      const at = core.nextDeadline()
+      if (timer !== undefined && (at === undefined || at < timer.at)) {
+        interrupt(timer.fiber)
+        timer = undefined
+      }
+      // A later deadline is left to the armed timer, which re-arms when it fires.
+      if (at === undefined || timer !== undefined) return
+      const fiber = runFork(Effect.sleep(Math.max(0, at - clock.unsafeCurrentTimeMillis())))
+      timer = { at, fiber }
+      fiber.addObserver((exit) => {
+        if (exit._tag === "Failure" || timer?.fiber !== fiber) return
+        timer = undefined
+        core.onDeadline(clock.unsafeCurrentTimeMillis())
+        drain()
+      })
+    }
+
+    // ---- the core's output: bytes to the channel, events to their consumers ----
+    const flush = () => {
+      const out = core.pollTransmit()
+      if (out) channel.write(out)
+    }
+    let policy: Fiber.RuntimeFiber<void> | undefined
+    const closeWith = (e: ConnectionFailure): void => {
+      const forUsers = userError()
+      inbound.end(() => forUsers)
+      services.end(() => forUsers)
+      settleFirstKex(Effect.fail(e))
+      settleKexWaiters(Effect.fail(forUsers))
+      interrupt(policy)
+      interrupt(timer?.fiber)
+      timer = undefined
+      channel.close()
+    }
+
+    const drain = (): void => {
+      for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
+        switch (event._tag) {
+          case "Message":
+            inbound.offer(event.payload)
+            break
+          case "ServiceAccept":
+            services.offer(event.name)
+            break
+          case "ServiceRequest":
+            if (options.onServiceRequest?.(event.name, core, inbound.size) ?? true) services.offer(event.name)
+            break
+          case "KexDone":
+            if (event.first) settleFirstKex(Effect.void)
+            settleKexWaiters(Effect.void)
+            break
+          case "Closed":
+            flush()
+            closeWith(event.error)
+            return
+          case "HostKey": {
+            flush()
+            const decide = options.hostKeyPolicy
+            if (decide === undefined) {
+              core.acceptHostKey()
+              break
+            }
+            const { algorithm, certificate, fingerprint, key } = event
+            policy = runFork(
+              Effect.matchEffect(decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), {
+                onSuccess: () => Effect.sync(() => core.acceptHostKey()),
+                onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
+              })
+            )
+            policy.addObserver(() => {
+              policy = undefined
+              drain()
+            })
+            break
+          }
+        }
+      }
+      flush()
+      armDeadline()
+    }
+
+    const step = (call: () => void): void => {
+      try {
+        call()
+      } catch (defect) {
+        // A bug of ours; still, nobody may be left waiting on a connection that cannot go on.
+        core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
+      }
+      drain()
+    }
+
+    // ---- what arrives: straight into the core, in the channel's own callback ----
+    channel.open({
+      data: (bytes) => step(() => core.receive(bytes)),
+      end: () => step(() => core.receiveEnd()),
+      lost: (e) => step(() => core.lost(e))
+    })
+
+    // A plain scope finalizer: `addFinalizer`'s fiber-context bookkeeping costs more than this.
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.sync(() => step(() => core.disconnect(DisconnectReason.BY_APPLICATION, options.closing)))
+    )
+    drain()
+
+    const receiveMillis = Duration.toMillis(options.receiveTimeout)
+    const receiveTimeoutError = () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
+    const receive = inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
+
+    return {
+      core,
+      services,
+      step,
+      userError,
+      error,
+      firstKex: Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
+        if (firstKex === undefined) firstKex = resume
+        else if (typeof firstKex !== "function") resume(firstKex)
+      }),
+      send: (payload) =>
+        Effect.suspend(() => {
+          if (core.closed) return Effect.fail(userError())
+          step(() => core.send(payload))
+          return Effect.void
+        }),
+      receive,
+      receiveWithin: (millis) =>
+        millis >= receiveMillis ? receive : inbound.take({
+          millis: Math.max(0, millis),
+          onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
+        }),
+      pending: () => inbound.size,
+      disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) =>
+        Effect.sync(() => step(() => core.disconnect(code, description))),
+      rekey: Effect.suspend(() => {
+        if (core.closed) return Effect.fail(userError())
+        return Effect.async<void, TransportFailure>((resume) => {
+          kexWaiters.push(resume)
+          step(() => core.rekey())
+          return Effect.sync(() => {
+            kexWaiters = kexWaiters.filter((settle) => settle !== resume)
+          })
+        })
+      })
+    } satisfies Driver
+  })

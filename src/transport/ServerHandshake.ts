@@ -1,0 +1,156 @@
+/**
+ * A server connection: the core in the server role, driven by `CoreDriver` over a byte
+ * channel, up to the accepted `ssh-userauth` service. What it gives is the message channel
+ * the server's userauth handler (and, after it, the connection layer) runs over.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { CurvesImpl } from "../crypto/Curves.js"
+import { randomBytes } from "../crypto/RandomPool.js"
+import type { PrivateKey } from "../keys/PrivateKey.js"
+import type * as PublicKey from "../keys/PublicKey.js"
+import { DisconnectReason } from "../wire/MessageNumber.js"
+import { show } from "../wire/PeerText.js"
+import type { AlgorithmPreferences } from "./Algorithms.js"
+import type { ByteChannel } from "./ByteChannel.js"
+import { Connection } from "./Connection.js"
+import { drive } from "./CoreDriver.js"
+import type { NegotiatedAlgorithms } from "./KexInit.js"
+import type { TransportFailure } from "./TransportError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerHandshakeOptions {
+  /** Our host keys; the client's preference among their algorithms picks one. */
+  readonly hostKeys: ReadonlyArray<PrivateKey>
+  readonly preferences: AlgorithmPreferences
+  /** Our identification string, without CR LF. */
+  readonly serverIdentification: string
+  /** Each handshake step must finish within this, counted from the step's start. */
+  readonly handshakeTimeout: Duration.Duration
+  /** How long `receive` waits for the next message. */
+  readonly receiveTimeout: Duration.Duration
+  readonly rekeyBytes: number
+  readonly rekeyPackets: number
+  /** The signature algorithms we verify, sent as `server-sig-algs` (RFC 8308). */
+  readonly serverSigAlgs: ReadonlyArray<string>
+  /** Further EXT_INFO extensions (publickey-hostbound@openssh.com…). */
+  readonly extensions?: ReadonlyArray<readonly [string, Uint8Array]>
+}
+
+/**
+ * The server's side of an established connection, with `ssh-userauth` accepted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerConnection {
+  /** The client's address and port, as the channel knows them. */
+  readonly clientAddress: string
+  readonly clientPort: number
+  readonly sessionId: Uint8Array
+  readonly clientIdentification: string
+  readonly serverIdentification: string
+  /** The host key this connection proved, and all of ours (a host-bound request names one). */
+  readonly hostKey: PublicKey.PublicKey
+  readonly hostKeys: ReadonlyArray<PublicKey.PublicKey>
+  readonly algorithms: NegotiatedAlgorithms
+  /** Every extension from the client's EXT_INFO. */
+  readonly extensions: ReadonlyMap<string, Uint8Array>
+  readonly send: (payload: Uint8Array) => Effect.Effect<void, TransportFailure>
+  readonly receive: Effect.Effect<Uint8Array, TransportFailure>
+  readonly receiveWithin: (millis: number) => Effect.Effect<Uint8Array, TransportFailure>
+  /** Messages received and not taken yet. */
+  readonly pending: number
+  readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
+  readonly rekey: Effect.Effect<void, TransportFailure>
+  /** How the connection ended, once it has. */
+  readonly closed: TransportFailure | undefined
+}
+
+const USERAUTH = "ssh-userauth"
+
+/**
+ * Runs the version exchange, the first key exchange and the service request over `channel`.
+ * Only `ssh-userauth` is served, and only once: any other request, or a second one, ends
+ * the connection with SERVICE_NOT_AVAILABLE or PROTOCOL_ERROR (RFC 4253 §10; paramiko's
+ * CVE-2018-7750 came from serving requests out of phase). Closing the scope sends DISCONNECT.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serverHandshake = (
+  channel: ByteChannel,
+  options: ServerHandshakeOptions
+): Effect.Effect<ServerConnection, TransportFailure, Scope.Scope> =>
+  Effect.gen(function*() {
+    const curves = yield* CurvesImpl
+    const clock = yield* Effect.clock
+    const core = new Connection({
+      role: "server",
+      host: channel.host,
+      port: channel.port,
+      identification: options.serverIdentification,
+      preferences: options.preferences,
+      hostKeys: options.hostKeys,
+      extensions: [["server-sig-algs", Buffer.from(options.serverSigAlgs.join(","), "latin1")], ...(options.extensions ?? [])],
+      random: randomBytes,
+      now: () => clock.unsafeCurrentTimeMillis(),
+      curves,
+      stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
+      rekeyBytes: options.rekeyBytes,
+      rekeyPackets: options.rekeyPackets
+    })
+    let served = false
+    const driver = yield* drive(core, channel, {
+      receiveTimeout: options.receiveTimeout,
+      closing: "closed by the server",
+      onServiceRequest: (name, core, earlier) => {
+        if (served) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "service already accepted")
+        else if (earlier > 0) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "message before the service request")
+        else if (name !== USERAUTH) core.disconnect(DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
+        else {
+          served = true
+          core.acceptService(name)
+        }
+        return served && !core.closed
+      }
+    })
+    yield* Effect.mapError(driver.firstKex, (e) => e._tag === "HostKeyRejected" ? driver.userError() : e)
+    yield* driver.services.take({
+      millis: Duration.toMillis(options.handshakeTimeout),
+      onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
+    })
+    return {
+      clientAddress: channel.host,
+      clientPort: channel.port,
+      sessionId: core.sessionId!,
+      clientIdentification: core.peerIdentification,
+      serverIdentification: options.serverIdentification,
+      hostKey: core.hostKey!,
+      hostKeys: options.hostKeys.map((k) => k.publicKey),
+      get algorithms() {
+        return core.negotiated!
+      },
+      get extensions() {
+        return core.extensions
+      },
+      send: driver.send,
+      receive: driver.receive,
+      receiveWithin: driver.receiveWithin,
+      get pending() {
+        return driver.pending()
+      },
+      disconnect: driver.disconnect,
+      rekey: driver.rekey,
+      get closed() {
+        const e = core.closed
+        return e === undefined ? undefined : driver.userError()
+      }
+    } satisfies ServerConnection
+  })

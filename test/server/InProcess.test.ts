@@ -1,0 +1,169 @@
+/**
+ * Our client against our server in one process over the in-memory pair: every method, a
+ * two-factor chain, the limits, and what the server's result names.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as crypto from "node:crypto"
+import * as AuthStrategy from "../../src/AuthStrategy.js"
+import { nodeCurves } from "../../src/crypto/NodeCurves.js"
+import * as PrivateKey from "../../src/keys/PrivateKey.js"
+import * as PublicKey from "../../src/keys/PublicKey.js"
+import { ServerAuthFailure } from "../../src/server/ServerAuthResult.js"
+import * as UserTable from "../../src/server/UserTable.js"
+import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
+import { Password } from "../../src/sources/Password.js"
+import { InMemoryPrivateKey } from "../../src/sources/PrivateKey.js"
+import { memoryPair } from "../../src/transport/ByteChannel.js"
+import { clientOn, pair, serveOn } from "../support/ServerPair.js"
+
+const aliceKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+const otherKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+const secret = (s: string) => Redacted.make(s)
+
+const users = UserTable.layer({
+  alice: { keys: [aliceKey.publicKey], password: secret("correct horse") },
+  bob: { keys: [aliceKey.publicKey], password: secret("battery staple"), methods: [["publickey", "password"]] },
+  carol: {
+    interactive: [
+      { prompt: "Password: ", echo: false, answer: secret("pw") },
+      { prompt: "Code: ", echo: true, answer: secret("123456") }
+    ],
+    methods: [["keyboard-interactive"]]
+  }
+})
+
+const login = (strategy: AuthStrategy.AuthStrategy, options: Parameters<typeof pair>[1] = {}) =>
+  Effect.gen(function*() {
+    const connection = yield* pair(users, options)
+    const client = yield* Effect.either(AuthStrategy.authenticate(strategy).pipe(Effect.provide(connection.handlerLayer)))
+    // A client that gave up leaves; the server sees it go.
+    if (client._tag === "Left") yield* connection.client.disconnect()
+    const server = connection.server
+    return { client, server: yield* Effect.either(Effect.catchTags(server, { TransportError: Effect.die, Disconnected: Effect.die })) }
+  })
+
+describe("our client against our server, in one process", () => {
+  it.scopedLive("publickey, signing at once: the result names exactly the key that signed", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey("alice", aliceKey)))
+      expect(client._tag === "Right" && client.right.succeeded).toBe(true)
+      if (server._tag !== "Right") throw server.left
+      expect(server.right.user).toBe("alice")
+      expect(server.right.methods).toEqual(["publickey"])
+      expect(server.right.credentials).toHaveLength(1)
+      const credential = server.right.credentials[0]
+      expect(credential._tag === "PublicKey" && credential.key.fingerprint).toBe(PublicKey.fingerprintSha256(aliceKey.publicKey))
+      expect(String(server.right.attempts[0])).toMatch(/^Accepted publickey for alice from 127\.0\.0\.1 port 40000 ssh2: ED25519 SHA256:/)
+    }))
+
+  it.scopedLive("publickey, querying first: PK_OK, then the signature; the query is recorded as postponed", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey("alice", aliceKey, { skipQuery: false })))
+      expect(client._tag === "Right" && client.right.succeeded).toBe(true)
+      if (server._tag !== "Right") throw server.left
+      expect(server.right.attempts.map((a) => a.outcome)).toEqual(["KeyAcceptable", "Accepted"])
+    }))
+
+  it.scopedLive("a key the user does not have fails; the next source (a password) succeeds; only the password is proven", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* login(
+        AuthStrategy.make(new InMemoryPrivateKey("alice", otherKey), new Password("alice", Effect.succeed(secret("correct horse"))))
+      )
+      expect(client._tag === "Right" && client.right.succeeded).toBe(true)
+      if (server._tag !== "Right") throw server.left
+      expect(server.right.attempts.map((a) => `${a.method} ${a.outcome}`)).toEqual(["publickey Failed", "password Accepted"])
+      expect(server.right.credentials).toEqual([{ _tag: "Password" }])
+    }))
+
+  it.scopedLive("a wrong password fails, with the same methods offered again", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* login(AuthStrategy.make(new Password("alice", Effect.succeed(secret("wrong")), { keyboardInteractiveFallback: false })))
+      expect(client._tag).toBe("Left")
+      if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey", "password", "keyboard-interactive"], partialSuccess: false })
+      // The client gave up and closed: the server ends without a user authenticated.
+      expect(server._tag === "Left" && server.left.reason).toBe("ClientDisconnected")
+    }))
+
+  it.scopedLive("a two-factor chain: publickey is a partial success, then the password completes it", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* login(
+        AuthStrategy.make(new InMemoryPrivateKey("bob", aliceKey), new Password("bob", Effect.succeed(secret("battery staple"))))
+      )
+      expect(client._tag === "Right" && client.right.succeeded).toBe(true)
+      if (client._tag === "Right") {
+        expect(client.right.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["password"], partialSuccess: true })
+      }
+      if (server._tag !== "Right") throw server.left
+      expect(server.right.methods).toEqual(["publickey", "password"])
+      expect(server.right.credentials.map((c) => c._tag)).toEqual(["PublicKey", "Password"])
+      expect(server.right.attempts.map((a) => a.outcome)).toEqual(["Partial", "Accepted"])
+    }))
+
+  it.scopedLive("a two-factor chain: the password alone is not enough, and is refused", () =>
+    Effect.gen(function*() {
+      const { client } = yield* login(AuthStrategy.make(new Password("bob", Effect.succeed(secret("battery staple")), { keyboardInteractiveFallback: false })))
+      expect(client._tag).toBe("Left")
+      if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey"], partialSuccess: false })
+    }))
+
+  it.scopedLive("keyboard-interactive with two prompts in one round", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const { client, server } = yield* login(AuthStrategy.make(
+        new KeyboardInteractive("carol", (request) => {
+          seen.push(...request.prompts.map((p) => `${p.prompt}|${p.echo}`))
+          return Effect.succeed([secret("pw"), secret("123456")])
+        })
+      ))
+      expect(seen).toEqual(["Password: |false", "Code: |true"])
+      expect(client._tag === "Right" && client.right.succeeded).toBe(true)
+      if (server._tag !== "Right") throw server.left
+      expect(server.right.credentials).toEqual([{ _tag: "KeyboardInteractive" }])
+    }))
+
+  it.scopedLive("an unknown user is offered what a known one is, and never gets PK_OK", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey("mallory", aliceKey, { skipQuery: false })))
+      expect(client._tag).toBe("Left")
+      if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey", "password", "keyboard-interactive"], partialSuccess: false })
+      expect(server._tag === "Left" && server.left.attempts.map((a) => a.outcome)).toEqual(["KeyRefused"])
+    }))
+
+  it.scopedLive("MaxAuthTries: the last failure is answered with sshd's disconnect", () =>
+    Effect.gen(function*() {
+      const passwords = Array.from({ length: 4 }, (_, i) => new Password("alice", Effect.succeed(secret(`wrong ${i}`)), { keyboardInteractiveFallback: false }))
+      const { client, server } = yield* login(AuthStrategy.make(...passwords), { maxAuthTries: 3 })
+      expect(client._tag).toBe("Left")
+      if (client._tag === "Left") {
+        expect(client.left.reason).toBe("Disconnected")
+        expect(client.left.result.attempts[2].attempt).toMatchObject({ _tag: "Disconnected", description: "Too many authentication failures" })
+      }
+      expect(server._tag === "Left" && server.left.reason).toBe("TooManyAttempts")
+      expect(server._tag === "Left" && server.left.attempts).toHaveLength(3)
+    }))
+
+  it.scoped("LoginGraceTime on the caller's clock: a client that says nothing after the service request is cut off", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair("127.0.0.1", 40001)
+      const server = yield* serveOn(b, users, { loginGraceTime: "30 seconds" })
+      const client = yield* clientOn(a)
+      yield* client.requestService("ssh-userauth")
+      yield* TestClock.adjust("29 seconds")
+      expect(server.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 second")
+      const exit = yield* Fiber.await(server)
+      if (Exit.isSuccess(exit)) throw new Error("authenticated a silent client")
+      const error = Option.getOrThrow(Cause.failureOption(exit.cause))
+      expect(error instanceof ServerAuthFailure && error.reason).toBe("LoginGraceTime")
+      // The client hears the DISCONNECT.
+      const heard = yield* Effect.flip(client.receive)
+      expect(heard._tag === "Disconnected" && heard.description).toBe("Timeout before authentication")
+    }))
+})
