@@ -127,6 +127,9 @@ const negatable = new Map<string, (r: Mutable<LoginRestrictions>, on: boolean) =
   ["user-rc", (r, on) => (r.userRc = on)]
 ])
 
+/** What `restrict` turns off: every permission. */
+const restricted = { pty: false, portForwarding: false, agentForwarding: false, x11Forwarding: false, userRc: false } as const
+
 /** The options that take a quoted value. */
 const valued = new Set(["command", "principals", "from", "expiry-time", "environment", "permitopen", "permitlisten", "tunnel"])
 
@@ -184,7 +187,7 @@ const checkPermit = (value: string): string | undefined => {
 
 /** The options of one line, in order, as sshd's `sshauthopt_parse`; Left is why the line is bad. */
 const parseOptions = (options: ReadonlyArray<PublicKeyText.KeyOption>): Either.Either<EntryOptions, string> => {
-  const r: Mutable<LoginRestrictions> = { ...unrestricted, environment: [], permitOpen: [], permitListen: [] }
+  const r: Mutable<LoginRestrictions> = { ...unrestricted }
   const environment: Array<string> = []
   const permitOpen: Array<string> = []
   const permitListen: Array<string> = []
@@ -198,9 +201,8 @@ const parseOptions = (options: ReadonlyArray<PublicKeyText.KeyOption>): Either.E
     const flag = negatable.get(lower.replace(/^no-/, ""))
     if (lower === "restrict" || lower === "cert-authority" || flag !== undefined) {
       if (value !== undefined) return Either.left(`option ${shown} takes no value`)
-      if (lower === "restrict") {
-        r.portForwarding = r.agentForwarding = r.x11Forwarding = r.pty = r.userRc = false
-      } else if (lower === "cert-authority") certAuthority = true
+      if (lower === "restrict") Object.assign(r, restricted)
+      else if (lower === "cert-authority") certAuthority = true
       else flag!(r, !lower.startsWith("no-"))
       continue
     }
@@ -333,18 +335,7 @@ export interface CertificateOptions {
 }
 
 /** A certificate allows nothing it does not name (sshd's `sshauthopt_new`). */
-const certificateBase: LoginRestrictions = {
-  pty: false,
-  portForwarding: false,
-  agentForwarding: false,
-  x11Forwarding: false,
-  userRc: false,
-  environment: [],
-  permitOpen: [],
-  permitListen: [],
-  touchRequired: true,
-  verifyRequired: false
-}
+const certificateBase: LoginRestrictions = { ...unrestricted, ...restricted }
 
 const extensionFlags = new Map<string, (r: Mutable<LoginRestrictions>) => void>([
   ["permit-X11-forwarding", (r) => (r.x11Forwarding = true)],
