@@ -16,10 +16,11 @@ import { config } from "./Config.js"
 import { connect, expandVerbosity } from "./Connect.js"
 import { key } from "./Key.js"
 import { probe } from "./Probe.js"
+import { serve } from "./Serve.js"
 
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe, connect, key, config, agent])
+  Command.withSubcommands([probe, connect, key, config, agent, serve])
 )
 
 const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })

@@ -63,6 +63,8 @@ export interface ServerAuthOptions {
   readonly acceptedAlgorithms?: ReadonlyArray<string>
   /** Keyboard-interactive rounds in one conversation. Default 16. */
   readonly maxInteractiveRounds?: number
+  /** Sees every attempt as it is decided: the audit trail (sshd's log lines, JSON, spans). */
+  readonly onAttempt?: (attempt: ServerAttempt) => Effect.Effect<void>
 }
 
 /**
@@ -407,9 +409,8 @@ export const authenticate = (
           (v) => cut("ProtocolViolation", DisconnectReason.PROTOCOL_ERROR, v.detail)
         )
         const record = (o: ServerAttempt["outcome"], extra: { key?: ServerAttempt["key"]; detail?: string }) =>
-          Effect.map(Clock.currentTimeMillis, (now) =>
-            void attempts.push(
-              new ServerAttempt({
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const attempt = new ServerAttempt({
                 method: request.method,
                 user: request.user,
                 outcome: o,
@@ -419,7 +420,9 @@ export const authenticate = (
                 clientPort: client.port,
                 durationMillis: now - begun
               }, true)
-            ))
+            attempts.push(attempt)
+            return options.onAttempt ? options.onAttempt(attempt) : Effect.void
+          })
         switch (outcome._tag) {
           case "Postponed":
             yield* record(outcome.outcome, outcome.key ? { key: outcome.key } : {})

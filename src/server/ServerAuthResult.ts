@@ -58,7 +58,9 @@ export class ServerAttempt extends Schema.Class<ServerAttempt>("ServerAttempt")(
     const key = this.key
       ? `: ${this.key.certificate ? `${this.key.type}-CERT ID ${show(this.key.certificate.keyId, 64)} (serial ${this.key.certificate.serial}) CA ${this.key.certificate.caFingerprint} ` : `${this.key.type} `}${this.key.fingerprint}`
       : ""
-    return `${verb} ${this.method} for ${show(this.user, 64)} from ${this.clientAddress} port ${this.clientPort} ssh2${key}`
+    // sshd names a host-bound request by its method family.
+    const method = this.method === "publickey-hostbound-v00@openssh.com" ? "publickey" : this.method
+    return `${verb} ${show(method, 64)} for ${show(this.user, 64)} from ${this.clientAddress} port ${this.clientPort} ssh2${key}`
   }
 }
 

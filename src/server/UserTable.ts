@@ -8,13 +8,26 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
+import { CurvesImpl } from "../crypto/Curves.js"
 import * as PublicKey from "../keys/PublicKey.js"
-import { AuthPolicy, type AuthPolicyService, type InteractiveStep, type LoginRestrictions, type MethodName } from "./AuthPolicy.js"
+import * as AuthorizedKeys from "./AuthorizedKeys.js"
+import {
+  AuthPolicy,
+  type AuthPolicyService,
+  type InteractiveStep,
+  type KeyGrant,
+  type KeyOffer,
+  type LoginRestrictions,
+  type MethodName
+} from "./AuthPolicy.js"
+import * as UserCertificates from "./UserCertificates.js"
 
 /**
  * @since 0.1.0
@@ -22,7 +35,10 @@ import { AuthPolicy, type AuthPolicyService, type InteractiveStep, type LoginRes
  */
 export interface UserEntry {
   readonly password?: Redacted.Redacted<string>
+  /** Keys with no options. */
   readonly keys?: ReadonlyArray<PublicKey.PublicKey>
+  /** An authorized_keys file's entries, options and `cert-authority` lines included. */
+  readonly authorizedKeys?: ReadonlyArray<AuthorizedKeys.AuthorizedKey>
   /** Restrictions recorded for every key of this user. */
   readonly keyRestrictions?: LoginRestrictions
   /** One keyboard-interactive round: every prompt must be answered with its answer. */
@@ -39,6 +55,8 @@ export interface UserTableOptions {
   /** The chains of users without their own, and of unknown users. Default: publickey, password or keyboard-interactive, each alone. */
   readonly methods?: ReadonlyArray<ReadonlyArray<MethodName>>
   readonly banner?: string
+  /** sshd's TrustedUserCAKeys: certificates these CAs signed for a known user, naming them as a principal. */
+  readonly trustedUserCaKeys?: ReadonlyArray<PublicKey.PublicKey>
 }
 
 const digest = (secret: string) => crypto.createHash("sha256").update(secret, "utf8").digest()
@@ -56,17 +74,33 @@ const sameSecret = (given: Redacted.Redacted<string>, stored: Redacted.Redacted<
 export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTableOptions = {}): AuthPolicyService => {
   const defaults = options.methods ?? [["publickey"], ["password"], ["keyboard-interactive"]]
   const entry = (user: string): UserEntry | undefined => Object.hasOwn(users, user) ? users[user] : undefined
-  const hasKey = (user: string, key: PublicKey.PublicKey) => (entry(user)?.keys ?? []).some((k) => PublicKey.equals(k, key))
+  /** The grant for a key or certificate, by the same rules a query and a proof both use. */
+  const grantFor = (offer: KeyOffer): Effect.Effect<Option.Option<KeyGrant>> =>
+    Effect.gen(function*() {
+      const found = entry(offer.user)
+      if (found === undefined) return Option.none()
+      const curves = yield* CurvesImpl
+      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      const context = { user: offer.user, clientAddress: offer.client.address, now, curves }
+      const cert = offer.certificate
+      if (cert === undefined) {
+        if ((found.keys ?? []).some((k) => PublicKey.equals(k, offer.key))) {
+          return Option.some({ source: "user table", ...(found.keyRestrictions ? { restrictions: found.keyRestrictions } : {}) })
+        }
+      }
+      const listed = AuthorizedKeys.match(found.authorizedKeys ?? [], cert ?? offer.key, context)
+      if (Either.isRight(listed)) return Option.some({ source: `authorized_keys line ${listed.right.entry.line}`, restrictions: listed.right.restrictions })
+      if (cert !== undefined && (options.trustedUserCaKeys ?? []).length > 0) {
+        const trusted = UserCertificates.check(options.trustedUserCaKeys!, cert, context)
+        if (Either.isRight(trusted)) return Option.some({ source: "TrustedUserCAKeys", restrictions: trusted.right.restrictions })
+      }
+      return Option.none()
+    })
   return {
     methods: (user) => Effect.succeed(entry(user)?.methods ?? defaults),
     password: (user, password) => Effect.sync(() => sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
-    keyAcceptable: (offer) => Effect.sync(() => offer.certificate === undefined && hasKey(offer.user, offer.key)),
-    keyProven: (offer) =>
-      Effect.sync(() => {
-        const found = entry(offer.user)
-        if (offer.certificate !== undefined || found === undefined || !hasKey(offer.user, offer.key)) return Option.none()
-        return Option.some({ source: "user table", ...(found.keyRestrictions ? { restrictions: found.keyRestrictions } : {}) })
-      }),
+    keyAcceptable: (offer) => Effect.map(grantFor(offer), Option.isSome),
+    keyProven: grantFor,
     keyboardInteractive: (user) =>
       Effect.sync(() => {
         const questions = entry(user)?.interactive

@@ -1,0 +1,167 @@
+/**
+ * An SSH server on a TCP port: each connection is handshaken, authenticated against the
+ * `AuthPolicy` in context, then handed to the application's Effect with the result, in a
+ * scope of its own. The listener lives as long as its scope; closing it stops accepting and
+ * ends every open connection with a DISCONNECT.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as net from "node:net"
+import { authenticate, type ServerAuthOptions, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
+import type { PrivateKey } from "../keys/PrivateKey.js"
+import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
+import { fromNetSocket } from "../transport/ByteChannel.js"
+import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
+import type { AuthPolicy } from "./AuthPolicy.js"
+import type { Authenticated } from "./ServerAuthResult.js"
+
+/**
+ * An authenticated connection, as the application gets it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthenticatedConnection {
+  readonly result: Authenticated
+  readonly connection: ServerConnection
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string
+  /** 0 (the default) picks a free port. */
+  readonly port?: number
+  readonly hostKeys: ReadonlyArray<PrivateKey>
+  readonly algorithms?: AlgorithmPreferences
+  readonly auth?: ServerAuthOptions
+  /** Each handshake step. Default 10 s. */
+  readonly handshakeTimeout?: Duration.DurationInput
+  /** sshd's MaxStartups: connections not yet authenticated beyond this are closed at once. Default 10. */
+  readonly maxStartups?: number
+  readonly identification?: string
+  /** What runs for an authenticated connection; the connection closes when it ends. */
+  readonly onAuthenticated: (connection: AuthenticatedConnection) => Effect.Effect<void, unknown, Scope.Scope>
+  /** Sees how each connection ended, for the log: authenticated and done, or why not. */
+  readonly onClosed?: (outcome: Exit.Exit<void, unknown>, client: { readonly address: string; readonly port: number }) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
+  host: Schema.String,
+  port: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `cannot listen on ${this.host} port ${this.port}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listening {
+  readonly host: string
+  readonly port: number
+  /** Connections open now, authenticated or not. */
+  readonly connections: () => number
+}
+
+/**
+ * Listens until the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenError, Scope.Scope | AuthPolicy> =>
+  Effect.gen(function*() {
+    const host = options.host ?? "127.0.0.1"
+    const maxStartups = options.maxStartups ?? 10
+    const handshakeTimeout = Duration.decode(options.handshakeTimeout ?? "10 seconds")
+    const runFork = Runtime.runFork(yield* Effect.runtime<AuthPolicy>())
+    const open = new Set<Fiber.RuntimeFiber<void, never>>()
+    let unauthenticated = 0
+
+    const serve = (socket: net.Socket) =>
+      Effect.scoped(Effect.gen(function*() {
+        const address = socket.remoteAddress ?? host
+        const port = socket.remotePort ?? 0
+        const channel = fromNetSocket(socket, address, port)
+        yield* Effect.addFinalizer(() => Effect.sync(() => channel.close()))
+        let counted = true
+        unauthenticated++
+        const uncount = Effect.sync(() => {
+          if (counted) unauthenticated--
+          counted = false
+        })
+        yield* Effect.addFinalizer(() => uncount)
+        const connection = yield* serverHandshake(channel, {
+          hostKeys: options.hostKeys,
+          preferences: options.algorithms ?? defaultPreferences,
+          serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
+          handshakeTimeout,
+          // LoginGraceTime bounds the wait during userauth; the session sets its own after.
+          receiveTimeout: Duration.days(1),
+          rekeyBytes: 2 ** 30,
+          rekeyPackets: 2 ** 28,
+          serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
+          extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]]
+        })
+        const result = yield* authenticate(connection, options.auth)
+        yield* uncount
+        yield* options.onAuthenticated({ result, connection })
+      }))
+
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      socket.on("error", () => {})
+      if (unauthenticated >= maxStartups) {
+        // sshd drops what exceeds MaxStartups before a byte is exchanged.
+        socket.destroy()
+        return
+      }
+      const fiber = runFork(serve(socket).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          options.onClosed ? options.onClosed(exit, { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }) : Effect.void
+        )
+      ))
+      open.add(fiber)
+      fiber.addObserver(() => open.delete(fiber))
+    })
+
+    yield* Effect.acquireRelease(
+      Effect.async<void, ListenError>((resume) => {
+        const onError = (e: Error) => resume(Effect.fail(new ListenError({ host, port: options.port ?? 0, detail: e.message })))
+        server.once("error", onError)
+        server.listen(options.port ?? 0, host, () => {
+          server.off("error", onError)
+          resume(Effect.void)
+        })
+      }),
+      () =>
+        Effect.gen(function*() {
+          server.close()
+          // Each connection's scope closes: a DISCONNECT, then the socket.
+          const fibers = [...open]
+          for (const fiber of fibers) fiber.unsafeInterruptAsFork(fiber.id())
+          yield* Effect.forEach(fibers, (f) => f.await, { discard: true })
+        })
+    )
+    const bound = server.address() as net.AddressInfo
+    return { host, port: bound.port, connections: () => open.size } satisfies Listening
+  })
+
