@@ -25,7 +25,7 @@ import * as PublicKey from "../keys/PublicKey.js"
 import type { MethodName } from "../server/AuthPolicy.js"
 import * as AuthorizedKeys from "../server/AuthorizedKeys.js"
 import * as Server from "../server/Server.js"
-import { ServerAttempt } from "../server/ServerAuthResult.js"
+import { ServerAttempt, sshdLogLine } from "../server/ServerAuthResult.js"
 import { serveExec } from "../server/Session.js"
 import * as UserCertificates from "../server/UserCertificates.js"
 import * as UserTable from "../server/UserTable.js"
@@ -191,13 +191,10 @@ export const serve = Command.make("serve", flags, (f) =>
         ...(settings.maxAuthTries !== undefined ? { maxAuthTries: settings.maxAuthTries } : {}),
         ...(settings.loginGraceTime !== undefined && settings.loginGraceTime > 0 ? { loginGraceTime: `${settings.loginGraceTime} seconds` } : {}),
         ...(settings.acceptedAlgorithms ? { acceptedAlgorithms: settings.acceptedAlgorithms } : {}),
-        // As sshd at its default LogLevel, a client's opening "none" is not a line of the log.
-        onAttempt: (attempt) =>
-          f.json
-            ? log(JSON.stringify(Schema.encodeSync(ServerAttempt)(attempt)))
-            : attempt.method === "none" && attempt.outcome === "Failed"
-            ? Effect.void
-            : log(String(attempt))
+        onAttempt: (attempt) => {
+          const line = f.json ? JSON.stringify(Schema.encodeSync(ServerAttempt)(attempt)) : sshdLogLine(attempt)
+          return line === undefined ? Effect.void : log(line)
+        }
       },
       onAuthenticated: ({ connection, result }) =>
         serveExec(connection, result, () =>

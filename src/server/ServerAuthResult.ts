@@ -65,6 +65,16 @@ export class ServerAttempt extends Schema.Class<ServerAttempt>("ServerAttempt")(
 }
 
 /**
+ * The attempt's line in a log kept as sshd keeps it at its default LogLevel, where a
+ * client's opening "none" (asked only to learn the methods) is not a line.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const sshdLogLine = (attempt: ServerAttempt): string | undefined =>
+  attempt.method === "none" && attempt.outcome === "Failed" ? undefined : String(attempt)
+
+/**
  * One proven factor. Made only by the userauth handler, after the proof: a key's signature
  * verified over this session, a password or a conversation the policy accepted.
  *
