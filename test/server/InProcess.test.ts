@@ -7,6 +7,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -15,12 +16,15 @@ import * as AuthStrategy from "../../src/AuthStrategy.js"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
+import { AuthPolicy } from "../../src/server/AuthPolicy.js"
 import { ServerAuthFailure } from "../../src/server/ServerAuthResult.js"
 import * as UserTable from "../../src/server/UserTable.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
 import { Password } from "../../src/sources/Password.js"
 import { InMemoryPrivateKey } from "../../src/sources/PrivateKey.js"
 import { memoryPair } from "../../src/transport/ByteChannel.js"
+import { MessageNumber } from "../../src/wire/MessageNumber.js"
+import { encode } from "../../src/wire/Writer.js"
 import { clientOn, pair, serveOn } from "../support/ServerPair.js"
 
 const aliceKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
@@ -166,4 +170,55 @@ describe("our client against our server, in one process", () => {
       const heard = yield* Effect.flip(client.receive)
       expect(heard._tag === "Disconnected" && heard.description).toBe("Timeout before authentication")
     }))
+
+  it.scopedLive("an expired password: PASSWD_CHANGEREQ, the client's new password, then success", () =>
+    Effect.gen(function*() {
+      const changes: Array<string> = []
+      const policy = Layer.succeed(AuthPolicy, {
+        methods: () => Effect.succeed([["password"]]),
+        password: (_user, pw) => Effect.succeed(Redacted.value(pw) === "old" ? { _tag: "ChangeRequired" as const, prompt: "Password expired" } : { _tag: "Rejected" as const }),
+        changePassword: (_user, old, next) =>
+          Effect.sync(() => {
+            changes.push(`${Redacted.value(old)} -> ${Redacted.value(next)}`)
+            return { _tag: "Accepted" as const }
+          })
+      })
+      const { handlerLayer, server } = yield* pair(policy)
+      const prompts: Array<string> = []
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
+        new Password("alice", Effect.succeed(secret("old")), {
+          changePassword: (prompt) => Effect.sync(() => (prompts.push(prompt), secret("new")))
+        })
+      )).pipe(Effect.provide(handlerLayer))
+      expect(result.succeeded).toBe(true)
+      expect(prompts).toEqual(["Password expired"])
+      expect(changes).toEqual(["old -> new"])
+      const authenticated = yield* server
+      expect(authenticated.attempts.map((a) => a.outcome)).toEqual(["ChangeRequested", "Accepted"])
+    }))
+
+  it.scopedLive("a banner from the policy reaches the client before the first reply", () =>
+    Effect.gen(function*() {
+      const { handlerLayer, server } = yield* pair(UserTable.layer({ alice: { keys: [aliceKey.publicKey] } }, { banner: "Authorized use only\n" }))
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey("alice", aliceKey))).pipe(Effect.provide(handlerLayer))
+      expect(result.banners).toEqual(["Authorized use only\n"])
+      yield* server
+    }))
+
+  it.scopedLive("gssapi-with-mic is not offered without an acceptor, and a request for it is a plain failure", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair(users)
+      yield* client.requestService("ssh-userauth").pipe(Effect.ignore)
+      const request = encode((w) =>
+        w.byte(MessageNumber.USERAUTH_REQUEST).string("alice").string("ssh-connection").string("gssapi-with-mic").uint32(1).string(Uint8Array.of(6, 9, 42, 134, 72, 134, 247, 18, 1, 2, 2))
+      )
+      yield* client.send(request)
+      const reply = yield* client.receive
+      expect(reply[0]).toBe(MessageNumber.USERAUTH_FAILURE)
+      expect(Buffer.from(reply).toString("latin1")).not.toContain("gssapi")
+      yield* client.disconnect()
+      const ended = yield* Effect.flip(server)
+      expect(ended._tag === "ServerAuthFailure" && ended.attempts.map((a) => `${a.method} ${a.outcome}`)).toEqual(["gssapi-with-mic Failed"])
+    }))
 })
+
