@@ -53,8 +53,10 @@ import { encode } from "../wire/Writer.js"
 export interface ServerAuthOptions {
   /** sshd's MaxAuthTries: failed attempts before the connection is cut. Default 6. */
   readonly maxAuthTries?: number
-  /** sshd's LoginGraceTime: the whole run, from the first request. Default 120 s. */
+  /** sshd's LoginGraceTime: the whole login, from `since`. Default 120 s. */
   readonly loginGraceTime?: Duration.DurationInput
+  /** When the connection was accepted (the clock's millis), so the key exchange counts against LoginGraceTime as in sshd. Default: now. */
+  readonly since?: number
   /** The least time a failed attempt takes. Default 10 ms. */
   readonly failureFloor?: Duration.DurationInput
   /** Requests of any kind before the connection is cut. Default 128. */
@@ -85,6 +87,14 @@ export const verifiedAlgorithms: ReadonlyArray<string> = [
 ]
 
 const SERVICE = "ssh-connection"
+
+/**
+ * sshd's default LoginGraceTime.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultLoginGraceTime: Duration.DurationInput = "120 seconds"
 
 /** What a method's run comes to, before the chain bookkeeping. */
 type MethodResult =
@@ -147,7 +157,7 @@ export const authenticate = (
     const maxRequests = options.maxRequests ?? 128
     const maxRounds = options.maxInteractiveRounds ?? 16
     const floorMillis = Duration.toMillis(options.failureFloor ?? "10 millis")
-    const graceMillis = Duration.toMillis(options.loginGraceTime ?? "120 seconds")
+    const graceMillis = Duration.toMillis(options.loginGraceTime ?? defaultLoginGraceTime)
     const accepted = options.acceptedAlgorithms ?? verifiedAlgorithms
     const client: ClientInfo = {
       address: connection.clientAddress,
@@ -155,8 +165,8 @@ export const authenticate = (
       clientIdentification: connection.clientIdentification,
       sessionId: connection.sessionId
     }
-    const started = yield* Clock.currentTimeMillis
-    const deadline = started + graceMillis
+    const now = yield* Clock.currentTimeMillis
+    const deadline = Math.min(options.since ?? now, now) + graceMillis
 
     const attempts: Array<ServerAttempt> = []
     const credentials: Array<ProvenCredential> = []
@@ -459,7 +469,7 @@ export const authenticate = (
 
     return yield* run.pipe(
       Effect.timeoutFail({
-        duration: Duration.millis(graceMillis),
+        duration: Duration.millis(Math.max(0, deadline - now)),
         onTimeout: () => end("LoginGraceTime", "Timeout before authentication")
       }),
       Effect.tapError((e) => e.reason === "LoginGraceTime" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "Timeout before authentication") : Effect.void)

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -14,13 +15,13 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
-import { authenticate, type ServerAuthOptions, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
+import { authenticate, defaultLoginGraceTime, type ServerAuthOptions, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
 import { fromNetSocket } from "../transport/ByteChannel.js"
 import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
 import type { AuthPolicy } from "./AuthPolicy.js"
-import type { Authenticated } from "./ServerAuthResult.js"
+import { type Authenticated, ServerAuthFailure } from "./ServerAuthResult.js"
 
 /**
  * An authenticated connection, as the application gets it.
@@ -98,6 +99,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
 
     const serve = (socket: net.Socket) =>
       Effect.scoped(Effect.gen(function*() {
+        const accepted = yield* Clock.currentTimeMillis
         const address = socket.remoteAddress ?? host
         const port = socket.remotePort ?? 0
         const channel = fromNetSocket(socket, address, port)
@@ -120,8 +122,14 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           rekeyPackets: 2 ** 28,
           serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
           extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]]
-        })
-        const result = yield* authenticate(connection, options.auth)
+        }).pipe(
+          // LoginGraceTime runs from the accept, as sshd's: a client dripping its key exchange is held to it too.
+          Effect.timeoutFail({
+            duration: options.auth?.loginGraceTime ?? defaultLoginGraceTime,
+            onTimeout: () => new ServerAuthFailure({ reason: "LoginGraceTime", detail: "Timeout before authentication", attempts: [] })
+          })
+        )
+        const result = yield* authenticate(connection, { ...options.auth, since: accepted })
         yield* uncount
         yield* options.onAuthenticated({ result, connection })
       }))
