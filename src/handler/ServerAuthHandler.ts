@@ -421,15 +421,15 @@ export const authenticate = (
         const record = (o: ServerAttempt["outcome"], extra: { key?: ServerAttempt["key"]; detail?: string }) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const attempt = new ServerAttempt({
-                method: request.method,
-                user: request.user,
-                outcome: o,
-                ...(extra.key ? { key: extra.key } : {}),
-                ...(extra.detail ? { detail: extra.detail } : {}),
-                clientAddress: client.address,
-                clientPort: client.port,
-                durationMillis: now - begun
-              }, true)
+              method: request.method,
+              user: request.user,
+              outcome: o,
+              ...(extra.key ? { key: extra.key } : {}),
+              ...(extra.detail ? { detail: extra.detail } : {}),
+              clientAddress: client.address,
+              clientPort: client.port,
+              durationMillis: now - begun
+            }, true)
             attempts.push(attempt)
             return options.onAttempt ? options.onAttempt(attempt) : Effect.void
           })
