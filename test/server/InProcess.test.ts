@@ -20,6 +20,7 @@ import { AuthPolicy } from "../../src/server/AuthPolicy.js"
 import { ServerAuthFailure } from "../../src/server/ServerAuthResult.js"
 import * as UserTable from "../../src/server/UserTable.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
+import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
 import { InMemoryPrivateKey } from "../../src/sources/PrivateKey.js"
 import { memoryPair } from "../../src/transport/ByteChannel.js"
@@ -219,6 +220,18 @@ describe("our client against our server, in one process", () => {
       yield* client.disconnect()
       const ended = yield* Effect.flip(server)
       expect(ended._tag === "ServerAuthFailure" && ended.attempts.map((a) => `${a.method} ${a.outcome}`)).toEqual(["gssapi-with-mic Failed"])
+    }))
+
+  it.scopedLive("none: only a user whose chains include the empty one gets in without credentials", () =>
+    Effect.gen(function*() {
+      const open = UserTable.layer({ guest: { methods: [[]] }, alice: { password: secret("pw") } })
+      const guest = yield* pair(open)
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth("guest"))).pipe(Effect.provide(guest.handlerLayer))
+      expect(result.succeeded).toBe(true)
+      expect((yield* guest.server).credentials).toEqual([{ _tag: "None" }])
+      const alice = yield* pair(open)
+      const refused = yield* Effect.either(AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth("alice"))).pipe(Effect.provide(alice.handlerLayer)))
+      expect(refused._tag).toBe("Left")
     }))
 })
 
