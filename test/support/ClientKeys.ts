@@ -64,7 +64,7 @@ const make = Effect.gen(function*() {
   // The CA first: the certified keys need it.
   const ca = yield* key("ca", ed25519)
   const [plain, wrong, certified, expired] = yield* Effect.all([
-    Effect.all([key("ed25519", ed25519), key("ecdsa", ["-t", "ecdsa", "-b", "256"]), key("rsa", ["-t", "rsa", "-b", "3072"])], { concurrency: "unbounded" }),
+    Effect.all([key("ed25519", ed25519), key("ecdsa", ["-t", "ecdsa", "-b", "256"]), key("rsa", ["-t", "rsa", "-b", "2048"])], { concurrency: "unbounded" }),
     Effect.forEach([1, 2, 3, 4, 5], (i) => key(`wrong${i}`, ed25519), { concurrency: "unbounded" }),
     key("certified", ed25519, { validity: "-5m:+1h" }),
     key("expired", ed25519, { validity: "20200101:20200102" })
