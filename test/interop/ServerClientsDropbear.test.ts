@@ -12,21 +12,18 @@ import { describe, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { ServerAuthOptions } from "../../src/handler/ServerAuthHandler.js"
-import { authorizedKeys, ClientKeys, type ClientKeysShape, layer as clientKeysLayer } from "../support/ClientKeys.js"
+import type * as UserTable from "../../src/server/UserTable.js"
+import { ClientKeys, type ClientKeysShape, layer as clientKeysLayer } from "../support/ClientKeys.js"
 import { onPath, skipWithoutPeer } from "../support/Env.js"
+import { alice, carol, CODE, concurrent, PASSWORD, provenKey } from "../support/OurServer.js"
 import * as OurServer from "../support/OurServer.js"
 import { run, tempDir } from "../support/Sshd.js"
 
 const skip = skipWithoutPeer("dropbear's dbclient", onPath("dbclient") && onPath("dropbearconvert"), "dropbear-bin")
 
-const PASSWORD = "correct horse battery"
-const CODE = "123456"
-const secret = (s: string) => Redacted.make(s)
-const concurrent = { concurrent: true, timeout: 30_000 }
 
 /** The client keys in dropbear's format, by name, beside their OpenSSH originals. */
 class DropbearKeys extends Context.Tag("test/DropbearKeys")<DropbearKeys, Readonly<Record<"ed25519" | "ecdsa" | "rsa" | `wrong${number}`, string>>>() {}
@@ -75,28 +72,15 @@ const dbclient = (server: OurServer.OurServer, options: DbclientOptions) =>
     return { ...r, why: `dbclient exited ${r.code}\n${r.stdout}\n${r.stderr}\n${server.log()}` }
   })
 
-/** alice may use any method; the others one each, so that dbclient (which tries them in its own order) uses that one. */
-const users = (keys: ClientKeysShape) => {
-  const interactive = [
-    { prompt: "Password: ", echo: false, answer: secret(PASSWORD) },
-    { prompt: "Code: ", echo: true, answer: secret(CODE) }
-  ]
-  return {
-    alice: { authorizedKeys: authorizedKeys(keys.ed25519.line, keys.ecdsa.line, keys.rsa.line), password: secret(PASSWORD), interactive },
-    keyonly: { keys: [keys.ed25519.publicKey], methods: [["publickey" as const]] },
-    pw: { password: secret(PASSWORD), methods: [["password" as const]] },
-    kbd: { interactive, methods: [["keyboard-interactive" as const]] },
-    carol: { keys: [keys.ed25519.publicKey], password: secret(PASSWORD), methods: [["publickey" as const, "password" as const]] }
-  }
-}
+/** alice may use any method; the others one each (alice's secrets), so that dbclient, which tries methods in its own order, uses that one. */
+const users = (keys: ClientKeysShape): Readonly<Record<string, UserTable.UserEntry>> => ({
+  alice: alice([keys.ed25519, keys.ecdsa, keys.rsa]),
+  keyonly: { keys: [keys.ed25519.publicKey], methods: [["publickey"]] },
+  pw: { ...alice([]), methods: [["password"]] },
+  kbd: { ...alice([]), methods: [["keyboard-interactive"]] },
+  carol: carol(keys.ed25519)
+})
 const start = (keys: ClientKeysShape, auth: ServerAuthOptions = {}) => OurServer.start(users(keys), { auth })
-
-const provenKey = (server: OurServer.OurServer, why: string) => {
-  expect(server.authenticated, why).toHaveLength(1)
-  const credential = server.authenticated[0].credentials.find((c) => c._tag === "PublicKey")
-  if (credential?._tag !== "PublicKey") throw new Error(`no key was proven\n${why}`)
-  return credential
-}
 
 describe.skipIf(skip)("dropbear's dbclient against our server", () => {
   layer(dropbearKeys, { excludeTestServices: true, timeout: "60 seconds" })((it) => {

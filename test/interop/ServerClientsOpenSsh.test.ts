@@ -9,25 +9,17 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as PublicKey from "../../src/keys/PublicKey.js"
-import type { Authenticated } from "../../src/server/ServerAuthResult.js"
-import type * as UserTable from "../../src/server/UserTable.js"
-import { authorizedKeys, ClientKeys, type ClientKeysShape, type KeyFile, layer as clientKeysLayer } from "../support/ClientKeys.js"
+import { authorizedKeys, ClientKeys, type ClientKeysShape, layer as clientKeysLayer } from "../support/ClientKeys.js"
 import { onPath, skipWithoutPeer } from "../support/Env.js"
+import { alice, carol, CODE, concurrent, PASSWORD, provenKey } from "../support/OurServer.js"
 import * as OurServer from "../support/OurServer.js"
 import * as SshAgent from "../support/SshAgent.js"
 import { run, tempDir } from "../support/Sshd.js"
 
 const skip = skipWithoutPeer("OpenSSH's ssh", ["ssh", "ssh-keygen", "ssh-agent", "ssh-add"].every(onPath), "openssh-client")
-
-const PASSWORD = "correct horse battery"
-const CODE = "123456"
-const secret = (s: string) => Redacted.make(s)
-/** Each test runs beside the others; each has its own server. */
-const concurrent = { concurrent: true, timeout: 30_000 }
 
 interface SshOptions {
   readonly user: string
@@ -70,27 +62,6 @@ const ssh = (server: OurServer.OurServer, options: SshOptions) =>
     return { ...result, prompts: asked, why: `${result.stderr}\n${server.log()}` }
   })
 
-/** The one credential a single-method login proved. */
-const proven = (server: OurServer.OurServer): Authenticated => {
-  expect(server.authenticated, server.log()).toHaveLength(1)
-  return server.authenticated[0]
-}
-
-const provenKey = (result: Authenticated) => {
-  const credential = result.credentials.find((c) => c._tag === "PublicKey")
-  if (credential?._tag !== "PublicKey") throw new Error(`no key was proven: ${JSON.stringify(result.credentials)}`)
-  return credential
-}
-
-const alice = (keys: ReadonlyArray<KeyFile>): UserTable.UserEntry => ({
-  authorizedKeys: authorizedKeys(...keys.map((k) => k.line)),
-  password: secret(PASSWORD),
-  interactive: [
-    { prompt: "Password: ", echo: false, answer: secret(PASSWORD) },
-    { prompt: "Code: ", echo: true, answer: secret(CODE) }
-  ]
-})
-
 describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
   layer(clientKeysLayer, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     const keyCases = [
@@ -112,9 +83,9 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
           expect(r.stderr).toContain(`Server host key: ssh-ed25519 ${PublicKey.fingerprintSha256(server.hostKey.publicKey)}`)
           expect(r.stderr).toMatch(/is known and matches the ED25519 host key/)
           expect(r.stderr).toContain(`Authenticated to 127.0.0.1 ([127.0.0.1]:${server.port}) using "publickey".`)
-          const result = proven(server)
+          const credential = provenKey(server, r.why)
+          const result = server.authenticated[0]
           expect(result.methods).toEqual(["publickey"])
-          const credential = provenKey(result)
           expect(credential.key.fingerprint).toBe(key.fingerprint)
           expect(credential.algorithm).toBe(algorithm)
           expect(credential.source).toBe(`authorized_keys line ${name === "ed25519" ? 1 : name === "ecdsa" ? 2 : 3}`)
@@ -143,7 +114,7 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
           expect(r.code, r.why).toBe(0)
           expect(r.stdout).toBe("ran whoami as alice by publickey\n")
           expect(r.stderr).toMatch(/Offering public key: \S+ ED25519-CERT SHA256:/)
-          const credential = provenKey(proven(server))
+          const credential = provenKey(server, r.why)
           expect(credential.key.fingerprint).toBe(keys.certified.fingerprint)
           expect(credential.key.certificate).toEqual({ keyId: "certified-id", serial: "0", caFingerprint: keys.ca.fingerprint })
           expect(credential.source).toBe(source)
@@ -178,7 +149,7 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(r.code, r.why).toBe(0)
         expect(r.stdout).toBe("ran whoami as alice by password\n")
         expect(r.prompts).toEqual(["alice@127.0.0.1's password: "])
-        expect(proven(server).credentials).toEqual([{ _tag: "Password" }])
+        expect(server.authenticated.map((a) => a.credentials), r.why).toEqual([[{ _tag: "Password" }]])
         expect(server.attempts.map(String)).toContainEqual(expect.stringMatching(/^Accepted password for alice from 127\.0\.0\.1 port \d+ ssh2$/))
 
         const wrong = yield* ssh(server, { user: "alice", askpass: [["*", "wrong horse"]], options: ["PreferredAuthentications=password", "NumberOfPasswordPrompts=1"] })
@@ -196,7 +167,7 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(r.code, r.why).toBe(0)
         expect(r.stdout).toBe("ran whoami as alice by keyboard-interactive\n")
         expect(r.prompts).toEqual(["(alice@127.0.0.1) Password: ", "(alice@127.0.0.1) Code: "])
-        expect(proven(server).credentials).toEqual([{ _tag: "KeyboardInteractive" }])
+        expect(server.authenticated.map((a) => a.credentials), r.why).toEqual([[{ _tag: "KeyboardInteractive" }]])
 
         const wrong = yield* ssh(server, {
           user: "alice",
@@ -212,9 +183,7 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
     it.scoped("a publickey,password chain: ssh sees partial success after the key, then the password completes it", () =>
       Effect.gen(function*() {
         const keys = yield* ClientKeys
-        const server = yield* OurServer.start({
-          carol: { keys: [keys.ed25519.publicKey], password: secret(PASSWORD), methods: [["publickey", "password"]] }
-        })
+        const server = yield* OurServer.start({ carol: carol(keys.ed25519) })
         const r = yield* ssh(server, {
           user: "carol",
           identities: [keys.ed25519.path],
@@ -225,10 +194,10 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(r.stdout).toBe("ran whoami as carol by publickey,password\n")
         expect(r.stderr).toContain(`Authenticated using "publickey" with partial success.`)
         expect(r.stderr).toContain(`Authenticated to 127.0.0.1 ([127.0.0.1]:${server.port}) using "password".`)
-        const result = proven(server)
+        expect(provenKey(server, r.why).key.fingerprint).toBe(keys.ed25519.fingerprint)
+        const result = server.authenticated[0]
         expect(result.methods).toEqual(["publickey", "password"])
         expect(result.credentials.map((c) => c._tag)).toEqual(["PublicKey", "Password"])
-        expect(provenKey(result).key.fingerprint).toBe(keys.ed25519.fingerprint)
         const lines = result.attempts.map(String).filter((l) => !l.startsWith("Failed none"))
         expect(lines.filter((l) => !l.startsWith("Postponed"))).toEqual([
           expect.stringMatching(new RegExp(`^Partial publickey for carol from 127\\.0\\.0\\.1 port \\d+ ssh2: ED25519 ${keys.ed25519.fingerprint.replace(/[+/]/g, "\\$&")}$`)),
@@ -268,8 +237,8 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(r.stdout).toBe("ran whoami as alice by publickey\n")
         expect(r.stderr).toMatch(/get_agent_identities: bound agent to hostkey/)
         expect(r.stderr).toMatch(/Will attempt key: \S+ ED25519 SHA256:\S+ explicit agent/)
-        const result = proven(ours)
-        expect(provenKey(result).key.fingerprint).toBe(key.fingerprint)
+        expect(provenKey(ours, r.why).key.fingerprint).toBe(key.fingerprint)
+        const result = ours.authenticated[0]
         expect(result.attempts.filter((a) => a.outcome === "Accepted").map((a) => a.method)).toEqual(["publickey-hostbound-v00@openssh.com"])
 
         // Same host, a user the constraint does not name: the agent refuses to sign.

@@ -3,13 +3,16 @@
  * table, the userauth options, an ed25519 host key made now, and `exec` answered by one rule
  * the tests know. It records every attempt, every authenticated result, every command and
  * how each connection ended, so a test judges by the server's own account as well as the
- * client's; `log()` gives it all as sshd's log lines, for assertion messages.
+ * client's; `log()` gives it all as sshd's log lines, for assertion messages. Below it, the
+ * users those tests share (`alice`, `carol`) and their secrets.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
+import { expect } from "vitest"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import type { ServerAuthOptions } from "../../src/handler/ServerAuthHandler.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
@@ -18,6 +21,7 @@ import * as Server from "../../src/server/Server.js"
 import { type Authenticated, type ServerAttempt, ServerAuthFailure } from "../../src/server/ServerAuthResult.js"
 import { serveExec } from "../../src/server/Session.js"
 import * as UserTable from "../../src/server/UserTable.js"
+import { authorizedKeys, type KeyFile } from "./ClientKeys.js"
 
 /** What `exec` answers: the command, the user and the methods on stdout; `exit N` exits N, with a line on stderr. */
 export const execAnswer = (command: string, result: Authenticated) => {
@@ -116,3 +120,36 @@ export const start = (users: Readonly<Record<string, UserTable.UserEntry>>, opti
     }
     return server
   })
+
+// ---- the users and judgements the client interop tests share ----
+
+export const PASSWORD = "correct horse battery"
+export const CODE = "123456"
+
+/** Options for a test that runs beside the others of its file: each starts its own server. */
+export const concurrent = { concurrent: true, timeout: 30_000 }
+
+/** A user with `keys` in authorized_keys, a password, and one keyboard-interactive round: "Password: " (hidden) and "Code: " (echoed). */
+export const alice = (keys: ReadonlyArray<KeyFile>): UserTable.UserEntry => ({
+  authorizedKeys: authorizedKeys(...keys.map((k) => k.line)),
+  password: Redacted.make(PASSWORD),
+  interactive: [
+    { prompt: "Password: ", echo: false, answer: Redacted.make(PASSWORD) },
+    { prompt: "Code: ", echo: true, answer: Redacted.make(CODE) }
+  ]
+})
+
+/** A user who must give `key`, then the password: the chain publickey,password and nothing else. */
+export const carol = (key: KeyFile): UserTable.UserEntry => ({
+  keys: [key.publicKey],
+  password: Redacted.make(PASSWORD),
+  methods: [["publickey", "password"]]
+})
+
+/** The one login the server authenticated, and the key it proved. */
+export const provenKey = (server: OurServer, why = server.log()) => {
+  expect(server.authenticated, why).toHaveLength(1)
+  const credential = server.authenticated[0].credentials.find((c) => c._tag === "PublicKey")
+  if (credential?._tag !== "PublicKey") throw new Error(`no key was proven\n${why}`)
+  return credential
+}
