@@ -12,7 +12,7 @@ import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import type * as PublicKey from "../keys/PublicKey.js"
-import { DisconnectReason } from "../wire/MessageNumber.js"
+import { DisconnectReason, MessageNumber } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
@@ -77,9 +77,12 @@ const USERAUTH = "ssh-userauth"
 
 /**
  * Runs the version exchange, the first key exchange and the service request over `channel`.
- * Only `ssh-userauth` is served, and only once: any other request, or a second one, ends
- * the connection with SERVICE_NOT_AVAILABLE or PROTOCOL_ERROR (RFC 4253 §10; paramiko's
- * CVE-2018-7750 came from serving requests out of phase). Closing the scope sends DISCONNECT.
+ * Only `ssh-userauth` is served, and only before authentication: any other request, one
+ * before it, or one after USERAUTH_SUCCESS ends the connection with SERVICE_NOT_AVAILABLE or
+ * PROTOCOL_ERROR (RFC 4253 §10; paramiko's CVE-2018-7750 came from serving requests out of
+ * phase). A repeated `ssh-userauth` request during userauth is answered again, as sshd
+ * answers it (paramiko sends one before every method), and reaches no one else. Closing the
+ * scope sends DISCONNECT.
  *
  * @since 0.1.0
  * @category constructors
@@ -107,12 +110,21 @@ export const serverHandshake = (
       rekeyPackets: options.rekeyPackets
     })
     let served = false
+    /** Set when we send USERAUTH_SUCCESS: from then on, ssh-userauth is not served again. */
+    let authenticated = false
     const driver = yield* drive(core, channel, {
       receiveTimeout: options.receiveTimeout,
       closing: "closed by the server",
       onServiceRequest: (name, core, earlier) => {
-        if (served) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "service already accepted")
-        else if (earlier > 0) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "message before the service request")
+        if (served) {
+          // As sshd does, a repeated ssh-userauth request is accepted again until userauth
+          // succeeds: paramiko sends one before every method and waits for its SERVICE_ACCEPT.
+          // It reaches nobody else; any other request is the client's violation.
+          if (name === USERAUTH && !authenticated) core.acceptService(name)
+          else core.disconnect(DisconnectReason.PROTOCOL_ERROR, "service already accepted")
+          return false
+        }
+        if (earlier > 0) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "message before the service request")
         else if (name !== USERAUTH) core.disconnect(DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
         else {
           served = true
@@ -140,7 +152,10 @@ export const serverHandshake = (
       get extensions() {
         return core.extensions
       },
-      send: driver.send,
+      send: (payload) => {
+        if (payload[0] === MessageNumber.USERAUTH_SUCCESS) authenticated = true
+        return driver.send(payload)
+      },
       receive: driver.receive,
       receiveWithin: driver.receiveWithin,
       get pending() {

@@ -154,6 +154,33 @@ describe("our client against our server, in one process", () => {
       expect(server._tag === "Left" && server.left.attempts).toHaveLength(3)
     }))
 
+  it.scopedLive("a repeated ssh-userauth SERVICE_REQUEST is accepted again during userauth, as sshd does (paramiko sends one per method); once authenticated, it ends the connection", () =>
+    Effect.gen(function*() {
+      const connection = yield* pair(users)
+      // The first request rides behind NEWKEYS; the second and third are real round trips.
+      yield* connection.client.requestService("ssh-userauth")
+      yield* connection.client.requestService("ssh-userauth")
+      yield* connection.client.requestService("ssh-userauth")
+      const client = yield* AuthStrategy.authenticate(
+        AuthStrategy.make(new Password("alice", Effect.succeed(secret("correct horse")), { keyboardInteractiveFallback: false }))
+      ).pipe(Effect.provide(connection.handlerLayer))
+      expect(client.succeeded).toBe(true)
+      const server = yield* Effect.orDie(connection.server)
+      expect(server.attempts.map((a) => `${a.method} ${a.outcome}`)).toEqual(["password Accepted"])
+      const after = yield* Effect.flip(connection.client.requestService("ssh-userauth"))
+      expect(after._tag === "Disconnected" && after.description).toBe("service already accepted")
+    }))
+
+  it.scopedLive("a second SERVICE_REQUEST for another service ends the connection", () =>
+    Effect.gen(function*() {
+      const connection = yield* pair(users)
+      yield* connection.client.requestService("ssh-userauth")
+      const refused = yield* Effect.flip(connection.client.requestService("ssh-connection"))
+      expect(refused._tag === "Disconnected" && refused.description).toBe("service already accepted")
+      const server = yield* Effect.flip(connection.server)
+      expect(server._tag === "ServerAuthFailure" && server.reason).toBe("ConnectionLost")
+    }))
+
   it.scoped("LoginGraceTime on the caller's clock: a client that says nothing after the service request is cut off", () =>
     Effect.gen(function*() {
       const [a, b] = memoryPair("127.0.0.1", 40001)

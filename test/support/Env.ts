@@ -51,3 +51,39 @@ export const skipUnlessRoot = (what: string): boolean => {
   }
   return true
 }
+
+/** Whether `name` is a command on PATH. */
+export const onPath = (name: string): boolean => {
+  try {
+    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Whether Debian's python (/usr/bin/python3, not the python3 on PATH) can import `module`. */
+export const debianPythonHas = (module: string): boolean => {
+  try {
+    execFileSync("/usr/bin/python3", ["-c", `import ${module}`], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const warnedPeers = new Set<string>()
+/**
+ * True when the tests of a missing peer (a real client or server) should skip, after one loud
+ * warning that names it and the package that brings it. Under CI a missing peer throws, so the
+ * file fails instead of passing on skipped tests.
+ */
+export const skipWithoutPeer = (peer: string, available: boolean, install: string): boolean => {
+  if (available) return false
+  if (isCI) throw new Error(`CI=true but ${peer} is not available: install ${install} (.ci/run must)`)
+  if (!warnedPeers.has(peer)) {
+    warnedPeers.add(peer)
+    console.warn(`\n*** tests against ${peer} SKIPPED: it is not available; install ${install} to run them ***\n`)
+  }
+  return true
+}

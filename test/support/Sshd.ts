@@ -59,15 +59,19 @@ export interface SshdOptions {
   readonly authorizedKeys?: ReadonlyArray<string>
 }
 
-/** Runs a program to completion, with a bound on time. */
+/**
+ * Runs a program to completion, with a bound on time. `detached` runs it in a session of its
+ * own, without a controlling terminal, so that a client that would read /dev/tty reads stdin.
+ */
 export const run = (
   file: string,
   args: ReadonlyArray<string>,
-  options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: Record<string, string> } = {}
+  options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: Record<string, string>; readonly detached?: boolean } = {}
 ) =>
   Effect.async<{ readonly code: number; readonly stdout: string; readonly stderr: string }>((resume) => {
     const env = options.env ? { ...process.env, ...options.env } : process.env
-    const child = execFile(file, [...args], { timeout: options.timeoutMs ?? 30_000, encoding: "utf8", env }, (error, stdout, stderr) => {
+    const settings = { timeout: options.timeoutMs ?? 30_000, encoding: "utf8" as const, env, ...(options.detached ? { detached: true } : {}) }
+    const child = execFile(file, [...args], settings, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0
       resume(Effect.succeed({ code, stdout, stderr }))
     })
