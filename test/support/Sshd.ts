@@ -57,6 +57,12 @@ export interface SshdOptions {
   readonly config?: ReadonlyArray<string>
   /** Lines of the AuthorizedKeysFile (for every user). */
   readonly authorizedKeys?: ReadonlyArray<string>
+  /**
+   * A program sshd is started through, with its first arguments; sshd's path and arguments
+   * follow them. It must exec sshd in its own process, so the child's pid stays sshd's (a
+   * benchmark uses one that makes sshd a child subreaper, then execs it).
+   */
+  readonly launcher?: ReadonlyArray<string>
 }
 
 /**
@@ -195,7 +201,13 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
         return yield* new SshdError({ reason: "BadConfig", detail: `sshd -t rejected the config: ${check.stderr.trim()}` })
       }
       const child = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn(binary, ["-D", "-f", configFile, "-E", logFile], { stdio: "ignore" })),
+        Effect.sync(() => {
+          const args = ["-D", "-f", configFile, "-E", logFile]
+          const [launcher, ...launcherArgs] = options.launcher ?? []
+          return launcher === undefined
+            ? spawn(binary, args, { stdio: "ignore" })
+            : spawn(launcher, [...launcherArgs, binary, ...args], { stdio: "ignore" })
+        }),
         (child) =>
           Effect.async<void>((resume) => {
             if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)

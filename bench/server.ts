@@ -1,0 +1,336 @@
+/**
+ * `npm run bench:server`: the same client load against three servers on 127.0.0.1, in one
+ * run: this library's server (bench/server/ours.ts), OpenSSH's sshd (the test fixture) and
+ * ssh2's `Server` with TCP_NODELAY (bench/server/ssh2.ts), each in a process (tree) of its
+ * own, so the CPU and memory read from /proc are that server's alone (bench/server/Targets.ts
+ * says how). The client is ours (bench/Login.ts: connect, ed25519 publickey, close), in this
+ * process; the user is one made for the run (bench/server/User.ts).
+ *
+ * 1. Throughput: `IN_FLIGHT` logins under way at a time; per server `WARMUP` untimed, then
+ *    `LOGINS` timed in `ROUNDS` rotating blocks (A B C, A B C, …), so drift in machine load
+ *    hits all alike. auths/s = logins / wall time of the blocks; server CPU per login = the
+ *    server's CPU over the blocks (read once it holds no connection) / logins.
+ * 2. Latency: one login at a time, `LATENCY` per server in rotating blocks; the median.
+ * 3. Memory per idle authenticated connection: per server, a fresh process (sshd: the same
+ *    listener, every connection a fresh process anyway), `MEM_WARMUP` sequential logins, then
+ *    `IDLE` authenticated connections opened (`IN_FLIGHT` at a time) and held; the growth of
+ *    RSS (Node, after a full GC) and of PSS (sshd, summed over its processes) / `IDLE`. The
+ *    same again in the same process (a second fill) as a check.
+ *
+ * Knobs (environment): BENCH_SERVER_LOGINS (600), BENCH_SERVER_WARMUP (60),
+ * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (5), BENCH_SERVER_LATENCY (50),
+ * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20). BENCH_SERVER_CORE=1 adds a fourth
+ * row, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
+ * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
+ * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts).
+ * Lower counts for a quick run; the defaults take about 70 s on 2 cores.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as OpenSshKeyV1 from "../src/keys/OpenSshKeyV1.js"
+import type { PrivateKey } from "../src/keys/PrivateKey.js"
+import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
+import { makeTcp } from "../src/transport/TcpTransport.js"
+import * as Sshd from "../test/support/Sshd.js"
+import { verdict } from "./Harness.js"
+import * as Login from "./Login.js"
+import type { ServerArgs } from "./server/Control.js"
+import * as Proc from "./server/Proc.js"
+import { nodeServer, sshd, type Target } from "./server/Targets.js"
+import * as User from "./server/User.js"
+
+const knob = (name: string, fallback: number) => {
+  const n = Number(process.env[`BENCH_SERVER_${name}`] ?? fallback)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_SERVER_${name} must be a positive whole number`)
+  return n
+}
+const LOGINS = knob("LOGINS", 600)
+const WARMUP = knob("WARMUP", 60)
+const IN_FLIGHT = knob("IN_FLIGHT", 20)
+const ROUNDS = Math.min(knob("ROUNDS", 5), LOGINS)
+const LATENCY = knob("LATENCY", 50)
+const IDLE = knob("IDLE", 200)
+const MEM_WARMUP = knob("MEM_WARMUP", 20)
+const PROFILE = process.env.BENCH_SERVER_PROFILE
+/** A fourth, informational row: our core alone as a server, no Effect (bench/server/core.ts). */
+const CORE = process.env.BENCH_SERVER_CORE === "1"
+/** One login, or one connection held open, that takes longer fails the run. */
+const LOGIN_TIMEOUT_MS = 20_000
+/** The whole run: past this it is interrupted and every process ended. */
+const RUN_TIMEOUT_MS = 10 * 60_000
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+
+/** Runs `task(0 .. count-1)` with at most `limit` under way; rejects on the first failure. */
+const pool = async (count: number, limit: number, task: (i: number) => Promise<void>) => {
+  let next = 0
+  let failed = false
+  const worker = async () => {
+    while (next < count && !failed) {
+      const i = next++
+      await task(i).catch((e) => {
+        failed = true
+        throw e
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker))
+}
+
+const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const quantile = (xs: ReadonlyArray<number>, q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
+}
+const kib = (bytes: number) => (bytes / 1024).toFixed(0)
+const atLeast = (label: string, ratio: number, target: number) =>
+  `${label}: ${ratio.toFixed(2)}× (target ≥ ${target.toFixed(1)}×) ${ratio >= target ? "PASS" : "MISS"}`
+
+interface Throughput {
+  logins: number
+  wallMs: number
+  serverCpuMs: number
+  clientCpuMs: number
+  times: Array<number>
+  /** Per block: auths/s and server CPU ms per login. */
+  blocks: Array<{ readonly rate: number; readonly cpu: number }>
+}
+
+interface MemorySample {
+  /** Growth per connection, bytes. */
+  readonly rss: number
+  readonly pss: number
+  readonly heap: number | undefined
+}
+
+const program = Effect.gen(function*() {
+  const started = performance.now()
+  const load0 = os.loadavg()[0]
+  const head = (yield* Sshd.run("git", ["rev-parse", "--short", "HEAD"])).stdout.trim()
+  const dirty = (yield* Sshd.run("git", ["status", "--porcelain", "--", "src"])).stdout.trim() !== ""
+  const revision = head === "" ? "no git" : `${head}${dirty ? " + local changes in src" : ""}`
+
+  const dir = yield* Sshd.tempDir("bench-server-")
+  const keyFile = path.join(dir, "id_ed25519")
+  yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", keyFile])
+  const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
+  const user = yield* User.acquire
+  const key: PrivateKey = yield* OpenSshKeyV1.read(fs.readFileSync(keyFile, "utf8"), { source: keyFile })
+  const serverArgs: ServerArgs = { hostKeyFile: hostKeys.files.ed25519, user: user.name, publicKeyFile: `${keyFile}.pub` }
+  const authorizedKeys = [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()]
+
+  const login = (port: number) =>
+    Effect.runPromise(Effect.scoped(Login.ours({ port, user: user.name, key })).pipe(Effect.timeout(LOGIN_TIMEOUT_MS)))
+  /** Opens an authenticated connection; resolves with the function that closes it. */
+  const hold = async (port: number) => {
+    const scope = Effect.runSync(Scope.make())
+    const close = () => Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.timeout(LOGIN_TIMEOUT_MS), Effect.ignore))
+    await Effect.runPromise(Scope.extend(Login.ours({ port, user: user.name, key }), scope).pipe(Effect.timeout(LOGIN_TIMEOUT_MS))).catch(
+      async (e) => {
+        await close()
+        throw e
+      }
+    )
+    return close
+  }
+  /** What our client negotiated with a server, for the report. */
+  const negotiated = (port: number) =>
+    Effect.scoped(Effect.gen(function*() {
+      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure })
+      return `${c.algorithms.kex}, ${c.algorithms.hostKey}, ${c.algorithms.cipherClientToServer}`
+    }))
+
+  const ours = "effect-ssh-auth Server"
+  const ssh2 = "ssh2 Server + TCP_NODELAY"
+  const profileArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : []
+  const oursScript = here("./server/ours.js")
+  const ssh2Script = here("./server/ssh2.js")
+  const core = "our core alone, no Effect (a floor, not a product)"
+  const coreScript = here("./server/core.js")
+
+  // 1 and 2, in one scope: the servers' throughput and latency instances.
+  const run = yield* Effect.scoped(Effect.gen(function*() {
+    const targets: ReadonlyArray<Target> = [
+      yield* nodeServer(ours, oursScript, serverArgs, profileArgs),
+      yield* sshd({ hostKeys, authorizedKeys }),
+      yield* nodeServer(ssh2, ssh2Script, serverArgs, profileArgs),
+      ...(CORE ? [yield* nodeServer(core, coreScript, serverArgs)] : [])
+    ]
+    const profiled = PROFILE
+      ? `(profiles in ${PROFILE}, CPU.*.PID.*.cpuprofile: ${ours} pid ${targets[0].pid}, ${ssh2} pid ${targets[2].pid}; ${
+        WARMUP + LOGINS + LATENCY
+      } logins and 1 handshake each; read with node dist-bench/bench/server/Profile.js FILE LOGINS)`
+      : undefined
+    const algorithms: Array<string> = []
+    for (const t of targets) algorithms.push(yield* negotiated(t.port))
+
+    const throughput: Array<Throughput> = targets.map(() => ({ logins: 0, wallMs: 0, serverCpuMs: 0, clientCpuMs: 0, times: [], blocks: [] }))
+    const latencies: Array<Array<number>> = targets.map(() => [])
+    yield* Effect.promise(async () => {
+      for (const t of targets) {
+        await pool(WARMUP, IN_FLIGHT, () => login(t.port))
+        await t.settle()
+      }
+      for (let r = 0; r < ROUNDS; r++) {
+        const count = Math.floor((LOGINS * (r + 1)) / ROUNDS) - Math.floor((LOGINS * r) / ROUNDS)
+        for (const [i, t] of targets.entries()) {
+          const acc = throughput[i]
+          const cpu0 = t.cpuMs()
+          const client0 = process.cpuUsage()
+          const t0 = performance.now()
+          await pool(count, IN_FLIGHT, async () => {
+            const s = performance.now()
+            await login(t.port)
+            acc.times.push(performance.now() - s)
+          })
+          const wall = performance.now() - t0
+          const client = process.cpuUsage(client0)
+          await t.settle()
+          const cpu = t.cpuMs() - cpu0
+          acc.logins += count
+          acc.wallMs += wall
+          acc.serverCpuMs += cpu
+          acc.clientCpuMs += (client.user + client.system) / 1000
+          acc.blocks.push({ rate: (count * 1000) / wall, cpu: cpu / count })
+        }
+      }
+      const latencyRounds = Math.min(ROUNDS, LATENCY)
+      for (let r = 0; r < latencyRounds; r++) {
+        const count = Math.floor((LATENCY * (r + 1)) / latencyRounds) - Math.floor((LATENCY * r) / latencyRounds)
+        for (const [i, t] of targets.entries()) {
+          for (let k = 0; k < count; k++) {
+            const s = performance.now()
+            await login(t.port)
+            latencies[i].push(performance.now() - s)
+          }
+          await t.settle()
+        }
+      }
+    })
+    return { profiled, names: targets.map((t) => t.name), notes: targets.map((t) => t.note), algorithms, throughput, latencies }
+  }))
+
+  // 3: a fresh process per Node server; one server at a time.
+  const fill = (t: Target) =>
+    Effect.promise(async (): Promise<MemorySample> => {
+      await t.settle()
+      const before = await t.memory()
+      const closes: Array<() => Promise<void>> = []
+      try {
+        await pool(IDLE, IN_FLIGHT, async () => {
+          closes.push(await hold(t.port))
+        })
+        await t.settle(IDLE)
+        const after = await t.memory()
+        return {
+          rss: (after.rss - before.rss) / IDLE,
+          pss: (after.pss - before.pss) / IDLE,
+          heap: after.heapUsed === undefined || before.heapUsed === undefined ? undefined : (after.heapUsed - before.heapUsed) / IDLE
+        }
+      } finally {
+        await Promise.all(closes.map((close) => close()))
+        await t.settle()
+      }
+    })
+  const memoryOf = <E>(make: Effect.Effect<Target, E, Scope.Scope>) =>
+    Effect.scoped(Effect.gen(function*() {
+      const t = yield* make
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < MEM_WARMUP; i++) await login(t.port)
+      })
+      const first = yield* fill(t)
+      const second = yield* fill(t)
+      return { first, second }
+    }))
+  const memory = [
+    yield* memoryOf(nodeServer(ours, oursScript, serverArgs)),
+    yield* memoryOf(sshd({ hostKeys, authorizedKeys })),
+    yield* memoryOf(nodeServer(ssh2, ssh2Script, serverArgs)),
+    ...(CORE ? [yield* memoryOf(nodeServer(core, coreScript, serverArgs))] : [])
+  ]
+
+  // The report.
+  const [O, S, T] = [0, 1, 2]
+  const rate = (i: number) => (run.throughput[i].logins * 1000) / run.throughput[i].wallMs
+  const cpu = (i: number) => run.throughput[i].serverCpuMs / run.throughput[i].logins
+  const clientCpu = (i: number) => run.throughput[i].clientCpuMs / run.throughput[i].logins
+  const lat = (i: number) => median(run.latencies[i])
+  // The target's memory figure: RSS growth for a Node server, PSS growth for sshd (several processes).
+  const mem = (i: number) => (i === S ? memory[i].first.pss : memory[i].first.rss)
+  // The fastest of the three servers; the core row is a floor, not a competitor.
+  const fastest = [O, S, T].reduce((a, b) => (lat(b) < lat(a) ? b : a))
+  const range = (xs: ReadonlyArray<number>) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`
+  const perBlock = (i: number, j: number, f: (b: { rate: number; cpu: number }) => number) =>
+    range(run.throughput[i].blocks.map((b, k) => f(b) / f(run.throughput[j].blocks[k])))
+
+  const rows = [
+    "| server | auths/s | server CPU ms/login | client CPU ms/login | login ms median (p90) at 20 in flight | single login ms median (p90) | idle conn KiB: RSS growth | idle conn KiB: PSS growth | heap KiB/conn | negotiated |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ...run.names.map((name, i) =>
+      `| ${name} | ${rate(i).toFixed(1)} | ${cpu(i).toFixed(2)} | ${clientCpu(i).toFixed(2)} | ${median(run.throughput[i].times).toFixed(1)} (${
+        quantile(run.throughput[i].times, 0.9).toFixed(1)
+      }) | ${lat(i).toFixed(2)} (${quantile(run.latencies[i], 0.9).toFixed(2)}) | ${kib(memory[i].first.rss)} (${kib(memory[i].second.rss)}) | ${
+        kib(memory[i].first.pss)
+      } (${kib(memory[i].second.pss)}) | ${memory[i].first.heap === undefined ? "n/a" : `${kib(memory[i].first.heap)} (${kib(memory[i].second.heap!)})`} | ${
+        run.algorithms[i]
+      } |`
+    )
+  ]
+  console.log([
+    `server benchmark: our client (bench/Login.ts, ed25519 publickey) against three servers, each in its own process; ${LOGINS} logins per server at ${IN_FLIGHT} in flight after ${WARMUP} warm-up, in ${ROUNDS} rotating blocks; ${LATENCY} single logins per server in rotating blocks; ${IDLE} idle authenticated connections per server on a fresh process after ${MEM_WARMUP} logins`,
+    `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · ssh2 ${
+      createRequire(import.meta.url)("ssh2/package.json").version
+    } · load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} · ${revision} · user ${user.note} · CPU tick ${Proc.tickMs} ms`,
+    "",
+    ...rows,
+    "",
+    "(memory: first fill of a fresh process, the second fill of the same process in parentheses)",
+    ...run.names.map((name, i) => `(${name} CPU: ${run.notes[i]})`),
+    "",
+    atLeast("auths/s, ours vs sshd", rate(O) / rate(S), 5.0),
+    verdict("server CPU per login, ours vs ssh2's server", cpu(O) / cpu(T), 0.5),
+    verdict(`single-login latency, ours vs the fastest (${run.names[fastest]})`, lat(O) / lat(fastest), 1.0),
+    verdict("memory per idle authenticated connection (RSS growth), ours vs ssh2's server", mem(O) / mem(T), 0.5),
+    `(block by block: auths/s ours/sshd ${perBlock(O, S, (b) => b.rate)}×, server CPU ours/ssh2 ${perBlock(O, T, (b) => b.cpu)}×)`,
+    `(server CPU per login, ours vs sshd: ${(cpu(O) / cpu(S)).toFixed(2)}×; auths/s ours vs ssh2's server: ${(rate(O) / rate(T)).toFixed(2)}×)`,
+    ...(CORE
+      ? [`(${core}: server CPU ${cpu(3).toFixed(2)} ms/login = ${(cpu(3) / cpu(T)).toFixed(2)}× ssh2's, ${(cpu(3) / cpu(O)).toFixed(2)}× ours; single login ${
+        (lat(3) / lat(fastest)).toFixed(2)
+      }× the fastest of the three; idle connection ${kib(mem(3))} KiB = ${(mem(3) / mem(T)).toFixed(2)}× ssh2's, ${(mem(3) / mem(O)).toFixed(2)}× ours)`]
+      : []),
+    `(memory per idle connection, ours vs sshd's PSS: ${(mem(O) / mem(S)).toFixed(2)}×; second fill, ours vs ssh2: ${
+      (memory[O].second.rss / memory[T].second.rss).toFixed(2)
+    }×)`,
+    `(the ceiling of ${os.cpus().length} cores shared by client and server: ${os.cpus().length * 1000} / (client + server CPU ms per login) = ${
+      [O, S, T].map((i) => `${run.names[i]} ${((os.cpus().length * 1000) / (clientCpu(i) + cpu(i))).toFixed(0)}`).join(", ")
+    } auths/s; whole run ${((performance.now() - started) / 1000).toFixed(0)} s)`,
+    ...(run.profiled ? [run.profiled] : [])
+  ].join("\n"))
+})
+
+const fiber = Effect.runFork(Effect.scoped(program).pipe(
+  Effect.timeoutFail({ duration: RUN_TIMEOUT_MS, onTimeout: () => new Error(`bench:server: not done after ${RUN_TIMEOUT_MS / 1000} s`) })
+))
+// Ctrl-C or a kill: interrupt, so every scope closes and every server process is ended.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => fiber.unsafeInterruptAsFork(fiber.id()))
+fiber.addObserver((exit) => {
+  if (Exit.isInterrupted(exit)) {
+    console.error("bench:server: interrupted; every server process has been ended")
+    process.exitCode = 130
+  } else if (Exit.isFailure(exit)) {
+    console.error(exit.cause)
+    process.exitCode = 1
+  }
+  // Held client sockets or timers must not keep the process alive once every scope is closed.
+  setTimeout(() => process.exit(), 100).unref()
+})

@@ -1,0 +1,52 @@
+/**
+ * The process half of `bench:server` for a Node server (bench/server/ours.ts,
+ * bench/server/ssh2.ts), shared so both are run the same way. The parent passes `ServerArgs`
+ * as one JSON argument after `--`; the server prints `{"port":N}` once it listens, then
+ * answers one JSON line (`Status`) per "stat" line on stdin, after a full collection when
+ * node runs with --expose-gc. When stdin ends (the parent is done, or gone) the process
+ * exits normally, so `node --cpu-prof` writes its profile.
+ */
+import * as readline from "node:readline"
+
+/** What the parent passes. */
+export interface ServerArgs {
+  /** The host's private key (OpenSSH format, ed25519), the same file for every server. */
+  readonly hostKeyFile: string
+  /** The one user, and their one public key (a `.pub` line). */
+  readonly user: string
+  readonly publicKeyFile: string
+}
+
+/** One answer to "stat". */
+export interface Status {
+  /** Connections open now, authenticated or not. */
+  readonly connections: number
+  readonly rss: number
+  readonly heapUsed: number
+  readonly external: number
+}
+
+export const args = (): ServerArgs => JSON.parse(process.argv[process.argv.length - 1]) as ServerArgs
+
+const collect = (globalThis as { gc?: () => void }).gc
+
+/** Announces the port and serves the control lines until stdin ends. */
+export const serve = (port: number, connections: () => number): void => {
+  console.log(JSON.stringify({ port }))
+  const lines = readline.createInterface({ input: process.stdin })
+  lines.on("line", (line) => {
+    if (line.trim() !== "stat") return
+    collect?.()
+    const m = process.memoryUsage()
+    const status: Status = { connections: connections(), rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+    console.log(JSON.stringify(status))
+  })
+  lines.on("close", () => process.exit(0))
+}
+
+/** Runs `body`; any failure is printed and ends the process with status 1. */
+export const main = (body: () => Promise<void>) =>
+  body().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
