@@ -6,13 +6,17 @@
  * sent goes out at once. Messages and service names become queue entries, the end of a key
  * exchange settles its waiters, the end of the connection ends them all, and the core's
  * deadlines become one sleep on the caller's clock, armed only while the core waits on its
- * peer. An open connection holds no fiber: only the host-key policy (a client's) and the
- * sleep are fibers, of the caller's runtime (tracer, logger, clock), and only while they run.
+ * peer. An open connection holds no fiber: only the host-key policy (a client's) is a fiber,
+ * of the caller's runtime (tracer, logger, clock), and only while it runs; the deadline is a
+ * Node timer on the live clock and a sleep on any other.
  *
  * The client's `Handshake` and the server's `ServerHandshake` build their services on this.
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -25,6 +29,9 @@ import type { Connection, ConnectionFailure } from "./Connection.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Inbox } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
+
+/** The clock Effect runs on unless a caller provides another (TestClock, say). */
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 /**
  * @since 0.1.0
@@ -113,20 +120,37 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
 
-    // ---- the deadline timer: one sleep, armed while the core waits on its peer ----
-    let timer: { readonly at: number; readonly fiber: Fiber.RuntimeFiber<void> } | undefined
+    // ---- the deadline timer: one, armed while the core waits on its peer ----
+    // On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per
+    // handshake. On any other clock (TestClock) a sleep fiber of the caller's runtime, so the
+    // caller's clock decides when the deadline comes.
+    const schedule = clock === liveClock
+      ? (millis: number, fire: () => void): (() => void) => {
+        const handle = setTimeout(fire, millis)
+        return () => clearTimeout(handle)
+      }
+      : (millis: number, fire: () => void): (() => void) => {
+        const fiber = runFork(Effect.sleep(millis))
+        fiber.addObserver((exit) => {
+          if (exit._tag === "Success") fire()
+        })
+        return () => interrupt(fiber)
+      }
+    let timer: { readonly at: number; readonly cancel: () => void } | undefined
+    const cancelTimer = () => {
+      timer?.cancel()
+      timer = undefined
+    }
     const armDeadline = (): void => {
       const at = core.nextDeadline()
-      if (timer !== undefined && (at === undefined || at < timer.at)) {
-        interrupt(timer.fiber)
-        timer = undefined
-      }
+      if (timer !== undefined && (at === undefined || at < timer.at)) cancelTimer()
       // A later deadline is left to the armed timer, which re-arms when it fires.
       if (at === undefined || timer !== undefined) return
-      const fiber = runFork(Effect.sleep(Math.max(0, at - clock.unsafeCurrentTimeMillis())))
-      timer = { at, fiber }
-      fiber.addObserver((exit) => {
-        if (exit._tag === "Failure" || timer?.fiber !== fiber) return
+      // Armed before it is scheduled: a deadline already past may fire at once.
+      const armed: { at: number; cancel: () => void } = { at, cancel: () => {} }
+      timer = armed
+      armed.cancel = schedule(Math.max(0, at - clock.unsafeCurrentTimeMillis()), () => {
+        if (timer !== armed) return
         timer = undefined
         core.onDeadline(clock.unsafeCurrentTimeMillis())
         drain()
@@ -146,8 +170,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
       settleFirstKex(Effect.fail(e))
       settleKexWaiters(Effect.fail(forUsers))
       interrupt(policy)
-      interrupt(timer?.fiber)
-      timer = undefined
+      cancelTimer()
       channel.close()
     }
 
