@@ -6,7 +6,7 @@
  */
 import * as Schema from "effect/Schema"
 import type { AuthOutcome } from "./handler/AuthHandler.js"
-import type { AuthSource, SourceError } from "./sources/AuthSource.js"
+import { type AuthSource, SourceError } from "./sources/AuthSource.js"
 import { printable, show, showList } from "./wire/PeerText.js"
 
 /**
@@ -19,6 +19,48 @@ export type Attempt =
   | AuthOutcome
   | { readonly _tag: "Skipped"; readonly reason: string }
   | { readonly _tag: "Error"; readonly error: SourceError | { readonly _tag: string; readonly message: string } }
+
+/**
+ * An attempt's error that is none of the library's tagged errors (a custom source's own),
+ * kept in its JSON form: the original tag, as `error`, and the message.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OtherSourceError extends Schema.TaggedError<OtherSourceError>()("OtherSourceError", {
+  /** The original error's `_tag`. */
+  error: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * The typed error of an attempt: one of the tagged errors a source fails with
+ * ({@link SourceError}), or an {@link OtherSourceError} for any other. A union of
+ * `Schema.TaggedError` classes, so it narrows on `_tag` (`Effect.catchTag`,
+ * `Match.tag`) and serialises with its fields.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AttemptError = Schema.Union(...SourceError.members, OtherSourceError)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AttemptError = typeof AttemptError.Type
+
+/**
+ * An attempt's error as an {@link AttemptError}: the error itself when it is one of the
+ * tagged error classes, else its tag and message as an {@link OtherSourceError}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attemptError = (error: Extract<Attempt, { readonly _tag: "Error" }>["error"]): AttemptError =>
+  SourceError.members.some((member) => error instanceof member)
+    ? error as SourceError
+    : new OtherSourceError({ error: error._tag, message: error.message }, true)
 
 /**
  * @since 0.1.0
@@ -125,6 +167,11 @@ export class AuthResult {
     return this.attempts.at(-1)?.attempt._tag === "Success"
   }
 
+  /** The typed error of each attempt that ended in one, in the order they ran. */
+  get errors(): ReadonlyArray<AttemptError> {
+    return this.attempts.flatMap((r) => r.attempt._tag === "Error" ? [attemptError(r.attempt.error)] : [])
+  }
+
   /**
    * One line per attempt, as paramiko prints its result: `Source(…) -> outcome`, where a
    * success reads "success"; a failure names the methods the server allows next and
@@ -151,15 +198,41 @@ export class AuthResult {
 /**
  * The sources ran out, the connection died, the server broke the protocol or the deadline
  * passed, before full success. Carries the whole result in its serialisable form
- * (`AuthResultJson`), which prints as the result does: `String(failure.result)`.
+ * (`AuthResultJson`), which prints as the result does: `String(failure.result)`; and,
+ * alongside it, the typed error of each attempt that ended in one (`errors`), which
+ * narrow on `_tag`:
+ *
+ * ```ts
+ * AuthStrategy.authenticate(strategy).pipe(
+ *   // The last attempt's typed error in place of the AuthFailure.
+ *   Effect.catchTag("AuthFailure", (failure) => Effect.fail(failure.errors.at(-1) ?? failure)),
+ *   Effect.catchTag("WrongPassphrase", (e) => Console.error(`wrong passphrase for ${e.source}`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
  */
 export class AuthFailure extends Schema.TaggedError<AuthFailure>()("AuthFailure", {
   result: AuthResultJson,
-  reason: Schema.Literal("Exhausted", "Disconnected", "ConnectionLost", "ProtocolViolation", "Deadline")
+  reason: Schema.Literal("Exhausted", "Disconnected", "ConnectionLost", "ProtocolViolation", "Deadline"),
+  /**
+   * The typed error of each attempt whose outcome is "Error", in the order of
+   * `result.attempts`. Serialised with the tag and fields of each.
+   */
+  errors: Schema.optionalWith(Schema.Array(AttemptError), { default: () => [] })
 }) {
+  /**
+   * The typed error of `result.attempts[index]`, when that attempt ended in an error.
+   */
+  errorAt(index: number): AttemptError | undefined {
+    const attempts = this.result.attempts
+    if (attempts[index]?.attempt._tag !== "Error") return undefined
+    let k = 0
+    for (let i = 0; i < index; i++) if (attempts[i]!.attempt._tag === "Error") k++
+    return this.errors[k]
+  }
+
   override get message(): string {
     const lines = this.result.attempts.length === 0 ? [] : String(this.result).split("\n").map((line) => `  ${line}`)
     const why = {

@@ -185,6 +185,7 @@ export const authenticate = <R>(
     if (stop === "Success") return result
     return yield* new AuthFailure({
       result: result.toJSON(),
+      errors: result.errors,
       reason: !finished ? "Deadline" : stop ?? "Exhausted"
     })
   }).pipe(Effect.withSpan("AuthStrategy.authenticate", { captureStackTrace: false }))

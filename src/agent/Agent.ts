@@ -11,7 +11,6 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -22,43 +21,16 @@ import type * as Scope from "effect/Scope"
 import * as Certificate from "../keys/Certificate.js"
 import { type PrivateKey, writeBody } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
+import { AgentError, type AgentFailure, NoAgent } from "./AgentError.js"
 import * as Protocol from "./AgentProtocol.js"
 
 /**
- * There is no agent to talk to: no socket configured, or nothing listening on it. Agent
- * sources are skipped, not failed, for this.
+ * The agent's errors, defined in `AgentError` and re-exported here.
  *
  * @since 0.1.0
  * @category errors
  */
-export class NoAgent extends Data.TaggedError("NoAgent")<{
-  /** The socket path, when one was configured. */
-  readonly path?: string
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `no ssh-agent${this.path ? ` at ${this.path}` : ""}: ${this.detail}`
-  }
-}
-
-/**
- * The agent answered, but not as asked.
- *
- * @since 0.1.0
- * @category errors
- */
-export class AgentError extends Data.TaggedError("AgentError")<{
-  readonly reason: "Locked" | "SignRefused" | "KeyNotFound" | "Refused" | "Unsupported" | "Timeout" | "ProtocolError" | "ConnectionLost"
-  /** The request: "sign", "add", "list"… */
-  readonly operation: string
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `ssh-agent ${this.operation}: ${this.detail}`
-  }
-}
+export { AgentError, type AgentFailure, NoAgent }
 
 /**
  * A key or certificate held by the agent.
@@ -97,12 +69,6 @@ export interface Agent {
   /** session-bind@openssh.com: binds this agent connection to a server's host key. */
   sessionBind(hostKeyBlob: Uint8Array, sessionId: Uint8Array, signature: Uint8Array): Effect.Effect<void, AgentFailure>
 }
-
-/**
- * @since 0.1.0
- * @category errors
- */
-export type AgentFailure = AgentError | NoAgent
 
 /**
  * @since 0.1.0

@@ -8,9 +8,9 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Agent from "../agent/Agent.js"
 import { parseTime } from "../config/Keywords.js"
 import * as KeyFile from "../keys/KeyFile.js"
@@ -20,7 +20,10 @@ import * as PublicKey from "../keys/PublicKey.js"
  * @since 0.1.0
  * @category errors
  */
-export class AgentCommandError extends Data.TaggedError("AgentCommandError")<{ readonly message: string; readonly exitCode: number }> {}
+export class AgentCommandError extends Schema.TaggedError<AgentCommandError>()("AgentCommandError", {
+  message: Schema.String,
+  exitCode: Schema.Number
+}) {}
 
 const connect = Effect.flatMap(Effect.sync(() => process.env.SSH_AUTH_SOCK), (path) =>
   path ? Agent.make({ path }) : Effect.fail(new Agent.NoAgent({ detail: "SSH_AUTH_SOCK is not set" })))

@@ -11,9 +11,9 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs/promises"
 import * as AllowedSigners from "../keys/AllowedSigners.js"
 import * as KeyFile from "../keys/KeyFile.js"
@@ -27,7 +27,9 @@ import * as SshSig from "../keys/SshSig.js"
  * @since 0.1.0
  * @category errors
  */
-export class KeyCommandError extends Data.TaggedError("KeyCommandError")<{ readonly message: string }> {}
+export class KeyCommandError extends Schema.TaggedError<KeyCommandError>()("KeyCommandError", {
+  message: Schema.String
+}) {}
 
 const readText = (path: string) =>
   Effect.tryPromise({ try: () => fs.readFile(path, "utf8"), catch: (e) => new KeyCommandError({ message: `${path}: ${(e as Error).message}` }) })

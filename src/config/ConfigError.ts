@@ -1,7 +1,7 @@
 /**
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 
 /**
  * A configuration that ssh would refuse, with the file and line as ssh names them
@@ -10,14 +10,14 @@ import * as Data from "effect/Data"
  * @since 0.1.0
  * @category errors
  */
-export class ConfigError extends Data.TaggedError("ConfigError")<{
-  readonly reason: "BadOption" | "BadValue" | "BadMatch" | "IncludeDepth" | "Unreadable"
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  reason: Schema.Literal("BadOption", "BadValue", "BadMatch", "IncludeDepth", "Unreadable"),
   /** The file, or "command-line" for `-o` options. */
-  readonly file: string
+  file: Schema.String,
   /** 1-based; 0 when the error is about the file as a whole. */
-  readonly line: number
-  readonly detail: string
-}> {
+  line: Schema.Number,
+  detail: Schema.String
+}) {
   override get message(): string {
     return this.line > 0 ? `${this.file} line ${this.line}: ${this.detail}` : `${this.file}: ${this.detail}`
   }

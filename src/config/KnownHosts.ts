@@ -6,9 +6,9 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
@@ -74,12 +74,12 @@ export interface KnownHostsFile {
  * @since 0.1.0
  * @category errors
  */
-export class KnownHostsError extends Data.TaggedError("KnownHostsError")<{
-  readonly reason: "ReadFailed" | "WriteFailed"
-  readonly path: string
-  readonly detail: string
-  readonly cause?: unknown
-}> {
+export class KnownHostsError extends Schema.TaggedError<KnownHostsError>()("KnownHostsError", {
+  reason: Schema.Literal("ReadFailed", "WriteFailed"),
+  path: Schema.String,
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
   override get message(): string {
     return `cannot ${this.reason === "ReadFailed" ? "read" : "write"} known_hosts file ${this.path}: ${this.detail}`
   }

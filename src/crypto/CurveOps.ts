@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 
 /**
  * @since 0.1.0
@@ -50,10 +50,10 @@ export interface EcdsaSignature {
  * @since 0.1.0
  * @category errors
  */
-export class CurveError extends Data.TaggedError("CurveError")<{
-  readonly operation: string
-  readonly detail: string
-}> {
+export class CurveError extends Schema.TaggedError<CurveError>()("CurveError", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
   override get message(): string {
     return `${this.operation}: ${this.detail}`
   }

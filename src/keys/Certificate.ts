@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import type { Curves } from "../crypto/Curves.js"
 import { decode, type Reader } from "../wire/Reader.js"
 import { encode } from "../wire/Writer.js"
@@ -221,11 +221,11 @@ export const fromLine = (line: string): Either.Either<Certificate, KeyError> =>
  * @since 0.1.0
  * @category errors
  */
-export class CertificateError extends Data.TaggedError("CertificateError")<{
-  readonly reason: "BadSignature" | "NotYetValid" | "Expired" | "WrongRole" | "PrincipalNotAllowed" | "CaIsCertificate"
-  readonly keyId: string
-  readonly detail: string
-}> {
+export class CertificateError extends Schema.TaggedError<CertificateError>()("CertificateError", {
+  reason: Schema.Literal("BadSignature", "NotYetValid", "Expired", "WrongRole", "PrincipalNotAllowed", "CaIsCertificate"),
+  keyId: Schema.String,
+  detail: Schema.String
+}) {
   override get message(): string {
     return `certificate "${this.keyId}": ${this.detail}`
   }

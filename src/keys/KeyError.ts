@@ -1,7 +1,7 @@
 /**
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 import { show } from "../wire/PeerText.js"
 
 /**
@@ -10,13 +10,13 @@ import { show } from "../wire/PeerText.js"
  * @since 0.1.0
  * @category errors
  */
-export class KeyError extends Data.TaggedError("KeyError")<{
-  readonly reason: "UnsupportedKeyType" | "Malformed" | "AlgorithmMismatch"
+export class KeyError extends Schema.TaggedError<KeyError>()("KeyError", {
+  reason: Schema.Literal("UnsupportedKeyType", "Malformed", "AlgorithmMismatch"),
   /** The key type or signature algorithm involved, when known. */
-  readonly keyType?: string
-  readonly detail: string
-  readonly cause?: unknown
-}> {
+  keyType: Schema.optional(Schema.String),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
   override get message(): string {
     // Key types and algorithm names may be a peer's words: escaped and cut.
     return show(`${this.keyType ? `${this.keyType}: ` : ""}${this.detail}`, 512)

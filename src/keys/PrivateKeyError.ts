@@ -4,9 +4,9 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 import type { KeyError } from "./KeyError.js"
-import type { PublicKey } from "./PublicKey.js"
+import { PublicKeyFromBase64 } from "./PublicKey.js"
 
 /**
  * The formats a private key file can be in.
@@ -14,7 +14,13 @@ import type { PublicKey } from "./PublicKey.js"
  * @since 0.1.0
  * @category models
  */
-export type KeyFormat = "openssh-key-v1" | "PKCS#1" | "SEC1" | "PKCS#8" | "PEM" | "PuTTY v2" | "PuTTY v3" | "unknown"
+export type KeyFormat = typeof KeyFormat.Type
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const KeyFormat = Schema.Literal("openssh-key-v1", "PKCS#1", "SEC1", "PKCS#8", "PEM", "PuTTY v2", "PuTTY v3", "unknown")
 
 /**
  * The key is encrypted and no passphrase was given. `publicKey` is there when the format
@@ -24,12 +30,13 @@ export type KeyFormat = "openssh-key-v1" | "PKCS#1" | "SEC1" | "PKCS#8" | "PEM" 
  * @since 0.1.0
  * @category errors
  */
-export class PassphraseRequired extends Data.TaggedError("PassphraseRequired")<{
+export class PassphraseRequired extends Schema.TaggedError<PassphraseRequired>()("PassphraseRequired", {
   /** A path or a label. */
-  readonly source: string
-  readonly format: KeyFormat
-  readonly publicKey?: PublicKey
-}> {
+  source: Schema.String,
+  format: KeyFormat,
+  /** Serialised as its base64 wire blob. */
+  publicKey: Schema.optional(PublicKeyFromBase64)
+}) {
   override get message(): string {
     return `key ${this.source} (${this.format}) is encrypted and no passphrase was given`
   }
@@ -42,11 +49,12 @@ export class PassphraseRequired extends Data.TaggedError("PassphraseRequired")<{
  * @since 0.1.0
  * @category errors
  */
-export class WrongPassphrase extends Data.TaggedError("WrongPassphrase")<{
-  readonly source: string
-  readonly format: KeyFormat
-  readonly publicKey?: PublicKey
-}> {
+export class WrongPassphrase extends Schema.TaggedError<WrongPassphrase>()("WrongPassphrase", {
+  source: Schema.String,
+  format: KeyFormat,
+  /** Serialised as its base64 wire blob. */
+  publicKey: Schema.optional(PublicKeyFromBase64)
+}) {
   override get message(): string {
     return `wrong passphrase for key ${this.source} (${this.format})`
   }
@@ -58,15 +66,15 @@ export class WrongPassphrase extends Data.TaggedError("WrongPassphrase")<{
  * @since 0.1.0
  * @category errors
  */
-export class KeyFileError extends Data.TaggedError("KeyFileError")<{
-  readonly reason: "Unreadable" | "UnsupportedFormat" | "UnsupportedKeyType" | "Malformed"
-  readonly source: string
-  readonly format?: KeyFormat
+export class KeyFileError extends Schema.TaggedError<KeyFileError>()("KeyFileError", {
+  reason: Schema.Literal("Unreadable", "UnsupportedFormat", "UnsupportedKeyType", "Malformed"),
+  source: Schema.String,
+  format: Schema.optional(KeyFormat),
   /** The key type, when known (ssh-dss, sk-ssh-ed25519@openssh.com…). */
-  readonly keyType?: string
-  readonly detail: string
-  readonly cause?: unknown
-}> {
+  keyType: Schema.optional(Schema.String),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
   override get message(): string {
     return `key ${this.source}${this.format && this.format !== "unknown" ? ` (${this.format})` : ""}: ${this.detail}`
   }
@@ -77,6 +85,16 @@ export class KeyFileError extends Data.TaggedError("KeyFileError")<{
  * @category errors
  */
 export type PrivateKeyError = PassphraseRequired | WrongPassphrase | KeyFileError
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PrivateKeyError: Schema.Union<[typeof PassphraseRequired, typeof WrongPassphrase, typeof KeyFileError]> = Schema.Union(
+  PassphraseRequired,
+  WrongPassphrase,
+  KeyFileError
+)
 
 /**
  * A KeyError from the key codec, as a KeyFileError about this file.

@@ -6,6 +6,9 @@
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import type { Curves, NistCurve } from "../crypto/Curves.js"
 import { verifyingKey } from "../crypto/KeyObjects.js"
@@ -204,6 +207,45 @@ const typeLabels: Record<PublicKey["_tag"], string> = {
   SkEd25519: "ED25519-SK",
   SkEcdsa: "ECDSA-SK"
 }
+
+/**
+ * Whether a value is a parsed public key.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isPublicKey = (u: unknown): u is PublicKey =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && Object.hasOwn(typeLabels, u._tag) &&
+  Predicate.hasProperty(u, "blob") && u.blob instanceof Uint8Array
+
+/**
+ * A parsed public key, as a Schema type: the type side of {@link PublicKeyFromBase64}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PublicKeyFromSelf: Schema.Schema<PublicKey> = Schema.declare(isPublicKey, {
+  identifier: "PublicKey",
+  pretty: () => (key) => `PublicKey(${key.type})`,
+  equivalence: () => equals
+})
+
+/**
+ * A public key encoded as its wire blob in base64, the middle field of an authorized_keys
+ * line; decoding parses the blob, so a malformed or unsupported key fails to decode.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PublicKeyFromBase64: Schema.Schema<PublicKey, string> = Schema.transformOrFail(
+  Schema.Uint8ArrayFromBase64,
+  PublicKeyFromSelf,
+  {
+    strict: true,
+    decode: (blob, _, ast) => Either.mapLeft(fromBlob(blob), (e) => new ParseResult.Type(ast, blob, e.message)),
+    encode: (key) => ParseResult.succeed(key.blob)
+  }
+).annotations({ identifier: "PublicKeyFromBase64" })
 
 /**
  * The type as `ssh-keygen -l` names it: ED25519, ECDSA, RSA, ED25519-SK, ECDSA-SK.

@@ -6,9 +6,9 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { decode } from "../wire/Reader.js"
@@ -32,11 +32,11 @@ export type HashAlgorithm = "sha512" | "sha256"
  * @since 0.1.0
  * @category errors
  */
-export class SshSigError extends Data.TaggedError("SshSigError")<{
-  readonly reason: "Malformed" | "UnsupportedVersion" | "UnsupportedHash" | "NamespaceMismatch" | "BadSignature"
-  readonly detail: string
-  readonly cause?: unknown
-}> {
+export class SshSigError extends Schema.TaggedError<SshSigError>()("SshSigError", {
+  reason: Schema.Literal("Malformed", "UnsupportedVersion", "UnsupportedHash", "NamespaceMismatch", "BadSignature"),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
   override get message(): string {
     return this.detail
   }

@@ -6,11 +6,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import type { AgentError } from "../agent/Agent.js"
-import type { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
+import { AgentError } from "../agent/AgentError.js"
+import { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
 import type { AuthHandler, AuthOutcome } from "../handler/AuthHandler.js"
-import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
-import type { TransportError } from "../transport/TransportError.js"
+import { KeyFileError, PassphraseRequired, WrongPassphrase } from "../keys/PrivateKeyError.js"
+import { TransportError } from "../transport/TransportError.js"
 
 /**
  * @since 0.1.0
@@ -75,7 +75,36 @@ export class SourceSkipped extends Schema.TaggedError<SourceSkipped>()("SourceSk
  * @since 0.1.0
  * @category models
  */
-export type SourceError = AuthError | TransportError | PasswordChangeRequired | PrivateKeyError | CredentialError | AgentError | SourceSkipped
+export type SourceError = typeof SourceError.Type
+
+/**
+ * The schema of {@link SourceError}: a union of the tagged error classes, so an attempt's
+ * error serialises with its tag and fields, and decodes back into its class.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SourceError: Schema.Union<[
+  typeof AuthError,
+  typeof TransportError,
+  typeof PasswordChangeRequired,
+  typeof PassphraseRequired,
+  typeof WrongPassphrase,
+  typeof KeyFileError,
+  typeof CredentialError,
+  typeof AgentError,
+  typeof SourceSkipped
+]> = Schema.Union(
+  AuthError,
+  TransportError,
+  PasswordChangeRequired,
+  PassphraseRequired,
+  WrongPassphrase,
+  KeyFileError,
+  CredentialError,
+  AgentError,
+  SourceSkipped
+)
 
 /**
  * @since 0.1.0

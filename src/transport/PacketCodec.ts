@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import { noneOpener, type PacketOpener, type PacketSealer } from "./cipher/PacketCipher.js"
 
@@ -22,11 +22,11 @@ export const MAX_PACKET_LENGTH = 256 * 1024
  * @since 0.1.0
  * @category errors
  */
-export class PacketError extends Data.TaggedError("PacketError")<{
-  readonly reason: "PacketTooLarge" | "BadLength" | "BadPadding" | "MacError"
-  readonly sequence: number
-  readonly detail: string
-}> {
+export class PacketError extends Schema.TaggedError<PacketError>()("PacketError", {
+  reason: Schema.Literal("PacketTooLarge", "BadLength", "BadPadding", "MacError"),
+  sequence: Schema.Number,
+  detail: Schema.String
+}) {
   override get message(): string {
     return `packet ${this.sequence}: ${this.detail}`
   }
@@ -117,7 +117,7 @@ export class PacketDecoder {
           reason: "PacketTooLarge",
           sequence: seq,
           detail: `packet length ${length} exceeds the limit of ${MAX_PACKET_LENGTH} bytes`
-        })
+        }, true)
       }
       const covered = opener.lengthIsAad ? length : length + 4
       if (length < 5 || covered % Math.max(8, opener.blockSize) !== 0) {
@@ -125,7 +125,7 @@ export class PacketDecoder {
           reason: "BadLength",
           sequence: seq,
           detail: `packet length ${length} is not a valid multiple of the cipher block size`
-        })
+        }, true)
       }
     }
     const length = this.pendingLength
@@ -134,13 +134,13 @@ export class PacketDecoder {
     const wire = this.buf.subarray(this.start, this.start + total)
     const plain = opener.open(seq, wire)
     if (plain === undefined) {
-      throw new PacketError({ reason: "MacError", sequence: seq, detail: "message authentication code incorrect" })
+      throw new PacketError({ reason: "MacError", sequence: seq, detail: "message authentication code incorrect" }, true)
     }
     this.start += total
     this.pendingLength = undefined
     const padding = plain[0]
     if (padding < 4 || padding + 1 >= length) {
-      throw new PacketError({ reason: "BadPadding", sequence: seq, detail: `invalid padding length ${padding}` })
+      throw new PacketError({ reason: "BadPadding", sequence: seq, detail: `invalid padding length ${padding}` }, true)
     }
     const payload = plain.subarray(1, length - padding)
     // Payloads that still point into our buffer must be copied before it is reused.

@@ -45,13 +45,13 @@ export class Reader {
         field,
         offset: this.pos,
         detail: `need ${n} bytes, have ${this.bytes.length - this.pos}`
-      })
+      }, true)
     }
   }
 
   /** Fails with a Malformed WireError at the current offset. */
   fail(field: string, detail: string): never {
-    throw new WireError({ reason: "Malformed", field, offset: this.pos, detail })
+    throw new WireError({ reason: "Malformed", field, offset: this.pos, detail }, true)
   }
 
   byte(field = "byte"): number {
@@ -97,7 +97,7 @@ export class Reader {
         field,
         offset: start,
         detail: `length ${len} exceeds the ${this.remaining - 4} bytes left`
-      })
+      }, true)
     }
     return this.raw(len, field)
   }
@@ -109,7 +109,7 @@ export class Reader {
     try {
       return utf8.decode(bytes)
     } catch {
-      throw new WireError({ reason: "Malformed", field, offset: start, detail: "invalid UTF-8" })
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "invalid UTF-8" }, true)
     }
   }
 
@@ -120,13 +120,13 @@ export class Reader {
     if (bytes.length === 0) return []
     for (const b of bytes) {
       if (b < 0x21 || b > 0x7e) {
-        throw new WireError({ reason: "Malformed", field, offset: start, detail: "non-printable character in name-list" })
+        throw new WireError({ reason: "Malformed", field, offset: start, detail: "non-printable character in name-list" }, true)
       }
     }
     // Checked ASCII above; decoded without spreading, which overflows the stack on long lists.
     const names = latin1.decode(bytes).split(",")
     if (names.some((n) => n.length === 0)) {
-      throw new WireError({ reason: "Malformed", field, offset: start, detail: "empty name in name-list" })
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "empty name in name-list" }, true)
     }
     return names
   }
@@ -137,7 +137,7 @@ export class Reader {
     const bytes = this.string(field)
     if (bytes.length === 0) return 0n
     if (bytes.length > 1 && ((bytes[0] === 0 && bytes[1] < 0x80) || (bytes[0] === 0xff && bytes[1] >= 0x80))) {
-      throw new WireError({ reason: "Malformed", field, offset: start, detail: "mpint has unnecessary leading bytes" })
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "mpint has unnecessary leading bytes" }, true)
     }
     let v = 0n
     for (const b of bytes) v = (v << 8n) | BigInt(b)
@@ -150,10 +150,10 @@ export class Reader {
     const start = this.pos
     const bytes = this.string(field)
     if (bytes.length > 0 && bytes[0] & 0x80) {
-      throw new WireError({ reason: "Malformed", field, offset: start, detail: "negative mpint where a positive one is required" })
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "negative mpint where a positive one is required" }, true)
     }
     if (bytes.length > 1 && bytes[0] === 0 && bytes[1] < 0x80) {
-      throw new WireError({ reason: "Malformed", field, offset: start, detail: "mpint has unnecessary leading bytes" })
+      throw new WireError({ reason: "Malformed", field, offset: start, detail: "mpint has unnecessary leading bytes" }, true)
     }
     return bytes[0] === 0 ? bytes.subarray(1) : bytes
   }
@@ -173,7 +173,7 @@ export class Reader {
         field,
         offset: this.pos,
         detail: `${this.bytes.length - this.pos} bytes left`
-      })
+      }, true)
     }
   }
 }
@@ -195,7 +195,7 @@ export const decode = <A>(bytes: Uint8Array, parse: (r: Reader) => A): Either.Ei
     if (e instanceof WireError) return Either.left(e)
     if (typeof e === "object" && e !== null && "_tag" in e) throw e
     return Either.left(
-      new WireError({ reason: "Malformed", field: "message", offset: reader.offset, detail: `cannot be decoded (${e instanceof Error ? e.name : "error"})` })
+      new WireError({ reason: "Malformed", field: "message", offset: reader.offset, detail: `cannot be decoded (${e instanceof Error ? e.name : "error"})` }, true)
     )
   }
 }

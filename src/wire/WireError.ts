@@ -1,7 +1,7 @@
 /**
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 
 /**
  * Malformed SSH wire data. `offset` is where in the buffer reading went wrong, so a bad
@@ -10,13 +10,13 @@ import * as Data from "effect/Data"
  * @since 0.1.0
  * @category errors
  */
-export class WireError extends Data.TaggedError("WireError")<{
-  readonly reason: "Truncated" | "Malformed" | "TrailingData"
+export class WireError extends Schema.TaggedError<WireError>()("WireError", {
+  reason: Schema.Literal("Truncated", "Malformed", "TrailingData"),
   /** What was being read: "uint32", "string", "mpint", a message field name… */
-  readonly field: string
-  readonly offset: number
-  readonly detail?: string
-}> {
+  field: Schema.String,
+  offset: Schema.Number,
+  detail: Schema.optional(Schema.String)
+}) {
   override get message(): string {
     const what = this.reason === "Truncated"
       ? `truncated while reading ${this.field}`
