@@ -14,7 +14,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
-import { authenticate, type ServerAuthOptions, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
+import { authenticate, type ServerAuthOptions, transportFailure, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
 import { fromNetSocket } from "../transport/ByteChannel.js"
@@ -109,7 +109,8 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           counted = false
         })
         yield* Effect.addFinalizer(() => uncount)
-        const connection = yield* serverHandshake(channel, {
+        // How the handshake fails is how the connection ends: a typed ServerAuthFailure too.
+        const connection = yield* Effect.mapError(serverHandshake(channel, {
           hostKeys: options.hostKeys,
           preferences: options.algorithms ?? defaultPreferences,
           serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
@@ -120,7 +121,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           rekeyPackets: 2 ** 28,
           serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
           extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]]
-        })
+        }), (e) => transportFailure(e))
         const result = yield* authenticate(connection, options.auth)
         yield* uncount
         yield* options.onAuthenticated({ result, connection })

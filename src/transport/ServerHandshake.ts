@@ -12,14 +12,14 @@ import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import type * as PublicKey from "../keys/PublicKey.js"
-import { DisconnectReason } from "../wire/MessageNumber.js"
+import { DisconnectReason, messageName } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
 import { drive } from "./CoreDriver.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
-import type { TransportFailure } from "./TransportError.js"
+import { TransportError, type TransportFailure } from "./TransportError.js"
 
 /**
  * @since 0.1.0
@@ -79,7 +79,9 @@ const USERAUTH = "ssh-userauth"
  * Runs the version exchange, the first key exchange and the service request over `channel`.
  * Only `ssh-userauth` is served, and only once: any other request, or a second one, ends
  * the connection with SERVICE_NOT_AVAILABLE or PROTOCOL_ERROR (RFC 4253 §10; paramiko's
- * CVE-2018-7750 came from serving requests out of phase). Closing the scope sends DISCONNECT.
+ * CVE-2018-7750 came from serving requests out of phase), and so does any message before
+ * it, as it arrives. Every wait on the connection then fails with that violation, a
+ * `ProtocolError` at step SERVICE_REQUEST. Closing the scope sends DISCONNECT.
  *
  * @since 0.1.0
  * @category constructors
@@ -107,25 +109,34 @@ export const serverHandshake = (
       rekeyPackets: options.rekeyPackets
     })
     let served = false
+    /** Why we cut the connection in the service phase: what every later wait on it fails with. */
+    let violation: TransportError | undefined
+    const refuse = (core: Connection, code: number, detail: string): false => {
+      violation ??= new TransportError({ reason: "ProtocolError", host: channel.host, port: channel.port, step: "SERVICE_REQUEST", detail }, true)
+      core.disconnect(code, detail)
+      return false
+    }
     const driver = yield* drive(core, channel, {
       receiveTimeout: options.receiveTimeout,
       closing: "closed by the server",
-      onServiceRequest: (name, core, earlier) => {
-        if (served) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "service already accepted")
-        else if (earlier > 0) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "message before the service request")
-        else if (name !== USERAUTH) core.disconnect(DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
-        else {
-          served = true
-          core.acceptService(name)
-        }
-        return served && !core.closed
-      }
+      onServiceRequest: (name, core) => {
+        if (served) return refuse(core, DisconnectReason.PROTOCOL_ERROR, `second SERVICE_REQUEST (${show(name, 64)}): a service is already accepted`)
+        if (core.closed) return false
+        if (name !== USERAUTH) return refuse(core, DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
+        served = true
+        core.acceptService(name)
+        return true
+      },
+      // Nothing but the service request may come first: the rest is cut as it arrives.
+      onMessage: (payload, core) =>
+        served || refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
     })
+    const cause = <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.mapError(effect, (e) => violation ?? e)
     yield* Effect.mapError(driver.firstKex, (e) => e._tag === "HostKeyRejected" ? driver.userError() : e)
-    yield* driver.services.take({
+    yield* cause(driver.services.take({
       millis: Duration.toMillis(options.handshakeTimeout),
       onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
-    })
+    }))
     return {
       clientAddress: channel.host,
       clientPort: channel.port,
@@ -140,9 +151,9 @@ export const serverHandshake = (
       get extensions() {
         return core.extensions
       },
-      send: driver.send,
-      receive: driver.receive,
-      receiveWithin: driver.receiveWithin,
+      send: (payload) => cause(driver.send(payload)),
+      receive: cause(driver.receive),
+      receiveWithin: (millis) => cause(driver.receiveWithin(millis)),
       get pending() {
         return driver.pending()
       },
@@ -150,7 +161,7 @@ export const serverHandshake = (
       rekey: driver.rekey,
       get closed() {
         const e = core.closed
-        return e === undefined ? undefined : driver.userError()
+        return e === undefined ? undefined : violation ?? driver.userError()
       }
     } satisfies ServerConnection
   })
