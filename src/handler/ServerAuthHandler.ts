@@ -121,8 +121,9 @@ const violations: ReadonlySet<string> = new Set(["ProtocolError", "BadPacket", "
 /**
  * How a connection ends that failed before authentication completed, in the server's
  * words: the client's DISCONNECT, its breach of the protocol (a message out of phase, a
- * packet too large or that does not authenticate), a step it was too slow for, or a lost
- * connection.
+ * packet too large or that does not authenticate), a step it was too slow for (as sshd,
+ * one reason for every pre-authentication timeout: LoginGraceTime; the detail names the
+ * step), or a lost connection.
  *
  * @since 0.1.0
  * @category errors

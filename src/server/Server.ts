@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -20,7 +21,7 @@ import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algo
 import { fromNetSocket } from "../transport/ByteChannel.js"
 import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
 import type { AuthPolicy } from "./AuthPolicy.js"
-import type { Authenticated } from "./ServerAuthResult.js"
+import { type Authenticated, ServerAuthFailure } from "./ServerAuthResult.js"
 
 /**
  * An authenticated connection, as the application gets it.
@@ -44,6 +45,7 @@ export interface ServerOptions {
   readonly port?: number
   readonly hostKeys: ReadonlyArray<PrivateKey>
   readonly algorithms?: AlgorithmPreferences
+  /** The userauth limits; LoginGraceTime counts from the connection, the key exchange included. */
   readonly auth?: ServerAuthOptions
   /** Each handshake step. Default 10 s. */
   readonly handshakeTimeout?: Duration.DurationInput
@@ -92,12 +94,16 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     const host = options.host ?? "127.0.0.1"
     const maxStartups = options.maxStartups ?? 10
     const handshakeTimeout = Duration.decode(options.handshakeTimeout ?? "10 seconds")
+    // sshd's LoginGraceTime runs from the connection, the key exchange included: a client
+    // that drips its handshake is cut at the same time as one idle in userauth.
+    const graceMillis = Duration.toMillis(options.auth?.loginGraceTime ?? "120 seconds")
     const runFork = Runtime.runFork(yield* Effect.runtime<AuthPolicy>())
     const open = new Set<Fiber.RuntimeFiber<void, never>>()
     let unauthenticated = 0
 
     const serve = (socket: net.Socket) =>
       Effect.scoped(Effect.gen(function*() {
+        const acceptedAt = yield* Clock.currentTimeMillis
         const address = socket.remoteAddress ?? host
         const port = socket.remotePort ?? 0
         const channel = fromNetSocket(socket, address, port)
@@ -121,8 +127,14 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           rekeyPackets: 2 ** 28,
           serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
           extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]]
-        }), (e) => transportFailure(e))
-        const result = yield* authenticate(connection, options.auth)
+        }), (e) => transportFailure(e)).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(graceMillis),
+            onTimeout: () => new ServerAuthFailure({ reason: "LoginGraceTime", detail: "Timeout before authentication", attempts: [] })
+          })
+        )
+        const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
+        const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
         yield* uncount
         yield* options.onAuthenticated({ result, connection })
       }))

@@ -46,8 +46,11 @@ export interface HostileClient {
   write(bytes: Uint8Array | string): void
   /** Writes `bytes` one byte per `intervalMs`; stops (without throwing) once the server is gone. */
   drip(bytes: Uint8Array | string, intervalMs: number): Promise<void>
-  /** Starts the core: our identification line, KEXINIT and KEXDH_INIT go out; waits for the first key exchange to end. */
-  handshake(timeoutMs?: number): Promise<void>
+  /**
+   * Starts the core: our identification line, KEXINIT and KEXDH_INIT go out (a byte per
+   * `dripMs`, if given); waits for the first key exchange to end.
+   */
+  handshake(options?: { readonly timeoutMs?: number; readonly dripMs?: number }): Promise<void>
   /** SERVICE_REQUEST, then the SERVICE_ACCEPT (EXT_INFO on the way is taken by the core). */
   requestService(name?: string, timeoutMs?: number): Promise<void>
   /** handshake + requestService("ssh-userauth"). */
@@ -174,10 +177,10 @@ const driveSocket = (socket: net.Socket, host: string, port: number): HostileCli
   /** Waits until `ready()` holds, `ms` pass or (unless `throughEnd`) the server is gone. */
   const until = (ready: () => boolean, ms: number, throughEnd = false) =>
     new Promise<boolean>((resolve) => {
-      if (ready()) return resolve(true)
+      const over = () => !throughEnd && (isClosed || failure !== undefined)
+      if (ready() || over()) return resolve(ready())
       const done = () => {
-        const over = !throughEnd && (isClosed || failure !== undefined)
-        if (!ready() && !over && Date.now() < deadline) return
+        if (!ready() && !over() && Date.now() < deadline) return
         clearTimeout(timer)
         wakers.delete(done)
         resolve(ready())
@@ -241,7 +244,7 @@ const driveSocket = (socket: net.Socket, host: string, port: number): HostileCli
         await sleep(intervalMs)
       }
     },
-    handshake: async (timeoutMs = 10_000) => {
+    handshake: async ({ dripMs, timeoutMs = 10_000 } = {}) => {
       if (core) throw new Error("one handshake per connection")
       const c = new Connection({
         role: "client",
@@ -257,7 +260,11 @@ const driveSocket = (socket: net.Socket, host: string, port: number): HostileCli
         rekeyPackets: 2 ** 31
       })
       core = c
+      // Ours first (our version line, KEXINIT, KEXDH_INIT), then what the server sent so far.
+      const opening = c.pollTransmit()!
       c.receive(Buffer.concat(early.splice(0)))
+      if (dripMs !== undefined) await client.drip(opening, dripMs)
+      else write(opening)
       pump(c)
       if (!(await until(() => kexDone, timeoutMs))) {
         gone()
