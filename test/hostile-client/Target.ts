@@ -84,6 +84,8 @@ export interface Target {
   readonly listening: Server.Listening
   /** The next connection's end, in order of ending; throws after `ms`. */
   readonly nextEnd: (ms: number) => Promise<Ended>
+  /** Drops the records of ended connections (for a test that measures what the server keeps). */
+  readonly forget: () => void
 }
 
 export interface TargetOptions {
@@ -136,6 +138,11 @@ export const target = (options: TargetOptions = {}) =>
             reject(new Error(`no connection ended within ${ms} ms`))
           }, ms)
           if (!take()) waiters.add(check)
-        })
+        }),
+      forget: () => {
+        ended.length = 0
+        taken = 0
+        authenticated.length = 0
+      }
     } satisfies Target
   })
