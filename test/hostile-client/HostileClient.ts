@@ -75,9 +75,6 @@ export interface HostileClient {
   /** The server's DISCONNECT, if it sent one. */
   readonly disconnect: { readonly code: number; readonly description: string } | undefined
   readonly sessionId: Uint8Array
-  readonly serverHostKeyBlob: Uint8Array
-  /** Payloads from the server, in order, banners included. */
-  readonly received: ReadonlyArray<Uint8Array>
 }
 
 export interface ConnectOptions {
@@ -109,7 +106,6 @@ export const connect = (options: ConnectOptions): Promise<HostileClient> =>
 const driveSocket = (socket: net.Socket, host: string, port: number): HostileClient => {
   socket.on("error", () => {})
   const queue: Array<Uint8Array> = []
-  const received: Array<Uint8Array> = []
   const accepts: Array<string> = []
   let core: Connection | undefined
   let failure: ConnectionFailure | undefined
@@ -139,7 +135,6 @@ const driveSocket = (socket: net.Socket, host: string, port: number): HostileCli
           accepts.push(e.name)
           break
         case "Message":
-          received.push(e.payload)
           queue.push(e.payload)
           break
         case "Closed":
@@ -156,10 +151,12 @@ const driveSocket = (socket: net.Socket, host: string, port: number): HostileCli
   }
   /** What the server sent before the core started (its version line, its KEXINIT). */
   const early: Array<Buffer> = []
+  let earlyBytes = 0
   socket.on("data", (chunk: Buffer) => {
     if (core === undefined) {
       // Bounded: a server sends its version line and KEXINIT, then waits for ours.
-      if (early.reduce((n, b) => n + b.length, 0) < 1 << 20) early.push(chunk)
+      if (earlyBytes < 1 << 20) early.push(chunk)
+      earlyBytes += chunk.length
       return
     }
     core.receive(chunk)
@@ -333,11 +330,7 @@ const driveSocket = (socket: net.Socket, host: string, port: number): HostileCli
       const id = started().sessionId
       if (id === undefined) throw new Error("no session identifier before the key exchange")
       return id
-    },
-    get serverHostKeyBlob() {
-      return started().hostKeyBlob!
-    },
-    received
+    }
   }
   return client
 }
