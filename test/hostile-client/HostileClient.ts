@@ -423,15 +423,3 @@ export const parseFailure = (payload: Uint8Array): FailureReply | undefined => {
   })
   return parsed._tag === "Right" ? parsed.right : undefined
 }
-
-/** The prompts of an INFO_REQUEST. */
-export const parseInfoRequest = (payload: Uint8Array) =>
-  decode(payload, (r) => {
-    r.byte()
-    r.string()
-    r.string()
-    r.string()
-    const n = r.uint32()
-    if (n > 1000) r.fail("num-prompts", "absurd")
-    return Array.from({ length: n }, () => ({ prompt: Buffer.from(r.string()).toString("utf8"), echo: r.boolean() }))
-  })

@@ -16,6 +16,7 @@ import * as crypto from "node:crypto"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
+import { parseInfoRequest } from "../hostile/HostileServer.js"
 import { runCase, summary } from "./Case.js"
 import {
   channelOpen,
@@ -26,7 +27,6 @@ import {
   keyQuery,
   noneRequest,
   parseFailure,
-  parseInfoRequest,
   passwordRequest,
   serviceRequest,
   signedRequest,
@@ -204,36 +204,85 @@ describe("hostile client: signatures that must not count", () => {
       expect(server.authenticated.map((a) => a.user)).toEqual(["alice"])
     }).pipe(Effect.scoped))
 
-  it.live("a signature over another (random) session identifier: FAILURE each time, keyProven never called", () =>
-    Effect.gen(function*() {
-      const server = yield* runCase(
-        (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceKey, sessionId: crypto.randomBytes(32) })),
-        { reason: "TooManyAttempts", detail: /Too many authentication failures/ }
-      )
-      const details = server.ended[0].failure!.attempts.map((a) => `${a.outcome} ${a.detail}`)
-      expect(details).toEqual(Array(6).fill("Failed the signature does not verify"))
-    }))
+  /** Signed requests that must fail, each sent until MaxAuthTries cuts, and the detail of every attempt. */
+  const badSignatures: ReadonlyArray<{
+    readonly name: string
+    readonly request: Omit<SignedRequest, "user" | "sessionId"> & { readonly sessionId?: Uint8Array }
+    readonly detail: string | RegExp
+    /** Refused before the policy is asked anything. */
+    readonly beforePolicy?: true
+  }> = [
+    {
+      name: "a signature over another (random) session identifier",
+      request: { offered: aliceKey, sessionId: crypto.randomBytes(32) },
+      detail: "the signature does not verify"
+    },
+    { name: "alice's key offered, the stranger's key signs", request: { offered: aliceKey, signer: strangerKey }, detail: "the signature does not verify" },
+    {
+      name: "alice's ed25519 key offered, her own RSA key signs (the signature names another algorithm)",
+      request: { offered: aliceKey, signer: aliceRsa, declared: "ssh-ed25519" },
+      detail: /^bad signature: .*does not match/
+    },
+    {
+      name: "algorithm confusion: an ssh-ed25519 key declared as rsa-sha2-256",
+      request: { offered: aliceKey, declared: "rsa-sha2-256" },
+      detail: "rsa-sha2-256 does not match a ssh-ed25519 key",
+      beforePolicy: true
+    },
+    {
+      name: "algorithm confusion: an ssh-ed25519 signature relabelled rsa-sha2-256 under a declared ssh-ed25519",
+      request: { offered: aliceKey, relabel: "rsa-sha2-256" },
+      detail: /^bad signature: .*does not match/
+    },
+    {
+      name: "algorithm confusion: an RSA key declared ssh-ed25519",
+      request: { offered: aliceRsa, declared: "ssh-ed25519" },
+      detail: "ssh-ed25519 does not match a ssh-rsa key",
+      beforePolicy: true
+    },
+    {
+      name: "an RSA key declared rsa-sha2-512 with a valid rsa-sha2-256 signature",
+      request: { offered: aliceRsa, declared: "rsa-sha2-512", signedAs: "rsa-sha2-256" },
+      detail: /^bad signature: .*does not match/
+    },
+    {
+      name: "a valid ssh-rsa (SHA-1) signature by alice's own RSA key: ssh-rsa is not accepted",
+      request: { offered: aliceRsa, declared: "ssh-rsa" },
+      detail: "ssh-rsa is not accepted",
+      beforePolicy: true
+    },
+    {
+      name: "a host-bound request naming a host key that is not ours",
+      request: { offered: aliceKey, hostBound: strangerKey.publicKey.blob },
+      detail: "the host-bound request names a host key that is not ours",
+      beforePolicy: true
+    }
+  ]
+  for (const bad of badSignatures) {
+    it.live(`${bad.name}: FAILURE each time, keyProven never called`, () =>
+      Effect.gen(function*() {
+        const server = yield* runCase(
+          (c) => offendUntilCut(c, () => signed(c, { user: "alice", ...bad.request })),
+          { reason: "TooManyAttempts", detail: /Too many authentication failures/ }
+        )
+        const attempts = server.ended[0].failure!.attempts
+        expect(attempts.map((a) => a.outcome)).toEqual(Array(6).fill("Failed"))
+        for (const a of attempts) expect(a.detail).toMatch(bad.detail)
+        if (bad.beforePolicy) expect(server.calls.keyAcceptable).toEqual([])
+      }))
+  }
 
   it.live("a signature made for another live connection's session identifier (a replay) does not count", () =>
-    Effect.gen(function*() {
-      const server = yield* runCase(async (c, s) => {
-        const other = await connect({ port: s.port })
-        await other.login()
-        await c.login()
-        expect(Buffer.compare(other.sessionId, c.sessionId)).not.toBe(0)
-        const replayed = signed(c, { user: "alice", offered: aliceKey, sessionId: other.sessionId })
-        const result = await offendUntilCut(c, () => replayed)
-        other.close()
-        return result
-      }, { reason: "TooManyAttempts" })
-      expect(server.ended.length).toBeGreaterThanOrEqual(1)
-    }))
-
-  it.live("alice's key offered, the stranger's key signs: FAILURE, keyProven never called", () =>
-    runCase(
-      (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceKey, signer: strangerKey })),
-      { reason: "TooManyAttempts" }
-    ))
+    runCase(async (c, s) => {
+      const other = await connect({ port: s.port })
+      await other.login()
+      await c.login()
+      expect(Buffer.compare(other.sessionId, c.sessionId)).not.toBe(0)
+      const replayed = signed(c, { user: "alice", offered: aliceKey, sessionId: other.sessionId })
+      const result = await offendUntilCut(c, () => replayed)
+      other.close()
+      return result
+    }, { reason: "TooManyAttempts" }))
 
   it.live("PK_OK for alice's key, then the signature by another key claiming it: FAILURE, keyProven never called", () =>
     runCase(async (c, s) => {
@@ -244,56 +293,6 @@ describe("hostile client: signatures that must not count", () => {
       expect(s.calls.keyAcceptable.map((k) => k.fingerprint)).toEqual([fingerprint(aliceKey)])
       return result
     }, { reason: "TooManyAttempts" }))
-
-  it.live("alice's ed25519 key offered, her own RSA key signs: FAILURE (the signature names another algorithm)", () =>
-    runCase(
-      (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceKey, signer: aliceRsa, declared: "ssh-ed25519" })),
-      { reason: "TooManyAttempts" }
-    ))
-
-  it.live("algorithm confusion: an ssh-ed25519 key declared as rsa-sha2-256 fails", () =>
-    Effect.gen(function*() {
-      const server = yield* runCase(
-        (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceKey, declared: "rsa-sha2-256" })),
-        { reason: "TooManyAttempts" }
-      )
-      expect(server.ended[0].failure!.attempts.map((a) => a.detail)).toEqual(Array(6).fill("rsa-sha2-256 does not match a ssh-ed25519 key"))
-      // Refused before the policy is asked anything.
-      expect(server.calls.keyAcceptable).toEqual([])
-    }))
-
-  it.live("algorithm confusion: an ssh-ed25519 signature relabelled rsa-sha2-256 under a declared ssh-ed25519 fails", () =>
-    runCase(
-      (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceKey, relabel: "rsa-sha2-256" })),
-      { reason: "TooManyAttempts" }
-    ))
-
-  it.live("algorithm confusion: an RSA key declared ssh-ed25519 fails", () =>
-    runCase(
-      (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceRsa, declared: "ssh-ed25519" })),
-      { reason: "TooManyAttempts" }
-    ))
-
-  it.live("an RSA key declared rsa-sha2-512 with a valid rsa-sha2-256 signature fails", () =>
-    runCase(
-      (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceRsa, declared: "rsa-sha2-512", signedAs: "rsa-sha2-256" })),
-      { reason: "TooManyAttempts" }
-    ))
-
-  it.live("a valid ssh-rsa (SHA-1) signature by alice's own RSA key fails: ssh-rsa is not accepted", () =>
-    Effect.gen(function*() {
-      const server = yield* runCase(
-        (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceRsa, declared: "ssh-rsa" })),
-        { reason: "TooManyAttempts" }
-      )
-      expect(server.ended[0].failure!.attempts[0].detail).toBe("ssh-rsa is not accepted")
-    }))
-
-  it.live("a host-bound request naming a host key that is not ours fails", () =>
-    runCase(
-      (c) => offendUntilCut(c, () => signed(c, { user: "alice", offered: aliceKey, hostBound: strangerKey.publicKey.blob })),
-      { reason: "TooManyAttempts" }
-    ))
 
   it.live("control: a host-bound request naming our host key, signed honestly, authenticates", () =>
     Effect.gen(function*() {
