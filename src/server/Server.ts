@@ -21,7 +21,7 @@ import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algo
 import { fromNetSocket } from "../transport/ByteChannel.js"
 import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
 import type { AuthPolicy } from "./AuthPolicy.js"
-import { type Authenticated, ServerAuthFailure } from "./ServerAuthResult.js"
+import type { Authenticated } from "./ServerAuthResult.js"
 
 /**
  * An authenticated connection, as the application gets it.
@@ -126,13 +126,9 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           rekeyBytes: 2 ** 30,
           rekeyPackets: 2 ** 28,
           serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
-          extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]]
-        }), (e) => transportFailure(e)).pipe(
-          Effect.timeoutFail({
-            duration: Duration.millis(graceMillis),
-            onTimeout: () => new ServerAuthFailure({ reason: "LoginGraceTime", detail: "Timeout before authentication", attempts: [] })
-          })
-        )
+          extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]],
+          deadline: acceptedAt + graceMillis
+        }), (e) => transportFailure(e))
         const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
         const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
         yield* uncount

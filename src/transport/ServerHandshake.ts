@@ -7,7 +7,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
@@ -41,6 +41,11 @@ export interface ServerHandshakeOptions {
   readonly serverSigAlgs: ReadonlyArray<string>
   /** Further EXT_INFO extensions (publickey-hostbound@openssh.com…). */
   readonly extensions?: ReadonlyArray<readonly [string, Uint8Array]>
+  /**
+   * When the whole handshake must be done, in ms on the clock (sshd's LoginGraceTime runs
+   * from the connection): past it the connection is cut, and fails with a `Timeout`.
+   */
+  readonly deadline?: number
 }
 
 /**
@@ -109,13 +114,14 @@ export const serverHandshake = (
       rekeyPackets: options.rekeyPackets
     })
     let served = false
-    /** Why we cut the connection in the service phase: what every later wait on it fails with. */
+    /** Why we cut the connection: what every later wait on it fails with. */
     let violation: TransportError | undefined
-    const refuse = (core: Connection, code: number, detail: string): false => {
-      violation ??= new TransportError({ reason: "ProtocolError", host: channel.host, port: channel.port, step: "SERVICE_REQUEST", detail }, true)
+    const cut = (core: Connection, code: number, reason: "ProtocolError" | "Timeout", detail: string, step?: string): false => {
+      violation ??= new TransportError({ reason, host: channel.host, port: channel.port, detail, ...(step ? { step } : {}) }, true)
       core.disconnect(code, detail)
       return false
     }
+    const refuse = (core: Connection, code: number, detail: string) => cut(core, code, "ProtocolError", detail, "SERVICE_REQUEST")
     const driver = yield* drive(core, channel, {
       receiveTimeout: options.receiveTimeout,
       closing: "closed by the server",
@@ -132,11 +138,21 @@ export const serverHandshake = (
         served || refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
     })
     const cause = <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.mapError(effect, (e) => violation ?? e)
-    yield* Effect.mapError(driver.firstKex, (e) => e._tag === "HostKeyRejected" ? driver.userError() : e)
+    // One plain timer, as the inbox's: a race of fibers would cost more than the rest of the wait.
+    let grace: ReturnType<typeof setTimeout> | undefined
+    if (options.deadline !== undefined) {
+      grace = setTimeout(
+        () => driver.step(() => cut(core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication")),
+        Math.max(0, options.deadline - clock.unsafeCurrentTimeMillis())
+      )
+      yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => clearTimeout(grace)))
+    }
+    yield* Effect.mapError(driver.firstKex, (e) => violation ?? (e._tag === "HostKeyRejected" ? driver.userError() : e))
     yield* cause(driver.services.take({
       millis: Duration.toMillis(options.handshakeTimeout),
       onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
     }))
+    clearTimeout(grace)
     return {
       clientAddress: channel.host,
       clientPort: channel.port,
