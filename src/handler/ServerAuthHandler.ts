@@ -53,10 +53,8 @@ import { encode } from "../wire/Writer.js"
 export interface ServerAuthOptions {
   /** sshd's MaxAuthTries: failed attempts before the connection is cut. Default 6. */
   readonly maxAuthTries?: number
-  /** sshd's LoginGraceTime: the whole login, from `since`. Default 120 s. */
+  /** sshd's LoginGraceTime: the whole run. Default 120 s. (`Server.listen` counts it from the connection.) */
   readonly loginGraceTime?: Duration.DurationInput
-  /** When the connection was accepted (the clock's millis), so the key exchange counts against LoginGraceTime as in sshd. Default: now. */
-  readonly since?: number
   /** The least time a failed attempt takes. Default 10 ms. */
   readonly failureFloor?: Duration.DurationInput
   /** Requests of any kind before the connection is cut. Default 128. */
@@ -125,6 +123,33 @@ const keyRecord = (key: PublicKey.PublicKey, cert?: Certificate.Certificate): No
   ...(cert ? { certificate: { keyId: cert.keyId, serial: String(cert.serial), caFingerprint: PublicKey.fingerprintSha256(cert.signatureKey) } } : {})
 })
 
+/** Transport failures that are the client's breach of the protocol. */
+const violations: ReadonlySet<string> = new Set(["ProtocolError", "BadPacket", "PacketTooLarge", "MacError", "VersionExchange", "KexFailed"])
+
+/**
+ * How a connection ends that failed before authentication completed, in the server's
+ * words: the client's DISCONNECT, its breach of the protocol (a message out of phase, a
+ * packet too large or that does not authenticate), a step it was too slow for (as sshd,
+ * one reason for every pre-authentication timeout: LoginGraceTime; the detail names the
+ * step), or a lost connection.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const transportFailure = (e: TransportFailure, attempts: ReadonlyArray<ServerAttempt> = [], user?: string): ServerAuthFailure =>
+  new ServerAuthFailure({
+    reason: e._tag === "Disconnected"
+      ? "ClientDisconnected"
+      : violations.has(e.reason)
+      ? "ProtocolViolation"
+      : e.reason === "Timeout"
+      ? "LoginGraceTime"
+      : "ConnectionLost",
+    detail: e._tag === "Disconnected" ? `the client disconnected: ${show(e.description, 128)}` : e.message,
+    attempts: [...attempts],
+    ...(user !== undefined ? { user } : {})
+  })
+
 /** The methods that may come next: the next step of every chain that the completed ones begin. */
 export const nextMethods = (chains: ReadonlyArray<ReadonlyArray<MethodName>>, completed: ReadonlyArray<MethodName>): Array<MethodName> => {
   const next: Array<MethodName> = []
@@ -166,7 +191,7 @@ export const authenticate = (
       sessionId: connection.sessionId
     }
     const now = yield* Clock.currentTimeMillis
-    const deadline = Math.min(options.since ?? now, now) + graceMillis
+    const deadline = now + graceMillis
 
     const attempts: Array<ServerAttempt> = []
     const credentials: Array<ProvenCredential> = []
@@ -183,8 +208,7 @@ export const authenticate = (
       new ServerAuthFailure({ reason, detail, attempts: [...attempts], ...(user !== undefined ? { user } : {}) })
     const cut = (reason: ServerAuthFailure["reason"], code: number, description: string) =>
       Effect.zipRight(connection.disconnect(code, description), Effect.fail(end(reason, description)))
-    const lost = (e: TransportFailure) =>
-      end(e._tag === "Disconnected" ? "ClientDisconnected" : "ConnectionLost", e._tag === "Disconnected" ? `the client disconnected: ${show(e.description, 128)}` : e.message)
+    const lost = (e: TransportFailure) => transportFailure(e, attempts, user)
 
     /** The next message, within LoginGraceTime. */
     const next: Effect.Effect<Uint8Array, ServerAuthFailure> = Effect.suspend(() => {

@@ -15,13 +15,13 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
-import { authenticate, defaultLoginGraceTime, type ServerAuthOptions, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
+import { authenticate, defaultLoginGraceTime, type ServerAuthOptions, transportFailure, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
 import { fromNetSocket } from "../transport/ByteChannel.js"
 import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
 import type { AuthPolicy } from "./AuthPolicy.js"
-import { type Authenticated, ServerAuthFailure } from "./ServerAuthResult.js"
+import type { Authenticated } from "./ServerAuthResult.js"
 
 /**
  * An authenticated connection, as the application gets it.
@@ -45,6 +45,7 @@ export interface ServerOptions {
   readonly port?: number
   readonly hostKeys: ReadonlyArray<PrivateKey>
   readonly algorithms?: AlgorithmPreferences
+  /** The userauth limits; LoginGraceTime counts from the connection, the key exchange included. */
   readonly auth?: ServerAuthOptions
   /** Each handshake step. Default 10 s. */
   readonly handshakeTimeout?: Duration.DurationInput
@@ -93,13 +94,16 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     const host = options.host ?? "127.0.0.1"
     const maxStartups = options.maxStartups ?? 10
     const handshakeTimeout = Duration.decode(options.handshakeTimeout ?? "10 seconds")
+    // sshd's LoginGraceTime runs from the connection, the key exchange included: a client
+    // that drips its handshake is cut at the same time as one idle in userauth.
+    const graceMillis = Duration.toMillis(options.auth?.loginGraceTime ?? defaultLoginGraceTime)
     const runFork = Runtime.runFork(yield* Effect.runtime<AuthPolicy>())
     const open = new Set<Fiber.RuntimeFiber<void, never>>()
     let unauthenticated = 0
 
     const serve = (socket: net.Socket) =>
       Effect.scoped(Effect.gen(function*() {
-        const accepted = yield* Clock.currentTimeMillis
+        const acceptedAt = yield* Clock.currentTimeMillis
         const address = socket.remoteAddress ?? host
         const port = socket.remotePort ?? 0
         const channel = fromNetSocket(socket, address, port)
@@ -111,7 +115,8 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           counted = false
         })
         yield* Effect.addFinalizer(() => uncount)
-        const connection = yield* serverHandshake(channel, {
+        // How the handshake fails is how the connection ends: a typed ServerAuthFailure too.
+        const connection = yield* Effect.mapError(serverHandshake(channel, {
           hostKeys: options.hostKeys,
           preferences: options.algorithms ?? defaultPreferences,
           serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
@@ -121,15 +126,11 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           rekeyBytes: 2 ** 30,
           rekeyPackets: 2 ** 28,
           serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
-          extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]]
-        }).pipe(
-          // LoginGraceTime runs from the accept, as sshd's: a client dripping its key exchange is held to it too.
-          Effect.timeoutFail({
-            duration: options.auth?.loginGraceTime ?? defaultLoginGraceTime,
-            onTimeout: () => new ServerAuthFailure({ reason: "LoginGraceTime", detail: "Timeout before authentication", attempts: [] })
-          })
-        )
-        const result = yield* authenticate(connection, { ...options.auth, since: accepted })
+          extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]],
+          deadline: acceptedAt + graceMillis
+        }), (e) => transportFailure(e))
+        const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
+        const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
         yield* uncount
         yield* options.onAuthenticated({ result, connection })
       }))

@@ -51,6 +51,11 @@ export interface DriverOptions {
    * peer sent before this request.
    */
   readonly onServiceRequest?: (name: string, core: Connection, earlier: number) => boolean
+  /**
+   * A server's: sees each message in the core's own turn, before it is queued; false drops
+   * it. So a message out of phase ends the connection when it arrives, not when it is read.
+   */
+  readonly onMessage?: (payload: Uint8Array, core: Connection) => boolean
 }
 
 /**
@@ -178,7 +183,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
       for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
         switch (event._tag) {
           case "Message":
-            inbound.offer(event.payload)
+            if (options.onMessage?.(event.payload, core) ?? true) inbound.offer(event.payload)
             break
           case "ServiceAccept":
             services.offer(event.name)

@@ -7,19 +7,19 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import type * as PublicKey from "../keys/PublicKey.js"
-import { DisconnectReason, MessageNumber } from "../wire/MessageNumber.js"
+import { DisconnectReason, MessageNumber, messageName } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
 import { drive } from "./CoreDriver.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
-import type { TransportFailure } from "./TransportError.js"
+import { TransportError, type TransportFailure } from "./TransportError.js"
 
 /**
  * @since 0.1.0
@@ -41,6 +41,11 @@ export interface ServerHandshakeOptions {
   readonly serverSigAlgs: ReadonlyArray<string>
   /** Further EXT_INFO extensions (publickey-hostbound@openssh.com…). */
   readonly extensions?: ReadonlyArray<readonly [string, Uint8Array]>
+  /**
+   * When the whole handshake must be done, in ms on the clock (sshd's LoginGraceTime runs
+   * from the connection): past it the connection is cut, and fails with a `Timeout`.
+   */
+  readonly deadline?: number
 }
 
 /**
@@ -78,11 +83,13 @@ const USERAUTH = "ssh-userauth"
 /**
  * Runs the version exchange, the first key exchange and the service request over `channel`.
  * Only `ssh-userauth` is served, and only before authentication: any other request, one
- * before it, or one after USERAUTH_SUCCESS ends the connection with SERVICE_NOT_AVAILABLE or
- * PROTOCOL_ERROR (RFC 4253 §10; paramiko's CVE-2018-7750 came from serving requests out of
- * phase). A repeated `ssh-userauth` request during userauth is answered again, as sshd
- * answers it (paramiko sends one before every method), and reaches no one else. Closing the
- * scope sends DISCONNECT.
+ * after USERAUTH_SUCCESS, or any message before the first request ends the connection with
+ * SERVICE_NOT_AVAILABLE or PROTOCOL_ERROR as it arrives (RFC 4253 §10; paramiko's
+ * CVE-2018-7750 came from serving requests out of phase). Every wait on the connection then
+ * fails with that violation, a `ProtocolError` at step SERVICE_REQUEST. A repeated
+ * `ssh-userauth` request during userauth is answered again, as sshd answers it (paramiko
+ * sends one before every method), and reaches no one else. Closing the scope sends
+ * DISCONNECT.
  *
  * @since 0.1.0
  * @category constructors
@@ -112,32 +119,49 @@ export const serverHandshake = (
     let served = false
     /** Set when we send USERAUTH_SUCCESS: from then on, ssh-userauth is not served again. */
     let authenticated = false
+    /** Why we cut the connection: what every later wait on it fails with. */
+    let violation: TransportError | undefined
+    const cut = (core: Connection, code: number, reason: "ProtocolError" | "Timeout", detail: string, step?: string): false => {
+      violation ??= new TransportError({ reason, host: channel.host, port: channel.port, detail, ...(step ? { step } : {}) }, true)
+      core.disconnect(code, detail)
+      return false
+    }
+    const refuse = (core: Connection, code: number, detail: string) => cut(core, code, "ProtocolError", detail, "SERVICE_REQUEST")
     const driver = yield* drive(core, channel, {
       receiveTimeout: options.receiveTimeout,
       closing: "closed by the server",
-      onServiceRequest: (name, core, earlier) => {
-        if (served) {
-          // As sshd does, a repeated ssh-userauth request is accepted again until userauth
-          // succeeds: paramiko sends one before every method and waits for its SERVICE_ACCEPT.
-          // It reaches nobody else; any other request is the client's violation.
-          if (name === USERAUTH && !authenticated) core.acceptService(name)
-          else core.disconnect(DisconnectReason.PROTOCOL_ERROR, "service already accepted")
+      onServiceRequest: (name, core) => {
+        if (served && name === USERAUTH && !authenticated) {
+          core.acceptService(name)
           return false
         }
-        if (earlier > 0) core.disconnect(DisconnectReason.PROTOCOL_ERROR, "message before the service request")
-        else if (name !== USERAUTH) core.disconnect(DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
-        else {
-          served = true
-          core.acceptService(name)
-        }
-        return served && !core.closed
-      }
+        if (served) return refuse(core, DisconnectReason.PROTOCOL_ERROR, `second SERVICE_REQUEST (${show(name, 64)}): a service is already accepted`)
+        if (core.closed) return false
+        if (name !== USERAUTH) return refuse(core, DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
+        served = true
+        core.acceptService(name)
+        return true
+      },
+      // Nothing but the service request may come first: the rest is cut as it arrives.
+      onMessage: (payload, core) =>
+        served || refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
     })
-    yield* Effect.mapError(driver.firstKex, (e) => e._tag === "HostKeyRejected" ? driver.userError() : e)
-    yield* driver.services.take({
+    const cause = <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.mapError(effect, (e) => violation ?? e)
+    // One plain timer, as the inbox's: a race of fibers would cost more than the rest of the wait.
+    let grace: ReturnType<typeof setTimeout> | undefined
+    if (options.deadline !== undefined) {
+      grace = setTimeout(
+        () => driver.step(() => cut(core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication")),
+        Math.max(0, options.deadline - clock.unsafeCurrentTimeMillis())
+      )
+      yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => clearTimeout(grace)))
+    }
+    yield* Effect.mapError(driver.firstKex, (e) => violation ?? (e._tag === "HostKeyRejected" ? driver.userError() : e))
+    yield* cause(driver.services.take({
       millis: Duration.toMillis(options.handshakeTimeout),
       onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
-    })
+    }))
+    clearTimeout(grace)
     return {
       clientAddress: channel.host,
       clientPort: channel.port,
@@ -154,10 +178,10 @@ export const serverHandshake = (
       },
       send: (payload) => {
         if (payload[0] === MessageNumber.USERAUTH_SUCCESS) authenticated = true
-        return driver.send(payload)
+        return cause(driver.send(payload))
       },
-      receive: driver.receive,
-      receiveWithin: driver.receiveWithin,
+      receive: cause(driver.receive),
+      receiveWithin: (millis) => cause(driver.receiveWithin(millis)),
       get pending() {
         return driver.pending()
       },
@@ -165,7 +189,7 @@ export const serverHandshake = (
       rekey: driver.rekey,
       get closed() {
         const e = core.closed
-        return e === undefined ? undefined : driver.userError()
+        return e === undefined ? undefined : violation ?? driver.userError()
       }
     } satisfies ServerConnection
   })
