@@ -491,13 +491,11 @@ export const authenticate = (
       return yield* cut("TooManyAttempts", DisconnectReason.PROTOCOL_ERROR, "Too many authentication requests")
     })
 
-    return yield* run.pipe(
-      Effect.timeoutFail({
-        duration: Duration.millis(Math.max(0, deadline - now)),
-        onTimeout: () => end("LoginGraceTime", "Timeout before authentication")
-      }),
-      Effect.tapError((e) => e.reason === "LoginGraceTime" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "Timeout before authentication") : Effect.void)
-    )
+    // Every wait on the client has the deadline. A slow policy call is not raced here (a
+    // race of fibers per login costs more than the rest of the handler); `Server.listen`
+    // holds the whole connection to LoginGraceTime with one timer instead, and the next
+    // step after a call that outlived it finds the connection cut.
+    return yield* run
   })
 
 /**

@@ -21,6 +21,7 @@ import * as AuthorizedKeys from "./AuthorizedKeys.js"
 import {
   AuthPolicy,
   type AuthPolicyService,
+  type ClientInfo,
   type InteractiveStep,
   type KeyGrant,
   type KeyOffer,
@@ -57,6 +58,11 @@ export interface UserTableOptions {
   readonly banner?: string
   /** sshd's TrustedUserCAKeys: certificates these CAs signed for a known user, naming them as a principal. */
   readonly trustedUserCaKeys?: ReadonlyArray<PublicKey.PublicKey>
+  /**
+   * A password function (a directory, a hash store) that decides for every user, known to
+   * the table or not, in place of the table's passwords. Do the same work for an unknown user.
+   */
+  readonly checkPassword?: (user: string, password: Redacted.Redacted<string>, client: ClientInfo) => Effect.Effect<boolean>
 }
 
 const digest = (secret: string) => crypto.createHash("sha256").update(secret, "utf8").digest()
@@ -98,7 +104,10 @@ export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTa
     })
   return {
     methods: (user) => Effect.succeed(entry(user)?.methods ?? defaults),
-    password: (user, password) => Effect.sync(() => sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
+    password: (user, password, client) =>
+      options.checkPassword
+        ? Effect.map(options.checkPassword(user, password, client), (ok) => (ok ? { _tag: "Accepted" } : { _tag: "Rejected" }))
+        : Effect.sync(() => sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
     keyAcceptable: (offer) => Effect.map(grantFor(offer), Option.isSome),
     keyProven: grantFor,
     keyboardInteractive: (user) =>

@@ -42,8 +42,9 @@ export interface ServerHandshakeOptions {
   /** Further EXT_INFO extensions (publickey-hostbound@openssh.com…). */
   readonly extensions?: ReadonlyArray<readonly [string, Uint8Array]>
   /**
-   * When the whole handshake must be done, in ms on the clock (sshd's LoginGraceTime runs
-   * from the connection): past it the connection is cut, and fails with a `Timeout`.
+   * When the login must be done, in ms on the clock (sshd's LoginGraceTime runs from the
+   * connection, and ends with USERAUTH_SUCCESS): past it the connection is cut, and every
+   * wait on it fails with a `Timeout`.
    */
   readonly deadline?: number
 }
@@ -161,7 +162,6 @@ export const serverHandshake = (
       millis: Duration.toMillis(options.handshakeTimeout),
       onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
     }))
-    clearTimeout(grace)
     return {
       clientAddress: channel.host,
       clientPort: channel.port,
@@ -177,7 +177,11 @@ export const serverHandshake = (
         return core.extensions
       },
       send: (payload) => {
-        if (payload[0] === MessageNumber.USERAUTH_SUCCESS) authenticated = true
+        if (payload[0] === MessageNumber.USERAUTH_SUCCESS) {
+          authenticated = true
+          // LoginGraceTime ends with the login.
+          clearTimeout(grace)
+        }
         return cause(driver.send(payload))
       },
       receive: cause(driver.receive),

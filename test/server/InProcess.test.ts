@@ -260,5 +260,43 @@ describe("our client against our server, in one process", () => {
       const refused = yield* Effect.either(AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth("alice"))).pipe(Effect.provide(alice.handlerLayer)))
       expect(refused._tag).toBe("Left")
     }))
+
+  it.scopedLive("keyboard-interactive over two rounds, and a password function in place of the table's passwords", () =>
+    Effect.gen(function*() {
+      const asked: Array<string> = []
+      const rounds = Layer.succeed(AuthPolicy, {
+        ...UserTable.make({}, {
+          methods: [["keyboard-interactive"], ["password"]],
+          checkPassword: (user, pw) => Effect.succeed(user === "dora" && Redacted.value(pw) === "from the directory")
+        }),
+        keyboardInteractive: () =>
+          Effect.succeed(Option.some({
+            start: Effect.succeed({ _tag: "Ask" as const, round: { name: "step 1", instruction: "", prompts: [{ prompt: "Password: ", echo: false }] } }),
+            answer: (responses) =>
+              Effect.sync(() => {
+                asked.push(Redacted.value(responses[0]))
+                return asked.length === 1
+                  ? { _tag: "Ask" as const, round: { name: "step 2", instruction: "a code", prompts: [{ prompt: "Code: ", echo: true }] } }
+                  : asked[0] === "pw" && asked[1] === "424242" ? { _tag: "Accepted" as const } : { _tag: "Rejected" as const }
+              })
+          }))
+      })
+      const kbd = yield* pair(rounds)
+      const names: Array<string> = []
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
+        new KeyboardInteractive("dora", (request) => {
+          names.push(request.name)
+          return Effect.succeed([secret(request.name === "step 1" ? "pw" : "424242")])
+        })
+      )).pipe(Effect.provide(kbd.handlerLayer))
+      expect(result.succeeded).toBe(true)
+      expect(names).toEqual(["step 1", "step 2"])
+      expect(asked).toEqual(["pw", "424242"])
+      const pw = yield* pair(rounds)
+      const byFunction = yield* AuthStrategy.authenticate(AuthStrategy.make(
+        new Password("dora", Effect.succeed(secret("from the directory")), { keyboardInteractiveFallback: false })
+      )).pipe(Effect.provide(pw.handlerLayer))
+      expect(byFunction.succeeded).toBe(true)
+    }))
 })
 
