@@ -80,8 +80,10 @@ export const serveExec = (
     const run = (channel: Channel, command: string) =>
       Effect.gen(function*() {
         const result = yield* exec({ command, authenticated, connection })
-        const out = [...(channel.write(bytes(result.stdout)) ?? []), ...(channel.write(bytes(result.stderr), 1) ?? [])]
-        yield* sendAll(out)
+        // Output past the channel's queue bound is not sent, and the client is told so.
+        const write = (data: Uint8Array, stream?: number) =>
+          channel.write(data, stream) ?? channel.write(Buffer.from(`output of ${data.length} bytes not sent: over the session's limit\n`), 1) ?? []
+        yield* sendAll([...write(bytes(result.stdout)), ...write(bytes(result.stderr), 1)])
         return result.exitStatus
       })
     const finish = (channel: Channel, exitStatus: number) =>

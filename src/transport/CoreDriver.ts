@@ -104,9 +104,12 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
     type Settle<E> = (result: Effect.Effect<void, E>) => void
     let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
     let kexWaiters: Array<Settle<TransportFailure>> = []
+    /** Once only: the end of the first exchange, or of the connection before it, whichever comes first. */
     const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
-      if (typeof firstKex === "function") firstKex(result)
-      else if (firstKex === undefined) firstKex = result
+      const waiting = firstKex
+      if (typeof waiting !== "function" && waiting !== undefined) return
+      firstKex = result
+      if (typeof waiting === "function") waiting(result)
     }
     const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
       const waiters = kexWaiters
