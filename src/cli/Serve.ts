@@ -105,9 +105,13 @@ const parseOptions = (pairs: ReadonlyArray<string>): Effect.Effect<Settings, Ser
           case "logingracetime":
             settings.loginGraceTime = count()
             break
-          case "maxstartups":
-            settings.maxStartups = Number(value.split(":")[0])
+          case "maxstartups": {
+            // sshd's start:rate:full; the cap here is its first number.
+            const n = Number(value.split(":")[0])
+            if (!Number.isInteger(n) || n < 1) throw bad(`-o ${pair}: expected a whole number of connections`)
+            settings.maxStartups = n
             break
+          }
           case "trustedusercakeys":
             settings.trustedUserCaKeys = value
             break
@@ -189,7 +193,8 @@ export const serve = Command.make("serve", flags, (f) =>
       ...(settings.maxStartups !== undefined ? { maxStartups: settings.maxStartups } : {}),
       auth: {
         ...(settings.maxAuthTries !== undefined ? { maxAuthTries: settings.maxAuthTries } : {}),
-        ...(settings.loginGraceTime !== undefined && settings.loginGraceTime > 0 ? { loginGraceTime: `${settings.loginGraceTime} seconds` } : {}),
+        // sshd's 0 is "no limit": here, the longest a Node timer waits (24 days).
+        ...(settings.loginGraceTime !== undefined ? { loginGraceTime: settings.loginGraceTime > 0 ? `${settings.loginGraceTime} seconds` : "24 days" } : {}),
         ...(settings.acceptedAlgorithms ? { acceptedAlgorithms: settings.acceptedAlgorithms } : {}),
         onAttempt: (attempt) => {
           const line = f.json ? JSON.stringify(Schema.encodeSync(ServerAttempt)(attempt)) : sshdLogLine(attempt)
