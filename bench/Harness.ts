@@ -11,6 +11,8 @@ import { nodeCurves } from "../src/crypto/NodeCurves.js"
 import { defaultPreferences } from "../src/transport/Algorithms.js"
 import { Connection } from "../src/transport/Connection.js"
 import { Client, type ConnectConfig } from "ssh2"
+import * as Sshd from "../test/support/Sshd.js"
+import { quantile } from "./Stats.js"
 
 export interface Row {
   readonly name: string
@@ -27,7 +29,6 @@ export interface Row {
  */
 export const WARMUP = Number(process.env.BENCH_WARMUP ?? 50)
 
-const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 
 /** What one block of sequential operations took: each one's time, and the CPU of the block. */
 export interface Block {
@@ -83,7 +84,7 @@ export const measureAll = async (clients: ReadonlyArray<BenchClient>, n: number,
     }
   }
   return clients.map((c, i) => {
-    const times = [...collected[i].times].sort((a, b) => a - b)
+    const times = collected[i].times
     const cpu = collected[i].cpuMs
     return {
       name: c.name,
@@ -228,6 +229,13 @@ export const formatRows = (rows: ReadonlyArray<Row>): string => {
   }
   return lines.join("\n")
 }
+
+/** Which code a run measured: the commit, and whether src had changes not in it. */
+export const measuredRevision = Effect.gen(function*() {
+  const head = (yield* Sshd.run("git", ["rev-parse", "--short", "HEAD"])).stdout.trim()
+  const dirty = (yield* Sshd.run("git", ["status", "--porcelain", "--", "src"])).stdout.trim() !== ""
+  return head === "" ? "no git" : `${head}${dirty ? " + local changes in src" : ""}`
+})
 
 export const verdict = (label: string, ratio: number, target: number) =>
   `${label}: ${ratio.toFixed(2)}× (target ≤ ${target.toFixed(1)}×) ${ratio <= target ? "PASS" : "MISS"}`

@@ -17,7 +17,8 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Sshd from "../test/support/Sshd.js"
 import type { RunnerArgs, Sample } from "./fanout/Runner.js"
-import { verdict } from "./Harness.js"
+import { measuredRevision, verdict } from "./Harness.js"
+import { kib, median } from "./Stats.js"
 
 const LOGINS = Number(process.env.BENCH_FANOUT_LOGINS ?? 200)
 const IN_FLIGHT = Number(process.env.BENCH_FANOUT_IN_FLIGHT ?? 50)
@@ -66,21 +67,12 @@ const runOnce = (client: Client, runnerArgs: RunnerArgs) =>
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const kib = (bytes: number) => (bytes / 1024).toFixed(0)
 const range = (xs: ReadonlyArray<number>) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×`
 
 const program = Effect.gen(function*() {
   const started = performance.now()
   const load0 = os.loadavg()[0]
-  // Which code was measured: the commit, and whether src had changes not in it.
-  const head = (yield* Sshd.run("git", ["rev-parse", "--short", "HEAD"])).stdout.trim()
-  const dirty = (yield* Sshd.run("git", ["status", "--porcelain", "--", "src"])).stdout.trim() !== ""
-  const revision = head === "" ? "no git" : `${head}${dirty ? " + local changes in src" : ""}`
+  const revision = yield* measuredRevision
   const dir = yield* Sshd.tempDir("bench-fanout-")
   const keyFile = path.join(dir, "id_ed25519")
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", keyFile])

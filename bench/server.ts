@@ -38,8 +38,9 @@ import type { PrivateKey } from "../src/keys/PrivateKey.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { verdict } from "./Harness.js"
+import { measuredRevision, verdict } from "./Harness.js"
 import * as Login from "./Login.js"
+import { kib, median, pool, quantile } from "./Stats.js"
 import type { ServerArgs } from "./server/Control.js"
 import * as Proc from "./server/Proc.js"
 import { nodeServer, sshd, type Target } from "./server/Targets.js"
@@ -67,32 +68,6 @@ const RUN_TIMEOUT_MS = 10 * 60_000
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
-/** Runs `task(0 .. count-1)` with at most `limit` under way; rejects on the first failure. */
-const pool = async (count: number, limit: number, task: (i: number) => Promise<void>) => {
-  let next = 0
-  let failed = false
-  const worker = async () => {
-    while (next < count && !failed) {
-      const i = next++
-      await task(i).catch((e) => {
-        failed = true
-        throw e
-      })
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker))
-}
-
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const quantile = (xs: ReadonlyArray<number>, q: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
-}
-const kib = (bytes: number) => (bytes / 1024).toFixed(0)
 const atLeast = (label: string, ratio: number, target: number) =>
   `${label}: ${ratio.toFixed(2)}× (target ≥ ${target.toFixed(1)}×) ${ratio >= target ? "PASS" : "MISS"}`
 
@@ -116,9 +91,7 @@ interface MemorySample {
 const program = Effect.gen(function*() {
   const started = performance.now()
   const load0 = os.loadavg()[0]
-  const head = (yield* Sshd.run("git", ["rev-parse", "--short", "HEAD"])).stdout.trim()
-  const dirty = (yield* Sshd.run("git", ["status", "--porcelain", "--", "src"])).stdout.trim() !== ""
-  const revision = head === "" ? "no git" : `${head}${dirty ? " + local changes in src" : ""}`
+  const revision = yield* measuredRevision
 
   const dir = yield* Sshd.tempDir("bench-server-")
   const keyFile = path.join(dir, "id_ed25519")

@@ -13,6 +13,7 @@
  * client that started with the smaller heap.
  */
 import * as fs from "node:fs"
+import { pool } from "../Stats.js"
 
 /** What the parent passes, as one JSON argument after `--`. */
 export interface RunnerArgs {
@@ -55,22 +56,6 @@ const RUN_TIMEOUT_MS = 150_000
 export const args = (): RunnerArgs => JSON.parse(process.argv[process.argv.length - 1]) as RunnerArgs
 
 export const readKeyText = (a: RunnerArgs) => fs.readFileSync(a.keyFile, "utf8")
-
-/** Runs `task(0 .. count-1)` with at most `limit` under way; rejects on the first failure. */
-const pool = async (count: number, limit: number, task: (i: number) => Promise<void>) => {
-  let next = 0
-  let failed = false
-  const worker = async () => {
-    while (next < count && !failed) {
-      const i = next++
-      await task(i).catch((e) => {
-        failed = true
-        throw e
-      })
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker))
-}
 
 const collect = (globalThis as { gc?: () => void }).gc
 const memory = () => {
