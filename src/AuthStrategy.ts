@@ -136,7 +136,8 @@ export const authenticate = <R>(
           ),
           Effect.withSpan("AuthStrategy.attempt", {
             captureStackTrace: false,
-            attributes: { method: source.method, username: source.username, fingerprint: source.fingerprint ?? "" }
+            // A key's fingerprint, where the source knows it before loading; the handler adds it otherwise.
+            attributes: { method: source.method, username: source.username, ...(source.fingerprint ? { fingerprint: source.fingerprint } : {}) }
           })
         )
         results.push({ source, attempt: outcome, durationMillis: performance.now() - started })

@@ -435,6 +435,8 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
         yield* ensureService
         const key = signer.publicKey
+        // The attempt's span learns the key here: a key read from disk is known only now.
+        yield* Effect.annotateCurrentSpan("fingerprint", PublicKey.fingerprintSha256(key))
         const accepted = options?.acceptedAlgorithms
         // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
         // than spend MaxAuthTries on the sha2 names it lists but refuses.

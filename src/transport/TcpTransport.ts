@@ -90,7 +90,7 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
       })
     })
     return fromNetSocket(s, host, port)
-  })
+  }).pipe(Effect.withSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }))
 
 /**
  * Connects, runs the handshake and returns the connection. Closing the scope sends
