@@ -18,7 +18,7 @@ import * as net from "node:net"
 import { authenticate, defaultLoginGraceTime, type ServerAuthOptions, transportFailure, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
-import { fromNetSocket } from "../transport/ByteChannel.js"
+import { type ByteChannel, fromNetSocket } from "../transport/ByteChannel.js"
 import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
 import type { AuthPolicy } from "./AuthPolicy.js"
 import type { Authenticated } from "./ServerAuthResult.js"
@@ -115,6 +115,18 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           counted = false
         })
         yield* Effect.addFinalizer(() => uncount)
+        // One trace per login: the handshake's phases and the authentication, up to its result.
+        const { connection, result } = yield* login(channel, acceptedAt).pipe(Effect.withSpan("Server.login", {
+          root: true,
+          captureStackTrace: false,
+          attributes: { "net.peer.name": address, "net.peer.port": port }
+        }))
+        yield* uncount
+        yield* options.onAuthenticated({ result, connection })
+      }))
+
+    const login = (channel: ByteChannel, acceptedAt: number) =>
+      Effect.gen(function*() {
         // How the handshake fails is how the connection ends: a typed ServerAuthFailure too.
         const connection = yield* Effect.mapError(serverHandshake(channel, {
           hostKeys: options.hostKeys,
@@ -131,9 +143,9 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
         }), (e) => transportFailure(e))
         const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
         const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
-        yield* uncount
-        yield* options.onAuthenticated({ result, connection })
-      }))
+        yield* Effect.annotateCurrentSpan("user", result.user)
+        return { connection, result }
+      })
 
     const server = net.createServer({ noDelay: true }, (socket) => {
       socket.on("error", () => {})

@@ -105,11 +105,22 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
   it.scopedLive("connect, version exchange, key exchange with its host-key check, then each attempt and request", () =>
     Effect.gen(function*() {
       const key = yield* encryptedKey
+      // The server traced too, into an exporter of its own, for the test's whole scope.
+      const serverExporter = new InMemorySpanExporter()
+      const serverTracing = yield* Layer.build(layerTracing(serverExporter, "span-tree-server"))
       const server = yield* OurServer.start({
         alice: { keys: [key.publicKey], password: Redacted.make(PASSWORD), methods: [["publickey", "password"]] }
-      })
+      }).pipe(Effect.provide(serverTracing))
       const { result, spans } = yield* traced(server, key, { passphrase: PASSPHRASE, password: PASSWORD })
       expect(result._tag === "Right" && result.right.succeeded, server.log()).toBe(true)
+
+      // The server's side of the same login: one trace, the user named once authenticated.
+      yield* server.awaitEnded(1)
+      const serverSpans = [...serverExporter.getFinishedSpans()]
+      expect(render(serverSpans)).toBe(["Server.login", "  Transport.versionExchange", "  Transport.keyExchange"].join("\n"))
+      expect(one(serverSpans, "Server.login").attributes).toMatchObject({ "net.peer.name": "127.0.0.1", user: "alice" })
+      expect(one(serverSpans, "Transport.keyExchange").attributes["ssh.kex"]).toBe("curve25519-sha256")
+      for (const secret of [PASSPHRASE, PASSWORD]) expect(everything(serverSpans)).not.toContain(secret)
 
       expect(render(spans)).toBe([
         "login",
