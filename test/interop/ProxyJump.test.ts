@@ -9,14 +9,17 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
 import * as DirectTcpip from "../../src/connection/DirectTcpip.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
+import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
 import type { AuthSource } from "../../src/sources/AuthSource.js"
 import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure, pinned } from "../../src/transport/HostKeyPolicy.js"
+import * as Jump from "../../src/transport/Jump.js"
 import * as ProxyCommand from "../../src/transport/ProxyCommand.js"
 import { makeOver, makeTcp } from "../../src/transport/TcpTransport.js"
 import { Transport } from "../../src/transport/Transport.js"
@@ -35,6 +38,12 @@ const login = (transport: Transport, source: AuthSource) =>
 
 /** Our server, where alice logs in with the suite's ed25519 key. */
 const target = Effect.flatMap(ClientKeys, (keys) => OurServer.start({ alice: OurServer.alice([keys.ed25519]) }))
+/** The fingerprint of a `.pub` file, as ssh-keygen -l prints it. */
+const fingerprintOf = (pubFile: string) => {
+  const parsed = PublicKeyText.parsePublicKey(fs.readFileSync(pubFile, "utf8").trim())
+  if (Either.isLeft(parsed)) throw parsed.left
+  return PublicKey.fingerprintSha256(parsed.right)
+}
 const pinnedTo = (server: OurServer.OurServer) => pinned([PublicKey.fingerprintSha256(server.hostKey.publicKey)])
 
 /** An sshd bastion that lets us in with the same key, logging at DEBUG1 so its forwarding shows. */
@@ -74,6 +83,26 @@ describe.skipIf(skipInterop())("interop: a login through a jump host's direct-tc
       expect(server.authenticated.map((a) => a.user)).toEqual(["alice"])
       // The bastion did the forwarding: its own log names the target.
       expect(yield* sshd.readLog).toMatch(new RegExp(`server_request_direct_tcpip: originator 127\\.0\\.0\\.1 port 65535, target 127\\.0\\.0\\.1 port ${server.port}`))
+    }).pipe(Effect.provide(clientKeysLayer)))
+
+  it.scopedLive("a chain: two sshd jump hosts, each a connection of its own inside the one before, then our server", () =>
+    Effect.gen(function*() {
+      const keys = yield* ClientKeys
+      const server = yield* target
+      const first = yield* bastion()
+      const second = yield* Sshd.start({ authorizedKeys: [keys.ed25519.line], config: ["LogLevel DEBUG1"] })
+      // The second jump host is reached through the first, and checked by its own host key.
+      const hop = yield* Jump.through(first.transport, {
+        host: "127.0.0.1",
+        port: second.port,
+        hostKeyPolicy: pinned([fingerprintOf(`${second.hostKeys.files.ed25519}.pub`)])
+      })
+      expect((yield* login(hop, new OnDiskPrivateKey(me, "test", keys.ed25519.path))).succeeded).toBe(true)
+      const inner = yield* Jump.through(hop, { host: "127.0.0.1", port: server.port, hostKeyPolicy: pinnedTo(server) })
+      expect((yield* login(inner, new OnDiskPrivateKey("alice", "test", keys.ed25519.path))).succeeded, server.log()).toBe(true)
+      expect(server.authenticated.map((a) => a.user)).toEqual(["alice"])
+      expect(yield* first.sshd.readLog).toMatch(new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${second.port}`))
+      expect(yield* second.readLog).toMatch(new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${server.port}`))
     }).pipe(Effect.provide(clientKeysLayer)))
 
   it.scopedLive("a bastion with AllowTcpForwarding no refuses the channel: ChannelOpenRefused names it and the reason", () =>
