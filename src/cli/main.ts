@@ -14,16 +14,31 @@ import { printable, show } from "../wire/PeerText.js"
 import { agent } from "./Agent.js"
 import { config } from "./Config.js"
 import { connect, expandVerbosity } from "./Connect.js"
+import * as Help from "./Help.js"
 import { key } from "./Key.js"
 import { probe } from "./Probe.js"
 import { serve } from "./Serve.js"
 
+const subcommands = [probe, connect, key, config, agent, serve] as const
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe, connect, key, config, agent, serve])
+  Command.withSubcommands(subcommands)
 )
 
-const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })
+const info = { name: "ssh-auth", version: "0.1.0" }
+const cli = Command.run(command, info)
+const program: Help.Program = { ...info, command: command.descriptor, subcommands: subcommands.map((c) => c.descriptor) }
+
+/**
+ * Help is ours to lay out (see Help.ts): @effect/cli's would name the subcommand alone in
+ * USAGE, pad to its longest line and colour a pipe. Asked for as @effect/cli reads it.
+ */
+const run = (argv: ReadonlyArray<string>) => {
+  const path = Help.helpRequest(program, argv.slice(2))
+  return path === undefined
+    ? cli(argv)
+    : Effect.sync(() => void process.stdout.write(Help.render(Help.helpDoc(program, path), Help.outputStyle(process.stdout))))
+}
 
 /** A bug of ours still ends the way every failure does: one line, status 255, like ssh. */
 const internalError = (what: unknown): string =>
@@ -53,7 +68,7 @@ const escapingConsole = Console.consoleWith((console) => {
 
 // Only connect counts its -v flags.
 Effect.flatMap(escapingConsole, (console) =>
-  cli(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
+  run(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
     // Like ssh: a connection failure prints one line and exits 255.
     Effect.catchAll((error) =>
       ValidationError.isValidationError(error)
