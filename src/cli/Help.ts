@@ -15,39 +15,7 @@ import type * as Span from "@effect/cli/HelpDoc/Span"
 import * as Usage from "@effect/cli/Usage"
 import * as HashMap from "effect/HashMap"
 import * as HashSet from "effect/HashSet"
-
-/**
- * How to write to one output stream: its width in columns, and whether escape sequences
- * (bold) may be used.
- *
- * @since 0.1.0
- * @category models
- */
-export interface OutputStyle {
-  readonly width: number
-  readonly color: boolean
-}
-
-/** The least width help is laid out for, however narrow the terminal says it is. */
-const MIN_WIDTH = 40
-
-/**
- * The style for a stream, as ssh and most Unix tools decide it: a terminal gets its own
- * width and may get bold text; anything else (a pipe, a file) gets 80 columns and plain
- * text. `NO_COLOR` (set and not empty, per no-color.org) and `TERM=dumb` turn escapes off.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const outputStyle = (
-  stream: { readonly isTTY?: boolean; readonly columns?: number },
-  env: Readonly<Record<string, string | undefined>> = process.env
-): OutputStyle => {
-  const tty = stream.isTTY === true
-  const columns = tty && typeof stream.columns === "number" && stream.columns > 0 ? stream.columns : 80
-  const noColor = (env.NO_COLOR ?? "") !== "" || env.TERM === "dumb"
-  return { width: Math.max(MIN_WIDTH, columns), color: tty && !noColor }
-}
+import type { OutputStyle } from "./Output.js"
 
 /**
  * @effect/cli's descriptions of a value's type that say nothing the usage line does not:

@@ -10,12 +10,15 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import { printable, show } from "../wire/PeerText.js"
 import { agent } from "./Agent.js"
 import { config } from "./Config.js"
 import { connect, expandVerbosity } from "./Connect.js"
 import * as Help from "./Help.js"
 import { key } from "./Key.js"
+import * as Output from "./Output.js"
 import { probe } from "./Probe.js"
 import { serve } from "./Serve.js"
 
@@ -37,7 +40,7 @@ const run = (argv: ReadonlyArray<string>) => {
   const path = Help.helpRequest(program, argv.slice(2))
   return path === undefined
     ? cli(argv)
-    : Effect.sync(() => void process.stdout.write(Help.render(Help.helpDoc(program, path), Help.outputStyle(process.stdout))))
+    : Effect.sync(() => void process.stdout.write(Help.render(Help.helpDoc(program, path), Output.outputStyle(process.stdout))))
 }
 
 /** A bug of ours still ends the way every failure does: one line, status 255, like ssh. */
@@ -101,6 +104,7 @@ Effect.flatMap(escapingConsole, (console) =>
         process.exitCode = 255
       })
     ),
-    Effect.provide(NodeContext.layer),
-    NodeRuntime.runMain({ disableErrorReporting: true })
+    // Effect's pretty logger, without colours where the output may not have them.
+    Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, Output.prettyLogger))),
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )

@@ -6,24 +6,25 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Span from "@effect/cli/HelpDoc/Span"
 import { describe, expect, it } from "@effect/vitest"
 import * as Help from "../../src/cli/Help.js"
+import * as Output from "../../src/cli/Output.js"
 
-describe("Help.outputStyle", () => {
+describe("Output.outputStyle", () => {
   it("a pipe or a file: 80 columns, no escapes, whatever the environment says", () => {
-    expect(Help.outputStyle({ isTTY: false, columns: 200 }, {})).toEqual({ width: 80, color: false })
-    expect(Help.outputStyle({}, { TERM: "xterm-256color" })).toEqual({ width: 80, color: false })
+    expect(Output.outputStyle({ isTTY: false, columns: 200 }, {})).toEqual({ width: 80, color: false })
+    expect(Output.outputStyle({}, { TERM: "xterm-256color" })).toEqual({ width: 80, color: false })
   })
 
   it("a terminal: its width, and bold unless NO_COLOR is set (not empty) or TERM is dumb", () => {
-    expect(Help.outputStyle({ isTTY: true, columns: 132 }, {})).toEqual({ width: 132, color: true })
-    expect(Help.outputStyle({ isTTY: true, columns: 132 }, { NO_COLOR: "1" })).toEqual({ width: 132, color: false })
-    expect(Help.outputStyle({ isTTY: true, columns: 132 }, { NO_COLOR: "" })).toEqual({ width: 132, color: true })
-    expect(Help.outputStyle({ isTTY: true, columns: 132 }, { TERM: "dumb" })).toEqual({ width: 132, color: false })
+    expect(Output.outputStyle({ isTTY: true, columns: 132 }, {})).toEqual({ width: 132, color: true })
+    expect(Output.outputStyle({ isTTY: true, columns: 132 }, { NO_COLOR: "1" })).toEqual({ width: 132, color: false })
+    expect(Output.outputStyle({ isTTY: true, columns: 132 }, { NO_COLOR: "" })).toEqual({ width: 132, color: true })
+    expect(Output.outputStyle({ isTTY: true, columns: 132 }, { TERM: "dumb" })).toEqual({ width: 132, color: false })
   })
 
   it("a terminal that gives no width, or a silly one: 80, or at least 40", () => {
-    expect(Help.outputStyle({ isTTY: true }, {}).width).toBe(80)
-    expect(Help.outputStyle({ isTTY: true, columns: 0 }, {}).width).toBe(80)
-    expect(Help.outputStyle({ isTTY: true, columns: 12 }, {}).width).toBe(40)
+    expect(Output.outputStyle({ isTTY: true }, {}).width).toBe(80)
+    expect(Output.outputStyle({ isTTY: true, columns: 0 }, {}).width).toBe(80)
+    expect(Output.outputStyle({ isTTY: true, columns: 12 }, {}).width).toBe(40)
   })
 })
 

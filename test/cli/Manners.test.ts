@@ -204,4 +204,36 @@ describe("ssh-auth connect: the server's banner", () => {
       expect(json.banners).toEqual([banner])
       expect(r.stderr).toContain("Authorised users only.")
     }))
+
+  it.scopedLive("-v: ssh's debug1 lines on stderr, once each, and no other logger's lines anywhere", () =>
+    Effect.gen(function*() {
+      const server = yield* OurServer.start({ alice: OurServer.alice([]) }, { table: { banner } })
+      const home = yield* Sshd.tempDir("banner-home-")
+      const r = yield* ssh_auth(
+        [
+          "connect",
+          "alice@127.0.0.1",
+          "-p",
+          String(server.port),
+          "-F",
+          "/dev/null",
+          "-o",
+          "PubkeyAuthentication=no",
+          "-o",
+          "KbdInteractiveAuthentication=no",
+          "--password-env",
+          "TEST_PW",
+          "--insecure-accept-any-host-key",
+          "-v"
+        ],
+        { HOME: home, SSH_AUTH_SOCK: "", TEST_PW: OurServer.PASSWORD }
+      )
+      expect(r.code, `${r.stdout}\n${r.stderr}\n${server.log()}`).toBe(0)
+      const authenticated = r.stderr.split("\n").filter((line) => line.startsWith("debug1: Authenticated to 127.0.0.1"))
+      expect(authenticated).toHaveLength(1)
+      // Effect's own loggers (pretty: "DEBUG (#12): …", logfmt: "level=DEBUG") must not print beside ssh's.
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/DEBUG \(#|level=DEBUG|timestamp=/)
+      expect(r.stdout).not.toContain("debug1:")
+      expect(r.stderr).not.toContain(ESC)
+    }))
 })
