@@ -89,15 +89,28 @@ describe("ssh-auth help, piped", () => {
     }))
 })
 
+describe("ssh-auth --wizard without a terminal", () => {
+  it.live("fails at once with a usage error, instead of waiting on stdin", () =>
+    Effect.gen(function*() {
+      // stdin is a pipe that stays open: a wizard that asked would wait until the timeout.
+      const started = Date.now()
+      const r = yield* ssh_auth(["--wizard"])
+      expect(r.code).toBe(2)
+      expect(r.stdout).toBe("")
+      expect(r.stderr).toBe("ssh-auth: --wizard asks its questions on a terminal, and stdin or stdout is not one\n")
+      expect(Date.now() - started).toBeLessThan(15_000)
+    }))
+})
+
 // A terminal, for the cases that need one: util-linux's `script` runs the command on a pty.
 const hasScript = fs.existsSync("/usr/bin/script") || fs.existsSync("/bin/script")
 if (!hasScript && isCI) throw new Error("CI=true but `script` (util-linux) is not installed: the terminal cases of the help need it")
 if (!hasScript) console.warn("\n*** help-on-a-terminal tests SKIPPED: `script` (util-linux) not found ***\n")
 
 /** `ssh-auth args` on a terminal `columns` wide; what it wrote, CRs removed. */
-const onTerminal = (columns: number, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+const onTerminal = (columns: number, args: ReadonlyArray<string>, env: Record<string, string> = {}, prefix = "") =>
   Effect.map(
-    Sshd.run("script", ["-qec", `stty cols ${columns}; exec '${process.execPath}' '${bin}' ${args.join(" ")}`, "/dev/null"], {
+    Sshd.run("script", ["-qec", `stty cols ${columns}; exec ${prefix}'${process.execPath}' '${bin}' ${args.join(" ")}`, "/dev/null"], {
       timeoutMs: 20_000,
       env: { NO_COLOR: "", TERM: "xterm-256color", ...env }
     }),
@@ -123,6 +136,14 @@ describe.skipIf(!hasScript)("ssh-auth help, on a terminal", () => {
       const lines = plain(r.stdout).split("\n")
       expect(Math.max(...lines.map((l) => l.length))).toBeGreaterThan(80)
       expect(lines.filter((line) => line.length > 200 || line.endsWith(" "))).toEqual([])
+    }))
+
+  it.live("the wizard's header, which @effect/cli colours, is printed plain rather than as escaped escapes", () =>
+    Effect.gen(function*() {
+      // The wizard then waits for an answer on the terminal: `timeout` ends it.
+      const r = yield* onTerminal(80, ["--wizard"], {}, "timeout 3 ")
+      expect(r.stdout.split("\n")[0]).toBe("Wizard Mode for CLI Application: ssh-auth (0.1.0)")
+      expect(r.stdout).not.toContain("\\033")
     }))
 
   it.live("NO_COLOR: no escapes, even on a terminal", () =>
