@@ -80,8 +80,11 @@ const sgr = /\x1b\[[0-9;]*m/g
  * output is, and "\033[0;1m" in a pipe helps no one.
  */
 const escapingConsole = Console.consoleWith((console) => {
+  // @effect/cli's rendered documents (a usage error, --version) end in a newline of their own: one is enough.
   const escape = (args: ReadonlyArray<unknown>) =>
-    args.map((a) => (typeof a === "string" ? printable(a.replace(sgr, ""), { multiline: true }) : a))
+    args.map((a, i) =>
+      typeof a === "string" ? printable((i === args.length - 1 ? a.replace(/\n$/, "") : a).replace(sgr, ""), { multiline: true }) : a
+    )
   return Effect.succeed<Console.Console>({
     ...console,
     log: (...args) => console.log(...escape(args)),

@@ -78,12 +78,19 @@ describe("ssh-auth help, piped", () => {
       expect(r.stdout).toMatch(/^ {2}key +key tools/m)
     }))
 
-  it.live("a wrong command line: the error on stderr, plain, status 2, nothing on stdout", () =>
+  it.live("--version: the version, one line", () =>
+    Effect.gen(function*() {
+      const r = yield* ssh_auth(["--version"])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toBe("0.1.0\n")
+    }))
+
+  it.live("a wrong command line: the error on stderr, plain, one line, status 2, nothing on stdout", () =>
     Effect.gen(function*() {
       const r = yield* ssh_auth(["connect", "--port", "abc", "host"])
       expect(r.code).toBe(2)
       expect(r.stdout).toBe("")
-      expect(r.stderr).toMatch(/'abc' is not a integer/)
+      expect(r.stderr).toBe("'abc' is not a integer\n")
       expect(r.stderr).not.toContain(ESC)
       expect(r.stderr).not.toContain("\\033")
     }))
