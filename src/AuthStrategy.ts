@@ -102,6 +102,35 @@ type Stop = "Success" | "Disconnected" | "ConnectionLost" | "ProtocolViolation" 
  * does not allow (as its last failure said) are recorded as skipped and never run, so
  * their secrets are never fetched.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Redacted } from "effect"
+ * import * as AuthHandler from "effect-ssh-auth/handler/AuthHandler"
+ * import * as AuthStrategy from "effect-ssh-auth/AuthStrategy"
+ * import { Password } from "effect-ssh-auth/sources/Password"
+ * import * as Scripted from "effect-ssh-auth/transport/ScriptedTransport"
+ *
+ * const strategy = AuthStrategy.make(new Password("deploy", Effect.succeed(Redacted.make("s3cret"))))
+ *
+ * // A server that allows password only, then accepts it: no network needed.
+ * const server = Scripted.layerScripted({
+ *   steps: [
+ *     { reply: [Scripted.failure(["password"])] },
+ *     { expect: (m) => m._tag === "UserauthRequest" && m.method === "password" || "a password request", reply: [Scripted.success] }
+ *   ]
+ * })
+ *
+ * const program = AuthStrategy.authenticate(strategy, { noneFirst: true, deadline: "30 seconds" }).pipe(
+ *   Effect.provide(AuthHandler.layer.pipe(Layer.provide(server)))
+ * )
+ *
+ * Effect.runPromise(program).then((result) => {
+ *   assert.strictEqual(result.succeeded, true)
+ *   // One line per attempt: "NoneAuth(user=deploy) -> failure; …" then "Password(user=deploy) -> success (… ms)"
+ *   assert.match(String(result), /Password\(user=deploy\) -> success/)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category running
  */

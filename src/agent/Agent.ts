@@ -24,13 +24,24 @@ import * as PublicKey from "../keys/PublicKey.js"
 import { AgentError, type AgentFailure, NoAgent } from "./AgentError.js"
 import * as Protocol from "./AgentProtocol.js"
 
-/**
- * The agent's errors, defined in `AgentError` and re-exported here.
- *
- * @since 0.1.0
- * @category errors
- */
-export { AgentError, type AgentFailure, NoAgent }
+// The agent's errors, defined in `AgentError` and re-exported here.
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  AgentError,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  type AgentFailure,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  NoAgent
+}
 
 /**
  * A key or certificate held by the agent.

@@ -157,7 +157,11 @@ export const transportFailure = (e: TransportFailure, attempts: ReadonlyArray<Se
     ...(user !== undefined ? { user } : {})
   })
 
-/** The methods that may come next: the next step of every chain that the completed ones begin. */
+/**
+ * The methods that may come next: the next step of every chain that the completed ones begin.
+ *
+ * @since 0.1.0
+ */
 export const nextMethods = (chains: ReadonlyArray<ReadonlyArray<MethodName>>, completed: ReadonlyArray<MethodName>): Array<MethodName> => {
   const next: Array<MethodName> = []
   for (const chain of chains) {

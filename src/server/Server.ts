@@ -86,6 +86,35 @@ export interface Listening {
 /**
  * Listens until the scope closes.
  *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import * as crypto from "node:crypto"
+ * import { nodeCurves } from "effect-ssh-auth/crypto/NodeCurves"
+ * import * as PrivateKey from "effect-ssh-auth/keys/PrivateKey"
+ * import * as Server from "effect-ssh-auth/server/Server"
+ * import { serveExec } from "effect-ssh-auth/server/Session"
+ * import * as UserTable from "effect-ssh-auth/server/UserTable"
+ *
+ * const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+ * const policy = UserTable.layer({ alice: { password: Redacted.make("correct horse battery") } })
+ *
+ * const server = Server.listen({
+ *   port: 0, // a free port, on 127.0.0.1
+ *   hostKeys: [hostKey],
+ *   auth: { maxAuthTries: 6, loginGraceTime: "2 minutes" },
+ *   // After authentication: a session channel whose exec answers who logged in, and how.
+ *   onAuthenticated: ({ connection, result }) =>
+ *     serveExec(connection, result, ({ command }) =>
+ *       Effect.succeed({ stdout: `${result.user} ran ${command} by ${result.methods.join(",")}\n`, exitStatus: 0 }))
+ * })
+ *
+ * // Listens until the scope closes: here, as soon as the port is known.
+ * Effect.runPromise(Effect.scoped(server).pipe(Effect.provide(policy))).then((listening) => {
+ *   assert.ok(listening.port > 0)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

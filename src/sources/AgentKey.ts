@@ -33,7 +33,9 @@ const isAgentFailure = (e: unknown): e is AgentFailure =>
  * @category sources
  */
 export class AgentKey extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "AgentKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
   constructor(
     readonly username: string,
@@ -79,7 +81,9 @@ export class AgentKey extends Base implements AuthSource {
  * @category sources
  */
 export class AgentUnavailable extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "AgentUnavailable"
+  /** @since 0.1.0 */
   readonly method = "publickey"
   constructor(readonly username: string, readonly reason: NoAgent | AgentError) {
     super()

@@ -136,19 +136,26 @@ export interface AuthSource {
  * @category constructors
  */
 export abstract class Base {
+  /** @since 0.1.0 */
   abstract readonly _tag: string
+  /** @since 0.1.0 */
   abstract readonly username: string
+  /** @since 0.1.0 */
   abstract readonly method: AuthMethod
+  /** @since 0.1.0 */
   abstract readonly description: string
 
+  /** @since 0.1.0 */
   toString(): string {
     return `${this._tag}(${this.description})`
   }
 
+  /** @since 0.1.0 */
   toJSON(): unknown {
     return { _tag: this._tag, username: this.username, method: this.method, description: this.description }
   }
 
+  /** @since 0.1.0 */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString()
   }

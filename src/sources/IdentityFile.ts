@@ -25,7 +25,11 @@ import { passphrase, type Prompter } from "./Prompter.js"
  */
 export class LazyKey {
   private loaded: PrivateKey | undefined
-  /** How many times a person was asked for this key's passphrase. */
+  /**
+   * How many times a person was asked for this key's passphrase.
+   *
+   * @since 0.1.0
+   */
   prompts = 0
   constructor(
     readonly path: string,
@@ -71,7 +75,9 @@ const ownFailure = (cause: unknown): SourceError | undefined =>
  * @category sources
  */
 export class IdentityFileKey extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "IdentityFileKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
   constructor(
     readonly username: string,
@@ -109,7 +115,9 @@ export class IdentityFileKey extends Base implements AuthSource {
  * @category sources
  */
 export class BrokenIdentityFile extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "BrokenIdentityFile"
+  /** @since 0.1.0 */
   readonly method = "publickey"
   constructor(readonly username: string, readonly path: string, readonly error: KeyFileError | PrivateKeyError) {
     super()

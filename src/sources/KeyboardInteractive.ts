@@ -14,7 +14,9 @@ import { type AuthSource, Base, userCode } from "./AuthSource.js"
  * @category sources
  */
 export class KeyboardInteractive<E = never> extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "KeyboardInteractive"
+  /** @since 0.1.0 */
   readonly method = "keyboard-interactive"
   constructor(readonly username: string, private readonly responder: Responder<E>, readonly submethods = "") {
     super()

@@ -13,7 +13,9 @@ import { type AuthSource, Base } from "./AuthSource.js"
  * @category sources
  */
 export class NoneAuth extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "NoneAuth"
+  /** @since 0.1.0 */
   readonly method = "none"
   constructor(readonly username: string) {
     super()

@@ -1,4 +1,26 @@
 /**
+ * The password source: the `Password` class, a username and a lazy getter of the password.
+ *
+ * @example
+ * ```ts
+ * import { Config, Effect } from "effect"
+ * import * as AuthStrategy from "effect-ssh-auth/AuthStrategy"
+ * import { Password } from "effect-ssh-auth/sources/Password"
+ *
+ * // The getter runs only if the server gets as far as asking: here, from the environment,
+ * // so a missing DEPLOY_PW is this source's CredentialError, recorded, and the strategy goes on.
+ * const password = new Password("deploy", Config.redacted("DEPLOY_PW"))
+ *
+ * assert.strictEqual(password.method, "password")
+ * assert.strictEqual(String(password), "Password(user=deploy)")
+ *
+ * // Any getter will do, a secrets service's included.
+ * const fromVault = new Password("deploy", Effect.tryPromise(() => fetchSecret("deploy")))
+ * declare function fetchSecret(name: string): Promise<import("effect").Redacted.Redacted<string>>
+ *
+ * export const strategy = AuthStrategy.sequence(AuthStrategy.make(password), AuthStrategy.make(fromVault))
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -24,7 +46,9 @@ import { imitatesLocalPrompt } from "./Prompter.js"
  * @category sources
  */
 export class Password<E = never> extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "Password"
+  /** @since 0.1.0 */
   readonly method = "password"
   constructor(
     readonly username: string,
@@ -67,7 +91,11 @@ export class Password<E = never> extends Base implements AuthSource {
     })
   }
 
-  /** The password through keyboard-interactive: one non-echoing prompt, answered once. */
+  /**
+   * The password through keyboard-interactive: one non-echoing prompt, answered once.
+   *
+   * @since 0.1.0
+   */
   private interactive(password: Redacted.Redacted<string>): Effect.Effect<AuthOutcome, CredentialError | AuthHandlerError, AuthHandler> {
     let answered = false
     const refuse = (detail: string) => Effect.fail(new CredentialError({ source: this.toString(), detail }))

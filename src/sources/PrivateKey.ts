@@ -20,7 +20,9 @@ import { type AuthSource, Base, CredentialError, userCode } from "./AuthSource.j
  * @category sources
  */
 export class PrivateKey extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag: string = "PrivateKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
   constructor(
     readonly username: string,
@@ -57,6 +59,7 @@ export class PrivateKey extends Base implements AuthSource {
  * @category sources
  */
 export class InMemoryPrivateKey extends PrivateKey {
+  /** @since 0.1.0 */
   override readonly _tag = "InMemoryPrivateKey"
   constructor(username: string, readonly key: Keys.PrivateKey, options: AuthHandler.PublicKeyOptions = {}) {
     super(username, key, { skipQuery: true, ...options })
@@ -71,7 +74,9 @@ export class InMemoryPrivateKey extends PrivateKey {
  * @category sources
  */
 export class OnDiskPrivateKey<E = never> extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "OnDiskPrivateKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
   constructor(
     readonly username: string,
