@@ -24,7 +24,8 @@ import * as ProxyCommand from "../../src/transport/ProxyCommand.js"
 import { makeOver, makeTcp } from "../../src/transport/TcpTransport.js"
 import { Transport } from "../../src/transport/Transport.js"
 import { ClientKeys, layer as clientKeysLayer } from "../support/ClientKeys.js"
-import { skipInterop } from "../support/Env.js"
+import { skipInterop, skipUnlessRoot } from "../support/Env.js"
+import * as Firewall from "../support/Firewall.js"
 import * as OurServer from "../support/OurServer.js"
 import * as Sshd from "../support/Sshd.js"
 import { hasTool, requireTool } from "../support/Tools.js"
@@ -117,6 +118,43 @@ describe.skipIf(skipInterop())("interop: a login through a jump host's direct-tc
       expect(server.attempts).toHaveLength(0)
     }).pipe(Effect.provide(clientKeysLayer)))
 })
+
+/** nftables, for the target that refuses us directly; .ci/run installs it. */
+const nftMissing = (): boolean => {
+  if (hasTool("nft")) return false
+  if (process.env.CI === "true") requireTool("nft")
+  console.warn("\n*** jump tests with a refused direct path SKIPPED: nft not found; install nftables (.ci/run does) ***\n")
+  return true
+}
+
+describe.skipIf(skipInterop() || skipUnlessRoot("the two-sshd chain (an nftables rule)") || nftMissing())(
+  "interop: two sshd, the target refusing every direct connection",
+  () => {
+    it.scopedLive("our client reaches the target sshd only through the bastion sshd, which logs the forwarding", () =>
+      Effect.gen(function*() {
+        const keys = yield* ClientKeys
+        const user = yield* Sshd.ensureTestUser()
+        const bastion = yield* Sshd.start({ authorizedKeys: [keys.ed25519.line], config: ["LogLevel DEBUG1"] })
+        const target = yield* Sshd.start({ authorizedKeys: [keys.ed25519.line], config: ["LogLevel DEBUG1"] })
+        // Only the bastion's session process (it runs as the test user) may connect to the target.
+        yield* Firewall.refuseAllBut(target.port, yield* Firewall.uidOf(user.name))
+        const direct = yield* Effect.flip(makeTcp({ host: "127.0.0.1", port: target.port, hostKeyPolicy: acceptAnyInsecure }))
+        expect(direct._tag === "TransportError" && direct.reason).toBe("ConnectFailed")
+
+        const jump = yield* makeTcp({ host: "127.0.0.1", port: bastion.port, hostKeyPolicy: pinned([fingerprintOf(`${bastion.hostKeys.files.ed25519}.pub`)]) })
+        expect((yield* login(jump, new OnDiskPrivateKey(user.name, "test", keys.ed25519.path))).succeeded, yield* bastion.readLog).toBe(true)
+        const inner = yield* Jump.through(jump, {
+          host: "127.0.0.1",
+          port: target.port,
+          hostKeyPolicy: pinned([fingerprintOf(`${target.hostKeys.files.ed25519}.pub`)])
+        })
+        const result = yield* login(inner, new OnDiskPrivateKey(user.name, "test", keys.ed25519.path))
+        expect(result.succeeded, yield* target.readLog).toBe(true)
+        expect(yield* bastion.readLog).toMatch(new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${target.port}`))
+        expect(yield* target.readLog).toMatch(new RegExp(`Accepted publickey for ${user.name}`))
+      }).pipe(Effect.provide(clientKeysLayer)))
+  }
+)
 
 const ncMissing = (): boolean => {
   if (hasTool("nc")) return false
