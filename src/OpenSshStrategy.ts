@@ -119,11 +119,11 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     for (const { origin, path } of files) {
       const read = yield* Effect.either(KeyFile.readPublic(path))
       if (Either.isLeft(read)) {
-        const step: PlanStep = { method: "publickey", kind: "identity file", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile(user, path, read.left) }
+        const step: PlanStep = { method: "publickey", kind: "identity file", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile({ username: user, path, error: read.left }) }
         brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
         continue
       }
-      fileKeys.push({ path, origin, key: new LazyKey(path, read.right.publicKey, prompter, SshConfig.numberOfPasswordPrompts(config)) })
+      fileKeys.push({ path, origin, key: new LazyKey({ path, publicKey: read.right.publicKey, prompter, attempts: SshConfig.numberOfPasswordPrompts(config) }) })
     }
 
     // The agent's identities (an absent agent, for IdentityAgent none, lists nothing).
@@ -140,7 +140,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           kind: "agent",
           origins: ["agent"],
           ...(reason._tag === "NoAgent" ? { skipped: reason.message } : {}),
-          source: new AgentUnavailable(user, reason)
+          source: new AgentUnavailable({ username: user, reason })
         })
       } else {
         agentIdentities = listed.right
@@ -153,7 +153,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
             origins: [`agent${identity.comment ? ` (${identity.comment})` : ""}`],
             publicKey: identity.publicKey,
             named,
-            make: () => new AgentKey(user, agent, identity, keyOptions)
+            make: () => new AgentKey({ ...keyOptions, username: user, agent, identity })
           })
         }
       }
@@ -179,7 +179,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
             origins: [`CertificateFile ${path} (key in the agent)`],
             publicKey: certificate.key,
             named: true,
-            make: () => new AgentKey(user, agent, { ...held, certificate }, keyOptions)
+            make: () => new AgentKey({ ...keyOptions, username: user, agent, identity: { ...held, certificate } })
           })
         }
         continue
@@ -191,7 +191,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         publicKey: certificate.key,
         path: owner.path,
         named: true,
-        make: () => new IdentityFileKey(user, owner.key, [`certificate ${path}`], certificate, keyOptions)
+        make: () => new IdentityFileKey({ ...keyOptions, username: user, key: owner.key, origins: [`certificate ${path}`], certificate })
       })
     }
 
@@ -202,7 +202,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
       publicKey: f.key.publicKey,
       path: f.path,
       named: true,
-      make: () => new IdentityFileKey(user, f.key, [`${f.origin} ${f.path}`], undefined, keyOptions)
+      make: () => new IdentityFileKey({ ...keyOptions, username: user, key: f.key, origins: [`${f.origin} ${f.path}`] })
     }))
 
     // ssh's order, deduplicated by blob: the first place wins and collects the others' origins.
@@ -265,15 +265,20 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         }
       } else if (method === "keyboard-interactive" && kbdOn) {
         // Each prompt is asked with its own echo flag; a round with no prompts gets no answers.
-        const source = new KeyboardInteractive(user, (request) =>
-          Effect.forEach(request.prompts, (p, index) =>
-            ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index }))))
+        const source = new KeyboardInteractive({
+          username: user,
+          responder: (request) =>
+            Effect.forEach(request.prompts, (p, index) =>
+              ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index })))
+        })
         steps.push({ method, kind: "keyboard-interactive", origins: ["KbdInteractiveAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
       } else if (method === "password" && passwordOn) {
         const tries = SshConfig.numberOfPasswordPrompts(config)
         for (let i = 0; i < Math.max(1, tries); i++) {
           // ssh asks for keyboard-interactive only where the config enables it: its own step.
-          const source = new Password(user, ask(Prompts.password(user, host)), {
+          const source = new Password({
+            username: user,
+            password: ask(Prompts.password(user, host)),
             changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt)),
             keyboardInteractiveFallback: false
           })

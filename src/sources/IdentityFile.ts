@@ -27,12 +27,24 @@ export class LazyKey {
   private loaded: PrivateKey | undefined
   /** How many times a person was asked for this key's passphrase. */
   prompts = 0
-  constructor(
-    readonly path: string,
-    readonly publicKey: PublicKey.PublicKey,
-    private readonly prompter: Prompter | undefined,
-    private readonly attempts = 3
-  ) {}
+  readonly path: string
+  readonly publicKey: PublicKey.PublicKey
+  private readonly prompter: Prompter | undefined
+  private readonly attempts: number
+  constructor(options: {
+    readonly path: string
+    /** The public half, from the `.pub` or the file's header. */
+    readonly publicKey: PublicKey.PublicKey
+    /** Who to ask for the passphrase; none means only the empty one is tried. */
+    readonly prompter?: Prompter | undefined
+    /** Passphrase prompts at most. Default 3. */
+    readonly attempts?: number
+  }) {
+    this.path = options.path
+    this.publicKey = options.publicKey
+    this.prompter = options.prompter
+    this.attempts = options.attempts ?? 3
+  }
 
   /** The decrypted key: no passphrase, then the empty one, then the prompter. */
   get load(): Effect.Effect<PrivateKey, PrivateKeyError | CredentialError> {
@@ -73,15 +85,25 @@ const ownFailure = (cause: unknown): SourceError | undefined =>
 export class IdentityFileKey extends Base implements AuthSource {
   readonly _tag = "IdentityFileKey"
   readonly method = "publickey"
-  constructor(
-    readonly username: string,
-    readonly key: LazyKey,
-    /** Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …". */
-    readonly origins: ReadonlyArray<string>,
-    readonly certificate?: Certificate,
-    readonly options: AuthHandler.PublicKeyOptions = {}
-  ) {
+  readonly username: string
+  readonly key: LazyKey
+  /** Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …". */
+  readonly origins: ReadonlyArray<string>
+  readonly certificate: Certificate | undefined
+  readonly options: AuthHandler.PublicKeyOptions
+  constructor({ certificate, key, origins, username, ...options }: AuthHandler.PublicKeyOptions & {
+    readonly username: string
+    readonly key: LazyKey
+    readonly origins: ReadonlyArray<string>
+    /** Offer this certificate of the key instead of the bare key. */
+    readonly certificate?: Certificate | undefined
+  }) {
     super()
+    this.username = username
+    this.key = key
+    this.origins = origins
+    this.certificate = certificate
+    this.options = options
   }
   get fingerprint(): string {
     return PublicKey.fingerprintSha256(this.key.publicKey)
@@ -111,8 +133,14 @@ export class IdentityFileKey extends Base implements AuthSource {
 export class BrokenIdentityFile extends Base implements AuthSource {
   readonly _tag = "BrokenIdentityFile"
   readonly method = "publickey"
-  constructor(readonly username: string, readonly path: string, readonly error: KeyFileError | PrivateKeyError) {
+  readonly username: string
+  readonly path: string
+  readonly error: KeyFileError | PrivateKeyError
+  constructor(options: { readonly username: string; readonly path: string; readonly error: KeyFileError | PrivateKeyError }) {
     super()
+    this.username = options.username
+    this.path = options.path
+    this.error = options.error
   }
   get description(): string {
     return `user=${this.username}, path=${this.path}`

@@ -68,7 +68,7 @@ const authenticate = <R>(strategy: AuthStrategy.AuthStrategy<R>, steps: Readonly
     )
   })
 
-const wrongPassphrase = () => new OnDiskPrivateKey("pat", "test", keyFile, Effect.succeed(Redacted.make("not it")))
+const wrongPassphrase = () => new OnDiskPrivateKey({ username: "pat", path: keyFile, passphrase: Effect.succeed(Redacted.make("not it")) })
 
 /** The encoded form as it would cross a process boundary: through JSON text and back. */
 const roundTrip = <A, I>(schema: Schema.Schema<A, I>, value: A): { readonly encoded: I; readonly decoded: A } => {
@@ -100,9 +100,9 @@ describe("AuthFailure keeps the typed error of every attempt", () => {
   it.effect("the typed errors sit beside the JSON form: errors, errorAt(i), and the result's text unchanged", () =>
     Effect.gen(function*() {
       const strategy = AuthStrategy.make(
-        new Password("pat", Effect.fail("no password today")),
+        new Password({ username: "pat", password: Effect.fail("no password today") }),
         wrongPassphrase(),
-        new Password("pat", Effect.succeed(Redacted.make("pw")))
+        new Password({ username: "pat", password: Effect.succeed(Redacted.make("pw")) })
       )
       const failure = yield* Effect.flip(authenticate(strategy, [{ reply: [Scripted.failure(["publickey", "password"])] }]))
       expect(failure.reason).toBe("Exhausted")
@@ -125,7 +125,7 @@ describe("AuthFailure keeps the typed error of every attempt", () => {
 
   it.effect("an AuthFailure encodes to JSON and decodes back with its tags, classes, fields and text", () =>
     Effect.gen(function*() {
-      const failure = yield* Effect.flip(authenticate(AuthStrategy.make(new Password("pat", Effect.fail("no")), wrongPassphrase())))
+      const failure = yield* Effect.flip(authenticate(AuthStrategy.make(new Password({ username: "pat", password: Effect.fail("no") }), wrongPassphrase())))
       const { decoded, encoded } = roundTrip(AuthFailure, failure)
       expect(JSON.stringify(encoded)).not.toMatch(/not it|the-right-passphrase/)
       expect(decoded).toBeInstanceOf(AuthFailure)
