@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as AuthHandler from "../handler/AuthHandler.js"
@@ -47,7 +48,7 @@ export class LazyKey {
   }
 
   /** The decrypted key: no passphrase, then the empty one, then the prompter. */
-  get load(): Effect.Effect<PrivateKey, PrivateKeyError | CredentialError> {
+  get load(): Effect.Effect<PrivateKey, PrivateKeyError | CredentialError, FileSystem.FileSystem> {
     const self = this
     return Effect.gen(function*() {
       if (self.loaded) return self.loaded
@@ -82,7 +83,7 @@ const ownFailure = (cause: unknown): SourceError | undefined =>
  * @since 0.1.0
  * @category sources
  */
-export class IdentityFileKey extends Base implements AuthSource {
+export class IdentityFileKey extends Base implements AuthSource<FileSystem.FileSystem> {
   readonly _tag = "IdentityFileKey"
   readonly method = "publickey"
   readonly username: string
@@ -114,12 +115,17 @@ export class IdentityFileKey extends Base implements AuthSource {
   }
   get authenticate() {
     const key = this.key
-    const signer: Signer<SignerFailure> = {
-      publicKey: key.publicKey,
-      ...(this.certificate ? { certificate: this.certificate } : {}),
-      sign: (algorithm, data) => Effect.flatMap(key.load, (k) => k.sign(algorithm, data))
-    }
-    return surfaceSignerFailure(Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, signer, this.options)), ownFailure)
+    return Effect.gen(this, function*() {
+      // A signer needs nothing from context: the file system is taken now, used on PK_OK.
+      const fs = yield* FileSystem.FileSystem
+      const signer: Signer<SignerFailure> = {
+        publicKey: key.publicKey,
+        ...(this.certificate ? { certificate: this.certificate } : {}),
+        sign: (algorithm, data) => Effect.flatMap(Effect.provideService(key.load, FileSystem.FileSystem, fs), (k) => k.sign(algorithm, data))
+      }
+      const handler = yield* AuthHandler.AuthHandler
+      return yield* surfaceSignerFailure(handler.publicKey(this.username, signer, this.options), ownFailure)
+    })
   }
 }
 

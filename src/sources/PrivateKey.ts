@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as AuthHandler from "../handler/AuthHandler.js"
@@ -97,13 +98,14 @@ export interface OnDiskPrivateKeyOptions<E = never, R = never> extends AuthHandl
 }
 
 /**
- * A key file, read and decrypted only when this source is tried. The passphrase getter runs
- * only if the file is encrypted.
+ * A key file, read and decrypted only when this source is tried, through the platform's
+ * `FileSystem` (which it therefore needs). The passphrase getter runs only if the file is
+ * encrypted.
  *
  * @since 0.1.0
  * @category sources
  */
-export class OnDiskPrivateKey<E = never, R = never> extends Base implements AuthSource<R> {
+export class OnDiskPrivateKey<E = never, R = never> extends Base implements AuthSource<R | FileSystem.FileSystem> {
   readonly _tag = "OnDiskPrivateKey"
   readonly method = "publickey"
   readonly username: string
@@ -121,13 +123,13 @@ export class OnDiskPrivateKey<E = never, R = never> extends Base implements Auth
     return `user=${this.username}, path=${this.path}`
   }
   /** Reads and decrypts the key. */
-  get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError, R> {
+  get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError, R | FileSystem.FileSystem> {
     const passphrase = this.passphrase
     return KeyFile.readFile(this.path, passphrase
       ? { passphrase: userCode(passphrase, this.toString(), "the passphrase getter") }
       : {})
   }
-  get authenticate(): Effect.Effect<AuthHandler.AuthOutcome, SourceError, AuthHandler.AuthHandler | R> {
+  get authenticate(): Effect.Effect<AuthHandler.AuthOutcome, SourceError, AuthHandler.AuthHandler | R | FileSystem.FileSystem> {
     return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, key, this.options)))
   }
 }

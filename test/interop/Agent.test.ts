@@ -3,6 +3,7 @@
  * oracle, and agent sources against the suite's sshd: plain keys, a certificate, a key
  * restricted with `ssh-add -h` (host-bound), a locked agent, a confirm key, no agent.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -82,7 +83,7 @@ const connect = (keys: Context.Tag.Service<Keys>) =>
   })
 
 describe.skipIf(skipInterop())("interop: ssh-agent", () => {
-  layer(keysLayer, { excludeTestServices: true, timeout: "90 seconds" })((it) => {
+  layer(Layer.merge(keysLayer, NodeFileSystem.layer), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.scoped("ssh-auth agent list -L and -l print what ssh-add -L and -l print, certificate included", () =>
       Effect.gen(function*() {
         const keys = yield* Keys

@@ -3,6 +3,7 @@
  * (exceptions become typed failures, generators Streams, str() String()), over the
  * scripted transport.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -124,7 +125,7 @@ describe("RSA certificates against OpenSSH 7.7 and older", () => {
     keygen("-t", "rsa", "-b", "2048", "-N", "", "-f", path.join(dir, "user"))
     keygen("-t", "ed25519", "-N", "", "-f", path.join(dir, "ca"))
     keygen("-s", path.join(dir, "ca"), "-I", "pat", "-n", "pat", path.join(dir, "user.pub"))
-    const key = await Effect.runPromise(KeyFile.readFile(path.join(dir, "user")))
+    const key = await Effect.runPromise(KeyFile.readFile(path.join(dir, "user")).pipe(Effect.provide(NodeFileSystem.layer)))
     const certificate = Either.getOrThrow(Certificate.fromLine(fs.readFileSync(path.join(dir, "user-cert.pub"), "utf8").trim()))
     signer = { publicKey: key.publicKey, certificate, sign: (algorithm, data) => key.sign(algorithm, data) }
     fs.rmSync(dir, { recursive: true, force: true })

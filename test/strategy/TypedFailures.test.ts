@@ -4,6 +4,7 @@
  * the library defines is a `Schema.TaggedError` that survives `encode` → JSON → `decode`
  * with its tag, its fields and its message.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -64,7 +65,8 @@ const authenticate = <R>(strategy: AuthStrategy.AuthStrategy<R>, steps: Readonly
   Effect.gen(function*() {
     const transport = yield* Scripted.makeScripted({ steps })
     return yield* AuthStrategy.authenticate(strategy).pipe(
-      Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
+      Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))),
+      Effect.provide(NodeFileSystem.layer)
     )
   })
 
