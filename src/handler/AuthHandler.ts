@@ -21,7 +21,7 @@ import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
 import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import * as HostKeyPolicy from "../transport/HostKeyPolicy.js"
-import * as TcpTransport from "../transport/TcpTransport.js"
+import type * as TcpTransport from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { Disconnected, TransportError, type TransportFailure } from "../transport/TransportError.js"
 import { DisconnectReason, MessageNumber, messageName } from "../wire/MessageNumber.js"
@@ -562,4 +562,12 @@ export interface TcpLayerOptions extends Omit<TcpTransport.TcpOptions, "hostKeyP
 export const layerTcp = (
   { handler, hostKey, ...tcp }: TcpLayerOptions
 ): Layer.Layer<AuthHandler | Transport, TransportFailure | HostKeyPolicy.HostKeyRejected> =>
-  Layer.provideMerge(layerWith(handler ?? {}), TcpTransport.layerTcp({ ...tcp, hostKeyPolicy: HostKeyPolicy.make(hostKey) }))
+  Layer.provideMerge(
+    layerWith(handler ?? {}),
+    // Loaded when the layer is built: the handler alone (over a scripted transport, say)
+    // loads no socket or key-exchange code.
+    Layer.unwrapEffect(Effect.map(
+      Effect.promise(() => import("../transport/TcpTransport.js")),
+      (Tcp) => Tcp.layerTcp({ ...tcp, hostKeyPolicy: HostKeyPolicy.make(hostKey) })
+    ))
+  )

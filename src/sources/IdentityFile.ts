@@ -155,3 +155,34 @@ export class BrokenIdentityFile extends Base implements AuthSource {
     return Effect.fail(this.error)
   }
 }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface IdentityFileOptions extends AuthHandler.PublicKeyOptions {
+  readonly username: string
+  readonly path: string
+  /** Who to ask for the passphrase; none means only the empty one is tried. */
+  readonly prompter?: Prompter | undefined
+  /** Passphrase prompts at most. Default 3. */
+  readonly attempts?: number
+}
+
+/**
+ * An identity file as ssh offers one: its public half read now (the `.pub`, or the file's
+ * own header), the file decrypted only after the server accepts the key.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromFile = (
+  { attempts, path, prompter, username, ...options }: IdentityFileOptions
+): Effect.Effect<IdentityFileKey, PrivateKeyError, FileSystem.FileSystem> =>
+  Effect.map(KeyFile.readPublic(path), ({ publicKey }) =>
+    new IdentityFileKey({
+      ...options,
+      username,
+      origins: [path],
+      key: new LazyKey({ path, publicKey, prompter, ...(attempts !== undefined ? { attempts } : {}) })
+    }))

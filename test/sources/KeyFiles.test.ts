@@ -21,7 +21,9 @@ import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
 import * as OpenSshStrategy from "../../src/OpenSshStrategy.js"
+import * as IdentityFile from "../../src/sources/IdentityFile.js"
 import * as PrivateKeySource from "../../src/sources/PrivateKey.js"
+import * as Prompter from "../../src/sources/Prompter.js"
 import * as Scripted from "../../src/transport/ScriptedTransport.js"
 import * as MemoryFileSystem from "../support/MemoryFileSystem.js"
 
@@ -142,4 +144,28 @@ describe("identity files in the OpenSSH plan, on the in-memory file system", () 
       )
       expect(Either.isRight(result) && result.right.succeeded).toBe(true)
     }))
+
+  it.effect("IdentityFile.fromFile: a refused key costs no prompt; an accepted one is decrypted after PK_OK, asking once", () =>
+    Effect.gen(function*() {
+      const asked: Array<string> = []
+      const prompter: Prompter.Prompter = {
+        ask: (prompt) => Effect.sync(() => (asked.push(Prompter.label(prompt)), Redacted.make("sesame")))
+      }
+      const source = yield* IdentityFile.fromFile({ username: "pat", path: `${HOME}/.ssh/encrypted`, prompter })
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source, source)).pipe(
+        Effect.provide(Layer.provideMerge(
+          AuthHandler.layer,
+          Scripted.layerScripted({
+            serverSigAlgs: ["ssh-ed25519"],
+            steps: [
+              { reply: [Scripted.failure(["publickey"])] },
+              { reply: [Scripted.pkOk("ssh-ed25519", key.publicKey.blob)] },
+              { reply: [Scripted.success] }
+            ]
+          })
+        ))
+      )
+      expect(result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Success"])
+      expect(asked).toHaveLength(1)
+    }).pipe(Effect.provide(memory)))
 })

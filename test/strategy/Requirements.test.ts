@@ -63,7 +63,10 @@ describe("sources whose getters need services", () => {
 
   it.effect("a password from a secrets service, provided by a layer, logs in; the client sent it", () =>
     Effect.gen(function*() {
-      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(fromVault("alice")), { noneFirst: true })
+      // Piped, data last: the same requirements.
+      const login = AuthStrategy.make(fromVault("alice")).pipe(AuthStrategy.authenticate({ noneFirst: true }))
+      expectTypeOf(login).toEqualTypeOf<Effect.Effect<AuthResult, AuthFailure, AuthHandler.AuthHandler | Secrets>>()
+      const result = yield* login
       expect(result.succeeded).toBe(true)
       const sent = yield* Scripted.sent
       expect(sent.map((m) => m._tag === "UserauthRequest" ? m.fields : m._tag)).toEqual([
