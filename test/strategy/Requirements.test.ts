@@ -4,6 +4,7 @@
  * goes through: over the scripted transport, and over TCP to our server through the
  * one-call `AuthHandler.layerTcp`.
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -16,7 +17,9 @@ import * as AuthStrategy from "../../src/AuthStrategy.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import * as NoneAuth from "../../src/sources/NoneAuth.js"
+import * as KeyboardInteractive from "../../src/sources/KeyboardInteractive.js"
 import * as Password from "../../src/sources/Password.js"
+import * as PrivateKeySource from "../../src/sources/PrivateKey.js"
 import * as Scripted from "../../src/transport/ScriptedTransport.js"
 import * as OurServer from "../support/OurServer.js"
 
@@ -59,6 +62,26 @@ describe("sources whose getters need services", () => {
     // @ts-expect-error Secrets is still required
     const _unmet: Effect.Effect<unknown, unknown, AuthHandler.AuthHandler> = AuthStrategy.authenticate(strategy)
     expect(String(source)).toBe("Password(user=alice)")
+  })
+
+  it("every getter may need services: a passphrase, a keyboard-interactive responder, a change-password callback", () => {
+    const fromSecrets = Effect.flatMap(Secrets, (s) => s.get("key"))
+    const onDisk = PrivateKeySource.onDisk({ username: "alice", path: "/home/alice/.ssh/id_ed25519", passphrase: fromSecrets })
+    // A key file is read through the platform's FileSystem, which shows too.
+    expectTypeOf(AuthStrategy.make(onDisk)).toEqualTypeOf<AuthStrategy.AuthStrategy<Secrets | FileSystem.FileSystem>>()
+    const interactive = KeyboardInteractive.make({
+      username: "alice",
+      responder: (request) => Effect.forEach(request.prompts, () => Effect.zipLeft(fromSecrets, Effect.flatMap(Audit, (a) => a.note("asked"))))
+    })
+    expectTypeOf(AuthStrategy.make(interactive)).toEqualTypeOf<AuthStrategy.AuthStrategy<Secrets | Audit>>()
+    const changing = Password.make({
+      username: "alice",
+      password: Effect.succeed(Redacted.make("old")),
+      changePassword: () => Effect.as(Effect.flatMap(Audit, (a) => a.note("changed")), Redacted.make("new"))
+    })
+    expectTypeOf(AuthStrategy.make(changing)).toEqualTypeOf<AuthStrategy.AuthStrategy<Audit>>()
+    // Sources that need nothing make a strategy that needs nothing.
+    expectTypeOf(AuthStrategy.make(NoneAuth.make({ username: "alice" }))).toEqualTypeOf<AuthStrategy.AuthStrategy<never>>()
   })
 
   it.effect("a password from a secrets service, provided by a layer, logs in; the client sent it", () =>
