@@ -124,10 +124,10 @@ describe("auth over the scripted transport", () => {
           new KeyboardInteractive({
             username: "carol",
             responder: (req) =>
-            Effect.sync(() => {
-              seen.push(req.prompts.length)
-              return req.prompts.map((p) => Redacted.make(p.echo ? "123456" : "pw"))
-            })
+              Effect.sync(() => {
+                seen.push(req.prompts.length)
+                return req.prompts.map((p) => Redacted.make(p.echo ? "123456" : "pw"))
+              })
           })
         )
       )

@@ -271,10 +271,10 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const source = new KeyboardInteractive({
             username: user.name,
             responder: (request) =>
-            Effect.sync(() => {
-              rounds.push(request.prompts)
-              return request.prompts.map(() => Redacted.make(user.password))
-            })
+              Effect.sync(() => {
+                rounds.push(request.prompts)
+                return request.prompts.map(() => Redacted.make(user.password))
+              })
           })
           const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
@@ -289,7 +289,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const source = new KeyboardInteractive({
             username: user.name,
             responder: (request) =>
-            Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password))))
+              Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password))))
           })
           const error = yield* AuthStrategy.authenticate(AuthStrategy.make(source), { noneFirst: true }).pipe(
             Effect.provide(layer),

@@ -125,9 +125,9 @@ describe("our client against our server, in one process", () => {
         new KeyboardInteractive({
           username: "carol",
           responder: (request) => {
-          seen.push(...request.prompts.map((p) => `${p.prompt}|${p.echo}`))
-          return Effect.succeed([secret("pw"), secret("123456")])
-        }
+            seen.push(...request.prompts.map((p) => `${p.prompt}|${p.echo}`))
+            return Effect.succeed([secret("pw"), secret("123456")])
+          }
         })
       ))
       expect(seen).toEqual(["Password: |false", "Code: |true"])
@@ -292,9 +292,9 @@ describe("our client against our server, in one process", () => {
         new KeyboardInteractive({
           username: "dora",
           responder: (request) => {
-          names.push(request.name)
-          return Effect.succeed([secret(request.name === "step 1" ? "pw" : "424242")])
-        }
+            names.push(request.name)
+            return Effect.succeed([secret(request.name === "step 1" ? "pw" : "424242")])
+          }
         })
       )).pipe(Effect.provide(kbd.handlerLayer))
       expect(result.succeeded).toBe(true)
