@@ -119,7 +119,19 @@ export interface AuthenticateOptions {
 
 type Stop = "Success" | "Disconnected" | "ConnectionLost" | "ProtocolViolation" | undefined
 
-const run = <R>(
+/**
+ * Tries the sources in order until one fully succeeds. Sources whose method the server
+ * does not allow (as its last failure said) are recorded as skipped and never run, so
+ * their secrets are never fetched.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const authenticate: {
+  /** Piped: `strategy.pipe(AuthStrategy.authenticate({ noneFirst: true }))`. */
+  (options?: AuthenticateOptions): <R>(strategy: AuthStrategy<R>) => Effect.Effect<AuthResult, AuthFailure, AuthHandler | R>
+  <R>(strategy: AuthStrategy<R>, options?: AuthenticateOptions): Effect.Effect<AuthResult, AuthFailure, AuthHandler | R>
+} = dual((args) => Stream.StreamTypeId in Object(args[0]), <R>(
   strategy: AuthStrategy<R>,
   options: AuthenticateOptions = {}
 ): Effect.Effect<AuthResult, AuthFailure, AuthHandler | R> =>
@@ -185,15 +197,15 @@ const run = <R>(
       })
     const list = lists.get(strategy)
     // Pulls one source at a time and stops pulling once the run is decided.
-    const walk: Effect.Effect<void, never, AuthHandler | R> = list
+    const run: Effect.Effect<void, never, AuthHandler | R> = list
       ? Effect.gen(function*() {
         for (const source of list) if (!(yield* step(source))) return
       })
       : Stream.runForEachWhile(strategy, step)
     const deadline = options.deadline
     const finished = yield* (deadline
-      ? Effect.timeoutTo(walk, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
-      : Effect.as(walk, true))
+      ? Effect.timeoutTo(run, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
+      : Effect.as(run, true))
 
     const handler = yield* AuthHandler
     const result = new AuthResult(results, yield* handler.banners, yield* handler.bannersDropped)
@@ -203,18 +215,4 @@ const run = <R>(
       errors: result.errors,
       reason: !finished ? "Deadline" : stop ?? "Exhausted"
     })
-  }).pipe(Effect.withSpan("AuthStrategy.authenticate", { captureStackTrace: false }))
-
-/**
- * Tries the sources in order until one fully succeeds. Sources whose method the server
- * does not allow (as its last failure said) are recorded as skipped and never run, so
- * their secrets are never fetched. Data first, or piped:
- * `strategy.pipe(AuthStrategy.authenticate({ noneFirst: true }))`.
- *
- * @since 0.1.0
- * @category running
- */
-export const authenticate: {
-  (options?: AuthenticateOptions): <R>(strategy: AuthStrategy<R>) => Effect.Effect<AuthResult, AuthFailure, AuthHandler | R>
-  <R>(strategy: AuthStrategy<R>, options?: AuthenticateOptions): Effect.Effect<AuthResult, AuthFailure, AuthHandler | R>
-} = dual((args) => Stream.StreamTypeId in Object(args[0]), run)
+  }).pipe(Effect.withSpan("AuthStrategy.authenticate", { captureStackTrace: false })))
