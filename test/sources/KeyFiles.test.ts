@@ -34,18 +34,17 @@ const plain = OpenSshKeyV1.write(key)
 const encrypted = OpenSshKeyV1.write(key, { passphrase: Redacted.make("sesame"), rounds: 1 })
 const publicLine = PublicKeyText.format(key.publicKey, "pat@test")
 
-const files: MemoryFileSystem.MemoryFiles = {
+const locked = [`${HOME}/.ssh/locked`, `${HOME}/.ssh/pub_locked.pub`, `${HOME}/.ssh/id_ecdsa`]
+const memory = MemoryFileSystem.layer({
   // The empty config, by the path ssh_config resolution reads it.
   "/dev/null": "",
   [`${HOME}/.ssh/id_ed25519`]: plain,
   [`${HOME}/.ssh/id_ed25519.pub`]: publicLine,
-  [`${HOME}/.ssh/locked`]: MemoryFileSystem.denied,
   [`${HOME}/.ssh/encrypted`]: encrypted,
   [`${HOME}/.ssh/pub_locked`]: OpenSshKeyV1.write(other),
-  [`${HOME}/.ssh/pub_locked.pub`]: MemoryFileSystem.denied,
-  [`${HOME}/.ssh/id_ecdsa`]: MemoryFileSystem.denied
-}
-const memory = MemoryFileSystem.layer(files)
+  // There, and mode 000 to us: EACCES.
+  ...Object.fromEntries(locked.map((path) => [path, "not to be read"]))
+}, { unreadable: locked })
 
 describe("key files through the platform's FileSystem", () => {
   it.effect("reads a key and its .pub from the file system in context", () =>

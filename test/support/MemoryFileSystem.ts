@@ -1,91 +1,163 @@
 /**
- * A file system in memory, for tests of code that reads through @effect/platform's
- * `FileSystem`: files by absolute path, with text or bytes, and files that exist but may
- * not be read (EACCES), so a permission error can be tested without root or chmod. Reads,
- * `exists`, `access`, `stat` and `readDirectory` are served; every other operation fails
- * as @effect/platform's no-op file system does.
+ * An in-memory `FileSystem` (with the platform's POSIX `Path`) for the config and known_hosts
+ * tests: files, directories and modes in a Map, and paths marked unreadable, which fail the
+ * way a mode-000 file or directory fails for a user who is not root, something a test run as
+ * root cannot get from the real file system.
  */
+import * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as posix from "node:path/posix"
 
-/** A file's content, or a file this process may not read. */
-export type Entry = string | Uint8Array | typeof denied
-
-/** Marks a file that exists but may not be read or listed: EACCES. */
-export const denied: unique symbol = Symbol.for("test/MemoryFileSystem/denied")
-
-export interface MemoryFiles {
-  readonly [path: string]: Entry
+interface Node {
+  readonly type: "File" | "Directory"
+  data: Uint8Array
+  readonly mode: number
 }
 
-const failure = (reason: SystemErrorReason, method: string, path: string) =>
-  new SystemError({
-    reason,
-    module: "FileSystem",
-    method,
-    pathOrDescriptor: path,
-    description: reason === "NotFound" ? "no such file or directory" : "permission denied"
-  })
-
-/** The parent directories of every file, for `stat` and `readDirectory`. */
-const directoriesOf = (paths: ReadonlyArray<string>): ReadonlySet<string> => {
-  const dirs = new Set<string>(["/"])
-  for (const p of paths) {
-    const parts = p.split("/")
-    for (let i = 1; i < parts.length - 1; i++) dirs.add(parts.slice(0, i + 1).join("/"))
-  }
-  return dirs
+export interface MemoryFileSystem {
+  readonly layer: Layer.Layer<FileSystem.FileSystem | Path.Path>
+  /** A file's text, or undefined. */
+  readonly read: (path: string) => string | undefined
+  readonly write: (path: string, text: string) => void
+  readonly modeOf: (path: string) => number | undefined
 }
 
-const info = (type: FileSystem.File.Type, size: number): FileSystem.File.Info => ({
-  type,
-  mtime: Option.none(),
-  atime: Option.none(),
-  birthtime: Option.none(),
-  dev: 0,
-  ino: Option.none(),
-  mode: type === "Directory" ? 0o755 : 0o600,
-  nlink: Option.none(),
-  uid: Option.none(),
-  gid: Option.none(),
-  rdev: Option.none(),
-  size: FileSystem.Size(size),
-  blksize: Option.none(),
-  blocks: Option.none()
-})
+const systemError = (reason: PlatformError.SystemErrorReason, method: string, path: string, description: string) =>
+  new PlatformError.SystemError({ reason, module: "FileSystem", method, pathOrDescriptor: path, description })
 
-/** The `FileSystem` service over `files`. */
-export const make = (files: MemoryFiles): FileSystem.FileSystem => {
-  const dirs = directoriesOf(Object.keys(files))
-  const bytes = (method: string, path: string): Effect.Effect<Uint8Array, SystemError> => {
-    const entry = Object.hasOwn(files, path) ? files[path] : undefined
-    if (entry === undefined) return Effect.fail(failure("NotFound", method, path))
-    if (entry === denied) return Effect.fail(failure("PermissionDenied", method, path))
-    return Effect.succeed(typeof entry === "string" ? new TextEncoder().encode(entry) : entry)
-  }
-  const present = (path: string) => Object.hasOwn(files, path) || dirs.has(path)
-  return FileSystem.makeNoop({
-    readFile: (path) => bytes("readFile", path),
-    readFileString: (path) => Effect.map(bytes("readFileString", path), (b) => new TextDecoder().decode(b)),
-    exists: (path) => Effect.succeed(present(path)),
-    access: (path) => present(path) ? Effect.void : Effect.fail(failure("NotFound", "access", path)),
-    stat: (path) => {
-      if (dirs.has(path)) return Effect.succeed(info("Directory", 0))
-      const entry = Object.hasOwn(files, path) ? files[path] : undefined
-      if (entry === undefined) return Effect.fail(failure("NotFound", "stat", path))
-      return Effect.succeed(info("File", entry === denied ? 0 : typeof entry === "string" ? Buffer.byteLength(entry) : entry.length))
-    },
-    readDirectory: (path) => {
-      if (!dirs.has(path)) return Effect.fail(failure("NotFound", "readDirectory", path))
-      const prefix = path.endsWith("/") ? path : `${path}/`
-      const names = new Set([...Object.keys(files), ...dirs].filter((p) => p.startsWith(prefix) && p !== prefix).map((p) => p.slice(prefix.length).split("/")[0]))
-      return Effect.succeed([...names].sort())
+/**
+ * A file system holding `files` (path to text; parent directories are made), where the
+ * `unreadable` paths cannot be read, listed or entered.
+ */
+export const make = (files: Readonly<Record<string, string>>, options: { readonly unreadable?: ReadonlyArray<string> } = {}): MemoryFileSystem => {
+  const nodes = new Map<string, Node>([["/", { type: "Directory", data: new Uint8Array(0), mode: 0o755 }]])
+  const unreadable = new Set((options.unreadable ?? []).map((p) => posix.resolve(p)))
+  const mkdirs = (dir: string, mode: number) => {
+    for (let d = dir, chain: Array<string> = []; ; d = posix.dirname(d)) {
+      if (nodes.has(d)) {
+        for (const c of chain.reverse()) nodes.set(c, { type: "Directory", data: new Uint8Array(0), mode })
+        return
+      }
+      chain.push(d)
     }
+  }
+  const write = (path: string, text: string) => {
+    const p = posix.resolve(path)
+    mkdirs(posix.dirname(p), 0o755)
+    nodes.set(p, { type: "File", data: new TextEncoder().encode(text), mode: 0o644 })
+  }
+  for (const [path, text] of Object.entries(files)) write(path, text)
+
+  /** EACCES when a directory on the way is unreadable (it cannot be searched either). */
+  const blocked = (p: string) => {
+    for (let d = posix.dirname(p); ; d = posix.dirname(d)) {
+      if (unreadable.has(d)) return true
+      if (d === "/") return false
+    }
+  }
+  /** The node at a path, when the call runs (not when it is made). */
+  const find = (method: string, path: string): Effect.Effect<Node & { readonly path: string }, PlatformError.PlatformError> =>
+    Effect.suspend(() => {
+      const p = posix.resolve(path)
+      if (blocked(p)) return Effect.fail(systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`))
+      // A file on the way is ENOTDIR, as the kernel says.
+      for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) {
+        if (nodes.get(d)?.type === "File") return Effect.fail(systemError("BadResource", method, path, `ENOTDIR: not a directory, ${method} '${path}'`))
+      }
+      const node = nodes.get(p)
+      return node ? Effect.succeed({ ...node, path: p }) : Effect.fail(systemError("NotFound", method, path, `ENOENT: no such file or directory, ${method} '${path}'`))
+    })
+  const denied = (method: string, path: string) => systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`)
+
+  const readFile = (path: string) =>
+    Effect.flatMap(find("open", path), (node) =>
+      unreadable.has(node.path)
+        ? Effect.fail(denied("open", path))
+        : node.type === "Directory"
+        ? Effect.fail(systemError("BadResource", "read", path, "EISDIR: illegal operation on a directory, read"))
+        : Effect.succeed(node.data))
+
+  const fileSystem = FileSystem.makeNoop({
+    readFile,
+    readFileString: (path) => Effect.map(readFile(path), (data) => new TextDecoder().decode(data)),
+    readDirectory: (path) =>
+      Effect.flatMap(find("scandir", path), (node) => {
+        if (unreadable.has(node.path)) return Effect.fail(denied("scandir", path))
+        if (node.type !== "Directory") return Effect.fail(systemError("BadResource", "scandir", path, `ENOTDIR: not a directory, scandir '${path}'`))
+        return Effect.succeed([...nodes.keys()].filter((k) => k !== node.path && posix.dirname(k) === node.path).map((k) => posix.basename(k)))
+      }),
+    stat: (path) =>
+      Effect.map(find("stat", path), (node): FileSystem.File.Info => ({
+        type: node.type,
+        mtime: Option.none(),
+        atime: Option.none(),
+        birthtime: Option.none(),
+        dev: 0,
+        ino: Option.none(),
+        mode: node.mode,
+        nlink: Option.none(),
+        uid: Option.none(),
+        gid: Option.none(),
+        rdev: Option.none(),
+        size: FileSystem.Size(node.data.length),
+        blksize: Option.none(),
+        blocks: Option.none()
+      })),
+    exists: (path) => Effect.sync(() => nodes.has(posix.resolve(path))),
+    makeDirectory: (path, options) =>
+      Effect.suspend(() => {
+        const p = posix.resolve(path)
+        if (blocked(p) || unreadable.has(p)) return Effect.fail(denied("mkdir", path))
+        const existing = nodes.get(p)
+        if (existing !== undefined) {
+          return existing.type === "Directory" && options?.recursive ? Effect.void : Effect.fail(systemError("AlreadyExists", "mkdir", path, `EEXIST: file already exists, mkdir '${path}'`))
+        }
+        if (!options?.recursive && !nodes.has(posix.dirname(p))) return Effect.fail(systemError("NotFound", "mkdir", path, `ENOENT: no such file or directory, mkdir '${path}'`))
+        for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) {
+          if (nodes.get(d)?.type === "File") return Effect.fail(systemError("BadResource", "mkdir", path, `ENOTDIR: not a directory, mkdir '${path}'`))
+        }
+        mkdirs(p, options?.mode ?? 0o777)
+        return Effect.void
+      }),
+    writeFile: (path, data, options) =>
+      Effect.suspend(() => {
+        const p = posix.resolve(path)
+        if (blocked(p) || unreadable.has(p)) return Effect.fail(denied("open", path))
+        const parent = nodes.get(posix.dirname(p))
+        if (parent === undefined) return Effect.fail(systemError("NotFound", "open", path, `ENOENT: no such file or directory, open '${path}'`))
+        if (parent.type !== "Directory") return Effect.fail(systemError("BadResource", "open", path, `ENOTDIR: not a directory, open '${path}'`))
+        const existing = nodes.get(p)
+        if (existing?.type === "Directory") return Effect.fail(systemError("BadResource", "open", path, `EISDIR: illegal operation on a directory, open '${path}'`))
+        const append = options?.flag?.startsWith("a") ?? false
+        if (existing !== undefined && append) {
+          const joined = new Uint8Array(existing.data.length + data.length)
+          joined.set(existing.data)
+          joined.set(data, existing.data.length)
+          existing.data = joined
+        } else if (existing !== undefined) {
+          existing.data = data
+        } else {
+          nodes.set(p, { type: "File", data, mode: options?.mode ?? 0o666 })
+        }
+        return Effect.void
+      }),
+    writeFileString: (path, text, options) => fileSystem.writeFile(path, new TextEncoder().encode(text), options)
   })
+
+  return {
+    layer: Layer.merge(Layer.succeed(FileSystem.FileSystem, fileSystem), Path.layer),
+    read: (path) => {
+      const node = nodes.get(posix.resolve(path))
+      return node?.type === "File" ? new TextDecoder().decode(node.data) : undefined
+    },
+    write,
+    modeOf: (path) => nodes.get(posix.resolve(path))?.mode
+  }
 }
 
-/** A layer of the in-memory file system over `files`. */
-export const layer = (files: MemoryFiles): Layer.Layer<FileSystem.FileSystem> => Layer.succeed(FileSystem.FileSystem, make(files))
+/** The layer alone, for a test that only reads. */
+export const layer = (files: Readonly<Record<string, string>>, options: { readonly unreadable?: ReadonlyArray<string> } = {}) => make(files, options).layer
