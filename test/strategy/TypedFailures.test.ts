@@ -194,6 +194,7 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [WrongPassphrase, new WrongPassphrase({ source: "~/.ssh/id_ed25519", format: "openssh-key-v1", publicKey: ed25519 })],
   [KeyFileError, new KeyFileError({ reason: "Malformed", source: "k", format: "PEM", keyType: "ssh-ed25519", detail: "short key", cause: keyError })],
   [KeyFileError, new KeyFileError({ reason: "Unreadable", source: "k", detail: "ENOENT" })],
+  [KeyFileError, new KeyFileError({ reason: "PermissionDenied", source: "~/.ssh/id_ed25519", path: "~/.ssh/id_ed25519", detail: "cannot read ~/.ssh/id_ed25519: permission denied" })],
   [CertificateError, new CertificateError({ reason: "Expired", keyId: "alice", detail: "expired at 2020-01-01" })],
   [SshSigError, new SshSigError({ reason: "NamespaceMismatch", detail: "namespace file, not git", cause: "plain text cause" })],
   [CurveError, new CurveError({ operation: "x25519", detail: "all-zero shared secret" })],
