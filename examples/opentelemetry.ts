@@ -12,11 +12,12 @@
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as AuthStrategy from "../src/AuthStrategy.js"
 import * as AuthHandler from "../src/handler/AuthHandler.js"
-import { OnDiskPrivateKey } from "../src/sources/PrivateKey.js"
+import * as PrivateKeySource from "../src/sources/PrivateKey.js"
 import { pinned } from "../src/transport/HostKeyPolicy.js"
 import { layerTcp } from "../src/transport/TcpTransport.js"
 
@@ -35,10 +36,12 @@ export const layerTracing = (exporter: SpanExporter, serviceName = "ssh-login"):
 
 /** A login by key, in a span of its own, the host key pinned. */
 export const login = (options: { user: string; host: string; port: number; keyPath: string; hostKey: string }) =>
-  AuthStrategy.authenticate(AuthStrategy.make(new OnDiskPrivateKey(options.user, "example", options.keyPath))).pipe(
+  AuthStrategy.authenticate(AuthStrategy.make(PrivateKeySource.onDisk({ username: options.user, path: options.keyPath }))).pipe(
     Effect.provide(AuthHandler.layer.pipe(
       Layer.provide(layerTcp({ host: options.host, port: options.port, hostKeyPolicy: pinned([options.hostKey]) }))
     )),
+    // The key file is read through the platform's FileSystem.
+    Effect.provide(NodeFileSystem.layer),
     Effect.withSpan("login", { attributes: { user: options.user, host: options.host } })
   )
 

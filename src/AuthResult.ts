@@ -67,7 +67,8 @@ export const attemptError = (error: Extract<Attempt, { readonly _tag: "Error" }>
  * @category models
  */
 export interface SourceResult {
-  readonly source: AuthSource
+  /** The source as it ran; what it needs to run again is not kept in the type. */
+  readonly source: AuthSource<unknown>
   readonly attempt: Attempt
   readonly durationMillis: number
 }

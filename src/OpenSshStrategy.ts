@@ -11,11 +11,11 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Stream from "effect/Stream"
-import * as fs from "node:fs/promises"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { absent, Agent, type AgentIdentity, layer as agentAt, NoAgent } from "./agent/Agent.js"
 import * as SshConfig from "./config/SshConfig.js"
 import type { PublicKeyOptions } from "./handler/AuthHandler.js"
@@ -64,7 +64,7 @@ export interface PlanStep {
   /** Why this step is left out, when it is. */
   readonly skipped?: string
   /** The source that runs it. */
-  readonly source: AuthSource
+  readonly source: AuthSource<FileSystem.FileSystem>
 }
 
 interface KeyCandidate {
@@ -72,13 +72,14 @@ interface KeyCandidate {
   readonly kind: string
   readonly origins: Array<string>
   readonly publicKey: PublicKey.PublicKey
-  readonly make: () => AuthSource
+  readonly make: () => AuthSource<FileSystem.FileSystem>
   readonly path?: string
   readonly named: boolean
 }
 
 const DEFAULT_IDENTITY_FILES = ["~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk", "~/.ssh/id_ed25519", "~/.ssh/id_ed25519_sk"]
-const exists = (path: string) => fs.stat(path).then(() => true, () => false)
+/** A file we may not even look at is kept: reading it then says why, instead of dropping it unseen. */
+const exists = (path: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(path)).pipe(Effect.orElseSucceed(() => true))
 const sameBlob = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 /** The signature algorithms a key may use under PubkeyAcceptedAlgorithms. */
@@ -91,7 +92,7 @@ const acceptedFor = (key: PublicKey.PublicKey, certificate: boolean, accepted: R
  * @since 0.1.0
  * @category planning
  */
-export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArray<PlanStep>, never, Agent> =>
+export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArray<PlanStep>, never, Agent | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { config } = options
     const user = SshConfig.user(config)
@@ -111,7 +112,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const explicit = [...(options.identityFiles ?? []).map((f) => ({ path: expand(f), origin: "-i" })), ...(configured.explicit ? configured.files.map((f) => ({ path: f, origin: "IdentityFile" })) : [])]
     const files = explicit.length > 0 || configured.explicit
       ? explicit
-      : (yield* Effect.filter(DEFAULT_IDENTITY_FILES.map(expand), (f) => Effect.promise(() => exists(f)))).map((path) => ({ path, origin: "default identity file" }))
+      : (yield* Effect.filter(DEFAULT_IDENTITY_FILES.map(expand), exists)).map((path) => ({ path, origin: "default identity file" }))
 
     // A file that cannot be read stays in its place in the plan, as an error for that step.
     const brokenAt = new Map<number, Array<PlanStep>>()
@@ -119,11 +120,20 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     for (const { origin, path } of files) {
       const read = yield* Effect.either(KeyFile.readPublic(path))
       if (Either.isLeft(read)) {
-        const step: PlanStep = { method: "publickey", kind: "identity file", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile(user, path, read.left) }
+        // A missing file is skipped, as ssh skips it; any other failure is that step's error.
+        const missing = read.left._tag === "KeyFileError" && read.left.reason === "NotFound" && read.left.path === path
+        const step: PlanStep = {
+          method: "publickey",
+          kind: "identity file",
+          origins: [`${origin} ${path}`],
+          path,
+          ...(missing ? { skipped: `no such identity file: ${path}` } : {}),
+          source: new BrokenIdentityFile({ username: user, path, error: read.left })
+        }
         brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
         continue
       }
-      fileKeys.push({ path, origin, key: new LazyKey(path, read.right.publicKey, prompter, SshConfig.numberOfPasswordPrompts(config)) })
+      fileKeys.push({ path, origin, key: new LazyKey({ path, publicKey: read.right.publicKey, prompter, attempts: SshConfig.numberOfPasswordPrompts(config) }) })
     }
 
     // The agent's identities (an absent agent, for IdentityAgent none, lists nothing).
@@ -140,7 +150,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           kind: "agent",
           origins: ["agent"],
           ...(reason._tag === "NoAgent" ? { skipped: reason.message } : {}),
-          source: new AgentUnavailable(user, reason)
+          source: new AgentUnavailable({ username: user, reason })
         })
       } else {
         agentIdentities = listed.right
@@ -153,7 +163,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
             origins: [`agent${identity.comment ? ` (${identity.comment})` : ""}`],
             publicKey: identity.publicKey,
             named,
-            make: () => new AgentKey(user, agent, identity, keyOptions)
+            make: () => new AgentKey({ ...keyOptions, username: user, agent, identity })
           })
         }
       }
@@ -163,7 +173,14 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const certificates: Array<KeyCandidate> = []
     const certFiles = [...SshConfig.certificateFiles(config).map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
     for (const { origin, path } of certFiles) {
-      const text = yield* Effect.promise(() => fs.readFile(path, "utf8").catch(() => undefined))
+      const read = yield* Effect.either(KeyFile.readTextIfPresent(path))
+      if (Either.isLeft(read)) {
+        // There, and not ours to read: shown as a step that fails, not passed over.
+        const step: PlanStep = { method: "publickey", kind: "certificate", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile({ username: user, path, error: read.left }) }
+        brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
+        continue
+      }
+      const text = read.right
       if (text === undefined) continue
       const cert = Certificate.fromLine(text.trim())
       if (Either.isLeft(cert)) continue
@@ -179,7 +196,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
             origins: [`CertificateFile ${path} (key in the agent)`],
             publicKey: certificate.key,
             named: true,
-            make: () => new AgentKey(user, agent, { ...held, certificate }, keyOptions)
+            make: () => new AgentKey({ ...keyOptions, username: user, agent, identity: { ...held, certificate } })
           })
         }
         continue
@@ -191,7 +208,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         publicKey: certificate.key,
         path: owner.path,
         named: true,
-        make: () => new IdentityFileKey(user, owner.key, [`certificate ${path}`], certificate, keyOptions)
+        make: () => new IdentityFileKey({ ...keyOptions, username: user, key: owner.key, origins: [`certificate ${path}`], certificate })
       })
     }
 
@@ -202,7 +219,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
       publicKey: f.key.publicKey,
       path: f.path,
       named: true,
-      make: () => new IdentityFileKey(user, f.key, [`${f.origin} ${f.path}`], undefined, keyOptions)
+      make: () => new IdentityFileKey({ ...keyOptions, username: user, key: f.key, origins: [`${f.origin} ${f.path}`] })
     }))
 
     // ssh's order, deduplicated by blob: the first place wins and collects the others' origins.
@@ -265,15 +282,20 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         }
       } else if (method === "keyboard-interactive" && kbdOn) {
         // Each prompt is asked with its own echo flag; a round with no prompts gets no answers.
-        const source = new KeyboardInteractive(user, (request) =>
-          Effect.forEach(request.prompts, (p, index) =>
-            ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index }))))
+        const source = new KeyboardInteractive({
+          username: user,
+          responder: (request) =>
+            Effect.forEach(request.prompts, (p, index) =>
+              ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index })))
+        })
         steps.push({ method, kind: "keyboard-interactive", origins: ["KbdInteractiveAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
       } else if (method === "password" && passwordOn) {
         const tries = SshConfig.numberOfPasswordPrompts(config)
         for (let i = 0; i < Math.max(1, tries); i++) {
           // ssh asks for keyboard-interactive only where the config enables it: its own step.
-          const source = new Password(user, ask(Prompts.password(user, host)), {
+          const source = new Password({
+            username: user,
+            password: ask(Prompts.password(user, host)),
             changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt)),
             keyboardInteractiveFallback: false
           })
@@ -304,13 +326,14 @@ export const agentLayer = (config: SshConfig.ResolvedConfig): Layer.Layer<Agent>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource, never, Agent> =>
+export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource<FileSystem.FileSystem>, never, Agent | FileSystem.FileSystem> =>
   Stream.unwrap(Effect.map(plan(options), (steps) => {
     // A partial success brings a new method list: then the plan runs again from the top, as
     // ssh restarts its method list, for what has not been offered yet. Bounded rounds.
-    const offered = new Set<AuthSource>()
+    type Source = AuthSource<FileSystem.FileSystem>
+    const offered = new Set<Source>()
     let partial = false
-    const watched = (source: AuthSource) =>
+    const watched = (source: Source): Source =>
       withAuthenticate(source, source.authenticate.pipe(
         Effect.tap((outcome) =>
           Effect.sync(() => {
@@ -322,13 +345,13 @@ export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource,
         Effect.tapError(() => Effect.sync(() => offered.add(source)))
       ))
     const runnable = steps.filter((s) => s.skipped === undefined).map((s) => s.source)
-    const round = (n: number): Stream.Stream<AuthSource> =>
+    const round = (n: number): Stream.Stream<Source> =>
       Stream.suspend(() => {
         if (n >= MAX_ROUNDS || !partial) return Stream.empty
         partial = false
         return Stream.concat(Stream.fromIterable(runnable.filter((s) => !offered.has(s)).map(watched)), round(n + 1))
       })
-    const first = steps.map((s) => (s.skipped ? skip(s.source, s.skipped) : watched(s.source)))
+    const first = steps.map((s): Source => (s.skipped ? skip(s.source, s.skipped) : watched(s.source)))
     return Stream.concat(Stream.fromIterable(first), round(1))
   }))
 

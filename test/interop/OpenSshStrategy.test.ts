@@ -2,6 +2,7 @@
  * The OpenSSH strategy against the suite's sshd, each test with a throwaway HOME
  * (~/.ssh/config and keys) and, where it matters, a real ssh-agent.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -105,7 +106,7 @@ const twoFactorServer = (config: ReadonlyArray<string>) =>
   })
 
 describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
-  layer(Layer.scoped(HostKeys, Sshd.makeHostKeys(["ed25519"])), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
+  layer(Layer.merge(Layer.scoped(HostKeys, Sshd.makeHostKeys(["ed25519"])), NodeFileSystem.layer), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.scoped("IdentitiesOnly: with 5 unrelated keys in the agent, only the configured key is offered", () =>
       Effect.gen(function*() {
         const h = yield* home
@@ -135,7 +136,7 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
 
         // The peers' order: every agent key, then the file.
         const transport = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure })
-        const naive = yield* AuthStrategy.authenticate(Stream.concat(agentKeys(me), AuthStrategy.make(new OnDiskPrivateKey(me, "test", right.file)))).pipe(
+        const naive = yield* AuthStrategy.authenticate(Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: right.file })))).pipe(
           Effect.provide(Layer.merge(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))), Agent.layer(agent.socket))),
           Effect.flip
         )

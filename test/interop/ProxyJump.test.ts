@@ -5,6 +5,7 @@
  * shows the forwarding it did.
  */
 import { NodeContext } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -32,9 +33,11 @@ import { hasTool, requireTool } from "../support/Tools.js"
 
 const me = os.userInfo().username
 
-const login = (transport: Transport, source: AuthSource) =>
+const login = <R>(transport: Transport, source: AuthSource<R>) =>
   AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(
-    Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
+    Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))),
+    // Key files are read through the platform's FileSystem.
+    Effect.provide(NodeFileSystem.layer)
   )
 
 /** Our server, where alice logs in with the suite's ed25519 key. */
@@ -53,7 +56,7 @@ const bastion = (config: ReadonlyArray<string> = []) =>
     const keys = yield* ClientKeys
     const sshd = yield* Sshd.start({ authorizedKeys: [keys.ed25519.line], config: ["LogLevel DEBUG1", ...config] })
     const transport = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure })
-    const result = yield* login(transport, new OnDiskPrivateKey(me, "test", keys.ed25519.path))
+    const result = yield* login(transport, new OnDiskPrivateKey({ username: me, path: keys.ed25519.path }))
     expect(result.succeeded, yield* sshd.readLog).toBe(true)
     return { sshd, transport }
   })
@@ -79,7 +82,7 @@ describe.skipIf(skipInterop())("interop: a login through a jump host's direct-tc
       const { sshd, transport } = yield* bastion()
       const tunnel = yield* DirectTcpip.open(transport, { host: "127.0.0.1", port: server.port })
       const inner = yield* makeOver(tunnel, { hostKeyPolicy: pinnedTo(server) })
-      const result = yield* login(inner, new OnDiskPrivateKey("alice", "test", keys.ed25519.path))
+      const result = yield* login(inner, new OnDiskPrivateKey({ username: "alice", path: keys.ed25519.path }))
       expect(result.succeeded, server.log()).toBe(true)
       expect(server.authenticated.map((a) => a.user)).toEqual(["alice"])
       // The bastion did the forwarding: its own log names the target.
@@ -98,9 +101,9 @@ describe.skipIf(skipInterop())("interop: a login through a jump host's direct-tc
         port: second.port,
         hostKeyPolicy: pinned([fingerprintOf(`${second.hostKeys.files.ed25519}.pub`)])
       })
-      expect((yield* login(hop, new OnDiskPrivateKey(me, "test", keys.ed25519.path))).succeeded).toBe(true)
+      expect((yield* login(hop, new OnDiskPrivateKey({ username: me, path: keys.ed25519.path }))).succeeded).toBe(true)
       const inner = yield* Jump.through(hop, { host: "127.0.0.1", port: server.port, hostKeyPolicy: pinnedTo(server) })
-      expect((yield* login(inner, new OnDiskPrivateKey("alice", "test", keys.ed25519.path))).succeeded, server.log()).toBe(true)
+      expect((yield* login(inner, new OnDiskPrivateKey({ username: "alice", path: keys.ed25519.path }))).succeeded, server.log()).toBe(true)
       expect(server.authenticated.map((a) => a.user)).toEqual(["alice"])
       expect(yield* first.sshd.readLog).toMatch(new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${second.port}`))
       expect(yield* second.readLog).toMatch(new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${server.port}`))
@@ -142,13 +145,13 @@ describe.skipIf(skipInterop() || skipUnlessRoot("the two-sshd chain (an nftables
         expect(direct._tag === "TransportError" && direct.reason).toBe("ConnectFailed")
 
         const jump = yield* makeTcp({ host: "127.0.0.1", port: bastion.port, hostKeyPolicy: pinned([fingerprintOf(`${bastion.hostKeys.files.ed25519}.pub`)]) })
-        expect((yield* login(jump, new OnDiskPrivateKey(user.name, "test", keys.ed25519.path))).succeeded, yield* bastion.readLog).toBe(true)
+        expect((yield* login(jump, new OnDiskPrivateKey({ username: user.name, path: keys.ed25519.path }))).succeeded, yield* bastion.readLog).toBe(true)
         const inner = yield* Jump.through(jump, {
           host: "127.0.0.1",
           port: target.port,
           hostKeyPolicy: pinned([fingerprintOf(`${target.hostKeys.files.ed25519}.pub`)])
         })
-        const result = yield* login(inner, new OnDiskPrivateKey(user.name, "test", keys.ed25519.path))
+        const result = yield* login(inner, new OnDiskPrivateKey({ username: user.name, path: keys.ed25519.path }))
         expect(result.succeeded, yield* target.readLog).toBe(true)
         expect(yield* bastion.readLog).toMatch(new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${target.port}`))
         expect(yield* target.readLog).toMatch(new RegExp(`Accepted publickey for ${user.name}`))
@@ -170,7 +173,7 @@ describe("a login over a ProxyCommand's pipes", () => {
       const server = yield* target
       const channel = yield* ProxyCommand.open("nc %h %p", { host: "127.0.0.1", port: server.port, user: "alice" })
       const inner = yield* makeOver(channel, { hostKeyPolicy: pinnedTo(server) })
-      const result = yield* login(inner, new OnDiskPrivateKey("alice", "test", keys.ed25519.path))
+      const result = yield* login(inner, new OnDiskPrivateKey({ username: "alice", path: keys.ed25519.path }))
       expect(result.succeeded, server.log()).toBe(true)
     }).pipe(Effect.provide(Layer.merge(clientKeysLayer, NodeContext.layer))))
 

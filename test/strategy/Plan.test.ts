@@ -3,6 +3,7 @@
  * they are sent, the MaxAuthTries budget, BatchMode; and the terminal prompter, driven by a
  * Terminal that types for the user.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
@@ -24,7 +25,7 @@ const planFor = (lines: ReadonlyArray<string>, options: Partial<OpenSshStrategy.
     fs.writeFileSync(configFile, `${lines.join("\n")}\n`)
     const config = yield* SshConfig.resolve({ host: "h", configFile, local: { ...SshConfig.localContext(), homeDir: dir, env: {} } })
     return yield* OpenSshStrategy.plan({ config, ...options }).pipe(Effect.provide(OpenSshStrategy.agentLayer(config)))
-  }))
+  }).pipe(Effect.provide(NodeFileSystem.layer)))
 
 const quietPrompter: Prompter.Prompter = { ask: () => Effect.succeed(Redacted.make("")) }
 

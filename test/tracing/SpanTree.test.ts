@@ -9,6 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
@@ -84,8 +85,8 @@ const traced = (server: OurServer.OurServer, key: { file: string }, secrets: { p
   Effect.gen(function*() {
     const exporter = new InMemorySpanExporter()
     const strategy = AuthStrategy.sequence(
-      AuthStrategy.make(new OnDiskPrivateKey("alice", "test", key.file, Effect.succeed(Redacted.make(secrets.passphrase)))),
-      AuthStrategy.make(new Password("alice", Effect.succeed(Redacted.make(secrets.password))))
+      AuthStrategy.make(new OnDiskPrivateKey({ username: "alice", path: key.file, passphrase: Effect.succeed(Redacted.make(secrets.passphrase)) })),
+      AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(Redacted.make(secrets.password)) }))
     )
     return yield* AuthStrategy.authenticate(strategy, { noneFirst: true }).pipe(
       Effect.provide(AuthHandler.layer.pipe(Layer.provide(layerTcp({
@@ -93,6 +94,7 @@ const traced = (server: OurServer.OurServer, key: { file: string }, secrets: { p
         port: server.port,
         hostKeyPolicy: pinned([PublicKey.fingerprintSha256(server.hostKey.publicKey)])
       })))),
+      Effect.provide(NodeFileSystem.layer),
       Effect.withSpan("login"),
       Effect.either,
       // Read before the layer closes: shutting the provider down empties the exporter.
