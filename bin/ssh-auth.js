@@ -1,5 +1,5 @@
 #!/bin/sh
-":" //; b=$(readlink -f "$0" 2>/dev/null) && b="${b%/*}/../dist/cli/ssh-auth.blob" && n=$(command -v node) && n=$(readlink -f "$n") && { read -r sn && read -r ss; } < "$b.node" 2>/dev/null && [ "$sn" = "$n" ] && [ -f "$b" ] && [ "$ss" -eq "$(wc -c < "$n")" ] 2>/dev/null && exec "$n" --max-semi-space-size=1 --snapshot-blob "$b" -- "$@"; exec node "$0" "$@"
+":" //; b=$(readlink -f "$0" 2>/dev/null) && b="${b%/*}/../dist/cli/ssh-auth.blob" && n=$(command -v node) && n=$(readlink -f "$n") && { read -r sn && read -r ss; } 2>/dev/null < "$b.node" && [ "$sn" = "$n" ] && [ -f "$b" ] && [ "$ss" -eq "$(wc -c < "$n")" ] 2>/dev/null && exec "$n" --max-semi-space-size=1 --snapshot-blob "$b" -- "$@"; exec node "$0" "$@"
 // The line above is for sh, and a string and a comment for node. Run as a command, sh starts
 // node from dist/cli/ssh-auth.blob, a V8 startup snapshot of the bundle, when one was made for
 // this very node binary (bin/build-snapshot.js; its stamp names the binary and its size);
