@@ -1,6 +1,7 @@
 /**
  * `npm run bench:cli`: the `ssh-auth` command and OpenSSH's `ssh` as whole processes, one login
- * each to the same throwaway sshd on 127.0.0.1 with the same key, config and known_hosts,
+ * each to the same throwaway sshd on 127.0.0.1 with the same key, config and known_hosts
+ * (ssh ended once authenticated, as `ssh-auth connect` ends),
  * taking turns (every round runs each command once, in a rotating order). Wall time from spawn
  * to exit, and peak RSS from GNU time. Beside them: `ssh-auth --help`, `node -e 0`, the bundle
  * without its startup snapshot, and the CLI as the unbundled modules it was before.
@@ -30,6 +31,8 @@ interface Command {
   readonly args: ReadonlyArray<string>
   /** What it must print on stdout, to count as the login (or the output) it should be. */
   readonly expect?: RegExp
+  /** It ends by this signal when it succeeds. */
+  readonly endsBy?: NodeJS.Signals
   readonly note?: string
 }
 
@@ -55,10 +58,14 @@ const once = (command: Command, env: NodeJS.ProcessEnv, scratch: string): Promis
     child.stderr.on("data", (d) => (stderr += d))
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
     child.on("error", reject)
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6
       clearTimeout(timer)
-      if (code !== 0 || (command.expect && !command.expect.test(stdout))) {
+      // Under GNU time, a command killed by signal N makes time exit 128 + N.
+      const ended = command.endsBy === undefined
+        ? code === 0
+        : signal === command.endsBy || code === 128 + os.constants.signals[command.endsBy]
+      if (!ended || (command.expect && !command.expect.test(stdout))) {
         return reject(new Error(`${command.name} failed (exit ${code}):\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`))
       }
       const rssKiB = hasGnuTime ? Number(fs.readFileSync(rssFile, "utf8").trim().split("\n").at(-1)) : undefined
@@ -100,7 +107,15 @@ const program = Effect.gen(function*() {
 
   const login = /-> success/
   const commands: Array<Command> = [
-    { name: "ssh -F config bench true", file: "ssh", args: ["-F", config, "bench", "true"], note: "OpenSSH: also opens a session and runs `true`" },
+    {
+      // ssh has no "authenticate and exit": -N opens no session, and its LocalCommand (run once
+      // authenticated) ends it, so it does what ssh-auth connect does and no more.
+      name: "ssh -N, ended at authentication",
+      file: "ssh",
+      args: ["-N", "-F", config, "-o", "PermitLocalCommand=yes", "-o", "LocalCommand=kill -TERM $PPID", "bench"],
+      endsBy: "SIGTERM",
+      note: "OpenSSH: connect, kex, publickey, then its LocalCommand ends it"
+    },
     {
       name: "ssh-auth connect (bin, as installed)",
       file: bin,
@@ -117,7 +132,8 @@ const program = Effect.gen(function*() {
       note: "the CLI as it was before: hundreds of ES modules"
     },
     { name: "ssh-auth --help (bin)", file: bin, args: ["--help"] },
-    { name: "node -e 0", file: node, args: ["-e", "0"], note: "node's own start" }
+    { name: "node -e 0", file: node, args: ["-e", "0"], note: "node's own start" },
+    { name: "ssh -F config bench true", file: "ssh", args: ["-F", config, "bench", "true"], note: "OpenSSH with a session and a command: more than a login" }
   ]
 
   const scratch = yield* Sshd.tempDir("bench-cli-time-")
@@ -136,7 +152,7 @@ const program = Effect.gen(function*() {
     const rss = samples[i].flatMap((s) => (s.rssKiB === undefined ? [] : [s.rssKiB / 1024]))
     return { command, wall: median(walls), p90: quantile(walls, 0.9), rss: rss.length > 0 ? median(rss) : undefined }
   })
-  const [ssh, ours, bundle, unbundled, help, nodeStart] = rows
+  const [ssh, ours, bundle, unbundled, help, nodeStart, sshTrue] = rows
   const fmt = (n: number | undefined, digits: number) => (n === undefined ? "n/a" : n.toFixed(digits))
   const ratio = ours.wall / ssh.wall
   console.log([
@@ -154,7 +170,7 @@ const program = Effect.gen(function*() {
       ? `ssh-auth connect peak RSS: not measured (no ${GNU_TIME}: Debian's \`time\` package)`
       : `ssh-auth connect peak RSS: ${ours.rss.toFixed(1)} MB (target ≤ ${RSS_TARGET_MB} MB) ${ours.rss <= RSS_TARGET_MB ? "PASS" : "MISS"}`,
     `(without the snapshot: ${(bundle.wall / ssh.wall).toFixed(2)}× ssh's wall, ${fmt(bundle.rss, 1)} MB; unbundled: ${(unbundled.wall / ssh.wall).toFixed(2)}×, ${fmt(unbundled.rss, 1)} MB;` +
-    ` --help ${help.wall.toFixed(0)} ms; node -e 0 ${nodeStart.wall.toFixed(0)} ms)`
+    ` --help ${help.wall.toFixed(0)} ms; node -e 0 ${nodeStart.wall.toFixed(0)} ms; ssh with a session and \`true\` ${sshTrue.wall.toFixed(0)} ms)`
   ].join("\n"))
 })
 
