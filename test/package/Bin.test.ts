@@ -77,6 +77,23 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
     }
   }, 30_000)
 
+  it("says what the bundle says: nothing of the build's process (stdout, terminal, environment) is frozen into the snapshot", async () => {
+    expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
+    for (const args of [["--help"], ["connect", "--help"], ["--version"], ["no-such-command"], ["connect", "-F", "/dev/null", "--dry-run", "-o", "IdentityAgent=none", "u@127.0.0.1"]]) {
+      const env = { ...process.env, NO_COLOR: "1", COLUMNS: "67" }
+      const [snapshot, bundle] = await Promise.all([
+        exited(spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], env }), 20_000),
+        exited(spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
+      ])
+      expect(snapshot.stdout + snapshot.stderr, args.join(" ")).not.toBe("")
+      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(" ")).toEqual({
+        code: bundle.code,
+        stdout: bundle.stdout,
+        stderr: bundle.stderr
+      })
+    }
+  }, 60_000)
+
   it("with a snapshot made for another node, runs the bundle instead", async () => {
     // A copy of the package's bin and dist/cli, its snapshot garbage and its stamp naming another node.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-bin-"))
