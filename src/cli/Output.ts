@@ -47,4 +47,10 @@ export const outputStyle = (
  * @since 0.1.0
  * @category loggers
  */
-export const prettyLogger: Logger.Logger<unknown, void> = Logger.prettyLogger({ colors: outputStyle(process.stdout).color })
+export const prettyLogger: Logger.Logger<unknown, void> = Logger.make((options) => {
+  // Made at the first line logged, not as the module loads: a startup snapshot of the CLI
+  // loads its modules at build time, where stdout is not the user's.
+  pretty ??= Logger.prettyLogger({ colors: outputStyle(process.stdout).color })
+  pretty.log(options)
+})
+let pretty: Logger.Logger<unknown, void> | undefined

@@ -63,12 +63,6 @@ const run = (argv: ReadonlyArray<string>): Effect.Effect<void, Effect.Effect.Err
 const internalError = (what: unknown): string =>
   `ssh-auth: internal error: ${show(what instanceof Error ? `${what.name}: ${what.message}` : String(what), 300)}`
 
-// The last resort, for a throw outside any Effect (a socket callback, say): never a silent exit.
-process.on("uncaughtException", (error) => {
-  process.stderr.write(`${internalError(error)}\n`)
-  process.exit(255)
-})
-
 /** Colour and bold (SGR) sequences, as @effect/cli's own rendering writes them (its wizard, say). */
 // eslint-disable-next-line no-control-regex
 const sgr = /\x1b\[[0-9;]*m/g
@@ -95,42 +89,59 @@ const escapingConsole = Console.consoleWith((console) => {
   })
 })
 
+/**
+ * Runs the command on `argv` (`process.argv`'s shape) and sets the exit status. Importing this
+ * module runs nothing: the bundle's entry (`./bin.ts`) calls it, and so does a startup
+ * snapshot's main function.
+ *
+ * @since 0.1.0
+ */
+export const main = (argv: ReadonlyArray<string>): void => {
+  // The last resort, for a throw outside any Effect (a socket callback, say): never a silent exit.
+  process.on("uncaughtException", (error) => {
+    process.stderr.write(`${internalError(error)}\n`)
+    process.exit(255)
+  })
+  runCommand(argv)
+}
+
 // Only connect counts its -v flags.
-Effect.flatMap(escapingConsole, (console) =>
-  run(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
-    // Like ssh: a connection failure prints one line and exits 255.
-    Effect.catchAll((error) =>
-      ValidationError.isValidationError(error)
-        // @effect/cli has already printed what was wrong with the command line.
-        ? Effect.sync(() => {
-          process.exitCode = 2
-        })
-        : Effect.zipRight(
-          Console.error(`ssh-auth: ${error.message}`),
+const runCommand = (argv: ReadonlyArray<string>): void =>
+  Effect.flatMap(escapingConsole, (console) =>
+    run(argv[2] === "connect" ? expandVerbosity(argv) : argv).pipe(
+      // Like ssh: a connection failure prints one line and exits 255.
+      Effect.catchAll((error) =>
+        ValidationError.isValidationError(error)
+          // @effect/cli has already printed what was wrong with the command line.
+          ? Effect.sync(() => {
+            process.exitCode = 2
+          })
+          : Effect.zipRight(
+            Console.error(`ssh-auth: ${error.message}`),
+            Effect.sync(() => {
+              // A command may say its own status (ssh-add -l exits 1 for an empty agent).
+              process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
+            })
+          )
+      ),
+      Effect.catchAllDefect((defect) =>
+        Effect.zipRight(
+          Console.error(internalError(defect)),
           Effect.sync(() => {
-            // A command may say its own status (ssh-add -l exits 1 for an empty agent).
-            process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
+            process.exitCode = 255
           })
         )
-    ),
-    Effect.catchAllDefect((defect) =>
-      Effect.zipRight(
-        Console.error(internalError(defect)),
-        Effect.sync(() => {
+      ),
+      Effect.withConsole(console)
+    )).pipe(
+      // Interrupted (Ctrl-C): runMain exits 130; anything else left is ours to report.
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
+          process.stderr.write(`${internalError(Cause.squash(cause))}\n`)
           process.exitCode = 255
         })
-      )
-    ),
-    Effect.withConsole(console)
-  )).pipe(
-    // Interrupted (Ctrl-C): runMain exits 130; anything else left is ours to report.
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
-        process.stderr.write(`${internalError(Cause.squash(cause))}\n`)
-        process.exitCode = 255
-      })
-    ),
-    // Effect's pretty logger, without colours where the output may not have them.
-    Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, Output.prettyLogger))),
-    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
-  )
+      ),
+      // Effect's pretty logger, without colours where the output may not have them.
+      Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, Output.prettyLogger))),
+      NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+    )
