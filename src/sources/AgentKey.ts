@@ -37,9 +37,13 @@ export class AgentKey extends Base implements AuthSource {
   readonly _tag = "AgentKey"
   /** @since 0.1.0 */
   readonly method = "publickey"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly agent: Agent
+  /** @since 0.1.0 */
   readonly identity: AgentIdentity
+  /** @since 0.1.0 */
   readonly options: AgentKeyOptions
   constructor({ agent, identity, username, ...options }: AgentKeyOptions & {
     readonly username: string
@@ -100,7 +104,9 @@ export class AgentUnavailable extends Base implements AuthSource {
   readonly _tag = "AgentUnavailable"
   /** @since 0.1.0 */
   readonly method = "publickey"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly reason: NoAgent | AgentError
   constructor(options: { readonly username: string; readonly reason: NoAgent | AgentError }) {
     super()

@@ -32,7 +32,9 @@ export class LazyKey {
    * @since 0.1.0
    */
   prompts = 0
+  /** @since 0.1.0 */
   readonly path: string
+  /** @since 0.1.0 */
   readonly publicKey: PublicKey.PublicKey
   private readonly prompter: Prompter | undefined
   private readonly attempts: number
@@ -92,11 +94,19 @@ export class IdentityFileKey extends Base implements AuthSource<FileSystem.FileS
   readonly _tag = "IdentityFileKey"
   /** @since 0.1.0 */
   readonly method = "publickey"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly key: LazyKey
-  /** Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …". */
+  /**
+   * Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …".
+   *
+   * @since 0.1.0
+   */
   readonly origins: ReadonlyArray<string>
+  /** @since 0.1.0 */
   readonly certificate: Certificate | undefined
+  /** @since 0.1.0 */
   readonly options: AuthHandler.PublicKeyOptions
   constructor({ certificate, key, origins, username, ...options }: AuthHandler.PublicKeyOptions & {
     readonly username: string
@@ -147,8 +157,11 @@ export class BrokenIdentityFile extends Base implements AuthSource {
   readonly _tag = "BrokenIdentityFile"
   /** @since 0.1.0 */
   readonly method = "publickey"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly path: string
+  /** @since 0.1.0 */
   readonly error: KeyFileError | PrivateKeyError
   constructor(options: { readonly username: string; readonly path: string; readonly error: KeyFileError | PrivateKeyError }) {
     super()

@@ -31,7 +31,9 @@ export class KeyboardInteractive<E = never, R = never> extends Base implements A
   readonly _tag = "KeyboardInteractive"
   /** @since 0.1.0 */
   readonly method = "keyboard-interactive"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly submethods: string
   private readonly responder: Responder<E, R>
   constructor(options: KeyboardInteractiveOptions<E, R>) {

@@ -25,6 +25,7 @@ export class NoneAuth extends Base implements AuthSource {
   readonly _tag = "NoneAuth"
   /** @since 0.1.0 */
   readonly method = "none"
+  /** @since 0.1.0 */
   readonly username: string
   constructor(options: NoneAuthOptions) {
     super()

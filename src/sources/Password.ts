@@ -66,6 +66,7 @@ export class Password<E = never, R = never> extends Base implements AuthSource<R
   readonly _tag = "Password"
   /** @since 0.1.0 */
   readonly method = "password"
+  /** @since 0.1.0 */
   readonly username: string
   constructor(private readonly options: PasswordOptions<E, R>) {
     super()

@@ -34,8 +34,11 @@ export class PrivateKey extends Base implements AuthSource {
   readonly _tag: string = "PrivateKey"
   /** @since 0.1.0 */
   readonly method = "publickey"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly signer: Keys.Signer
+  /** @since 0.1.0 */
   readonly options: AuthHandler.PublicKeyOptions
   constructor({ signer, username, ...options }: PrivateKeyOptions) {
     super()
@@ -82,6 +85,7 @@ export interface InMemoryPrivateKeyOptions extends AuthHandler.PublicKeyOptions 
 export class InMemoryPrivateKey extends PrivateKey {
   /** @since 0.1.0 */
   override readonly _tag = "InMemoryPrivateKey"
+  /** @since 0.1.0 */
   readonly key: Keys.PrivateKey
   constructor({ key, ...options }: InMemoryPrivateKeyOptions) {
     super({ skipQuery: true, ...options, signer: key })
@@ -113,7 +117,9 @@ export class OnDiskPrivateKey<E = never, R = never> extends Base implements Auth
   readonly _tag = "OnDiskPrivateKey"
   /** @since 0.1.0 */
   readonly method = "publickey"
+  /** @since 0.1.0 */
   readonly username: string
+  /** @since 0.1.0 */
   readonly path: string
   private readonly passphrase: Effect.Effect<Redacted.Redacted<string> | undefined, E, R> | undefined
   private readonly options: AuthHandler.PublicKeyOptions
