@@ -332,7 +332,7 @@ const runPass = (pass: Pass): Effect.Effect<void, ConfigError, Files> =>
  * @category resolution
  */
 export const resolve: (options: ResolveOptions) => Effect.Effect<RawConfig, ConfigError, FileSystem.FileSystem | Path.Path> = Effect.fn(
-  "SshConfig.resolve"
+  "ConfigResolver.resolve"
 )(function*(options: ResolveOptions) {
   const local = options.local ?? localContext()
   const state: State = { values: new Map(), lists: new Map(), wantFinal: false }
