@@ -105,9 +105,12 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const budget = options.maxAuthTries ?? 6
 
     // Identity files: -i first, then IdentityFile, or ssh's defaults (when they exist) if neither names one.
-    const named = config.identityFiles.filter((f) => f.origin !== "default").map((f) => ({ path: f.path, origin: f.origin as string }))
+    const named = config.identityFiles.filter((f) => f.origin !== "default")
     const defaults = config.identityFiles.filter((f) => f.origin === "default").map((f) => f.path)
-    const files = [...named, ...(yield* Effect.filter(defaults, (f) => Effect.promise(() => exists(f)))).map((path) => ({ path, origin: "default identity file" }))]
+    const files: ReadonlyArray<{ readonly path: string; readonly origin: string }> = [
+      ...named,
+      ...(yield* Effect.filter(defaults, (f) => Effect.promise(() => exists(f)))).map((path) => ({ path, origin: "default identity file" }))
+    ]
 
     // A file that cannot be read stays in its place in the plan, as an error for that step.
     const brokenAt = new Map<number, Array<PlanStep>>()

@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
@@ -175,7 +176,7 @@ const evaluateMatch = (pass: Pass, line: ConfigLine): Effect.Effect<boolean, Con
     return result
   })
 
-const unreadable = (path: string, what: string) => (error: Parameters<typeof FileProblem.describe>[0]) =>
+const unreadable = (path: string, what: string) => (error: PlatformError) =>
   new ConfigError({ reason: "Unreadable", file: path, line: 0, detail: `${what}: ${FileProblem.describe(error)}`, cause: error })
 
 /**
