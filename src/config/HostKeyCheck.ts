@@ -4,9 +4,11 @@
  * `@cert-authority`. Also the host key algorithms to offer, known ones first, so that
  * negotiation does not pick a key type known_hosts does not hold.
  *
- * One deliberate difference from ssh: a changed host key is refused even under
- * `StrictHostKeyChecking no`. ssh goes on there but turns password authentication off; a
- * policy cannot reach into the authentication that follows, so it refuses.
+ * Two deliberate differences from ssh. A changed host key is refused even under
+ * `StrictHostKeyChecking no`: ssh goes on there but turns password authentication off, and
+ * a policy cannot reach into the authentication that follows, so it refuses. A known_hosts
+ * file that exists but cannot be read is an error naming it, where ssh reads past it and
+ * may then call a known host unknown.
  *
  * @since 0.1.0
  */
