@@ -59,12 +59,18 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
       if (d === "/") return false
     }
   }
-  const find = (method: string, path: string): Effect.Effect<Node & { readonly path: string }, PlatformError.PlatformError> => {
-    const p = posix.resolve(path)
-    if (blocked(p)) return Effect.fail(systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`))
-    const node = nodes.get(p)
-    return node ? Effect.succeed({ ...node, path: p }) : Effect.fail(systemError("NotFound", method, path, `ENOENT: no such file or directory, ${method} '${path}'`))
-  }
+  /** The node at a path, when the call runs (not when it is made). */
+  const find = (method: string, path: string): Effect.Effect<Node & { readonly path: string }, PlatformError.PlatformError> =>
+    Effect.suspend(() => {
+      const p = posix.resolve(path)
+      if (blocked(p)) return Effect.fail(systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`))
+      // A file on the way is ENOTDIR, as the kernel says.
+      for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) {
+        if (nodes.get(d)?.type === "File") return Effect.fail(systemError("BadResource", method, path, `ENOTDIR: not a directory, ${method} '${path}'`))
+      }
+      const node = nodes.get(p)
+      return node ? Effect.succeed({ ...node, path: p }) : Effect.fail(systemError("NotFound", method, path, `ENOENT: no such file or directory, ${method} '${path}'`))
+    })
   const denied = (method: string, path: string) => systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`)
 
   const readFile = (path: string) =>
@@ -101,7 +107,7 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
         blksize: Option.none(),
         blocks: Option.none()
       })),
-    exists: (path) => Effect.succeed(nodes.has(posix.resolve(path))),
+    exists: (path) => Effect.sync(() => nodes.has(posix.resolve(path))),
     makeDirectory: (path, options) =>
       Effect.suspend(() => {
         const p = posix.resolve(path)
