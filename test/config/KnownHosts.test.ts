@@ -435,7 +435,7 @@ describe("StrictHostKeyChecking ask, with someone to ask", () => {
         globalKnownHostsFiles: [],
         hashKnownHosts: false,
         prompter: { ask: (q) => Effect.sync(() => (questions.push(q._tag === "Confirm" ? q.question : `not a confirmation: ${q._tag}`), Redacted.make(answer))) }
-      }), memory.layer))
+      }), MemoryFileSystem.layerOf(memory)))
       const exit = await Effect.runPromiseExit(policy(info))
       expect(exit._tag === "Success").toBe(accepted)
       expect(questions[0]).toContain(`The authenticity of host '[new.example]:2222' can't be established.`)

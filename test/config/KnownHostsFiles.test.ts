@@ -45,7 +45,7 @@ describe("known_hosts files", () => {
       expect(memory.read("/home/v/.ssh/known_hosts")).toBe(`a.example ${keyLine}\nb.example ${keyLine}\n`)
       const error = yield* Effect.flip(KnownHosts.append("/locked/known_hosts", `x ${keyLine}`))
       expect([error.reason, error.path, error.detail]).toEqual(["WriteFailed", "/locked/known_hosts", "permission denied"])
-    }).pipe(Effect.provide(memory.layer))
+    }).pipe(Effect.provide(MemoryFileSystem.layerOf(memory)))
   })
 })
 
@@ -77,6 +77,6 @@ describe("the host-key check on files it cannot read", () => {
       yield* (yield* HostKeyCheck.make(options(file, "accept-new")))(info)
       expect(memory.read(file)).toBe(`h.example ${keyLine}\n`)
       yield* strict(info)
-    }).pipe(Effect.provide(memory.layer))
+    }).pipe(Effect.provide(MemoryFileSystem.layerOf(memory)))
   })
 })
