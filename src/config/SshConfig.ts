@@ -15,25 +15,32 @@ import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import type { ConfigError } from "./ConfigError.js"
 import * as ConfigResolver from "./ConfigResolver.js"
+import * as ConfigTokens from "./ConfigTokens.js"
 import * as HostConfig from "./HostConfig.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type { LocalContext } from "./ConfigTokens.js"
+export type LocalContext = ConfigTokens.LocalContext
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export { localContext } from "./ConfigTokens.js"
+export const localContext: () => LocalContext = ConfigTokens.localContext
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type { RawConfig, ResolveOptions } from "./ConfigResolver.js"
+export type ResolveOptions = ConfigResolver.ResolveOptions
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RawConfig = ConfigResolver.RawConfig
 
 /**
  * Resolves and decodes the configuration for a destination.

@@ -1,6 +1,8 @@
 /**
  * The file system's errors as ssh's users read them, shared by the ssh_config and
  * known_hosts readers: a missing file is no error for either, anything else is.
+ *
+ * @since 0.1.0
  */
 import type { PlatformError } from "@effect/platform/Error"
 
