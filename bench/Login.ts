@@ -25,7 +25,7 @@ export interface LoginOptions {
 export const ours = (options: LoginOptions) =>
   Effect.gen(function*() {
     const transport = yield* makeTcp({ host: "127.0.0.1", port: options.port, hostKeyPolicy: acceptAnyInsecure })
-    const source = new InMemoryPrivateKey(options.user, options.key, { skipQuery: options.skipQuery ?? true })
+    const source = new InMemoryPrivateKey({ username: options.user, key: options.key, skipQuery: options.skipQuery ?? true })
     const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(
       Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
     )

@@ -4,6 +4,7 @@
  * process, `ssh-keygen -y -P` as a process (what a user waits for), and ssh2's
  * `utils.parseKey` in process. Runs alternate between the three, so drift hits all alike.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
@@ -33,7 +34,7 @@ const program = Effect.gen(function*() {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-a", "16", "-N", PASSPHRASE, "-f", file], { timeout: 60_000 })
   const text = fs.readFileSync(file, "utf8")
 
-  const ours = () => Effect.runPromise(KeyFile.readFile(file, { passphrase: Effect.succeed(Redacted.make(PASSPHRASE)) }))
+  const ours = () => Effect.runPromise(KeyFile.readFile(file, { passphrase: Effect.succeed(Redacted.make(PASSPHRASE)) }).pipe(Effect.provide(NodeFileSystem.layer)))
   const keygen = () => execFileSync("ssh-keygen", ["-y", "-P", PASSPHRASE, "-f", file], { encoding: "utf8", timeout: 60_000 })
   const peer = () => {
     const parsed = ssh2.utils.parseKey(text, PASSPHRASE)

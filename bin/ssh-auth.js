@@ -1,9 +1,24 @@
-#!/usr/bin/env node
-// The TypeScript is compiled to dist/ by `npm ci` / `npm install` (the "prepare" script).
-import("../dist/cli/main.js").catch((error) => {
-  if (error && error.code === "ERR_MODULE_NOT_FOUND") {
-    console.error("ssh-auth: dist/ is missing; run `npm run build` (npm ci does it through `prepare`).")
-    process.exit(2)
-  }
-  throw error
-})
+#!/bin/sh
+":" //; b=$(readlink -f "$0" 2>/dev/null) && b="${b%/*}/../dist/cli/ssh-auth.blob" && n=$(command -v node) && n=$(readlink -f "$n") && { read -r sn && read -r ss; } 2>/dev/null < "$b.node" && [ "$sn" = "$n" ] && [ -f "$b" ] && [ "$ss" -eq "$(wc -c < "$n")" ] 2>/dev/null && exec "$n" --max-semi-space-size=1 --snapshot-blob "$b" -- "$@"; exec node "$0" "$@"
+// The line above is for sh, and a string and a comment for node. Run as a command, sh starts
+// node from dist/cli/ssh-auth.blob, a V8 startup snapshot of the bundle, when one was made for
+// this very node binary (bin/build-snapshot.js; its stamp names the binary and its size);
+// otherwise it runs this file with node, which loads the bundle. `node bin/ssh-auth.js` always
+// loads the bundle.
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import { fileURLToPath, pathToFileURL } from "node:url"
+
+const bundle = fileURLToPath(new URL("../dist/cli/ssh-auth.mjs", import.meta.url))
+const builder = fileURLToPath(new URL("../scripts/build-cli.mjs", import.meta.url))
+if (!fs.existsSync(bundle) && fs.existsSync(builder)) {
+  // A fresh clone after `npm ci`: the package builds at pack time (`prepack`), not at install.
+  console.error("ssh-auth: dist/cli/ssh-auth.mjs is missing; bundling it now (npm run build makes it too)")
+  spawnSync(process.execPath, [builder, "--no-snapshot"], { stdio: ["ignore", "inherit", "inherit"] })
+}
+if (!fs.existsSync(bundle)) {
+  console.error("ssh-auth: dist/cli/ssh-auth.mjs is missing: run `npm run build` in the repository, or reinstall the package")
+  process.exit(2)
+}
+// The bundle runs the command on process.argv as it loads.
+await import(pathToFileURL(bundle).href)

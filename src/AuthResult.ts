@@ -67,7 +67,8 @@ export const attemptError = (error: Extract<Attempt, { readonly _tag: "Error" }>
  * @category models
  */
 export interface SourceResult {
-  readonly source: AuthSource
+  /** The source as it ran; what it needs to run again is not kept in the type. */
+  readonly source: AuthSource<unknown>
   readonly attempt: Attempt
   readonly durationMillis: number
 }
@@ -125,7 +126,11 @@ export class AuthResultJson extends Schema.Class<AuthResultJson>("AuthResultJson
   }),
   attempts: Schema.Array(Schema.Struct({ source: SourceJson, attempt: AttemptJson, durationMillis: Schema.Number }))
 }) {
-  /** One line per attempt, `Kind(description) -> outcome (ms)`, ending in "-> success" for a success. */
+  /**
+   * One line per attempt, `Kind(description) -> outcome (ms)`, ending in "-> success" for a success.
+   *
+   * @since 0.1.0
+   */
   override toString(): string {
     if (this.attempts.length === 0) return "no sources were tried"
     return this.attempts
@@ -176,11 +181,14 @@ export class AuthResult {
    * One line per attempt, as paramiko prints its result: `Source(…) -> outcome`, where a
    * success reads "success"; a failure names the methods the server allows next and
    * whether it was a partial success.
+   *
+   * @since 0.1.0
    */
   toString(): string {
     return this.toJSON().toString()
   }
 
+  /** @since 0.1.0 */
   toJSON(): AuthResultJson {
     return new AuthResultJson({
       succeeded: this.succeeded,
@@ -224,6 +232,8 @@ export class AuthFailure extends Schema.TaggedError<AuthFailure>()("AuthFailure"
 }) {
   /**
    * The typed error of `result.attempts[index]`, when that attempt ended in an error.
+   *
+   * @since 0.1.0
    */
   errorAt(index: number): AttemptError | undefined {
     const attempts = this.result.attempts

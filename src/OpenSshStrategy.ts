@@ -11,11 +11,11 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Stream from "effect/Stream"
-import * as fs from "node:fs/promises"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { absent, Agent, type AgentIdentity, layer as agentAt, NoAgent } from "./agent/Agent.js"
 import * as Defaults from "./config/ConfigDefaults.js"
 import type { HostConfig } from "./config/HostConfig.js"
@@ -64,7 +64,7 @@ export interface PlanStep {
   /** Why this step is left out, when it is. */
   readonly skipped?: string
   /** The source that runs it. */
-  readonly source: AuthSource
+  readonly source: AuthSource<FileSystem.FileSystem>
 }
 
 interface KeyCandidate {
@@ -72,12 +72,13 @@ interface KeyCandidate {
   readonly kind: string
   readonly origins: Array<string>
   readonly publicKey: PublicKey.PublicKey
-  readonly make: () => AuthSource
+  readonly make: () => AuthSource<FileSystem.FileSystem>
   readonly path?: string
   readonly named: boolean
 }
 
-const exists = (path: string) => fs.stat(path).then(() => true, () => false)
+/** A file we may not even look at is kept: reading it then says why, instead of dropping it unseen. */
+const exists = (path: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(path)).pipe(Effect.orElseSucceed(() => true))
 const sameBlob = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 /** The signature algorithms a key may use under PubkeyAcceptedAlgorithms. */
@@ -90,7 +91,7 @@ const acceptedFor = (key: PublicKey.PublicKey, certificate: boolean, accepted: R
  * @since 0.1.0
  * @category planning
  */
-export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArray<PlanStep>, never, Agent> =>
+export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArray<PlanStep>, never, Agent | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { config } = options
     const user = config.user
@@ -109,7 +110,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const defaults = config.identityFiles.filter((f) => f.origin === "default").map((f) => f.path)
     const files: ReadonlyArray<{ readonly path: string; readonly origin: string }> = [
       ...named,
-      ...(yield* Effect.filter(defaults, (f) => Effect.promise(() => exists(f)))).map((path) => ({ path, origin: "default identity file" }))
+      ...(yield* Effect.filter(defaults, exists)).map((path) => ({ path, origin: "default identity file" }))
     ]
 
     // A file that cannot be read stays in its place in the plan, as an error for that step.
@@ -118,11 +119,20 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     for (const { origin, path } of files) {
       const read = yield* Effect.either(KeyFile.readPublic(path))
       if (Either.isLeft(read)) {
-        const step: PlanStep = { method: "publickey", kind: "identity file", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile(user, path, read.left) }
+        // A missing file is skipped, as ssh skips it; any other failure is that step's error.
+        const missing = read.left._tag === "KeyFileError" && read.left.reason === "NotFound" && read.left.path === path
+        const step: PlanStep = {
+          method: "publickey",
+          kind: "identity file",
+          origins: [`${origin} ${path}`],
+          path,
+          ...(missing ? { skipped: `no such identity file: ${path}` } : {}),
+          source: new BrokenIdentityFile({ username: user, path, error: read.left })
+        }
         brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
         continue
       }
-      fileKeys.push({ path, origin, key: new LazyKey(path, read.right.publicKey, prompter, config.numberOfPasswordPrompts) })
+      fileKeys.push({ path, origin, key: new LazyKey({ path, publicKey: read.right.publicKey, prompter, attempts: config.numberOfPasswordPrompts }) })
     }
 
     // The agent's identities (an absent agent, for IdentityAgent none, lists nothing).
@@ -139,7 +149,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           kind: "agent",
           origins: ["agent"],
           ...(reason._tag === "NoAgent" ? { skipped: reason.message } : {}),
-          source: new AgentUnavailable(user, reason)
+          source: new AgentUnavailable({ username: user, reason })
         })
       } else {
         agentIdentities = listed.right
@@ -152,7 +162,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
             origins: [`agent${identity.comment ? ` (${identity.comment})` : ""}`],
             publicKey: identity.publicKey,
             named,
-            make: () => new AgentKey(user, agent, identity, keyOptions)
+            make: () => new AgentKey({ ...keyOptions, username: user, agent, identity })
           })
         }
       }
@@ -162,7 +172,14 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const certificates: Array<KeyCandidate> = []
     const certFiles = [...config.certificateFiles.map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
     for (const { origin, path } of certFiles) {
-      const text = yield* Effect.promise(() => fs.readFile(path, "utf8").catch(() => undefined))
+      const read = yield* Effect.either(KeyFile.readTextIfPresent(path))
+      if (Either.isLeft(read)) {
+        // There, and not ours to read: shown as a step that fails, not passed over.
+        const step: PlanStep = { method: "publickey", kind: "certificate", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile({ username: user, path, error: read.left }) }
+        brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
+        continue
+      }
+      const text = read.right
       if (text === undefined) continue
       const cert = Certificate.fromLine(text.trim())
       if (Either.isLeft(cert)) continue
@@ -178,7 +195,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
             origins: [`CertificateFile ${path} (key in the agent)`],
             publicKey: certificate.key,
             named: true,
-            make: () => new AgentKey(user, agent, { ...held, certificate }, keyOptions)
+            make: () => new AgentKey({ ...keyOptions, username: user, agent, identity: { ...held, certificate } })
           })
         }
         continue
@@ -190,7 +207,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         publicKey: certificate.key,
         path: owner.path,
         named: true,
-        make: () => new IdentityFileKey(user, owner.key, [`certificate ${path}`], certificate, keyOptions)
+        make: () => new IdentityFileKey({ ...keyOptions, username: user, key: owner.key, origins: [`certificate ${path}`], certificate })
       })
     }
 
@@ -201,7 +218,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
       publicKey: f.key.publicKey,
       path: f.path,
       named: true,
-      make: () => new IdentityFileKey(user, f.key, [`${f.origin} ${f.path}`], undefined, keyOptions)
+      make: () => new IdentityFileKey({ ...keyOptions, username: user, key: f.key, origins: [`${f.origin} ${f.path}`] })
     }))
 
     // ssh's order, deduplicated by blob: the first place wins and collects the others' origins.
@@ -264,15 +281,20 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         }
       } else if (method === "keyboard-interactive" && kbdOn) {
         // Each prompt is asked with its own echo flag; a round with no prompts gets no answers.
-        const source = new KeyboardInteractive(user, (request) =>
-          Effect.forEach(request.prompts, (p, index) =>
-            ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index }))))
+        const source = new KeyboardInteractive({
+          username: user,
+          responder: (request) =>
+            Effect.forEach(request.prompts, (p, index) =>
+              ask(Prompts.interactive({ user, host, name: request.name, instruction: request.instruction, prompt: p.prompt, echo: p.echo, index })))
+        })
         steps.push({ method, kind: "keyboard-interactive", origins: ["KbdInteractiveAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
       } else if (method === "password" && passwordOn) {
         const tries = config.numberOfPasswordPrompts
         for (let i = 0; i < Math.max(1, tries); i++) {
           // ssh asks for keyboard-interactive only where the config enables it: its own step.
-          const source = new Password(user, ask(Prompts.password(user, host)), {
+          const source = new Password({
+            username: user,
+            password: ask(Prompts.password(user, host)),
             changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt)),
             keyboardInteractiveFallback: false
           })
@@ -301,13 +323,14 @@ export const agentLayer = (config: HostConfig): Layer.Layer<Agent> =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource, never, Agent> =>
+export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource<FileSystem.FileSystem>, never, Agent | FileSystem.FileSystem> =>
   Stream.unwrap(Effect.map(plan(options), (steps) => {
     // A partial success brings a new method list: then the plan runs again from the top, as
     // ssh restarts its method list, for what has not been offered yet. Bounded rounds.
-    const offered = new Set<AuthSource>()
+    type Source = AuthSource<FileSystem.FileSystem>
+    const offered = new Set<Source>()
     let partial = false
-    const watched = (source: AuthSource) =>
+    const watched = (source: Source): Source =>
       withAuthenticate(source, source.authenticate.pipe(
         Effect.tap((outcome) =>
           Effect.sync(() => {
@@ -319,13 +342,13 @@ export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource,
         Effect.tapError(() => Effect.sync(() => offered.add(source)))
       ))
     const runnable = steps.filter((s) => s.skipped === undefined).map((s) => s.source)
-    const round = (n: number): Stream.Stream<AuthSource> =>
+    const round = (n: number): Stream.Stream<Source> =>
       Stream.suspend(() => {
         if (n >= MAX_ROUNDS || !partial) return Stream.empty
         partial = false
         return Stream.concat(Stream.fromIterable(runnable.filter((s) => !offered.has(s)).map(watched)), round(n + 1))
       })
-    const first = steps.map((s) => (s.skipped ? skip(s.source, s.skipped) : watched(s.source)))
+    const first = steps.map((s): Source => (s.skipped ? skip(s.source, s.skipped) : watched(s.source)))
     return Stream.concat(Stream.fromIterable(first), round(1))
   }))
 

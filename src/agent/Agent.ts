@@ -1,6 +1,6 @@
 /**
  * An ssh-agent client: the `Agent` service over the agent's unix socket
- * (`SSH_AUTH_SOCK`, or ssh_config's `IdentityAgent`), on @effect/platform-node sockets.
+ * (`SSH_AUTH_SOCK`, or ssh_config's `IdentityAgent`), over a `node:net` socket.
  *
  * One service value is one agent connection, and lives as long as its scope: a
  * session-bind applies to the connection it was sent on, as in OpenSSH, so each SSH
@@ -8,29 +8,41 @@
  *
  * @since 0.1.0
  */
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as net from "node:net"
 import * as Certificate from "../keys/Certificate.js"
 import { type PrivateKey, writeBody } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
+import { fromNetSocket } from "../transport/ByteChannel.js"
 import { AgentError, type AgentFailure, NoAgent } from "./AgentError.js"
 import * as Protocol from "./AgentProtocol.js"
 
-/**
- * The agent's errors, defined in `AgentError` and re-exported here.
- *
- * @since 0.1.0
- * @category errors
- */
-export { AgentError, type AgentFailure, NoAgent }
+// The agent's errors, defined in `AgentError` and re-exported here.
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  AgentError,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  type AgentFailure,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  NoAgent
+}
 
 /**
  * A key or certificate held by the agent.
@@ -98,26 +110,32 @@ export const make = (options: AgentOptions): Effect.Effect<Agent, NoAgent, Scope
   Effect.gen(function*() {
     const { path } = options
     const timeout = Duration.decode(options.timeout ?? "10 seconds")
-    const socket = yield* NodeSocket.makeNet({ path }).pipe(
-      Effect.mapError((cause) => new NoAgent({ path, detail: "cannot open the socket", cause }))
-    )
     const chunks = yield* Mailbox.make<Uint8Array, NoAgent>()
-    const opened = yield* Effect.makeLatch(false)
-    yield* socket.run((chunk) => {
-      chunks.unsafeOffer(chunk)
-    }, { onOpen: opened.open }).pipe(
-      Effect.matchCauseEffect({
-        onSuccess: () => chunks.end,
-        onFailure: (cause) =>
-          Cause.isInterruptedOnly(cause) ? chunks.end : chunks.fail(new NoAgent({ path, detail: "the agent socket failed", cause: Cause.squash(cause) }))
-      }),
-      Effect.forkScoped
+    // A bare unix socket, as the transport's TCP channel is: the library needs no platform layer for it.
+    const socket = yield* Effect.acquireRelease(
+      Effect.async<net.Socket, NoAgent>((resume) => {
+        const s = net.createConnection({ path })
+        const failed = (cause: Error) => resume(Effect.fail(new NoAgent({ path, detail: "cannot connect", cause })))
+        s.once("error", failed)
+        s.once("connect", () => {
+          s.off("error", failed)
+          resume(Effect.succeed(s))
+        })
+        return Effect.sync(() => s.destroy())
+      }).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => new NoAgent({ path, detail: `no connection within ${Duration.format(timeout)}` }) })
+      ),
+      (s) => Effect.sync(() => s.destroy())
     )
-    const write = yield* socket.writer
-    yield* Effect.raceFirst(opened.await, Effect.flatMap(chunks.await, () => Effect.fail(new NoAgent({ path, detail: "the connection closed at once" })))).pipe(
-      Effect.catchAll((e) => Effect.fail(e instanceof NoAgent ? e : new NoAgent({ path, detail: "cannot connect", cause: e }))),
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new NoAgent({ path, detail: `no connection within ${Duration.format(timeout)}` }) })
-    )
+    const channel = fromNetSocket(socket, path, 0)
+    channel.open({
+      data: (bytes) => chunks.unsafeOffer(bytes),
+      end: () => chunks.unsafeDone(Exit.void),
+      lost: (error) => chunks.unsafeDone(Exit.fail(new NoAgent({ path, detail: "the agent socket failed", cause: error })))
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => channel.close()))
+    const write = (bytes: Uint8Array): Effect.Effect<void, Error> =>
+      socket.writable ? Effect.sync(() => channel.write(bytes)) : Effect.fail(new Error("the agent socket is closed"))
 
     let buffered = new Uint8Array(0)
     const readReply = (operation: string): Effect.Effect<Uint8Array, AgentError> =>

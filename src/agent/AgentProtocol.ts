@@ -66,7 +66,11 @@ export interface Constraints {
   readonly confirm?: boolean
 }
 
-/** `uint32 length` + message. */
+/**
+ * `uint32 length` + message.
+ *
+ * @since 0.1.0
+ */
 export const frame = (message: Uint8Array): Uint8Array => encode((w) => w.string(message))
 
 /**

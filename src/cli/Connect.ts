@@ -30,6 +30,7 @@ import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
 import { printable, safeJson } from "../wire/PeerText.js"
+import * as Output from "./Output.js"
 import { describeConnection, describeProposals } from "./Probe.js"
 
 /**
@@ -195,10 +196,14 @@ export const connect = Command.make("connect", flags, (f) =>
     Effect.scoped,
     (self) => {
       const verbosity = Math.max(f.verbose ? 1 : 0, f.verbosity)
-      // runMain installs the pretty logger; ssh's lines take its place. Like ssh, only
+      // The command installs the pretty logger; ssh's lines take its place. Like ssh, only
       // warnings show without -v (the library's info lines are for -v).
       return self.pipe(
-        Effect.provide(Layer.merge(Logger.replace(Logger.prettyLoggerDefault, sshLogger), Logger.remove(Logger.defaultLogger))),
+        Effect.provide(Layer.mergeAll(
+          Logger.replace(Output.prettyLogger, sshLogger),
+          Logger.remove(Logger.prettyLoggerDefault),
+          Logger.remove(Logger.defaultLogger)
+        )),
         Logger.withMinimumLogLevel(verbosity >= 2 ? LogLevel.Trace : verbosity === 1 ? LogLevel.Debug : LogLevel.Warning)
       )
     }

@@ -10,37 +10,75 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Schema from "effect/Schema"
 import { printable, show } from "../wire/PeerText.js"
 import { agent } from "./Agent.js"
 import { config } from "./Config.js"
 import { connect, expandVerbosity } from "./Connect.js"
+import * as Help from "./Help.js"
 import { key } from "./Key.js"
+import * as Output from "./Output.js"
 import { probe } from "./Probe.js"
 import { serve } from "./Serve.js"
 
+const subcommands = [probe, connect, key, config, agent, serve] as const
 const command = Command.make("ssh-auth").pipe(
   Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands([probe, connect, key, config, agent, serve])
+  Command.withSubcommands(subcommands)
 )
 
-const cli = Command.run(command, { name: "ssh-auth", version: "0.1.0" })
+const info = { name: "ssh-auth", version: "0.1.0" }
+const cli = Command.run(command, info)
+const program: Help.Program = { ...info, command: command.descriptor, subcommands: subcommands.map((c) => c.descriptor) }
+
+/** `--wizard` was asked for where there is no terminal to ask on. */
+class WizardNeedsTerminal extends Schema.TaggedError<WizardNeedsTerminal>()("WizardNeedsTerminal", {}) {
+  /** A usage error, as @effect/cli's own: status 2. */
+  readonly exitCode = 2
+  override get message(): string {
+    return "--wizard asks its questions on a terminal, and stdin or stdout is not one"
+  }
+}
+
+/**
+ * Help is ours to lay out (see Help.ts): @effect/cli's would name the subcommand alone in
+ * USAGE, pad to its longest line and colour a pipe. Asked for as @effect/cli reads it.
+ */
+type Cli = ReturnType<typeof cli>
+const run = (argv: ReadonlyArray<string>): Effect.Effect<void, Effect.Effect.Error<Cli> | WizardNeedsTerminal, Effect.Effect.Context<Cli>> => {
+  const path = Help.helpRequest(program, argv.slice(2))
+  if (path !== undefined) {
+    return Effect.sync(() => void process.stdout.write(Help.render(Help.helpDoc(program, path), Output.outputStyle(process.stdout))))
+  }
+  // @effect/cli's wizard asks on the terminal; without one it would wait on stdin for ever.
+  if (argv.slice(2).includes("--wizard") && !(process.stdin.isTTY && process.stdout.isTTY)) {
+    return Effect.fail(new WizardNeedsTerminal())
+  }
+  return cli(argv)
+}
 
 /** A bug of ours still ends the way every failure does: one line, status 255, like ssh. */
 const internalError = (what: unknown): string =>
   `ssh-auth: internal error: ${show(what instanceof Error ? `${what.name}: ${what.message}` : String(what), 300)}`
 
-// The last resort, for a throw outside any Effect (a socket callback, say): never a silent exit.
-process.on("uncaughtException", (error) => {
-  process.stderr.write(`${internalError(error)}\n`)
-  process.exit(255)
-})
+/** Colour and bold (SGR) sequences, as @effect/cli's own rendering writes them (its wizard, say). */
+// eslint-disable-next-line no-control-regex
+const sgr = /\x1b\[[0-9;]*m/g
 
 /**
  * Everything the command prints passes through here: a server's words end up in results,
- * errors and logs, and no control sequence of theirs may reach the terminal.
+ * errors and logs, and no control sequence of theirs may reach the terminal. Colour
+ * sequences are dropped rather than shown escaped: @effect/cli writes them whatever the
+ * output is, and "\033[0;1m" in a pipe helps no one.
  */
 const escapingConsole = Console.consoleWith((console) => {
-  const escape = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? printable(a, { multiline: true }) : a))
+  // @effect/cli's rendered documents (a usage error, --version) end in a newline of their own: one is enough.
+  const escape = (args: ReadonlyArray<unknown>) =>
+    args.map((a, i) =>
+      typeof a === "string" ? printable((i === args.length - 1 ? a.replace(/\n$/, "") : a).replace(sgr, ""), { multiline: true }) : a
+    )
   return Effect.succeed<Console.Console>({
     ...console,
     log: (...args) => console.log(...escape(args)),
@@ -51,41 +89,59 @@ const escapingConsole = Console.consoleWith((console) => {
   })
 })
 
+/**
+ * Runs the command on `argv` (`process.argv`'s shape) and sets the exit status. Importing this
+ * module runs nothing: the bundle's entry (`./bin.ts`) calls it, and so does a startup
+ * snapshot's main function.
+ *
+ * @since 0.1.0
+ */
+export const main = (argv: ReadonlyArray<string>): void => {
+  // The last resort, for a throw outside any Effect (a socket callback, say): never a silent exit.
+  process.on("uncaughtException", (error) => {
+    process.stderr.write(`${internalError(error)}\n`)
+    process.exit(255)
+  })
+  runCommand(argv)
+}
+
 // Only connect counts its -v flags.
-Effect.flatMap(escapingConsole, (console) =>
-  cli(process.argv[2] === "connect" ? expandVerbosity(process.argv) : process.argv).pipe(
-    // Like ssh: a connection failure prints one line and exits 255.
-    Effect.catchAll((error) =>
-      ValidationError.isValidationError(error)
-        // @effect/cli has already printed what was wrong with the command line.
-        ? Effect.sync(() => {
-          process.exitCode = 2
-        })
-        : Effect.zipRight(
-          Console.error(`ssh-auth: ${error.message}`),
+const runCommand = (argv: ReadonlyArray<string>): void =>
+  Effect.flatMap(escapingConsole, (console) =>
+    run(argv[2] === "connect" ? expandVerbosity(argv) : argv).pipe(
+      // Like ssh: a connection failure prints one line and exits 255.
+      Effect.catchAll((error) =>
+        ValidationError.isValidationError(error)
+          // @effect/cli has already printed what was wrong with the command line.
+          ? Effect.sync(() => {
+            process.exitCode = 2
+          })
+          : Effect.zipRight(
+            Console.error(`ssh-auth: ${error.message}`),
+            Effect.sync(() => {
+              // A command may say its own status (ssh-add -l exits 1 for an empty agent).
+              process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
+            })
+          )
+      ),
+      Effect.catchAllDefect((defect) =>
+        Effect.zipRight(
+          Console.error(internalError(defect)),
           Effect.sync(() => {
-            // A command may say its own status (ssh-add -l exits 1 for an empty agent).
-            process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
+            process.exitCode = 255
           })
         )
-    ),
-    Effect.catchAllDefect((defect) =>
-      Effect.zipRight(
-        Console.error(internalError(defect)),
-        Effect.sync(() => {
+      ),
+      Effect.withConsole(console)
+    )).pipe(
+      // Interrupted (Ctrl-C): runMain exits 130; anything else left is ours to report.
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
+          process.stderr.write(`${internalError(Cause.squash(cause))}\n`)
           process.exitCode = 255
         })
-      )
-    ),
-    Effect.withConsole(console)
-  )).pipe(
-    // Interrupted (Ctrl-C): runMain exits 130; anything else left is ours to report.
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
-        process.stderr.write(`${internalError(Cause.squash(cause))}\n`)
-        process.exitCode = 255
-      })
-    ),
-    Effect.provide(NodeContext.layer),
-    NodeRuntime.runMain({ disableErrorReporting: true })
-  )
+      ),
+      // Effect's pretty logger, without colours where the output may not have them.
+      Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, Output.prettyLogger))),
+      NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+    )

@@ -12,10 +12,33 @@ import * as Context from "effect/Context"
 import type { Curves } from "./CurveOps.js"
 import { nodeCurves } from "./NodeCurves.js"
 
-/**
- * @since 0.1.0
- */
-export { CurveError, type Curves, type EcdsaSignature, type KeyPair, type NistCurve } from "./CurveOps.js"
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  CurveError,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type Curves,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type EcdsaSignature,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type KeyPair,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type NistCurve
+} from "./CurveOps.js"
 
 /**
  * The implementation in use. Defaults to node:crypto; provide `nobleCurves` from

@@ -20,8 +20,10 @@ import * as Redacted from "effect/Redacted"
 import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
 import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
+import * as HostKeyPolicy from "../transport/HostKeyPolicy.js"
+import type * as TcpTransport from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
-import { Disconnected, TransportError } from "../transport/TransportError.js"
+import { Disconnected, TransportError, type TransportFailure } from "../transport/TransportError.js"
 import { DisconnectReason, MessageNumber, messageName } from "../wire/MessageNumber.js"
 import { show, showList } from "../wire/PeerText.js"
 import { decode, type Reader } from "../wire/Reader.js"
@@ -435,6 +437,8 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
         // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
         yield* ensureService
         const key = signer.publicKey
+        // The attempt's span learns the key here: a key read from disk is known only now.
+        yield* Effect.annotateCurrentSpan("fingerprint", PublicKey.fingerprintSha256(key))
         const accepted = options?.acceptedAlgorithms
         // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
         // than spend MaxAuthTries on the sha2 names it lists but refuses.
@@ -535,3 +539,35 @@ export const layer: Layer.Layer<AuthHandler, never, Transport> = Layer.effect(Au
  */
 export const layerWith = (options: AuthHandlerOptions): Layer.Layer<AuthHandler, never, Transport> =>
   Layer.effect(AuthHandler, makeWith(options))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TcpLayerOptions extends Omit<TcpTransport.TcpOptions, "hostKeyPolicy"> {
+  /** The server's host key: SHA256 fingerprints to pin, or a policy. There is no default on purpose. */
+  readonly hostKey: HostKeyPolicy.HostKey
+  /** The handler's own options: banners, reply timeout. */
+  readonly handler?: AuthHandlerOptions
+}
+
+/**
+ * The common case in one call: a TCP connection to `host`, its host key checked, and the
+ * handler over it. Provides the `Transport` too, for what comes after authentication; the
+ * connection lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTcp = (
+  { handler, hostKey, ...tcp }: TcpLayerOptions
+): Layer.Layer<AuthHandler | Transport, TransportFailure | HostKeyPolicy.HostKeyRejected> =>
+  Layer.provideMerge(
+    layerWith(handler ?? {}),
+    // Loaded when the layer is built: the handler alone (over a scripted transport, say)
+    // loads no socket or key-exchange code.
+    Layer.unwrapEffect(Effect.map(
+      Effect.promise(() => import("../transport/TcpTransport.js")),
+      (Tcp) => Tcp.layerTcp({ ...tcp, hostKeyPolicy: HostKeyPolicy.make(hostKey) })
+    ))
+  )

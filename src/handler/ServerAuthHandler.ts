@@ -97,7 +97,14 @@ export const defaultLoginGraceTime: Duration.DurationInput = "120 seconds"
 /** What a method's run comes to, before the chain bookkeeping. */
 type MethodResult =
   | { readonly _tag: "Proven"; readonly credential: ProvenCredential; readonly key?: ServerAttempt["key"] }
-  | { readonly _tag: "Failed"; readonly detail: string; readonly key?: ServerAttempt["key"]; readonly query?: true }
+  | {
+    readonly _tag: "Failed"
+    readonly detail: string
+    readonly key?: ServerAttempt["key"]
+    readonly query?: true
+    /** The client left the method for a new request: no reply to it, and no failure counted (as sshd). */
+    readonly abandoned?: true
+  }
   /** Answered without a verdict (PK_OK, a password change request): no failure counted. */
   | { readonly _tag: "Postponed"; readonly outcome: "KeyAcceptable" | "ChangeRequested"; readonly key?: ServerAttempt["key"] }
 
@@ -150,7 +157,11 @@ export const transportFailure = (e: TransportFailure, attempts: ReadonlyArray<Se
     ...(user !== undefined ? { user } : {})
   })
 
-/** The methods that may come next: the next step of every chain that the completed ones begin. */
+/**
+ * The methods that may come next: the next step of every chain that the completed ones begin.
+ *
+ * @since 0.1.0
+ */
 export const nextMethods = (chains: ReadonlyArray<ReadonlyArray<MethodName>>, completed: ReadonlyArray<MethodName>): Array<MethodName> => {
   const next: Array<MethodName> = []
   for (const chain of chains) {
@@ -356,7 +367,7 @@ export const authenticate = (
           if (reply[0] === MessageNumber.USERAUTH_REQUEST) {
             // RFC 4256 §3.4 lets a client give up on the conversation with a new request.
             pushedBack = reply
-            return { _tag: "Failed", detail: "keyboard-interactive abandoned" } as const
+            return { _tag: "Failed", detail: "keyboard-interactive abandoned", abandoned: true } as const
           }
           if (reply[0] !== MessageNumber.USERAUTH_INFO_RESPONSE) return yield* Effect.fail(new Violation(`message ${reply[0]} where INFO_RESPONSE belongs`))
           const responses = yield* Either.match(
@@ -478,6 +489,8 @@ export const authenticate = (
           }
           case "Failed": {
             yield* record(outcome.query ? "KeyRefused" : "Failed", { ...(outcome.key ? { key: outcome.key } : {}), detail: outcome.detail })
+            // Its new request is answered instead; a FAILURE here would be taken as that answer.
+            if (outcome.abandoned) continue
             // sshd does not count a first "none": clients ask it to learn the methods.
             if (request.method !== "none" || requests > 1) failures++
             if (failures >= maxAuthTries) {

@@ -2,13 +2,15 @@
  * Private key files in any format a user may have: openssh-key-v1, PEM (PKCS#1, SEC1,
  * PKCS#8, legacy encrypted) and PuTTY `.ppk`. `parse` picks the format from the text;
  * `readFile` also looks at the `.pub` beside the file, so that a missing or wrong
- * passphrase still says which key it was.
+ * passphrase still says which key it was. Files are read through @effect/platform's
+ * `FileSystem`: a file that cannot be read is a `KeyFileError` naming the path and why
+ * (`NotFound`, `PermissionDenied`); only a missing `.pub` is taken as no `.pub`.
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as fs from "node:fs/promises"
 import * as OpenSshKeyV1 from "./OpenSshKeyV1.js"
 import * as Pem from "./Pem.js"
 import type { PrivateKey } from "./PrivateKey.js"
@@ -38,13 +40,41 @@ export const parse = <E = never, R = never>(
 }
 
 /**
- * The public key in `path.pub`, if there is a readable one.
+ * A file's text, or a `KeyFileError` naming `path` and why it cannot be read.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const readText = (path: string, source = path): Effect.Effect<string, KeyFileError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(path)).pipe(
+    Effect.mapError((cause) => {
+      const reason = cause._tag === "SystemError" && (cause.reason === "NotFound" || cause.reason === "PermissionDenied") ? cause.reason : "Unreadable"
+      const why = { NotFound: "no such file", PermissionDenied: "permission denied", Unreadable: cause.message }[reason]
+      return new KeyFileError({ reason, source, path, detail: `cannot read ${path}: ${why}`, cause })
+    })
+  )
+
+/**
+ * A file's text, or undefined when there is no such file; any other failure (permission
+ * denied) is an error.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const readTextIfPresent = (path: string): Effect.Effect<string | undefined, KeyFileError, FileSystem.FileSystem> =>
+  readText(path).pipe(
+    Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(undefined))
+  )
+
+/**
+ * The public key in `path.pub`, if there is one that parses. A `.pub` that exists and
+ * cannot be read fails, rather than pass for a missing one.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const readPublicBeside = (path: string): Effect.Effect<PublicKey.PublicKey | undefined> =>
-  Effect.promise(() => fs.readFile(`${path}.pub`, "utf8").catch(() => undefined)).pipe(
+export const readPublicBeside = (path: string): Effect.Effect<PublicKey.PublicKey | undefined, KeyFileError, FileSystem.FileSystem> =>
+  readTextIfPresent(`${path}.pub`).pipe(
     Effect.map((text) => {
       if (text === undefined) return undefined
       const parsed = PublicKeyText.parsePublicKey(text.trim())
@@ -62,14 +92,10 @@ export const readPublicBeside = (path: string): Effect.Effect<PublicKey.PublicKe
 export const readFile = <E = never, R = never>(
   path: string,
   options: Omit<ReadOptions<E, R>, "source"> & { readonly source?: string } = {}
-): Effect.Effect<PrivateKey, PrivateKeyError | E, R> =>
+): Effect.Effect<PrivateKey, PrivateKeyError | E, R | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const source = options.source ?? path
-    const text = yield* Effect.tryPromise({
-      try: () => fs.readFile(path, "utf8"),
-      catch: (cause) =>
-        new KeyFileError({ reason: "Unreadable", source, detail: `cannot read key file: ${(cause as Error).message}`, cause })
-    })
+    const text = yield* readText(path, source)
     // A missing or wrong passphrase should still say which key: take it from the .pub.
     const withPublicKey = (e: PassphraseRequired | WrongPassphrase) =>
       e.publicKey !== undefined
@@ -104,15 +130,12 @@ export interface PublicKeyWithComment {
  * @since 0.1.0
  * @category parsing
  */
-export const readPublic = (path: string): Effect.Effect<PublicKeyWithComment, PrivateKeyError> =>
+export const readPublic = (path: string): Effect.Effect<PublicKeyWithComment, PrivateKeyError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const text = yield* Effect.tryPromise({
-      try: () => fs.readFile(path, "utf8"),
-      catch: (cause) => new KeyFileError({ reason: "Unreadable", source: path, detail: `cannot read key file: ${(cause as Error).message}`, cause })
-    })
+    const text = yield* readText(path)
     const asLine = PublicKeyText.parsePublicKey(text.trim().split("\n")[0])
     if (Either.isRight(asLine)) return { publicKey: asLine.right, comment: asLine.right.comment }
-    const beside = yield* Effect.promise(() => fs.readFile(`${path}.pub`, "utf8").catch(() => undefined))
+    const beside = yield* readTextIfPresent(`${path}.pub`)
     const besideKey = beside === undefined ? undefined : PublicKeyText.parsePublicKey(beside.trim())
     if (besideKey && Either.isRight(besideKey)) return { publicKey: besideKey.right, comment: besideKey.right.comment }
     return yield* parse(text, { source: path }).pipe(

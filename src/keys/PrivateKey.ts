@@ -34,7 +34,11 @@ export interface Signer<E extends SignerFailure = KeyError> {
    * the handler authenticates with publickey-hostbound-v00@openssh.com.
    */
   readonly bindToHost?: (proof: HostProof) => Effect.Effect<void, E>
-  /** A signature blob (`string algorithm, string signature`) over `data`, with the plain signature algorithm. */
+  /**
+   * A signature blob (`string algorithm, string signature`) over `data`, with the plain signature algorithm.
+   *
+   * @since 0.1.0
+   */
   sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, E>
 }
 
@@ -81,6 +85,7 @@ export class PrivateKey implements Signer {
     readonly material: Material
   ) {}
 
+  /** @since 0.1.0 */
   sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, KeyError> {
     return Effect.flatMap(CurvesImpl, (curves) =>
       Effect.try({
@@ -92,19 +97,26 @@ export class PrivateKey implements Signer {
       }))
   }
 
-  /** The same key with another comment. */
+  /**
+   * The same key with another comment.
+   *
+   * @since 0.1.0
+   */
   withComment(comment: string): PrivateKey {
     return new PrivateKey(this.publicKey, comment, this.material)
   }
 
+  /** @since 0.1.0 */
   toString(): string {
     return `PrivateKey(${this.publicKey.type} ${PublicKey.fingerprintSha256(this.publicKey)})`
   }
 
+  /** @since 0.1.0 */
   toJSON(): unknown {
     return { _tag: "PrivateKey", type: this.publicKey.type, fingerprint: PublicKey.fingerprintSha256(this.publicKey) }
   }
 
+  /** @since 0.1.0 */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString()
   }

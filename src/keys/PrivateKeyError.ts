@@ -67,8 +67,11 @@ export class WrongPassphrase extends Schema.TaggedError<WrongPassphrase>()("Wron
  * @category errors
  */
 export class KeyFileError extends Schema.TaggedError<KeyFileError>()("KeyFileError", {
-  reason: Schema.Literal("Unreadable", "UnsupportedFormat", "UnsupportedKeyType", "Malformed"),
+  /** `NotFound` and `PermissionDenied` say why a file could not be read; `Unreadable`, any other I/O failure. */
+  reason: Schema.Literal("NotFound", "PermissionDenied", "Unreadable", "UnsupportedFormat", "UnsupportedKeyType", "Malformed"),
   source: Schema.String,
+  /** The file, when the error is about reading one. */
+  path: Schema.optional(Schema.String),
   format: Schema.optional(KeyFormat),
   /** The key type, when known (ssh-dss, sk-ssh-ed25519@openssh.com…). */
   keyType: Schema.optional(Schema.String),

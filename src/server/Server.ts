@@ -18,7 +18,7 @@ import * as net from "node:net"
 import { authenticate, defaultLoginGraceTime, type ServerAuthOptions, transportFailure, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
-import { fromNetSocket } from "../transport/ByteChannel.js"
+import { type ByteChannel, fromNetSocket } from "../transport/ByteChannel.js"
 import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
 import type { AuthPolicy } from "./AuthPolicy.js"
 import type { Authenticated } from "./ServerAuthResult.js"
@@ -86,6 +86,35 @@ export interface Listening {
 /**
  * Listens until the scope closes.
  *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import * as crypto from "node:crypto"
+ * import { nodeCurves } from "effect-ssh-auth/crypto/NodeCurves"
+ * import * as PrivateKey from "effect-ssh-auth/keys/PrivateKey"
+ * import * as Server from "effect-ssh-auth/server/Server"
+ * import { serveExec } from "effect-ssh-auth/server/Session"
+ * import * as UserTable from "effect-ssh-auth/server/UserTable"
+ *
+ * const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+ * const policy = UserTable.layer({ alice: { password: Redacted.make("correct horse battery") } })
+ *
+ * const server = Server.listen({
+ *   port: 0, // a free port, on 127.0.0.1
+ *   hostKeys: [hostKey],
+ *   auth: { maxAuthTries: 6, loginGraceTime: "2 minutes" },
+ *   // After authentication: a session channel whose exec answers who logged in, and how.
+ *   onAuthenticated: ({ connection, result }) =>
+ *     serveExec(connection, result, ({ command }) =>
+ *       Effect.succeed({ stdout: `${result.user} ran ${command} by ${result.methods.join(",")}\n`, exitStatus: 0 }))
+ * })
+ *
+ * // Listens until the scope closes: here, as soon as the port is known.
+ * Effect.runPromise(Effect.scoped(server).pipe(Effect.provide(policy))).then((listening) => {
+ *   assert.ok(listening.port > 0)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -115,6 +144,18 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           counted = false
         })
         yield* Effect.addFinalizer(() => uncount)
+        // One trace per login: the handshake's phases and the authentication, up to its result.
+        const { connection, result } = yield* login(channel, acceptedAt).pipe(Effect.withSpan("Server.login", {
+          root: true,
+          captureStackTrace: false,
+          attributes: { "net.peer.name": address, "net.peer.port": port }
+        }))
+        yield* uncount
+        yield* options.onAuthenticated({ result, connection })
+      }))
+
+    const login = (channel: ByteChannel, acceptedAt: number) =>
+      Effect.gen(function*() {
         // How the handshake fails is how the connection ends: a typed ServerAuthFailure too.
         const connection = yield* Effect.mapError(serverHandshake(channel, {
           hostKeys: options.hostKeys,
@@ -131,9 +172,9 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
         }), (e) => transportFailure(e))
         const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
         const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
-        yield* uncount
-        yield* options.onAuthenticated({ result, connection })
-      }))
+        yield* Effect.annotateCurrentSpan("user", result.user)
+        return { connection, result }
+      })
 
     const server = net.createServer({ noDelay: true }, (socket) => {
       socket.on("error", () => {})

@@ -45,7 +45,11 @@ export class ServerAttempt extends Schema.Class<ServerAttempt>("ServerAttempt")(
   clientPort: Schema.Number,
   durationMillis: Schema.Number
 }) {
-  /** sshd's log line: `Accepted publickey for alice from 127.0.0.1 port 51234 ssh2: ED25519 SHA256:…`. */
+  /**
+   * sshd's log line: `Accepted publickey for alice from 127.0.0.1 port 51234 ssh2: ED25519 SHA256:…`.
+   *
+   * @since 0.1.0
+   */
   override toString(): string {
     const verb = {
       Accepted: "Accepted",

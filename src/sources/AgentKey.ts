@@ -33,15 +33,24 @@ const isAgentFailure = (e: unknown): e is AgentFailure =>
  * @category sources
  */
 export class AgentKey extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "AgentKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
-  constructor(
-    readonly username: string,
-    readonly agent: Agent,
-    readonly identity: AgentIdentity,
-    readonly options: AgentKeyOptions = {}
-  ) {
+  readonly username: string
+  readonly agent: Agent
+  readonly identity: AgentIdentity
+  readonly options: AgentKeyOptions
+  constructor({ agent, identity, username, ...options }: AgentKeyOptions & {
+    readonly username: string
+    readonly agent: Agent
+    readonly identity: AgentIdentity
+  }) {
     super()
+    this.username = username
+    this.agent = agent
+    this.identity = identity
+    this.options = options
   }
   get fingerprint(): string {
     return PublicKey.fingerprintSha256(this.identity.publicKey)
@@ -73,16 +82,30 @@ export class AgentKey extends Base implements AuthSource {
 }
 
 /**
+ * A source for one agent identity.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: ConstructorParameters<typeof AgentKey>[0]): AgentKey => new AgentKey(options)
+
+/**
  * Stands in for the agent's keys when there is no agent: recorded as skipped, with why.
  *
  * @since 0.1.0
  * @category sources
  */
 export class AgentUnavailable extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "AgentUnavailable"
+  /** @since 0.1.0 */
   readonly method = "publickey"
-  constructor(readonly username: string, readonly reason: NoAgent | AgentError) {
+  readonly username: string
+  readonly reason: NoAgent | AgentError
+  constructor(options: { readonly username: string; readonly reason: NoAgent | AgentError }) {
     super()
+    this.username = options.username
+    this.reason = options.reason
   }
   get description(): string {
     return `user=${this.username}, agent: ${this.reason.message}`
@@ -99,13 +122,13 @@ export class AgentUnavailable extends Base implements AuthSource {
  * @since 0.1.0
  * @category strategies
  */
-export const agentKeys = (username: string, options: AgentKeyOptions = {}): Stream.Stream<AuthSource, never, Agent> =>
+export const agentKeys = ({ username, ...options }: AgentKeyOptions & { readonly username: string }): Stream.Stream<AuthSource, never, Agent> =>
   Stream.unwrap(
     Effect.gen(function*() {
       const agent = yield* Agent
       const identities = yield* Effect.either(agent.identities)
-      if (identities._tag === "Left") return Stream.make<Array<AuthSource>>(new AgentUnavailable(username, identities.left))
+      if (identities._tag === "Left") return Stream.make<Array<AuthSource>>(new AgentUnavailable({ username, reason: identities.left }))
       const ordered = [...identities.right.filter((i) => i.certificate), ...identities.right.filter((i) => !i.certificate)]
-      return Stream.fromIterable<AuthSource>(ordered.map((identity) => new AgentKey(username, agent, identity, options)))
+      return Stream.fromIterable<AuthSource>(ordered.map((identity) => new AgentKey({ ...options, username, agent, identity })))
     })
   )

@@ -1,6 +1,7 @@
 /**
  * An auth source: one way to try to log in (paramiko's `AuthSource`). Its `authenticate`
- * is an Effect that needs the `AuthHandler`; its secrets are fetched only when that runs.
+ * is an Effect that needs the `AuthHandler`, and whatever its getters need (`R`: a secrets
+ * service, a file system); its secrets are fetched only when that runs.
  *
  * @since 0.1.0
  */
@@ -110,7 +111,7 @@ export const SourceError: Schema.Union<[
  * @since 0.1.0
  * @category models
  */
-export interface AuthSource {
+export interface AuthSource<out R = never> {
   readonly _tag: string
   readonly username: string
   readonly method: AuthMethod
@@ -124,8 +125,22 @@ export interface AuthSource {
   readonly description: string
   /** The SHA256 fingerprint of the key, for publickey sources whose key is known. */
   readonly fingerprint?: string | undefined
-  readonly authenticate: Effect.Effect<AuthOutcome, SourceError, AuthHandler>
+  readonly authenticate: Effect.Effect<AuthOutcome, SourceError, AuthHandler | R>
   toString(): string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace AuthSource {
+  /**
+   * The services a source's `authenticate` needs, besides the `AuthHandler`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type Context<S> = S extends AuthSource<infer R> ? Exclude<R, AuthHandler> : never
 }
 
 /**
@@ -136,19 +151,26 @@ export interface AuthSource {
  * @category constructors
  */
 export abstract class Base {
+  /** @since 0.1.0 */
   abstract readonly _tag: string
+  /** @since 0.1.0 */
   abstract readonly username: string
+  /** @since 0.1.0 */
   abstract readonly method: AuthMethod
+  /** @since 0.1.0 */
   abstract readonly description: string
 
+  /** @since 0.1.0 */
   toString(): string {
     return `${this._tag}(${this.description})`
   }
 
+  /** @since 0.1.0 */
   toJSON(): unknown {
     return { _tag: this._tag, username: this.username, method: this.method, description: this.description }
   }
 
+  /** @since 0.1.0 */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString()
   }
@@ -178,14 +200,18 @@ export const surfaceSignerFailure = <A, E extends { readonly _tag: string }, R>(
  * @since 0.1.0
  * @category combinators
  */
-export const withAuthenticate = (source: AuthSource, authenticate: AuthSource["authenticate"]): AuthSource => ({
+export const withAuthenticate = <R, R2>(
+  source: AuthSource<R>,
+  authenticate: Effect.Effect<AuthOutcome, SourceError, R2>
+): AuthSource<Exclude<R2, AuthHandler>> => ({
   _tag: source._tag,
   username: source.username,
   method: source.method,
   fallbackMethods: source.fallbackMethods,
   description: source.description,
   fingerprint: source.fingerprint,
-  authenticate,
+  // R2 is AuthHandler | Exclude<R2, AuthHandler>; TypeScript cannot see it.
+  authenticate: authenticate as Effect.Effect<AuthOutcome, SourceError, AuthHandler | Exclude<R2, AuthHandler>>,
   toString: () => source.toString()
 })
 
@@ -195,4 +221,4 @@ export const withAuthenticate = (source: AuthSource, authenticate: AuthSource["a
  * @since 0.1.0
  * @category combinators
  */
-export const skip = (source: AuthSource, reason: string): AuthSource => withAuthenticate(source, Effect.fail(new SourceSkipped({ reason })))
+export const skip = <R>(source: AuthSource<R>, reason: string): AuthSource => withAuthenticate(source, Effect.fail(new SourceSkipped({ reason })))

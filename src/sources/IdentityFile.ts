@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as AuthHandler from "../handler/AuthHandler.js"
@@ -25,17 +26,33 @@ import { passphrase, type Prompter } from "./Prompter.js"
  */
 export class LazyKey {
   private loaded: PrivateKey | undefined
-  /** How many times a person was asked for this key's passphrase. */
+  /**
+   * How many times a person was asked for this key's passphrase.
+   *
+   * @since 0.1.0
+   */
   prompts = 0
-  constructor(
-    readonly path: string,
-    readonly publicKey: PublicKey.PublicKey,
-    private readonly prompter: Prompter | undefined,
-    private readonly attempts = 3
-  ) {}
+  readonly path: string
+  readonly publicKey: PublicKey.PublicKey
+  private readonly prompter: Prompter | undefined
+  private readonly attempts: number
+  constructor(options: {
+    readonly path: string
+    /** The public half, from the `.pub` or the file's header. */
+    readonly publicKey: PublicKey.PublicKey
+    /** Who to ask for the passphrase; none means only the empty one is tried. */
+    readonly prompter?: Prompter | undefined
+    /** Passphrase prompts at most. Default 3. */
+    readonly attempts?: number
+  }) {
+    this.path = options.path
+    this.publicKey = options.publicKey
+    this.prompter = options.prompter
+    this.attempts = options.attempts ?? 3
+  }
 
   /** The decrypted key: no passphrase, then the empty one, then the prompter. */
-  get load(): Effect.Effect<PrivateKey, PrivateKeyError | CredentialError> {
+  get load(): Effect.Effect<PrivateKey, PrivateKeyError | CredentialError, FileSystem.FileSystem> {
     const self = this
     return Effect.gen(function*() {
       if (self.loaded) return self.loaded
@@ -70,18 +87,30 @@ const ownFailure = (cause: unknown): SourceError | undefined =>
  * @since 0.1.0
  * @category sources
  */
-export class IdentityFileKey extends Base implements AuthSource {
+export class IdentityFileKey extends Base implements AuthSource<FileSystem.FileSystem> {
+  /** @since 0.1.0 */
   readonly _tag = "IdentityFileKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
-  constructor(
-    readonly username: string,
-    readonly key: LazyKey,
-    /** Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …". */
-    readonly origins: ReadonlyArray<string>,
-    readonly certificate?: Certificate,
-    readonly options: AuthHandler.PublicKeyOptions = {}
-  ) {
+  readonly username: string
+  readonly key: LazyKey
+  /** Where this key was named: "IdentityFile ~/.ssh/id_ed25519", "-i", "CertificateFile …". */
+  readonly origins: ReadonlyArray<string>
+  readonly certificate: Certificate | undefined
+  readonly options: AuthHandler.PublicKeyOptions
+  constructor({ certificate, key, origins, username, ...options }: AuthHandler.PublicKeyOptions & {
+    readonly username: string
+    readonly key: LazyKey
+    readonly origins: ReadonlyArray<string>
+    /** Offer this certificate of the key instead of the bare key. */
+    readonly certificate?: Certificate | undefined
+  }) {
     super()
+    this.username = username
+    this.key = key
+    this.origins = origins
+    this.certificate = certificate
+    this.options = options
   }
   get fingerprint(): string {
     return PublicKey.fingerprintSha256(this.key.publicKey)
@@ -92,12 +121,17 @@ export class IdentityFileKey extends Base implements AuthSource {
   }
   get authenticate() {
     const key = this.key
-    const signer: Signer<SignerFailure> = {
-      publicKey: key.publicKey,
-      ...(this.certificate ? { certificate: this.certificate } : {}),
-      sign: (algorithm, data) => Effect.flatMap(key.load, (k) => k.sign(algorithm, data))
-    }
-    return surfaceSignerFailure(Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, signer, this.options)), ownFailure)
+    return Effect.gen(this, function*() {
+      // A signer needs nothing from context: the file system is taken now, used on PK_OK.
+      const fs = yield* FileSystem.FileSystem
+      const signer: Signer<SignerFailure> = {
+        publicKey: key.publicKey,
+        ...(this.certificate ? { certificate: this.certificate } : {}),
+        sign: (algorithm, data) => Effect.flatMap(Effect.provideService(key.load, FileSystem.FileSystem, fs), (k) => k.sign(algorithm, data))
+      }
+      const handler = yield* AuthHandler.AuthHandler
+      return yield* surfaceSignerFailure(handler.publicKey(this.username, signer, this.options), ownFailure)
+    })
   }
 }
 
@@ -109,10 +143,18 @@ export class IdentityFileKey extends Base implements AuthSource {
  * @category sources
  */
 export class BrokenIdentityFile extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "BrokenIdentityFile"
+  /** @since 0.1.0 */
   readonly method = "publickey"
-  constructor(readonly username: string, readonly path: string, readonly error: KeyFileError | PrivateKeyError) {
+  readonly username: string
+  readonly path: string
+  readonly error: KeyFileError | PrivateKeyError
+  constructor(options: { readonly username: string; readonly path: string; readonly error: KeyFileError | PrivateKeyError }) {
     super()
+    this.username = options.username
+    this.path = options.path
+    this.error = options.error
   }
   get description(): string {
     return `user=${this.username}, path=${this.path}`
@@ -121,3 +163,34 @@ export class BrokenIdentityFile extends Base implements AuthSource {
     return Effect.fail(this.error)
   }
 }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface IdentityFileOptions extends AuthHandler.PublicKeyOptions {
+  readonly username: string
+  readonly path: string
+  /** Who to ask for the passphrase; none means only the empty one is tried. */
+  readonly prompter?: Prompter | undefined
+  /** Passphrase prompts at most. Default 3. */
+  readonly attempts?: number
+}
+
+/**
+ * An identity file as ssh offers one: its public half read now (the `.pub`, or the file's
+ * own header), the file decrypted only after the server accepts the key.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromFile = (
+  { attempts, path, prompter, username, ...options }: IdentityFileOptions
+): Effect.Effect<IdentityFileKey, PrivateKeyError, FileSystem.FileSystem> =>
+  Effect.map(KeyFile.readPublic(path), ({ publicKey }) =>
+    new IdentityFileKey({
+      ...options,
+      username,
+      origins: [path],
+      key: new LazyKey({ path, publicKey, prompter, ...(attempts !== undefined ? { attempts } : {}) })
+    }))

@@ -6,6 +6,14 @@ import { AuthHandler } from "../handler/AuthHandler.js"
 import { type AuthSource, Base } from "./AuthSource.js"
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface NoneAuthOptions {
+  readonly username: string
+}
+
+/**
  * The "none" method (RFC 4252 §5.2): succeeds only on servers that need no credentials,
  * and otherwise tells which methods the server allows.
  *
@@ -13,10 +21,14 @@ import { type AuthSource, Base } from "./AuthSource.js"
  * @category sources
  */
 export class NoneAuth extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag = "NoneAuth"
+  /** @since 0.1.0 */
   readonly method = "none"
-  constructor(readonly username: string) {
+  readonly username: string
+  constructor(options: NoneAuthOptions) {
     super()
+    this.username = options.username
   }
   get description(): string {
     return `user=${this.username}`
@@ -25,3 +37,11 @@ export class NoneAuth extends Base implements AuthSource {
     return Effect.flatMap(AuthHandler, (h) => h.none(this.username))
   }
 }
+
+/**
+ * The "none" method for `username`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: NoneAuthOptions): NoneAuth => new NoneAuth(options)

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as AuthHandler from "../handler/AuthHandler.js"
@@ -11,7 +12,16 @@ import * as KeyFile from "../keys/KeyFile.js"
 import type * as Keys from "../keys/PrivateKey.js"
 import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
 import { fingerprintSha256 } from "../keys/PublicKey.js"
-import { type AuthSource, Base, CredentialError, userCode } from "./AuthSource.js"
+import { type AuthSource, Base, CredentialError, type SourceError, userCode } from "./AuthSource.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrivateKeyOptions extends AuthHandler.PublicKeyOptions {
+  readonly username: string
+  readonly signer: Keys.Signer
+}
 
 /**
  * Authenticates with whatever signer it is given.
@@ -20,14 +30,18 @@ import { type AuthSource, Base, CredentialError, userCode } from "./AuthSource.j
  * @category sources
  */
 export class PrivateKey extends Base implements AuthSource {
+  /** @since 0.1.0 */
   readonly _tag: string = "PrivateKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
-  constructor(
-    readonly username: string,
-    readonly signer: Keys.Signer,
-    readonly options: AuthHandler.PublicKeyOptions = {}
-  ) {
+  readonly username: string
+  readonly signer: Keys.Signer
+  readonly options: AuthHandler.PublicKeyOptions
+  constructor({ signer, username, ...options }: PrivateKeyOptions) {
     super()
+    this.username = username
+    this.signer = signer
+    this.options = options
   }
   get fingerprint(): string {
     return fingerprintSha256(this.signer.publicKey)
@@ -49,6 +63,15 @@ export class PrivateKey extends Base implements AuthSource {
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InMemoryPrivateKeyOptions extends AuthHandler.PublicKeyOptions {
+  readonly username: string
+  readonly key: Keys.PrivateKey
+}
+
+/**
  * A decrypted key already in memory. It signs at once instead of asking first
  * (`skipQuery`): signing costs nothing and needs nobody, and the query costs a round trip
  * and a second authorized_keys lookup in sshd. Pass `skipQuery: false` to ask first.
@@ -57,42 +80,85 @@ export class PrivateKey extends Base implements AuthSource {
  * @category sources
  */
 export class InMemoryPrivateKey extends PrivateKey {
+  /** @since 0.1.0 */
   override readonly _tag = "InMemoryPrivateKey"
-  constructor(username: string, readonly key: Keys.PrivateKey, options: AuthHandler.PublicKeyOptions = {}) {
-    super(username, key, { skipQuery: true, ...options })
+  readonly key: Keys.PrivateKey
+  constructor({ key, ...options }: InMemoryPrivateKeyOptions) {
+    super({ skipQuery: true, ...options, signer: key })
+    this.key = key
   }
 }
 
 /**
- * A key file, read and decrypted only when this source is tried. The passphrase getter runs
- * only if the file is encrypted.
+ * @since 0.1.0
+ * @category models
+ */
+export interface OnDiskPrivateKeyOptions<E = never, R = never> extends AuthHandler.PublicKeyOptions {
+  readonly username: string
+  readonly path: string
+  /** Runs only if the file is encrypted. */
+  readonly passphrase?: Effect.Effect<Redacted.Redacted<string> | undefined, E, R>
+}
+
+/**
+ * A key file, read and decrypted only when this source is tried, through the platform's
+ * `FileSystem` (which it therefore needs). The passphrase getter runs only if the file is
+ * encrypted.
  *
  * @since 0.1.0
  * @category sources
  */
-export class OnDiskPrivateKey<E = never> extends Base implements AuthSource {
+export class OnDiskPrivateKey<E = never, R = never> extends Base implements AuthSource<R | FileSystem.FileSystem> {
+  /** @since 0.1.0 */
   readonly _tag = "OnDiskPrivateKey"
+  /** @since 0.1.0 */
   readonly method = "publickey"
-  constructor(
-    readonly username: string,
-    /** Where the path came from, e.g. "IdentityFile" or "cli -i". */
-    readonly source: string,
-    readonly path: string,
-    private readonly passphrase?: Effect.Effect<Redacted.Redacted<string> | undefined, E>
-  ) {
+  readonly username: string
+  readonly path: string
+  private readonly passphrase: Effect.Effect<Redacted.Redacted<string> | undefined, E, R> | undefined
+  private readonly options: AuthHandler.PublicKeyOptions
+  constructor({ passphrase, path, username, ...options }: OnDiskPrivateKeyOptions<E, R>) {
     super()
+    this.username = username
+    this.path = path
+    this.passphrase = passphrase
+    this.options = options
   }
   get description(): string {
-    return `user=${this.username}, source=${this.source}, path=${this.path}`
+    return `user=${this.username}, path=${this.path}`
   }
   /** Reads and decrypts the key. */
-  get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError> {
+  get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError, R | FileSystem.FileSystem> {
     const passphrase = this.passphrase
     return KeyFile.readFile(this.path, passphrase
       ? { passphrase: userCode(passphrase, this.toString(), "the passphrase getter") }
       : {})
   }
-  get authenticate() {
-    return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, key)))
+  get authenticate(): Effect.Effect<AuthHandler.AuthOutcome, SourceError, AuthHandler.AuthHandler | R | FileSystem.FileSystem> {
+    return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, key, this.options)))
   }
 }
+
+/**
+ * A source that signs with `signer`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: PrivateKeyOptions): PrivateKey => new PrivateKey(options)
+
+/**
+ * A source for a decrypted key in memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const inMemory = (options: InMemoryPrivateKeyOptions): InMemoryPrivateKey => new InMemoryPrivateKey(options)
+
+/**
+ * A source for a key file, read when it is tried.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const onDisk = <E = never, R = never>(options: OnDiskPrivateKeyOptions<E, R>): OnDiskPrivateKey<E, R> => new OnDiskPrivateKey(options)

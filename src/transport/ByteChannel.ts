@@ -58,9 +58,12 @@ type Delivery = { readonly _tag: "data"; readonly bytes: Uint8Array } | { readon
 /**
  * The sink side every channel shares: holds deliveries until `open`, drops them after
  * close or after the end, and delivers them in order. `later` defers delivery (the memory
- * pair must not re-enter a writer from its own write).
+ * pair must not re-enter a writer from its own write). For channel implementations.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
-class SinkGate {
+export class SinkGate {
   private sink: ChannelSink | undefined
   private held: Array<Delivery> = []
   private finished = false

@@ -26,6 +26,7 @@ import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import type { Connection, ConnectionFailure } from "./Connection.js"
+import * as HandshakeSpans from "./HandshakeSpans.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Inbox } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
@@ -94,6 +95,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
   Effect.gen(function*() {
     const { host, port } = channel
     const clock = yield* Effect.clock
+    const spans = yield* HandshakeSpans.make
     const peer = core.role === "client" ? "server" : "client"
     const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
       new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
@@ -175,6 +177,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
       const forUsers = userError()
       inbound.end(() => forUsers)
       services.end(() => forUsers)
+      spans.failed(e)
       settleFirstKex(Effect.fail(e))
       settleKexWaiters(Effect.fail(forUsers))
       interrupt(policy)
@@ -183,6 +186,8 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
     }
 
     const drain = (): void => {
+      // Before the events: the key exchange's span must be open when they report on it.
+      if (core.peerIdentification !== "") spans.identified(core.peerIdentification)
       for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
         switch (event._tag) {
           case "Message":
@@ -195,7 +200,10 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
             if (options.onServiceRequest?.(event.name, core, inbound.size) ?? true) services.offer(event.name)
             break
           case "KexDone":
-            if (event.first) settleFirstKex(Effect.void)
+            if (event.first) {
+              spans.keyExchanged(core.negotiated)
+              settleFirstKex(Effect.void)
+            }
             settleKexWaiters(Effect.void)
             break
           case "Closed":
@@ -211,10 +219,13 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
             }
             const { algorithm, certificate, fingerprint, key } = event
             policy = runFork(
-              Effect.matchEffect(decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), {
-                onSuccess: () => Effect.sync(() => core.acceptHostKey()),
-                onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
-              })
+              Effect.matchEffect(
+                spans.hostKeyCheck(decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), { algorithm, fingerprint }),
+                {
+                  onSuccess: () => Effect.sync(() => core.acceptHostKey()),
+                  onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
+                }
+              )
             )
             policy.addObserver(() => {
               policy = undefined

@@ -157,4 +157,4 @@ export const handshake = (
       rekey: driver.rekey
     }
     return connection
-  })
+  }).pipe(Effect.withSpan("Transport.handshake", { captureStackTrace: false, attributes: { "net.peer.name": channel.host, "net.peer.port": channel.port } }))

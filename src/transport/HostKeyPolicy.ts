@@ -88,3 +88,20 @@ export const pinned = (fingerprints: Iterable<string>): HostKeyPolicy => {
         })
       )
 }
+
+/**
+ * How a caller names the host key to trust: a policy, or the SHA256 fingerprints to pin.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HostKey = HostKeyPolicy | string | ReadonlyArray<string>
+
+/**
+ * The policy for a {@link HostKey}: fingerprints become {@link pinned}, a policy stays itself.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (hostKey: HostKey): HostKeyPolicy =>
+  typeof hostKey === "function" ? hostKey : pinned(typeof hostKey === "string" ? [hostKey] : hostKey)

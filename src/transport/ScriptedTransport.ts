@@ -1,10 +1,12 @@
 /**
  * A scripted, in-memory `Transport` for testing auth strategies without a network. The test
  * states what the "server" answers to each message the client sends; the transport checks
- * the client's messages against the script and records them.
+ * the client's messages against the script and records them, decoded: `layerScripted`
+ * provides the `ScriptedTransport` service beside the `Transport`, and `sent` reads them.
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -35,9 +37,29 @@ export type ClientMessage =
     readonly method: string
     /** The method-specific fields, undecoded. */
     readonly rest: Uint8Array
+    /** The method-specific fields, decoded, for the methods the client sends. */
+    readonly fields?: RequestFields
   }
   | { readonly _tag: "InfoResponse"; readonly responses: ReadonlyArray<string> }
   | { readonly _tag: "Other"; readonly messageNumber: number; readonly payload: Uint8Array }
+
+/**
+ * The method-specific fields of a USERAUTH_REQUEST (RFC 4252 §5.2, §7, §8; RFC 4256 §3.1).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestFields =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Password"; readonly password: string; readonly newPassword?: string }
+  | {
+    readonly _tag: "PublicKey"
+    readonly algorithm: string
+    readonly blob: Uint8Array
+    /** True for the signed request, false for a query. */
+    readonly signed: boolean
+  }
+  | { readonly _tag: "KeyboardInteractive"; readonly submethods: string }
 
 /**
  * @since 0.1.0
@@ -74,6 +96,30 @@ export interface ScriptedTransport extends Transport {
   readonly sent: ReadonlyArray<ClientMessage>
 }
 
+/** The fields of the methods our client sends; undefined for any other, or a malformed one. */
+const decodeFields = (method: string, rest: Uint8Array): RequestFields | undefined =>
+  Either.getOrUndefined(decode<RequestFields | undefined>(rest, (r) => {
+    switch (method) {
+      case "none":
+        return { _tag: "None" }
+      case "password": {
+        const change = r.boolean()
+        const password = r.text()
+        return change ? { _tag: "Password", password, newPassword: r.text() } : { _tag: "Password", password }
+      }
+      case "publickey":
+      case "publickey-hostbound-v00@openssh.com": {
+        const signed = r.boolean()
+        return { _tag: "PublicKey", signed, algorithm: r.text(), blob: r.string().slice() }
+      }
+      case "keyboard-interactive":
+        r.text()
+        return { _tag: "KeyboardInteractive", submethods: r.text() }
+      default:
+        return undefined
+    }
+  }))
+
 /**
  * @since 0.1.0
  * @category decoding
@@ -83,7 +129,12 @@ export const decodeClientMessage = (payload: Uint8Array): ClientMessage =>
     decode<ClientMessage>(payload, (r) => {
       const n = r.byte()
       if (n === MessageNumber.USERAUTH_REQUEST) {
-        return { _tag: "UserauthRequest", username: r.text(), service: r.text(), method: r.text(), rest: r.rest().slice() }
+        const username = r.text()
+        const service = r.text()
+        const method = r.text()
+        const rest = r.rest().slice()
+        const fields = decodeFields(method, rest)
+        return { _tag: "UserauthRequest", username, service, method, rest, ...(fields ? { fields } : {}) }
       }
       if (n === MessageNumber.USERAUTH_INFO_RESPONSE) {
         const count = r.uint32()
@@ -263,9 +314,35 @@ export const makeScripted = (options: ScriptOptions): Effect.Effect<ScriptedTran
   })
 
 /**
- * A `Transport` layer that follows a script.
+ * The scripted transport in context: what `layerScripted` provides beside the `Transport`,
+ * so a test can read what the client sent.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const ScriptedTransport: Context.Tag<ScriptedTransport, ScriptedTransport> = Context.GenericTag<ScriptedTransport>(
+  "effect-ssh-auth/ScriptedTransport"
+)
+
+/**
+ * The messages the client has sent so far, decoded, in order.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const sent: Effect.Effect<ReadonlyArray<ClientMessage>, never, ScriptedTransport> = Effect.map(
+  ScriptedTransport,
+  (transport) => [...transport.sent]
+)
+
+/**
+ * A `Transport` layer that follows a script; the same transport is the `ScriptedTransport`
+ * service, for `sent`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerScripted = (options: ScriptOptions): Layer.Layer<Transport> => Layer.effect(Transport, makeScripted(options))
+export const layerScripted = (options: ScriptOptions): Layer.Layer<Transport | ScriptedTransport> =>
+  Layer.effectContext(
+    Effect.map(makeScripted(options), (transport) => Context.make(ScriptedTransport, transport).pipe(Context.add(Transport, transport)))
+  )

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { type AlgorithmPreferences, resolvePreferences } from "./Algorithms.js"
-import { closeNetSocket, fromNetSocket } from "./ByteChannel.js"
+import { type ByteChannel, closeNetSocket, fromNetSocket } from "./ByteChannel.js"
 import { handshake, type SshConnection } from "./Handshake.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Transport } from "./Transport.js"
@@ -19,10 +19,19 @@ import { TransportError, type TransportFailure } from "./TransportError.js"
  * @since 0.1.0
  * @category models
  */
-export interface TcpOptions {
+export interface TcpOptions extends ConnectionOptions {
   readonly host: string
   /** Default 22. */
   readonly port?: number
+}
+
+/**
+ * How to run a client connection over a byte channel, whatever carries it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionOptions {
   /** Decides whether to trust the server's host key. There is no default on purpose. */
   readonly hostKeyPolicy: HostKeyPolicy
   /** Algorithms to offer, per category, in order of preference. Unset categories keep the defaults. */
@@ -33,7 +42,7 @@ export interface TcpOptions {
    * as a handshake step.
    */
   readonly connectTimeout?: Duration.DurationInput
-  /** Each handshake step. Default 10 s. */
+  /** Each handshake step (the server's identification line too, without `connectTimeout`). Default 10 s. */
   readonly handshakeTimeout?: Duration.DurationInput
   /** Each `receive`. Default 30 s. */
   readonly receiveTimeout?: Duration.DurationInput
@@ -90,7 +99,7 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
       })
     })
     return fromNetSocket(s, host, port)
-  })
+  }).pipe(Effect.withSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }))
 
 /**
  * Connects, runs the handshake and returns the connection. Closing the scope sends
@@ -104,28 +113,49 @@ export const makeTcp = (
 ): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> =>
   Effect.gen(function*() {
     const port = options.port ?? 22
-    const { preferences, unsupported } = resolvePreferences(options.algorithms)
-    if (unsupported.length > 0) {
-      return yield* new TransportError({
-        reason: "InvalidOptions",
-        host: options.host,
-        port,
-        detail: `unsupported algorithms requested: ${unsupported.join(", ")}`
-      })
-    }
+    const preferences = yield* checkedPreferences(options, options.host, port)
     const channel = yield* openSocket(options.host, port, Duration.decode(options.connectTimeout ?? "10 seconds"))
-    return yield* handshake(channel, {
-      hostKeyPolicy: options.hostKeyPolicy,
-      preferences,
-      clientIdentification: `SSH-2.0-${options.softwareVersion ?? defaultSoftwareVersion}`,
-      handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "10 seconds"),
-      ...(options.connectTimeout !== undefined ? { identificationTimeout: Duration.decode(options.connectTimeout) } : {}),
-      receiveTimeout: Duration.decode(options.receiveTimeout ?? "30 seconds"),
-      rekeyBytes: options.rekeyLimit?.bytes ?? 2 ** 30,
-      rekeyPackets: options.rekeyLimit?.packets ?? 2 ** 28,
-      // Every client asks for ssh-userauth next; ask early.
-      pipelineService: "ssh-userauth"
-    })
+    return yield* handshakeWith(channel, preferences, options)
+  })
+
+/**
+ * Runs a client connection over a channel someone else opened: a ProxyCommand's pipes, a
+ * `direct-tcpip` channel of a bastion's connection (ProxyJump), a WebSocket tunnel. The
+ * server's identification line must come within `connectTimeout`, when given. Closing the
+ * scope sends DISCONNECT and closes the channel.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeOver = (
+  channel: ByteChannel,
+  options: ConnectionOptions
+): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> =>
+  Effect.gen(function*() {
+    const preferences = yield* checkedPreferences(options, channel.host, channel.port)
+    yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => channel.close()))
+    return yield* handshakeWith(channel, preferences, options)
+  })
+
+const checkedPreferences = (options: ConnectionOptions, host: string, port: number) => {
+  const { preferences, unsupported } = resolvePreferences(options.algorithms)
+  return unsupported.length === 0 ? Effect.succeed(preferences) : Effect.fail(
+    new TransportError({ reason: "InvalidOptions", host, port, detail: `unsupported algorithms requested: ${unsupported.join(", ")}` })
+  )
+}
+
+const handshakeWith = (channel: ByteChannel, preferences: AlgorithmPreferences, options: ConnectionOptions) =>
+  handshake(channel, {
+    hostKeyPolicy: options.hostKeyPolicy,
+    preferences,
+    clientIdentification: `SSH-2.0-${options.softwareVersion ?? defaultSoftwareVersion}`,
+    handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "10 seconds"),
+    ...(options.connectTimeout !== undefined ? { identificationTimeout: Duration.decode(options.connectTimeout) } : {}),
+    receiveTimeout: Duration.decode(options.receiveTimeout ?? "30 seconds"),
+    rekeyBytes: options.rekeyLimit?.bytes ?? 2 ** 30,
+    rekeyPackets: options.rekeyLimit?.packets ?? 2 ** 28,
+    // Every client asks for ssh-userauth next; ask early.
+    pipelineService: "ssh-userauth"
   })
 
 /**

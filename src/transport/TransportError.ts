@@ -22,7 +22,9 @@ export const TransportErrorReason = Schema.Literal(
   "KexFailed",
   "ProtocolError",
   "Closed",
-  "InvalidOptions"
+  "InvalidOptions",
+  /** The proxy the connection runs through failed: a ProxyCommand exited, a jump host refused the channel. */
+  "ProxyFailed"
 )
 
 /**

@@ -20,6 +20,7 @@ const latin1 = new TextDecoder("latin1")
 export class Reader {
   private pos = 0
   private readonly view: DataView
+  /** @since 0.1.0 */
   readonly bytes: Uint8Array
 
   constructor(bytes: Uint8Array) {
@@ -38,6 +39,7 @@ export class Reader {
     return this.bytes.length - this.pos
   }
 
+  /** @since 0.1.0 */
   private need(n: number, field: string): void {
     if (n > this.bytes.length - this.pos) {
       throw new WireError({
@@ -49,21 +51,31 @@ export class Reader {
     }
   }
 
-  /** Fails with a Malformed WireError at the current offset. */
+  /**
+   * Fails with a Malformed WireError at the current offset.
+   *
+   * @since 0.1.0
+   */
   fail(field: string, detail: string): never {
     throw new WireError({ reason: "Malformed", field, offset: this.pos, detail }, true)
   }
 
+  /** @since 0.1.0 */
   byte(field = "byte"): number {
     this.need(1, field)
     return this.bytes[this.pos++]
   }
 
-  /** RFC 4251: any non-zero value is true. */
+  /**
+   * RFC 4251: any non-zero value is true.
+   *
+   * @since 0.1.0
+   */
   boolean(field = "boolean"): boolean {
     return this.byte(field) !== 0
   }
 
+  /** @since 0.1.0 */
   uint32(field = "uint32"): number {
     this.need(4, field)
     const v = this.view.getUint32(this.pos)
@@ -71,6 +83,7 @@ export class Reader {
     return v
   }
 
+  /** @since 0.1.0 */
   uint64(field = "uint64"): bigint {
     this.need(8, field)
     const v = this.view.getBigUint64(this.pos)
@@ -78,7 +91,11 @@ export class Reader {
     return v
   }
 
-  /** `n` raw bytes, as a view into the buffer (no copy). */
+  /**
+   * `n` raw bytes, as a view into the buffer (no copy).
+   *
+   * @since 0.1.0
+   */
   raw(n: number, field = "bytes"): Uint8Array {
     this.need(n, field)
     const out = this.bytes.subarray(this.pos, this.pos + n)
@@ -86,7 +103,11 @@ export class Reader {
     return out
   }
 
-  /** An SSH `string`: uint32 length and that many bytes, as a view (no copy). */
+  /**
+   * An SSH `string`: uint32 length and that many bytes, as a view (no copy).
+   *
+   * @since 0.1.0
+   */
   string(field = "string"): Uint8Array {
     const start = this.pos
     const len = this.uint32(field)
@@ -102,9 +123,14 @@ export class Reader {
     return this.raw(len, field)
   }
 
-  /** An SSH `string` that must be valid UTF-8 text. */
+  /**
+   * An SSH `string` that must be valid UTF-8 text.
+   *
+   * @since 0.1.0
+   */
   text(field = "string"): string {
     const start = this.pos
+    /** @since 0.1.0 */
     const bytes = this.string(field)
     try {
       return utf8.decode(bytes)
@@ -113,9 +139,14 @@ export class Reader {
     }
   }
 
-  /** An SSH `name-list`: comma-separated US-ASCII names, no empty names. */
+  /**
+   * An SSH `name-list`: comma-separated US-ASCII names, no empty names.
+   *
+   * @since 0.1.0
+   */
   nameList(field = "name-list"): Array<string> {
     const start = this.pos
+    /** @since 0.1.0 */
     const bytes = this.string(field)
     if (bytes.length === 0) return []
     for (const b of bytes) {
@@ -131,9 +162,14 @@ export class Reader {
     return names
   }
 
-  /** An SSH `mpint` as a (possibly negative) bigint. */
+  /**
+   * An SSH `mpint` as a (possibly negative) bigint.
+   *
+   * @since 0.1.0
+   */
   mpint(field = "mpint"): bigint {
     const start = this.pos
+    /** @since 0.1.0 */
     const bytes = this.string(field)
     if (bytes.length === 0) return 0n
     if (bytes.length > 1 && ((bytes[0] === 0 && bytes[1] < 0x80) || (bytes[0] === 0xff && bytes[1] >= 0x80))) {
@@ -145,9 +181,14 @@ export class Reader {
     return v
   }
 
-  /** A non-negative `mpint` as its unsigned big-endian magnitude (no leading zero). */
+  /**
+   * A non-negative `mpint` as its unsigned big-endian magnitude (no leading zero).
+   *
+   * @since 0.1.0
+   */
   mpintUnsigned(field = "mpint"): Uint8Array {
     const start = this.pos
+    /** @since 0.1.0 */
     const bytes = this.string(field)
     if (bytes.length > 0 && bytes[0] & 0x80) {
       throw new WireError({ reason: "Malformed", field, offset: start, detail: "negative mpint where a positive one is required" }, true)
@@ -158,14 +199,22 @@ export class Reader {
     return bytes[0] === 0 ? bytes.subarray(1) : bytes
   }
 
-  /** Everything not read yet, as a view. */
+  /**
+   * Everything not read yet, as a view.
+   *
+   * @since 0.1.0
+   */
   rest(): Uint8Array {
     const out = this.bytes.subarray(this.pos)
     this.pos = this.bytes.length
     return out
   }
 
-  /** Fails unless every byte has been read. */
+  /**
+   * Fails unless every byte has been read.
+   *
+   * @since 0.1.0
+   */
   end(field = "message"): void {
     if (this.pos !== this.bytes.length) {
       throw new WireError({

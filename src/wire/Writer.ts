@@ -25,6 +25,7 @@ export class Writer {
     return this.pos
   }
 
+  /** @since 0.1.0 */
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return
     let cap = this.buf.length * 2
@@ -35,16 +36,19 @@ export class Writer {
     this.view = new DataView(next.buffer)
   }
 
+  /** @since 0.1.0 */
   byte(v: number): this {
     this.ensure(1)
     this.buf[this.pos++] = v & 0xff
     return this
   }
 
+  /** @since 0.1.0 */
   boolean(v: boolean): this {
     return this.byte(v ? 1 : 0)
   }
 
+  /** @since 0.1.0 */
   uint32(v: number): this {
     this.ensure(4)
     this.view.setUint32(this.pos, v >>> 0)
@@ -52,6 +56,7 @@ export class Writer {
     return this
   }
 
+  /** @since 0.1.0 */
   uint64(v: bigint): this {
     this.ensure(8)
     this.view.setBigUint64(this.pos, BigInt.asUintN(64, v))
@@ -59,7 +64,11 @@ export class Writer {
     return this
   }
 
-  /** Raw bytes, with no length prefix. */
+  /**
+   * Raw bytes, with no length prefix.
+   *
+   * @since 0.1.0
+   */
   raw(bytes: Uint8Array): this {
     this.ensure(bytes.length)
     this.buf.set(bytes, this.pos)
@@ -67,22 +76,35 @@ export class Writer {
     return this
   }
 
-  /** An SSH `string`: bytes as given, or text as UTF-8. */
+  /**
+   * An SSH `string`: bytes as given, or text as UTF-8.
+   *
+   * @since 0.1.0
+   */
   string(v: Uint8Array | string): this {
     const bytes = typeof v === "string" ? utf8.encode(v) : v
     return this.uint32(bytes.length).raw(bytes)
   }
 
+  /** @since 0.1.0 */
   nameList(names: ReadonlyArray<string>): this {
     return this.string(names.join(","))
   }
 
-  /** An SSH `mpint` from a bigint, two's complement, minimal length. */
+  /**
+   * An SSH `mpint` from a bigint, two's complement, minimal length.
+   *
+   * @since 0.1.0
+   */
   mpint(v: bigint): this {
     return this.string(bigintToMpintBytes(v))
   }
 
-  /** An SSH `mpint` from an unsigned big-endian magnitude (such as a shared secret). */
+  /**
+   * An SSH `mpint` from an unsigned big-endian magnitude (such as a shared secret).
+   *
+   * @since 0.1.0
+   */
   mpintUnsigned(magnitude: Uint8Array): this {
     let i = 0
     while (i < magnitude.length && magnitude[i] === 0) i++
@@ -94,7 +116,11 @@ export class Writer {
     return this.string(trimmed)
   }
 
-  /** A copy of the bytes written. */
+  /**
+   * A copy of the bytes written.
+   *
+   * @since 0.1.0
+   */
   toBytes(): Uint8Array {
     return this.buf.slice(0, this.pos)
   }

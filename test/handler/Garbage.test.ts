@@ -53,10 +53,10 @@ const steps = fc.array(fc.array(reply, { minLength: 1, maxLength: 3 }).map((r): 
 
 const strategy = () =>
   AuthStrategy.make(
-    new NoneAuth("kim"),
-    new PrivateKey("kim", signer),
-    new Password("kim", Effect.succeed(Redacted.make("pw")), { changePassword: () => Effect.succeed(Redacted.make("new")) }),
-    new KeyboardInteractive("kim", (request) => Effect.succeed(request.prompts.map(() => Redacted.make("x"))))
+    new NoneAuth({ username: "kim" }),
+    new PrivateKey({ username: "kim", signer }),
+    new Password({ username: "kim", password: Effect.succeed(Redacted.make("pw")), changePassword: () => Effect.succeed(Redacted.make("new")) }),
+    new KeyboardInteractive({ username: "kim", responder: (request) => Effect.succeed(request.prompts.map(() => Redacted.make("x"))) })
   )
 
 describe("garbage from the server during authentication", () => {

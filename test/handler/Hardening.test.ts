@@ -29,7 +29,7 @@ const rsa: Signer = {
   sign: (algorithm) => Effect.succeed(encode((w) => w.string(algorithm).string(new Uint8Array(8))))
 }
 
-const password = (user: string, secret = "hunter2-secret") => new Password(user, Effect.succeed(Redacted.make(secret)))
+const password = (user: string, secret = "hunter2-secret") => new Password({ username: user, password: Effect.succeed(Redacted.make(secret)) })
 
 const run = <R>(steps: ReadonlyArray<Scripted.Step>, strategy: AuthStrategy.AuthStrategy<R>, options: AuthHandler.AuthHandlerOptions = {}, serverSigAlgs?: ReadonlyArray<string>) =>
   Effect.gen(function*() {
@@ -117,7 +117,7 @@ describe("the handler against a hostile server", () => {
           { reply: [Uint8Array.of(MessageNumber.USERAUTH_FAILURE, 0, 0, 0)] },
           { reply: [Scripted.success] }
         ],
-        AuthStrategy.make(new PrivateKey("eve", rsa), password("eve"))
+        AuthStrategy.make(new PrivateKey({ username: "eve", signer: rsa }), password("eve"))
       )
       const failure = Either.flip(result).pipe(Either.getOrThrow)
       expect(failure.reason).toBe("ProtocolViolation")
@@ -152,7 +152,7 @@ describe("the handler against a hostile server", () => {
     Effect.gen(function*() {
       const { result, sent } = yield* run(
         [{ reply: [Scripted.failure(["publickey", "password"])] }, { reply: [Scripted.success] }],
-        AuthStrategy.make(new PrivateKey("hal", rsa), password("hal")),
+        AuthStrategy.make(new PrivateKey({ username: "hal", signer: rsa }), password("hal")),
         {},
         ["ssh-ed25519", "rsa-sha2-256", "rsa-sha2-512"]
       )

@@ -63,8 +63,8 @@ describe("auth over the scripted transport", () => {
           { expect: method("password"), reply: [Scripted.banner("second banner"), Scripted.success] }
         ],
         AuthStrategy.make(
-          new Password("alice", Effect.succeed(Redacted.make("a"))),
-          new Password("alice", Effect.succeed(Redacted.make("b")))
+          new Password({ username: "alice", password: Effect.succeed(Redacted.make("a")) }),
+          new Password({ username: "alice", password: Effect.succeed(Redacted.make("b")) })
         ),
         undefined,
         { onBanner: (text) => Effect.sync(() => void seen.push(text)) }
@@ -81,7 +81,7 @@ describe("auth over the scripted transport", () => {
     Effect.gen(function*() {
       const without = yield* run(
         [{ expect: method("password"), reply: [Scripted.passwordChangeRequest("Password expired")] }],
-        AuthStrategy.make(new Password("bob", Effect.succeed(Redacted.make("old"))))
+        AuthStrategy.make(new Password({ username: "bob", password: Effect.succeed(Redacted.make("old")) }))
       )
       const error = Either.flip(without.result).pipe(Either.getOrThrow)
       expect(error.result.attempts[0].attempt).toEqual({
@@ -96,7 +96,9 @@ describe("auth over the scripted transport", () => {
           { expect: method("password"), reply: [Scripted.success] }
         ],
         AuthStrategy.make(
-          new Password("bob", Effect.succeed(Redacted.make("old")), {
+          new Password({
+            username: "bob",
+            password: Effect.succeed(Redacted.make("old")),
             changePassword: (prompt) => Effect.succeed(Redacted.make(`new for ${prompt}`))
           })
         )
@@ -119,11 +121,14 @@ describe("auth over the scripted transport", () => {
           { expect: (m) => (m._tag === "InfoResponse" && m.responses.length === 0) || "zero responses", reply: [Scripted.success] }
         ],
         AuthStrategy.make(
-          new KeyboardInteractive("carol", (req) =>
-            Effect.sync(() => {
-              seen.push(req.prompts.length)
-              return req.prompts.map((p) => Redacted.make(p.echo ? "123456" : "pw"))
-            }))
+          new KeyboardInteractive({
+            username: "carol",
+            responder: (req) =>
+              Effect.sync(() => {
+                seen.push(req.prompts.length)
+                return req.prompts.map((p) => Redacted.make(p.echo ? "123456" : "pw"))
+              })
+          })
         )
       )
       expect(Either.isRight(result)).toBe(true)
@@ -135,7 +140,7 @@ describe("auth over the scripted transport", () => {
     Effect.gen(function*() {
       const { result } = yield* run(
         [{ reply: [Scripted.infoRequest({ prompts: [{ prompt: "a", echo: false }, { prompt: "b", echo: false }] })] }],
-        AuthStrategy.make(new KeyboardInteractive("dave", () => Effect.succeed([Redacted.make("only one")])))
+        AuthStrategy.make(new KeyboardInteractive({ username: "dave", responder: () => Effect.succeed([Redacted.make("only one")]) }))
       )
       const error = Either.flip(result).pipe(Either.getOrThrow)
       const attempt = error.result.attempts[0].attempt
@@ -150,7 +155,7 @@ describe("auth over the scripted transport", () => {
           { expect: method("publickey"), reply: [Scripted.failure(["password"], true)] },
           { expect: method("password"), reply: [Scripted.success] }
         ],
-        AuthStrategy.make(new PrivateKey("erin", fakeSigner("ssh-ed25519")), new Password("erin", Effect.succeed(Redacted.make("pw"))))
+        AuthStrategy.make(new PrivateKey({ username: "erin", signer: fakeSigner("ssh-ed25519") }), new Password({ username: "erin", password: Effect.succeed(Redacted.make("pw")) }))
       )
       const r = Either.getOrThrow(result)
       expect(r.attempts.map((a) => a.attempt)).toEqual([
@@ -166,7 +171,7 @@ describe("auth over the scripted transport", () => {
           expect: (m) => (m._tag === "UserauthRequest" && m.method === "publickey" && m.rest[0] === 1) || "a signed request",
           reply: [Scripted.success]
         }],
-        AuthStrategy.make(new PrivateKey("lee", fakeSigner("ssh-ed25519"), { skipQuery: true }))
+        AuthStrategy.make(new PrivateKey({ username: "lee", signer: fakeSigner("ssh-ed25519"), skipQuery: true }))
       )
       expect(Either.isRight(result)).toBe(true)
       expect(sent).toHaveLength(1)
@@ -180,7 +185,7 @@ describe("auth over the scripted transport", () => {
           { reply: [Scripted.pkOk("ecdsa-sha2-nistp256", signer.publicKey.blob)] },
           { expect: method("password"), reply: [Scripted.success] }
         ],
-        AuthStrategy.make(new PrivateKey("frank", signer), new Password("frank", Effect.succeed(Redacted.make("pw"))))
+        AuthStrategy.make(new PrivateKey({ username: "frank", signer }), new Password({ username: "frank", password: Effect.succeed(Redacted.make("pw")) }))
       )
       const failure = Either.flip(result).pipe(Either.getOrThrow)
       expect(failure.reason).toBe("ProtocolViolation")
@@ -195,7 +200,7 @@ describe("auth over the scripted transport", () => {
     Effect.gen(function*() {
       const { result } = yield* run(
         [{ reply: [encode((w) => w.byte(94).uint32(0).string("data"))] }],
-        AuthStrategy.make(new Password("gina", Effect.succeed(Redacted.make("pw"))))
+        AuthStrategy.make(new Password({ username: "gina", password: Effect.succeed(Redacted.make("pw")) }))
       )
       const error = Either.flip(result).pipe(Either.getOrThrow)
       const attempt = error.result.attempts[0].attempt
@@ -212,7 +217,7 @@ describe("auth over the scripted transport", () => {
           { reply: [Scripted.pkOk("rsa-sha2-512", rsa.publicKey.blob)] },
           { reply: [Scripted.success] }
         ],
-        AuthStrategy.make(new PrivateKey("hal", rsa), new PrivateKey("hal", rsa)),
+        AuthStrategy.make(new PrivateKey({ username: "hal", signer: rsa }), new PrivateKey({ username: "hal", signer: rsa })),
         ["ssh-ed25519", "rsa-sha2-256"]
       )
       expect(Either.isRight(result)).toBe(true)
@@ -234,7 +239,7 @@ describe("auth over the scripted transport", () => {
 
   it.effect("a server that never answers times out; the strategy stops on the dead connection", () =>
     Effect.gen(function*() {
-      const fiber = yield* Effect.fork(run([{ reply: [] }], AuthStrategy.make(new Password("ivy", Effect.succeed(Redacted.make("pw"))))))
+      const fiber = yield* Effect.fork(run([{ reply: [] }], AuthStrategy.make(new Password({ username: "ivy", password: Effect.succeed(Redacted.make("pw")) }))))
       yield* TestClock.adjust("6 seconds")
       const { result } = yield* Fiber.join(fiber)
       const error = Either.flip(result).pipe(Either.getOrThrow)
@@ -248,7 +253,7 @@ describe("auth over the scripted transport", () => {
       const transport = yield* Scripted.makeScripted({ steps: [{ reply: [] }], receiveTimeout: "1 hour" })
       const layer = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
       const fiber = yield* AuthStrategy.authenticate(
-        AuthStrategy.make(new Password("kim", Effect.succeed(Redacted.make("pw")))),
+        AuthStrategy.make(new Password({ username: "kim", password: Effect.succeed(Redacted.make("pw")) })),
         { deadline: "2 seconds" }
       ).pipe(Effect.provide(layer), Effect.flip, Effect.fork)
       yield* TestClock.adjust("3 seconds")
@@ -263,8 +268,8 @@ describe("auth over the scripted transport", () => {
       const { result } = yield* run(
         [{ reply: [Scripted.disconnect(2, "Too many authentication failures")] }],
         AuthStrategy.make(
-          new Password("jo", Effect.succeed(Redacted.make("pw"))),
-          new Password("jo", Effect.sync(() => (asked++, Redacted.make("never"))))
+          new Password({ username: "jo", password: Effect.succeed(Redacted.make("pw")) }),
+          new Password({ username: "jo", password: Effect.sync(() => (asked++, Redacted.make("never"))) })
         )
       )
       const error = Either.flip(result).pipe(Either.getOrThrow)
@@ -272,4 +277,37 @@ describe("auth over the scripted transport", () => {
       expect(error.message).toMatch(/Too many authentication failures/)
       expect(asked).toBe(0)
     }))
+
+  it.effect("layerScripted provides what the client sent, each request's fields decoded", () =>
+    Effect.gen(function*() {
+      const signer = fakeSigner("ssh-ed25519")
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
+        new PrivateKey({ username: "max", signer }),
+        new Password({ username: "max", password: Effect.succeed(Redacted.make("old")), changePassword: () => Effect.succeed(Redacted.make("new")) }),
+        new KeyboardInteractive({ username: "max", responder: () => Effect.succeed([Redacted.make("123456")]), submethods: "pam" })
+      ))
+      expect(result.succeeded).toBe(true)
+      const sent = yield* Scripted.sent
+      expect(sent.map((m) => m._tag === "UserauthRequest" ? { method: m.method, fields: m.fields } : m)).toEqual([
+        { method: "publickey", fields: { _tag: "PublicKey", signed: false, algorithm: "ssh-ed25519", blob: signer.publicKey.blob } },
+        { method: "publickey", fields: { _tag: "PublicKey", signed: true, algorithm: "ssh-ed25519", blob: signer.publicKey.blob } },
+        { method: "password", fields: { _tag: "Password", password: "old" } },
+        { method: "password", fields: { _tag: "Password", password: "old", newPassword: "new" } },
+        { method: "keyboard-interactive", fields: { _tag: "KeyboardInteractive", submethods: "pam" } },
+        { _tag: "InfoResponse", responses: ["123456"] }
+      ])
+    }).pipe(Effect.provide(Layer.provideMerge(
+      AuthHandler.layer,
+      Scripted.layerScripted({
+        serverSigAlgs: ["ssh-ed25519"],
+        steps: [
+          { reply: [Scripted.pkOk("ssh-ed25519", fakeSigner("ssh-ed25519").publicKey.blob)] },
+          { reply: [Scripted.failure(["password"], true)] },
+          { reply: [Scripted.passwordChangeRequest("expired")] },
+          { reply: [Scripted.failure(["keyboard-interactive"], true)] },
+          { reply: [Scripted.infoRequest({ prompts: [{ prompt: "Code: ", echo: true }] })] },
+          { reply: [Scripted.success] }
+        ]
+      })
+    ))))
 })

@@ -174,6 +174,26 @@ describe("hostile client: messages out of phase", () => {
       }, { reason: PROTOCOL, detail: /INFO_RESPONSE/ }))
   }
 
+  it.live("a conversation left for a new request: the next reply answers that request, nothing answers the one left (as sshd)", () =>
+    Effect.gen(function*() {
+      const server = yield* target()
+      const [info, next] = yield* Effect.promise(async () => {
+        const c = await connect({ port: server.port })
+        try {
+          await c.login()
+          c.send(interactiveRequest("alice"))
+          const info = parseInfoRequest(await c.reply())
+          // RFC 4256 §3.4: the client may move on without answering.
+          c.send(passwordRequest("alice", PASSWORD))
+          return [info, await c.reply()] as const
+        } finally {
+          c.close()
+        }
+      })
+      expect(info._tag === "Right" && info.right.length).toBe(1)
+      expect(next[0], summary(server)).toBe(MessageNumber.USERAUTH_SUCCESS)
+    }).pipe(Effect.scoped))
+
   it.live("an INFO_RESPONSE answering a PK_OK (60 means INFO_REQUEST only in keyboard-interactive) is cut", () =>
     runCase(async (c) => {
       await c.login()

@@ -3,6 +3,7 @@
  * oracle, and agent sources against the suite's sshd: plain keys, a certificate, a key
  * restricted with `ssh-add -h` (host-bound), a locked agent, a confirm key, no agent.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -82,7 +83,7 @@ const connect = (keys: Context.Tag.Service<Keys>) =>
   })
 
 describe.skipIf(skipInterop())("interop: ssh-agent", () => {
-  layer(keysLayer, { excludeTestServices: true, timeout: "90 seconds" })((it) => {
+  layer(Layer.merge(keysLayer, NodeFileSystem.layer), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.scoped("ssh-auth agent list -L and -l print what ssh-add -L and -l print, certificate included", () =>
       Effect.gen(function*() {
         const keys = yield* Keys
@@ -155,7 +156,7 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         yield* sshAgent.run("ssh-add", [keys.files.ed25519])
         const agentLayer = Agent.layer(sshAgent.socket)
         // agentKeys puts certificates first, whatever the agent's order.
-        const order = yield* Stream.runCollect(agentKeys(me)).pipe(Effect.provide(agentLayer))
+        const order = yield* Stream.runCollect(agentKeys({ username: me })).pipe(Effect.provide(agentLayer))
         expect([...order].map((source) => source instanceof AgentKey && source.identity.certificate !== undefined)).toEqual([true, false, false])
         for (const pick of ["certificate", "key"] as const) {
           const { handler, sshd } = yield* connect(keys)
@@ -163,7 +164,7 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
             const agent = yield* Agent.Agent
             const ids = yield* agent.identities
             const id = ids.find((i) => (pick === "certificate") === (i.certificate !== undefined) && (pick === "certificate" || i.comment === "agent-ed25519"))!
-            return yield* AuthStrategy.authenticate(AuthStrategy.make(new AgentKey(me, agent, id)))
+            return yield* AuthStrategy.authenticate(AuthStrategy.make(new AgentKey({ username: me, agent, identity: id })))
           }).pipe(Effect.provide(Layer.merge(handler, agentLayer)))
           expect(result.succeeded).toBe(true)
           const log = yield* sshd.readLog
@@ -183,7 +184,7 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         const run = (hostBinding: boolean) =>
           Effect.gen(function*() {
             const { handler, sshd } = yield* connect(keys)
-            const result = yield* AuthStrategy.authenticate(agentKeys(me, { hostBinding })).pipe(Effect.provide(Layer.merge(handler, agentLayer)), Effect.either)
+            const result = yield* AuthStrategy.authenticate(agentKeys({ username: me, hostBinding })).pipe(Effect.provide(Layer.merge(handler, agentLayer)), Effect.either)
             return { result, log: yield* sshd.readLog }
           })
         const bound = yield* run(true)
@@ -209,7 +210,7 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         // Confirm: the agent lists the key but will not sign without asking.
         const confirmRun = yield* Effect.gen(function*() {
           const { handler } = yield* connect(keys)
-          return yield* AuthStrategy.authenticate(Stream.concat(agentKeys(me), AuthStrategy.make(new OnDiskPrivateKey(me, "test", keys.files.ed25519)))).pipe(
+          return yield* AuthStrategy.authenticate(Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: keys.files.ed25519 })))).pipe(
             Effect.provide(Layer.merge(handler, agentLayer))
           )
         })
@@ -224,7 +225,7 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         const lockedRun = yield* Effect.gen(function*() {
           const { handler } = yield* connect(keys)
           return yield* AuthStrategy.authenticate(
-            AuthStrategy.make(new AgentKey(me, agent, identity), new OnDiskPrivateKey(me, "test", keys.files.ed25519))
+            AuthStrategy.make(new AgentKey({ username: me, agent, identity }), new OnDiskPrivateKey({ username: me, path: keys.files.ed25519 }))
           ).pipe(Effect.provide(handler))
         })
         expect(lockedRun.succeeded).toBe(true)
@@ -244,7 +245,7 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         try {
           const { handler } = yield* connect(keys)
           const result = yield* AuthStrategy.authenticate(
-            Stream.concat(agentKeys(me), AuthStrategy.make(new OnDiskPrivateKey(me, "test", keys.files.ed25519)))
+            Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: keys.files.ed25519 })))
           ).pipe(Effect.provide(Layer.merge(handler, Agent.layer())))
           expect(result.succeeded).toBe(true)
           expect(result.attempts[0].attempt).toEqual({ _tag: "Skipped", reason: "no ssh-agent: SSH_AUTH_SOCK is not set" })

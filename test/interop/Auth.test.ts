@@ -2,6 +2,7 @@
  * The auth pipeline against the suite's own sshd: keys made by ssh-keygen at test time,
  * a password user created when running as root.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -90,10 +91,10 @@ const connect = (config: ReadonlyArray<string> = []) =>
   })
 
 const keySource = (name: string, user = me) =>
-  Effect.map(Fixture, ({ keys }) => new OnDiskPrivateKey(user, "test", keys[name].file))
+  Effect.map(Fixture, ({ keys }) => new OnDiskPrivateKey({ username: user, path: keys[name].file }))
 
 describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => {
-  layer(fixture, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+  layer(Layer.merge(fixture, NodeFileSystem.layer), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     describe("publickey with every key type", () => {
       for (const name of ["ed25519", "ecdsa-256", "ecdsa-384", "ecdsa-521"]) {
         it.scoped(name, () =>
@@ -101,7 +102,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
             const { layer } = yield* connect()
             const result = yield* AuthStrategy.authenticate(AuthStrategy.make(yield* keySource(name))).pipe(Effect.provide(layer))
             expect(result.succeeded).toBe(true)
-            expect(String(result)).toMatch(new RegExp(`^OnDiskPrivateKey\\(user=${me}, source=test, path=.*\\) -> success \\(\\d+\\.\\d ms\\)$`))
+            expect(String(result)).toMatch(new RegExp(`^OnDiskPrivateKey\\(user=${me}, path=.*\\) -> success \\(\\d+\\.\\d ms\\)$`))
           }))
       }
       for (const algorithm of ["rsa-sha2-512", "rsa-sha2-256"]) {
@@ -110,7 +111,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
             const { keys } = yield* Fixture
             const key = yield* KeyFile.readFile(keys.rsa.file)
             const { layer, sshd } = yield* connect([`PubkeyAcceptedAlgorithms ${algorithm}`])
-            const source = new InMemoryPrivateKey(me, key, { acceptedAlgorithms: [algorithm] })
+            const source = new InMemoryPrivateKey({ username: me, key, acceptedAlgorithms: [algorithm] })
             const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(layer))
             expect(result.succeeded).toBe(true)
             expect(yield* sshd.readLog).toMatch(new RegExp(`Accepted publickey for ${me} .* RSA SHA256:`))
@@ -132,10 +133,10 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const { keys } = yield* Fixture
           const { layer } = yield* connect(["PubkeyAcceptedAlgorithms ssh-rsa"])
           const key = yield* KeyFile.readFile(keys.rsa.file)
-          const refused = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key))).pipe(Effect.provide(layer), Effect.either)
+          const refused = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: me, key }))).pipe(Effect.provide(layer), Effect.either)
           expect(Either.isLeft(refused)).toBe(true)
           const { layer: again, sshd } = yield* connect(["PubkeyAcceptedAlgorithms ssh-rsa"])
-          const sha1 = new InMemoryPrivateKey(me, key, { allowSshRsaSha1: true, acceptedAlgorithms: ["ssh-rsa"] })
+          const sha1 = new InMemoryPrivateKey({ username: me, key, allowSshRsaSha1: true, acceptedAlgorithms: ["ssh-rsa"] })
           const result = yield* AuthStrategy.authenticate(AuthStrategy.make(sha1)).pipe(Effect.provide(again))
           expect(result.succeeded).toBe(true)
           expect(yield* sshd.readLog).toMatch(new RegExp(`Accepted publickey for ${me} .* RSA SHA256:`))
@@ -145,7 +146,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const { keys, passphrase } = yield* Fixture
           const { layer } = yield* connect()
           let asked = 0
-          const source = new OnDiskPrivateKey(me, "test", keys.encrypted.file, Effect.sync(() => (asked++, Redacted.make(passphrase))))
+          const source = new OnDiskPrivateKey({ username: me, path: keys.encrypted.file, passphrase: Effect.sync(() => (asked++, Redacted.make(passphrase))) })
           const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
           expect(asked).toBe(1)
@@ -158,7 +159,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
         const key = yield* OpenSshKeyV1.read(fs.readFileSync(keys.ed25519.file, "utf8"), { source: keys.ed25519.file })
         for (const [options, queried] of [[{}, false], [{ skipQuery: false }, true]] as const) {
           const { layer, sshd } = yield* connect()
-          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey(me, key, options))).pipe(Effect.provide(layer))
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: me, key, ...options }))).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
           const log = yield* sshd.readLog
           expect(log).toMatch(/Accepted publickey for /)
@@ -183,7 +184,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
       Effect.gen(function*() {
         const { keys } = yield* Fixture
         const { layer } = yield* connect()
-        const bad = new OnDiskPrivateKey(me, "test", keys.encrypted.file, Effect.succeed(Redacted.make("not it")))
+        const bad = new OnDiskPrivateKey({ username: me, path: keys.encrypted.file, passphrase: Effect.succeed(Redacted.make("not it")) })
         const result = yield* AuthStrategy.authenticate(AuthStrategy.make(bad, yield* keySource("ed25519"))).pipe(Effect.provide(layer))
         expect(result.succeeded).toBe(true)
         const first = result.attempts[0].attempt
@@ -195,7 +196,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
       Effect.gen(function*() {
         const { layer } = yield* connect(["PasswordAuthentication no", "KbdInteractiveAuthentication no"])
         let asked = 0
-        const password = new Password(me, Effect.sync(() => (asked++, Redacted.make("x"))))
+        const password = new Password({ username: me, password: Effect.sync(() => (asked++, Redacted.make("x"))) })
         const error = yield* AuthStrategy.authenticate(AuthStrategy.make(password), { noneFirst: true }).pipe(
           Effect.provide(layer),
           Effect.flip
@@ -210,7 +211,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
       Effect.gen(function*() {
         const { layer } = yield* connect(["MaxAuthTries 2"])
         let asked = 0
-        const password = new Password(me, Effect.sync(() => (asked++, Redacted.make("x"))))
+        const password = new Password({ username: me, password: Effect.sync(() => (asked++, Redacted.make("x"))) })
         const strategy = AuthStrategy.make(
           yield* keySource("wrong-1"),
           yield* keySource("wrong-2"),
@@ -230,8 +231,8 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const user = yield* Sshd.ensureTestUser()
           const { layer } = yield* connect()
           const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
-            new Password(user.name, Effect.succeed(Redacted.make("wrong password"))),
-            new Password(user.name, Effect.succeed(Redacted.make(user.password)))
+            new Password({ username: user.name, password: Effect.succeed(Redacted.make("wrong password")) }),
+            new Password({ username: user.name, password: Effect.succeed(Redacted.make(user.password)) })
           )).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
           const first = result.attempts[0].attempt
@@ -244,7 +245,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const config = ["UsePAM yes", "PasswordAuthentication no", "KbdInteractiveAuthentication yes"]
           const { layer, sshd } = yield* connect(config)
           const result = yield* AuthStrategy.authenticate(
-            AuthStrategy.make(new Password(user.name, Effect.succeed(Redacted.make(user.password)))),
+            AuthStrategy.make(new Password({ username: user.name, password: Effect.succeed(Redacted.make(user.password)) })),
             { noneFirst: true }
           ).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
@@ -257,7 +258,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           expect(yield* sshd.readLog).toMatch(accepted)
           const { layer: again } = yield* connect(config)
           const off = yield* AuthStrategy.authenticate(
-            AuthStrategy.make(new Password(user.name, Effect.succeed(Redacted.make(user.password)), { keyboardInteractiveFallback: false }))
+            AuthStrategy.make(new Password({ username: user.name, password: Effect.succeed(Redacted.make(user.password)), keyboardInteractiveFallback: false }))
           ).pipe(Effect.provide(again), Effect.flip)
           expect(off.result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure"])
         }))
@@ -267,11 +268,14 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const user = yield* Sshd.ensureTestUser()
           const { layer } = yield* connect(["UsePAM yes"])
           const rounds: Array<ReadonlyArray<{ readonly prompt: string; readonly echo: boolean }>> = []
-          const source = new KeyboardInteractive(user.name, (request) =>
-            Effect.sync(() => {
-              rounds.push(request.prompts)
-              return request.prompts.map(() => Redacted.make(user.password))
-            }))
+          const source = new KeyboardInteractive({
+            username: user.name,
+            responder: (request) =>
+              Effect.sync(() => {
+                rounds.push(request.prompts)
+                return request.prompts.map(() => Redacted.make(user.password))
+              })
+          })
           const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
           expect(rounds).toEqual([[{ prompt: "Password: ", echo: false }], []])
@@ -282,8 +286,11 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const user = yield* Sshd.ensureTestUser()
           const { layer } = yield* connect(["UsePAM no"])
           let asked = 0
-          const source = new KeyboardInteractive(user.name, (request) =>
-            Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password)))))
+          const source = new KeyboardInteractive({
+            username: user.name,
+            responder: (request) =>
+              Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password))))
+          })
           const error = yield* AuthStrategy.authenticate(AuthStrategy.make(source), { noneFirst: true }).pipe(
             Effect.provide(layer),
             Effect.flip
@@ -300,8 +307,8 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const { keys } = yield* Fixture
           const { layer } = yield* connect(["AuthenticationMethods publickey,password"])
           const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
-            new OnDiskPrivateKey(user.name, "test", keys.ed25519.file),
-            new Password(user.name, Effect.succeed(Redacted.make(user.password)))
+            new OnDiskPrivateKey({ username: user.name, path: keys.ed25519.file }),
+            new Password({ username: user.name, password: Effect.succeed(Redacted.make(user.password)) })
           )).pipe(Effect.provide(layer))
           expect(result.succeeded).toBe(true)
           const first = result.attempts[0].attempt
@@ -326,15 +333,15 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
               ))
           // A run that succeeds after a wrong password and a wrong passphrase…
           const ok = yield* run(AuthStrategy.make(
-            new Password(user.name, Effect.succeed(Redacted.make(secrets[0]))),
-            new OnDiskPrivateKey(user.name, "test", keys.encrypted.file, Effect.succeed(Redacted.make(secrets[1]))),
-            new OnDiskPrivateKey(user.name, "test", keys.encrypted.file, Effect.succeed(Redacted.make(passphrase)))
+            new Password({ username: user.name, password: Effect.succeed(Redacted.make(secrets[0])) }),
+            new OnDiskPrivateKey({ username: user.name, path: keys.encrypted.file, passphrase: Effect.succeed(Redacted.make(secrets[1])) }),
+            new OnDiskPrivateKey({ username: user.name, path: keys.encrypted.file, passphrase: Effect.succeed(Redacted.make(passphrase)) })
           ))
           expect(Either.isRight(ok)).toBe(true)
           const result = Either.getOrThrow(ok)
           expect(result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Error", "Success"])
           // …and one that fails.
-          const failed = yield* run(AuthStrategy.make(new Password(user.name, Effect.succeed(Redacted.make(secrets[0])))))
+          const failed = yield* run(AuthStrategy.make(new Password({ username: user.name, password: Effect.succeed(Redacted.make(secrets[0])) })))
           expect(Either.isLeft(failed)).toBe(true)
           const error = Either.flip(failed).pipe(Either.getOrThrow)
           const forms = [
@@ -357,7 +364,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
     it.scoped("the none source succeeds nowhere here, and says which methods are allowed", () =>
       Effect.gen(function*() {
         const { layer } = yield* connect()
-        const error = yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth(me))).pipe(Effect.provide(layer), Effect.flip)
+        const error = yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth({ username: me }))).pipe(Effect.provide(layer), Effect.flip)
         const attempt = error.result.attempts[0].attempt
         expect(attempt._tag === "Failure" && attempt.allowedMethods).toContain("publickey")
       }))

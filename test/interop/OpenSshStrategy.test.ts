@@ -136,7 +136,7 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
 
         // The peers' order: every agent key, then the file.
         const transport = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure })
-        const naive = yield* AuthStrategy.authenticate(Stream.concat(agentKeys(me), AuthStrategy.make(new OnDiskPrivateKey(me, "test", right.file)))).pipe(
+        const naive = yield* AuthStrategy.authenticate(Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: right.file })))).pipe(
           Effect.provide(Layer.merge(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))), Agent.layer(agent.socket))),
           Effect.flip
         )

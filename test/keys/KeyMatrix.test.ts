@@ -4,6 +4,7 @@
  * the public key `ssh-keygen -y` prints, and a signature of ours that `ssh-keygen -Y verify`
  * accepts. Encrypted keys also show the two passphrase errors apart.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
@@ -171,7 +172,9 @@ const cases: ReadonlyArray<Case> = [
 ]
 
 const readKey = (file: string, passphrase: string | undefined) =>
-  Effect.runPromiseExit(KeyFile.readFile(file, passphrase === undefined ? {} : { passphrase: Effect.succeed(Redacted.make(passphrase)) }))
+  Effect.runPromiseExit(
+    KeyFile.readFile(file, passphrase === undefined ? {} : { passphrase: Effect.succeed(Redacted.make(passphrase)) }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
 
 const failureTag = (exit: Exit.Exit<PrivateKey, unknown>) =>
   Exit.isFailure(exit) && exit.cause._tag === "Fail" ? (exit.cause.error as { _tag: string })._tag : `not a typed failure: ${String(exit)}`

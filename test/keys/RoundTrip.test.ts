@@ -3,6 +3,8 @@
  * `ssh-keygen -Y sign` makes passes our SSHSIG check, and the key types we refuse are
  * refused with the reason.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -31,9 +33,11 @@ const fresh = (name: string, args: ReadonlyArray<string>) => {
   return file
 }
 const load = (file: string, passphrase?: string) =>
-  Effect.runPromise(KeyFile.readFile(file, passphrase === undefined ? {} : { passphrase: Effect.succeed(Redacted.make(passphrase)) }))
-const failure = async (effect: Effect.Effect<unknown, unknown>) => {
-  const exit = await Effect.runPromiseExit(effect)
+  Effect.runPromise(
+    KeyFile.readFile(file, passphrase === undefined ? {} : { passphrase: Effect.succeed(Redacted.make(passphrase)) }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+const failure = async (effect: Effect.Effect<unknown, unknown, FileSystem.FileSystem>) => {
+  const exit = await Effect.runPromiseExit(Effect.provide(effect, NodeFileSystem.layer))
   if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure, got ${String(exit)}`)
   return exit.cause.error as { readonly _tag: string; readonly reason?: string; readonly message: string }
 }

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
+import { builtinModules } from "node:module"
 import * as path from "node:path"
 import ts from "typescript"
 
@@ -28,10 +29,42 @@ describe("package exports", () => {
 
   it("subpath exports resolve to built files, as the README imports them", () => {
     for (const sub of ["AuthStrategy", "handler/AuthHandler", "sources/PrivateKey", "transport/Transport", "transport/TcpTransport", "transport/ScriptedTransport"]) {
-      expect(fs.existsSync(path.join(root, "dist", `${sub}.js`)), sub).toBe(true)
-      expect(fs.existsSync(path.join(root, "dist", `${sub}.d.ts`)), sub).toBe(true)
+      expect(pkg.exports[`./${sub}`], sub).toEqual({ types: `./dist/${sub}.d.ts`, default: `./dist/${sub}.js` })
+    }
+    for (const [key, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
+      const files = typeof target === "string" ? [target] : Object.values(target as Record<string, string>)
+      for (const file of files) expect(fs.existsSync(path.join(root, file)), `${key} -> ${file}`).toBe(true)
     }
     expect(pkg.bin["ssh-auth"]).toBe("bin/ssh-auth.js")
+  })
+
+  it("exports an explicit list: every module of the root entry, and no internals or CLI", () => {
+    const keys = Object.keys(pkg.exports)
+    expect(keys.filter((k) => k.includes("*"))).toEqual([])
+    // What src/index.ts re-exports is public, so each is a subpath too.
+    const index = fs.readFileSync(path.join(root, "src/index.ts"), "utf8")
+    const reexported = [...index.matchAll(/from "\.\/(.+)\.js"/g)].map((m) => `./${m[1]}`)
+    expect(reexported.length).toBeGreaterThan(10)
+    expect(reexported.filter((sub) => !keys.includes(sub))).toEqual([])
+    // The CLI runs when loaded, and the handshake and the inbox are the transport's insides.
+    for (const internal of ["./cli/main", "./cli/bin", "./cli/Connect", "./transport/Handshake", "./transport/Inbox", "./transport/Connection", "./crypto/RandomPool"]) {
+      expect(keys, internal).not.toContain(internal)
+    }
+    expect(keys.filter((k) => k.startsWith("./cli"))).toEqual([])
+    // dist/ holds no CLI module to reach by path: the CLI is the bundle alone.
+    expect(fs.readdirSync(path.join(root, "dist/cli")).filter((f) => f.endsWith(".js") || f.endsWith(".d.ts"))).toEqual([])
+  })
+
+  it("ships no source maps: they would point at sources the package leaves out", () => {
+    const maps: Array<string> = []
+    const walk = (dir: string): void => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) walk(path.join(dir, entry.name))
+        else if (entry.name.endsWith(".map")) maps.push(path.join(dir, entry.name))
+      }
+    }
+    walk(path.join(root, "dist"))
+    expect(maps).toEqual([])
   })
 })
 
@@ -85,5 +118,36 @@ describe("the Transport tag is light", () => {
     // The root entry has no import of its own from node:net: only through TcpTransport's.
     expect(specifiers(path.join(root, "dist/index.js")).filter(socketCode)).toEqual([])
     expect([...reachable("index.js")].filter(socketCode)).not.toEqual([])
+  })
+})
+
+const builtin = (spec: string) => spec.startsWith("node:") || builtinModules.includes(spec)
+/** `effect/Stream` belongs to `effect`, `@effect/platform/Socket` to `@effect/platform`. */
+const packageOf = (spec: string) => spec.split("/").slice(0, spec.startsWith("@") ? 2 : 1).join("/")
+
+describe("the library depends only on what its API needs", () => {
+  const exported = Object.values(pkg.exports as Record<string, unknown>)
+    .flatMap((t) => (typeof t === "string" ? [] : [(t as Record<string, string>).default]))
+    .filter((file) => file.startsWith("./dist/"))
+    .map((file) => file.slice("./dist/".length))
+  const reached = new Set(exported.flatMap((entry) => [...reachable(entry)]).filter((s) => !builtin(s)).map(packageOf))
+
+  it("every package an exported module loads is a dependency or a peer", () => {
+    const declared = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})])
+    expect(exported.length).toBeGreaterThan(20)
+    expect([...reached].filter((p) => !declared.has(p))).toEqual([])
+  })
+
+  it("the CLI's packages are devDependencies, bundled, and the library never loads them", () => {
+    for (const name of ["@effect/cli", "@effect/platform-node"]) {
+      expect(reached.has(name), name).toBe(false)
+      expect(pkg.dependencies?.[name], name).toBeUndefined()
+      expect(pkg.devDependencies?.[name], name).toBeDefined()
+    }
+    // One copy of Effect: the app's. A peer, with the exact version we test with as a devDependency.
+    expect(pkg.dependencies?.effect).toBeUndefined()
+    expect(pkg.peerDependencies?.effect).toBeDefined()
+    expect(pkg.devDependencies?.effect).toMatch(/^\d+\.\d+\.\d+$/)
+    expect(reached.has("effect")).toBe(true)
   })
 })

@@ -57,7 +57,7 @@ const login = (strategy: AuthStrategy.AuthStrategy, options: Parameters<typeof p
 describe("our client against our server, in one process", () => {
   it.scopedLive("publickey, signing at once: the result names exactly the key that signed", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey("alice", aliceKey)))
+      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey })))
       expect(client._tag === "Right" && client.right.succeeded).toBe(true)
       if (server._tag !== "Right") throw server.left
       expect(server.right.user).toBe("alice")
@@ -70,7 +70,7 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("publickey, querying first: PK_OK, then the signature; the query is recorded as postponed", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey("alice", aliceKey, { skipQuery: false })))
+      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey, skipQuery: false })))
       expect(client._tag === "Right" && client.right.succeeded).toBe(true)
       if (server._tag !== "Right") throw server.left
       expect(server.right.attempts.map((a) => a.outcome)).toEqual(["KeyAcceptable", "Accepted"])
@@ -79,7 +79,7 @@ describe("our client against our server, in one process", () => {
   it.scopedLive("a key the user does not have fails; the next source (a password) succeeds; only the password is proven", () =>
     Effect.gen(function*() {
       const { client, server } = yield* login(
-        AuthStrategy.make(new InMemoryPrivateKey("alice", otherKey), new Password("alice", Effect.succeed(secret("correct horse"))))
+        AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: otherKey }), new Password({ username: "alice", password: Effect.succeed(secret("correct horse")) }))
       )
       expect(client._tag === "Right" && client.right.succeeded).toBe(true)
       if (server._tag !== "Right") throw server.left
@@ -89,7 +89,7 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("a wrong password fails, with the same methods offered again", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* login(AuthStrategy.make(new Password("alice", Effect.succeed(secret("wrong")), { keyboardInteractiveFallback: false })))
+      const { client, server } = yield* login(AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(secret("wrong")), keyboardInteractiveFallback: false })))
       expect(client._tag).toBe("Left")
       if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey", "password", "keyboard-interactive"], partialSuccess: false })
       // The client gave up and closed: the server ends without a user authenticated.
@@ -99,7 +99,7 @@ describe("our client against our server, in one process", () => {
   it.scopedLive("a two-factor chain: publickey is a partial success, then the password completes it", () =>
     Effect.gen(function*() {
       const { client, server } = yield* login(
-        AuthStrategy.make(new InMemoryPrivateKey("bob", aliceKey), new Password("bob", Effect.succeed(secret("battery staple"))))
+        AuthStrategy.make(new InMemoryPrivateKey({ username: "bob", key: aliceKey }), new Password({ username: "bob", password: Effect.succeed(secret("battery staple")) }))
       )
       expect(client._tag === "Right" && client.right.succeeded).toBe(true)
       if (client._tag === "Right") {
@@ -113,7 +113,7 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("a two-factor chain: the password alone is not enough, and is refused", () =>
     Effect.gen(function*() {
-      const { client } = yield* login(AuthStrategy.make(new Password("bob", Effect.succeed(secret("battery staple")), { keyboardInteractiveFallback: false })))
+      const { client } = yield* login(AuthStrategy.make(new Password({ username: "bob", password: Effect.succeed(secret("battery staple")), keyboardInteractiveFallback: false })))
       expect(client._tag).toBe("Left")
       if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey"], partialSuccess: false })
     }))
@@ -122,9 +122,12 @@ describe("our client against our server, in one process", () => {
     Effect.gen(function*() {
       const seen: Array<string> = []
       const { client, server } = yield* login(AuthStrategy.make(
-        new KeyboardInteractive("carol", (request) => {
-          seen.push(...request.prompts.map((p) => `${p.prompt}|${p.echo}`))
-          return Effect.succeed([secret("pw"), secret("123456")])
+        new KeyboardInteractive({
+          username: "carol",
+          responder: (request) => {
+            seen.push(...request.prompts.map((p) => `${p.prompt}|${p.echo}`))
+            return Effect.succeed([secret("pw"), secret("123456")])
+          }
         })
       ))
       expect(seen).toEqual(["Password: |false", "Code: |true"])
@@ -135,7 +138,7 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("an unknown user is offered what a known one is, and never gets PK_OK", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey("mallory", aliceKey, { skipQuery: false })))
+      const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey({ username: "mallory", key: aliceKey, skipQuery: false })))
       expect(client._tag).toBe("Left")
       if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey", "password", "keyboard-interactive"], partialSuccess: false })
       expect(server._tag === "Left" && server.left.attempts.map((a) => a.outcome)).toEqual(["KeyRefused"])
@@ -143,7 +146,7 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("MaxAuthTries: the last failure is answered with sshd's disconnect", () =>
     Effect.gen(function*() {
-      const passwords = Array.from({ length: 4 }, (_, i) => new Password("alice", Effect.succeed(secret(`wrong ${i}`)), { keyboardInteractiveFallback: false }))
+      const passwords = Array.from({ length: 4 }, (_, i) => new Password({ username: "alice", password: Effect.succeed(secret(`wrong ${i}`)), keyboardInteractiveFallback: false }))
       const { client, server } = yield* login(AuthStrategy.make(...passwords), { maxAuthTries: 3 })
       expect(client._tag).toBe("Left")
       if (client._tag === "Left") {
@@ -162,7 +165,7 @@ describe("our client against our server, in one process", () => {
       yield* connection.client.requestService("ssh-userauth")
       yield* connection.client.requestService("ssh-userauth")
       const client = yield* AuthStrategy.authenticate(
-        AuthStrategy.make(new Password("alice", Effect.succeed(secret("correct horse")), { keyboardInteractiveFallback: false }))
+        AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(secret("correct horse")), keyboardInteractiveFallback: false }))
       ).pipe(Effect.provide(connection.handlerLayer))
       expect(client.succeeded).toBe(true)
       const server = yield* Effect.orDie(connection.server)
@@ -214,7 +217,9 @@ describe("our client against our server, in one process", () => {
       const { handlerLayer, server } = yield* pair(policy)
       const prompts: Array<string> = []
       const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
-        new Password("alice", Effect.succeed(secret("old")), {
+        new Password({
+          username: "alice",
+          password: Effect.succeed(secret("old")),
           changePassword: (prompt) => Effect.sync(() => (prompts.push(prompt), secret("new")))
         })
       )).pipe(Effect.provide(handlerLayer))
@@ -228,7 +233,7 @@ describe("our client against our server, in one process", () => {
   it.scopedLive("a banner from the policy reaches the client before the first reply", () =>
     Effect.gen(function*() {
       const { handlerLayer, server } = yield* pair(UserTable.layer({ alice: { keys: [aliceKey.publicKey] } }, { banner: "Authorized use only\n" }))
-      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey("alice", aliceKey))).pipe(Effect.provide(handlerLayer))
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey }))).pipe(Effect.provide(handlerLayer))
       expect(result.banners).toEqual(["Authorized use only\n"])
       yield* server
     }))
@@ -253,11 +258,11 @@ describe("our client against our server, in one process", () => {
     Effect.gen(function*() {
       const open = UserTable.layer({ guest: { methods: [[]] }, alice: { password: secret("pw") } })
       const guest = yield* pair(open)
-      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth("guest"))).pipe(Effect.provide(guest.handlerLayer))
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth({ username: "guest" }))).pipe(Effect.provide(guest.handlerLayer))
       expect(result.succeeded).toBe(true)
       expect((yield* guest.server).credentials).toEqual([{ _tag: "None" }])
       const alice = yield* pair(open)
-      const refused = yield* Effect.either(AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth("alice"))).pipe(Effect.provide(alice.handlerLayer)))
+      const refused = yield* Effect.either(AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth({ username: "alice" }))).pipe(Effect.provide(alice.handlerLayer)))
       expect(refused._tag).toBe("Left")
     }))
 
@@ -284,9 +289,12 @@ describe("our client against our server, in one process", () => {
       const kbd = yield* pair(rounds)
       const names: Array<string> = []
       const result = yield* AuthStrategy.authenticate(AuthStrategy.make(
-        new KeyboardInteractive("dora", (request) => {
-          names.push(request.name)
-          return Effect.succeed([secret(request.name === "step 1" ? "pw" : "424242")])
+        new KeyboardInteractive({
+          username: "dora",
+          responder: (request) => {
+            names.push(request.name)
+            return Effect.succeed([secret(request.name === "step 1" ? "pw" : "424242")])
+          }
         })
       )).pipe(Effect.provide(kbd.handlerLayer))
       expect(result.succeeded).toBe(true)
@@ -294,7 +302,7 @@ describe("our client against our server, in one process", () => {
       expect(asked).toEqual(["pw", "424242"])
       const pw = yield* pair(rounds)
       const byFunction = yield* AuthStrategy.authenticate(AuthStrategy.make(
-        new Password("dora", Effect.succeed(secret("from the directory")), { keyboardInteractiveFallback: false })
+        new Password({ username: "dora", password: Effect.succeed(secret("from the directory")), keyboardInteractiveFallback: false })
       )).pipe(Effect.provide(pw.handlerLayer))
       expect(byFunction.succeeded).toBe(true)
     }))

@@ -20,7 +20,7 @@ import { Transport } from "../../src/transport/Transport.js"
 
 /** A password source that counts how often its getter runs. */
 const password = (user: string, secret: string, asked: Array<string>) =>
-  new Password(user, Effect.sync(() => (asked.push(secret), Redacted.make(secret))))
+  new Password({ username: user, password: Effect.sync(() => (asked.push(secret), Redacted.make(secret))) })
 
 /** The run as data: attempts without timings, whether it succeeded, and the methods sent. */
 const runOnce = <R>(steps: ReadonlyArray<Scripted.Step>, strategy: AuthStrategy.AuthStrategy<R>) =>
@@ -48,7 +48,7 @@ describe("strategy combinators: lists and Streams agree", () => {
       const askedList: Array<string> = [], askedStream: Array<string> = []
       const steps = [fail(["password"]), fail(["password"]), { reply: [Scripted.success] }]
       const build = (asked: Array<string>) =>
-        [[new NoneAuth("ann")], [password("ann", "wrong", asked), password("ann", "right", asked), password("ann", "never", asked)]] as const
+        [[new NoneAuth({ username: "ann" })], [password("ann", "wrong", asked), password("ann", "right", asked), password("ann", "never", asked)]] as const
       const [a, b] = build(askedList)
       const viaList = yield* runOnce(steps, AuthStrategy.sequence(AuthStrategy.make(...a), AuthStrategy.make(...b)))
       const [c, d] = build(askedStream)
@@ -69,7 +69,7 @@ describe("strategy combinators: lists and Streams agree", () => {
       const asked: Array<string> = []
       const run = yield* runOnce(
         [fail(["password"]), { reply: [Scripted.success] }],
-        AuthStrategy.sequence(AuthStrategy.make(new NoneAuth("bo")), opaque([password("bo", "pw", asked)]))
+        AuthStrategy.sequence(AuthStrategy.make(new NoneAuth({ username: "bo" })), opaque([password("bo", "pw", asked)]))
       )
       expect(run.attempts).toEqual(["bo/none: Failure", "bo/password: Success"])
       expect(asked).toEqual(["pw"])
@@ -78,7 +78,7 @@ describe("strategy combinators: lists and Streams agree", () => {
   it.effect("filterMethods keeps only the named methods", () =>
     Effect.gen(function*() {
       const steps = [fail(["password"]), { reply: [Scripted.success] }]
-      const sources = (asked: Array<string>) => [new NoneAuth("cy"), password("cy", "one", asked), new NoneAuth("cy"), password("cy", "two", asked)]
+      const sources = (asked: Array<string>) => [new NoneAuth({ username: "cy" }), password("cy", "one", asked), new NoneAuth({ username: "cy" }), password("cy", "two", asked)]
       const asked: Array<string> = []
       const viaList = yield* runOnce(steps, AuthStrategy.filterMethods(AuthStrategy.make(...sources(asked)), ["password"]))
       const viaStream = yield* runOnce(steps, AuthStrategy.filterMethods(opaque(sources([])), ["password"]))

@@ -3,6 +3,7 @@
  * (exceptions become typed failures, generators Streams, str() String()), over the
  * scripted transport.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -22,7 +23,7 @@ import type { Signer } from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import type { AuthSource } from "../../src/sources/AuthSource.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
-import { Password } from "../../src/sources/Password.js"
+import { Password, type PasswordOptions } from "../../src/sources/Password.js"
 import { PrivateKey } from "../../src/sources/PrivateKey.js"
 import * as Scripted from "../../src/transport/ScriptedTransport.js"
 import { Transport } from "../../src/transport/Transport.js"
@@ -46,7 +47,7 @@ const run = <R>(
 
 const methodOf = (m: Scripted.ClientMessage) => (m._tag === "UserauthRequest" ? m.method : m._tag)
 const PW = "pw-for-the-server"
-const password = (options: ConstructorParameters<typeof Password>[2] = {}) => new Password("pat", Effect.succeed(Redacted.make(PW)), options)
+const password = (options: Partial<PasswordOptions> = {}) => new Password({ username: "pat", password: Effect.succeed(Redacted.make(PW)), ...options })
 const passwordPrompt = Scripted.infoRequest({ prompts: [{ prompt: "Password: ", echo: false }] })
 
 describe("password falls back to keyboard-interactive, as paramiko's does", () => {
@@ -124,7 +125,7 @@ describe("RSA certificates against OpenSSH 7.7 and older", () => {
     keygen("-t", "rsa", "-b", "2048", "-N", "", "-f", path.join(dir, "user"))
     keygen("-t", "ed25519", "-N", "", "-f", path.join(dir, "ca"))
     keygen("-s", path.join(dir, "ca"), "-I", "pat", "-n", "pat", path.join(dir, "user.pub"))
-    const key = await Effect.runPromise(KeyFile.readFile(path.join(dir, "user")))
+    const key = await Effect.runPromise(KeyFile.readFile(path.join(dir, "user")).pipe(Effect.provide(NodeFileSystem.layer)))
     const certificate = Either.getOrThrow(Certificate.fromLine(fs.readFileSync(path.join(dir, "user-cert.pub"), "utf8").trim()))
     signer = { publicKey: key.publicKey, certificate, sign: (algorithm, data) => key.sign(algorithm, data) }
     fs.rmSync(dir, { recursive: true, force: true })
@@ -137,7 +138,7 @@ describe("RSA certificates against OpenSSH 7.7 and older", () => {
     Effect.gen(function*() {
       const { result, sent } = yield* run(
         [{ reply: [Scripted.pkOk("ssh-rsa-cert-v01@openssh.com", signer.certificate!.blob)] }, { reply: [Scripted.success] }],
-        AuthStrategy.make(new PrivateKey("pat", signer, { allowSshRsaSha1: true })),
+        AuthStrategy.make(new PrivateKey({ username: "pat", signer, allowSshRsaSha1: true })),
         oldServer
       )
       expect(Either.getOrThrow(result).succeeded).toBe(true)
@@ -146,7 +147,7 @@ describe("RSA certificates against OpenSSH 7.7 and older", () => {
 
   it.effect("without SHA-1, nothing is sent: no try is spent on the sha2 names it lists but refuses", () =>
     Effect.gen(function*() {
-      const { result, sent } = yield* run([], AuthStrategy.make(new PrivateKey("pat", signer)), oldServer)
+      const { result, sent } = yield* run([], AuthStrategy.make(new PrivateKey({ username: "pat", signer })), oldServer)
       const failure = Either.flip(result).pipe(Either.getOrThrow)
       const attempt = failure.result.attempts[0].attempt
       expect(attempt._tag === "Error" && attempt.message).toMatch(/OpenSSH_7\.4 accepts RSA certificates only as ssh-rsa-cert-v01@openssh\.com/)
@@ -157,7 +158,7 @@ describe("RSA certificates against OpenSSH 7.7 and older", () => {
     Effect.gen(function*() {
       const { sent } = yield* run(
         [{ reply: [Scripted.pkOk("rsa-sha2-512-cert-v01@openssh.com", signer.certificate!.blob)] }, { reply: [Scripted.success] }],
-        AuthStrategy.make(new PrivateKey("pat", signer, { allowSshRsaSha1: true })),
+        AuthStrategy.make(new PrivateKey({ username: "pat", signer, allowSshRsaSha1: true })),
         { ...oldServer, serverIdentification: "SSH-2.0-OpenSSH_7.8" }
       )
       expect(sent.map(algorithmOf)[0]).toBe("rsa-sha2-512-cert-v01@openssh.com")
@@ -185,11 +186,11 @@ describe("a source that throws", () => {
           { reply: [Scripted.success] }
         ],
         AuthStrategy.make(
-          new Password("pat", Effect.sync(boom)),
-          new Password("pat", Effect.succeed(Redacted.make(PW))),
-          new KeyboardInteractive("pat", () => Effect.sync(boom)),
-          new PrivateKey("pat", key, { skipQuery: false }),
-          new Password("pat", Effect.succeed(Redacted.make(PW)))
+          new Password({ username: "pat", password: Effect.sync(boom) }),
+          new Password({ username: "pat", password: Effect.succeed(Redacted.make(PW)) }),
+          new KeyboardInteractive({ username: "pat", responder: () => Effect.sync(boom) }),
+          new PrivateKey({ username: "pat", signer: key, skipQuery: false }),
+          new Password({ username: "pat", password: Effect.succeed(Redacted.make(PW)) })
         )
       )
       const r = Either.getOrThrow(result)
@@ -253,7 +254,7 @@ describe("AuthResult, AuthFailure and logging", () => {
       })
       const layer = Layer.mergeAll(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))), Logger.replace(Logger.defaultLogger, logger))
       yield* AuthStrategy.authenticate(
-        AuthStrategy.make(new Password("pat", Effect.fail("no password today")), password(), password())
+        AuthStrategy.make(new Password({ username: "pat", password: Effect.fail("no password today") }), password(), password())
       ).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Debug))
       const relevant = events.filter((e) => /Trying|failed with|request sent/.test(e))
       expect(relevant).toEqual([

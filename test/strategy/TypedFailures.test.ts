@@ -4,6 +4,7 @@
  * the library defines is a `Schema.TaggedError` that survives `encode` → JSON → `decode`
  * with its tag, its fields and its message.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -22,6 +23,7 @@ import { LoginTimeout } from "../../src/cli/Connect.js"
 import { KeyCommandError } from "../../src/cli/Key.js"
 import { ServeConfigError } from "../../src/cli/Serve.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
+import { ChannelOpenRefused } from "../../src/connection/DirectTcpip.js"
 import { KnownHostsError } from "../../src/config/KnownHosts.js"
 import { CurveError } from "../../src/crypto/CurveOps.js"
 import { AuthError, PasswordChangeRequired } from "../../src/handler/AuthError.js"
@@ -39,6 +41,7 @@ import { Password } from "../../src/sources/Password.js"
 import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { HostKeyRejected } from "../../src/transport/HostKeyPolicy.js"
 import { PacketError } from "../../src/transport/PacketCodec.js"
+import { ProxyCommandInvalid } from "../../src/transport/ProxyCommand.js"
 import * as Scripted from "../../src/transport/ScriptedTransport.js"
 import { Transport } from "../../src/transport/Transport.js"
 import { Disconnected, TransportError } from "../../src/transport/TransportError.js"
@@ -64,11 +67,12 @@ const authenticate = <R>(strategy: AuthStrategy.AuthStrategy<R>, steps: Readonly
   Effect.gen(function*() {
     const transport = yield* Scripted.makeScripted({ steps })
     return yield* AuthStrategy.authenticate(strategy).pipe(
-      Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
+      Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))),
+      Effect.provide(NodeFileSystem.layer)
     )
   })
 
-const wrongPassphrase = () => new OnDiskPrivateKey("pat", "test", keyFile, Effect.succeed(Redacted.make("not it")))
+const wrongPassphrase = () => new OnDiskPrivateKey({ username: "pat", path: keyFile, passphrase: Effect.succeed(Redacted.make("not it")) })
 
 /** The encoded form as it would cross a process boundary: through JSON text and back. */
 const roundTrip = <A, I>(schema: Schema.Schema<A, I>, value: A): { readonly encoded: I; readonly decoded: A } => {
@@ -100,9 +104,9 @@ describe("AuthFailure keeps the typed error of every attempt", () => {
   it.effect("the typed errors sit beside the JSON form: errors, errorAt(i), and the result's text unchanged", () =>
     Effect.gen(function*() {
       const strategy = AuthStrategy.make(
-        new Password("pat", Effect.fail("no password today")),
+        new Password({ username: "pat", password: Effect.fail("no password today") }),
         wrongPassphrase(),
-        new Password("pat", Effect.succeed(Redacted.make("pw")))
+        new Password({ username: "pat", password: Effect.succeed(Redacted.make("pw")) })
       )
       const failure = yield* Effect.flip(authenticate(strategy, [{ reply: [Scripted.failure(["publickey", "password"])] }]))
       expect(failure.reason).toBe("Exhausted")
@@ -125,7 +129,7 @@ describe("AuthFailure keeps the typed error of every attempt", () => {
 
   it.effect("an AuthFailure encodes to JSON and decodes back with its tags, classes, fields and text", () =>
     Effect.gen(function*() {
-      const failure = yield* Effect.flip(authenticate(AuthStrategy.make(new Password("pat", Effect.fail("no")), wrongPassphrase())))
+      const failure = yield* Effect.flip(authenticate(AuthStrategy.make(new Password({ username: "pat", password: Effect.fail("no") }), wrongPassphrase())))
       const { decoded, encoded } = roundTrip(AuthFailure, failure)
       expect(JSON.stringify(encoded)).not.toMatch(/not it|the-right-passphrase/)
       expect(decoded).toBeInstanceOf(AuthFailure)
@@ -192,6 +196,7 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [WrongPassphrase, new WrongPassphrase({ source: "~/.ssh/id_ed25519", format: "openssh-key-v1", publicKey: ed25519 })],
   [KeyFileError, new KeyFileError({ reason: "Malformed", source: "k", format: "PEM", keyType: "ssh-ed25519", detail: "short key", cause: keyError })],
   [KeyFileError, new KeyFileError({ reason: "Unreadable", source: "k", detail: "ENOENT" })],
+  [KeyFileError, new KeyFileError({ reason: "PermissionDenied", source: "~/.ssh/id_ed25519", path: "~/.ssh/id_ed25519", detail: "cannot read ~/.ssh/id_ed25519: permission denied" })],
   [CertificateError, new CertificateError({ reason: "Expired", keyId: "alice", detail: "expired at 2020-01-01" })],
   [SshSigError, new SshSigError({ reason: "NamespaceMismatch", detail: "namespace file, not git", cause: "plain text cause" })],
   [CurveError, new CurveError({ operation: "x25519", detail: "all-zero shared secret" })],
@@ -213,6 +218,8 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [LoginTimeout, new LoginTimeout({ host: "h", port: 22, seconds: 120 })],
   [ServeConfigError, new ServeConfigError({ detail: "--user is required" })],
   [ListenError, new ListenError({ host: "127.0.0.1", port: 22, detail: "EADDRINUSE" })],
+  [ChannelOpenRefused, new ChannelOpenRefused({ via: "bastion:22", host: "10.0.0.5", port: 22, code: 1, description: "open failed" })],
+  [ProxyCommandInvalid, new ProxyCommandInvalid({ command: "nc %h %d", detail: "unknown token %d" })],
   [ServerAuthFailure, new ServerAuthFailure({ reason: "LoginGraceTime", detail: "Timeout before authentication", attempts: [] })],
   [OtherSourceError, new OtherSourceError({ error: "VaultSealed", message: "the vault is sealed" })],
   [

@@ -1,0 +1,100 @@
+/**
+ * The handshake's phases as spans: the version exchange, the first key exchange and, inside
+ * it, the host-key check, with the negotiated algorithms as attributes.
+ *
+ * The core runs in the channel's callbacks, not in a fiber, so `withSpan` cannot wrap its
+ * phases: these spans are opened and ended by hand, on the caller's tracer and clock, as
+ * children of the span the connection is opened in. Nothing here holds a secret: names,
+ * algorithms, the peer's identification line (made printable) and the host key's fingerprint.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
+import { show } from "../wire/PeerText.js"
+import type { NegotiatedAlgorithms } from "./KexInit.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HandshakeSpans {
+  /** The peer's identification line arrived: the version exchange is over, the key exchange begins. */
+  readonly identified: (peerIdentification: string) => void
+  /** The first key exchange finished with these algorithms. */
+  readonly keyExchanged: (algorithms: NegotiatedAlgorithms | undefined) => void
+  /** The connection ended: phases still open end with this failure. */
+  readonly failed: (error: unknown) => void
+  /** Runs the host-key policy in a span of its own, inside the key exchange's. */
+  readonly hostKeyCheck: <A, E, R>(
+    check: Effect.Effect<A, E, R>,
+    attributes: { readonly algorithm: string; readonly fingerprint: string }
+  ) => Effect.Effect<A, E, R>
+}
+
+const disabled: HandshakeSpans = {
+  identified: () => {},
+  keyExchanged: () => {},
+  failed: () => {},
+  hostKeyCheck: (check) => check
+}
+
+/** Span options: no stack capture (the phases are not where the caller is). */
+const quiet = { captureStackTrace: false } as const
+
+/**
+ * Opens the version exchange's span now, as a child of the current span.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
+  if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return disabled
+  const tracer = yield* Effect.tracer
+  const clock = yield* Effect.clock
+  const context = yield* Effect.context<never>()
+  const parent = Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan))
+  const open = (name: string, under: Tracer.AnySpan | undefined) =>
+    tracer.span(name, Option.fromNullable(under), context, [], clock.unsafeCurrentTimeNanos(), "internal", quiet)
+  const end = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) => span?.end(clock.unsafeCurrentTimeNanos(), exit)
+
+  let version: Tracer.Span | undefined = open("Transport.versionExchange", parent)
+  let keyExchange: Tracer.Span | undefined
+  return {
+    identified: (peerIdentification) => {
+      if (version === undefined) return
+      version.attribute("ssh.peer.identification", show(peerIdentification, 255))
+      end(version, Exit.void)
+      version = undefined
+      keyExchange = open("Transport.keyExchange", parent)
+    },
+    keyExchanged: (algorithms) => {
+      if (keyExchange === undefined) return
+      if (algorithms) {
+        keyExchange.attribute("ssh.kex", algorithms.kex)
+        keyExchange.attribute("ssh.host_key_algorithm", algorithms.hostKey)
+        keyExchange.attribute("ssh.cipher.client_to_server", algorithms.cipherClientToServer)
+        keyExchange.attribute("ssh.cipher.server_to_client", algorithms.cipherServerToClient)
+        keyExchange.attribute("ssh.mac.client_to_server", algorithms.macClientToServer)
+        keyExchange.attribute("ssh.mac.server_to_client", algorithms.macServerToClient)
+        keyExchange.attribute("ssh.strict_kex", algorithms.strictKex)
+      }
+      end(keyExchange, Exit.void)
+      keyExchange = undefined
+    },
+    failed: (error) => {
+      end(version, Exit.fail(error))
+      end(keyExchange, Exit.fail(error))
+      version = keyExchange = undefined
+    },
+    hostKeyCheck: (check, { algorithm, fingerprint }) =>
+      Effect.withSpan(check, "Transport.hostKeyCheck", {
+        ...quiet,
+        ...(keyExchange ? { parent: keyExchange } : {}),
+        attributes: { "ssh.host_key_algorithm": algorithm, "ssh.host_key.fingerprint": fingerprint }
+      })
+  }
+})
