@@ -13,7 +13,7 @@ import * as PrivateKey from "effect-ssh-auth/keys/PrivateKey"
 import { fingerprintSha256 } from "effect-ssh-auth/keys/PublicKey"
 import * as Server from "effect-ssh-auth/server/Server"
 import * as UserTable from "effect-ssh-auth/server/UserTable"
-import { Password } from "effect-ssh-auth/sources/Password"
+import * as Password from "effect-ssh-auth/sources/Password"
 import { pinned } from "effect-ssh-auth/transport/HostKeyPolicy"
 import { layerTcp } from "effect-ssh-auth/transport/TcpTransport"
 import * as crypto from "node:crypto"
@@ -26,7 +26,7 @@ const program = Effect.gen(function*() {
     Effect.provide(UserTable.layer({ alice: { password } }))
   )
   const transport = layerTcp({ host: "127.0.0.1", port: server.port, hostKeyPolicy: pinned([fingerprintSha256(hostKey.publicKey)]) })
-  const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new Password("alice", Effect.succeed(password))), { deadline: "20 seconds" }).pipe(
+  const result = yield* AuthStrategy.authenticate(AuthStrategy.make(Password.make({ username: "alice", password: Effect.succeed(password) })), { deadline: "20 seconds" }).pipe(
     Effect.provide(AuthHandler.layer.pipe(Layer.provide(transport)))
   )
   console.log(String(result))
