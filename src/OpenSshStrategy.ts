@@ -17,7 +17,8 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { absent, Agent, type AgentIdentity, layer as agentAt, NoAgent } from "./agent/Agent.js"
-import * as SshConfig from "./config/SshConfig.js"
+import * as Defaults from "./config/ConfigDefaults.js"
+import type { HostConfig } from "./config/HostConfig.js"
 import type { PublicKeyOptions } from "./handler/AuthHandler.js"
 import * as Certificate from "./keys/Certificate.js"
 import * as KeyFile from "./keys/KeyFile.js"
@@ -35,9 +36,8 @@ import type { Prompter } from "./sources/Prompter.js"
  * @category models
  */
 export interface OpenSshStrategyOptions {
-  readonly config: SshConfig.ResolvedConfig
-  /** `-i` files: tried before the config's IdentityFile entries, as ssh does. */
-  readonly identityFiles?: ReadonlyArray<string>
+  /** The resolved config; `-i` files are part of it (`ResolveOptions.identityFiles`). */
+  readonly config: HostConfig
   /** Who to ask for passwords and passphrases; none (or BatchMode) means no prompts. */
   readonly prompter?: Prompter
   /** sshd's MaxAuthTries: at most this many attempts. Default 6. */
@@ -77,7 +77,6 @@ interface KeyCandidate {
   readonly named: boolean
 }
 
-const DEFAULT_IDENTITY_FILES = ["~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk", "~/.ssh/id_ed25519", "~/.ssh/id_ed25519_sk"]
 /** A file we may not even look at is kept: reading it then says why, instead of dropping it unseen. */
 const exists = (path: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(path)).pipe(Effect.orElseSucceed(() => true))
 const sameBlob = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
@@ -95,10 +94,10 @@ const acceptedFor = (key: PublicKey.PublicKey, certificate: boolean, accepted: R
 export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArray<PlanStep>, never, Agent | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { config } = options
-    const user = SshConfig.user(config)
-    const batch = SshConfig.batchMode(config)
+    const user = config.user
+    const batch = config.batchMode
     const prompter = batch ? undefined : options.prompter
-    const accepted = SshConfig.pubkeyAcceptedAlgorithms(config)
+    const accepted = config.pubkeyAcceptedAlgorithms
     // SHA-1 RSA signatures only where PubkeyAcceptedAlgorithms names them, as ssh decides.
     const keyOptions: PublicKeyOptions = {
       acceptedAlgorithms: accepted,
@@ -106,13 +105,13 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     }
     const budget = options.maxAuthTries ?? 6
 
-    // Identity files: -i first, then IdentityFile, or ssh's defaults when none is configured.
-    const configured = SshConfig.identityFiles(config)
-    const expand = (f: string) => SshConfig.expandPath(config, f)
-    const explicit = [...(options.identityFiles ?? []).map((f) => ({ path: expand(f), origin: "-i" })), ...(configured.explicit ? configured.files.map((f) => ({ path: f, origin: "IdentityFile" })) : [])]
-    const files = explicit.length > 0 || configured.explicit
-      ? explicit
-      : (yield* Effect.filter(DEFAULT_IDENTITY_FILES.map(expand), exists)).map((path) => ({ path, origin: "default identity file" }))
+    // Identity files: -i first, then IdentityFile, or ssh's defaults (when they exist) if neither names one.
+    const named = config.identityFiles.filter((f) => f.origin !== "default")
+    const defaults = config.identityFiles.filter((f) => f.origin === "default").map((f) => f.path)
+    const files: ReadonlyArray<{ readonly path: string; readonly origin: string }> = [
+      ...named,
+      ...(yield* Effect.filter(defaults, exists)).map((path) => ({ path, origin: "default identity file" }))
+    ]
 
     // A file that cannot be read stays in its place in the plan, as an error for that step.
     const brokenAt = new Map<number, Array<PlanStep>>()
@@ -133,7 +132,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
         continue
       }
-      fileKeys.push({ path, origin, key: new LazyKey({ path, publicKey: read.right.publicKey, prompter, attempts: SshConfig.numberOfPasswordPrompts(config) }) })
+      fileKeys.push({ path, origin, key: new LazyKey({ path, publicKey: read.right.publicKey, prompter, attempts: config.numberOfPasswordPrompts }) })
     }
 
     // The agent's identities (an absent agent, for IdentityAgent none, lists nothing).
@@ -171,7 +170,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
 
     // Certificates: CertificateFile entries and -cert.pub files beside the identity files.
     const certificates: Array<KeyCandidate> = []
-    const certFiles = [...SshConfig.certificateFiles(config).map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
+    const certFiles = [...config.certificateFiles.map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
     for (const { origin, path } of certFiles) {
       const read = yield* Effect.either(KeyFile.readTextIfPresent(path))
       if (Either.isLeft(read)) {
@@ -223,7 +222,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     }))
 
     // ssh's order, deduplicated by blob: the first place wins and collects the others' origins.
-    const identitiesOnly = SshConfig.identitiesOnly(config)
+    const identitiesOnly = config.identitiesOnly
     const ordered: Array<(KeyCandidate & { readonly skipped?: string }) | { readonly broken: PlanStep }> = []
     const add = (c: KeyCandidate, skipped?: string) => {
       const seen = ordered.find((o): o is KeyCandidate => "blob" in o && sameBlob(o.blob, c.blob))
@@ -241,15 +240,15 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     for (const broken of brokenAt.get(fileCandidates.length) ?? []) ordered.push({ broken })
     agentCandidates.filter((c) => !c.named).forEach((c) => add(c, identitiesOnly ? "IdentitiesOnly: the config does not name this agent key" : undefined))
 
-    const methods = SshConfig.preferredAuthentications(config) ?? ["publickey", "keyboard-interactive", "password"]
+    const methods = config.preferredAuthentications ?? Defaults.preferredAuthentications
     const canPrompt = prompter !== undefined
     const noPrompts = batch ? "BatchMode: no prompts" : "no terminal to prompt on"
     // Steps that prompt are planned as skipped without a prompter, so this never runs then.
     const ask = (prompt: Prompts.Prompt) =>
       prompter ? prompter.ask(prompt) : Effect.fail(new CredentialError({ source: Prompts.label(prompt), detail: noPrompts }))
-    const host = SshConfig.hostname(config)
-    const passwordOn = SshConfig.methodEnabled(config, "password")
-    const kbdOn = SshConfig.methodEnabled(config, "keyboard-interactive")
+    const host = config.hostname
+    const passwordOn = config.methodEnabled("password")
+    const kbdOn = config.methodEnabled("keyboard-interactive")
     // The last tries go to password or keyboard-interactive, when they may run at all.
     const reserved = canPrompt && ((passwordOn && methods.includes("password")) || (kbdOn && methods.includes("keyboard-interactive"))) ? 1 : 0
     let keyBudget = Math.max(1, budget - reserved)
@@ -257,7 +256,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const steps: Array<PlanStep> = []
     for (const method of methods) {
       if (method === "publickey") {
-        if (!SshConfig.methodEnabled(config, "publickey")) continue
+        if (!config.methodEnabled("publickey")) continue
         steps.push(...agentSteps)
         for (const c of ordered) {
           if ("broken" in c) {
@@ -290,7 +289,7 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
         })
         steps.push({ method, kind: "keyboard-interactive", origins: ["KbdInteractiveAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
       } else if (method === "password" && passwordOn) {
-        const tries = SshConfig.numberOfPasswordPrompts(config)
+        const tries = config.numberOfPasswordPrompts
         for (let i = 0; i < Math.max(1, tries); i++) {
           // ssh asks for keyboard-interactive only where the config enables it: its own step.
           const source = new Password({
@@ -313,12 +312,10 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
  * @since 0.1.0
  * @category layers
  */
-export const agentLayer = (config: SshConfig.ResolvedConfig): Layer.Layer<Agent> => {
-  const path = SshConfig.identityAgent(config)
-  if (path !== undefined) return agentAt(path)
-  const none = config.values.get("identityagent")?.[0]?.toLowerCase() === "none"
-  return Layer.succeed(Agent, absent(new NoAgent({ detail: none ? "IdentityAgent is none" : "SSH_AUTH_SOCK is not set" })))
-}
+export const agentLayer = (config: HostConfig): Layer.Layer<Agent> =>
+  config.identityAgent._tag === "Socket"
+    ? agentAt(config.identityAgent.path)
+    : Layer.succeed(Agent, absent(new NoAgent({ detail: config.identityAgent.detail })))
 
 /**
  * The plan as a strategy. Left-out steps are recorded as skipped, with why.

@@ -67,6 +67,18 @@ export * as Certificate from "./keys/Certificate.js"
 /** @since 0.1.0 */
 export * as SshConfig from "./config/SshConfig.js"
 /** @since 0.1.0 */
+export * as HostConfig from "./config/HostConfig.js"
+/** @since 0.1.0 */
+export * as ConfigResolver from "./config/ConfigResolver.js"
+/** @since 0.1.0 */
+export * as ConfigDump from "./config/ConfigDump.js"
+/** @since 0.1.0 */
+export * as ConfigDefaults from "./config/ConfigDefaults.js"
+/** @since 0.1.0 */
+export * as ConfigTokens from "./config/ConfigTokens.js"
+/** @since 0.1.0 */
+export * as AlgorithmList from "./config/AlgorithmList.js"
+/** @since 0.1.0 */
 export * as KnownHosts from "./config/KnownHosts.js"
 /** @since 0.1.0 */
 export * as HostKeyCheck from "./config/HostKeyCheck.js"

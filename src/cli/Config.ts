@@ -10,6 +10,7 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ConfigDump from "../config/ConfigDump.js"
 import * as SshConfig from "../config/SshConfig.js"
 import { parseDestination } from "./Destination.js"
 
@@ -28,13 +29,12 @@ export const config = Command.make("config", {
     const { host, user } = parseDestination(destination)
     // As ssh: -l wins over user@.
     const chosenUser = Option.getOrElse(login, () => user)
-    const resolved = yield* SshConfig.resolve({
+    const { config, raw } = yield* SshConfig.resolveWithRaw({
       host,
       options,
       ...(chosenUser !== undefined ? { user: chosenUser } : {}),
       ...(Option.isSome(port) ? { port: port.value } : {}),
       ...(Option.isSome(configFile) ? { configFile: configFile.value } : {})
     })
-    const valid = yield* SshConfig.validate(resolved)
-    for (const line of SshConfig.dump(valid)) yield* Console.log(line)
+    for (const line of ConfigDump.dump(raw, config)) yield* Console.log(line)
   })).pipe(Command.withDescription("print the resolved ssh configuration for a host, as ssh -G"))

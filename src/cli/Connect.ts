@@ -142,33 +142,32 @@ export const connect = Command.make("connect", flags, (f) =>
     const config = yield* SshConfig.resolve({
       host: parsed.host,
       options: f.options,
+      identityFiles: f.identities,
       ...(user !== undefined ? { user } : {}),
       ...(Option.isSome(f.port) ? { port: f.port.value } : {}),
       ...(Option.isSome(f.configFile) ? { configFile: f.configFile.value } : {})
-    }).pipe(Effect.flatMap(SshConfig.validate))
+    })
 
     const terminal = process.stdin.isTTY ? yield* Prompter.terminal() : undefined
     const prompter = Option.isSome(f.passwordEnv) || Option.isSome(f.passphraseEnv) ? envPrompter(f.passwordEnv, f.passphraseEnv) : terminal
-    const strategyOptions: OpenSshStrategy.OpenSshStrategyOptions = { config, identityFiles: f.identities, ...(prompter ? { prompter } : {}) }
+    const strategyOptions: OpenSshStrategy.OpenSshStrategyOptions = { config, ...(prompter ? { prompter } : {}) }
     const agent = OpenSshStrategy.agentLayer(config)
 
     if (f.dryRun) {
       const steps = yield* OpenSshStrategy.plan(strategyOptions).pipe(Effect.provide(agent))
-      yield* Console.log(`plan for ${SshConfig.user(config)}@${SshConfig.hostname(config)} port ${SshConfig.port(config)}:`)
+      yield* Console.log(`plan for ${config.user}@${config.hostname} port ${config.port}:`)
       for (const line of OpenSshStrategy.formatPlan(steps)) yield* Console.log(line)
       return
     }
 
-    const host = SshConfig.hostname(config)
-    const port = SshConfig.port(config)
-    const grace = SshConfig.loginGraceTime(config)
+    const { hostname: host, loginGraceTime: grace, port } = config
     const login = Effect.gen(function*() {
       const checked = f.hostKeys.length > 0
         ? { policy: pinned(f.hostKeys), hostKeyAlgorithms: undefined }
         : f.insecure
         ? { policy: acceptAnyInsecure, hostKeyAlgorithms: undefined }
-        : yield* HostKeyCheck.fromConfig(config, SshConfig.batchMode(config) ? undefined : terminal)
-      const connectTimeout = SshConfig.connectTimeout(config)
+        : yield* HostKeyCheck.fromConfig(config, config.batchMode ? undefined : terminal)
+      const connectTimeout = config.connectTimeout
       yield* Effect.logDebug(`Connecting to ${host} port ${port}.`)
       const transport = yield* makeTcp({
         host,

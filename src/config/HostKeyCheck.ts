@@ -4,12 +4,16 @@
  * `@cert-authority`. Also the host key algorithms to offer, known ones first, so that
  * negotiation does not pick a key type known_hosts does not hold.
  *
- * One deliberate difference from ssh: a changed host key is refused even under
- * `StrictHostKeyChecking no`. ssh goes on there but turns password authentication off; a
- * policy cannot reach into the authentication that follows, so it refuses.
+ * Two deliberate differences from ssh. A changed host key is refused even under
+ * `StrictHostKeyChecking no`: ssh goes on there but turns password authentication off, and
+ * a policy cannot reach into the authentication that follows, so it refuses. A known_hosts
+ * file that exists but cannot be read is an error naming it, where ssh reads past it and
+ * may then call a known host unknown.
  *
  * @since 0.1.0
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { hostCertificateAlgorithms, hostKeyAlgorithms as supportedHostKeyAlgorithms } from "../transport/Algorithms.js"
@@ -17,14 +21,14 @@ import { type HostKeyInfo, type HostKeyPolicy, HostKeyRejected } from "../transp
 import * as PublicKey from "../keys/PublicKey.js"
 import { confirm, type Prompter } from "../sources/Prompter.js"
 import * as KnownHosts from "./KnownHosts.js"
-import * as SshConfig from "./SshConfig.js"
+import type { HostConfig, StrictHostKeyChecking } from "./HostConfig.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface HostKeyCheckOptions {
-  readonly strictHostKeyChecking: "yes" | "accept-new" | "no" | "ask"
+  readonly strictHostKeyChecking: StrictHostKeyChecking
   readonly userKnownHostsFiles: ReadonlyArray<string>
   readonly globalKnownHostsFiles: ReadonlyArray<string>
   /** Look the host up, and record it, under this name instead of its own. */
@@ -42,42 +46,43 @@ export interface HostKeyCheckOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const optionsFromConfig = (config: SshConfig.ResolvedConfig): HostKeyCheckOptions => {
-  const alias = SshConfig.hostKeyAlias(config)
-  return {
-    strictHostKeyChecking: SshConfig.strictHostKeyChecking(config),
-    userKnownHostsFiles: SshConfig.userKnownHostsFiles(config),
-    globalKnownHostsFiles: SshConfig.globalKnownHostsFiles(config),
-    hashKnownHosts: SshConfig.hashKnownHosts(config),
-    ...(alias !== undefined ? { hostKeyAlias: alias } : {})
-  }
-}
+export const optionsFromConfig = (config: HostConfig): HostKeyCheckOptions => ({
+  strictHostKeyChecking: config.strictHostKeyChecking,
+  userKnownHostsFiles: config.userKnownHostsFiles,
+  globalKnownHostsFiles: config.globalKnownHostsFiles,
+  hashKnownHosts: config.hashKnownHosts,
+  ...(config.hostKeyAlias !== undefined ? { hostKeyAlias: config.hostKeyAlias } : {})
+})
 
+/** Every entry of the files; a missing file holds none, an unreadable one is an error. */
 const readAll = (files: ReadonlyArray<string>) =>
-  Effect.map(
-    Effect.forEach(files, (file) => KnownHosts.readFile(file).pipe(Effect.map((r) => r.entries), Effect.orElseSucceed(() => []))),
-    (lists) => lists.flat()
-  )
+  Effect.map(Effect.forEach(files, (file) => Effect.map(KnownHosts.readFile(file), (r) => r.entries)), (lists) => lists.flat())
 
 /** The name and port known_hosts is searched under: the alias (port 22) or the host. */
 const lookupName = (options: HostKeyCheckOptions, host: string, port: number) =>
   options.hostKeyAlias !== undefined ? { name: options.hostKeyAlias, port: 22 } : { name: host, port }
 
 /**
- * The policy. It reads the known_hosts files at each check, so that entries added by
- * another process (or an earlier `accept-new`) count.
+ * The policy, on the file system it is made with. It reads the known_hosts files at each
+ * check, so that entries added by another process (or an earlier `accept-new`) count. A
+ * known_hosts file that exists but cannot be read refuses the key, naming the file.
  *
  * @since 0.1.0
  * @category policies
  */
-export const policy = (options: HostKeyCheckOptions): HostKeyPolicy => (info: HostKeyInfo) =>
+export const make = (options: HostKeyCheckOptions): Effect.Effect<HostKeyPolicy, never, FileSystem.FileSystem | Path.Path> =>
+  Effect.map(Effect.context<FileSystem.FileSystem | Path.Path>(), (context) => (info: HostKeyInfo) => Effect.provide(check(options, info), context))
+
+const check = (options: HostKeyCheckOptions, info: HostKeyInfo) =>
   Effect.gen(function*() {
-    const { name, port } = lookupName(options, info.host, info.port)
-    const entries = yield* readAll([...options.userKnownHostsFiles, ...options.globalKnownHostsFiles])
-    const now = options.now?.() ?? Date.now() / 1000
-    const result = KnownHosts.lookup(entries, name, port, info.certificate ?? info.key, now)
     const reject = (detail: string, expected: ReadonlyArray<string> = []) =>
       new HostKeyRejected({ host: info.host, port: info.port, keyType: info.key.type, fingerprint: info.fingerprint, expected: [...expected], detail })
+    const { name, port } = lookupName(options, info.host, info.port)
+    const entries = yield* readAll([...options.userKnownHostsFiles, ...options.globalKnownHostsFiles]).pipe(
+      Effect.mapError((e) => reject(e.message))
+    )
+    const now = options.now?.() ?? Date.now() / 1000
+    const result = KnownHosts.lookup(entries, name, port, info.certificate ?? info.key, now)
     switch (result._tag) {
       case "Known":
       case "CertifiedBy":
@@ -128,7 +133,11 @@ export const policy = (options: HostKeyCheckOptions): HostKeyPolicy => (info: Ho
  * @since 0.1.0
  * @category algorithms
  */
-export const preferredAlgorithms = (options: HostKeyCheckOptions, host: string, port: number): Effect.Effect<ReadonlyArray<string>> =>
+export const preferredAlgorithms = (
+  options: HostKeyCheckOptions,
+  host: string,
+  port: number
+): Effect.Effect<ReadonlyArray<string>, KnownHosts.KnownHostsError, FileSystem.FileSystem> =>
   Effect.map(readAll([...options.userKnownHostsFiles, ...options.globalKnownHostsFiles]), (entries) => {
     const { name, port: p } = lookupName(options, host, port)
     const known = KnownHosts.knownAlgorithms(entries, name, p).filter((a) => supportedHostKeyAlgorithms.includes(a))
@@ -146,14 +155,18 @@ export const preferredAlgorithms = (options: HostKeyCheckOptions, host: string, 
  * @category constructors
  */
 export const fromConfig = (
-  config: SshConfig.ResolvedConfig,
+  config: HostConfig,
   prompter?: Prompter
-): Effect.Effect<{ readonly policy: HostKeyPolicy; readonly hostKeyAlgorithms: ReadonlyArray<string> }> =>
+): Effect.Effect<
+  { readonly policy: HostKeyPolicy; readonly hostKeyAlgorithms: ReadonlyArray<string> },
+  KnownHosts.KnownHostsError,
+  FileSystem.FileSystem | Path.Path
+> =>
   Effect.gen(function*() {
     const options = { ...optionsFromConfig(config), ...(prompter ? { prompter } : {}) }
     const supported = new Set([...supportedHostKeyAlgorithms, ...hostCertificateAlgorithms])
-    const hostKeyAlgorithms = config.values.has("hostkeyalgorithms")
-      ? SshConfig.hostKeyAlgorithms(config).filter((a) => supported.has(a))
-      : yield* preferredAlgorithms(options, SshConfig.hostname(config), SshConfig.port(config))
-    return { policy: policy(options), hostKeyAlgorithms }
+    const hostKeyAlgorithms = config.hostKeyAlgorithms !== undefined
+      ? config.hostKeyAlgorithms.filter((a) => supported.has(a))
+      : yield* preferredAlgorithms(options, config.hostname, config.port)
+    return { policy: yield* make(options), hostKeyAlgorithms }
   })

@@ -6,16 +6,18 @@
  *
  * @since 0.1.0
  */
+import type { PlatformError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
-import * as fs from "node:fs/promises"
-import * as nodePath from "node:path"
 import { nodeCurves } from "../crypto/NodeCurves.js"
 import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import * as PublicKeyText from "../keys/PublicKeyText.js"
+import * as FileProblem from "./internal/FileProblem.js"
 import { matchList } from "./Patterns.js"
 
 /**
@@ -284,23 +286,23 @@ export const formatEntry = (
   return `|1|${Buffer.from(salt).toString("base64")}|${hmac(salt, name).toString("base64")} ${PublicKeyText.format(key)}`
 }
 
-const describeCause = (cause: unknown) => {
-  const e = cause as NodeJS.ErrnoException
-  return e.code === "EACCES" ? "permission denied" : e.code === "EISDIR" ? "it is a directory" : String(e?.message ?? cause)
-}
-
 /**
- * Reads and parses a known_hosts file; a missing file is an empty one, as ssh treats it.
+ * Reads and parses a known_hosts file; a missing file is an empty one, as ssh treats it, and
+ * one that exists but cannot be read (permissions, a directory) is a `KnownHostsError`.
  *
  * @since 0.1.0
  * @category files
  */
-export const readFile: (path: string) => Effect.Effect<KnownHostsFile, KnownHostsError> = Effect.fn("KnownHosts.readFile")(
+export const readFile: (path: string) => Effect.Effect<KnownHostsFile, KnownHostsError, FileSystem.FileSystem> = Effect.fn("KnownHosts.readFile")(
   function*(path: string) {
-    const text = yield* Effect.tryPromise({
-      try: () => fs.readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? "" : Promise.reject(e))),
-      catch: (cause) => new KnownHostsError({ reason: "ReadFailed", path, detail: describeCause(cause), cause })
-    })
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.catchAll((error) =>
+        FileProblem.isMissing(error)
+          ? Effect.succeed("")
+          : Effect.fail(new KnownHostsError({ reason: "ReadFailed", path, detail: FileProblem.describe(error), cause: error }))
+      )
+    )
     return parse(text, path)
   }
 )
@@ -312,24 +314,17 @@ export const readFile: (path: string) => Effect.Effect<KnownHostsFile, KnownHost
  * @since 0.1.0
  * @category files
  */
-export const append: (path: string, line: string) => Effect.Effect<void, KnownHostsError> = Effect.fn("KnownHosts.append")(
-  function*(path: string, line: string) {
-    yield* Effect.tryPromise({
-      try: async () => {
-        await fs.mkdir(nodePath.dirname(path), { recursive: true, mode: 0o700 })
-        const handle = await fs.open(path, "a+", 0o600)
-        try {
-          // Only the last byte matters: is the previous line ended?
-          const { size } = await handle.stat()
-          const last = Buffer.alloc(1)
-          if (size > 0) await handle.read(last, 0, 1, size - 1)
-          const separator = size > 0 && last[0] !== 0x0a ? "\n" : ""
-          await handle.appendFile(`${separator}${line.replace(/\n+$/, "")}\n`)
-        } finally {
-          await handle.close()
-        }
-      },
-      catch: (cause) => new KnownHostsError({ reason: "WriteFailed", path, detail: describeCause(cause), cause })
-    })
-  }
-)
+export const append: (path: string, line: string) => Effect.Effect<void, KnownHostsError, FileSystem.FileSystem | Path.Path> = Effect.fn(
+  "KnownHosts.append"
+)(function*(file: string, line: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const failed = (error: PlatformError) => new KnownHostsError({ reason: "WriteFailed", path: file, detail: FileProblem.describe(error), cause: error })
+  yield* fs.makeDirectory(path.dirname(file), { recursive: true, mode: 0o700 }).pipe(Effect.mapError(failed))
+  // Only the last byte matters: is the previous line ended?
+  const existing = yield* fs.readFile(file).pipe(
+    Effect.catchAll((error) => FileProblem.isMissing(error) ? Effect.succeed(new Uint8Array(0)) : Effect.fail(failed(error)))
+  )
+  const separator = existing.length > 0 && existing[existing.length - 1] !== 0x0a ? "\n" : ""
+  yield* fs.writeFileString(file, `${separator}${line.replace(/\n+$/, "")}\n`, { flag: "a", mode: 0o600 }).pipe(Effect.mapError(failed))
+})

@@ -89,3 +89,21 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
       expect(bad.stdout + bad.stderr).not.toContain("definitely-wrong-pw")
     }))
 })
+
+describe("ssh-auth connect, before it connects", () => {
+  it.effect("a known_hosts file that exists but cannot be read stops it with exit 255, naming the file; a missing one does not", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "connect-kh-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      // A directory stands for an unreadable file: as root, a mode-000 file can still be read.
+      const run = (knownHosts: string) =>
+        Sshd.run(process.execPath, [bin, "connect", "-F", "/dev/null", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "127.0.0.1", "-p", "1"], { timeoutMs: 20_000 })
+      const unreadable = yield* run(dir)
+      expect(unreadable.code).toBe(255)
+      expect(unreadable.stderr).toBe(`ssh-auth: cannot read known_hosts file ${dir}: it is a directory\n`)
+      // Missing: the check goes on and the connection is what fails (nothing listens on port 1).
+      const missing = yield* run(path.join(dir, "absent"))
+      expect(missing.code).toBe(255)
+      expect(missing.stderr).not.toMatch(/known_hosts/)
+    }).pipe(Effect.scoped))
+})

@@ -3,6 +3,8 @@
  * its `ssh-keygen -H` hashed copy: plain, wildcard, negated, port-qualified, revoked and
  * cert-authority entries. Keys and certificates are made by ssh-keygen at test time.
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
@@ -16,6 +18,8 @@ import * as KnownHosts from "../../src/config/KnownHosts.js"
 import * as Certificate from "../../src/keys/Certificate.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
+import * as MemoryFileSystem from "../support/MemoryFileSystem.js"
+import * as NodeFiles from "../support/NodeFiles.js"
 import { hasTool, requireTool } from "../support/Tools.js"
 
 const keygen = (args: ReadonlyArray<string>) => execFileSync("ssh-keygen", args, { timeout: 60_000, stdio: "pipe" })
@@ -326,16 +330,17 @@ describe.skipIf(!hasTool("ssh-keygen"))("known_hosts, judged by ssh-keygen", () 
     expect(x).not.toBe(y)
   })
 
-  it("append then readFile: creates the file 0600 in a 0700 directory, ends an unfinished last line", async () => {
+  it("append then readFile on disk: creates the file 0600 in a 0700 directory, ends an unfinished last line", async () => {
     const file = path.join(dir, "made", "deeper", "known_hosts")
-    await Effect.runPromise(KnownHosts.append(file, KnownHosts.formatEntry("one.example", 22, parsedKey("a"), { hash: true })))
-    await Effect.runPromise(KnownHosts.append(file, `${KnownHosts.formatEntry("two.example", 2222, parsedKey("b"), { hash: false })}\n`))
+    const onDisk = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) => Effect.runPromise(Effect.provide(effect, NodeFiles.layer))
+    await onDisk(KnownHosts.append(file, KnownHosts.formatEntry("one.example", 22, parsedKey("a"), { hash: true })))
+    await onDisk(KnownHosts.append(file, `${KnownHosts.formatEntry("two.example", 2222, parsedKey("b"), { hash: false })}\n`))
     expect(fs.statSync(file).mode & 0o777).toBe(0o600)
     expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700)
     fs.appendFileSync(file, `three.example ${keys.c}`) // no final newline
-    await Effect.runPromise(KnownHosts.append(file, `four.example ${keys.d}`))
+    await onDisk(KnownHosts.append(file, `four.example ${keys.d}`))
     expect(fs.readFileSync(file, "utf8").split("\n")).toHaveLength(5)
-    const read = await Effect.runPromise(KnownHosts.readFile(file))
+    const read = await onDisk(KnownHosts.readFile(file))
     expect(read.skipped).toEqual([])
     expect(read.entries.map((e) => [e.line, e.hosts._tag, e.file])).toEqual([[1, "Hashed", file], [2, "Patterns", file], [3, "Patterns", file], [4, "Patterns", file]])
     expect(KnownHosts.lookup(read.entries, "one.example", 22, parsedKey("a"), 0)._tag).toBe("Known")
@@ -344,15 +349,16 @@ describe.skipIf(!hasTool("ssh-keygen"))("known_hosts, judged by ssh-keygen", () 
     expect(keygenFind("four.example", file).map((f) => f.line)).toEqual([4])
   })
 
-  it("readFile: a missing file is empty; an unreadable one is a KnownHostsError with the path; so is an append that cannot write", async () => {
-    expect(await Effect.runPromise(KnownHosts.readFile(path.join(dir, "missing", "known_hosts")))).toEqual({ entries: [], skipped: [] })
+  it("readFile on disk: a missing file is empty; a directory is a KnownHostsError with the path; so is an append that cannot write", async () => {
+    const onDisk = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) => Effect.runPromise(Effect.provide(effect, NodeFiles.layer))
+    expect(await onDisk(KnownHosts.readFile(path.join(dir, "missing", "known_hosts")))).toEqual({ entries: [], skipped: [] })
     const notAFile = path.join(dir, "a-directory")
     fs.mkdirSync(notAFile)
-    const readError = await Effect.runPromise(Effect.flip(KnownHosts.readFile(notAFile)))
-    expect([readError._tag, readError.reason, readError.path]).toEqual(["KnownHostsError", "ReadFailed", notAFile])
+    const readError = await onDisk(Effect.flip(KnownHosts.readFile(notAFile)))
+    expect([readError._tag, readError.reason, readError.path, readError.detail]).toEqual(["KnownHostsError", "ReadFailed", notAFile, "it is a directory"])
     expect(readError.message).toContain(notAFile)
     const underAFile = path.join(dir, "a", "known_hosts") // "a" is a private key file
-    const writeError = await Effect.runPromise(Effect.flip(KnownHosts.append(underAFile, `x ${keys.a}`)))
+    const writeError = await onDisk(Effect.flip(KnownHosts.append(underAFile, `x ${keys.a}`)))
     expect([writeError.reason, writeError.path]).toEqual(["WriteFailed", underAFile])
   })
 
@@ -410,35 +416,31 @@ describe("parse never throws", () => {
   })
 })
 
-describe.skipIf(!hasTool("ssh-keygen"))("StrictHostKeyChecking ask, with someone to ask", () => {
+const hostKeyLine = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKNZCiIcEJIOs1PEhkJRRDg2WqQd8EEgXIXth1ouOWX4"
+
+describe("StrictHostKeyChecking ask, with someone to ask", () => {
   it("yes (or the fingerprint) records the host and goes on; anything else refuses", async () => {
-    requireTool("ssh-keygen")
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "ask-"))
-    try {
-      keygen(["-q", "-t", "ed25519", "-N", "", "-f", path.join(work, "host")])
-      const line = PublicKeyText.parsePublicKey(fs.readFileSync(path.join(work, "host.pub"), "utf8").trim())
-      if (line._tag === "Left") throw line.left
-      const key = line.right
-      const fingerprint = PublicKey.fingerprintSha256(key)
-      const info = { host: "new.example", port: 2222, key, algorithm: "ssh-ed25519", fingerprint }
-      for (const [answer, accepted] of [["no", false], ["yes", true], [fingerprint, true]] as const) {
-        const file = path.join(work, `known_hosts_${accepted}_${answer.length}`)
-        const questions: Array<string> = []
-        const policy = HostKeyCheck.policy({
-          strictHostKeyChecking: "ask",
-          userKnownHostsFiles: [file],
-          globalKnownHostsFiles: [],
-          hashKnownHosts: false,
-          prompter: { ask: (q) => Effect.sync(() => (questions.push(q._tag === "Confirm" ? q.question : `not a confirmation: ${q._tag}`), Redacted.make(answer))) }
-        })
-        const exit = await Effect.runPromiseExit(policy(info))
-        expect(exit._tag === "Success").toBe(accepted)
-        expect(questions[0]).toContain(`The authenticity of host '[new.example]:2222' can't be established.`)
-        expect(questions[0]).toContain(`ED25519 key fingerprint is ${fingerprint}.`)
-        expect(fs.existsSync(file)).toBe(accepted)
-      }
-    } finally {
-      fs.rmSync(work, { recursive: true, force: true })
+    const line = PublicKeyText.parsePublicKey(hostKeyLine)
+    if (line._tag === "Left") throw line.left
+    const key = line.right
+    const fingerprint = PublicKey.fingerprintSha256(key)
+    const info = { host: "new.example", port: 2222, key, algorithm: "ssh-ed25519", fingerprint }
+    const memory = MemoryFileSystem.make({})
+    for (const [answer, accepted] of [["no", false], ["yes", true], [fingerprint, true]] as const) {
+      const file = `/home/u/.ssh/known_hosts_${accepted}_${answer.length}`
+      const questions: Array<string> = []
+      const policy = await Effect.runPromise(Effect.provide(HostKeyCheck.make({
+        strictHostKeyChecking: "ask",
+        userKnownHostsFiles: [file],
+        globalKnownHostsFiles: [],
+        hashKnownHosts: false,
+        prompter: { ask: (q) => Effect.sync(() => (questions.push(q._tag === "Confirm" ? q.question : `not a confirmation: ${q._tag}`), Redacted.make(answer))) }
+      }), MemoryFileSystem.layerOf(memory)))
+      const exit = await Effect.runPromiseExit(policy(info))
+      expect(exit._tag === "Success").toBe(accepted)
+      expect(questions[0]).toContain(`The authenticity of host '[new.example]:2222' can't be established.`)
+      expect(questions[0]).toContain(`ED25519 key fingerprint is ${fingerprint}.`)
+      expect(memory.read(file)).toBe(accepted ? `[new.example]:2222 ${hostKeyLine}\n` : undefined)
     }
   })
 })

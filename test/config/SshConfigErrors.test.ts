@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ConfigError } from "../../src/config/ConfigError.js"
 import * as SshConfig from "../../src/config/SshConfig.js"
+import * as NodeFiles from "../support/NodeFiles.js"
 import { hasTool, requireTool } from "../support/Tools.js"
 
 let dir = ""
@@ -42,7 +43,7 @@ describe.skipIf(!hasTool("ssh"))("bad configs: typed errors with the file and li
       const configFile = path.join(caseDir, "config")
       const oracle = spawnSync("ssh", ["-G", "-F", configFile, "x"], { encoding: "utf8", timeout: 30_000 })
       expect(oracle.status).toBe(255)
-      const exit = await Effect.runPromiseExit(SshConfig.resolve({ host: "x", configFile }))
+      const exit = await Effect.runPromiseExit(SshConfig.resolve({ host: "x", configFile }).pipe(Effect.provide(NodeFiles.layer)))
       if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a ConfigError, got ${String(exit)}`)
       const error = exit.cause.error
       expect(error._tag).toBe("ConfigError")

@@ -15,6 +15,7 @@ import * as SshConfig from "../../src/config/SshConfig.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
 import { skipInterop } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
+import * as NodeFiles from "../support/NodeFiles.js"
 import * as Sshd from "../support/Sshd.js"
 
 class HostKeys extends Context.Tag("test/HostKeyCheck/HostKeys")<HostKeys, Sshd.HostKeys>() {}
@@ -33,7 +34,7 @@ const connectWith = (sshd: Sshd.Sshd, dir: string, lines: ReadonlyArray<string>)
   })
 
 describe.skipIf(skipInterop())("interop: the host-key check from ssh_config", () => {
-  layer(Layer.scoped(HostKeys, Sshd.makeHostKeys()), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+  layer(Layer.merge(Layer.scoped(HostKeys, Sshd.makeHostKeys()), NodeFiles.layer), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.scoped("an unknown host is refused under yes, recorded under accept-new (hashed with HashKnownHosts), then known", () =>
       Effect.gen(function*() {
         const hostKeys = yield* HostKeys
@@ -137,7 +138,7 @@ describe.skipIf(skipInterop())("interop: the host-key check from ssh_config", ()
           const configFile = path.join(dir, "plain")
           fs.writeFileSync(configFile, `UserKnownHostsFile ${path.join(dir, "known_hosts")}\nGlobalKnownHostsFile /dev/null\nStrictHostKeyChecking yes\n`)
           const config = yield* SshConfig.resolve({ host: sshd.host, port: sshd.port, configFile })
-          return yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: HostKeyCheck.policy(HostKeyCheck.optionsFromConfig(config)) })
+          return yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: yield* HostKeyCheck.make(HostKeyCheck.optionsFromConfig(config)) })
         }))
         expect(error.message).toMatch(/keys of other types are known: ecdsa-sha2-nistp384/)
       }))

@@ -2,7 +2,6 @@
  * The OpenSSH strategy against the suite's sshd, each test with a throwaway HOME
  * (~/.ssh/config and keys) and, where it matters, a real ssh-agent.
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -28,6 +27,7 @@ import { Transport } from "../../src/transport/Transport.js"
 import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
 import * as SshAgent from "../support/SshAgent.js"
+import * as NodeFiles from "../support/NodeFiles.js"
 import * as Sshd from "../support/Sshd.js"
 
 const me = os.userInfo().username
@@ -106,7 +106,7 @@ const twoFactorServer = (config: ReadonlyArray<string>) =>
   })
 
 describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
-  layer(Layer.merge(Layer.scoped(HostKeys, Sshd.makeHostKeys(["ed25519"])), NodeFileSystem.layer), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
+  layer(Layer.merge(Layer.scoped(HostKeys, Sshd.makeHostKeys(["ed25519"])), NodeFiles.layer), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.scoped("IdentitiesOnly: with 5 unrelated keys in the agent, only the configured key is offered", () =>
       Effect.gen(function*() {
         const h = yield* home

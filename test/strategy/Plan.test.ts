@@ -3,7 +3,6 @@
  * they are sent, the MaxAuthTries budget, BatchMode; and the terminal prompter, driven by a
  * Terminal that types for the user.
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as SshConfig from "../../src/config/SshConfig.js"
 import * as OpenSshStrategy from "../../src/OpenSshStrategy.js"
 import * as Prompter from "../../src/sources/Prompter.js"
+import * as NodeFiles from "../support/NodeFiles.js"
 import { hasTool, requireTool } from "../support/Tools.js"
 
 let dir = ""
@@ -25,7 +25,7 @@ const planFor = (lines: ReadonlyArray<string>, options: Partial<OpenSshStrategy.
     fs.writeFileSync(configFile, `${lines.join("\n")}\n`)
     const config = yield* SshConfig.resolve({ host: "h", configFile, local: { ...SshConfig.localContext(), homeDir: dir, env: {} } })
     return yield* OpenSshStrategy.plan({ config, ...options }).pipe(Effect.provide(OpenSshStrategy.agentLayer(config)))
-  }).pipe(Effect.provide(NodeFileSystem.layer)))
+  }).pipe(Effect.provide(NodeFiles.layer)))
 
 const quietPrompter: Prompter.Prompter = { ask: () => Effect.succeed(Redacted.make("")) }
 
@@ -59,6 +59,23 @@ describe.skipIf(!hasTool("ssh-keygen"))("the OpenSSH plan", () => {
     const batch = await planFor([...files, "BatchMode yes"], { prompter: quietPrompter, maxAuthTries: 6 })
     expect(batch.filter((s) => s.kind === "identity file" && s.skipped === undefined).length).toBe(6)
     expect(batch.filter((s) => s.method !== "publickey").every((s) => s.skipped === "BatchMode: no prompts")).toBe(true)
+  })
+
+  it("with no IdentityFile, ssh's default files are tried when they exist, the same list ssh -G prints (id_dsa included)", async () => {
+    fs.mkdirSync(path.join(dir, ".ssh"), { recursive: true })
+    for (const [from, to] of [[keys[2], "id_ed25519"], [keys[3], "id_dsa"]]) {
+      fs.copyFileSync(from, path.join(dir, ".ssh", to))
+      fs.copyFileSync(`${from}.pub`, path.join(dir, ".ssh", `${to}.pub`))
+    }
+    try {
+      const steps = await planFor([])
+      expect(steps.filter((s) => s.kind === "identity file").map((s) => s.origins)).toEqual([
+        [`default identity file ${path.join(dir, ".ssh", "id_ed25519")}`],
+        [`default identity file ${path.join(dir, ".ssh", "id_dsa")}`]
+      ])
+    } finally {
+      fs.rmSync(path.join(dir, ".ssh"), { recursive: true, force: true })
+    }
   })
 
   it("keys are deduplicated by blob, keeping every place each came from", async () => {

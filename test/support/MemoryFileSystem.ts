@@ -1,8 +1,11 @@
 /**
- * An in-memory `FileSystem` (with the platform's POSIX `Path`) for the config and known_hosts
- * tests: files, directories and modes in a Map, and paths marked unreadable, which fail the
- * way a mode-000 file or directory fails for a user who is not root, something a test run as
- * root cannot get from the real file system.
+ * An in-memory `FileSystem` (with the platform's POSIX `Path`) for tests of code that reads
+ * and writes through @effect/platform: files by absolute path, with text or bytes, made
+ * directories with their modes, and paths that exist but may not be read, listed or entered
+ * (EACCES), the way a mode-000 file or directory fails for a user who is not root, something
+ * a test run as root cannot get from the real file system. test/config/MemoryFileSystem.test.ts
+ * holds it to Node's on the calls it serves; every other call fails as the platform's no-op
+ * file system does.
  */
 import * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -12,17 +15,26 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as posix from "node:path/posix"
 
+/** Marks a file that exists but may not be read: EACCES. */
+export const denied: unique symbol = Symbol.for("test/MemoryFileSystem/denied")
+
+/** A file's content, or a file this process may not read. */
+export type Entry = string | Uint8Array | typeof denied
+
+export interface MemoryFiles {
+  readonly [path: string]: Entry
+}
+
 interface Node {
   readonly type: "File" | "Directory"
   data: Uint8Array
   readonly mode: number
 }
 
-export interface MemoryFileSystem {
-  readonly layer: Layer.Layer<FileSystem.FileSystem | Path.Path>
+/** The file system, and what a test looks at afterwards. */
+export interface MemoryFileSystem extends FileSystem.FileSystem {
   /** A file's text, or undefined. */
   readonly read: (path: string) => string | undefined
-  readonly write: (path: string, text: string) => void
   readonly modeOf: (path: string) => number | undefined
 }
 
@@ -30,10 +42,10 @@ const systemError = (reason: PlatformError.SystemErrorReason, method: string, pa
   new PlatformError.SystemError({ reason, module: "FileSystem", method, pathOrDescriptor: path, description })
 
 /**
- * A file system holding `files` (path to text; parent directories are made), where the
- * `unreadable` paths cannot be read, listed or entered.
+ * A file system holding `files` (parent directories are made), where `denied` files and the
+ * `unreadable` paths (files or directories) cannot be read, listed or entered.
  */
-export const make = (files: Readonly<Record<string, string>>, options: { readonly unreadable?: ReadonlyArray<string> } = {}): MemoryFileSystem => {
+export const make = (files: MemoryFiles, options: { readonly unreadable?: ReadonlyArray<string> } = {}): MemoryFileSystem => {
   const nodes = new Map<string, Node>([["/", { type: "Directory", data: new Uint8Array(0), mode: 0o755 }]])
   const unreadable = new Set((options.unreadable ?? []).map((p) => posix.resolve(p)))
   const mkdirs = (dir: string, mode: number) => {
@@ -45,12 +57,13 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
       chain.push(d)
     }
   }
-  const write = (path: string, text: string) => {
+  for (const [path, entry] of Object.entries(files)) {
     const p = posix.resolve(path)
     mkdirs(posix.dirname(p), 0o755)
-    nodes.set(p, { type: "File", data: new TextEncoder().encode(text), mode: 0o644 })
+    if (entry === denied) unreadable.add(p)
+    const data = typeof entry === "string" ? new TextEncoder().encode(entry) : entry === denied ? new Uint8Array(0) : entry
+    nodes.set(p, { type: "File", data, mode: 0o644 })
   }
-  for (const [path, text] of Object.entries(files)) write(path, text)
 
   /** EACCES when a directory on the way is unreadable (it cannot be searched either). */
   const blocked = (p: string) => {
@@ -71,12 +84,12 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
       const node = nodes.get(p)
       return node ? Effect.succeed({ ...node, path: p }) : Effect.fail(systemError("NotFound", method, path, `ENOENT: no such file or directory, ${method} '${path}'`))
     })
-  const denied = (method: string, path: string) => systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`)
+  const refused = (method: string, path: string) => systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`)
 
   const readFile = (path: string) =>
     Effect.flatMap(find("open", path), (node) =>
       unreadable.has(node.path)
-        ? Effect.fail(denied("open", path))
+        ? Effect.fail(refused("open", path))
         : node.type === "Directory"
         ? Effect.fail(systemError("BadResource", "read", path, "EISDIR: illegal operation on a directory, read"))
         : Effect.succeed(node.data))
@@ -86,9 +99,9 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
     readFileString: (path) => Effect.map(readFile(path), (data) => new TextDecoder().decode(data)),
     readDirectory: (path) =>
       Effect.flatMap(find("scandir", path), (node) => {
-        if (unreadable.has(node.path)) return Effect.fail(denied("scandir", path))
+        if (unreadable.has(node.path)) return Effect.fail(refused("scandir", path))
         if (node.type !== "Directory") return Effect.fail(systemError("BadResource", "scandir", path, `ENOTDIR: not a directory, scandir '${path}'`))
-        return Effect.succeed([...nodes.keys()].filter((k) => k !== node.path && posix.dirname(k) === node.path).map((k) => posix.basename(k)))
+        return Effect.succeed([...nodes.keys()].filter((k) => k !== node.path && posix.dirname(k) === node.path).map((k) => posix.basename(k)).sort())
       }),
     stat: (path) =>
       Effect.map(find("stat", path), (node): FileSystem.File.Info => ({
@@ -108,10 +121,11 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
         blocks: Option.none()
       })),
     exists: (path) => Effect.sync(() => nodes.has(posix.resolve(path))),
+    access: (path) => Effect.asVoid(find("access", path)),
     makeDirectory: (path, options) =>
       Effect.suspend(() => {
         const p = posix.resolve(path)
-        if (blocked(p) || unreadable.has(p)) return Effect.fail(denied("mkdir", path))
+        if (blocked(p) || unreadable.has(p)) return Effect.fail(refused("mkdir", path))
         const existing = nodes.get(p)
         if (existing !== undefined) {
           return existing.type === "Directory" && options?.recursive ? Effect.void : Effect.fail(systemError("AlreadyExists", "mkdir", path, `EEXIST: file already exists, mkdir '${path}'`))
@@ -126,7 +140,7 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
     writeFile: (path, data, options) =>
       Effect.suspend(() => {
         const p = posix.resolve(path)
-        if (blocked(p) || unreadable.has(p)) return Effect.fail(denied("open", path))
+        if (blocked(p) || unreadable.has(p)) return Effect.fail(refused("open", path))
         const parent = nodes.get(posix.dirname(p))
         if (parent === undefined) return Effect.fail(systemError("NotFound", "open", path, `ENOENT: no such file or directory, open '${path}'`))
         if (parent.type !== "Directory") return Effect.fail(systemError("BadResource", "open", path, `ENOTDIR: not a directory, open '${path}'`))
@@ -149,15 +163,19 @@ export const make = (files: Readonly<Record<string, string>>, options: { readonl
   })
 
   return {
-    layer: Layer.merge(Layer.succeed(FileSystem.FileSystem, fileSystem), Path.layer),
+    ...fileSystem,
     read: (path) => {
       const node = nodes.get(posix.resolve(path))
       return node?.type === "File" ? new TextDecoder().decode(node.data) : undefined
     },
-    write,
     modeOf: (path) => nodes.get(posix.resolve(path))?.mode
   }
 }
 
-/** The layer alone, for a test that only reads. */
-export const layer = (files: Readonly<Record<string, string>>, options: { readonly unreadable?: ReadonlyArray<string> } = {}) => make(files, options).layer
+/** A file system made with `make`, and POSIX paths, as layers. */
+export const layerOf = (fileSystem: MemoryFileSystem): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
+  Layer.merge(Layer.succeed(FileSystem.FileSystem, fileSystem), Path.layer)
+
+/** The layers over `files`, for a test that does not look inside afterwards. */
+export const layer = (files: MemoryFiles, options: { readonly unreadable?: ReadonlyArray<string> } = {}): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
+  layerOf(make(files, options))
