@@ -26,9 +26,9 @@ import * as OpenSshStrategy from "../OpenSshStrategy.js"
 import { CredentialError } from "../sources/AuthSource.js"
 import * as Prompter from "../sources/Prompter.js"
 import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
-import { makeTcp } from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
 import { parseDestination } from "./Destination.js"
+import * as Route from "./Route.js"
 import { printable, safeJson } from "../wire/PeerText.js"
 import * as Output from "./Output.js"
 import { describeConnection, describeProposals } from "./Probe.js"
@@ -52,6 +52,11 @@ export class LoginTimeout extends Schema.TaggedError<LoginTimeout>()("LoginTimeo
 const flags = {
   destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host, or a Host alias from ssh_config")),
   port: Options.integer("port").pipe(Options.withAlias("p"), Options.optional),
+  jump: Options.text("jump").pipe(
+    Options.withAlias("J"),
+    Options.optional,
+    Options.withDescription("jump hosts, as ssh -J: [user@]host[:port], comma-separated; each is a login of its own")
+  ),
   login: Options.text("login").pipe(Options.withAlias("l"), Options.optional, Options.withDescription("user to log in as")),
   identities: Options.text("identity").pipe(Options.withAlias("i"), Options.repeated, Options.withDescription("private key file, tried before the config's")),
   configFile: Options.text("config-file").pipe(Options.withAlias("F"), Options.optional, Options.withDescription("ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config")),
@@ -141,7 +146,8 @@ export const connect = Command.make("connect", flags, (f) =>
     const user = Option.getOrElse(f.login, () => parsed.user)
     const config = yield* SshConfig.resolve({
       host: parsed.host,
-      options: f.options,
+      // -J is ProxyJump set before anything else, as ssh sets it.
+      options: Option.isSome(f.jump) ? [`ProxyJump=${f.jump.value}`, ...f.options] : f.options,
       identityFiles: f.identities,
       ...(user !== undefined ? { user } : {}),
       ...(Option.isSome(f.port) ? { port: f.port.value } : {}),
@@ -153,8 +159,16 @@ export const connect = Command.make("connect", flags, (f) =>
     const strategyOptions: OpenSshStrategy.OpenSshStrategyOptions = { config, ...(prompter ? { prompter } : {}) }
     const agent = OpenSshStrategy.agentLayer(config)
 
+    const route: Route.RouteContext = {
+      insecure: f.insecure,
+      ...(Option.isSome(f.configFile) ? { configFile: f.configFile.value } : {}),
+      ...(prompter ? { prompter } : {}),
+      ...(terminal ? { terminal } : {})
+    }
     if (f.dryRun) {
+      const hops = yield* Route.describe(config, route)
       const steps = yield* OpenSshStrategy.plan(strategyOptions).pipe(Effect.provide(agent))
+      for (const line of hops) yield* Console.log(line)
       yield* Console.log(`plan for ${config.user}@${config.hostname} port ${config.port}:`)
       for (const line of OpenSshStrategy.formatPlan(steps)) yield* Console.log(line)
       return
@@ -167,16 +181,7 @@ export const connect = Command.make("connect", flags, (f) =>
         : f.insecure
         ? { policy: acceptAnyInsecure, hostKeyAlgorithms: undefined }
         : yield* HostKeyCheck.fromConfig(config, config.batchMode ? undefined : terminal)
-      const connectTimeout = config.connectTimeout
-      yield* Effect.logDebug(`Connecting to ${host} port ${port}.`)
-      const transport = yield* makeTcp({
-        host,
-        port,
-        hostKeyPolicy: checked.policy,
-        ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
-        // ssh's ConnectTimeout bounds the connect and the identification line; we also bound each kex step with it.
-        ...(connectTimeout !== undefined ? { connectTimeout: `${connectTimeout} seconds`, handshakeTimeout: `${connectTimeout} seconds` } : {})
-      })
+      const transport = yield* Route.open(config, checked, route)
       // ssh -v's kex lines, from the same words `ssh-auth probe` prints; -vv puts both
       // proposals before the negotiated algorithms, where ssh does.
       for (const line of describeConnection(transport)) {

@@ -66,5 +66,6 @@ export const dump = (raw: RawConfig, config: HostConfig): ReadonlyArray<string> 
   put("identityagent", agent === undefined || agent === "SSH_AUTH_SOCK" || agent.toLowerCase() === "none" || /^\$[A-Za-z_]/.test(agent) ? agent : expand(agent))
   put("connecttimeout", config.connectTimeout === undefined ? "none" : String(config.connectTimeout))
   put("proxyjump", config.proxyJump)
+  put("proxycommand", config.proxyCommand)
   return lines
 }

@@ -18,6 +18,8 @@ export interface ConfigLine {
   /** Lower-case. */
   readonly keyword: string
   readonly args: ReadonlyArray<string>
+  /** The text after the keyword, as written: ProxyCommand takes it whole, as ssh does. */
+  readonly rest: string
   readonly file: string
   readonly line: number
 }
@@ -65,7 +67,7 @@ export const parseLine = (text: string, file: string, line: number): Either.Eith
   const [, keyword, rest] = m
   return Either.match(splitArgs(rest), {
     onLeft: (detail) => Either.left(new ConfigError({ reason: "BadValue", file, line, detail: `${detail} in ${keyword}` })),
-    onRight: (args) => Either.right({ keyword: keyword.toLowerCase(), args, file, line })
+    onRight: (args) => Either.right({ keyword: keyword.toLowerCase(), args, rest, file, line })
   })
 }
 

@@ -224,8 +224,21 @@ const expandInclude = (pattern: string, local: LocalContext, system: boolean): E
     return files
   })
 
+/**
+ * ProxyJump and ProxyCommand share one place, as in ssh (readconf.c): whichever comes first
+ * wins, and `ProxyCommand none` holds both back; `ProxyJump none` holds back only later
+ * ProxyJumps. (`ssh -G` is the oracle: test/config/SshConfigOracle.test.ts.)
+ */
+const proxyTaken = (state: State, name: string): boolean => {
+  if (name === "proxyjump") return state.values.has("proxycommand")
+  if (name !== "proxycommand") return false
+  const jump = state.values.get("proxyjump")?.[0]
+  return jump !== undefined && jump.toLowerCase() !== "none"
+}
+
 /** Records one keyword line's value, first-wins or accumulating. */
 const assign = (state: State, name: string, info: Keywords.Keyword, args: ReadonlyArray<string>) => {
+  if (proxyTaken(state, name)) return
   if (info.accumulates) {
     const list = state.lists.get(name) ?? []
     list.push(args)
@@ -290,7 +303,7 @@ const processLines = (
       }
       // IgnoreUnknown applies to the lines after it wherever it is set.
       if (known.name === "ignoreunknown" && !pass.state.values.has("ignoreunknown")) pass.state.values.set("ignoreunknown", line.args)
-      if (activity.active && !known.ignored) assign(pass.state, known.name, known.info, line.args)
+      if (activity.active && !known.ignored) assign(pass.state, known.name, known.info, known.info.verbatim ? [line.rest] : line.args)
     }
   })
 

@@ -117,7 +117,12 @@ export class HostConfig extends Schema.Class<HostConfig>("HostConfig")({
   /** As the config sets it; unset, the transport offers the types known_hosts holds first. */
   hostKeyAlgorithms: Schema.optional(Schema.Array(Schema.String)),
   pubkeyAcceptedAlgorithms: Schema.Array(Schema.String),
-  proxyJump: Schema.optional(Schema.String)
+  /** `ProxyJump`'s hops, as written (`a,b,c`; `none` is unset). */
+  proxyJump: Schema.optional(Schema.String),
+  /** `ProxyCommand`'s command line, as written, `%` tokens unexpanded (`none` is unset). */
+  proxyCommand: Schema.optional(Schema.String),
+  /** `ProxyUseFdpass`: a file descriptor passed back by the command; not supported, and refused rather than ignored. */
+  proxyUseFdpass: Schema.Boolean
 }) {
   /**
    * Whether the config lets a method run.
@@ -215,7 +220,9 @@ export const decode = (raw: RawConfig): Either.Either<HostConfig, ConfigError> =
       ...(value("hostkeyalias") !== undefined ? { hostKeyAlias: value("hostkeyalias")! } : {}),
       ...(raw.values.has("hostkeyalgorithms") ? { hostKeyAlgorithms: algorithms.hostkeyalgorithms } : {}),
       pubkeyAcceptedAlgorithms: algorithms.pubkeyacceptedalgorithms,
-      ...(value("proxyjump") !== undefined && value("proxyjump")!.toLowerCase() !== "none" ? { proxyJump: value("proxyjump")! } : {})
+      ...(value("proxyjump") !== undefined && value("proxyjump")!.toLowerCase() !== "none" ? { proxyJump: value("proxyjump")! } : {}),
+      ...(value("proxycommand") !== undefined && value("proxycommand")!.toLowerCase() !== "none" ? { proxyCommand: value("proxycommand")! } : {}),
+      proxyUseFdpass: yesNo(value("proxyusefdpass"), false)
     })
   )
 }

@@ -17,6 +17,8 @@ export interface Keyword {
   /** Every occurrence adds (IdentityFile, SendEnv…) instead of the first one winning. */
   readonly accumulates?: boolean
   readonly check?: Check
+  /** Takes the rest of the line as written, one value (ProxyCommand: a shell command line). */
+  readonly verbatim?: boolean
 }
 
 const oneArg: Check = (args) => (args.length === 0 ? "missing argument." : undefined)
@@ -85,6 +87,8 @@ const acted: Record<string, Keyword> = {
         : `unsupported option "${args[0]}".`
   },
   proxyjump: { check: single(oneArg) },
+  proxycommand: { verbatim: true, check: oneArg },
+  proxyusefdpass: { check: single(flag) },
   hashknownhosts: { check: single(flag) },
   sendenv: { accumulates: true },
   setenv: {},
@@ -104,7 +108,7 @@ gssapiauthentication gssapidelegatecredentials gssapikeyexchange gssapiclientide
 gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms hostbasedacceptedalgorithms
 hostbasedauthentication ipqos kbdinteractivedevices kexalgorithms knownhostscommand localcommand
 loglevel logverbose macs nohostauthenticationforlocalhost permitlocalcommand permitremoteopen
-pkcs11provider proxycommand proxyusefdpass rekeylimit remotecommand requesttty requiredrsasize
+pkcs11provider rekeylimit remotecommand requesttty requiredrsasize
 revokedhostkeys securitykeyprovider serveralivecountmax serveraliveinterval sessiontype stdinnull
 streamlocalbindmask streamlocalbindunlink syslogfacility tcpkeepalive tunnel tunneldevice
 updatehostkeys verifyhostkeydns visualhostkey xauthlocation obscurekeystroketiming channeltimeout

@@ -72,6 +72,14 @@ const cases: ReadonlyArray<Case> = [
   { name: "AddKeysToAgent a lifetime alone", config: "AddKeysToAgent 10m\n", host: "x" },
   { name: "ProxyJump", config: "Host inner\n  ProxyJump jump@bastion.example:2222,second\n", host: "inner" },
   { name: "ProxyJump none", config: "ProxyJump none\n", host: "x" },
+  // ProxyJump and ProxyCommand share one place: the first set wins.
+  { name: "ProxyJump before ProxyCommand", config: "Host a\n  ProxyJump j@b:2\n  ProxyCommand nc %h %p\n", host: "a" },
+  { name: "ProxyCommand before ProxyJump, kept as written", config: "Host a\n  ProxyCommand ssh -W '[%h]:%p' \"jump host\"\n  ProxyJump j@b:2\n", host: "a" },
+  { name: "ProxyCommand none holds ProxyJump back", config: "Host a\n  ProxyCommand none\n  ProxyJump x@y\n", host: "a" },
+  { name: "ProxyJump none holds back ProxyJump only", config: "Host a\n  ProxyJump none\n  ProxyJump x@y\n  ProxyCommand nc %h %p\n", host: "a" },
+  { name: "-o ProxyJump=none, then the config's ProxyCommand", config: "Host a\n  ProxyJump j@b:2\n  ProxyCommand nc %h %p\n", host: "a", options: ["ProxyJump=none"] },
+  { name: "-o ProxyCommand=none: direct", config: "Host a\n  ProxyJump j@b:2\n", host: "a", options: ["ProxyCommand=none"] },
+  { name: "a -J chain wins over the config's ProxyCommand", config: "Host a\n  ProxyCommand nc %h %p\n", host: "a", options: ["ProxyJump=q@r,s:2200"] },
   { name: "Match all", config: "Match all\n  User everyone\n", host: "x" },
   { name: "Match host uses HostName", config: "Host web\n  HostName web1.example.com\nMatch host *.example.com\n  User matched\n", host: "web" },
   { name: "Match originalhost uses the alias", config: "Host web\n  HostName web1.example.com\nMatch originalhost web\n  User orig\n", host: "web" },
@@ -182,7 +190,7 @@ describe.skipIf(!hasTool("ssh"))("ssh_config resolution, judged by ssh -G", () =
         expect([keyword, values]).toEqual([keyword, theirs.get(keyword) ?? []])
       }
       // And nothing ssh prints for a keyword we print is missing on our side.
-      for (const keyword of ["user", "hostname", "port", "identityfile", "certificatefile", "identityagent", "preferredauthentications", "hostkeyalias", "proxyjump"]) {
+      for (const keyword of ["user", "hostname", "port", "identityfile", "certificatefile", "identityagent", "preferredauthentications", "hostkeyalias", "proxyjump", "proxycommand"]) {
         expect([keyword, ours.get(keyword) ?? []]).toEqual([keyword, theirs.get(keyword) ?? []])
       }
     })
