@@ -82,13 +82,18 @@ const program = Effect.gen(function*() {
   yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", keyFile])
   const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
   const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()] })
+  // A second sshd, reached through the first as a jump host (ProxyJump, -J).
+  const target = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()] })
   const user = os.userInfo().username
   const knownHosts = path.join(dir, "known_hosts")
   const hostPub = fs.readFileSync(`${hostKeys.files.ed25519}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ")
-  fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${hostPub}\n`)
+  fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${hostPub}\n[127.0.0.1]:${target.port} ${hostPub}\n`)
   const config = path.join(dir, "ssh_config")
   fs.writeFileSync(config, [
-    "Host bench",
+    "Host bench-target",
+    "  HostName 127.0.0.1",
+    `  Port ${target.port}`,
+    "Host bench bench-target",
     "  HostName 127.0.0.1",
     `  Port ${sshd.port}`,
     `  User ${user}`,
@@ -131,6 +136,14 @@ const program = Effect.gen(function*() {
       expect: login,
       note: "the CLI as it was before: hundreds of ES modules"
     },
+    {
+      name: "ssh -N -J bench, ended at authentication",
+      file: "ssh",
+      args: ["-N", "-F", config, "-J", "bench", "-o", "PermitLocalCommand=yes", "-o", "LocalCommand=kill -TERM $PPID", "bench-target"],
+      endsBy: "SIGTERM",
+      note: "OpenSSH through a jump host: a second ssh process for the bastion"
+    },
+    { name: "ssh-auth connect -J bench (bin)", file: bin, args: ["connect", "-F", config, "-J", "bench", "bench-target"], expect: login, note: "two logins in one process" },
     { name: "ssh-auth --help (bin)", file: bin, args: ["--help"] },
     { name: "node -e 0", file: node, args: ["-e", "0"], note: "node's own start" },
     { name: "ssh -F config bench true", file: "ssh", args: ["-F", config, "bench", "true"], note: "OpenSSH with a session and a command: more than a login" }
@@ -152,7 +165,7 @@ const program = Effect.gen(function*() {
     const rss = samples[i].flatMap((s) => (s.rssKiB === undefined ? [] : [s.rssKiB / 1024]))
     return { command, wall: median(walls), p90: quantile(walls, 0.9), rss: rss.length > 0 ? median(rss) : undefined }
   })
-  const [ssh, ours, bundle, unbundled, help, nodeStart, sshTrue] = rows
+  const [ssh, ours, bundle, unbundled, sshJump, oursJump, help, nodeStart, sshTrue] = rows
   const fmt = (n: number | undefined, digits: number) => (n === undefined ? "n/a" : n.toFixed(digits))
   const ratio = ours.wall / ssh.wall
   console.log([
@@ -169,6 +182,9 @@ const program = Effect.gen(function*() {
     ours.rss === undefined
       ? `ssh-auth connect peak RSS: not measured (no ${GNU_TIME}: Debian's \`time\` package)`
       : `ssh-auth connect peak RSS: ${ours.rss.toFixed(1)} MB (target ≤ ${RSS_TARGET_MB} MB) ${ours.rss <= RSS_TARGET_MB ? "PASS" : "MISS"}`,
+    `ssh-auth connect -J vs ssh -J, wall: ${(oursJump.wall / sshJump.wall).toFixed(2)}× (target ≤ ${WALL_TARGET.toFixed(1)}×) ${
+      oursJump.wall / sshJump.wall <= WALL_TARGET ? "PASS" : "MISS"
+    }`,
     `(without the snapshot: ${(bundle.wall / ssh.wall).toFixed(2)}× ssh's wall, ${fmt(bundle.rss, 1)} MB; unbundled: ${(unbundled.wall / ssh.wall).toFixed(2)}×, ${fmt(unbundled.rss, 1)} MB;` +
     ` --help ${help.wall.toFixed(0)} ms; node -e 0 ${nodeStart.wall.toFixed(0)} ms; ssh with a session and \`true\` ${sshTrue.wall.toFixed(0)} ms)`
   ].join("\n"))
