@@ -10,18 +10,10 @@
  * deletes it, and tables of runs that died are deleted by the next.
  */
 import * as Effect from "effect/Effect"
+import { alive } from "./RunUser.js"
 import { run } from "./Sshd.js"
 
 const PREFIX = "sshauth_fw_"
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 const nft = (args: ReadonlyArray<string>) =>
   Effect.flatMap(run("nft", args), (r) =>

@@ -24,7 +24,8 @@ export const randomName = () => {
   return "sshauth" + Array.from(crypto.randomBytes(6), (b) => alphabet[b % alphabet.length]).join("")
 }
 
-const alive = (pid: number) => {
+/** Whether a process still runs (EPERM: it does, under another user). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0)
     return true
