@@ -7,10 +7,10 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
 import * as net from "node:net"
+import { Client, type ConnectConfig } from "ssh2"
 import { nodeCurves } from "../src/crypto/NodeCurves.js"
 import { defaultPreferences } from "../src/transport/Algorithms.js"
 import { Connection } from "../src/transport/Connection.js"
-import { Client, type ConnectConfig } from "ssh2"
 import * as Sshd from "../test/support/Sshd.js"
 import { quantile } from "./Stats.js"
 
@@ -28,7 +28,6 @@ export interface Row {
  * warm process (a deploy tool or a CI runner making many connections), not for V8's JIT.
  */
 export const WARMUP = Number(process.env.BENCH_WARMUP ?? 50)
-
 
 /** What one block of sequential operations took: each one's time, and the CPU of the block. */
 export interface Block {
@@ -130,12 +129,14 @@ export const rawBanner = (port: number) =>
  * client on this stack pays before it does any SSH.
  */
 export const effectSocketBanner = (port: number) =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const socket = yield* NodeSocket.makeNet({ host: "127.0.0.1", port, noDelay: true })
-    const banner = yield* Deferred.make<void>()
-    yield* Effect.forkScoped(socket.run(() => Deferred.unsafeDone(banner, Effect.void)))
-    yield* Deferred.await(banner)
-  })).pipe(Effect.timeout("10 seconds")))
+  Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const socket = yield* NodeSocket.makeNet({ host: "127.0.0.1", port, noDelay: true })
+      const banner = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(socket.run(() => Deferred.unsafeDone(banner, Effect.void)))
+      yield* Deferred.await(banner)
+    })).pipe(Effect.timeout("10 seconds"))
+  )
 
 /**
  * Our connection core over a bare node:net socket, driven by plain callbacks, with no

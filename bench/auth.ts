@@ -95,13 +95,17 @@ const program = Effect.gen(function*() {
   const ssh2Config = { username: user, privateKey: privateText }
   const paramiko = yield* paramikoClient(port, keyFile, user)
   const rows = yield* Effect.promise(() =>
-    measureAll([
-      inProcess("effect-ssh-auth (in-memory key: signs at once, the default)", ours(true)),
-      inProcess("effect-ssh-auth (in-memory key, skipQuery: false: query first)", ours(false)),
-      inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "ready", config: ssh2Config })),
-      inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "ready", config: ssh2Config })),
-      ...(paramiko ? [paramiko] : [])
-    ], N, WARMUP)
+    measureAll(
+      [
+        inProcess("effect-ssh-auth (in-memory key: signs at once, the default)", ours(true)),
+        inProcess("effect-ssh-auth (in-memory key, skipQuery: false: query first)", ours(false)),
+        inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "ready", config: ssh2Config })),
+        inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "ready", config: ssh2Config })),
+        ...(paramiko ? [paramiko] : [])
+      ],
+      N,
+      WARMUP
+    )
   )
 
   const [our, queried, shipped, nodelay] = rows
@@ -115,7 +119,9 @@ const program = Effect.gen(function*() {
     "",
     verdict(`default path, latency vs the fastest peer (${fastest.name})`, our.medianMs / fastest.medianMs, 1.0),
     verdict("default path, client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5),
-    `(query first: ${(queried.medianMs / fastest.medianMs).toFixed(2)}× the fastest peer's latency, ${(queried.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
+    `(query first: ${(queried.medianMs / fastest.medianMs).toFixed(2)}× the fastest peer's latency, ${
+      (queried.cpuMs! / shipped.cpuMs!).toFixed(2)
+    }× ssh2's CPU)`,
     `(ssh2 + TCP_NODELAY: ${nodelay.medianMs.toFixed(2)} ms)`
   ].join("\n"))
 })

@@ -89,22 +89,25 @@ const program = Effect.gen(function*() {
   const hostPub = fs.readFileSync(`${hostKeys.files.ed25519}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ")
   fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${hostPub}\n[127.0.0.1]:${target.port} ${hostPub}\n`)
   const config = path.join(dir, "ssh_config")
-  fs.writeFileSync(config, [
-    "Host bench-target",
-    "  HostName 127.0.0.1",
-    `  Port ${target.port}`,
-    "Host bench bench-target",
-    "  HostName 127.0.0.1",
-    `  Port ${sshd.port}`,
-    `  User ${user}`,
-    `  IdentityFile ${keyFile}`,
-    "  IdentitiesOnly yes",
-    `  UserKnownHostsFile ${knownHosts}`,
-    "  GlobalKnownHostsFile /dev/null",
-    "  StrictHostKeyChecking yes",
-    "  BatchMode yes",
-    ""
-  ].join("\n"))
+  fs.writeFileSync(
+    config,
+    [
+      "Host bench-target",
+      "  HostName 127.0.0.1",
+      `  Port ${target.port}`,
+      "Host bench bench-target",
+      "  HostName 127.0.0.1",
+      `  Port ${sshd.port}`,
+      `  User ${user}`,
+      `  IdentityFile ${keyFile}`,
+      "  IdentitiesOnly yes",
+      `  UserKnownHostsFile ${knownHosts}`,
+      "  GlobalKnownHostsFile /dev/null",
+      "  StrictHostKeyChecking yes",
+      "  BatchMode yes",
+      ""
+    ].join("\n")
+  )
   // Neither may reach for an agent of the person running the benchmark.
   const env = { ...process.env }
   delete env.SSH_AUTH_SOCK
@@ -143,7 +146,13 @@ const program = Effect.gen(function*() {
       endsBy: "SIGTERM",
       note: "OpenSSH through a jump host: a second ssh process for the bastion"
     },
-    { name: "ssh-auth connect -J bench (bin)", file: bin, args: ["connect", "-F", config, "-J", "bench", "bench-target"], expect: login, note: "two logins in one process" },
+    {
+      name: "ssh-auth connect -J bench (bin)",
+      file: bin,
+      args: ["connect", "-F", config, "-J", "bench", "bench-target"],
+      expect: login,
+      note: "two logins in one process"
+    },
     { name: "ssh-auth --help (bin)", file: bin, args: ["--help"] },
     { name: "node -e 0", file: node, args: ["-e", "0"], note: "node's own start" },
     { name: "ssh -F config bench true", file: "ssh", args: ["-F", config, "bench", "true"], note: "OpenSSH with a session and a command: more than a login" }
@@ -185,7 +194,9 @@ const program = Effect.gen(function*() {
     `ssh-auth connect -J vs ssh -J, wall: ${(oursJump.wall / sshJump.wall).toFixed(2)}× (target ≤ ${WALL_TARGET.toFixed(1)}×) ${
       oursJump.wall / sshJump.wall <= WALL_TARGET ? "PASS" : "MISS"
     }`,
-    `(without the snapshot: ${(bundle.wall / ssh.wall).toFixed(2)}× ssh's wall, ${fmt(bundle.rss, 1)} MB; unbundled: ${(unbundled.wall / ssh.wall).toFixed(2)}×, ${fmt(unbundled.rss, 1)} MB;` +
+    `(without the snapshot: ${(bundle.wall / ssh.wall).toFixed(2)}× ssh's wall, ${fmt(bundle.rss, 1)} MB; unbundled: ${
+      (unbundled.wall / ssh.wall).toFixed(2)
+    }×, ${fmt(unbundled.rss, 1)} MB;` +
     ` --help ${help.wall.toFixed(0)} ms; node -e 0 ${nodeStart.wall.toFixed(0)} ms; ssh with a session and \`true\` ${sshTrue.wall.toFixed(0)} ms)`
   ].join("\n"))
 })

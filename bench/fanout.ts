@@ -97,11 +97,11 @@ const program = Effect.gen(function*() {
     "| client | CPU ms/login | RSS KiB/conn | heap KiB/conn | external KiB/conn | close CPU ms/conn | wall ms | RSS baseline MiB |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...clients.map((c, i) =>
-      `| ${c.name} | ${med(i, (s) => s.cpuMsPerLogin).toFixed(2)} | ${kib(med(i, (s) => s.rssPerConnection))} | ${
-        kib(med(i, (s) => s.heapPerConnection))
-      } | ${kib(med(i, (s) => s.externalPerConnection))} | ${med(i, (s) => s.closeCpuMsPerConnection).toFixed(2)} | ${
-        med(i, (s) => s.wallMs).toFixed(0)
-      } | ${(med(i, (s) => s.rssBaseline) / 2 ** 20).toFixed(0)} |`
+      `| ${c.name} | ${med(i, (s) => s.cpuMsPerLogin).toFixed(2)} | ${kib(med(i, (s) => s.rssPerConnection))} | ${kib(med(i, (s) => s.heapPerConnection))} | ${
+        kib(med(i, (s) => s.externalPerConnection))
+      } | ${med(i, (s) => s.closeCpuMsPerConnection).toFixed(2)} | ${med(i, (s) => s.wallMs).toFixed(0)} | ${
+        (med(i, (s) => s.rssBaseline) / 2 ** 20).toFixed(0)
+      } |`
     )
   ]
   const perRound = (f: (s: Sample) => number) => samples[0].map((s, r) => f(s) / f(samples[1][r]))
@@ -109,7 +109,9 @@ const program = Effect.gen(function*() {
   const rssRatio = med(0, (s) => s.rssPerConnection) / med(1, (s) => s.rssPerConnection)
   console.log([
     `fanout benchmark: ${LOGINS} connect + publickey (ed25519) logins, ${IN_FLIGHT} in flight, all kept open until the last is up; each client in its own process (after ${WARMUP} sequential warm-up logins and one whole warm-up fan-out), ${ROUNDS} rounds in ABBA order; medians over the rounds`,
-    `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} · ${revision}`,
+    `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · load average ${load0.toFixed(1)} → ${
+      os.loadavg()[0].toFixed(1)
+    } · ${revision}`,
     "",
     ...lines,
     "",

@@ -26,14 +26,18 @@ const program = Effect.gen(function*() {
     })))
 
   const rows = yield* Effect.promise(() =>
-    measureAll([
-      inProcess("raw TCP connect + version line (floor)", () => rawBanner(port)),
-      inProcess("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port)),
-      inProcess("effect-ssh-auth", ours),
-      inProcess("its connection core alone: node:net, no Effect edge", () => coreOnly(port)),
-      inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" })),
-      inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
-    ], N, WARMUP)
+    measureAll(
+      [
+        inProcess("raw TCP connect + version line (floor)", () => rawBanner(port)),
+        inProcess("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port)),
+        inProcess("effect-ssh-auth", ours),
+        inProcess("its connection core alone: node:net, no Effect edge", () => coreOnly(port)),
+        inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" })),
+        inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
+      ],
+      N,
+      WARMUP
+    )
   )
   rows[2] = { ...rows[2], note: negotiated }
 

@@ -34,7 +34,8 @@ const program = Effect.gen(function*() {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-a", "16", "-N", PASSPHRASE, "-f", file], { timeout: 60_000 })
   const text = fs.readFileSync(file, "utf8")
 
-  const ours = () => Effect.runPromise(KeyFile.readFile(file, { passphrase: Effect.succeed(Redacted.make(PASSPHRASE)) }).pipe(Effect.provide(NodeFileSystem.layer)))
+  const ours = () =>
+    Effect.runPromise(KeyFile.readFile(file, { passphrase: Effect.succeed(Redacted.make(PASSPHRASE)) }).pipe(Effect.provide(NodeFileSystem.layer)))
   const keygen = () => execFileSync("ssh-keygen", ["-y", "-P", PASSPHRASE, "-f", file], { encoding: "utf8", timeout: 60_000 })
   const peer = () => {
     const parsed = ssh2.utils.parseKey(text, PASSPHRASE)

@@ -40,11 +40,11 @@ import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
 import { measuredRevision, verdict } from "./Harness.js"
 import * as Login from "./Login.js"
-import { kib, median, pool, quantile } from "./Stats.js"
 import type { ServerArgs } from "./server/Control.js"
 import * as Proc from "./server/Proc.js"
 import { nodeServer, sshd, type Target } from "./server/Targets.js"
 import * as User from "./server/User.js"
+import { kib, median, pool, quantile } from "./Stats.js"
 
 const knob = (name: string, fallback: number) => {
   const n = Number(process.env[`BENCH_SERVER_${name}`] ?? fallback)
@@ -102,8 +102,7 @@ const program = Effect.gen(function*() {
   const serverArgs: ServerArgs = { hostKeyFile: hostKeys.files.ed25519, user: user.name, publicKeyFile: `${keyFile}.pub` }
   const authorizedKeys = [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()]
 
-  const login = (port: number) =>
-    Effect.runPromise(Effect.scoped(Login.ours({ port, user: user.name, key })).pipe(Effect.timeout(LOGIN_TIMEOUT_MS)))
+  const login = (port: number) => Effect.runPromise(Effect.scoped(Login.ours({ port, user: user.name, key })).pipe(Effect.timeout(LOGIN_TIMEOUT_MS)))
   /** Opens an authenticated connection; resolves with the function that closes it. */
   const hold = async (port: number) => {
     const scope = Effect.runSync(Scope.make())
@@ -277,9 +276,11 @@ const program = Effect.gen(function*() {
     `(block by block: auths/s ours/sshd ${perBlock(O, S, (b) => b.rate)}×, server CPU ours/ssh2 ${perBlock(O, T, (b) => b.cpu)}×)`,
     `(server CPU per login, ours vs sshd: ${(cpu(O) / cpu(S)).toFixed(2)}×; auths/s ours vs ssh2's server: ${(rate(O) / rate(T)).toFixed(2)}×)`,
     ...(CORE
-      ? [`(${core}: server CPU ${cpu(3).toFixed(2)} ms/login = ${(cpu(3) / cpu(T)).toFixed(2)}× ssh2's, ${(cpu(3) / cpu(O)).toFixed(2)}× ours; single login ${
-        (lat(3) / lat(fastest)).toFixed(2)
-      }× the fastest of the three; idle connection ${kib(mem(3))} KiB = ${(mem(3) / mem(T)).toFixed(2)}× ssh2's, ${(mem(3) / mem(O)).toFixed(2)}× ours)`]
+      ? [
+        `(${core}: server CPU ${cpu(3).toFixed(2)} ms/login = ${(cpu(3) / cpu(T)).toFixed(2)}× ssh2's, ${(cpu(3) / cpu(O)).toFixed(2)}× ours; single login ${
+          (lat(3) / lat(fastest)).toFixed(2)
+        }× the fastest of the three; idle connection ${kib(mem(3))} KiB = ${(mem(3) / mem(T)).toFixed(2)}× ssh2's, ${(mem(3) / mem(O)).toFixed(2)}× ours)`
+      ]
       : []),
     `(memory per idle connection, ours vs sshd's PSS: ${(mem(O) / mem(S)).toFixed(2)}×; second fill, ours vs ssh2: ${
       (memory[O].second.rss / memory[T].second.rss).toFixed(2)
@@ -291,9 +292,11 @@ const program = Effect.gen(function*() {
   ].join("\n"))
 })
 
-const fiber = Effect.runFork(Effect.scoped(program).pipe(
-  Effect.timeoutFail({ duration: RUN_TIMEOUT_MS, onTimeout: () => new Error(`bench:server: not done after ${RUN_TIMEOUT_MS / 1000} s`) })
-))
+const fiber = Effect.runFork(
+  Effect.scoped(program).pipe(
+    Effect.timeoutFail({ duration: RUN_TIMEOUT_MS, onTimeout: () => new Error(`bench:server: not done after ${RUN_TIMEOUT_MS / 1000} s`) })
+  )
+)
 // Ctrl-C or a kill: interrupt, so every scope closes and every server process is ended.
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => fiber.unsafeInterruptAsFork(fiber.id()))
 fiber.addObserver((exit) => {

@@ -91,24 +91,44 @@ const program = Effect.gen(function*() {
     "  StrictHostKeyChecking accept-new",
     ...lines.map((l) => `  ${l}`)
   ]
-  fs.writeFileSync(config, [
-    ...host("alice-key", "alice", [`IdentityFile ${alice.file}`, "PreferredAuthentications publickey"]),
-    ...host("alice-password", "alice", ["PubkeyAuthentication no", "PreferredAuthentications password"]),
-    ...host("bob-two-factor", "bob", [`IdentityFile ${alice.file}`, "PreferredAuthentications publickey,password"]),
-    ...host("wrong-key", "alice", [`IdentityFile ${stranger.file}`, "PreferredAuthentications publickey"]),
-    ""
-  ].join("\n"))
+  fs.writeFileSync(
+    config,
+    [
+      ...host("alice-key", "alice", [`IdentityFile ${alice.file}`, "PreferredAuthentications publickey"]),
+      ...host("alice-password", "alice", ["PubkeyAuthentication no", "PreferredAuthentications password"]),
+      ...host("bob-two-factor", "bob", [`IdentityFile ${alice.file}`, "PreferredAuthentications publickey,password"]),
+      ...host("wrong-key", "alice", [`IdentityFile ${stranger.file}`, "PreferredAuthentications publickey"]),
+      ""
+    ].join("\n")
+  )
 
   const env = { DEMO_PASSWORD: PASSWORD }
   const steps: Array<Step> = [
-    { title: "the plan, without connecting", file: bin, args: ["connect", "-F", config, "bob-two-factor", "--password-env", "DEMO_PASSWORD", "--dry-run"], expect: 0, env },
+    {
+      title: "the plan, without connecting",
+      file: bin,
+      args: ["connect", "-F", config, "bob-two-factor", "--password-env", "DEMO_PASSWORD", "--dry-run"],
+      expect: 0,
+      env
+    },
     { title: "a key (the host key is recorded in known_hosts: accept-new)", file: bin, args: ["connect", "-F", config, "alice-key", "-v"], expect: 0 },
     { title: "a password", file: bin, args: ["connect", "-F", config, "alice-password", "--password-env", "DEMO_PASSWORD"], expect: 0, env },
-    { title: "a two-factor chain: the key is a partial success, the password completes it", file: bin, args: ["connect", "-F", config, "bob-two-factor", "--password-env", "DEMO_PASSWORD"], expect: 0, env },
+    {
+      title: "a two-factor chain: the key is a partial success, the password completes it",
+      file: bin,
+      args: ["connect", "-F", config, "bob-two-factor", "--password-env", "DEMO_PASSWORD"],
+      expect: 0,
+      env
+    },
     { title: "a key the server does not know: exit 255, as ssh", file: bin, args: ["connect", "-F", config, "wrong-key"], expect: 255 }
   ]
   if (usable("ssh")) {
-    steps.push({ title: "OpenSSH's ssh logs into our server and runs a command", file: "ssh", args: ["-F", config, "-o", "BatchMode=yes", "alice-key", "whoami"], expect: 0 })
+    steps.push({
+      title: "OpenSSH's ssh logs into our server and runs a command",
+      file: "ssh",
+      args: ["-F", config, "-o", "BatchMode=yes", "alice-key", "whoami"],
+      expect: 0
+    })
   } else {
     console.log("(OpenSSH's ssh is not installed: the step where it logs into our server is left out)\n")
   }
@@ -118,7 +138,11 @@ const program = Effect.gen(function*() {
     Effect.gen(function*() {
       console.log(`# ${step.title}`)
       console.log(`$ ${step.file === bin ? "ssh-auth" : step.file} ${step.args.join(" ")}`)
-      const r = yield* Sshd.run(step.file === bin ? process.execPath : step.file, step.file === bin ? [bin, ...step.args] : step.args, step.env ? { env: step.env } : {})
+      const r = yield* Sshd.run(
+        step.file === bin ? process.execPath : step.file,
+        step.file === bin ? [bin, ...step.args] : step.args,
+        step.env ? { env: step.env } : {}
+      )
       process.stdout.write(r.stdout)
       process.stdout.write(r.stderr)
       const ok = r.code === step.expect
@@ -131,7 +155,25 @@ const program = Effect.gen(function*() {
     const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
     const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${alice.file}.pub`, "utf8").trim()] })
     const user = os.userInfo().username
-    yield* runStep({ title: "our client against a throwaway OpenSSH sshd", file: bin, args: ["connect", `${user}@127.0.0.1`, "-p", String(sshd.port), "-i", alice.file, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${path.join(dir, "known_hosts")}`, "-o", "StrictHostKeyChecking=accept-new"], expect: 0 })
+    yield* runStep({
+      title: "our client against a throwaway OpenSSH sshd",
+      file: bin,
+      args: [
+        "connect",
+        `${user}@127.0.0.1`,
+        "-p",
+        String(sshd.port),
+        "-i",
+        alice.file,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        `UserKnownHostsFile=${path.join(dir, "known_hosts")}`,
+        "-o",
+        "StrictHostKeyChecking=accept-new"
+      ],
+      expect: 0
+    })
   } else {
     console.log("(no usable sshd here: the step where our client logs into OpenSSH's sshd is left out)\n")
   }

@@ -170,12 +170,21 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
 
     // Certificates: CertificateFile entries and -cert.pub files beside the identity files.
     const certificates: Array<KeyCandidate> = []
-    const certFiles = [...config.certificateFiles.map((path) => ({ path, origin: "CertificateFile" })), ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))]
+    const certFiles = [
+      ...config.certificateFiles.map((path) => ({ path, origin: "CertificateFile" })),
+      ...fileKeys.map((f) => ({ path: `${f.path}-cert.pub`, origin: "beside" }))
+    ]
     for (const { origin, path } of certFiles) {
       const read = yield* Effect.either(KeyFile.readTextIfPresent(path))
       if (Either.isLeft(read)) {
         // There, and not ours to read: shown as a step that fails, not passed over.
-        const step: PlanStep = { method: "publickey", kind: "certificate", origins: [`${origin} ${path}`], path, source: new BrokenIdentityFile({ username: user, path, error: read.left }) }
+        const step: PlanStep = {
+          method: "publickey",
+          kind: "certificate",
+          origins: [`${origin} ${path}`],
+          path,
+          source: new BrokenIdentityFile({ username: user, path, error: read.left })
+        }
         brokenAt.set(fileKeys.length, [...(brokenAt.get(fileKeys.length) ?? []), step])
         continue
       }
@@ -265,7 +274,11 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           }
           const algorithms = acceptedFor(c.publicKey, c.kind.includes("certificate"), accepted)
           const skipped = c.skipped ??
-            (algorithms.length === 0 ? `PubkeyAcceptedAlgorithms allows no signature algorithm for ${c.publicKey.type}` : keyBudget <= 0 ? `over the MaxAuthTries budget of ${budget}` : undefined)
+            (algorithms.length === 0
+              ? `PubkeyAcceptedAlgorithms allows no signature algorithm for ${c.publicKey.type}`
+              : keyBudget <= 0
+              ? `over the MaxAuthTries budget of ${budget}`
+              : undefined)
           if (skipped === undefined) keyBudget--
           steps.push({
             method: "publickey",
@@ -295,7 +308,8 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
           const source = new Password({
             username: user,
             password: ask(Prompts.password(user, host)),
-            changePassword: (serverPrompt) => ask(Prompts.passwordChange(user, host, serverPrompt)),
+            changePassword: (serverPrompt) =>
+              ask(Prompts.passwordChange(user, host, serverPrompt)),
             keyboardInteractiveFallback: false
           })
           steps.push({ method, kind: "password", origins: ["PasswordAuthentication"], source, ...(canPrompt ? {} : { skipped: noPrompts }) })
@@ -331,16 +345,19 @@ export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource<
     const offered = new Set<Source>()
     let partial = false
     const watched = (source: Source): Source =>
-      withAuthenticate(source, source.authenticate.pipe(
-        Effect.tap((outcome) =>
-          Effect.sync(() => {
-            if (outcome._tag === "Failure" && outcome.partialSuccess) partial = true
-            // Refused for its method alone (not allowed at this step), it was not really offered.
-            if (outcome._tag !== "Failure" || outcome.allowedMethods.includes(source.method)) offered.add(source)
-          })
-        ),
-        Effect.tapError(() => Effect.sync(() => offered.add(source)))
-      ))
+      withAuthenticate(
+        source,
+        source.authenticate.pipe(
+          Effect.tap((outcome) =>
+            Effect.sync(() => {
+              if (outcome._tag === "Failure" && outcome.partialSuccess) partial = true
+              // Refused for its method alone (not allowed at this step), it was not really offered.
+              if (outcome._tag !== "Failure" || outcome.allowedMethods.includes(source.method)) offered.add(source)
+            })
+          ),
+          Effect.tapError(() => Effect.sync(() => offered.add(source)))
+        )
+      )
     const runnable = steps.filter((s) => s.skipped === undefined).map((s) => s.source)
     const round = (n: number): Stream.Stream<Source> =>
       Stream.suspend(() => {

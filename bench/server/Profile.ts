@@ -63,7 +63,13 @@ const kexFunctions = new Set([
  */
 const phaseOf = (file: string, fn: string, below: ReadonlyArray<CallFrame>): string => {
   if (file.startsWith("ssh2/")) {
-    if (file === "ssh2/protocol/keyParser") return fn === "verify" ? "userauth: signature check (Ed25519 verify)" : fn === "sign" ? "kex: host-key signature (Ed25519)" : "userauth: handler and policy"
+    if (file === "ssh2/protocol/keyParser") {
+      return fn === "verify"
+        ? "userauth: signature check (Ed25519 verify)"
+        : fn === "sign"
+        ? "kex: host-key signature (Ed25519)"
+        : "userauth: handler and policy"
+    }
     if (file === "ssh2/protocol/kex") {
       return below.some((f) => /^(diffieHellman|generateKeyPairSync|generateKeyPair)$/.test(f.functionName))
         ? "kex: X25519 key pair and shared secret"
@@ -76,17 +82,31 @@ const phaseOf = (file: string, fn: string, below: ReadonlyArray<CallFrame>): str
     if (file === "ssh2/server") return "server: accept, per-connection objects (ssh2's server.js)"
     return `other: ${file}`
   }
-  if (file === "crypto/NodeCurves") return fn === "sign" ? "kex: host-key signature (Ed25519)" : fn === "verify" ? "userauth: signature check (Ed25519 verify)" : "kex: X25519 key pair and shared secret"
+  if (file === "crypto/NodeCurves") {
+    return fn === "sign"
+      ? "kex: host-key signature (Ed25519)"
+      : fn === "verify"
+      ? "userauth: signature check (Ed25519 verify)"
+      : "kex: X25519 key pair and shared secret"
+  }
   if (file === "keys/PrivateKey") return "kex: host-key signature (Ed25519)"
   if (file === "keys/PublicKey") return fn === "verify" ? "userauth: signature check (Ed25519 verify)" : "userauth: handler and policy"
   if (file.startsWith("transport/kex/") || file === "transport/KexInit") return "kex: KEXINIT, exchange hash, keys, cipher set-up"
   if (file === "transport/cipher/AesGcm" || file === "transport/cipher/PacketCipher") {
-    return fn === "open" || fn === "seal" || fn === "packetLength" ? "packets: framing, AES-GCM, dispatch (core)" : "kex: KEXINIT, exchange hash, keys, cipher set-up"
+    return fn === "open" || fn === "seal" || fn === "packetLength"
+      ? "packets: framing, AES-GCM, dispatch (core)"
+      : "kex: KEXINIT, exchange hash, keys, cipher set-up"
   }
-  if (file === "transport/Connection") return kexFunctions.has(fn) ? "kex: KEXINIT, exchange hash, keys, cipher set-up" : "packets: framing, AES-GCM, dispatch (core)"
+  if (file === "transport/Connection") {
+    return kexFunctions.has(fn)
+      ? "kex: KEXINIT, exchange hash, keys, cipher set-up"
+      : "packets: framing, AES-GCM, dispatch (core)"
+  }
   if (file === "transport/PacketCodec") return "packets: framing, AES-GCM, dispatch (core)"
   if (file === "transport/TransportError") return "errors: TransportError built at close"
-  if (file.startsWith("handler/") || /^server\/(UserTable|AuthPolicy|ServerAuthResult|AuthorizedKeys|UserCertificates)$/.test(file)) return "userauth: handler and policy"
+  if (file.startsWith("handler/") || /^server\/(UserTable|AuthPolicy|ServerAuthResult|AuthorizedKeys|UserCertificates)$/.test(file)) {
+    return "userauth: handler and policy"
+  }
   if (file === "server/Session" || file.startsWith("connection/")) return "after auth: serveExec"
   if (/^transport\/(CoreDriver|ByteChannel|Inbox|ServerHandshake)$/.test(file)) return "Effect edge: driver, byte channel, inbox, handshake"
   if (file === "server/Server") return "server: accept, per-connection fiber and scope"
@@ -143,13 +163,17 @@ const main = () => {
   const startup = phases.get("start-up: loading modules") ?? 0
   const perLogin = busy - startup
   const cpu = cpuText === undefined ? undefined : Number(cpuText)
-  console.log(`${file}: ${(busy / 1000).toFixed(0)} ms busy (${(startup / 1000).toFixed(0)} ms of it start-up), ${(idle / 1000).toFixed(0)} ms idle; ${logins} logins`)
+  console.log(
+    `${file}: ${(busy / 1000).toFixed(0)} ms busy (${(startup / 1000).toFixed(0)} ms of it start-up), ${(idle / 1000).toFixed(0)} ms idle; ${logins} logins`
+  )
   console.log(`| phase | share | profile ms/login |${cpu === undefined ? "" : ` of ${cpu.toFixed(2)} ms/login (/proc) |`}`)
   console.log(`| --- | ---: | ---: |${cpu === undefined ? "" : " ---: |"}`)
   for (const [phase, micros] of [...phases].sort((a, b) => b[1] - a[1])) {
     if (phase === "start-up: loading modules") continue
     const share = micros / perLogin
-    console.log(`| ${phase} | ${(100 * share).toFixed(1)}% | ${(micros / 1000 / logins).toFixed(2)} |${cpu === undefined ? "" : ` ${(share * cpu).toFixed(2)} |`}`)
+    console.log(
+      `| ${phase} | ${(100 * share).toFixed(1)}% | ${(micros / 1000 / logins).toFixed(2)} |${cpu === undefined ? "" : ` ${(share * cpu).toFixed(2)} |`}`
+    )
   }
 }
 

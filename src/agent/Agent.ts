@@ -166,7 +166,10 @@ export const make = (options: AgentOptions): Effect.Effect<Agent, NoAgent, Scope
     const request = (operation: string, message: Uint8Array): Effect.Effect<Uint8Array, AgentError> =>
       lock.withPermits(1)(
         Effect.zipRight(
-          Effect.mapError(write(Protocol.frame(message)), (cause) => new AgentError({ reason: "ConnectionLost", operation, detail: "cannot write to the agent", cause })),
+          Effect.mapError(
+            write(Protocol.frame(message)),
+            (cause) => new AgentError({ reason: "ConnectionLost", operation, detail: "cannot write to the agent", cause })
+          ),
           readReply(operation)
         ).pipe(
           Effect.timeoutFail({
@@ -196,10 +199,17 @@ export const make = (options: AgentOptions): Effect.Effect<Agent, NoAgent, Scope
       identities,
       sign: (blob, algorithm, data) =>
         Effect.gen(function*() {
-          const flags = algorithm.startsWith("rsa-sha2-512") ? Protocol.SignFlags.RSA_SHA2_512 : algorithm.startsWith("rsa-sha2-256") ? Protocol.SignFlags.RSA_SHA2_256 : 0
+          const flags = algorithm.startsWith("rsa-sha2-512")
+            ? Protocol.SignFlags.RSA_SHA2_512
+            : algorithm.startsWith("rsa-sha2-256")
+            ? Protocol.SignFlags.RSA_SHA2_256
+            : 0
           const reply = yield* request("sign", Protocol.signRequest(blob, data, flags))
           if (reply[0] === Protocol.AgentMessage.SIGN_RESPONSE) {
-            return yield* Either.mapLeft(Protocol.parseSignResponse(reply), (e) => new AgentError({ reason: "ProtocolError", operation: "sign", detail: e.message, cause: e }))
+            return yield* Either.mapLeft(
+              Protocol.parseSignResponse(reply),
+              (e) => new AgentError({ reason: "ProtocolError", operation: "sign", detail: e.message, cause: e })
+            )
           }
           // The agent says only "failure": find out which kind, as far as the agent shows it.
           const now = yield* Effect.either(identities)
@@ -221,13 +231,17 @@ export const make = (options: AgentOptions): Effect.Effect<Agent, NoAgent, Scope
       removeAll: expectSuccess("remove all", Protocol.removeAllIdentities(), "the agent refused"),
       lock: (passphrase) => expectSuccess("lock", Protocol.lock(Redacted.value(passphrase), true), "the agent refused to lock (already locked?)"),
       unlock: (passphrase) => expectSuccess("unlock", Protocol.lock(Redacted.value(passphrase), false), "wrong passphrase, or the agent is not locked"),
-      extensions: Effect.map(request("query", Protocol.extension("query")), (reply) =>
-        reply[0] === Protocol.AgentMessage.SUCCESS ? Either.getOrElse(Protocol.parseQuery(reply), () => []) : []),
+      extensions: Effect.map(
+        request("query", Protocol.extension("query")),
+        (reply) => reply[0] === Protocol.AgentMessage.SUCCESS ? Either.getOrElse(Protocol.parseQuery(reply), () => []) : []
+      ),
       sessionBind: (hostKeyBlob, sessionId, signature) =>
         Effect.flatMap(request("session-bind", Protocol.sessionBind(hostKeyBlob, sessionId, signature, false)), (reply) =>
           reply[0] === Protocol.AgentMessage.SUCCESS
             ? Effect.void
-            : Effect.fail(new AgentError({ reason: "Unsupported", operation: "session-bind", detail: "the agent does not support or refused session-bind@openssh.com" })))
+            : Effect.fail(
+              new AgentError({ reason: "Unsupported", operation: "session-bind", detail: "the agent does not support or refused session-bind@openssh.com" })
+            ))
     }
     return agent
   })

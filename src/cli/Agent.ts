@@ -25,8 +25,10 @@ export class AgentCommandError extends Schema.TaggedError<AgentCommandError>()("
   exitCode: Schema.Number
 }) {}
 
-const connect = Effect.flatMap(Effect.sync(() => process.env.SSH_AUTH_SOCK), (path) =>
-  path ? Agent.make({ path }) : Effect.fail(new Agent.NoAgent({ detail: "SSH_AUTH_SOCK is not set" })))
+const connect = Effect.flatMap(
+  Effect.sync(() => process.env.SSH_AUTH_SOCK),
+  (path) => path ? Agent.make({ path }) : Effect.fail(new Agent.NoAgent({ detail: "SSH_AUTH_SOCK is not set" }))
+)
 
 const list = Command.make("list", {
   publicKeys: Options.boolean("public-keys").pipe(Options.withAlias("L"), Options.withDescription("print the public keys, as ssh-add -L"))
@@ -48,7 +50,11 @@ const list = Command.make("list", {
 
 const add = Command.make("add", {
   file: Args.text({ name: "file" }),
-  lifetime: Options.text("lifetime").pipe(Options.withAlias("t"), Options.optional, Options.withDescription("forget the key after this long (seconds, or 30m, 1h…)")),
+  lifetime: Options.text("lifetime").pipe(
+    Options.withAlias("t"),
+    Options.optional,
+    Options.withDescription("forget the key after this long (seconds, or 30m, 1h…)")
+  ),
   confirm: Options.boolean("confirm").pipe(Options.withAlias("c"), Options.withDescription("ask before each use")),
   passphrase: Options.redacted("passphrase").pipe(Options.withAlias("P"), Options.optional)
 }, ({ confirm, file, lifetime, passphrase }) =>

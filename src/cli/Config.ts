@@ -20,7 +20,11 @@ import { parseDestination } from "./Destination.js"
  */
 export const config = Command.make("config", {
   destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host")),
-  configFile: Options.text("config-file").pipe(Options.withAlias("F"), Options.optional, Options.withDescription("read this file instead of ~/.ssh/config and /etc/ssh/ssh_config")),
+  configFile: Options.text("config-file").pipe(
+    Options.withAlias("F"),
+    Options.optional,
+    Options.withDescription("read this file instead of ~/.ssh/config and /etc/ssh/ssh_config")
+  ),
   login: Options.text("login").pipe(Options.withAlias("l"), Options.optional),
   port: Options.integer("port").pipe(Options.withAlias("p"), Options.optional),
   options: Options.text("option").pipe(Options.withAlias("o"), Options.repeated, Options.withDescription("Keyword=value, as ssh -o"))

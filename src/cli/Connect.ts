@@ -27,11 +27,11 @@ import { CredentialError } from "../sources/AuthSource.js"
 import * as Prompter from "../sources/Prompter.js"
 import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { Transport } from "../transport/Transport.js"
-import { parseDestination } from "./Destination.js"
-import * as Route from "./Route.js"
 import { printable, safeJson } from "../wire/PeerText.js"
+import { parseDestination } from "./Destination.js"
 import * as Output from "./Output.js"
 import { describeConnection, describeProposals } from "./Probe.js"
+import * as Route from "./Route.js"
 
 /**
  * The whole login (connection, key exchange, authentication) took longer than its bound.
@@ -59,7 +59,11 @@ const flags = {
   ),
   login: Options.text("login").pipe(Options.withAlias("l"), Options.optional, Options.withDescription("user to log in as")),
   identities: Options.text("identity").pipe(Options.withAlias("i"), Options.repeated, Options.withDescription("private key file, tried before the config's")),
-  configFile: Options.text("config-file").pipe(Options.withAlias("F"), Options.optional, Options.withDescription("ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config")),
+  configFile: Options.text("config-file").pipe(
+    Options.withAlias("F"),
+    Options.optional,
+    Options.withDescription("ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config")
+  ),
   options: Options.text("option").pipe(
     Options.withAlias("o"),
     Options.repeated,
@@ -185,7 +189,7 @@ export const connect = Command.make("connect", flags, (f) =>
       // ssh -v's kex lines, from the same words `ssh-auth probe` prints; -vv puts both
       // proposals before the negotiated algorithms, where ssh does.
       for (const line of describeConnection(transport)) {
-        if (line.startsWith("debug1: kex: algorithm:")) for (const p of describeProposals(transport)) yield* Effect.logTrace(p)
+        if (line.startsWith("debug1: kex: algorithm:")) { for (const p of describeProposals(transport)) yield* Effect.logTrace(p) }
         yield* Effect.logDebug(line.replace(/^debug1: /, ""))
       }
       const handler = AuthHandler.layerWith({ onBanner: printBanner }).pipe(Layer.provide(Layer.succeed(Transport, transport)))

@@ -84,7 +84,10 @@ const sign = Command.make("sign", {
     }
     for (const path of files) {
       const signature = yield* SshSig.sign(key, namespace, yield* readBytes(path))
-      yield* Effect.tryPromise({ try: () => fs.writeFile(`${path}.sig`, signature), catch: (e) => new KeyCommandError({ message: `${path}.sig: ${(e as Error).message}` }) })
+      yield* Effect.tryPromise({
+        try: () => fs.writeFile(`${path}.sig`, signature),
+        catch: (e) => new KeyCommandError({ message: `${path}.sig: ${(e as Error).message}` })
+      })
       yield* Console.error(`Write signature to ${path}.sig`)
     }
   })).pipe(Command.withDescription("make an SSHSIG signature, as ssh-keygen -Y sign"))

@@ -12,8 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PublicKey from "../keys/PublicKey.js"
 import type { SshConnection } from "../transport/Handshake.js"
-import type { KexInit } from "../transport/KexInit.js"
 import { acceptAnyInsecure } from "../transport/HostKeyPolicy.js"
+import type { KexInit } from "../transport/KexInit.js"
 import { makeTcp } from "../transport/TcpTransport.js"
 import { show, showList } from "../wire/PeerText.js"
 import { parseDestination } from "./Destination.js"
@@ -87,5 +87,4 @@ export const probe = Command.make("probe", { destination, port }, ({ destination
     yield* connection.requestService("ssh-userauth")
     for (const line of describeConnection(connection)) yield* Console.log(line)
     yield* Console.log("debug1: SSH2_MSG_SERVICE_ACCEPT received")
-  }).pipe(Effect.scoped)
-).pipe(Command.withDescription("connect, run the key exchange and print what ssh -v would tell"))
+  }).pipe(Effect.scoped)).pipe(Command.withDescription("connect, run the key exchange and print what ssh -v would tell"))

@@ -17,11 +17,11 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AuthStrategy from "../AuthStrategy.js"
 import { ConfigError } from "../config/ConfigError.js"
+import type { HostConfig } from "../config/HostConfig.js"
 import * as HostKeyCheck from "../config/HostKeyCheck.js"
 import type * as KnownHosts from "../config/KnownHosts.js"
-import type * as DirectTcpip from "../connection/DirectTcpip.js"
-import type { HostConfig } from "../config/HostConfig.js"
 import * as SshConfig from "../config/SshConfig.js"
+import type * as DirectTcpip from "../connection/DirectTcpip.js"
 import * as AuthHandler from "../handler/AuthHandler.js"
 import * as OpenSshStrategy from "../OpenSshStrategy.js"
 import type { Prompter } from "../sources/Prompter.js"
@@ -183,14 +183,18 @@ export const open = (
   Effect.gen(function*() {
     if (depth > MAX_DEPTH) return yield* badJump(`more than ${MAX_DEPTH} jump hosts: is there a loop in ProxyJump?`)
     if (config.proxyUseFdpass && (config.proxyCommand !== undefined || config.proxyJump !== undefined)) {
-      return yield* new ConfigError({ reason: "BadValue", file: "ProxyUseFdpass", line: 0, detail: "ProxyUseFdpass yes is not supported: refusing to connect some other way" })
+      return yield* new ConfigError({
+        reason: "BadValue",
+        file: "ProxyUseFdpass",
+        line: 0,
+        detail: "ProxyUseFdpass yes is not supported: refusing to connect some other way"
+      })
     }
     const options = connectionOptions(config, checked)
     if (config.proxyJump !== undefined) {
       const { hopConfig } = yield* jumpHost(config, config.proxyJump, context)
       const hop = label(hopConfig)
-      const failed = (e: unknown) =>
-        e instanceof JumpHostFailed ? e : new JumpHostFailed({ hop, detail: e instanceof Error ? e.message : String(e), cause: e })
+      const failed = (e: unknown) => e instanceof JumpHostFailed ? e : new JumpHostFailed({ hop, detail: e instanceof Error ? e.message : String(e), cause: e })
       const jump = yield* Effect.gen(function*() {
         const transport = yield* open(hopConfig, yield* hopPolicy(hopConfig, context), context, depth + 1)
         const handler = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))

@@ -22,8 +22,8 @@ import { CurvesImpl } from "../crypto/Curves.js"
 import * as OpenSshKeyV1 from "../keys/OpenSshKeyV1.js"
 import * as PrivateKey from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
-import type { MethodName } from "../server/AuthPolicy.js"
 import * as AuthorizedKeys from "../server/AuthorizedKeys.js"
+import type { MethodName } from "../server/AuthPolicy.js"
 import * as Server from "../server/Server.js"
 import { ServerAttempt, sshdLogLine } from "../server/ServerAuthResult.js"
 import { serveExec } from "../server/Session.js"
@@ -47,11 +47,21 @@ export class ServeConfigError extends Schema.TaggedError<ServeConfigError>()("Se
 }
 
 const flags = {
-  port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(2222), Options.withDescription("port to listen on, on 127.0.0.1 (0 picks a free one)")),
+  port: Options.integer("port").pipe(
+    Options.withAlias("p"),
+    Options.withDefault(2222),
+    Options.withDescription("port to listen on, on 127.0.0.1 (0 picks a free one)")
+  ),
   listen: Options.text("listen").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on")),
   user: Options.text("user").pipe(Options.withDescription("the one user this server knows")),
-  authorizedKeys: Options.file("authorized-keys").pipe(Options.optional, Options.withDescription("the user's authorized_keys file (options and cert-authority lines included)")),
-  passwordEnv: Options.text("password-env").pipe(Options.optional, Options.withDescription("the user's password, from this environment variable (password and keyboard-interactive)")),
+  authorizedKeys: Options.file("authorized-keys").pipe(
+    Options.optional,
+    Options.withDescription("the user's authorized_keys file (options and cert-authority lines included)")
+  ),
+  passwordEnv: Options.text("password-env").pipe(
+    Options.optional,
+    Options.withDescription("the user's password, from this environment variable (password and keyboard-interactive)")
+  ),
   hostKeys: Options.file("host-key").pipe(Options.repeated, Options.withDescription("host private key file; without one, an ed25519 key is made in memory")),
   options: Options.text("option").pipe(
     Options.withAlias("o"),
@@ -150,7 +160,8 @@ const hostKeysFrom = (paths: ReadonlyArray<string>) =>
     if (paths.length === 0) return [PrivateKey.fromEd25519Seed(yield* CurvesImpl, crypto.randomBytes(32), "generated at start")]
     return yield* Effect.forEach(paths, (path) =>
       Effect.flatMap(readText(path), (text) =>
-        Effect.mapError(OpenSshKeyV1.read(text, { source: path }), (e) => new ServeConfigError({ detail: `${path}: ${e.message}` }))))
+        Effect.mapError(OpenSshKeyV1.read(text, { source: path }), (e) =>
+          new ServeConfigError({ detail: `${path}: ${e.message}` }))))
   })
 
 /**
@@ -202,8 +213,7 @@ export const serve = Command.make("serve", flags, (f) =>
         }
       },
       onAuthenticated: ({ connection, result }) =>
-        serveExec(connection, result, () =>
-          Effect.succeed({ stdout: `authenticated ${result.user} by ${result.methods.join(",")}\n`, exitStatus: 0 })),
+        serveExec(connection, result, () => Effect.succeed({ stdout: `authenticated ${result.user} by ${result.methods.join(",")}\n`, exitStatus: 0 })),
       onClosed: (exit, client) =>
         exit._tag === "Failure" && !f.json
           ? log(`Connection closed by ${client.address} port ${client.port}: ${closing(exit)}`)
@@ -220,4 +230,3 @@ const closing = (exit: Exit.Exit<unknown, unknown>): string =>
     onNone: () => "ended",
     onSome: (e) => (e instanceof Error ? show(e.message, 200) : "ended")
   })
-

@@ -64,7 +64,7 @@ const internalError = (what: unknown): string =>
   `ssh-auth: internal error: ${show(what instanceof Error ? `${what.name}: ${what.message}` : String(what), 300)}`
 
 /** Colour and bold (SGR) sequences, as @effect/cli's own rendering writes them (its wizard, say). */
-// eslint-disable-next-line no-control-regex
+
 const sgr = /\x1b\[[0-9;]*m/g
 
 /**
@@ -76,9 +76,7 @@ const sgr = /\x1b\[[0-9;]*m/g
 const escapingConsole = Console.consoleWith((console) => {
   // @effect/cli's rendered documents (a usage error, --version) end in a newline of their own: one is enough.
   const escape = (args: ReadonlyArray<unknown>) =>
-    args.map((a, i) =>
-      typeof a === "string" ? printable((i === args.length - 1 ? a.replace(/\n$/, "") : a).replace(sgr, ""), { multiline: true }) : a
-    )
+    args.map((a, i) => typeof a === "string" ? printable((i === args.length - 1 ? a.replace(/\n$/, "") : a).replace(sgr, ""), { multiline: true }) : a)
   return Effect.succeed<Console.Console>({
     ...console,
     log: (...args) => console.log(...escape(args)),

@@ -60,7 +60,10 @@ export const dump = (raw: RawConfig, config: HostConfig): ReadonlyArray<string> 
   for (const f of identityFilesAsWritten(raw)) put("identityfile", f.path)
   for (const args of raw.lists.get("certificatefile") ?? []) put("certificatefile", args[0])
   put("globalknownhostsfile", (raw.values.get("globalknownhostsfile") ?? Defaults.globalKnownHostsFiles).join(" "))
-  put("userknownhostsfile", (raw.values.get("userknownhostsfile") ?? Defaults.userKnownHostsFiles).map((f) => f.toLowerCase() === "none" ? f : expand(f)).join(" "))
+  put(
+    "userknownhostsfile",
+    (raw.values.get("userknownhostsfile") ?? Defaults.userKnownHostsFiles).map((f) => f.toLowerCase() === "none" ? f : expand(f)).join(" ")
+  )
   put("addkeystoagent", addKeysToAgent(raw))
   const agent = value("identityagent")
   put("identityagent", agent === undefined || agent === "SSH_AUTH_SOCK" || agent.toLowerCase() === "none" || /^\$[A-Za-z_]/.test(agent) ? agent : expand(agent))

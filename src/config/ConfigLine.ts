@@ -37,7 +37,10 @@ const splitArgs = (text: string): Either.Either<Array<string>, string> => {
     for (; i < text.length; i++) {
       const c = text[i]
       if (quote === undefined && /\s/.test(c)) break
-      if (c === "\\" && i + 1 < text.length && (text[i + 1] === "\"" || text[i + 1] === "'" || text[i + 1] === "\\" || (quote === undefined && text[i + 1] === " "))) {
+      if (
+        c === "\\" && i + 1 < text.length &&
+        (text[i + 1] === "\"" || text[i + 1] === "'" || text[i + 1] === "\\" || (quote === undefined && text[i + 1] === " "))
+      ) {
         arg += text[++i]
       } else if (quote === undefined && (c === "\"" || c === "'")) {
         quote = c

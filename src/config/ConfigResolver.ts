@@ -206,7 +206,7 @@ const expandInclude = (pattern: string, local: LocalContext, system: boolean): E
               : Effect.fail(unreadable(dir, "cannot list this directory for an Include")(error))
           )
         )
-        for (const e of [...entries].sort()) if (!e.startsWith(".") || part.startsWith(".")) if (matchPattern(e, part, false)) next.push(path.join(dir, e))
+        for (const e of [...entries].sort()) if (!e.startsWith(".") || part.startsWith(".")) { if (matchPattern(e, part, false)) next.push(path.join(dir, e)) }
       }
       paths = next
     }
@@ -276,7 +276,12 @@ const processLines = (
         case "include": {
           if (line.args.length === 0) return yield* fail("BadValue", line.file, line.line, "Include: missing argument.")
           if (flags.depth >= Defaults.maxIncludeDepth) {
-            return yield* fail("IncludeDepth", line.file, line.line, `Too many recursive configuration includes (more than ${Defaults.maxIncludeDepth} deep: an Include loop?)`)
+            return yield* fail(
+              "IncludeDepth",
+              line.file,
+              line.line,
+              `Too many recursive configuration includes (more than ${Defaults.maxIncludeDepth} deep: an Include loop?)`
+            )
           }
           const outer = activity.active
           for (const pattern of line.args) {
@@ -299,7 +304,12 @@ const processLines = (
       }
       const problem = known.info.check?.(line.args)
       if (problem !== undefined) {
-        return yield* fail("BadValue", line.file, line.line, problem === "extra arguments at end of line" ? `keyword ${line.keyword} extra arguments at end of line` : problem)
+        return yield* fail(
+          "BadValue",
+          line.file,
+          line.line,
+          problem === "extra arguments at end of line" ? `keyword ${line.keyword} extra arguments at end of line` : problem
+        )
       }
       // IgnoreUnknown applies to the lines after it wherever it is set.
       if (known.name === "ignoreunknown" && !pass.state.values.has("ignoreunknown")) pass.state.values.set("ignoreunknown", line.args)

@@ -16,12 +16,12 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { hostCertificateAlgorithms, hostKeyAlgorithms as supportedHostKeyAlgorithms } from "../transport/Algorithms.js"
-import { type HostKeyInfo, type HostKeyPolicy, HostKeyRejected } from "../transport/HostKeyPolicy.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import { confirm, type Prompter } from "../sources/Prompter.js"
-import * as KnownHosts from "./KnownHosts.js"
+import { hostCertificateAlgorithms, hostKeyAlgorithms as supportedHostKeyAlgorithms } from "../transport/Algorithms.js"
+import { type HostKeyInfo, type HostKeyPolicy, HostKeyRejected } from "../transport/HostKeyPolicy.js"
 import type { HostConfig, StrictHostKeyChecking } from "./HostConfig.js"
+import * as KnownHosts from "./KnownHosts.js"
 
 /**
  * @since 0.1.0
@@ -93,9 +93,9 @@ const check = (options: HostKeyCheckOptions, info: HostKeyInfo) =>
         return yield* reject(`the host certificate from the CA in ${result.entry.file} line ${result.entry.line} is not acceptable: ${result.error.message}`)
       case "Mismatch":
         return yield* reject(
-          `REMOTE HOST IDENTIFICATION HAS CHANGED: the ${PublicKey.typeLabel(info.key)} key sent by the remote host is ${info.fingerprint}; offending key${result.expected.length > 1 ? "s" : ""} in ${
-            result.expected.map((e) => `${e.file}:${e.line}`).join(", ")
-          }`,
+          `REMOTE HOST IDENTIFICATION HAS CHANGED: the ${PublicKey.typeLabel(info.key)} key sent by the remote host is ${info.fingerprint}; offending key${
+            result.expected.length > 1 ? "s" : ""
+          } in ${result.expected.map((e) => `${e.file}:${e.line}`).join(", ")}`,
           result.expected.map((e) => PublicKey.fingerprintSha256(e.key))
         )
       case "Unknown": {
@@ -109,7 +109,9 @@ const check = (options: HostKeyCheckOptions, info: HostKeyInfo) =>
           if (options.prompter === undefined) return yield* strict()
           const shown = KnownHosts.hostName(name, port)
           const answer = yield* options.prompter.ask(confirm(
-            `The authenticity of host '${shown}' can't be established.\n${PublicKey.typeLabel(info.key)} key fingerprint is ${info.fingerprint}.${others}\nAre you sure you want to continue connecting (yes/no/[fingerprint])? `
+            `The authenticity of host '${shown}' can't be established.\n${
+              PublicKey.typeLabel(info.key)
+            } key fingerprint is ${info.fingerprint}.${others}\nAre you sure you want to continue connecting (yes/no/[fingerprint])? `
           )).pipe(Effect.mapError((e) => reject(`cannot ask about the host key: ${e.message}`)))
           const reply = Redacted.value(answer).trim()
           if (reply.toLowerCase() !== "yes" && reply !== info.fingerprint) return yield* reject("Host key verification failed: not confirmed")

@@ -199,8 +199,7 @@ export type LookupResult =
 
 const isCertificate = (k: PublicKey.PublicKey | Certificate.Certificate): k is Certificate.Certificate => "signatureKey" in k
 
-const revokes = (entry: Entry, keys: ReadonlyArray<PublicKey.PublicKey>) =>
-  entry.marker === "revoked" && keys.some((k) => PublicKey.equals(entry.key, k))
+const revokes = (entry: Entry, keys: ReadonlyArray<PublicKey.PublicKey>) => entry.marker === "revoked" && keys.some((k) => PublicKey.equals(entry.key, k))
 
 /**
  * Looks a host up. `@revoked` wins over everything (for a certificate, a revoked CA or
@@ -243,8 +242,7 @@ export const lookup = (
   return { _tag: "Unknown", otherTypes: plain }
 }
 
-const algorithmsOf = (key: PublicKey.PublicKey): ReadonlyArray<string> =>
-  key._tag === "Rsa" ? ["rsa-sha2-512", "rsa-sha2-256"] : [key.type]
+const algorithmsOf = (key: PublicKey.PublicKey): ReadonlyArray<string> => key._tag === "Rsa" ? ["rsa-sha2-512", "rsa-sha2-256"] : [key.type]
 
 /**
  * The host key algorithms of the keys known for a host, in file order without repeats:

@@ -112,8 +112,7 @@ const parseIPv6 = (text: string): Uint8Array | undefined => {
  * @since 0.1.0
  * @category addresses
  */
-export const parseAddress = (text: string): Uint8Array | undefined =>
-  text.includes(":") ? parseIPv6(text) : parseIPv4(text)
+export const parseAddress = (text: string): Uint8Array | undefined => text.includes(":") ? parseIPv6(text) : parseIPv4(text)
 
 /**
  * An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as Node reports IPv4 peers of a

@@ -43,9 +43,7 @@ export class ChannelOpenRefused extends Schema.TaggedError<ChannelOpenRefused>()
 }) {
   override get message(): string {
     const name = Object.entries(OpenFailure).find(([, code]) => code === this.code)?.[0] ?? "unknown reason"
-    return `${this.via} refused a channel to ${this.host}:${this.port}: ${name} (${this.code})${
-      this.description ? `: ${this.description}` : ""
-    }`
+    return `${this.via} refused a channel to ${this.host}:${this.port}: ${name} (${this.code})${this.description ? `: ${this.description}` : ""}`
   }
 }
 
@@ -101,7 +99,13 @@ export const open = (
         const type = r.byte()
         switch (type) {
           case MessageNumber.CHANNEL_OPEN_CONFIRMATION:
-            return { type, recipient: r.uint32("recipient"), sender: r.uint32("sender"), window: r.uint32("window"), maxPacket: r.uint32("maximum packet") } as const
+            return {
+              type,
+              recipient: r.uint32("recipient"),
+              sender: r.uint32("sender"),
+              window: r.uint32("window"),
+              maxPacket: r.uint32("maximum packet")
+            } as const
           case MessageNumber.CHANNEL_OPEN_FAILURE:
             return { type, recipient: r.uint32("recipient"), code: r.uint32("reason code"), description: r.text("description") } as const
           case MessageNumber.GLOBAL_REQUEST:

@@ -24,8 +24,7 @@ const nist: Record<NistCurve, { readonly openssl: string; readonly size: number;
 const rawPrivate = (crv: OkpCurve, key: Uint8Array) =>
   // OpenSSL derives the public half from d; Node only wants x present.
   crypto.createPrivateKey({ key: { kty: "OKP", crv, d: b64u(key), x: "" }, format: "jwk" })
-const rawPublic = (crv: OkpCurve, key: Uint8Array) =>
-  crypto.createPublicKey({ key: { kty: "OKP", crv, x: b64u(key) }, format: "jwk" })
+const rawPublic = (crv: OkpCurve, key: Uint8Array) => crypto.createPublicKey({ key: { kty: "OKP", crv, x: b64u(key) }, format: "jwk" })
 const exportRawPublic = (key: crypto.KeyObject): Uint8Array => fromB64u(key.export({ format: "jwk" }).x)
 
 /** KeyObjects of the ephemeral X25519 keys we made, by their raw bytes. */
@@ -77,8 +76,7 @@ export const nodeCurves: Curves = {
   },
   ed25519: {
     publicKey: (seed) => exportRawPublic(crypto.createPublicKey(rawPrivate("Ed25519", seed))),
-    sign: (seed, message) =>
-      new Uint8Array(crypto.sign(null, message, signingKey(seed, () => rawPrivate("Ed25519", seed)))),
+    sign: (seed, message) => new Uint8Array(crypto.sign(null, message, signingKey(seed, () => rawPrivate("Ed25519", seed)))),
     verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false
       try {

@@ -234,7 +234,8 @@ export const authenticate = (
             ? cut("LoginGraceTime", DisconnectReason.BY_APPLICATION, "Timeout before authentication")
             : Effect.fail(lost(e))))
     })
-    const send = (payload: Uint8Array) => Effect.mapError(connection.send(payload), lost)
+    const send = (payload: Uint8Array) =>
+      Effect.mapError(connection.send(payload), lost)
 
     const parseRequest = (payload: Uint8Array): Either.Either<Request, Violation> => {
       switch (payload[0]) {
@@ -247,7 +248,8 @@ export const authenticate = (
               const method = r.text("method name")
               return { user, service, method, body: r.rest(), payload }
             }),
-            (e) => new Violation(`malformed USERAUTH_REQUEST: ${e.message}`)
+            (e) =>
+              new Violation(`malformed USERAUTH_REQUEST: ${e.message}`)
           )
         case MessageNumber.USERAUTH_SUCCESS:
           return Either.left(new Violation("a client may not send USERAUTH_SUCCESS"))
@@ -258,14 +260,17 @@ export const authenticate = (
 
     /** Decodes a method's fields; a malformed body is the client's violation. */
     const fields = <A>(request: Request, parse: (r: Reader) => A): Effect.Effect<A, Violation> =>
-      Either.match(decode(request.body, (r) => {
-        const value = parse(r)
-        r.end(`${request.method} request`)
-        return value
-      }), {
-        onLeft: (e) => Effect.fail(new Violation(`malformed ${request.method} request: ${e.message}`)),
-        onRight: Effect.succeed
-      })
+      Either.match(
+        decode(request.body, (r) => {
+          const value = parse(r)
+          r.end(`${request.method} request`)
+          return value
+        }),
+        {
+          onLeft: (e) => Effect.fail(new Violation(`malformed ${request.method} request: ${e.message}`)),
+          onRight: Effect.succeed
+        }
+      )
 
     // ---- the methods ----
 
@@ -423,8 +428,7 @@ export const authenticate = (
         return floor > elapsed ? Effect.sleep(floor - elapsed) : Effect.void
       })
 
-    const failure = (partial: boolean) =>
-      send(encode((w) => w.byte(MessageNumber.USERAUTH_FAILURE).nameList(nextMethods(chains, completed)).boolean(partial)))
+    const failure = (partial: boolean) => send(encode((w) => w.byte(MessageNumber.USERAUTH_FAILURE).nameList(nextMethods(chains, completed)).boolean(partial)))
 
     // ---- the loop: one request per turn, bounded by maxRequests ----
     const run: Effect.Effect<Authenticated, ServerAuthFailure> = Effect.gen(function*() {

@@ -54,8 +54,7 @@ export const signatureAlgorithmOf = (certAlgorithm: string): string => plainType
  * @since 0.1.0
  * @category accessors
  */
-export const certificateAlgorithmFor = (signatureAlgorithm: string): string =>
-  `${signatureAlgorithm.replace(/@openssh\.com$/, "")}${SUFFIX}`
+export const certificateAlgorithmFor = (signatureAlgorithm: string): string => `${signatureAlgorithm.replace(/@openssh\.com$/, "")}${SUFFIX}`
 
 /** `ssh-ed25519-cert-v01@openssh.com` → `ssh-ed25519`; `sk-…@openssh.com` keeps its domain. */
 const plainType = (certType: string) => {
@@ -121,7 +120,14 @@ const readOptions = (bytes: Uint8Array, field: string): Array<CertOption> =>
       previous = name
       const data = r.string(`${field} data`)
       if (data.length === 0) out.push({ name })
-      else out.push({ name, value: orThrow(decode(data, (d) => { const v = d.text(`${name} value`); d.end(name); return v })) })
+      else {out.push({
+          name,
+          value: orThrow(decode(data, (d) => {
+            const v = d.text(`${name} value`)
+            d.end(name)
+            return v
+          }))
+        })}
     }
     return out
   }))

@@ -146,8 +146,7 @@ export const read: KeyReader = (text, options) =>
   Effect.gen(function*() {
     const { source } = options
     const format = "openssh-key-v1" as const
-    const malformed = (detail: string, cause?: unknown) =>
-      new KeyFileError({ reason: "Malformed", source, format, detail, ...(cause ? { cause } : {}) })
+    const malformed = (detail: string, cause?: unknown) => new KeyFileError({ reason: "Malformed", source, format, detail, ...(cause ? { cause } : {}) })
     const match = new RegExp(`-----BEGIN ${LABEL}-----([\\s\\S]*?)-----END ${LABEL}-----`).exec(text)
     if (!match) return yield* malformed("no BEGIN/END OPENSSH PRIVATE KEY armour")
     const body = match[1].replace(/\s+/g, "")

@@ -83,7 +83,8 @@ export const read: KeyReader = (text, options) =>
     const curves = yield* CurvesImpl
     return yield* Effect.try({
       try: () => fromKeyObject(curves, keyObject),
-      catch: (e) => e instanceof KeyError ? fromKeyError(source, format, e) : new KeyFileError({ reason: "Malformed", source, format, detail: String(e), cause: e })
+      catch: (e) =>
+        e instanceof KeyError ? fromKeyError(source, format, e) : new KeyFileError({ reason: "Malformed", source, format, detail: String(e), cause: e })
     })
   })
 

@@ -10,7 +10,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
-import { CurvesImpl, type Curves, type NistCurve } from "../crypto/Curves.js"
+import { type Curves, CurvesImpl, type NistCurve } from "../crypto/Curves.js"
 import { leftPad } from "../crypto/FixedWidth.js"
 import type { Reader } from "../wire/Reader.js"
 import { encode, type Writer } from "../wire/Writer.js"
@@ -226,7 +226,11 @@ export const fromKeyObject = (curves: Curves, key: crypto.KeyObject, comment = "
       const jwk = key.export({ format: "jwk" })
       const curve = jwk.crv as NistCurve
       if (!(curve in curveSizes)) {
-        throw new KeyError({ reason: "UnsupportedKeyType", keyType: `ec ${jwk.crv}`, detail: `elliptic curve ${jwk.crv} is not one SSH uses (P-256, P-384, P-521)` })
+        throw new KeyError({
+          reason: "UnsupportedKeyType",
+          keyType: `ec ${jwk.crv}`,
+          detail: `elliptic curve ${jwk.crv} is not one SSH uses (P-256, P-384, P-521)`
+        })
       }
       return fromEcdsaScalar(curves, curve, fromB64url(jwk.d), comment)
     }

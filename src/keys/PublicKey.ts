@@ -156,7 +156,11 @@ const readBody = (r: Reader, blob: Uint8Array): PublicKey => {
       r.end("ssh-rsa key")
       const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
       if (bits < RSA_MIN_BITS) {
-        throw new KeyError({ reason: "UnsupportedKeyType", keyType: type, detail: `a ${bits}-bit RSA key: keys under ${RSA_MIN_BITS} bits are refused, as OpenSSH refuses them` })
+        throw new KeyError({
+          reason: "UnsupportedKeyType",
+          keyType: type,
+          detail: `a ${bits}-bit RSA key: keys under ${RSA_MIN_BITS} bits are refused, as OpenSSH refuses them`
+        })
       }
       return { _tag: "Rsa", type, blob, e, n, bits }
     }
@@ -278,8 +282,7 @@ export const bits = (key: PublicKey): number => {
  * @since 0.1.0
  * @category comparisons
  */
-export const equals = (a: PublicKey, b: PublicKey): boolean =>
-  a.blob.length === b.blob.length && a.blob.every((x, i) => x === b.blob[i])
+export const equals = (a: PublicKey, b: PublicKey): boolean => a.blob.length === b.blob.length && a.blob.every((x, i) => x === b.blob[i])
 
 const digest = (algorithm: string, data: Uint8Array): Buffer => crypto.createHash(algorithm).update(data).digest()
 
@@ -307,8 +310,7 @@ const fingerprints = new WeakMap<Uint8Array, string>()
  * @since 0.1.0
  * @category fingerprints
  */
-export const fingerprintMd5 = (key: PublicKey): string =>
-  `MD5:${digest("md5", key.blob).toString("hex").replace(/(..)(?!$)/g, "$1:")}`
+export const fingerprintMd5 = (key: PublicKey): string => `MD5:${digest("md5", key.blob).toString("hex").replace(/(..)(?!$)/g, "$1:")}`
 
 /**
  * A parsed signature blob: `string algorithm, string signature` (RFC 4253 §6.6).

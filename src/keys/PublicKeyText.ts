@@ -90,7 +90,7 @@ const splitOptions = (line: string): Either.Either<{ readonly options: ReadonlyA
     if (line[i] === "=") {
       if (line[++i] !== "\"") return Either.left(malformed(`option ${name} needs a double-quoted value`))
       value = ""
-      for (i++; ; i++) {
+      for (i++;; i++) {
         if (i >= line.length) return Either.left(malformed(`unterminated quote in option ${name}`))
         if (line[i] === "\\" && line[i + 1] === "\"") value += line[++i]
         else if (line[i] === "\"") break

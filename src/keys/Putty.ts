@@ -157,7 +157,9 @@ const readPrivate = (curves: Curves, pub: PublicKey.PublicKey, blob: Uint8Array,
   })
   if (Either.isLeft(parsed)) throw parsed.left
   const key = parsed.right
-  if (!PublicKey.equals(key.publicKey, pub)) throw new KeyError({ reason: "Malformed", keyType: pub.type, detail: "the private key does not match the public key" })
+  if (!PublicKey.equals(key.publicKey, pub)) {
+    throw new KeyError({ reason: "Malformed", keyType: pub.type, detail: "the private key does not match the public key" })
+  }
   return key
 }
 
@@ -197,9 +199,7 @@ export const read: KeyReader = (text, options) =>
       d.setAutoPadding(false)
       privateBlob = new Uint8Array(Buffer.concat([d.update(privateBlob), d.final()]))
     }
-    const macData = encode((w) =>
-      w.string(file.algorithm).string(file.encryption).string(file.comment).string(file.publicBlob).string(privateBlob)
-    )
+    const macData = encode((w) => w.string(file.algorithm).string(file.encryption).string(file.comment).string(file.publicBlob).string(privateBlob))
     const mac = crypto.createHmac(keys.macHash, keys.macKey).update(macData).digest()
     if (mac.length !== file.mac.length || !crypto.timingSafeEqual(mac, file.mac)) {
       return yield* encrypted ? new WrongPassphrase({ source, format, publicKey }) : malformed("Private-MAC does not match: the file is damaged")

@@ -497,7 +497,10 @@ export const checkCertificate = (
   const { restrictions, sourceAddress } = certOptions.right
   const address = unmapAddress(options.clientAddress)
   if (sourceAddress !== undefined && matchCidrList(address, sourceAddress) !== "match") {
-    return refuse("SourceAddressNotAllowed", `${describeCertificate(cert)} may not be used from ${show(address, 64)} (source-address ${show(sourceAddress, 128)})`)
+    return refuse(
+      "SourceAddressNotAllowed",
+      `${describeCertificate(cert)} may not be used from ${show(address, 64)} (source-address ${show(sourceAddress, 128)})`
+    )
   }
   const principal = options.principals.find((p) => cert.principals.includes(p))
   if (principal === undefined) {
@@ -553,14 +556,17 @@ const checkEntry = (entry: AuthorizedKey, context: MatchContext, address: string
     const verdict = matchHostAndAddress(context.clientName ?? address, address, entry.from)
     if (verdict !== "match") {
       const client = context.clientName === undefined ? show(address, 64) : `${show(context.clientName, 128)} (${show(address, 64)})`
-      return refuse("FromNotAllowed", verdict === "invalid" ? `invalid from= list ${show(entry.from.join(","), 128)}` : `${client} is not allowed by from=${show(entry.from.join(","), 128)}`, at)
+      return refuse(
+        "FromNotAllowed",
+        verdict === "invalid" ? `invalid from= list ${show(entry.from.join(","), 128)}` : `${client} is not allowed by from=${show(entry.from.join(","), 128)}`,
+        at
+      )
     }
   }
   return Either.void
 }
 
-const isCertificate = (offered: PublicKey.PublicKey | Certificate.Certificate): offered is Certificate.Certificate =>
-  "signatureKey" in offered
+const isCertificate = (offered: PublicKey.PublicKey | Certificate.Certificate): offered is Certificate.Certificate => "signatureKey" in offered
 
 /**
  * Whether the file lets `offered` (a plain key, or a certificate) log in as `context.user`,

@@ -157,19 +157,22 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     const login = (channel: ByteChannel, acceptedAt: number) =>
       Effect.gen(function*() {
         // How the handshake fails is how the connection ends: a typed ServerAuthFailure too.
-        const connection = yield* Effect.mapError(serverHandshake(channel, {
-          hostKeys: options.hostKeys,
-          preferences: options.algorithms ?? defaultPreferences,
-          serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
-          handshakeTimeout,
-          // LoginGraceTime bounds the wait during userauth; the session sets its own after.
-          receiveTimeout: Duration.days(1),
-          rekeyBytes: 2 ** 30,
-          rekeyPackets: 2 ** 28,
-          serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
-          extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]],
-          deadline: acceptedAt + graceMillis
-        }), (e) => transportFailure(e))
+        const connection = yield* Effect.mapError(
+          serverHandshake(channel, {
+            hostKeys: options.hostKeys,
+            preferences: options.algorithms ?? defaultPreferences,
+            serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
+            handshakeTimeout,
+            // LoginGraceTime bounds the wait during userauth; the session sets its own after.
+            receiveTimeout: Duration.days(1),
+            rekeyBytes: 2 ** 30,
+            rekeyPackets: 2 ** 28,
+            serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
+            extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]],
+            deadline: acceptedAt + graceMillis
+          }),
+          (e) => transportFailure(e)
+        )
         const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
         const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
         yield* Effect.annotateCurrentSpan("user", result.user)
@@ -183,12 +186,14 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
         socket.destroy()
         return
       }
-      const fiber = runFork(serve(socket).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          options.onClosed ? options.onClosed(exit, { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }) : Effect.void
+      const fiber = runFork(
+        serve(socket).pipe(
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            options.onClosed ? options.onClosed(exit, { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }) : Effect.void
+          )
         )
-      ))
+      )
       open.add(fiber)
       fiber.addObserver(() => open.delete(fiber))
     })
@@ -214,4 +219,3 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     const bound = server.address() as net.AddressInfo
     return { host, port: bound.port, connections: () => open.size } satisfies Listening
   })
-

@@ -60,7 +60,11 @@ export class ServerAttempt extends Schema.Class<ServerAttempt>("ServerAttempt")(
       ChangeRequested: "Postponed"
     }[this.outcome]
     const key = this.key
-      ? `: ${this.key.certificate ? `${this.key.type}-CERT ID ${show(this.key.certificate.keyId, 64)} (serial ${this.key.certificate.serial}) CA ${this.key.certificate.caFingerprint} ` : `${this.key.type} `}${this.key.fingerprint}`
+      ? `: ${
+        this.key.certificate
+          ? `${this.key.type}-CERT ID ${show(this.key.certificate.keyId, 64)} (serial ${this.key.certificate.serial}) CA ${this.key.certificate.caFingerprint} `
+          : `${this.key.type} `
+      }${this.key.fingerprint}`
       : ""
     // sshd names a host-bound request by its method family.
     const method = this.method === "publickey-hostbound-v00@openssh.com" ? "publickey" : this.method

@@ -9,7 +9,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { Channel, defaultMaxPacket, defaultWindow, OpenFailure, openConfirmation, openFailure } from "../connection/Channel.js"
+import { Channel, defaultMaxPacket, defaultWindow, openConfirmation, OpenFailure, openFailure } from "../connection/Channel.js"
 import type { ServerConnection } from "../transport/ServerHandshake.js"
 import type { TransportFailure } from "../transport/TransportError.js"
 import { DisconnectReason, MessageNumber } from "../wire/MessageNumber.js"

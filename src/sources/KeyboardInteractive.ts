@@ -46,8 +46,10 @@ export class KeyboardInteractive<E = never, R = never> extends Base implements A
     return `user=${this.username}`
   }
   get authenticate(): Effect.Effect<AuthOutcome, AuthHandlerError | CredentialError, AuthHandler | R> {
-    return Effect.flatMap(AuthHandler, (h) =>
-      h.keyboardInteractive(this.username, (request) => userCode(this.responder(request), this.toString(), "the responder"), this.submethods))
+    return Effect.flatMap(
+      AuthHandler,
+      (h) => h.keyboardInteractive(this.username, (request) => userCode(this.responder(request), this.toString(), "the responder"), this.submethods)
+    )
   }
 }
 
@@ -57,5 +59,4 @@ export class KeyboardInteractive<E = never, R = never> extends Base implements A
  * @since 0.1.0
  * @category constructors
  */
-export const make = <E = never, R = never>(options: KeyboardInteractiveOptions<E, R>): KeyboardInteractive<E, R> =>
-  new KeyboardInteractive(options)
+export const make = <E = never, R = never>(options: KeyboardInteractiveOptions<E, R>): KeyboardInteractive<E, R> => new KeyboardInteractive(options)

@@ -82,8 +82,7 @@ export class Password<E = never, R = never> extends Base implements AuthSource<R
     const change = this.options.changePassword
     const fallback = this.fallbackMethods.length > 0
     // The server wants keyboard-interactive, and not password.
-    const onlyInteractive = (methods: ReadonlyArray<string>) =>
-      fallback && !methods.includes("password") && methods.includes("keyboard-interactive")
+    const onlyInteractive = (methods: ReadonlyArray<string>) => fallback && !methods.includes("password") && methods.includes("keyboard-interactive")
     return Effect.gen(this, function*() {
       const handler = yield* AuthHandler
       const password = yield* userCode(this.options.password, this.toString(), "the password getter")
@@ -112,7 +111,9 @@ export class Password<E = never, R = never> extends Base implements AuthSource<R
     const respond = (request: InteractiveRequest) => {
       if (request.prompts.length === 0) return Effect.succeed([])
       const [only] = request.prompts
-      if (request.prompts.length > 1 || only.echo) return refuse(`keyboard-interactive asked ${request.prompts.length} prompt(s), not one hidden password prompt`)
+      if (request.prompts.length > 1 || only.echo) {
+        return refuse(`keyboard-interactive asked ${request.prompts.length} prompt(s), not one hidden password prompt`)
+      }
       if (imitatesLocalPrompt(only.prompt)) return refuse("the server's prompt reads like a local one: not answered")
       if (answered) return refuse("the server asked for the password a second time")
       answered = true

@@ -58,8 +58,10 @@ export class PrivateKey extends Base implements AuthSource {
     const guarded: Keys.Signer<Keys.SignerFailure> = {
       ...signer,
       sign: (algorithm, data) =>
-        Effect.catchAllDefect(signer.sign(algorithm, data), (cause) =>
-          Effect.fail(new CredentialError({ source: this.toString(), detail: "the signer threw", cause })))
+        Effect.catchAllDefect(
+          signer.sign(algorithm, data),
+          (cause) => Effect.fail(new CredentialError({ source: this.toString(), detail: "the signer threw", cause }))
+        )
     }
     return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, guarded, this.options))
   }
@@ -136,9 +138,12 @@ export class OnDiskPrivateKey<E = never, R = never> extends Base implements Auth
   /** Reads and decrypts the key. */
   get load(): Effect.Effect<Keys.PrivateKey, PrivateKeyError | CredentialError, R | FileSystem.FileSystem> {
     const passphrase = this.passphrase
-    return KeyFile.readFile(this.path, passphrase
-      ? { passphrase: userCode(passphrase, this.toString(), "the passphrase getter") }
-      : {})
+    return KeyFile.readFile(
+      this.path,
+      passphrase
+        ? { passphrase: userCode(passphrase, this.toString(), "the passphrase getter") }
+        : {}
+    )
   }
   get authenticate(): Effect.Effect<AuthHandler.AuthOutcome, SourceError, AuthHandler.AuthHandler | R | FileSystem.FileSystem> {
     return Effect.flatMap(this.load, (key) => Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, key, this.options)))

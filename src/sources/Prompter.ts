@@ -169,8 +169,7 @@ export const imitatesLocalPrompt = (text: string): boolean =>
  * @since 0.1.0
  * @category accessors
  */
-export const echoes = (prompt: Prompt): boolean =>
-  prompt._tag === "Confirm" || (prompt._tag === "KeyboardInteractive" && prompt.echo)
+export const echoes = (prompt: Prompt): boolean => prompt._tag === "Confirm" || (prompt._tag === "KeyboardInteractive" && prompt.echo)
 
 /**
  * What the prompt says, on one line, safe to print and to put in an error. A server's

@@ -28,7 +28,7 @@ import { CurveError } from "../crypto/Curves.js"
 import * as Certificate from "../keys/Certificate.js"
 import { type PrivateKey, signSync } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
-import { DisconnectReason, isKexMessage, MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { DisconnectReason, isKexMessage, messageName, MessageNumber } from "../wire/MessageNumber.js"
 import { show, showList } from "../wire/PeerText.js"
 import { decode } from "../wire/Reader.js"
 import type { WireError } from "../wire/WireError.js"
@@ -39,7 +39,7 @@ import { macs } from "./cipher/Mac.js"
 import { type DirectionKeys, noneSealer, type PacketOpener, type PacketSealer } from "./cipher/PacketCipher.js"
 import { HostKeyRejected } from "./HostKeyPolicy.js"
 import { type KexExchange, type KexMethod, kexMethods } from "./kex/KexMethod.js"
-import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, type NegotiatedAlgorithms, negotiate, pseudoAlgorithms } from "./KexInit.js"
+import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, type NegotiatedAlgorithms, pseudoAlgorithms } from "./KexInit.js"
 import { framePacket, PacketDecoder, PacketError } from "./PacketCodec.js"
 import { Disconnected, TransportError } from "./TransportError.js"
 
@@ -228,13 +228,16 @@ export class Connection {
   receiveEnd(): void {
     if (this.failure) return
     const pending = this.decoder.buffered
-    this.fail(this.error(
-      "ConnectionClosed",
-      undefined,
-      pending > 0
-        ? `connection closed by the ${this.peer} in the middle of a packet (${pending} bytes pending)`
-        : `connection closed by the ${this.peer}`
-    ), false)
+    this.fail(
+      this.error(
+        "ConnectionClosed",
+        undefined,
+        pending > 0
+          ? `connection closed by the ${this.peer} in the middle of a packet (${pending} bytes pending)`
+          : `connection closed by the ${this.peer}`
+      ),
+      false
+    )
   }
 
   /** Bytes to send to the peer, if any. */
@@ -550,7 +553,9 @@ export class Connection {
     }
     if (!got.line.startsWith("SSH-")) {
       // Only a server may send other lines first (RFC 4253 §4.2).
-      if (this.role === "server") throw this.error("VersionExchange", "version exchange", `the client's first line is not an identification string: "${show(got.line, 64)}"`)
+      if (this.role === "server") {
+        throw this.error("VersionExchange", "version exchange", `the client's first line is not an identification string: "${show(got.line, 64)}"`)
+      }
       if (++this.preludeLines > MAX_PRELUDE_LINES) {
         throw this.error("VersionExchange", "version exchange", `no SSH identification string within ${MAX_PRELUDE_LINES} lines`)
       }
@@ -653,7 +658,11 @@ export class Connection {
       negotiate(c, s, (name) => ciphers.get(name)?.aead ?? false, this.sessionId === undefined),
       (e) => {
         const [ourList, theirList] = client ? [e.client, e.server] : [e.server, e.client]
-        throw this.error("KexFailed", "KEXINIT", `no common ${e.category} algorithm; we offer ${ourList.join(",")}; the ${this.peer} offers ${showList(theirList)}`)
+        throw this.error(
+          "KexFailed",
+          "KEXINIT",
+          `no common ${e.category} algorithm; we offer ${ourList.join(",")}; the ${this.peer} offers ${showList(theirList)}`
+        )
       }
     )
     if (this.sessionId === undefined) {
@@ -788,7 +797,9 @@ export class Connection {
       response = read.right
     } catch (e) {
       if (e instanceof TransportError) throw e
-      throw e instanceof CurveError ? kexFailed(`invalid client key exchange value: ${e.message}`, e) : kexFailed(`could not process KEXDH_INIT: ${String(e)}`, e)
+      throw e instanceof CurveError
+        ? kexFailed(`invalid client key exchange value: ${e.message}`, e)
+        : kexFailed(`could not process KEXDH_INIT: ${String(e)}`, e)
     }
     const hostKey = this.hostKeyFor(neg.hostKey)
     const K = encode((w) => w.mpintUnsigned(response.sharedSecret))

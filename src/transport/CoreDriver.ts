@@ -135,11 +135,11 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
     // handshake. On any other clock (TestClock) a sleep fiber of the caller's runtime, so the
     // caller's clock decides when the deadline comes.
     const schedule = clock === liveClock
-      ? (millis: number, fire: () => void): (() => void) => {
+      ? (millis: number, fire: () => void): () => void => {
         const handle = setTimeout(fire, millis)
         return () => clearTimeout(handle)
       }
-      : (millis: number, fire: () => void): (() => void) => {
+      : (millis: number, fire: () => void): () => void => {
         const fiber = runFork(Effect.sleep(millis))
         fiber.addObserver((exit) => {
           if (exit._tag === "Success") fire()
@@ -290,8 +290,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
           onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
         }),
       pending: () => inbound.size,
-      disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) =>
-        Effect.sync(() => step(() => core.disconnect(code, description))),
+      disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),
       rekey: Effect.suspend(() => {
         if (core.closed) return Effect.fail(userError())
         return Effect.async<void, TransportFailure>((resume) => {

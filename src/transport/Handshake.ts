@@ -144,8 +144,7 @@ export const handshake = (
           return Effect.flatMap(
             driver.services.take({
               millis: Duration.toMillis(options.handshakeTimeout),
-              onTimeout: () =>
-                driver.error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
+              onTimeout: () => driver.error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
             }),
             (accepted) =>
               accepted === name

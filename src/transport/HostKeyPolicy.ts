@@ -103,5 +103,4 @@ export type HostKey = HostKeyPolicy | string | ReadonlyArray<string>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (hostKey: HostKey): HostKeyPolicy =>
-  typeof hostKey === "function" ? hostKey : pinned(typeof hostKey === "string" ? [hostKey] : hostKey)
+export const make = (hostKey: HostKey): HostKeyPolicy => typeof hostKey === "function" ? hostKey : pinned(typeof hostKey === "string" ? [hostKey] : hostKey)

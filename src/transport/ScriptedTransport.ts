@@ -15,7 +15,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
 import * as PublicKey from "../keys/PublicKey.js"
-import { MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { messageName, MessageNumber } from "../wire/MessageNumber.js"
 import { decode } from "../wire/Reader.js"
 import { encode } from "../wire/Writer.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
@@ -167,14 +167,12 @@ export const banner = (text: string): Uint8Array => encode((w) => w.byte(u.USERA
  * @since 0.1.0
  * @category server messages
  */
-export const pkOk = (algorithm: string, blob: Uint8Array): Uint8Array =>
-  encode((w) => w.byte(u.USERAUTH_PK_OK).string(algorithm).string(blob))
+export const pkOk = (algorithm: string, blob: Uint8Array): Uint8Array => encode((w) => w.byte(u.USERAUTH_PK_OK).string(algorithm).string(blob))
 /**
  * @since 0.1.0
  * @category server messages
  */
-export const passwordChangeRequest = (prompt: string): Uint8Array =>
-  encode((w) => w.byte(u.USERAUTH_PASSWD_CHANGEREQ).string(prompt).string(""))
+export const passwordChangeRequest = (prompt: string): Uint8Array => encode((w) => w.byte(u.USERAUTH_PASSWD_CHANGEREQ).string(prompt).string(""))
 /**
  * @since 0.1.0
  * @category server messages
@@ -202,8 +200,7 @@ export const extInfo = (extensions: Readonly<Record<string, string>>): Uint8Arra
  * @since 0.1.0
  * @category server messages
  */
-export const disconnect = (code: number, description: string): Uint8Array =>
-  encode((w) => w.byte(u.DISCONNECT).uint32(code).string(description).string(""))
+export const disconnect = (code: number, description: string): Uint8Array => encode((w) => w.byte(u.DISCONNECT).uint32(code).string(description).string(""))
 
 const algorithms: NegotiatedAlgorithms = {
   kex: "scripted",
@@ -306,8 +303,7 @@ export const makeScripted = (options: ScriptOptions): Effect.Effect<ScriptedTran
       get pending() {
         return Option.getOrElse(inbound.unsafeSize(), () => 0)
       },
-      requestService: (name) =>
-        name === "ssh-userauth" ? Effect.void : Effect.fail(new Disconnected({ host, port, code: 7, description: `no ${name}` })),
+      requestService: (name) => name === "ssh-userauth" ? Effect.void : Effect.fail(new Disconnected({ host, port, code: 7, description: `no ${name}` })),
       disconnect: () => Effect.asVoid(inbound.end)
     }
     return transport

@@ -12,7 +12,7 @@ import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import type * as PublicKey from "../keys/PublicKey.js"
-import { DisconnectReason, MessageNumber, messageName } from "../wire/MessageNumber.js"
+import { DisconnectReason, messageName, MessageNumber } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
@@ -144,8 +144,7 @@ export const serverHandshake = (
         return true
       },
       // Nothing but the service request may come first: the rest is cut as it arrives.
-      onMessage: (payload, core) =>
-        served || refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
+      onMessage: (payload, core) => served || refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
     })
     const cause = <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.mapError(effect, (e) => violation ?? e)
     // One plain timer, as the inbox's: a race of fibers would cost more than the rest of the wait.

@@ -164,5 +164,4 @@ const handshakeWith = (channel: ByteChannel, preferences: AlgorithmPreferences, 
  * @since 0.1.0
  * @category layers
  */
-export const layerTcp = (options: TcpOptions): Layer.Layer<Transport, TransportFailure | HostKeyRejected> =>
-  Layer.scoped(Transport, makeTcp(options))
+export const layerTcp = (options: TcpOptions): Layer.Layer<Transport, TransportFailure | HostKeyRejected> => Layer.scoped(Transport, makeTcp(options))

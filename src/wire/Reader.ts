@@ -244,7 +244,10 @@ export const decode = <A>(bytes: Uint8Array, parse: (r: Reader) => A): Either.Ei
     if (e instanceof WireError) return Either.left(e)
     if (typeof e === "object" && e !== null && "_tag" in e) throw e
     return Either.left(
-      new WireError({ reason: "Malformed", field: "message", offset: reader.offset, detail: `cannot be decoded (${e instanceof Error ? e.name : "error"})` }, true)
+      new WireError(
+        { reason: "Malformed", field: "message", offset: reader.offset, detail: `cannot be decoded (${e instanceof Error ? e.name : "error"})` },
+        true
+      )
     )
   }
 }

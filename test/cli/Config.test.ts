@@ -22,8 +22,13 @@ describe.skipIf(!hasTool("ssh"))("ssh-auth config", () => {
 
   it("prints what ssh -G prints, with -F, -l, -p, -o and user@host", () => {
     const file = path.join(dir, "config")
-    fs.writeFileSync(file, "Host web\n  HostName web1.example.com\n  User deploy\n  IdentityFile ~/.ssh/web_%h\n  HostKeyAlgorithms ^ssh-ed25519\nMatch host web1.*\n  ProxyJump bastion\n")
-    for (const args of [["web"], ["-l", "alice", "-p", "2300", "web"], ["-o", "StrictHostKeyChecking=accept-new", "bob@web"], ["-o", "User=opt", "other.example"]]) {
+    fs.writeFileSync(
+      file,
+      "Host web\n  HostName web1.example.com\n  User deploy\n  IdentityFile ~/.ssh/web_%h\n  HostKeyAlgorithms ^ssh-ed25519\nMatch host web1.*\n  ProxyJump bastion\n"
+    )
+    for (
+      const args of [["web"], ["-l", "alice", "-p", "2300", "web"], ["-o", "StrictHostKeyChecking=accept-new", "bob@web"], ["-o", "User=opt", "other.example"]]
+    ) {
       const ours = run(process.execPath, [bin, "config", "-F", file, ...args])
       expect(ours.status, ours.stderr).toBe(0)
       const theirs = run("ssh", ["-G", "-F", file, ...args])

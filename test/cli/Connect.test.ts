@@ -71,23 +71,36 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
     Effect.gen(function*() {
       const { connect, good, sshd } = yield* setup
       const dir = yield* Sshd.tempDir("connect-kh-")
-      const r = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-i", good, "-o", `UserKnownHostsFile=${dir}/known_hosts`, "-o", "GlobalKnownHostsFile=/dev/null"])
+      const r = yield* connect([
+        "127.0.0.1",
+        "-p",
+        String(sshd.port),
+        "-i",
+        good,
+        "-o",
+        `UserKnownHostsFile=${dir}/known_hosts`,
+        "-o",
+        "GlobalKnownHostsFile=/dev/null"
+      ])
       expect(r.code).toBe(255)
       expect(r.stderr).toMatch(/no ssh-ed25519 host key is known for \[127\.0\.0\.1\]:\d+/)
       expect(yield* sshd.readLog).not.toMatch(/publickey/)
     }))
 
-  it.scopedLive.skipIf(skipUnlessRoot("ssh-auth connect --password-env (a password user)"))("--password-env reads the password from the environment, and never prints it", () =>
-    Effect.gen(function*() {
-      const user = yield* Sshd.ensureTestUser()
-      const { connect, sshd } = yield* setup
-      const args = [`${user.name}@127.0.0.1`, "-p", String(sshd.port), "--password-env", "TEST_PW", "--insecure-accept-any-host-key"]
-      const ok = yield* connect(args, { TEST_PW: user.password })
-      expect(ok.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
-      const bad = yield* connect([...args, "--json"], { TEST_PW: "definitely-wrong-pw" })
-      expect(bad.code).toBe(255)
-      expect(bad.stdout + bad.stderr).not.toContain("definitely-wrong-pw")
-    }))
+  it.scopedLive.skipIf(skipUnlessRoot("ssh-auth connect --password-env (a password user)"))(
+    "--password-env reads the password from the environment, and never prints it",
+    () =>
+      Effect.gen(function*() {
+        const user = yield* Sshd.ensureTestUser()
+        const { connect, sshd } = yield* setup
+        const args = [`${user.name}@127.0.0.1`, "-p", String(sshd.port), "--password-env", "TEST_PW", "--insecure-accept-any-host-key"]
+        const ok = yield* connect(args, { TEST_PW: user.password })
+        expect(ok.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
+        const bad = yield* connect([...args, "--json"], { TEST_PW: "definitely-wrong-pw" })
+        expect(bad.code).toBe(255)
+        expect(bad.stdout + bad.stderr).not.toContain("definitely-wrong-pw")
+      })
+  )
 })
 
 describe("ssh-auth connect, before it connects", () => {
@@ -97,7 +110,21 @@ describe("ssh-auth connect, before it connects", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
       // A directory stands for an unreadable file: as root, a mode-000 file can still be read.
       const run = (knownHosts: string) =>
-        Sshd.run(process.execPath, [bin, "connect", "-F", "/dev/null", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "127.0.0.1", "-p", "1"], { timeoutMs: 20_000 })
+        Sshd.run(process.execPath, [
+          bin,
+          "connect",
+          "-F",
+          "/dev/null",
+          "-o",
+          `UserKnownHostsFile=${knownHosts}`,
+          "-o",
+          "GlobalKnownHostsFile=/dev/null",
+          "-o",
+          "ConnectTimeout=5",
+          "127.0.0.1",
+          "-p",
+          "1"
+        ], { timeoutMs: 20_000 })
       const unreadable = yield* run(dir)
       expect(unreadable.code).toBe(255)
       expect(unreadable.stderr).toBe(`ssh-auth: cannot read known_hosts file ${dir}: it is a directory\n`)

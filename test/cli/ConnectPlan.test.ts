@@ -2,8 +2,8 @@
  * `ssh-auth connect --dry-run` and `-v`, as a user runs them: the plan for a config with
  * Include, Match and IdentityFile tokens, and ssh -v's words in the log.
  */
-import * as Effect from "effect/Effect"
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { skipInterop } from "../support/Env.js"
@@ -11,8 +11,7 @@ import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
 
 const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
-const connect = (args: ReadonlyArray<string>) =>
-  Sshd.run(process.execPath, [bin, "connect", ...args], { timeoutMs: 30_000, env: { SSH_AUTH_SOCK: "" } })
+const connect = (args: ReadonlyArray<string>) => Sshd.run(process.execPath, [bin, "connect", ...args], { timeoutMs: 30_000, env: { SSH_AUTH_SOCK: "" } })
 const fingerprint = (file: string) => Effect.map(Sshd.run("ssh-keygen", ["-lf", `${file}.pub`]), (r) => r.stdout.split(" ")[1])
 
 describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
@@ -25,16 +24,19 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       const second = path.join(dir, "keys", "second_2222")
       for (const file of [first, second]) yield* Sshd.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file])
       fs.writeFileSync(path.join(dir, "conf.d", "10-web.conf"), "Host web\n  HostName web.example\n  User deploy\n")
-      fs.writeFileSync(path.join(dir, "config"), [
-        `Include ${dir}/conf.d/*.conf`,
-        "Host *",
-        `  IdentityFile ${dir}/keys/id_%h_%r`,
-        "  PasswordAuthentication no",
-        "Match host web.example user deploy",
-        `  IdentityFile ${dir}/keys/second_%p`,
-        "  IdentitiesOnly yes",
-        ""
-      ].join("\n"))
+      fs.writeFileSync(
+        path.join(dir, "config"),
+        [
+          `Include ${dir}/conf.d/*.conf`,
+          "Host *",
+          `  IdentityFile ${dir}/keys/id_%h_%r`,
+          "  PasswordAuthentication no",
+          "Match host web.example user deploy",
+          `  IdentityFile ${dir}/keys/second_%p`,
+          "  IdentitiesOnly yes",
+          ""
+        ].join("\n")
+      )
       // Port 1 is closed: a dry run must not connect.
       const r = yield* connect(["web", "-F", path.join(dir, "config"), "-p", "2222", "--dry-run"])
       expect(r.stderr).toBe("")
@@ -74,7 +76,9 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       const lines = vv.stderr.split("\n")
       const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l))
       expect(at(/^debug2: local client KEXINIT proposal$/)).toBeGreaterThanOrEqual(0)
-      expect(lines[at(/^debug2: local client KEXINIT proposal$/) + 1]).toMatch(/^debug2: KEX algorithms: curve25519-sha256,.*,ext-info-c,kex-strict-c-v00@openssh\.com$/)
+      expect(lines[at(/^debug2: local client KEXINIT proposal$/) + 1]).toMatch(
+        /^debug2: KEX algorithms: curve25519-sha256,.*,ext-info-c,kex-strict-c-v00@openssh\.com$/
+      )
       expect(at(/^debug2: peer server KEXINIT proposal$/)).toBeGreaterThan(at(/^debug2: local client KEXINIT proposal$/))
       // sshd's own list, as its config prints it.
       expect(lines[at(/^debug2: peer server KEXINIT proposal$/) + 1]).toMatch(/^debug2: KEX algorithms: .*curve25519-sha256.*kex-strict-s-v00@openssh\.com/)

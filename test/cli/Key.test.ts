@@ -36,14 +36,20 @@ const keygen = (args: ReadonlyArray<string>, input: string | Uint8Array = "") =>
  * sequences c3 28 and ff fe, a CR LF pair and a lone CR, and no final newline.
  */
 const binaryMessage = new Uint8Array([
-  0xef, 0xbb, 0xbf,
+  0xef,
+  0xbb,
+  0xbf,
   ...new TextEncoder().encode("bin"),
   0x00,
   ...Array.from({ length: 0x80 }, (_, i) => 0x80 + i),
-  0xc3, 0x28,
-  0xff, 0xfe,
-  0x0d, 0x0a,
-  0x00, 0x0d,
+  0xc3,
+  0x28,
+  0xff,
+  0xfe,
+  0x0d,
+  0x0a,
+  0x00,
+  0x0d,
   ...new TextEncoder().encode("end")
 ])
 
@@ -130,11 +136,13 @@ describe.skipIf(!hasTool("ssh-keygen"))("ssh-auth key, against ssh-keygen", () =
         expect((await ours(["verify", "-f", allowed, "-I", "release@example.com", "-n", "file", "-s", `${msgFile}.sig`], message)).code).toBe(0)
       }
 
-      for (const [args, input] of [
-        [["-I", "release@example.com", "-n", "git"], "tampered\n"],
-        [["-I", "someone@else", "-n", "git"], message],
-        [["-I", "release@example.com", "-n", "email"], message]
-      ] as const) {
+      for (
+        const [args, input] of [
+          [["-I", "release@example.com", "-n", "git"], "tampered\n"],
+          [["-I", "someone@else", "-n", "git"], message],
+          [["-I", "release@example.com", "-n", "email"], message]
+        ] as const
+      ) {
         const theirs = await keygen(["-Y", "verify", "-f", allowed, ...args, "-s", sigFile], input)
         const mine = await ours(["verify", "-f", allowed, ...args, "-s", sigFile], input)
         expect(theirs.code).toBe(255)
@@ -154,8 +162,7 @@ describe.skipIf(!hasTool("ssh-keygen"))("ssh-auth key, against ssh-keygen", () =
       const pub = (await keygen(["-y", ...pass, "-f", file])).stdout.trim()
       const allowed = path.join(dir, "allowed_signers")
       fs.writeFileSync(allowed, `release@example.com ${pub}\n`)
-      const byKeygen = (sigFile: string) =>
-        keygen(["-Y", "verify", "-f", allowed, "-I", "release@example.com", "-n", "file", "-s", sigFile], binaryMessage)
+      const byKeygen = (sigFile: string) => keygen(["-Y", "verify", "-f", allowed, "-I", "release@example.com", "-n", "file", "-s", sigFile], binaryMessage)
 
       // FILE argument: writes FILE.sig.
       fs.rmSync(`${msgFile}.sig`, { force: true })

@@ -124,7 +124,6 @@ const onTerminal = (columns: number, args: ReadonlyArray<string>, env: Record<st
     (r) => ({ ...r, stdout: r.stdout.replace(/\r/g, "") })
   )
 
-// eslint-disable-next-line no-control-regex
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "")
 
 describe.skipIf(!hasScript)("ssh-auth help, on a terminal", () => {

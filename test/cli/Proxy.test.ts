@@ -44,23 +44,26 @@ const setup = Effect.gen(function*() {
   const sshConfig = path.join(dir, "ssh_config")
   const host = (alias: string, sshd: Sshd.Sshd, extra: ReadonlyArray<string> = []) =>
     [`Host ${alias}`, "  HostName 127.0.0.1", `  Port ${sshd.port}`, ...extra.map((l) => `  ${l}`)].join("\n")
-  fs.writeFileSync(sshConfig, [
-    host("bastion", bastion),
-    host("bastion2", bastion2),
-    host("closed", closed),
-    host("target", target, ["ProxyJump bastion"]),
-    host("target-ssh", target, [`ProxyCommand ssh -F ${sshConfig} -W %h:%p bastion`]),
-    host("bastion-nc", bastion, ["ProxyCommand nc %h %p"]),
-    "Host *",
-    `  User ${user.name}`,
-    `  IdentityFile ${key}`,
-    "  IdentitiesOnly yes",
-    `  UserKnownHostsFile ${knownHosts}`,
-    "  GlobalKnownHostsFile /dev/null",
-    "  StrictHostKeyChecking yes",
-    "  BatchMode yes",
-    ""
-  ].join("\n"))
+  fs.writeFileSync(
+    sshConfig,
+    [
+      host("bastion", bastion),
+      host("bastion2", bastion2),
+      host("closed", closed),
+      host("target", target, ["ProxyJump bastion"]),
+      host("target-ssh", target, [`ProxyCommand ssh -F ${sshConfig} -W %h:%p bastion`]),
+      host("bastion-nc", bastion, ["ProxyCommand nc %h %p"]),
+      "Host *",
+      `  User ${user.name}`,
+      `  IdentityFile ${key}`,
+      "  IdentitiesOnly yes",
+      `  UserKnownHostsFile ${knownHosts}`,
+      "  GlobalKnownHostsFile /dev/null",
+      "  StrictHostKeyChecking yes",
+      "  BatchMode yes",
+      ""
+    ].join("\n")
+  )
   const connect = (args: ReadonlyArray<string>) =>
     Sshd.run(process.execPath, [bin, "connect", "-F", sshConfig, "-o", "IdentityAgent=none", ...args], { timeoutMs: 40_000 })
   return { user, bastion, bastion2, closed, target, knownHosts, sshConfig, connect, pub }

@@ -51,8 +51,19 @@ const serve = async (args: ReadonlyArray<string>): Promise<Running> => {
 
 const ssh = (port: number, extra: ReadonlyArray<string>, command?: string) =>
   spawnSync("ssh", [
-    "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", `UserKnownHostsFile=${path.join(dir, "known_hosts")}`,
-    "-i", key, "-p", String(port), ...extra, "alice@127.0.0.1", ...(command ? [command] : [])
+    "-F",
+    "/dev/null",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    `UserKnownHostsFile=${path.join(dir, "known_hosts")}`,
+    "-i",
+    key,
+    "-p",
+    String(port),
+    ...extra,
+    "alice@127.0.0.1",
+    ...(command ? [command] : [])
   ], { encoding: "utf8", timeout: 20_000, env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: "none" } })
 
 /** Waits (bounded) until the server's output matches. */
@@ -91,7 +102,9 @@ describe.skipIf(skip)("ssh-auth serve", () => {
       fs.writeFileSync(askpass, "#!/bin/sh\necho wrong\n", { mode: 0o755 })
       const wrong = ssh(running.port, ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=1"], "true")
       expect(wrong.status).toBe(255)
-      const lines = (await printed(running, /"outcome":"Failed"[^\n]*"method":"password"|"method":"password"[^\n]*"outcome":"Failed"/)).split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { method: string; outcome: string; user: string })
+      const lines = (await printed(running, /"outcome":"Failed"[^\n]*"method":"password"|"method":"password"[^\n]*"outcome":"Failed"/)).split("\n").filter((
+        l
+      ) => l.startsWith("{")).map((l) => JSON.parse(l) as { method: string; outcome: string; user: string })
       expect(lines.filter((l) => l.method === "password").map((l) => l.outcome)).toEqual(["Accepted", "Failed"])
       expect(lines.every((l) => l.user === "alice")).toBe(true)
     } finally {
@@ -103,8 +116,20 @@ describe.skipIf(skip)("ssh-auth serve", () => {
   it("SIGTERM: stops listening, sends an open connection a DISCONNECT, exits 0", async () => {
     const running = await serve([])
     const client = spawn("ssh", [
-      "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", `UserKnownHostsFile=${path.join(dir, "known_hosts")}`,
-      "-o", "BatchMode=yes", "-i", key, "-p", String(running.port), "-N", "alice@127.0.0.1"
+      "-F",
+      "/dev/null",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      `UserKnownHostsFile=${path.join(dir, "known_hosts")}`,
+      "-o",
+      "BatchMode=yes",
+      "-i",
+      key,
+      "-p",
+      String(running.port),
+      "-N",
+      "alice@127.0.0.1"
     ])
     let said = ""
     client.stderr.on("data", (d) => (said += d))

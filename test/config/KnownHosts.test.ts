@@ -86,26 +86,29 @@ describe.skipIf(!hasTool("ssh-keygen"))("known_hosts, judged by ssh-keygen", () 
     makeKey("old", "ed25519")
     makeKey("hostkey", "ed25519")
     plainFile = path.join(dir, "known_hosts")
-    fs.writeFileSync(plainFile, [
-      /* 1 */ "# comment line",
-      /* 2 */ `alpha.example ${keys.a} first key`,
-      /* 3 */ `Alpha.Example,10.0.0.1 ${keys.b} second key`,
-      /* 4 */ `*.wild.example ${keys.c}`,
-      /* 5 */ `*.corp.example,!bad.corp.example ${keys.d}`,
-      /* 6 */ `[h.example]:2222 ${keys.a}`,
-      /* 7 */ `[*.ported.example]:2222,![bad.ported.example]:2222 ${keys.b}`,
-      /* 8 */ `[h.example]:22 ${keys.c}`,
-      /* 9 */ `h.example ${keys.d}`,
-      /* 10 */ "",
-      /* 11 */ `beta?.example ${keys.d}`,
-      /* 12 */ `stale.example ${keys.old}`,
-      /* 13 */ `@revoked revoked.example,stale.example,*.wild.example ${keys.old}`,
-      /* 14 */ `@cert-authority *.example ${keys.ca}`,
-      /* 15 */ `[2001:db8::1]:2222,2001:db8::1 ${keys.a}`,
-      /* 16 */ "   # indented comment",
-      /* 17 */ `\th.example\t${keys.e}\tcomment after a tab`,
-      ""
-    ].join("\n"))
+    fs.writeFileSync(
+      plainFile,
+      [
+        /* 1 */ "# comment line",
+        /* 2 */ `alpha.example ${keys.a} first key`,
+        /* 3 */ `Alpha.Example,10.0.0.1 ${keys.b} second key`,
+        /* 4 */ `*.wild.example ${keys.c}`,
+        /* 5 */ `*.corp.example,!bad.corp.example ${keys.d}`,
+        /* 6 */ `[h.example]:2222 ${keys.a}`,
+        /* 7 */ `[*.ported.example]:2222,![bad.ported.example]:2222 ${keys.b}`,
+        /* 8 */ `[h.example]:22 ${keys.c}`,
+        /* 9 */ `h.example ${keys.d}`,
+        /* 10 */ "",
+        /* 11 */ `beta?.example ${keys.d}`,
+        /* 12 */ `stale.example ${keys.old}`,
+        /* 13 */ `@revoked revoked.example,stale.example,*.wild.example ${keys.old}`,
+        /* 14 */ `@cert-authority *.example ${keys.ca}`,
+        /* 15 */ `[2001:db8::1]:2222,2001:db8::1 ${keys.a}`,
+        /* 16 */ "   # indented comment",
+        /* 17 */ `\th.example\t${keys.e}\tcomment after a tab`,
+        ""
+      ].join("\n")
+    )
     hashedFile = path.join(dir, "known_hosts_hashed")
     fs.copyFileSync(plainFile, hashedFile)
     keygen(["-H", "-f", hashedFile])
@@ -314,12 +317,15 @@ describe.skipIf(!hasTool("ssh-keygen"))("known_hosts, judged by ssh-keygen", () 
     expect(KnownHosts.formatEntry("New.Example", 2200, parsedKey("c"), { hash: true, salt: salts[1] })).toBe(theirs[1])
 
     const ours = path.join(dir, "format_ours")
-    fs.writeFileSync(ours, [
-      KnownHosts.formatEntry("New.Example", 22, parsedKey("a"), { hash: true }),
-      KnownHosts.formatEntry("new.example", 2200, parsedKey("b"), { hash: true }),
-      KnownHosts.formatEntry("plain.example", 2200, parsedKey("c"), { hash: false }),
-      ""
-    ].join("\n"))
+    fs.writeFileSync(
+      ours,
+      [
+        KnownHosts.formatEntry("New.Example", 22, parsedKey("a"), { hash: true }),
+        KnownHosts.formatEntry("new.example", 2200, parsedKey("b"), { hash: true }),
+        KnownHosts.formatEntry("plain.example", 2200, parsedKey("c"), { hash: false }),
+        ""
+      ].join("\n")
+    )
     expect(fs.readFileSync(ours, "utf8")).toMatch(/^\|1\|[A-Za-z0-9+/]{27}=\|[A-Za-z0-9+/]{27}= ssh-ed25519 /)
     expect(fs.readFileSync(ours, "utf8").split("\n")[2]).toBe(`[plain.example]:2200 ${keys.c}`)
     expect(keygenFind("new.example", ours)).toEqual([{ line: 1, marker: "", key: keys.a }])
@@ -342,7 +348,11 @@ describe.skipIf(!hasTool("ssh-keygen"))("known_hosts, judged by ssh-keygen", () 
     expect(fs.readFileSync(file, "utf8").split("\n")).toHaveLength(5)
     const read = await onDisk(KnownHosts.readFile(file))
     expect(read.skipped).toEqual([])
-    expect(read.entries.map((e) => [e.line, e.hosts._tag, e.file])).toEqual([[1, "Hashed", file], [2, "Patterns", file], [3, "Patterns", file], [4, "Patterns", file]])
+    expect(read.entries.map((e) => [e.line, e.hosts._tag, e.file])).toEqual([[1, "Hashed", file], [2, "Patterns", file], [3, "Patterns", file], [
+      4,
+      "Patterns",
+      file
+    ]])
     expect(KnownHosts.lookup(read.entries, "one.example", 22, parsedKey("a"), 0)._tag).toBe("Known")
     expect(KnownHosts.lookup(read.entries, "two.example", 2222, parsedKey("b"), 0)._tag).toBe("Known")
     expect(keygenFind("one.example", file).map((f) => f.line)).toEqual([1])
@@ -429,13 +439,18 @@ describe("StrictHostKeyChecking ask, with someone to ask", () => {
     for (const [answer, accepted] of [["no", false], ["yes", true], [fingerprint, true]] as const) {
       const file = `/home/u/.ssh/known_hosts_${accepted}_${answer.length}`
       const questions: Array<string> = []
-      const policy = await Effect.runPromise(Effect.provide(HostKeyCheck.make({
-        strictHostKeyChecking: "ask",
-        userKnownHostsFiles: [file],
-        globalKnownHostsFiles: [],
-        hashKnownHosts: false,
-        prompter: { ask: (q) => Effect.sync(() => (questions.push(q._tag === "Confirm" ? q.question : `not a confirmation: ${q._tag}`), Redacted.make(answer))) }
-      }), MemoryFileSystem.layerOf(memory)))
+      const policy = await Effect.runPromise(Effect.provide(
+        HostKeyCheck.make({
+          strictHostKeyChecking: "ask",
+          userKnownHostsFiles: [file],
+          globalKnownHostsFiles: [],
+          hashKnownHosts: false,
+          prompter: {
+            ask: (q) => Effect.sync(() => (questions.push(q._tag === "Confirm" ? q.question : `not a confirmation: ${q._tag}`), Redacted.make(answer)))
+          }
+        }),
+        MemoryFileSystem.layerOf(memory)
+      ))
       const exit = await Effect.runPromiseExit(policy(info))
       expect(exit._tag === "Success").toBe(accepted)
       expect(questions[0]).toContain(`The authenticity of host '[new.example]:2222' can't be established.`)

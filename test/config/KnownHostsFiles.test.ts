@@ -34,7 +34,13 @@ describe("known_hosts files", () => {
       expect(error.message).toBe("cannot read known_hosts file /home/u/.ssh/locked: permission denied")
       const read = yield* KnownHosts.readFile("/home/u/.ssh/present")
       expect(read.entries.map((e) => [e.line, e.keyType])).toEqual([[1, "ssh-ed25519"]])
-    }).pipe(Effect.provide(MemoryFileSystem.layer({ "/home/u/.ssh/locked": `x ${keyLine}\n`, "/home/u/.ssh/present": `h.example ${keyLine}\n` }, { unreadable: ["/home/u/.ssh/locked"] }))))
+    }).pipe(
+      Effect.provide(
+        MemoryFileSystem.layer({ "/home/u/.ssh/locked": `x ${keyLine}\n`, "/home/u/.ssh/present": `h.example ${keyLine}\n` }, {
+          unreadable: ["/home/u/.ssh/locked"]
+        })
+      )
+    ))
 
   it.effect("append: creates the directory 0700 and the file 0600, ends an unfinished last line; a place it may not write is a KnownHostsError", () => {
     const memory = MemoryFileSystem.make({ "/home/v/.ssh/known_hosts": `a.example ${keyLine}` }, { unreadable: ["/locked"] })

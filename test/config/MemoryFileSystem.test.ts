@@ -33,7 +33,9 @@ const script = (root: string) =>
       statMissing: yield* outcome(files.stat(at("dir/missing"))),
       statUnderFile: yield* outcome(files.stat(at("dir/file/x"))),
       mkdirAgain: yield* outcome(files.makeDirectory(at("dir"), { recursive: true })),
-      mkdirDeep: yield* outcome(Effect.zipRight(files.makeDirectory(at("a/b"), { recursive: true, mode: 0o700 }), Effect.map(files.stat(at("a/b")), (i) => [i.type, i.mode & 0o777]))),
+      mkdirDeep: yield* outcome(
+        Effect.zipRight(files.makeDirectory(at("a/b"), { recursive: true, mode: 0o700 }), Effect.map(files.stat(at("a/b")), (i) => [i.type, i.mode & 0o777]))
+      ),
       mkdirUnderFile: yield* outcome(files.makeDirectory(at("dir/file/x"), { recursive: true })),
       append: yield* outcome(
         Effect.gen(function*() {
@@ -58,7 +60,10 @@ describe("the in-memory FileSystem", () => {
       const mask = process.umask(0o022)
       yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(mask)))
       const onDisk = yield* Effect.provide(script(root), NodeFiles.layer)
-      const inMemory = yield* Effect.provide(script(root), MemoryFileSystem.layer({ [path.join(root, "dir", "file")]: "text\n", [path.join(root, "dir", "sub", ".keep")]: "" }))
+      const inMemory = yield* Effect.provide(
+        script(root),
+        MemoryFileSystem.layer({ [path.join(root, "dir", "file")]: "text\n", [path.join(root, "dir", "sub", ".keep")]: "" })
+      )
       // dir/sub comes from the file inside it, in memory; the listing does not go below it.
       expect(onDisk.list).toEqual({ value: ["file", "sub"] })
       expect(inMemory).toEqual(onDisk)

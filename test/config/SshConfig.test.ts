@@ -14,7 +14,13 @@ import * as SshConfig from "../../src/config/SshConfig.js"
 import * as MemoryFileSystem from "../support/MemoryFileSystem.js"
 
 const home = "/home/u"
-const local: SshConfig.LocalContext = { localUser: "u", homeDir: home, localHostname: "box.local", uid: 1000, env: { HOME: "/home/env", SSH_AUTH_SOCK: "/run/agent.sock" } }
+const local: SshConfig.LocalContext = {
+  localUser: "u",
+  homeDir: home,
+  localHostname: "box.local",
+  uid: 1000,
+  env: { HOME: "/home/env", SSH_AUTH_SOCK: "/run/agent.sock" }
+}
 
 /** Resolves `host` with `files` as the whole file system (the user's config at ~/.ssh/config). */
 const resolveIn = (
@@ -101,29 +107,38 @@ describe("ssh_config beyond the oracle", () => {
 describe("the typed record", () => {
   it.effect("numbers, booleans, lists and enums, decoded once; unset keywords take OpenSSH's defaults", () =>
     Effect.gen(function*() {
-      const c = yield* resolveIn(userConfig([
-        "Host h",
-        "  HostName Real.Example",
-        "  Port 2222",
-        "  BatchMode yes",
-        "  IdentitiesOnly true",
-        "  StrictHostKeyChecking off",
-        "  PubkeyAuthentication unbound",
-        "  PasswordAuthentication no",
-        "  ConnectTimeout 1m30s",
-        "  NumberOfPasswordPrompts 1",
-        "  PreferredAuthentications keyboard-interactive,password",
-        "  HostKeyAlgorithms ^ssh-ed25519",
-        "  PubkeyAcceptedAlgorithms -rsa-sha2-256",
-        "  UserKnownHostsFile ~/.ssh/kh_%h none",
-        "  IdentityAgent none",
-        "  ProxyJump jump",
-        ""
-      ].join("\n")), { options: ["LoginGraceTime=30"] })
+      const c = yield* resolveIn(
+        userConfig([
+          "Host h",
+          "  HostName Real.Example",
+          "  Port 2222",
+          "  BatchMode yes",
+          "  IdentitiesOnly true",
+          "  StrictHostKeyChecking off",
+          "  PubkeyAuthentication unbound",
+          "  PasswordAuthentication no",
+          "  ConnectTimeout 1m30s",
+          "  NumberOfPasswordPrompts 1",
+          "  PreferredAuthentications keyboard-interactive,password",
+          "  HostKeyAlgorithms ^ssh-ed25519",
+          "  PubkeyAcceptedAlgorithms -rsa-sha2-256",
+          "  UserKnownHostsFile ~/.ssh/kh_%h none",
+          "  IdentityAgent none",
+          "  ProxyJump jump",
+          ""
+        ].join("\n")),
+        { options: ["LoginGraceTime=30"] }
+      )
       expect(c).toBeInstanceOf(HostConfig)
       expect(c.hostname).toBe("real.example")
       expect(c.port).toBe(2222)
-      expect([c.batchMode, c.identitiesOnly, c.passwordAuthentication, c.kbdInteractiveAuthentication, c.hashKnownHosts]).toEqual([true, true, false, true, false])
+      expect([c.batchMode, c.identitiesOnly, c.passwordAuthentication, c.kbdInteractiveAuthentication, c.hashKnownHosts]).toEqual([
+        true,
+        true,
+        false,
+        true,
+        false
+      ])
       expect([c.strictHostKeyChecking, c.pubkeyAuthentication]).toEqual(["no", "unbound"])
       expect([c.connectTimeout, c.loginGraceTime, c.numberOfPasswordPrompts]).toEqual([90, 30, 1])
       expect(c.preferredAuthentications).toEqual(["keyboard-interactive", "password"])
@@ -167,6 +182,8 @@ describe("the typed record", () => {
       )
       expect(ConfigDump.dump(raw, config).filter((l) => l.startsWith("identityfile "))).toEqual([`identityfile ${home}/given`, "identityfile ~/.ssh/id_%h"])
       const none = yield* SshConfig.resolveWithRaw({ host: "h", local }).pipe(Effect.provide(MemoryFileSystem.layer({})))
-      expect(ConfigDump.dump(none.raw, none.config).filter((l) => l.startsWith("identityfile "))).toEqual(ConfigDefaults.identityFiles.map((f) => `identityfile ${f}`))
+      expect(ConfigDump.dump(none.raw, none.config).filter((l) => l.startsWith("identityfile "))).toEqual(
+        ConfigDefaults.identityFiles.map((f) => `identityfile ${f}`)
+      )
     }))
 })

@@ -16,7 +16,15 @@ import { hasTool, requireTool } from "../support/Tools.js"
 
 let dir = ""
 
-const bad: ReadonlyArray<{ readonly name: string; readonly files: Readonly<Record<string, string>>; readonly reason: ConfigError["reason"]; readonly file: string; readonly line: number }> = [
+const bad: ReadonlyArray<
+  {
+    readonly name: string
+    readonly files: Readonly<Record<string, string>>
+    readonly reason: ConfigError["reason"]
+    readonly file: string
+    readonly line: number
+  }
+> = [
   { name: "an unknown keyword", files: { config: "Host x\n  User a\n  Frobnicate yes\n" }, reason: "BadOption", file: "config", line: 3 },
   { name: "a bad port, even in a block that does not apply", files: { config: "Host other\n  Port abc\n" }, reason: "BadValue", file: "config", line: 2 },
   { name: "extra arguments", files: { config: "\n\nUser a b\n" }, reason: "BadValue", file: "config", line: 3 },
@@ -24,8 +32,20 @@ const bad: ReadonlyArray<{ readonly name: string; readonly files: Readonly<Recor
   { name: "an unsupported Match attribute", files: { config: "Host x\nMatch colour blue\n  User a\n" }, reason: "BadMatch", file: "config", line: 2 },
   { name: "Match all combined with another attribute", files: { config: "Match all host x\n" }, reason: "BadMatch", file: "config", line: 1 },
   { name: "a Match attribute without its argument", files: { config: "Match user\n" }, reason: "BadMatch", file: "config", line: 1 },
-  { name: "a bad line inside an included file", files: { config: "Include $DIR/inc.conf\n", "inc.conf": "User ok\nNoSuchOption x\n" }, reason: "BadOption", file: "inc.conf", line: 2 },
-  { name: "an Include loop", files: { config: "Include $DIR/a.conf\n", "a.conf": "Include $DIR/b.conf\n", "b.conf": "Include $DIR/a.conf\n" }, reason: "IncludeDepth", file: "", line: 1 }
+  {
+    name: "a bad line inside an included file",
+    files: { config: "Include $DIR/inc.conf\n", "inc.conf": "User ok\nNoSuchOption x\n" },
+    reason: "BadOption",
+    file: "inc.conf",
+    line: 2
+  },
+  {
+    name: "an Include loop",
+    files: { config: "Include $DIR/a.conf\n", "a.conf": "Include $DIR/b.conf\n", "b.conf": "Include $DIR/a.conf\n" },
+    reason: "IncludeDepth",
+    file: "",
+    line: 1
+  }
 ]
 
 describe.skipIf(!hasTool("ssh"))("bad configs: typed errors with the file and line ssh names", () => {

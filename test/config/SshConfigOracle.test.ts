@@ -43,18 +43,41 @@ const cases: ReadonlyArray<Case> = [
   { name: "negation, other hosts still match", config: "Host *.corp !bad.corp\n  User corp\n", host: "good.corp" },
   { name: "negation alone never matches", config: "Host !nothing\n  User neg\n", host: "anything" },
   { name: "key=value and case-insensitive keywords", config: "HOST=web\nuSeR=eq\nport = 2022\n", host: "web" },
-  { name: "quoted values and comments", config: "# a comment\nHost \"quoted host\" web\n  # indented comment\n  IdentityFile \"/path with spaces/id_ed25519\"\n  User q # trailing comment\n", host: "web" },
-  { name: "IdentityFile accumulates in order", config: "Host web\n  IdentityFile ~/.ssh/web_key\nHost *\n  IdentityFile ~/.ssh/all_key\n  IdentityFile /etc/keys/third\n", host: "web" },
+  {
+    name: "quoted values and comments",
+    config: "# a comment\nHost \"quoted host\" web\n  # indented comment\n  IdentityFile \"/path with spaces/id_ed25519\"\n  User q # trailing comment\n",
+    host: "web"
+  },
+  {
+    name: "IdentityFile accumulates in order",
+    config: "Host web\n  IdentityFile ~/.ssh/web_key\nHost *\n  IdentityFile ~/.ssh/all_key\n  IdentityFile /etc/keys/third\n",
+    host: "web"
+  },
   { name: "CertificateFile accumulates", config: "CertificateFile ~/.ssh/a-cert.pub\nCertificateFile ~/.ssh/b-cert.pub\n", host: "x" },
   { name: "IdentitiesOnly and IdentityAgent none", config: "IdentitiesOnly yes\nIdentityAgent none\n", host: "x" },
-  { name: "IdentityAgent with ~, tokens and ${HOME}", config: "Host x\n  IdentityAgent ~/agent-%h-%p-%r.sock\nHost y\n  IdentityAgent ${HOME}/agent.sock\n", host: "x", port: 2201, user: "alice" },
+  {
+    name: "IdentityAgent with ~, tokens and ${HOME}",
+    config: "Host x\n  IdentityAgent ~/agent-%h-%p-%r.sock\nHost y\n  IdentityAgent ${HOME}/agent.sock\n",
+    host: "x",
+    port: 2201,
+    user: "alice"
+  },
   { name: "IdentityAgent SSH_AUTH_SOCK", config: "IdentityAgent SSH_AUTH_SOCK\n", host: "x" },
-  { name: "auth method switches", config: "PubkeyAuthentication no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPreferredAuthentications keyboard-interactive,password\n", host: "x" },
+  {
+    name: "auth method switches",
+    config: "PubkeyAuthentication no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPreferredAuthentications keyboard-interactive,password\n",
+    host: "x"
+  },
   { name: "ChallengeResponseAuthentication is KbdInteractiveAuthentication", config: "ChallengeResponseAuthentication no\n", host: "x" },
   { name: "PubkeyAuthentication unbound", config: "PubkeyAuthentication unbound\n", host: "x" },
   { name: "NumberOfPasswordPrompts, BatchMode, ConnectTimeout", config: "NumberOfPasswordPrompts 1\nBatchMode yes\nConnectTimeout 1m30s\n", host: "x" },
   { name: "ConnectTimeout in seconds", config: "ConnectTimeout 7\n", host: "x" },
-  { name: "known hosts files with tokens", config: "UserKnownHostsFile ~/.ssh/kh_%h_%p %d/other_%r\nGlobalKnownHostsFile /etc/ssh/kh_global /etc/ssh/kh_global2\n", host: "kh.example", port: 2022 },
+  {
+    name: "known hosts files with tokens",
+    config: "UserKnownHostsFile ~/.ssh/kh_%h_%p %d/other_%r\nGlobalKnownHostsFile /etc/ssh/kh_global /etc/ssh/kh_global2\n",
+    host: "kh.example",
+    port: 2022
+  },
   { name: "UserKnownHostsFile %k with HostKeyAlias", config: "Host web\n  HostKeyAlias web-alias\n  UserKnownHostsFile ~/.ssh/kh_%k\n", host: "web" },
   { name: "UserKnownHostsFile none", config: "UserKnownHostsFile none\n", host: "x" },
   { name: "StrictHostKeyChecking yes", config: "StrictHostKeyChecking yes\n", host: "x" },
@@ -77,7 +100,12 @@ const cases: ReadonlyArray<Case> = [
   { name: "ProxyCommand before ProxyJump, kept as written", config: "Host a\n  ProxyCommand ssh -W '[%h]:%p' \"jump host\"\n  ProxyJump j@b:2\n", host: "a" },
   { name: "ProxyCommand none holds ProxyJump back", config: "Host a\n  ProxyCommand none\n  ProxyJump x@y\n", host: "a" },
   { name: "ProxyJump none holds back ProxyJump only", config: "Host a\n  ProxyJump none\n  ProxyJump x@y\n  ProxyCommand nc %h %p\n", host: "a" },
-  { name: "-o ProxyJump=none, then the config's ProxyCommand", config: "Host a\n  ProxyJump j@b:2\n  ProxyCommand nc %h %p\n", host: "a", options: ["ProxyJump=none"] },
+  {
+    name: "-o ProxyJump=none, then the config's ProxyCommand",
+    config: "Host a\n  ProxyJump j@b:2\n  ProxyCommand nc %h %p\n",
+    host: "a",
+    options: ["ProxyJump=none"]
+  },
   { name: "-o ProxyCommand=none: direct", config: "Host a\n  ProxyJump j@b:2\n", host: "a", options: ["ProxyCommand=none"] },
   { name: "a -J chain wins over the config's ProxyCommand", config: "Host a\n  ProxyCommand nc %h %p\n", host: "a", options: ["ProxyJump=q@r,s:2200"] },
   { name: "Match all", config: "Match all\n  User everyone\n", host: "x" },
@@ -92,11 +120,35 @@ const cases: ReadonlyArray<Case> = [
   { name: "Match exec with tokens", config: "Match exec \"test %h = tok.example\"\n  User tokens-ok\n", host: "tok.example" },
   { name: "Match final sees the final host", config: "Host web\n  HostName final.example\nMatch final host final.example\n  User final-user\n", host: "web" },
   { name: "Match canonical without canonicalisation", config: "Match canonical\n  User canon\n", host: "x" },
-  { name: "Host lines match the final host on the final pass", config: "Host web\n  HostName real.example\nHost real.example\n  Port 2299\nMatch final\n  User f\n", host: "web" },
-  { name: "Include an absolute glob, in order", config: "Include $DIR/conf.d/*.conf\nUser main\n", files: { "conf.d/20-b.conf": "Port 2020\nIdentityFile ~/.ssh/b\n", "conf.d/10-a.conf": "IdentityFile ~/.ssh/a\n", "conf.d/ignored.txt": "Port 1\n" }, host: "x" },
-  { name: "Include inside a Host block applies only there", config: "Host web\n  Include $DIR/web.conf\nHost *\n  User star\n", files: { "web.conf": "User from-include\n" }, host: "web" },
-  { name: "Include inside a non-matching Host block does nothing", config: "Host other\n  Include $DIR/web.conf\n", files: { "web.conf": "User from-include\n" }, host: "web" },
-  { name: "Host inside an included file", config: "Include $DIR/hosts.conf\n", files: { "hosts.conf": "Host web\n  User inc-web\nHost *\n  Port 2424\n" }, host: "web" },
+  {
+    name: "Host lines match the final host on the final pass",
+    config: "Host web\n  HostName real.example\nHost real.example\n  Port 2299\nMatch final\n  User f\n",
+    host: "web"
+  },
+  {
+    name: "Include an absolute glob, in order",
+    config: "Include $DIR/conf.d/*.conf\nUser main\n",
+    files: { "conf.d/20-b.conf": "Port 2020\nIdentityFile ~/.ssh/b\n", "conf.d/10-a.conf": "IdentityFile ~/.ssh/a\n", "conf.d/ignored.txt": "Port 1\n" },
+    host: "x"
+  },
+  {
+    name: "Include inside a Host block applies only there",
+    config: "Host web\n  Include $DIR/web.conf\nHost *\n  User star\n",
+    files: { "web.conf": "User from-include\n" },
+    host: "web"
+  },
+  {
+    name: "Include inside a non-matching Host block does nothing",
+    config: "Host other\n  Include $DIR/web.conf\n",
+    files: { "web.conf": "User from-include\n" },
+    host: "web"
+  },
+  {
+    name: "Host inside an included file",
+    config: "Include $DIR/hosts.conf\n",
+    files: { "hosts.conf": "Host web\n  User inc-web\nHost *\n  Port 2424\n" },
+    host: "web"
+  },
   { name: "Include a missing file is not an error", config: "Include $DIR/nothing-here/*.conf\nUser after\n", host: "x" },
   { name: "Include relative to ~/.ssh", config: "Include $SSHDIR_REL/rel.conf\n", sshDirFiles: { "rel.conf": "User relative\n" }, host: "x" },
   { name: "-o overrides the file", config: "User file-user\nPort 2200\n", options: ["User=cli-user", "Port 2300"], host: "x" },
@@ -190,7 +242,20 @@ describe.skipIf(!hasTool("ssh"))("ssh_config resolution, judged by ssh -G", () =
         expect([keyword, values]).toEqual([keyword, theirs.get(keyword) ?? []])
       }
       // And nothing ssh prints for a keyword we print is missing on our side.
-      for (const keyword of ["user", "hostname", "port", "identityfile", "certificatefile", "identityagent", "preferredauthentications", "hostkeyalias", "proxyjump", "proxycommand"]) {
+      for (
+        const keyword of [
+          "user",
+          "hostname",
+          "port",
+          "identityfile",
+          "certificatefile",
+          "identityagent",
+          "preferredauthentications",
+          "hostkeyalias",
+          "proxyjump",
+          "proxycommand"
+        ]
+      ) {
         expect([keyword, ours.get(keyword) ?? []]).toEqual([keyword, theirs.get(keyword) ?? []])
       }
     })

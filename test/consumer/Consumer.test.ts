@@ -145,77 +145,95 @@ describe.skipIf(!registry && !isCI)("the packed package in a fresh Effect app", 
     for (const needed of ["package.json", "LICENSE", "bin/ssh-auth.js", "dist/index.js", "dist/index.d.ts", "dist/cli/ssh-auth.mjs"]) {
       expect(files, needed).toContain(needed)
     }
-    expect(files.filter((f) => f.endsWith(".map") || f.startsWith("src/") || f.includes(".blob") || f.startsWith("dist/cli/") && f.endsWith(".d.ts"))).toEqual([])
+    expect(files.filter((f) => f.endsWith(".map") || f.startsWith("src/") || f.includes(".blob") || f.startsWith("dist/cli/") && f.endsWith(".d.ts"))).toEqual(
+      []
+    )
   }, 90_000)
 
   for (const scenario of scenarios) {
-    it(`${scenario.name} (${Object.entries(scenario.versions).map(([n, v]) => `${n}@${v}`).join(", ")}): one effect, the README's examples type-check, one login succeeds`, async () => {
-      expect(tarball, "npm pack failed").not.toBe("")
-      const app = path.join(work, scenario.name)
-      fs.mkdirSync(app, { recursive: true })
-      fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: `consumer-${scenario.name}`, private: true, type: "module", dependencies: scenario.versions }, null, 2))
-      const npmInstall = (args: ReadonlyArray<string>) => run(npm, ["install", "--no-audit", "--no-fund", ...args], { cwd: app, timeoutMs: 120_000 })
+    it(
+      `${scenario.name} (${
+        Object.entries(scenario.versions).map(([n, v]) => `${n}@${v}`).join(", ")
+      }): one effect, the README's examples type-check, one login succeeds`,
+      async () => {
+        expect(tarball, "npm pack failed").not.toBe("")
+        const app = path.join(work, scenario.name)
+        fs.mkdirSync(app, { recursive: true })
+        fs.writeFileSync(
+          path.join(app, "package.json"),
+          JSON.stringify({ name: `consumer-${scenario.name}`, private: true, type: "module", dependencies: scenario.versions }, null, 2)
+        )
+        const npmInstall = (args: ReadonlyArray<string>) => run(npm, ["install", "--no-audit", "--no-fund", ...args], { cwd: app, timeoutMs: 120_000 })
 
-      // The app's own packages first, then ours, as a user adds a library.
-      const own = await npmInstall([])
-      expect(own.code, shown(own)).toBe(0)
-      const before = bytesUnder(path.join(app, "node_modules"))
-      const ours = await npmInstall([tarball])
-      expect(ours.code, shown(ours)).toBe(0)
-      const after = bytesUnder(path.join(app, "node_modules"))
+        // The app's own packages first, then ours, as a user adds a library.
+        const own = await npmInstall([])
+        expect(own.code, shown(own)).toBe(0)
+        const before = bytesUnder(path.join(app, "node_modules"))
+        const ours = await npmInstall([tarball])
+        expect(ours.code, shown(ours)).toBe(0)
+        const after = bytesUnder(path.join(app, "node_modules"))
 
-      // One copy of effect: the app's, at the version the scenario asked for.
-      const effectCopies = copiesOf(app, "effect")
-      expect(effectCopies.map((dir) => path.relative(app, dir))).toEqual([path.join("node_modules", "effect")])
-      const installed = JSON.parse(fs.readFileSync(path.join(app, "node_modules/effect/package.json"), "utf8")).version
-      if (scenario.name === "lowest") expect(installed).toBe(scenario.versions.effect)
-      const ls = await run(npm, ["ls", "effect", "--all"], { cwd: app, timeoutMs: 60_000 })
-      expect(ls.code, shown(ls)).toBe(0)
-      expect(ls.stdout).not.toMatch(/invalid|UNMET|extraneous/)
+        // One copy of effect: the app's, at the version the scenario asked for.
+        const effectCopies = copiesOf(app, "effect")
+        expect(effectCopies.map((dir) => path.relative(app, dir))).toEqual([path.join("node_modules", "effect")])
+        const installed = JSON.parse(fs.readFileSync(path.join(app, "node_modules/effect/package.json"), "utf8")).version
+        if (scenario.name === "lowest") expect(installed).toBe(scenario.versions.effect)
+        const ls = await run(npm, ["ls", "effect", "--all"], { cwd: app, timeoutMs: 60_000 })
+        expect(ls.code, shown(ls)).toBe(0)
+        expect(ls.stdout).not.toMatch(/invalid|UNMET|extraneous/)
 
-      // README.md's examples, each its own module, and the login, under strict settings.
-      const examples = readmeExamples()
-      expect(examples.length).toBeGreaterThan(0)
-      fs.mkdirSync(path.join(app, "src"), { recursive: true })
-      examples.forEach((code, i) => fs.writeFileSync(path.join(app, "src", `readme-${i + 1}.ts`), code))
-      fs.copyFileSync(path.join(root, "test/consumer/app/login.ts"), path.join(app, "src/login.ts"))
-      fs.writeFileSync(path.join(app, "tsconfig.json"), JSON.stringify({
-        compilerOptions: {
-          target: "ES2022",
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
-          lib: ["ES2022"],
-          strict: true,
-          exactOptionalPropertyTypes: true,
-          noUncheckedIndexedAccess: true,
-          noImplicitOverride: true,
-          noFallthroughCasesInSwitch: true,
-          verbatimModuleSyntax: true,
-          // Our .d.ts files against the app's effect, too.
-          skipLibCheck: false,
-          // The repository's @types/node: the app has no other need of it.
-          typeRoots: [path.join(root, "node_modules/@types")],
-          types: ["node"],
-          rootDir: "src",
-          outDir: "out"
-        },
-        include: ["src"]
-      }, null, 2))
-      const tsc = await run(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", app], { cwd: app, timeoutMs: 120_000 })
-      expect(tsc.code, `README.md's examples (src/readme-N.ts, in order) or the login do not type-check:\n${shown(tsc)}`).toBe(0)
+        // README.md's examples, each its own module, and the login, under strict settings.
+        const examples = readmeExamples()
+        expect(examples.length).toBeGreaterThan(0)
+        fs.mkdirSync(path.join(app, "src"), { recursive: true })
+        examples.forEach((code, i) => fs.writeFileSync(path.join(app, "src", `readme-${i + 1}.ts`), code))
+        fs.copyFileSync(path.join(root, "test/consumer/app/login.ts"), path.join(app, "src/login.ts"))
+        fs.writeFileSync(
+          path.join(app, "tsconfig.json"),
+          JSON.stringify(
+            {
+              compilerOptions: {
+                target: "ES2022",
+                module: "NodeNext",
+                moduleResolution: "NodeNext",
+                lib: ["ES2022"],
+                strict: true,
+                exactOptionalPropertyTypes: true,
+                noUncheckedIndexedAccess: true,
+                noImplicitOverride: true,
+                noFallthroughCasesInSwitch: true,
+                verbatimModuleSyntax: true,
+                // Our .d.ts files against the app's effect, too.
+                skipLibCheck: false,
+                // The repository's @types/node: the app has no other need of it.
+                typeRoots: [path.join(root, "node_modules/@types")],
+                types: ["node"],
+                rootDir: "src",
+                outDir: "out"
+              },
+              include: ["src"]
+            },
+            null,
+            2
+          )
+        )
+        const tsc = await run(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", app], { cwd: app, timeoutMs: 120_000 })
+        expect(tsc.code, `README.md's examples (src/readme-N.ts, in order) or the login do not type-check:\n${shown(tsc)}`).toBe(0)
 
-      const login = await run(process.execPath, ["out/login.js"], { cwd: app, timeoutMs: 30_000 })
-      expect(login.code, shown(login)).toBe(0)
-      expect(login.stdout).toMatch(/-> success/)
-      // A second copy of effect would say so on every fiber.
-      expect(login.stderr).not.toMatch(/Executing an Effect versioned/)
+        const login = await run(process.execPath, ["out/login.js"], { cwd: app, timeoutMs: 30_000 })
+        expect(login.code, shown(login)).toBe(0)
+        expect(login.stdout).toMatch(/-> success/)
+        // A second copy of effect would say so on every fiber.
+        expect(login.stderr).not.toMatch(/Executing an Effect versioned/)
 
-      console.log(
-        `consumer ${scenario.name}: effect ${installed}; the package adds ${((after - before) / MiB).toFixed(1)} MiB to node_modules ` +
-          `(the app's own: ${(before / MiB).toFixed(1)} MiB)`
-      )
-      // The target of issue 13: beyond the app's effect and @effect/platform, at most 10 MB.
-      expect(after - before).toBeLessThanOrEqual(10 * 1000 * 1000)
-    }, 240_000)
+        console.log(
+          `consumer ${scenario.name}: effect ${installed}; the package adds ${((after - before) / MiB).toFixed(1)} MiB to node_modules ` +
+            `(the app's own: ${(before / MiB).toFixed(1)} MiB)`
+        )
+        // The target of issue 13: beyond the app's effect and @effect/platform, at most 10 MB.
+        expect(after - before).toBeLessThanOrEqual(10 * 1000 * 1000)
+      },
+      240_000
+    )
   }
 })

@@ -88,7 +88,9 @@ export const phases: ReadonlyArray<FuzzProperty> = [
   phase(
     "random packets after a good KEXINIT",
     "client",
-    fc.array(bytes(300), { minLength: 1, maxLength: 3 }).map((ps) => Buffer.concat([SERVER_VERSION, SERVER_KEXINIT, ...ps.map((p, i) => plainPacket(p, i + 1))]))
+    fc.array(bytes(300), { minLength: 1, maxLength: 3 }).map((ps) =>
+      Buffer.concat([SERVER_VERSION, SERVER_KEXINIT, ...ps.map((p, i) => plainPacket(p, i + 1))])
+    )
   ),
   phase(
     "a good opening with flipped bits",

@@ -38,9 +38,7 @@ const reply: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.constant(Scripted.success),
   fc.tuple(fc.array(method, { maxLength: 4 }), fc.boolean()).map(([methods, partial]) => Scripted.failure(methods, partial)),
   text.map(Scripted.banner),
-  fc.tuple(fc.constantFrom("ssh-ed25519", "rsa-sha2-256", ""), fc.boolean()).map(([alg, same]) =>
-    Scripted.pkOk(alg, same ? keyBlob : new Uint8Array(3))
-  ),
+  fc.tuple(fc.constantFrom("ssh-ed25519", "rsa-sha2-256", ""), fc.boolean()).map(([alg, same]) => Scripted.pkOk(alg, same ? keyBlob : new Uint8Array(3))),
   fc.array(fc.record({ prompt: text, echo: fc.boolean() }), { maxLength: 3 }).map((prompts) => Scripted.infoRequest({ prompts })),
   text.map(Scripted.passwordChangeRequest),
   fc.tuple(fc.integer({ min: 0, max: 255 }), fc.string()).map(([code, why]) => Scripted.disconnect(code, why)),

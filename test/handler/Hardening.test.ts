@@ -31,7 +31,12 @@ const rsa: Signer = {
 
 const password = (user: string, secret = "hunter2-secret") => new Password({ username: user, password: Effect.succeed(Redacted.make(secret)) })
 
-const run = <R>(steps: ReadonlyArray<Scripted.Step>, strategy: AuthStrategy.AuthStrategy<R>, options: AuthHandler.AuthHandlerOptions = {}, serverSigAlgs?: ReadonlyArray<string>) =>
+const run = <R>(
+  steps: ReadonlyArray<Scripted.Step>,
+  strategy: AuthStrategy.AuthStrategy<R>,
+  options: AuthHandler.AuthHandlerOptions = {},
+  serverSigAlgs?: ReadonlyArray<string>
+) =>
   Effect.gen(function*() {
     const transport = yield* Scripted.makeScripted({ steps, ...(serverSigAlgs ? { serverSigAlgs } : {}) })
     const layer = AuthHandler.layerWith(options).pipe(Layer.provide(Layer.succeed(Transport, transport)))
@@ -39,8 +44,7 @@ const run = <R>(steps: ReadonlyArray<Scripted.Step>, strategy: AuthStrategy.Auth
     return { result, sent: transport.sent }
   })
 
-const passwordsSent = (sent: ReadonlyArray<Scripted.ClientMessage>) =>
-  sent.filter((m) => m._tag === "UserauthRequest" && m.method === "password").length
+const passwordsSent = (sent: ReadonlyArray<Scripted.ClientMessage>) => sent.filter((m) => m._tag === "UserauthRequest" && m.method === "password").length
 
 /**
  * A server that answers nothing but a banner every second, forever: the transport
@@ -51,7 +55,10 @@ const drippingTransport = Effect.gen(function*() {
   const drip = (millis: number) =>
     millis >= 1000
       ? Effect.as(Effect.sleep("1 second"), Scripted.banner("still here"))
-      : Effect.zipRight(Effect.sleep(millis), Effect.fail(new TransportError({ reason: "Timeout", host: "h", port: 22, step: "receive", detail: "no reply in time" })))
+      : Effect.zipRight(
+        Effect.sleep(millis),
+        Effect.fail(new TransportError({ reason: "Timeout", host: "h", port: 22, step: "receive", detail: "no reply in time" }))
+      )
   const transport: Transport = { ...inner, send: inner.send, receive: drip(3_600_000), receiveWithin: drip, pending: 0 }
   return transport
 })

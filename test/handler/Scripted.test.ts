@@ -155,7 +155,10 @@ describe("auth over the scripted transport", () => {
           { expect: method("publickey"), reply: [Scripted.failure(["password"], true)] },
           { expect: method("password"), reply: [Scripted.success] }
         ],
-        AuthStrategy.make(new PrivateKey({ username: "erin", signer: fakeSigner("ssh-ed25519") }), new Password({ username: "erin", password: Effect.succeed(Redacted.make("pw")) }))
+        AuthStrategy.make(
+          new PrivateKey({ username: "erin", signer: fakeSigner("ssh-ed25519") }),
+          new Password({ username: "erin", password: Effect.succeed(Redacted.make("pw")) })
+        )
       )
       const r = Either.getOrThrow(result)
       expect(r.attempts.map((a) => a.attempt)).toEqual([
@@ -221,8 +224,7 @@ describe("auth over the scripted transport", () => {
         ["ssh-ed25519", "rsa-sha2-256"]
       )
       expect(Either.isRight(result)).toBe(true)
-      const algorithmOf = (m: Scripted.ClientMessage) =>
-        m._tag === "UserauthRequest" ? Buffer.from(m.rest.subarray(5, 5 + m.rest[4])).toString("latin1") : ""
+      const algorithmOf = (m: Scripted.ClientMessage) => m._tag === "UserauthRequest" ? Buffer.from(m.rest.subarray(5, 5 + m.rest[4])).toString("latin1") : ""
       expect(sent.map(algorithmOf)).toEqual(["rsa-sha2-256", "rsa-sha2-512", "rsa-sha2-512"])
     }))
 
@@ -239,7 +241,9 @@ describe("auth over the scripted transport", () => {
 
   it.effect("a server that never answers times out; the strategy stops on the dead connection", () =>
     Effect.gen(function*() {
-      const fiber = yield* Effect.fork(run([{ reply: [] }], AuthStrategy.make(new Password({ username: "ivy", password: Effect.succeed(Redacted.make("pw")) }))))
+      const fiber = yield* Effect.fork(
+        run([{ reply: [] }], AuthStrategy.make(new Password({ username: "ivy", password: Effect.succeed(Redacted.make("pw")) })))
+      )
       yield* TestClock.adjust("6 seconds")
       const { result } = yield* Fiber.join(fiber)
       const error = Either.flip(result).pipe(Either.getOrThrow)

@@ -45,7 +45,9 @@ export const problemsOf = async (server: Target, client: HostileClient, expected
       problems.push(`ended without a ServerAuthFailure: ${end.exit._tag === "Success" ? "authenticated" : String(end.other)}`)
     } else {
       if (end.failure.reason !== expected.reason) problems.push(`reason ${end.failure.reason} (${end.failure.detail}), expected ${expected.reason}`)
-      if (expected.detail && !expected.detail.test(end.failure.detail)) problems.push(`detail ${JSON.stringify(end.failure.detail)} does not match ${expected.detail}`)
+      if (expected.detail && !expected.detail.test(end.failure.detail)) {
+        problems.push(`detail ${JSON.stringify(end.failure.detail)} does not match ${expected.detail}`)
+      }
     }
     const took = end.at - since
     if (took > within) problems.push(`took ${took} ms from the offence to the end (bound ${within} ms)`)
@@ -82,9 +84,11 @@ export const runCase = (
 
 /** The server's side in a line, for failure messages. */
 export const summary = (server: Target): string =>
-  `ended: ${server.ended.map((e) => e.failure ? `${e.failure.reason}: ${e.failure.detail}` : String(e.other ?? "ok")).join(" | ")}; calls: ${JSON.stringify({
-    methods: server.calls.methods.length,
-    password: server.calls.password.length,
-    keyAcceptable: server.calls.keyAcceptable.length,
-    keyProven: server.calls.keyProven.length
-  })}`
+  `ended: ${server.ended.map((e) => e.failure ? `${e.failure.reason}: ${e.failure.detail}` : String(e.other ?? "ok")).join(" | ")}; calls: ${
+    JSON.stringify({
+      methods: server.calls.methods.length,
+      password: server.calls.password.length,
+      keyAcceptable: server.calls.keyAcceptable.length,
+      keyProven: server.calls.keyProven.length
+    })
+  }`

@@ -83,8 +83,22 @@ describe("hostile client: oversized messages", () => {
 describe("hostile client: floods", () => {
   for (
     const flood of [
-      { name: "10,000 acceptable key queries: cut at the request cap (128)", key: aliceKey, reply: MessageNumber.USERAUTH_PK_OK, answered: 128, asked: 128, detail: /Too many authentication requests/ },
-      { name: "10,000 refused key queries: cut at MaxAuthTries (6)", key: strangerKey, reply: MessageNumber.USERAUTH_FAILURE, answered: 5, asked: 6, detail: /Too many authentication failures/ }
+      {
+        name: "10,000 acceptable key queries: cut at the request cap (128)",
+        key: aliceKey,
+        reply: MessageNumber.USERAUTH_PK_OK,
+        answered: 128,
+        asked: 128,
+        detail: /Too many authentication requests/
+      },
+      {
+        name: "10,000 refused key queries: cut at MaxAuthTries (6)",
+        key: strangerKey,
+        reply: MessageNumber.USERAUTH_FAILURE,
+        answered: 5,
+        asked: 6,
+        detail: /Too many authentication failures/
+      }
     ]
   ) {
     it.live(`${flood.name}, the policy asked no more`, () =>
@@ -105,16 +119,20 @@ describe("hostile client: floods", () => {
     Effect.gen(function*() {
       const graceMs = 2_000
       let loggedInAt = 0
-      const server = yield* runCase(async (c) => {
-        await c.login()
-        loggedInAt = Date.now()
-        await c.sendAll(Array.from({ length: 10_000 }, (_, i) => ignore(`keepalive ${i}`)))
-        const sent = Date.now()
-        c.send(passwordRequest("alice", "wrong"))
-        expect(parseFailure(await c.reply())).toBeDefined()
-        expect(Date.now() - sent).toBeLessThan(1_000)
-        return { offenceAt: loggedInAt + graceMs }
-      }, { reason: "LoginGraceTime", withinMs: 700 }, { auth: { loginGraceTime: `${graceMs} millis` } })
+      const server = yield* runCase(
+        async (c) => {
+          await c.login()
+          loggedInAt = Date.now()
+          await c.sendAll(Array.from({ length: 10_000 }, (_, i) => ignore(`keepalive ${i}`)))
+          const sent = Date.now()
+          c.send(passwordRequest("alice", "wrong"))
+          expect(parseFailure(await c.reply())).toBeDefined()
+          expect(Date.now() - sent).toBeLessThan(1_000)
+          return { offenceAt: loggedInAt + graceMs }
+        },
+        { reason: "LoginGraceTime", withinMs: 700 },
+        { auth: { loginGraceTime: `${graceMs} millis` } }
+      )
       expect(server.ended[0].at - loggedInAt).toBeGreaterThanOrEqual(graceMs - 100)
     }), 30_000)
 

@@ -15,8 +15,8 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import { VERSION } from "./HostileClient.js"
 import { summary } from "./Case.js"
+import { VERSION } from "./HostileClient.js"
 import { target } from "./Target.js"
 
 v8.setFlagsFromString("--expose-gc")
@@ -61,8 +61,7 @@ const openMany = async (port: number, count: number, first?: string): Promise<Ar
           resolve(h)
         })
         setTimeout(() => reject(new Error("connect took more than 5 s")), 5_000).unref()
-      })
-    )
+      }))
     all.push(...await Promise.all(batch))
   }
   return all
@@ -142,6 +141,10 @@ describe("hostile client: 1,000 half-open connections", () => {
       expect(server.calls.methods).toEqual([])
       server.forget()
       const growth = yield* Effect.promise(() => expectAllReturned(fdsBefore, memoryBefore))
-      console.log(`half-open: all held after ${heldAfter} ms, ${Math.round(perConnection / 1024)} KB per connection (both ends), ${Math.round(growth / 1024)} KB kept after`)
+      console.log(
+        `half-open: all held after ${heldAfter} ms, ${Math.round(perConnection / 1024)} KB per connection (both ends), ${
+          Math.round(growth / 1024)
+        } KB kept after`
+      )
     }).pipe(Effect.scoped), 30_000)
 })

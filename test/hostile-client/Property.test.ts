@@ -76,8 +76,20 @@ const user = fc.oneof(
   { arbitrary: fc.string({ maxLength: 20 }), weight: 1 }
 )
 const service = fc.oneof({ arbitrary: fc.constant("ssh-connection"), weight: 8 }, { arbitrary: fc.string({ maxLength: 16 }), weight: 1 })
-const method = fc.constantFrom("none", "password", "keyboard-interactive", "publickey", "publickey-hostbound-v00@openssh.com", "gssapi-with-mic", "hostbased", "x")
-const declared = fc.option(fc.constantFrom("ssh-ed25519", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa", "ecdsa-sha2-nistp256", "ssh-ed25519-cert-v01@openssh.com", ""), { nil: undefined })
+const method = fc.constantFrom(
+  "none",
+  "password",
+  "keyboard-interactive",
+  "publickey",
+  "publickey-hostbound-v00@openssh.com",
+  "gssapi-with-mic",
+  "hostbased",
+  "x"
+)
+const declared = fc.option(
+  fc.constantFrom("ssh-ed25519", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa", "ecdsa-sha2-nistp256", "ssh-ed25519-cert-v01@openssh.com", ""),
+  { nil: undefined }
+)
 /** Mostly short, now and then large: up to past the packet limit. */
 const body = fc.oneof(
   { arbitrary: fc.uint8Array({ maxLength: 64 }), weight: 12 },
@@ -140,11 +152,20 @@ const fingerprint = (key: PrivateKey) => PublicKey.fingerprintSha256(key.publicK
  * (no user has that key) or one of alice's keys for someone else: nothing can authenticate.
  * Returns the payload and, when its signature is correct over this session, the key.
  */
-const publicKeyRequest = (c: HostileClient, a: Extract<Action, { _tag: "publickey" }> & { readonly user: string }): { payload: Uint8Array; proves?: PrivateKey } => {
+const publicKeyRequest = (
+  c: HostileClient,
+  a: Extract<Action, { _tag: "publickey" }> & { readonly user: string }
+): { payload: Uint8Array; proves?: PrivateKey } => {
   const offered = KEYS[a.key]
   const other = a.key === "stranger" ? aliceKey : strangerKey
   const hostBound = a.hostBound === "ours" ? hostKey.publicKey.blob : a.hostBound === "other" ? strangerKey.publicKey.blob : undefined
-  const base = { user: a.user, offered, sessionId: c.sessionId, ...(hostBound ? { hostBound } : {}), ...(a.declared !== undefined ? { declared: a.declared } : {}) }
+  const base = {
+    user: a.user,
+    offered,
+    sessionId: c.sessionId,
+    ...(hostBound ? { hostBound } : {}),
+    ...(a.declared !== undefined ? { declared: a.declared } : {})
+  }
   const honest = a.key === "stranger" || a.user !== "alice"
   switch (a.mode) {
     case "query": {
@@ -245,7 +266,9 @@ const oneRun = async (server: Target, runUser: string, list: ReadonlyArray<Actio
     }
     if (server.ended.length !== endsBefore + 1) problems.push(`${server.ended.length - endsBefore} connections ended`)
     for (const call of server.calls.keyProven.slice(provenBefore)) {
-      if (!proved.has(call.fingerprint)) problems.push(`keyProven saw ${call.fingerprint} (${call.algorithm}) for ${JSON.stringify(call.user)}, which this run never signed correctly`)
+      if (!proved.has(call.fingerprint)) {
+        problems.push(`keyProven saw ${call.fingerprint} (${call.algorithm}) for ${JSON.stringify(call.user)}, which this run never signed correctly`)
+      }
     }
     if (server.authenticated.length !== authenticatedBefore) problems.push("the server authenticated the client")
   } finally {
@@ -276,40 +299,46 @@ const summarize = (a: Action): string => {
 }
 
 describe("hostile client: random messages after the key exchange", () => {
-  it.live("never a key proven without its signature, never authenticated, always a typed end with the socket closed, in bounded time", () =>
-    Effect.gen(function*() {
-      const server = yield* target({ auth: { loginGraceTime: `${GRACE_MS} millis` }, maxStartups: 4 })
-      const failures: Array<string> = []
-      const result = yield* Effect.promise(() =>
-        fc.check(
-          fc.asyncProperty(run, async ({ actions: list, user }) => {
-            // Let the rest of the process breathe between runs.
-            await new Promise(setImmediate)
-            const problems = await oneRun(server, user, list)
-            if (problems.length > 0) failures.push(`${problems.join("\n")}\nuser ${JSON.stringify(user)}, actions: ${list.map(summarize).join("; ")}`)
-            return problems.length === 0
-          }),
-          { numRuns: Number(process.env.HOSTILE_CLIENT_RUNS ?? 200), endOnFailure: true, timeout: 10_000 }
+  it.live(
+    "never a key proven without its signature, never authenticated, always a typed end with the socket closed, in bounded time",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* target({ auth: { loginGraceTime: `${GRACE_MS} millis` }, maxStartups: 4 })
+        const failures: Array<string> = []
+        const result = yield* Effect.promise(() =>
+          fc.check(
+            fc.asyncProperty(run, async ({ actions: list, user }) => {
+              // Let the rest of the process breathe between runs.
+              await new Promise(setImmediate)
+              const problems = await oneRun(server, user, list)
+              if (problems.length > 0) failures.push(`${problems.join("\n")}\nuser ${JSON.stringify(user)}, actions: ${list.map(summarize).join("; ")}`)
+              return problems.length === 0
+            }),
+            { numRuns: Number(process.env.HOSTILE_CLIENT_RUNS ?? 200), endOnFailure: true, timeout: 10_000 }
+          )
         )
-      )
-      const ends = new Map<string, number>()
-      for (const e of server.ended) ends.set(e.failure?.reason ?? "other", (ends.get(e.failure?.reason ?? "other") ?? 0) + 1)
-      if (process.env.HOSTILE_DEBUG) {
-        const details = new Map<string, number>()
-        for (const e of server.ended) {
-          const d = (e.failure?.detail ?? "").replace(/^127\.0\.0\.1:\d+: /, "").slice(0, 50)
-          details.set(d, (details.get(d) ?? 0) + 1)
+        const ends = new Map<string, number>()
+        for (const e of server.ended) ends.set(e.failure?.reason ?? "other", (ends.get(e.failure?.reason ?? "other") ?? 0) + 1)
+        if (process.env.HOSTILE_DEBUG) {
+          const details = new Map<string, number>()
+          for (const e of server.ended) {
+            const d = (e.failure?.detail ?? "").replace(/^127\.0\.0\.1:\d+: /, "").slice(0, 50)
+            details.set(d, (details.get(d) ?? 0) + 1)
+          }
+          console.log([...details].sort((a, b) => b[1] - a[1]).slice(0, 15))
         }
-        console.log([...details].sort((a, b) => b[1] - a[1]).slice(0, 15))
-      }
-      const replay = `seed ${result.seed}, path ${JSON.stringify(result.counterexamplePath)}`
-      expect(result.failed, `after ${result.numRuns} runs (${replay}):\n${failures.join("\n---\n")}`).toBe(false)
-      const attempts = server.ended.flatMap((e) => e.failure?.attempts ?? [])
-      const publickey = attempts.filter((a) => a.method.startsWith("publickey"))
-      console.log(
-        `hostile-client property: ${result.numRuns} runs; ends ${JSON.stringify(Object.fromEntries(ends))}; ${attempts.length} attempts decided, ${publickey.length} publickey (${
-          publickey.filter((a) => a.outcome === "Failed").length
-        } failed); keyProven ${server.calls.keyProven.length} calls`
-      )
-    }).pipe(Effect.scoped), 120_000)
+        const replay = `seed ${result.seed}, path ${JSON.stringify(result.counterexamplePath)}`
+        expect(result.failed, `after ${result.numRuns} runs (${replay}):\n${failures.join("\n---\n")}`).toBe(false)
+        const attempts = server.ended.flatMap((e) => e.failure?.attempts ?? [])
+        const publickey = attempts.filter((a) => a.method.startsWith("publickey"))
+        console.log(
+          `hostile-client property: ${result.numRuns} runs; ends ${
+            JSON.stringify(Object.fromEntries(ends))
+          }; ${attempts.length} attempts decided, ${publickey.length} publickey (${
+            publickey.filter((a) => a.outcome === "Failed").length
+          } failed); keyProven ${server.calls.keyProven.length} calls`
+        )
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })

@@ -21,12 +21,16 @@ const heldToGrace = (name: string, script: (c: HostileClient) => Promise<void>) 
   it.live(name, () =>
     Effect.gen(function*() {
       let connectedAt = 0
-      const server = yield* runCase(async (c) => {
-        connectedAt = Date.now()
-        await script(c).catch(() => {})
-        await c.waitClosed(GRACE_MS + SLACK_MS + 2_000)
-        return { offenceAt: connectedAt + GRACE_MS }
-      }, { reason: "LoginGraceTime", withinMs: SLACK_MS }, options)
+      const server = yield* runCase(
+        async (c) => {
+          connectedAt = Date.now()
+          await script(c).catch(() => {})
+          await c.waitClosed(GRACE_MS + SLACK_MS + 2_000)
+          return { offenceAt: connectedAt + GRACE_MS }
+        },
+        { reason: "LoginGraceTime", withinMs: SLACK_MS },
+        options
+      )
       expect(server.ended[0].at - connectedAt, "cut before LoginGraceTime").toBeGreaterThanOrEqual(GRACE_MS - 50)
     }), 20_000)
 

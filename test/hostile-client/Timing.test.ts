@@ -72,9 +72,15 @@ const check = (label: string, m: { known: number; unknown: number }) => {
 }
 
 describe("hostile client: user enumeration by timing", () => {
-  it.live("a wrong password: known and unknown users answered in the same median time (within 10%)", () =>
-    Effect.map(compare((user, i) => passwordRequest(user, `guess ${i}`)), (m) => check("password", m)), 60_000)
+  it.live(
+    "a wrong password: known and unknown users answered in the same median time (within 10%)",
+    () => Effect.map(compare((user, i) => passwordRequest(user, `guess ${i}`)), (m) => check("password", m)),
+    60_000
+  )
 
-  it.live("a key query refused: known and unknown users answered in the same median time (within 10%)", () =>
-    Effect.map(compare((user) => keyQuery(user, "ssh-ed25519", strangerKey.publicKey.blob)), (m) => check("key query", m)), 60_000)
+  it.live(
+    "a key query refused: known and unknown users answered in the same median time (within 10%)",
+    () => Effect.map(compare((user) => keyQuery(user, "ssh-ed25519", strangerKey.publicKey.blob)), (m) => check("key query", m)),
+    60_000
+  )
 })

@@ -29,8 +29,8 @@ import {
   parseFailure,
   passwordRequest,
   serviceRequest,
-  signedRequest,
   type SignedRequest,
+  signedRequest,
   success
 } from "./HostileClient.js"
 import { aliceKey, aliceRsa, hostKey, PASSWORD, strangerKey, target } from "./Target.js"
@@ -158,12 +158,14 @@ describe("hostile client: messages out of phase", () => {
       c.send(infoResponse([PASSWORD]))
     }, { reason: PROTOCOL, detail: /message 61/ }))
 
-  for (const [name, responses, count] of [
-    ["more responses than prompts", [PASSWORD, PASSWORD], 2],
-    ["a count that claims more than is sent", [PASSWORD], 5],
-    ["a count of 2^32 - 1", [PASSWORD], 0xffff_ffff],
-    ["no responses to one prompt", [], 0]
-  ] as const) {
+  for (
+    const [name, responses, count] of [
+      ["more responses than prompts", [PASSWORD, PASSWORD], 2],
+      ["a count that claims more than is sent", [PASSWORD], 5],
+      ["a count of 2^32 - 1", [PASSWORD], 0xffff_ffff],
+      ["no responses to one prompt", [], 0]
+    ] as const
+  ) {
     it.live(`an INFO_RESPONSE with ${name} is cut`, () =>
       runCase(async (c) => {
         await c.login()

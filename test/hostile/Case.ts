@@ -9,16 +9,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { checkRun, describeRun, type Outcome, type Seen } from "./Checks.js"
 import { type CliRun, type Fixture, getFixture, runCli } from "./Cli.js"
-import {
-  type Conn,
-  failure,
-  hostileServer,
-  infoRequest,
-  parsePassword,
-  parsePublicKey,
-  pkOk,
-  success
-} from "./HostileServer.js"
+import { type Conn, failure, hostileServer, infoRequest, parsePassword, parsePublicKey, pkOk, success } from "./HostileServer.js"
 
 export interface HostileCase {
   readonly name: string
@@ -72,7 +63,17 @@ const report = (name: string, run: CliRun, problems: ReadonlyArray<string>): voi
   if (!file) return
   fs.appendFileSync(
     file,
-    `${JSON.stringify({ name, code: run.code, millis: Math.round(run.millis), rssMiB: run.maxRssKiB && Math.round(run.maxRssKiB / 1024), problems, stderrHead: run.stderr.slice(0, 600), stderrTail: run.stderr.slice(-600) })}\n`
+    `${
+      JSON.stringify({
+        name,
+        code: run.code,
+        millis: Math.round(run.millis),
+        rssMiB: run.maxRssKiB && Math.round(run.maxRssKiB / 1024),
+        problems,
+        stderrHead: run.stderr.slice(0, 600),
+        stderrTail: run.stderr.slice(-600)
+      })
+    }\n`
   )
 }
 

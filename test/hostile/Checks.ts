@@ -16,10 +16,10 @@
  * - the output has no control characters but \n and \t (no ESC, CR, DEL, C1) and no line
  *   longer than 1000 characters.
  */
+import { messageName, MessageNumber } from "../../src/wire/MessageNumber.js"
+import { decode } from "../../src/wire/Reader.js"
 import type { CliRun, Fixture } from "./Cli.js"
 import { parseInfoRequest, parseInfoResponse, type WireEvent } from "./HostileServer.js"
-import { MessageNumber, messageName } from "../../src/wire/MessageNumber.js"
-import { decode } from "../../src/wire/Reader.js"
 
 /** What a case expects: a correct success, a typed failure, or either of the two. */
 export type Outcome =
@@ -110,7 +110,9 @@ export const outputProblems = (name: string, text: string): Array<string> => {
   if (m) {
     const at = m.index
     problems.push(
-      `${name} holds control character U+${m[0].charCodeAt(0).toString(16).padStart(4, "0")} at ${at}: ${excerpt(text.slice(Math.max(0, at - 40), at + 40), 120)}`
+      `${name} holds control character U+${m[0].charCodeAt(0).toString(16).padStart(4, "0")} at ${at}: ${
+        excerpt(text.slice(Math.max(0, at - 40), at + 40), 120)
+      }`
     )
   }
   const longest = text.split("\n").reduce((a, l) => Math.max(a, l.length), 0)
@@ -119,8 +121,7 @@ export const outputProblems = (name: string, text: string): Array<string> => {
 }
 
 /** The first line of stderr that is not a -v debug line. */
-const firstMessageLine = (stderr: string): string | undefined =>
-  stderr.split("\n").find((l) => l.length > 0 && !/^debug\d: /.test(l))
+const firstMessageLine = (stderr: string): string | undefined => stderr.split("\n").find((l) => l.length > 0 && !/^debug\d: /.test(l))
 
 /** Where the `ssh-auth: ` line must be: first (after -v lines), or anywhere after banners, which ssh prints to stderr too. */
 const errorLineProblems = (stderr: string, bannersSent: boolean): Array<string> => {

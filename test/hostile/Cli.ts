@@ -44,22 +44,24 @@ let fixture: Promise<Fixture> | undefined
 
 const keygen = (args: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) =>
-    execFile("ssh-keygen", [...args], { timeout: 30_000 }, (error, _stdout, stderr) =>
-      error ? reject(new Error(`ssh-keygen failed: ${stderr || error.message}`)) : resolve()
+    execFile(
+      "ssh-keygen",
+      [...args],
+      { timeout: 30_000 },
+      (error, _stdout, stderr) => error ? reject(new Error(`ssh-keygen failed: ${stderr || error.message}`)) : resolve()
     )
   )
 
 /** The key and the secrets, made once per test file (worker). */
-export const getFixture = (): Promise<Fixture> =>
-  (fixture ??= (async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostile-key-"))
-    const password = `pw-${crypto.randomBytes(24).toString("hex")}`
-    const passphrase = `pp-${crypto.randomBytes(24).toString("hex")}`
-    const keyPath = path.join(dir, "id")
-    await keygen(["-q", "-t", "ed25519", "-N", passphrase, "-a", "2", "-C", "hostile", "-f", keyPath])
-    const publicBlob = Buffer.from(fs.readFileSync(`${keyPath}.pub`, "utf8").trim().split(/\s+/)[1], "base64")
-    return { dir, keyPath, publicBlob, password, passphrase }
-  })())
+export const getFixture = (): Promise<Fixture> => (fixture ??= (async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostile-key-"))
+  const password = `pw-${crypto.randomBytes(24).toString("hex")}`
+  const passphrase = `pp-${crypto.randomBytes(24).toString("hex")}`
+  const keyPath = path.join(dir, "id")
+  await keygen(["-q", "-t", "ed25519", "-N", passphrase, "-a", "2", "-C", "hostile", "-f", keyPath])
+  const publicBlob = Buffer.from(fs.readFileSync(`${keyPath}.pub`, "utf8").trim().split(/\s+/)[1], "base64")
+  return { dir, keyPath, publicBlob, password, passphrase }
+})())
 
 /** Removes the key fixture's directory. */
 export const removeFixture = async (): Promise<void> => {

@@ -30,7 +30,7 @@ import { type AlgorithmPreferences, defaultPreferences } from "../../src/transpo
 import type { Connection, ConnectionFailure } from "../../src/transport/Connection.js"
 import type { KexInit } from "../../src/transport/KexInit.js"
 import { PacketDecoder } from "../../src/transport/PacketCodec.js"
-import { MessageNumber, messageName } from "../../src/wire/MessageNumber.js"
+import { messageName, MessageNumber } from "../../src/wire/MessageNumber.js"
 import { decode } from "../../src/wire/Reader.js"
 import { encode } from "../../src/wire/Writer.js"
 import { serverCore } from "../support/CoreServer.js"
@@ -489,10 +489,8 @@ export const success: Uint8Array = Uint8Array.of(MessageNumber.USERAUTH_SUCCESS)
 export const failure = (methods: ReadonlyArray<string> | Bytes, partial = false): Uint8Array =>
   encode((w) => w.byte(MessageNumber.USERAUTH_FAILURE).string(Array.isArray(methods) ? methods.join(",") : (methods as Bytes)).boolean(partial))
 export const banner = (text: Bytes): Uint8Array => encode((w) => w.byte(MessageNumber.USERAUTH_BANNER).string(text).string(""))
-export const pkOk = (algorithm: Bytes, blob: Uint8Array): Uint8Array =>
-  encode((w) => w.byte(MessageNumber.USERAUTH_PK_OK).string(algorithm).string(blob))
-export const passwordChangeRequest = (prompt: Bytes): Uint8Array =>
-  encode((w) => w.byte(MessageNumber.USERAUTH_PASSWD_CHANGEREQ).string(prompt).string(""))
+export const pkOk = (algorithm: Bytes, blob: Uint8Array): Uint8Array => encode((w) => w.byte(MessageNumber.USERAUTH_PK_OK).string(algorithm).string(blob))
+export const passwordChangeRequest = (prompt: Bytes): Uint8Array => encode((w) => w.byte(MessageNumber.USERAUTH_PASSWD_CHANGEREQ).string(prompt).string(""))
 export const infoRequest = (request: {
   readonly name?: Bytes
   readonly instruction?: Bytes

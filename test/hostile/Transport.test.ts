@@ -12,7 +12,7 @@ import { decodeKexInit, type KexInit, pseudoAlgorithms } from "../../src/transpo
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { hasTool } from "../support/Tools.js"
-import { type HostileCase, ESCAPES, honestPassword, manyNames, repeatTo, runCase } from "./Case.js"
+import { ESCAPES, honestPassword, type HostileCase, manyNames, repeatTo, runCase } from "./Case.js"
 import { anyOf, fails, succeeds, successOr, TOO_BIG } from "./Checks.js"
 import { removeFixture } from "./Cli.js"
 import { debug, disconnect, extInfo, ignore, kexReply, serviceAccept } from "./HostileServer.js"

@@ -10,7 +10,7 @@ import * as crypto from "node:crypto"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { hasTool } from "../support/Tools.js"
-import { type HostileCase, ESCAPES, honestPassword, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
+import { ESCAPES, honestPassword, type HostileCase, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
 import { anyOf, fails, requestsAfter, type Seen, succeeds, successOr, TOO_BIG } from "./Checks.js"
 import { type Fixture, removeFixture } from "./Cli.js"
 import {

@@ -20,7 +20,7 @@ import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as KeyFile from "../../src/keys/KeyFile.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
-import { agentKeys, AgentKey } from "../../src/sources/AgentKey.js"
+import { AgentKey, agentKeys } from "../../src/sources/AgentKey.js"
 import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
@@ -184,7 +184,10 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         const run = (hostBinding: boolean) =>
           Effect.gen(function*() {
             const { handler, sshd } = yield* connect(keys)
-            const result = yield* AuthStrategy.authenticate(agentKeys({ username: me, hostBinding })).pipe(Effect.provide(Layer.merge(handler, agentLayer)), Effect.either)
+            const result = yield* AuthStrategy.authenticate(agentKeys({ username: me, hostBinding })).pipe(
+              Effect.provide(Layer.merge(handler, agentLayer)),
+              Effect.either
+            )
             return { result, log: yield* sshd.readLog }
           })
         const bound = yield* run(true)
@@ -210,7 +213,9 @@ describe.skipIf(skipInterop())("interop: ssh-agent", () => {
         // Confirm: the agent lists the key but will not sign without asking.
         const confirmRun = yield* Effect.gen(function*() {
           const { handler } = yield* connect(keys)
-          return yield* AuthStrategy.authenticate(Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: keys.files.ed25519 })))).pipe(
+          return yield* AuthStrategy.authenticate(
+            Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: keys.files.ed25519 })))
+          ).pipe(
             Effect.provide(Layer.merge(handler, agentLayer))
           )
         })

@@ -17,15 +17,15 @@ import * as path from "node:path"
 import { inspect } from "node:util"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
+import * as KeyFile from "../../src/keys/KeyFile.js"
+import * as OpenSshKeyV1 from "../../src/keys/OpenSshKeyV1.js"
 import { KeyboardInteractive } from "../../src/sources/KeyboardInteractive.js"
 import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
-import * as KeyFile from "../../src/keys/KeyFile.js"
-import * as OpenSshKeyV1 from "../../src/keys/OpenSshKeyV1.js"
 import { InMemoryPrivateKey, OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
-import { Transport } from "../../src/transport/Transport.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
+import { Transport } from "../../src/transport/Transport.js"
 import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
 import * as Sshd from "../support/Sshd.js"
@@ -90,8 +90,7 @@ const connect = (config: ReadonlyArray<string> = []) =>
     return { sshd, layer: AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))) }
   })
 
-const keySource = (name: string, user = me) =>
-  Effect.map(Fixture, ({ keys }) => new OnDiskPrivateKey({ username: user, path: keys[name].file }))
+const keySource = (name: string, user = me) => Effect.map(Fixture, ({ keys }) => new OnDiskPrivateKey({ username: user, path: keys[name].file }))
 
 describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => {
   layer(Layer.merge(fixture, NodeFileSystem.layer), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
@@ -133,7 +132,10 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           const { keys } = yield* Fixture
           const { layer } = yield* connect(["PubkeyAcceptedAlgorithms ssh-rsa"])
           const key = yield* KeyFile.readFile(keys.rsa.file)
-          const refused = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: me, key }))).pipe(Effect.provide(layer), Effect.either)
+          const refused = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: me, key }))).pipe(
+            Effect.provide(layer),
+            Effect.either
+          )
           expect(Either.isLeft(refused)).toBe(true)
           const { layer: again, sshd } = yield* connect(["PubkeyAcceptedAlgorithms ssh-rsa"])
           const sha1 = new InMemoryPrivateKey({ username: me, key, allowSshRsaSha1: true, acceptedAlgorithms: ["ssh-rsa"] })
@@ -159,7 +161,9 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
         const key = yield* OpenSshKeyV1.read(fs.readFileSync(keys.ed25519.file, "utf8"), { source: keys.ed25519.file })
         for (const [options, queried] of [[{}, false], [{ skipQuery: false }, true]] as const) {
           const { layer, sshd } = yield* connect()
-          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: me, key, ...options }))).pipe(Effect.provide(layer))
+          const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: me, key, ...options }))).pipe(
+            Effect.provide(layer)
+          )
           expect(result.succeeded).toBe(true)
           const log = yield* sshd.readLog
           expect(log).toMatch(/Accepted publickey for /)
@@ -288,8 +292,7 @@ describe.skipIf(skipInterop())("interop: authentication against OpenSSH", () => 
           let asked = 0
           const source = new KeyboardInteractive({
             username: user.name,
-            responder: (request) =>
-              Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password))))
+            responder: (request) => Effect.sync(() => (asked++, request.prompts.map(() => Redacted.make(user.password))))
           })
           const error = yield* AuthStrategy.authenticate(AuthStrategy.make(source), { noneFirst: true }).pipe(
             Effect.provide(layer),

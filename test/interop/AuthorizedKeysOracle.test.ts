@@ -48,7 +48,8 @@ interface Case {
 }
 
 /** What a forced command prints when run here: what sshd's session should have printed. */
-const runHere = (command: string | undefined) => command === undefined ? "(no forced command)" : execFileSync("sh", ["-c", command], { encoding: "utf8" }).trim()
+const runHere = (command: string | undefined) =>
+  command === undefined ? "(no forced command)" : execFileSync("sh", ["-c", command], { encoding: "utf8" }).trim()
 const hasPty = (r: AuthorizedKeys.Authorized["restrictions"], out: string) => [r.pty, out.includes("/dev/pts/")] as const
 
 const pad = (n: number) => String(n).padStart(2, "0")
@@ -91,8 +92,16 @@ const cases = (now: number, summerTime: boolean): ReadonlyArray<Case> => [
   ...(summerTime
     ? [
       // sshd reads the wall clock as standard time: an hour later than it says in summer.
-      { name: "expiry-time 30 minutes ago by the summer wall clock: sshd still accepts", lines: (k: string) => [`expiry-time="${wallClock(now - 30 * 60_000)}" ${k}`], expected: true },
-      { name: "expiry-time 90 minutes ago by the summer wall clock: expired", lines: (k: string) => [`expiry-time="${wallClock(now - 90 * 60_000)}" ${k}`], expected: false }
+      {
+        name: "expiry-time 30 minutes ago by the summer wall clock: sshd still accepts",
+        lines: (k: string) => [`expiry-time="${wallClock(now - 30 * 60_000)}" ${k}`],
+        expected: true
+      },
+      {
+        name: "expiry-time 90 minutes ago by the summer wall clock: expired",
+        lines: (k: string) => [`expiry-time="${wallClock(now - 90 * 60_000)}" ${k}`],
+        expected: false
+      }
     ]
     : []),
   { name: "an entry refusing (from=) is passed over for the next with the key", lines: (k) => [`from="10.0.0.0/8" ${k}`, `no-pty ${k}`], expected: true },
@@ -116,7 +125,12 @@ const cases = (now: number, summerTime: boolean): ReadonlyArray<Case> => [
   { name: "cert-authority, the user a principal", lines: (_, ca) => [`cert-authority ${ca}`], cert: ["-n", me], expected: true },
   { name: "cert-authority, the user not a principal", lines: (_, ca) => [`cert-authority ${ca}`], cert: ["-n", "someone-else"], expected: false },
   { name: "cert-authority, no principals at all", lines: (_, ca) => [`cert-authority ${ca}`], cert: [], expected: false, before10_3: true },
-  { name: `cert-authority,principals= listing one of the certificate's`, lines: (_, ca) => [`cert-authority,principals="x,ops" ${ca}`], cert: ["-n", "ops"], expected: true },
+  {
+    name: `cert-authority,principals= listing one of the certificate's`,
+    lines: (_, ca) => [`cert-authority,principals="x,ops" ${ca}`],
+    cert: ["-n", "ops"],
+    expected: true
+  },
   { name: `cert-authority,principals= listing none of them`, lines: (_, ca) => [`cert-authority,principals="x" ${ca}`], cert: ["-n", me], expected: false },
   { name: "the CA listed without cert-authority", lines: (_, ca) => [ca], cert: ["-n", me], expected: false },
   { name: "the certified key listed as a plain key", lines: (k) => [k], cert: ["-n", me], expected: false },
@@ -124,8 +138,18 @@ const cases = (now: number, summerTime: boolean): ReadonlyArray<Case> => [
   { name: "a certificate not yet valid", lines: (_, ca) => [`cert-authority ${ca}`], cert: ["-n", me, "-V", "+1d:+2d"], expected: false },
   { name: "cert-authority with an expiry-time past", lines: (_, ca) => [`cert-authority,expiry-time="20200101Z" ${ca}`], cert: ["-n", me], expected: false },
   { name: `cert-authority,from="10.0.0.0/8"`, lines: (_, ca) => [`cert-authority,from="10.0.0.0/8" ${ca}`], cert: ["-n", me], expected: false },
-  { name: "source-address with the client", lines: (_, ca) => [`cert-authority ${ca}`], cert: ["-n", me, "-O", "source-address=10.0.0.0/8,127.0.0.1/32"], expected: true },
-  { name: "source-address without the client", lines: (_, ca) => [`cert-authority ${ca}`], cert: ["-n", me, "-O", "source-address=10.0.0.0/8"], expected: false },
+  {
+    name: "source-address with the client",
+    lines: (_, ca) => [`cert-authority ${ca}`],
+    cert: ["-n", me, "-O", "source-address=10.0.0.0/8,127.0.0.1/32"],
+    expected: true
+  },
+  {
+    name: "source-address without the client",
+    lines: (_, ca) => [`cert-authority ${ca}`],
+    cert: ["-n", me, "-O", "source-address=10.0.0.0/8"],
+    expected: false
+  },
   { name: "an unknown critical option", lines: (_, ca) => [`cert-authority ${ca}`], cert: ["-n", me, "-O", "critical:frob@example.com=1"], expected: false },
   {
     name: "force-command and command= the same",
@@ -134,7 +158,12 @@ const cases = (now: number, summerTime: boolean): ReadonlyArray<Case> => [
     expected: true,
     session: (r, out) => [runHere(r.forceCommand), out.trim()]
   },
-  { name: "force-command and command= different", lines: (_, ca) => [`cert-authority,command="echo one" ${ca}`], cert: ["-n", me, "-O", "force-command=echo two"], expected: false },
+  {
+    name: "force-command and command= different",
+    lines: (_, ca) => [`cert-authority,command="echo one" ${ca}`],
+    cert: ["-n", me, "-O", "force-command=echo two"],
+    expected: false
+  },
   {
     name: "restrict on the entry, permit-pty in the certificate: no pty",
     lines: (_, ca) => [`cert-authority,restrict ${ca}`],
@@ -193,7 +222,12 @@ describe.skipIf(skipInterop())("interop: AuthorizedKeys.match against sshd's own
         }), { concurrency: 16 })
 
       const lines = ["# the oracle's table", "not a key line at all", ...prepared.flatMap(({ c, ca, key }) => c.lines(key.pub, ca.pub))]
-      const sshd = yield* Sshd.start({ hostKeyTypes: ["ed25519"], hostKeys: yield* Sshd.makeHostKeys(["ed25519"]), authorizedKeys: lines, config: ["PermitUserEnvironment yes"] })
+      const sshd = yield* Sshd.start({
+        hostKeyTypes: ["ed25519"],
+        hostKeys: yield* Sshd.makeHostKeys(["ed25519"]),
+        authorizedKeys: lines,
+        config: ["PermitUserEnvironment yes"]
+      })
       yield* logOnFailure(sshd)
       // The file as sshd reads it.
       const parsed = AuthorizedKeys.parse(lines.join("\n") + "\n")
@@ -202,12 +236,30 @@ describe.skipIf(skipInterop())("interop: AuthorizedKeys.match against sshd's own
       const results = yield* Effect.forEach(prepared, ({ c, certFile, key }) =>
         Effect.gen(function*() {
           const r = yield* Sshd.run("ssh", [
-            "-F", "/dev/null", "-p", String(sshd.port), "-i", key.file,
-            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-F",
+            "/dev/null",
+            "-p",
+            String(sshd.port),
+            "-i",
+            key.file,
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
             ...(certFile ? ["-o", "PubkeyAcceptedAlgorithms=ssh-ed25519-cert-v01@openssh.com"] : []),
             ...(c.pty ? ["-tt"] : ["-T"]),
-            `${me}@127.0.0.1`, c.command ?? "true"
+            `${me}@127.0.0.1`,
+            c.command ?? "true"
           ], { timeoutMs: 20_000 })
           const offered = certFile
             ? Either.getOrThrow(Certificate.fromLine(fs.readFileSync(certFile, "utf8")))

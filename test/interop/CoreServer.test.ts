@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -14,7 +15,6 @@ import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { kexMethods } from "../../src/transport/kex/KexMethod.js"
-import { spawnSync } from "node:child_process"
 import { coreServer } from "../support/CoreServer.js"
 import { isCI } from "../support/Env.js"
 import { run } from "../support/Sshd.js"
@@ -30,11 +30,26 @@ const fingerprintOf = (type: string) => PublicKey.fingerprintSha256(hostKeys.fin
 
 const ssh = (port: number, options: ReadonlyArray<string>) =>
   run("ssh", [
-    "-v", "-F", "/dev/null", "-p", String(port),
-    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "PreferredAuthentications=publickey",
+    "-v",
+    "-F",
+    "/dev/null",
+    "-p",
+    String(port),
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "IdentityAgent=none",
+    "-o",
+    "PreferredAuthentications=publickey",
     ...options.flatMap((o) => ["-o", o]),
-    "someone@127.0.0.1", "true"
+    "someone@127.0.0.1",
+    "true"
   ], { timeoutMs: 20_000 })
 
 describe.skipIf(!hasTool("ssh"))("the core's server role against OpenSSH's ssh", () => {
@@ -143,4 +158,3 @@ describe.skipIf(!hasParamiko)("the core's server role against paramiko", () => {
       }))
   }
 })
-

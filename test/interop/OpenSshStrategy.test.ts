@@ -18,16 +18,16 @@ import * as SshConfig from "../../src/config/SshConfig.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as OpenSshStrategy from "../../src/OpenSshStrategy.js"
 import { agentKeys } from "../../src/sources/AgentKey.js"
+import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import * as Prompts from "../../src/sources/Prompter.js"
 import type { Prompter } from "../../src/sources/Prompter.js"
-import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
 import { Transport } from "../../src/transport/Transport.js"
 import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
-import * as SshAgent from "../support/SshAgent.js"
 import * as NodeFiles from "../support/NodeFiles.js"
+import * as SshAgent from "../support/SshAgent.js"
 import * as Sshd from "../support/Sshd.js"
 
 const me = os.userInfo().username
@@ -91,8 +91,12 @@ const runStrategy = (
 const hostBlock = (sshd: Sshd.Sshd, extra: ReadonlyArray<string>, user = me) =>
   ["Host testhost", `  HostName ${sshd.host}`, `  Port ${sshd.port}`, `  User ${user}`, ...extra.map((l) => `  ${l}`), ""].join("\n")
 
-const tried = (result: Either.Either<{ readonly attempts: ReadonlyArray<{ readonly attempt: { readonly _tag: string } }> }, { readonly result: { readonly attempts: ReadonlyArray<{ readonly attempt: { readonly _tag: string } }> } }>) =>
-  (Either.isRight(result) ? result.right.attempts : result.left.result.attempts).filter((a) => a.attempt._tag !== "Skipped")
+const tried = (
+  result: Either.Either<
+    { readonly attempts: ReadonlyArray<{ readonly attempt: { readonly _tag: string } }> },
+    { readonly result: { readonly attempts: ReadonlyArray<{ readonly attempt: { readonly _tag: string } }> } }
+  >
+) => (Either.isRight(result) ? result.right.attempts : result.left.result.attempts).filter((a) => a.attempt._tag !== "Skipped")
 
 /** The password user (root makes it), a key authorized for it, and an sshd asking for two factors. */
 const twoFactorServer = (config: ReadonlyArray<string>) =>
@@ -136,7 +140,9 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
 
         // The peers' order: every agent key, then the file.
         const transport = yield* makeTcp({ host: sshd.host, port: sshd.port, hostKeyPolicy: acceptAnyInsecure })
-        const naive = yield* AuthStrategy.authenticate(Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: right.file })))).pipe(
+        const naive = yield* AuthStrategy.authenticate(
+          Stream.concat(agentKeys({ username: me }), AuthStrategy.make(new OnDiskPrivateKey({ username: me, path: right.file })))
+        ).pipe(
           Effect.provide(Layer.merge(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))), Agent.layer(agent.socket))),
           Effect.flip
         )
@@ -224,42 +230,54 @@ describe.skipIf(skipInterop())("interop: the OpenSSH strategy", () => {
         const result = yield* runStrategy(h, sshd)
         expect(Either.isRight(result) && result.right.succeeded).toBe(true)
         if (Either.isRight(result)) {
-          const errors = result.right.attempts.filter((a) => a.attempt._tag === "Error").map((a) => a.attempt._tag === "Error" ? `${a.attempt.error._tag} ${a.attempt.error.message}` : "")
+          const errors = result.right.attempts.filter((a) => a.attempt._tag === "Error").map((a) =>
+            a.attempt._tag === "Error" ? `${a.attempt.error._tag} ${a.attempt.error.message}` : ""
+          )
           expect(errors.some((e) => e.startsWith("KeyFileError") && e.includes("id_corrupt"))).toBe(true)
           expect(errors.some((e) => e.startsWith("KeyFileError") && e.includes("id_directory"))).toBe(true)
         }
       }))
 
-    it.scoped.skipIf(skipUnlessRoot("OpenSSH strategy: AuthenticationMethods password,publickey (a password user)"))("a new method list restarts the plan from the top: AuthenticationMethods password,publickey with keys tried first", () =>
-      Effect.gen(function*() {
-        const { h, right, sshd, user } = yield* twoFactorServer(["PasswordAuthentication yes", "AuthenticationMethods password,publickey"])
-        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`, "KbdInteractiveAuthentication no"], user.name))
-        const { asked, prompter } = countingPrompter({ "password": user.password })
-        const result = yield* runStrategy(h, sshd, { prompter })
-        expect(Either.isRight(result) && result.right.succeeded).toBe(true)
-        if (Either.isRight(result)) {
-          const methods = result.right.attempts.filter((a) => a.attempt._tag !== "Skipped").map((a) => `${a.source.method}:${a.attempt._tag}`)
-          // The key first (not allowed yet), the password (partial success), the key again: success.
-          expect(methods).toEqual(["publickey:Failure", "password:Failure", "publickey:Success"])
-        }
-        expect(asked.length).toBe(1)
-      }))
+    it.scoped.skipIf(skipUnlessRoot("OpenSSH strategy: AuthenticationMethods password,publickey (a password user)"))(
+      "a new method list restarts the plan from the top: AuthenticationMethods password,publickey with keys tried first",
+      () =>
+        Effect.gen(function*() {
+          const { h, right, sshd, user } = yield* twoFactorServer(["PasswordAuthentication yes", "AuthenticationMethods password,publickey"])
+          h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`, "KbdInteractiveAuthentication no"], user.name))
+          const { asked, prompter } = countingPrompter({ "password": user.password })
+          const result = yield* runStrategy(h, sshd, { prompter })
+          expect(Either.isRight(result) && result.right.succeeded).toBe(true)
+          if (Either.isRight(result)) {
+            const methods = result.right.attempts.filter((a) => a.attempt._tag !== "Skipped").map((a) => `${a.source.method}:${a.attempt._tag}`)
+            // The key first (not allowed yet), the password (partial success), the key again: success.
+            expect(methods).toEqual(["publickey:Failure", "password:Failure", "publickey:Success"])
+          }
+          expect(asked.length).toBe(1)
+        })
+    )
 
-    it.scoped.skipIf(skipUnlessRoot("OpenSSH strategy: AuthenticationMethods publickey,keyboard-interactive (a password user)"))("partial success: AuthenticationMethods publickey,keyboard-interactive completes the chain", () =>
-      Effect.gen(function*() {
-        const { h, right, sshd, user } = yield* twoFactorServer(["UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods publickey,keyboard-interactive"])
-        h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`], user.name))
-        const { asked, echoes, prompter } = countingPrompter({ "Password": user.password })
-        const result = yield* runStrategy(h, sshd, { prompter })
-        expect(Either.isRight(result) && result.right.succeeded).toBe(true)
-        // PAM's "Password:" prompt says echo off, and so it was asked.
-        expect(asked.some((p) => p.includes("Password"))).toBe(true)
-        expect(echoes.every((e) => e === false)).toBe(true)
-        if (Either.isRight(result)) {
-          const first = result.right.attempts.find((a) => a.attempt._tag === "Failure")
-          expect(first?.attempt._tag === "Failure" && first.attempt.partialSuccess).toBe(true)
-        }
-        expect(asked.length).toBeGreaterThanOrEqual(1)
-      }))
+    it.scoped.skipIf(skipUnlessRoot("OpenSSH strategy: AuthenticationMethods publickey,keyboard-interactive (a password user)"))(
+      "partial success: AuthenticationMethods publickey,keyboard-interactive completes the chain",
+      () =>
+        Effect.gen(function*() {
+          const { h, right, sshd, user } = yield* twoFactorServer([
+            "UsePAM yes",
+            "KbdInteractiveAuthentication yes",
+            "AuthenticationMethods publickey,keyboard-interactive"
+          ])
+          h.writeConfig(hostBlock(sshd, [`IdentityFile ${right.file}`], user.name))
+          const { asked, echoes, prompter } = countingPrompter({ "Password": user.password })
+          const result = yield* runStrategy(h, sshd, { prompter })
+          expect(Either.isRight(result) && result.right.succeeded).toBe(true)
+          // PAM's "Password:" prompt says echo off, and so it was asked.
+          expect(asked.some((p) => p.includes("Password"))).toBe(true)
+          expect(echoes.every((e) => e === false)).toBe(true)
+          if (Either.isRight(result)) {
+            const first = result.right.attempts.find((a) => a.attempt._tag === "Failure")
+            expect(first?.attempt._tag === "Failure" && first.attempt.partialSuccess).toBe(true)
+          }
+          expect(asked.length).toBeGreaterThanOrEqual(1)
+        })
+    )
   })
 })

@@ -86,7 +86,9 @@ describe.skipIf(skipInterop())("interop: a login through a jump host's direct-tc
       expect(result.succeeded, server.log()).toBe(true)
       expect(server.authenticated.map((a) => a.user)).toEqual(["alice"])
       // The bastion did the forwarding: its own log names the target.
-      expect(yield* sshd.readLog).toMatch(new RegExp(`server_request_direct_tcpip: originator 127\\.0\\.0\\.1 port 65535, target 127\\.0\\.0\\.1 port ${server.port}`))
+      expect(yield* sshd.readLog).toMatch(
+        new RegExp(`server_request_direct_tcpip: originator 127\\.0\\.0\\.1 port 65535, target 127\\.0\\.0\\.1 port ${server.port}`)
+      )
     }).pipe(Effect.provide(clientKeysLayer)))
 
   it.scopedLive("a chain: two sshd jump hosts, each a connection of its own inside the one before, then our server", () =>
@@ -117,7 +119,9 @@ describe.skipIf(skipInterop())("interop: a login through a jump host's direct-tc
       expect(refused._tag).toBe("ChannelOpenRefused")
       if (refused._tag !== "ChannelOpenRefused") return
       expect(refused.code).toBe(1)
-      expect(refused.message).toMatch(new RegExp(`^127\\.0\\.0\\.1:${sshd.port} refused a channel to 127\\.0\\.0\\.1:${server.port}: ADMINISTRATIVELY_PROHIBITED \\(1\\)`))
+      expect(refused.message).toMatch(
+        new RegExp(`^127\\.0\\.0\\.1:${sshd.port} refused a channel to 127\\.0\\.0\\.1:${server.port}: ADMINISTRATIVELY_PROHIBITED \\(1\\)`)
+      )
       expect(server.attempts).toHaveLength(0)
     }).pipe(Effect.provide(clientKeysLayer)))
 })

@@ -24,7 +24,6 @@ import { run, tempDir } from "../support/Sshd.js"
 
 const skip = skipWithoutPeer("dropbear's dbclient", onPath("dbclient") && onPath("dropbearconvert"), "dropbear-bin")
 
-
 /** The client keys in dropbear's format, by name, beside their OpenSSH originals. */
 class DropbearKeys extends Context.Tag("test/DropbearKeys")<DropbearKeys, Readonly<Record<"ed25519" | "ecdsa" | "rsa" | `wrong${number}`, string>>>() {}
 
@@ -64,9 +63,11 @@ const dbclient = (server: OurServer.OurServer, options: DbclientOptions) =>
     const env: Record<string, string> = { HOME: home, SSH_ASKPASS: "", DISPLAY: "" }
     if (options.password !== undefined) env.DROPBEAR_PASSWORD = options.password
     const args = [
-      "-p", String(server.port),
+      "-p",
+      String(server.port),
       ...(options.identities ?? []).flatMap((i) => ["-i", i]),
-      `${options.user}@127.0.0.1`, options.command ?? "whoami"
+      `${options.user}@127.0.0.1`,
+      options.command ?? "whoami"
     ]
     const r = yield* run("dbclient", args, { timeoutMs: 20_000, env, detached: true, input: options.input ?? "" })
     return { ...r, why: `dbclient exited ${r.code}\n${r.stdout}\n${r.stderr}\n${server.log()}` }
@@ -109,20 +110,24 @@ describe.skipIf(skip)("dropbear's dbclient against our server", () => {
         expect(server.authenticated[0]?.credentials).toEqual([{ _tag: "Password" }])
       }), concurrent)
 
-    it.scoped("keyboard-interactive, two prompts: the hidden one from DROPBEAR_PASSWORD, the echoed one from stdin; a wrong code is refused", () =>
-      Effect.gen(function*() {
-        const keys = yield* ClientKeys
-        const server = yield* start(keys, { maxAuthTries: 1 })
-        const r = yield* dbclient(server, { user: "kbd", password: PASSWORD, input: `${CODE}\n` })
-        expect(r.code, r.why).toBe(0)
-        expect(r.stdout).toBe("ran whoami as kbd by keyboard-interactive\n")
-        expect(server.authenticated[0]?.credentials).toEqual([{ _tag: "KeyboardInteractive" }])
+    it.scoped(
+      "keyboard-interactive, two prompts: the hidden one from DROPBEAR_PASSWORD, the echoed one from stdin; a wrong code is refused",
+      () =>
+        Effect.gen(function*() {
+          const keys = yield* ClientKeys
+          const server = yield* start(keys, { maxAuthTries: 1 })
+          const r = yield* dbclient(server, { user: "kbd", password: PASSWORD, input: `${CODE}\n` })
+          expect(r.code, r.why).toBe(0)
+          expect(r.stdout).toBe("ran whoami as kbd by keyboard-interactive\n")
+          expect(server.authenticated[0]?.credentials).toEqual([{ _tag: "KeyboardInteractive" }])
 
-        const wrong = yield* dbclient(server, { user: "kbd", password: PASSWORD, input: "654321\n" })
-        expect(wrong.stdout, wrong.why).toBe("")
-        expect(server.authenticated).toHaveLength(1)
-        expect(server.attempts.map(String)).toContainEqual(expect.stringMatching(/^Failed keyboard-interactive for kbd/))
-      }), concurrent)
+          const wrong = yield* dbclient(server, { user: "kbd", password: PASSWORD, input: "654321\n" })
+          expect(wrong.stdout, wrong.why).toBe("")
+          expect(server.authenticated).toHaveLength(1)
+          expect(server.attempts.map(String)).toContainEqual(expect.stringMatching(/^Failed keyboard-interactive for kbd/))
+        }),
+      concurrent
+    )
 
     it.scoped("a publickey,password chain: the key is a partial success, DROPBEAR_PASSWORD completes it", () =>
       Effect.gen(function*() {
@@ -160,19 +165,23 @@ describe.skipIf(skip)("dropbear's dbclient against our server", () => {
         expect(withKeys.map((a) => [a.outcome, a.key?.fingerprint])).toEqual([["KeyRefused", keys.wrong[0].fingerprint]])
       }), concurrent)
 
-    it.scoped("a wrong password is refused, again as dbclient retries it, until MaxAuthTries (3) ends the connection with a DISCONNECT", () =>
-      Effect.gen(function*() {
-        const keys = yield* ClientKeys
-        const server = yield* start(keys, { maxAuthTries: 3 })
-        const r = yield* dbclient(server, { user: "pw", password: "wrong horse" })
-        // dbclient exits 0 on a DISCONNECT, whatever its reason; it ran nothing.
-        expect(r.stdout, r.why).toBe("")
-        expect(r.stderr).toMatch(/exited: Disconnect received/)
-        yield* server.awaitEnded(1)
-        const failure = server.failures()[0]
-        expect(failure?.reason, r.why).toBe("TooManyAttempts")
-        expect(failure.attempts.filter((a) => a.method === "password").map((a) => a.outcome)).toEqual(["Failed", "Failed", "Failed"])
-      }), concurrent)
+    it.scoped(
+      "a wrong password is refused, again as dbclient retries it, until MaxAuthTries (3) ends the connection with a DISCONNECT",
+      () =>
+        Effect.gen(function*() {
+          const keys = yield* ClientKeys
+          const server = yield* start(keys, { maxAuthTries: 3 })
+          const r = yield* dbclient(server, { user: "pw", password: "wrong horse" })
+          // dbclient exits 0 on a DISCONNECT, whatever its reason; it ran nothing.
+          expect(r.stdout, r.why).toBe("")
+          expect(r.stderr).toMatch(/exited: Disconnect received/)
+          yield* server.awaitEnded(1)
+          const failure = server.failures()[0]
+          expect(failure?.reason, r.why).toBe("TooManyAttempts")
+          expect(failure.attempts.filter((a) => a.method === "password").map((a) => a.outcome)).toEqual(["Failed", "Failed", "Failed"])
+        }),
+      concurrent
+    )
 
     it.scoped("MaxAuthTries 3: five wrong keys end the connection", () =>
       Effect.gen(function*() {

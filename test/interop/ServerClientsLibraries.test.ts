@@ -250,7 +250,12 @@ const suite = (it: Vitest.MethodsNonLive<ClientKeys, true>, client: StepClient) 
         Effect.gen(function*() {
           const keys = yield* ClientKeys
           const server = yield* standard(keys)
-          const r = yield* client.login(server, "alice", [{ method: "password", password: "wrong horse" }, { method: "password", password: PASSWORD }], "whoami")
+          const r = yield* client.login(
+            server,
+            "alice",
+            [{ method: "password", password: "wrong horse" }, { method: "password", password: PASSWORD }],
+            "whoami"
+          )
           expect(r.authenticated, r.why).toBe(true)
           expect(r.stdout).toBe("ran whoami as alice by password\n")
           if (r.partial) expect(r.partial).toEqual([false])
@@ -273,7 +278,12 @@ const suite = (it: Vitest.MethodsNonLive<ClientKeys, true>, client: StepClient) 
           if (r.prompts) expect(r.prompts).toEqual(["Password: ", "Code: "])
           expect(server.authenticated[0].credentials).toEqual([{ _tag: "KeyboardInteractive" }])
 
-          const wrong = yield* client.login(server, "alice", [{ method: "keyboard-interactive", answers: { "Password:": PASSWORD, "Code:": "654321" } }], "whoami")
+          const wrong = yield* client.login(
+            server,
+            "alice",
+            [{ method: "keyboard-interactive", answers: { "Password:": PASSWORD, "Code:": "654321" } }],
+            "whoami"
+          )
           expect(wrong.authenticated, wrong.why).toBe(false)
           expect(wrong.error, wrong.why).toMatch(client.refused)
           expect(server.authenticated).toHaveLength(1)

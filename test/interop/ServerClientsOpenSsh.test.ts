@@ -50,12 +50,30 @@ const ssh = (server: OurServer.OurServer, options: SshOptions) =>
       batch = "BatchMode=no"
     }
     const args = [
-      "-v", "-n", "-F", "/dev/null", "-p", String(server.port),
-      "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
-      "-o", "IdentitiesOnly=yes", "-o", `IdentityAgent=${options.agent ?? "none"}`, "-o", "ConnectTimeout=10", "-o", batch,
+      "-v",
+      "-n",
+      "-F",
+      "/dev/null",
+      "-p",
+      String(server.port),
+      "-o",
+      `UserKnownHostsFile=${knownHosts}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      `IdentityAgent=${options.agent ?? "none"}`,
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      batch,
       ...(options.identities ?? []).flatMap((i) => ["-i", i]),
       ...(options.options ?? []).flatMap((o) => ["-o", o]),
-      `${options.user}@127.0.0.1`, options.command ?? "whoami"
+      `${options.user}@127.0.0.1`,
+      options.command ?? "whoami"
     ]
     const result = yield* run("ssh", args, { timeoutMs: 20_000, env })
     const asked = fs.existsSync(prompts) ? fs.readFileSync(prompts, "utf8").split("\n").filter(Boolean) : []
@@ -91,7 +109,9 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
           expect(credential.source).toBe(`authorized_keys line ${name === "ed25519" ? 1 : name === "ecdsa" ? 2 : 3}`)
           const accepted = result.attempts.filter((a) => a.outcome === "Accepted")
           expect(accepted.map((a) => a.method)).toEqual(["publickey-hostbound-v00@openssh.com"])
-          expect(String(accepted[0])).toMatch(new RegExp(`^Accepted publickey for alice from 127\\.0\\.0\\.1 port \\d+ ssh2: \\S+ ${key.fingerprint.replace(/[+/]/g, "\\$&")}$`))
+          expect(String(accepted[0])).toMatch(
+            new RegExp(`^Accepted publickey for alice from 127\\.0\\.0\\.1 port \\d+ ssh2: \\S+ ${key.fingerprint.replace(/[+/]/g, "\\$&")}$`)
+          )
           expect(server.commands).toEqual(["whoami"])
         }), concurrent)
     }
@@ -105,21 +125,27 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
       })
     } as const
     for (const [how, setup] of Object.entries(trust)) {
-      it.scoped(`a user certificate (ssh-keygen -s ca -I id -n alice -V), trusted by ${how}: the result names the certificate and its CA`, () =>
-        Effect.gen(function*() {
-          const keys = yield* ClientKeys
-          const { source, table, users } = setup(keys)
-          const server = yield* OurServer.start(users, { table })
-          const r = yield* ssh(server, { user: "alice", identities: [keys.certified.path], options: ["PreferredAuthentications=publickey"] })
-          expect(r.code, r.why).toBe(0)
-          expect(r.stdout).toBe("ran whoami as alice by publickey\n")
-          expect(r.stderr).toMatch(/Offering public key: \S+ ED25519-CERT SHA256:/)
-          const credential = provenKey(server, r.why)
-          expect(credential.key.fingerprint).toBe(keys.certified.fingerprint)
-          expect(credential.key.certificate).toEqual({ keyId: "certified-id", serial: "0", caFingerprint: keys.ca.fingerprint })
-          expect(credential.source).toBe(source)
-          expect(server.attempts.map(String)).toContainEqual(expect.stringMatching(/^Accepted publickey for alice from .* ED25519-CERT ID certified-id \(serial 0\) CA SHA256:/))
-        }), concurrent)
+      it.scoped(
+        `a user certificate (ssh-keygen -s ca -I id -n alice -V), trusted by ${how}: the result names the certificate and its CA`,
+        () =>
+          Effect.gen(function*() {
+            const keys = yield* ClientKeys
+            const { source, table, users } = setup(keys)
+            const server = yield* OurServer.start(users, { table })
+            const r = yield* ssh(server, { user: "alice", identities: [keys.certified.path], options: ["PreferredAuthentications=publickey"] })
+            expect(r.code, r.why).toBe(0)
+            expect(r.stdout).toBe("ran whoami as alice by publickey\n")
+            expect(r.stderr).toMatch(/Offering public key: \S+ ED25519-CERT SHA256:/)
+            const credential = provenKey(server, r.why)
+            expect(credential.key.fingerprint).toBe(keys.certified.fingerprint)
+            expect(credential.key.certificate).toEqual({ keyId: "certified-id", serial: "0", caFingerprint: keys.ca.fingerprint })
+            expect(credential.source).toBe(source)
+            expect(server.attempts.map(String)).toContainEqual(
+              expect.stringMatching(/^Accepted publickey for alice from .* ED25519-CERT ID certified-id \(serial 0\) CA SHA256:/)
+            )
+          }),
+        concurrent
+      )
 
       it.scoped(`an expired certificate is refused when trusted by ${how}, and so is the bare key behind it`, () =>
         Effect.gen(function*() {
@@ -152,7 +178,11 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(server.authenticated.map((a) => a.credentials), r.why).toEqual([[{ _tag: "Password" }]])
         expect(server.attempts.map(String)).toContainEqual(expect.stringMatching(/^Accepted password for alice from 127\.0\.0\.1 port \d+ ssh2$/))
 
-        const wrong = yield* ssh(server, { user: "alice", askpass: [["*", "wrong horse"]], options: ["PreferredAuthentications=password", "NumberOfPasswordPrompts=1"] })
+        const wrong = yield* ssh(server, {
+          user: "alice",
+          askpass: [["*", "wrong horse"]],
+          options: ["PreferredAuthentications=password", "NumberOfPasswordPrompts=1"]
+        })
         expect(wrong.code, wrong.why).toBe(255)
         expect(wrong.stderr).toMatch(/alice@127\.0\.0\.1: Permission denied \(publickey,password,keyboard-interactive\)/)
         expect(server.authenticated).toHaveLength(1)
@@ -200,7 +230,9 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(result.credentials.map((c) => c._tag)).toEqual(["PublicKey", "Password"])
         const lines = result.attempts.map(String).filter((l) => !l.startsWith("Failed none"))
         expect(lines.filter((l) => !l.startsWith("Postponed"))).toEqual([
-          expect.stringMatching(new RegExp(`^Partial publickey for carol from 127\\.0\\.0\\.1 port \\d+ ssh2: ED25519 ${keys.ed25519.fingerprint.replace(/[+/]/g, "\\$&")}$`)),
+          expect.stringMatching(
+            new RegExp(`^Partial publickey for carol from 127\\.0\\.0\\.1 port \\d+ ssh2: ED25519 ${keys.ed25519.fingerprint.replace(/[+/]/g, "\\$&")}$`)
+          ),
           expect.stringMatching(/^Accepted password for carol from 127\.0\.0\.1 port \d+ ssh2$/)
         ])
 
@@ -212,50 +244,54 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
         expect(server.authenticated).toHaveLength(1)
       }), concurrent)
 
-    it.scoped("an agent key restricted with ssh-add -h to our host key: host-bound login; the agent will not sign for another user or another host", () =>
-      Effect.gen(function*() {
-        const keys = yield* ClientKeys
-        const key = keys.ed25519
-        const entry = { keys: [key.publicKey] }
-        const ours = yield* OurServer.start({ alice: entry, bob: entry })
-        const elsewhere = yield* OurServer.start({ alice: entry })
-        const agent = yield* SshAgent.start
-        // ssh-add looks the destination's host keys up by name in a known_hosts file.
-        const dir = yield* tempDir("ssh-add-")
-        const knownHosts = path.join(dir, "known_hosts")
-        fs.writeFileSync(knownHosts, `our-server ${ours.hostKeyLine}\n`)
-        const added = yield* agent.run("ssh-add", ["-H", knownHosts, "-h", "alice@our-server", key.path])
-        expect(added.code, added.stderr).toBe(0)
-        // ssh picks the agent's key by its public half, alone in a dir: no private key file to fall back on.
-        const publicOnly = path.join(dir, "agent-key.pub")
-        fs.writeFileSync(publicOnly, `${key.line}\n`)
-        const viaAgent = (server: OurServer.OurServer, user: string) =>
-          ssh(server, { user, agent: agent.socket, identities: [publicOnly], options: ["PreferredAuthentications=publickey"] })
+    it.scoped(
+      "an agent key restricted with ssh-add -h to our host key: host-bound login; the agent will not sign for another user or another host",
+      () =>
+        Effect.gen(function*() {
+          const keys = yield* ClientKeys
+          const key = keys.ed25519
+          const entry = { keys: [key.publicKey] }
+          const ours = yield* OurServer.start({ alice: entry, bob: entry })
+          const elsewhere = yield* OurServer.start({ alice: entry })
+          const agent = yield* SshAgent.start
+          // ssh-add looks the destination's host keys up by name in a known_hosts file.
+          const dir = yield* tempDir("ssh-add-")
+          const knownHosts = path.join(dir, "known_hosts")
+          fs.writeFileSync(knownHosts, `our-server ${ours.hostKeyLine}\n`)
+          const added = yield* agent.run("ssh-add", ["-H", knownHosts, "-h", "alice@our-server", key.path])
+          expect(added.code, added.stderr).toBe(0)
+          // ssh picks the agent's key by its public half, alone in a dir: no private key file to fall back on.
+          const publicOnly = path.join(dir, "agent-key.pub")
+          fs.writeFileSync(publicOnly, `${key.line}\n`)
+          const viaAgent = (server: OurServer.OurServer, user: string) =>
+            ssh(server, { user, agent: agent.socket, identities: [publicOnly], options: ["PreferredAuthentications=publickey"] })
 
-        const r = yield* viaAgent(ours, "alice")
-        expect(r.code, r.why).toBe(0)
-        expect(r.stdout).toBe("ran whoami as alice by publickey\n")
-        expect(r.stderr).toMatch(/get_agent_identities: bound agent to hostkey/)
-        expect(r.stderr).toMatch(/Will attempt key: \S+ ED25519 SHA256:\S+ explicit agent/)
-        expect(provenKey(ours, r.why).key.fingerprint).toBe(key.fingerprint)
-        const result = ours.authenticated[0]
-        expect(result.attempts.filter((a) => a.outcome === "Accepted").map((a) => a.method)).toEqual(["publickey-hostbound-v00@openssh.com"])
+          const r = yield* viaAgent(ours, "alice")
+          expect(r.code, r.why).toBe(0)
+          expect(r.stdout).toBe("ran whoami as alice by publickey\n")
+          expect(r.stderr).toMatch(/get_agent_identities: bound agent to hostkey/)
+          expect(r.stderr).toMatch(/Will attempt key: \S+ ED25519 SHA256:\S+ explicit agent/)
+          expect(provenKey(ours, r.why).key.fingerprint).toBe(key.fingerprint)
+          const result = ours.authenticated[0]
+          expect(result.attempts.filter((a) => a.outcome === "Accepted").map((a) => a.method)).toEqual(["publickey-hostbound-v00@openssh.com"])
 
-        // Same host, a user the constraint does not name: the agent refuses to sign.
-        const bob = yield* viaAgent(ours, "bob")
-        expect(bob.code, bob.why).toBe(255)
-        expect(bob.stderr).toMatch(/agent refused operation/)
-        expect(bob.stderr).toMatch(/bob@127\.0\.0\.1: Permission denied \(publickey/)
-        expect(ours.authenticated.map((a) => a.user)).toEqual(["alice"])
+          // Same host, a user the constraint does not name: the agent refuses to sign.
+          const bob = yield* viaAgent(ours, "bob")
+          expect(bob.code, bob.why).toBe(255)
+          expect(bob.stderr).toMatch(/agent refused operation/)
+          expect(bob.stderr).toMatch(/bob@127\.0\.0\.1: Permission denied \(publickey/)
+          expect(ours.authenticated.map((a) => a.user)).toEqual(["alice"])
 
-        // Another host (another host key), the same user: the agent does not even list the key there.
-        const other = yield* viaAgent(elsewhere, "alice")
-        expect(other.code, other.why).toBe(255)
-        expect(other.stderr).toMatch(/get_agent_identities: ssh_fetch_identitylist: agent contains no identities/)
-        expect(other.stderr).toMatch(/alice@127\.0\.0\.1: Permission denied \(publickey/)
-        expect(elsewhere.authenticated).toEqual([])
-        expect(elsewhere.attempts.filter((a) => a.outcome === "Accepted" || a.outcome === "Partial")).toEqual([])
-      }), concurrent)
+          // Another host (another host key), the same user: the agent does not even list the key there.
+          const other = yield* viaAgent(elsewhere, "alice")
+          expect(other.code, other.why).toBe(255)
+          expect(other.stderr).toMatch(/get_agent_identities: ssh_fetch_identitylist: agent contains no identities/)
+          expect(other.stderr).toMatch(/alice@127\.0\.0\.1: Permission denied \(publickey/)
+          expect(elsewhere.authenticated).toEqual([])
+          expect(elsewhere.attempts.filter((a) => a.outcome === "Accepted" || a.outcome === "Partial")).toEqual([])
+        }),
+      concurrent
+    )
 
     it.scoped("ssh host cmd: the command's stdout, stderr and exit status (3) come back through ssh", () =>
       Effect.gen(function*() {
@@ -301,7 +337,11 @@ describe.skipIf(skip)("OpenSSH's ssh against our server", () => {
     it.scoped("MaxAuthTries 3 with wrong passwords: ssh prints \"Too many authentication failures\"", () =>
       Effect.gen(function*() {
         const server = yield* OurServer.start({ alice: alice([]) }, { auth: { maxAuthTries: 3 } })
-        const r = yield* ssh(server, { user: "alice", askpass: [["*", "wrong horse"]], options: ["PreferredAuthentications=password", "NumberOfPasswordPrompts=5"] })
+        const r = yield* ssh(server, {
+          user: "alice",
+          askpass: [["*", "wrong horse"]],
+          options: ["PreferredAuthentications=password", "NumberOfPasswordPrompts=5"]
+        })
         expect(r.code, r.why).toBe(255)
         expect(r.stderr).toMatch(/Received disconnect from 127\.0\.0\.1 port \d+:2: Too many authentication failures/)
         expect(r.prompts).toHaveLength(3)

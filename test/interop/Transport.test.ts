@@ -14,8 +14,8 @@ import { acceptAnyInsecure, pinned } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp, type TcpOptions } from "../../src/transport/TcpTransport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { skipInterop, skipUnlessRoot } from "../support/Env.js"
-import { passwordLogin, pingPayload } from "../support/PasswordLogin.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
+import { passwordLogin, pingPayload } from "../support/PasswordLogin.js"
 import * as Sshd from "../support/Sshd.js"
 import { tamperProxy } from "../support/Tamper.js"
 
@@ -31,8 +31,7 @@ const keyFileFor: Record<string, Sshd.HostKeyType> = {
   "rsa-sha2-256": "rsa"
 }
 
-const fingerprintOf = (pubFile: string) =>
-  Effect.map(Sshd.run("ssh-keygen", ["-lf", pubFile]), ({ stdout }) => stdout.split(" ")[1])
+const fingerprintOf = (pubFile: string) => Effect.map(Sshd.run("ssh-keygen", ["-lf", pubFile]), ({ stdout }) => stdout.split(" ")[1])
 
 /** Starts an sshd with extra config lines and connects to it. */
 const serverAndClient = (config: ReadonlyArray<string>, client: Partial<TcpOptions> = {}, types?: ReadonlyArray<Sshd.HostKeyType>) =>
@@ -200,59 +199,62 @@ describe.skipIf(skipInterop())("interop: transport against OpenSSH", () => {
       }
     })
 
-    describe.skipIf(skipUnlessRoot("interop rekeying tests (a password user)"))("rekeying (needs root for a password user: OpenSSH refuses rekeys before auth)", () => {
-      const login = (config: ReadonlyArray<string>, client: Partial<TcpOptions> = {}) =>
-        Effect.gen(function*() {
-          const user = yield* Sshd.ensureTestUser()
-          const { connection, sshd } = yield* serverAndClient(config, client)
-          yield* passwordLogin(connection, user.name, user.password)
-          return { connection, sshd }
-        })
+    describe.skipIf(skipUnlessRoot("interop rekeying tests (a password user)"))(
+      "rekeying (needs root for a password user: OpenSSH refuses rekeys before auth)",
+      () => {
+        const login = (config: ReadonlyArray<string>, client: Partial<TcpOptions> = {}) =>
+          Effect.gen(function*() {
+            const user = yield* Sshd.ensureTestUser()
+            const { connection, sshd } = yield* serverAndClient(config, client)
+            yield* passwordLogin(connection, user.name, user.password)
+            return { connection, sshd }
+          })
 
-      /** One global request and its answer: traffic both ways. */
-      const ping = (c: { readonly send: (p: Uint8Array) => Effect.Effect<void, unknown>; readonly receive: Effect.Effect<Uint8Array, unknown> }) =>
-        Effect.gen(function*() {
-          yield* c.send(pingPayload)
-          // sshd announces its host keys after auth (hostkeys-00@openssh.com): skip its global requests.
-          let reply = yield* c.receive
-          for (let i = 0; i < 4 && reply[0] === MessageNumber.GLOBAL_REQUEST; i++) reply = yield* c.receive
-          expect(reply[0]).toBe(MessageNumber.REQUEST_FAILURE)
-        })
+        /** One global request and its answer: traffic both ways. */
+        const ping = (c: { readonly send: (p: Uint8Array) => Effect.Effect<void, unknown>; readonly receive: Effect.Effect<Uint8Array, unknown> }) =>
+          Effect.gen(function*() {
+            yield* c.send(pingPayload)
+            // sshd announces its host keys after auth (hostkeys-00@openssh.com): skip its global requests.
+            let reply = yield* c.receive
+            for (let i = 0; i < 4 && reply[0] === MessageNumber.GLOBAL_REQUEST; i++) reply = yield* c.receive
+            expect(reply[0]).toBe(MessageNumber.REQUEST_FAILURE)
+          })
 
-      it.scoped("client-forced rekeys keep traffic flowing", () =>
-        Effect.gen(function*() {
-          const { connection } = yield* login([])
-          for (let i = 0; i < 5; i++) {
-            yield* connection.rekey
-            yield* ping(connection)
-          }
-          expect(connection.kexCount).toBe(6)
-        }))
+        it.scoped("client-forced rekeys keep traffic flowing", () =>
+          Effect.gen(function*() {
+            const { connection } = yield* login([])
+            for (let i = 0; i < 5; i++) {
+              yield* connection.rekey
+              yield* ping(connection)
+            }
+            expect(connection.kexCount).toBe(6)
+          }))
 
-      it.scoped("server-initiated rekeys (sshd RekeyLimit) are invisible to the layer above", () =>
-        Effect.gen(function*() {
-          const { connection } = yield* login(["RekeyLimit 1K"])
-          for (let i = 0; i < 60; i++) yield* ping(connection)
-          // The rekeys were sshd's doing: our own limit is the default 1 GiB and we never asked.
-          expect(connection.kexCount).toBeGreaterThan(2)
-        }))
+        it.scoped("server-initiated rekeys (sshd RekeyLimit) are invisible to the layer above", () =>
+          Effect.gen(function*() {
+            const { connection } = yield* login(["RekeyLimit 1K"])
+            for (let i = 0; i < 60; i++) yield* ping(connection)
+            // The rekeys were sshd's doing: our own limit is the default 1 GiB and we never asked.
+            expect(connection.kexCount).toBeGreaterThan(2)
+          }))
 
-      it.scoped("the client rekeys by itself after its byte limit", () =>
-        Effect.gen(function*() {
-          const { connection } = yield* login([], { rekeyLimit: { bytes: 2048 } })
-          for (let i = 0; i < 60; i++) yield* ping(connection)
-          expect(connection.kexCount).toBeGreaterThan(2)
-        }))
+        it.scoped("the client rekeys by itself after its byte limit", () =>
+          Effect.gen(function*() {
+            const { connection } = yield* login([], { rekeyLimit: { bytes: 2048 } })
+            for (let i = 0; i < 60; i++) yield* ping(connection)
+            expect(connection.kexCount).toBeGreaterThan(2)
+          }))
 
-      it.scoped("sends during a rekey wait for it and go out under the new keys", () =>
-        Effect.gen(function*() {
-          const { connection } = yield* login([])
-          // Start a rekey and immediately send: the send must wait for NEWKEYS, not break the kex.
-          const rekey = yield* Effect.fork(connection.rekey)
-          yield* Effect.forEach([1, 2, 3, 4], () => ping(connection), { discard: true })
-          yield* rekey.await
-          expect(connection.kexCount).toBe(2)
-        }))
-    })
+        it.scoped("sends during a rekey wait for it and go out under the new keys", () =>
+          Effect.gen(function*() {
+            const { connection } = yield* login([])
+            // Start a rekey and immediately send: the send must wait for NEWKEYS, not break the kex.
+            const rekey = yield* Effect.fork(connection.rekey)
+            yield* Effect.forEach([1, 2, 3, 4], () => ping(connection), { discard: true })
+            yield* rekey.await
+            expect(connection.kexCount).toBe(2)
+          }))
+      }
+    )
   })
 })

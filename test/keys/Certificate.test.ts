@@ -13,8 +13,7 @@ import * as Certificate from "../../src/keys/Certificate.js"
 import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
 import { hasTool, requireTool } from "../support/Tools.js"
 
-const exec = (args: ReadonlyArray<string>) =>
-  execFileSync("ssh-keygen", [...args], { encoding: "utf8", timeout: 60_000, stdio: ["pipe", "pipe", "pipe"] })
+const exec = (args: ReadonlyArray<string>) => execFileSync("ssh-keygen", [...args], { encoding: "utf8", timeout: 60_000, stdio: ["pipe", "pipe", "pipe"] })
 
 let dir = ""
 const keygen = (name: string, type: ReadonlyArray<string>) => {

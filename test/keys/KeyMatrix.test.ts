@@ -38,12 +38,13 @@ const exec = (cmd: string, args: ReadonlyArray<string>, input?: string) =>
 let dir = ""
 const passFile = () => path.join(dir, "passphrase")
 
-const sshKeygenOracle = (encrypted: boolean) => (file: string) =>
-  exec("ssh-keygen", ["-y", "-P", encrypted ? PASSPHRASE : "", "-f", file]).trim()
+const sshKeygenOracle = (encrypted: boolean) => (file: string) => exec("ssh-keygen", ["-y", "-P", encrypted ? PASSPHRASE : "", "-f", file]).trim()
 
 /** ssh-keygen 9.2 cannot read PKCS#8 Ed25519: take the raw key from openssl instead. */
 const opensslEd25519Oracle = (encrypted: boolean) => (file: string) => {
-  const der = execFileSync("openssl", ["pkey", "-in", file, "-pubout", "-outform", "DER", "-passin", `pass:${encrypted ? PASSPHRASE : ""}`], { timeout: 30_000 })
+  const der = execFileSync("openssl", ["pkey", "-in", file, "-pubout", "-outform", "DER", "-passin", `pass:${encrypted ? PASSPHRASE : ""}`], {
+    timeout: 30_000
+  })
   const raw = der.subarray(der.length - 32)
   const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), raw])
   return `ssh-ed25519 ${blob.toString("base64")}`
@@ -221,7 +222,9 @@ describe.skipIf(!hasTool("ssh-keygen"))("the key matrix, judged by ssh-keygen", 
         const wrong = await readKey(file, "not the passphrase")
         expect(failureTag(wrong)).toBe("WrongPassphrase")
         // The public half is still offered: from the file itself or the .pub beside it.
-        const offered = Exit.isFailure(missing) && missing.cause._tag === "Fail" ? (missing.cause.error as { publicKey?: PublicKey.PublicKey }).publicKey : undefined
+        const offered = Exit.isFailure(missing) && missing.cause._tag === "Fail"
+          ? (missing.cause.error as { publicKey?: PublicKey.PublicKey }).publicKey
+          : undefined
         if (c.tool === "puttygen" || (c.tool === "ssh-keygen" && fs.existsSync(`${file}.pub`))) {
           expect(offered && PublicKeyText.format(offered)).toBe(expected)
         }

@@ -36,8 +36,7 @@ const armoured = (text: string) => {
   if (!m) throw new Error(`not armoured: ${text.slice(0, 40)}`)
   return { head: m[1], body: new Uint8Array(Buffer.from(m[2].replace(/\n/g, ""), "base64")), tail: m[3] }
 }
-const rearmour = (a: ReturnType<typeof armoured>, body: Uint8Array) =>
-  `${a.head}${Buffer.from(body).toString("base64").replace(/.{64}/g, "$&\n")}\n${a.tail}`
+const rearmour = (a: ReturnType<typeof armoured>, body: Uint8Array) => `${a.head}${Buffer.from(body).toString("base64").replace(/.{64}/g, "$&\n")}\n${a.tail}`
 
 /** Truncate the bytes, or flip one to eight bits in them. */
 const mutation = (length: number) =>
@@ -48,7 +47,10 @@ const mutation = (length: number) =>
       flips: fc.array(fc.record({ at: fc.nat({ max: Math.max(0, length - 1) }), bit: fc.nat({ max: 7 }) }), { minLength: 1, maxLength: 8 })
     })
   )
-type Mutation = { readonly kind: "truncate"; readonly at: number } | { readonly kind: "flip"; readonly flips: ReadonlyArray<{ readonly at: number; readonly bit: number }> }
+type Mutation = { readonly kind: "truncate"; readonly at: number } | {
+  readonly kind: "flip"
+  readonly flips: ReadonlyArray<{ readonly at: number; readonly bit: number }>
+}
 const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array => {
   if (m.kind === "truncate") return bytes.slice(0, m.at)
   const out = bytes.slice()
@@ -106,9 +108,12 @@ describe("private key files, truncated and bit-flipped", () => {
 
   it("the text itself cut anywhere", async () => {
     for (const text of samples.values()) {
-      await fc.assert(fc.asyncProperty(fc.nat({ max: text.length }), async (at) => {
-        await readsCleanly(text.slice(0, at))
-      }), { numRuns: 40, seed: 7 })
+      await fc.assert(
+        fc.asyncProperty(fc.nat({ max: text.length }), async (at) => {
+          await readsCleanly(text.slice(0, at))
+        }),
+        { numRuns: 40, seed: 7 }
+      )
     }
   }, 60_000)
 
@@ -127,9 +132,12 @@ describe("private key files, truncated and bit-flipped", () => {
           }),
           { numRuns: RUNS, seed: 3 }
         )
-        await fc.assert(fc.asyncProperty(fc.nat({ max: text.length }), async (at) => {
-          await readsCleanly(text.slice(0, at))
-        }), { numRuns: 40, seed: 4 })
+        await fc.assert(
+          fc.asyncProperty(fc.nat({ max: text.length }), async (at) => {
+            await readsCleanly(text.slice(0, at))
+          }),
+          { numRuns: 40, seed: 4 }
+        )
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
@@ -140,21 +148,32 @@ describe("private key files, truncated and bit-flipped", () => {
 describe("public keys, certificates and signatures, truncated and bit-flipped", () => {
   /** A pure parser must return an Either and never throw. */
   const neverThrows = <A, E>(f: (bytes: Uint8Array) => Either.Either<A, E>, sample: Uint8Array) =>
-    fc.assert(fc.property(mutation(sample.length), (m) => {
-      const result = f(mutate(sample, m))
-      expect(Either.isEither(result)).toBe(true)
-    }), { numRuns: 300, seed: 11 })
+    fc.assert(
+      fc.property(mutation(sample.length), (m) => {
+        const result = f(mutate(sample, m))
+        expect(Either.isEither(result)).toBe(true)
+      }),
+      { numRuns: 300, seed: 11 }
+    )
 
   it("public key blobs, .pub lines and authorized_keys lines", () => {
     for (const type of ["ed25519", "P-256", "rsa"] as const) {
       const key = type === "ed25519"
         ? PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
-        : PrivateKey.fromKeyObject(nodeCurves, type === "rsa" ? crypto.generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey : crypto.generateKeyPairSync("ec", { namedCurve: type }).privateKey)
+        : PrivateKey.fromKeyObject(
+          nodeCurves,
+          type === "rsa"
+            ? crypto.generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey
+            : crypto.generateKeyPairSync("ec", { namedCurve: type }).privateKey
+        )
       neverThrows(PublicKey.fromBlob, key.publicKey.blob)
       const line = `command="x",no-pty ${PublicKeyText.format(key.publicKey, "c")}`
       neverThrows((b) => PublicKeyText.parseAuthorizedKey(Buffer.from(b).toString("latin1")), new TextEncoder().encode(line))
       neverThrows((b) => PublicKeyText.parsePublicKey(Buffer.from(b).toString("latin1")), new TextEncoder().encode(PublicKeyText.format(key.publicKey, "c")))
-      neverThrows((b) => AllowedSigners.parse(Buffer.from(b).toString("latin1")), new TextEncoder().encode(`a@b namespaces="git" ${PublicKeyText.format(key.publicKey)}`))
+      neverThrows(
+        (b) => AllowedSigners.parse(Buffer.from(b).toString("latin1")),
+        new TextEncoder().encode(`a@b namespaces="git" ${PublicKeyText.format(key.publicKey)}`)
+      )
     }
   })
 
@@ -164,10 +183,15 @@ describe("public keys, certificates and signatures, truncated and bit-flipped", 
     try {
       execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "ca")], { timeout: 30_000 })
       execFileSync("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "", "-f", path.join(dir, "k")], { timeout: 30_000 })
-      execFileSync("ssh-keygen", ["-q", "-s", path.join(dir, "ca"), "-I", "id", "-n", "a,b", "-O", "force-command=ls", path.join(dir, "k.pub")], { timeout: 30_000 })
+      execFileSync("ssh-keygen", ["-q", "-s", path.join(dir, "ca"), "-I", "id", "-n", "a,b", "-O", "force-command=ls", path.join(dir, "k.pub")], {
+        timeout: 30_000
+      })
       const line = fs.readFileSync(path.join(dir, "k-cert.pub"), "utf8")
       const blob = Either.getOrThrowWith(PublicKeyText.parseLine(line), (e) => e).blob
-      neverThrows((b) => Either.flatMap(Certificate.fromBlob(b), (c) => Either.mapLeft(Certificate.check(nodeCurves, c, { now: Date.now() / 1000 }), (e) => e)), blob)
+      neverThrows(
+        (b) => Either.flatMap(Certificate.fromBlob(b), (c) => Either.mapLeft(Certificate.check(nodeCurves, c, { now: Date.now() / 1000 }), (e) => e)),
+        blob
+      )
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -137,8 +137,12 @@ describe("security-key (FIDO) keys", () => {
 
   it("a private key file is refused: it needs the FIDO device", async () => {
     // An openssh-key-v1 file holding a security-key handle, as ssh-keygen -t ed25519-sk writes one.
-    const section = encode((w) => w.uint32(1).uint32(1).string("sk-ssh-ed25519@openssh.com").string(new Uint8Array(32)).string("ssh:").byte(1).string("handle").string("").string("c"))
-    const bytes = encode((w) => w.raw(new TextEncoder().encode("openssh-key-v1\0")).string("none").string("none").string("").uint32(1).string(skEd25519Blob).string(section))
+    const section = encode((w) =>
+      w.uint32(1).uint32(1).string("sk-ssh-ed25519@openssh.com").string(new Uint8Array(32)).string("ssh:").byte(1).string("handle").string("").string("c")
+    )
+    const bytes = encode((w) =>
+      w.raw(new TextEncoder().encode("openssh-key-v1\0")).string("none").string("none").string("").uint32(1).string(skEd25519Blob).string(section)
+    )
     const text = `-----BEGIN OPENSSH PRIVATE KEY-----\n${Buffer.from(bytes).toString("base64")}\n-----END OPENSSH PRIVATE KEY-----\n`
     const e = await failure(KeyFile.parse(text, { source: "id_ed25519_sk" }))
     expect(e.reason).toBe("UnsupportedKeyType")

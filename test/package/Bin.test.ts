@@ -79,7 +79,17 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
 
   it("says what the bundle says: nothing of the build's process (stdout, terminal, environment) is frozen into the snapshot", async () => {
     expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
-    for (const args of [["--help"], ["connect", "--help"], ["--version"], ["no-such-command"], ["connect", "-F", "/dev/null", "--dry-run", "-o", "IdentityAgent=none", "u@127.0.0.1"]]) {
+    for (
+      const args of [["--help"], ["connect", "--help"], ["--version"], ["no-such-command"], [
+        "connect",
+        "-F",
+        "/dev/null",
+        "--dry-run",
+        "-o",
+        "IdentityAgent=none",
+        "u@127.0.0.1"
+      ]]
+    ) {
       const env = { ...process.env, NO_COLOR: "1", COLUMNS: "67" }
       const [snapshot, bundle] = await Promise.all([
         exited(spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], env }), 20_000),

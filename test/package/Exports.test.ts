@@ -28,7 +28,9 @@ describe("package exports", () => {
   })
 
   it("subpath exports resolve to built files, as the README imports them", () => {
-    for (const sub of ["AuthStrategy", "handler/AuthHandler", "sources/PrivateKey", "transport/Transport", "transport/TcpTransport", "transport/ScriptedTransport"]) {
+    for (
+      const sub of ["AuthStrategy", "handler/AuthHandler", "sources/PrivateKey", "transport/Transport", "transport/TcpTransport", "transport/ScriptedTransport"]
+    ) {
       expect(pkg.exports[`./${sub}`], sub).toEqual({ types: `./dist/${sub}.d.ts`, default: `./dist/${sub}.js` })
     }
     for (const [key, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
@@ -47,7 +49,17 @@ describe("package exports", () => {
     expect(reexported.length).toBeGreaterThan(10)
     expect(reexported.filter((sub) => !keys.includes(sub))).toEqual([])
     // The CLI runs when loaded, and the handshake and the inbox are the transport's insides.
-    for (const internal of ["./cli/main", "./cli/bin", "./cli/Connect", "./transport/Handshake", "./transport/Inbox", "./transport/Connection", "./crypto/RandomPool"]) {
+    for (
+      const internal of [
+        "./cli/main",
+        "./cli/bin",
+        "./cli/Connect",
+        "./transport/Handshake",
+        "./transport/Inbox",
+        "./transport/Connection",
+        "./crypto/RandomPool"
+      ]
+    ) {
       expect(keys, internal).not.toContain(internal)
     }
     expect(keys.filter((k) => k.startsWith("./cli"))).toEqual([])

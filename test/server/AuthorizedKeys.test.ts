@@ -23,11 +23,13 @@ const ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIJi17zhmP5DDSAjn4/IF6fKUvE
 const ECDSA =
   "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBKE+0BsRn11R3Fj/k7AZKyFmYnKS7l76qkQRuNoYHBk+tMph3VIw6kpNC5GiNpGysoP27gUkjsRCKk94lR2I79Y="
 /** A FIDO key as a token would make it: ssh-keygen cannot without one. */
-const SK = `sk-ssh-ed25519@openssh.com ${Buffer.from(encode((w) => {
-  w.string("sk-ssh-ed25519@openssh.com")
-  w.string(new Uint8Array(32).fill(7))
-  w.string("ssh:")
-})).toString("base64")}`
+const SK = `sk-ssh-ed25519@openssh.com ${
+  Buffer.from(encode((w) => {
+    w.string("sk-ssh-ed25519@openssh.com")
+    w.string(new Uint8Array(32).fill(7))
+    w.string("ssh:")
+  })).toString("base64")
+}`
 
 const keyOf = (line: string) => Either.getOrThrow(PublicKeyText.parsePublicKey(line))
 const only = (text: string) => {
@@ -177,7 +179,13 @@ describe("restrictions", () => {
     const off = { pty: false, portForwarding: false, agentForwarding: false, x11Forwarding: false, userRc: false }
     expect(restrictionsOf("restrict")).toEqual({ ...unrestricted, ...off })
     expect(restrictionsOf("restrict,pty,port-forwarding")).toEqual({ ...unrestricted, ...off, pty: true, portForwarding: true })
-    expect(restrictionsOf("restrict,agent-forwarding,x11-forwarding,user-rc")).toEqual({ ...unrestricted, ...off, agentForwarding: true, x11Forwarding: true, userRc: true })
+    expect(restrictionsOf("restrict,agent-forwarding,x11-forwarding,user-rc")).toEqual({
+      ...unrestricted,
+      ...off,
+      agentForwarding: true,
+      x11Forwarding: true,
+      userRc: true
+    })
     expect(restrictionsOf("pty,restrict")).toEqual({ ...unrestricted, ...off })
   })
 
@@ -468,7 +476,8 @@ describe.skipIf(!hasTool("ssh-keygen"))("match: certificates made by ssh-keygen 
 
   it("permissions need both the entry and the certificate; requirements need either", () => {
     const ptyOnly = certify("ca", ["-n", "alice", "-O", "clear", "-O", "permit-pty"])
-    const grant = (options: string, cert: Certificate.Certificate) => Either.getOrThrow(AuthorizedKeys.match(entries(`${options} ${ca()}`), cert, context())).restrictions
+    const grant = (options: string, cert: Certificate.Certificate) =>
+      Either.getOrThrow(AuthorizedKeys.match(entries(`${options} ${ca()}`), cert, context())).restrictions
     expect(grant("cert-authority", ptyOnly)).toEqual({
       ...unrestricted,
       portForwarding: false,

@@ -76,11 +76,13 @@ describe.skipIf(skip)("user certificates, our client against our server", () => 
       expect(String(server.right.attempts.at(-1))).toMatch(/^Accepted publickey for alice .* ED25519-CERT ID good \(serial 0\) CA SHA256:/)
     }))
 
-  for (const [name, pick] of [
-    ["from a CA the server does not trust", () => made!.otherCa],
-    ["that has expired", () => made!.expired],
-    ["for another principal", () => made!.wrongPrincipal]
-  ] as const) {
+  for (
+    const [name, pick] of [
+      ["from a CA the server does not trust", () => made!.otherCa],
+      ["that has expired", () => made!.expired],
+      ["for another principal", () => made!.wrongPrincipal]
+    ] as const
+  ) {
     it.scopedLive(`a certificate ${name} is refused, and never proven`, () =>
       Effect.gen(function*() {
         const { outcome, server } = yield* offer(pick())

@@ -79,7 +79,10 @@ describe("our client against our server, in one process", () => {
   it.scopedLive("a key the user does not have fails; the next source (a password) succeeds; only the password is proven", () =>
     Effect.gen(function*() {
       const { client, server } = yield* login(
-        AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: otherKey }), new Password({ username: "alice", password: Effect.succeed(secret("correct horse")) }))
+        AuthStrategy.make(
+          new InMemoryPrivateKey({ username: "alice", key: otherKey }),
+          new Password({ username: "alice", password: Effect.succeed(secret("correct horse")) })
+        )
       )
       expect(client._tag === "Right" && client.right.succeeded).toBe(true)
       if (server._tag !== "Right") throw server.left
@@ -89,9 +92,17 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("a wrong password fails, with the same methods offered again", () =>
     Effect.gen(function*() {
-      const { client, server } = yield* login(AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(secret("wrong")), keyboardInteractiveFallback: false })))
+      const { client, server } = yield* login(
+        AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(secret("wrong")), keyboardInteractiveFallback: false }))
+      )
       expect(client._tag).toBe("Left")
-      if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey", "password", "keyboard-interactive"], partialSuccess: false })
+      if (client._tag === "Left") {
+        expect(client.left.result.attempts[0].attempt).toEqual({
+          _tag: "Failure",
+          allowedMethods: ["publickey", "password", "keyboard-interactive"],
+          partialSuccess: false
+        })
+      }
       // The client gave up and closed: the server ends without a user authenticated.
       expect(server._tag === "Left" && server.left.reason).toBe("ClientDisconnected")
     }))
@@ -99,7 +110,10 @@ describe("our client against our server, in one process", () => {
   it.scopedLive("a two-factor chain: publickey is a partial success, then the password completes it", () =>
     Effect.gen(function*() {
       const { client, server } = yield* login(
-        AuthStrategy.make(new InMemoryPrivateKey({ username: "bob", key: aliceKey }), new Password({ username: "bob", password: Effect.succeed(secret("battery staple")) }))
+        AuthStrategy.make(
+          new InMemoryPrivateKey({ username: "bob", key: aliceKey }),
+          new Password({ username: "bob", password: Effect.succeed(secret("battery staple")) })
+        )
       )
       expect(client._tag === "Right" && client.right.succeeded).toBe(true)
       if (client._tag === "Right") {
@@ -113,9 +127,13 @@ describe("our client against our server, in one process", () => {
 
   it.scopedLive("a two-factor chain: the password alone is not enough, and is refused", () =>
     Effect.gen(function*() {
-      const { client } = yield* login(AuthStrategy.make(new Password({ username: "bob", password: Effect.succeed(secret("battery staple")), keyboardInteractiveFallback: false })))
+      const { client } = yield* login(
+        AuthStrategy.make(new Password({ username: "bob", password: Effect.succeed(secret("battery staple")), keyboardInteractiveFallback: false }))
+      )
       expect(client._tag).toBe("Left")
-      if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey"], partialSuccess: false })
+      if (client._tag === "Left") {
+        expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey"], partialSuccess: false })
+      }
     }))
 
   it.scopedLive("keyboard-interactive with two prompts in one round", () =>
@@ -140,13 +158,20 @@ describe("our client against our server, in one process", () => {
     Effect.gen(function*() {
       const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey({ username: "mallory", key: aliceKey, skipQuery: false })))
       expect(client._tag).toBe("Left")
-      if (client._tag === "Left") expect(client.left.result.attempts[0].attempt).toEqual({ _tag: "Failure", allowedMethods: ["publickey", "password", "keyboard-interactive"], partialSuccess: false })
+      if (client._tag === "Left") {
+        expect(client.left.result.attempts[0].attempt).toEqual({
+          _tag: "Failure",
+          allowedMethods: ["publickey", "password", "keyboard-interactive"],
+          partialSuccess: false
+        })
+      }
       expect(server._tag === "Left" && server.left.attempts.map((a) => a.outcome)).toEqual(["KeyRefused"])
     }))
 
   it.scopedLive("MaxAuthTries: the last failure is answered with sshd's disconnect", () =>
     Effect.gen(function*() {
-      const passwords = Array.from({ length: 4 }, (_, i) => new Password({ username: "alice", password: Effect.succeed(secret(`wrong ${i}`)), keyboardInteractiveFallback: false }))
+      const passwords = Array.from({ length: 4 }, (_, i) =>
+        new Password({ username: "alice", password: Effect.succeed(secret(`wrong ${i}`)), keyboardInteractiveFallback: false }))
       const { client, server } = yield* login(AuthStrategy.make(...passwords), { maxAuthTries: 3 })
       expect(client._tag).toBe("Left")
       if (client._tag === "Left") {
@@ -207,7 +232,8 @@ describe("our client against our server, in one process", () => {
       const changes: Array<string> = []
       const policy = Layer.succeed(AuthPolicy, {
         methods: () => Effect.succeed([["password"]]),
-        password: (_user, pw) => Effect.succeed(Redacted.value(pw) === "old" ? { _tag: "ChangeRequired" as const, prompt: "Password expired" } : { _tag: "Rejected" as const }),
+        password: (_user, pw) =>
+          Effect.succeed(Redacted.value(pw) === "old" ? { _tag: "ChangeRequired" as const, prompt: "Password expired" } : { _tag: "Rejected" as const }),
         changePassword: (_user, old, next) =>
           Effect.sync(() => {
             changes.push(`${Redacted.value(old)} -> ${Redacted.value(next)}`)
@@ -233,7 +259,9 @@ describe("our client against our server, in one process", () => {
   it.scopedLive("a banner from the policy reaches the client before the first reply", () =>
     Effect.gen(function*() {
       const { handlerLayer, server } = yield* pair(UserTable.layer({ alice: { keys: [aliceKey.publicKey] } }, { banner: "Authorized use only\n" }))
-      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey }))).pipe(Effect.provide(handlerLayer))
+      const result = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey }))).pipe(
+        Effect.provide(handlerLayer)
+      )
       expect(result.banners).toEqual(["Authorized use only\n"])
       yield* server
     }))
@@ -243,7 +271,9 @@ describe("our client against our server, in one process", () => {
       const { client, server } = yield* pair(users)
       yield* client.requestService("ssh-userauth").pipe(Effect.ignore)
       const request = encode((w) =>
-        w.byte(MessageNumber.USERAUTH_REQUEST).string("alice").string("ssh-connection").string("gssapi-with-mic").uint32(1).string(Uint8Array.of(6, 9, 42, 134, 72, 134, 247, 18, 1, 2, 2))
+        w.byte(MessageNumber.USERAUTH_REQUEST).string("alice").string("ssh-connection").string("gssapi-with-mic").uint32(1).string(
+          Uint8Array.of(6, 9, 42, 134, 72, 134, 247, 18, 1, 2, 2)
+        )
       )
       yield* client.send(request)
       const reply = yield* client.receive
@@ -262,7 +292,9 @@ describe("our client against our server, in one process", () => {
       expect(result.succeeded).toBe(true)
       expect((yield* guest.server).credentials).toEqual([{ _tag: "None" }])
       const alice = yield* pair(open)
-      const refused = yield* Effect.either(AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth({ username: "alice" }))).pipe(Effect.provide(alice.handlerLayer)))
+      const refused = yield* Effect.either(
+        AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth({ username: "alice" }))).pipe(Effect.provide(alice.handlerLayer))
+      )
       expect(refused._tag).toBe("Left")
     }))
 
@@ -282,7 +314,9 @@ describe("our client against our server, in one process", () => {
                 asked.push(Redacted.value(responses[0]))
                 return asked.length === 1
                   ? { _tag: "Ask" as const, round: { name: "step 2", instruction: "a code", prompts: [{ prompt: "Code: ", echo: true }] } }
-                  : asked[0] === "pw" && asked[1] === "424242" ? { _tag: "Accepted" as const } : { _tag: "Rejected" as const }
+                  : asked[0] === "pw" && asked[1] === "424242"
+                  ? { _tag: "Accepted" as const }
+                  : { _tag: "Rejected" as const }
               })
           }))
       })
@@ -307,4 +341,3 @@ describe("our client against our server, in one process", () => {
       expect(byFunction.succeeded).toBe(true)
     }))
 })
-

@@ -91,7 +91,20 @@ describe.skipIf(!hasTool("ssh-keygen"))("UserCertificates.check, certificates ma
   })
 
   it("a certificate allows only what it names: -O clear leaves nothing, force-command and verify-required carry over", () => {
-    const cert = sign("ca", ["-n", "alice", "-O", "clear", "-O", "permit-agent-forwarding", "-O", "force-command=/bin/date", "-O", "verify-required", "-O", "no-touch-required"])
+    const cert = sign("ca", [
+      "-n",
+      "alice",
+      "-O",
+      "clear",
+      "-O",
+      "permit-agent-forwarding",
+      "-O",
+      "force-command=/bin/date",
+      "-O",
+      "verify-required",
+      "-O",
+      "no-touch-required"
+    ])
     expect(Either.getOrThrow(UserCertificates.check(trusted(), cert, context())).restrictions).toEqual({
       pty: false,
       portForwarding: false,

@@ -64,7 +64,8 @@ describe("where a prompt comes from decides the answer", () => {
     // Name and instruction only before the round's first prompt.
     expect(Prompter.display(Prompter.interactive({ user: "u", host: "h", name: "N", instruction: "I", prompt: "P: ", echo: true, index: 1 }))).toBe("(u@h) P: ")
     expect(Prompter.display(Prompter.passwordChange("u", "h", "\u001b]0;pwned\u0007Expired"))).toBe("\\033]0;pwned\\007Expired\nEnter u@h's new password: ")
-    expect(Prompter.label(Prompter.interactive({ user: "u", host: "h", name: "", instruction: "", prompt: "x".repeat(500), echo: false, index: 0 })).length).toBeLessThan(150)
+    expect(Prompter.label(Prompter.interactive({ user: "u", host: "h", name: "", instruction: "", prompt: "x".repeat(500), echo: false, index: 0 })).length)
+      .toBeLessThan(150)
   })
 })
 
@@ -89,10 +90,12 @@ describe("the terminal prompter", () => {
     for (const echo of [false, true]) {
       const shown: Array<string> = []
       const answer = await Effect.runPromise(
-        Effect.flatMap(Prompter.terminal(), (p) =>
-          p.ask(Prompter.interactive({ user: "u", host: "h", name: "", instruction: "", prompt: "Code: ", echo, index: 0 }))).pipe(
-            Effect.provide(fakeTerminal("s3cret", shown))
-          )
+        Effect.flatMap(
+          Prompter.terminal(),
+          (p) => p.ask(Prompter.interactive({ user: "u", host: "h", name: "", instruction: "", prompt: "Code: ", echo, index: 0 }))
+        ).pipe(
+          Effect.provide(fakeTerminal("s3cret", shown))
+        )
       )
       expect(Redacted.value(answer)).toBe("s3cret")
       expect(shown.join("").includes("s3cret")).toBe(echo)

@@ -78,7 +78,9 @@ describe("strategy combinators: lists and Streams agree", () => {
   it.effect("filterMethods keeps only the named methods", () =>
     Effect.gen(function*() {
       const steps = [fail(["password"]), { reply: [Scripted.success] }]
-      const sources = (asked: Array<string>) => [new NoneAuth({ username: "cy" }), password("cy", "one", asked), new NoneAuth({ username: "cy" }), password("cy", "two", asked)]
+      const sources = (
+        asked: Array<string>
+      ) => [new NoneAuth({ username: "cy" }), password("cy", "one", asked), new NoneAuth({ username: "cy" }), password("cy", "two", asked)]
       const asked: Array<string> = []
       const viaList = yield* runOnce(steps, AuthStrategy.filterMethods(AuthStrategy.make(...sources(asked)), ["password"]))
       const viaStream = yield* runOnce(steps, AuthStrategy.filterMethods(opaque(sources([])), ["password"]))

@@ -80,7 +80,10 @@ describe("password falls back to keyboard-interactive, as paramiko's does", () =
 
   it.effect("switched off, the password source is recorded as refused and skipped", () =>
     Effect.gen(function*() {
-      const { result, sent } = yield* run([{ reply: [Scripted.failure(["keyboard-interactive"])] }], AuthStrategy.make(password({ keyboardInteractiveFallback: false })))
+      const { result, sent } = yield* run(
+        [{ reply: [Scripted.failure(["keyboard-interactive"])] }],
+        AuthStrategy.make(password({ keyboardInteractiveFallback: false }))
+      )
       const failure = Either.flip(result).pipe(Either.getOrThrow)
       expect(failure.result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure"])
       expect(sent.map(methodOf)).toEqual(["password"])
@@ -88,7 +91,10 @@ describe("password falls back to keyboard-interactive, as paramiko's does", () =
 
   for (
     const [what, request] of [
-      ["a prompt that reads like a local one", Scripted.infoRequest({ prompts: [{ prompt: "Enter passphrase for key '/home/pat/.ssh/id_ed25519': ", echo: false }] })],
+      [
+        "a prompt that reads like a local one",
+        Scripted.infoRequest({ prompts: [{ prompt: "Enter passphrase for key '/home/pat/.ssh/id_ed25519': ", echo: false }] })
+      ],
       ["a prompt that echoes", Scripted.infoRequest({ prompts: [{ prompt: "Password: ", echo: true }] })],
       ["two prompts", Scripted.infoRequest({ prompts: [{ prompt: "Password: ", echo: false }, { prompt: "Code: ", echo: false }] })]
     ] as const
@@ -131,8 +137,7 @@ describe("RSA certificates against OpenSSH 7.7 and older", () => {
     fs.rmSync(dir, { recursive: true, force: true })
   })
   const oldServer = { serverIdentification: "SSH-2.0-OpenSSH_7.4", serverSigAlgs: ["ssh-ed25519", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa"] }
-  const algorithmOf = (m: Scripted.ClientMessage) =>
-    m._tag === "UserauthRequest" ? Buffer.from(m.rest.subarray(5, 5 + m.rest[4])).toString("latin1") : ""
+  const algorithmOf = (m: Scripted.ClientMessage) => m._tag === "UserauthRequest" ? Buffer.from(m.rest.subarray(5, 5 + m.rest[4])).toString("latin1") : ""
 
   it.effect("one algorithm, chosen up front from the server's version: ssh-rsa-cert-v01, when SHA-1 is allowed", () =>
     Effect.gen(function*() {
@@ -203,7 +208,15 @@ describe("a source that throws", () => {
 
   it.effect("a source of the library's own that dies is still a defect", () =>
     Effect.gen(function*() {
-      const broken: AuthSource = { ...password(), _tag: "Broken", username: "pat", method: "password", description: "", authenticate: Effect.die("bug"), toString: () => "Broken()" }
+      const broken: AuthSource = {
+        ...password(),
+        _tag: "Broken",
+        username: "pat",
+        method: "password",
+        description: "",
+        authenticate: Effect.die("bug"),
+        toString: () => "Broken()"
+      }
       const exit = yield* Effect.exit(run([], AuthStrategy.make(broken)))
       expect(exit._tag === "Failure" && exit.cause._tag).toBe("Die")
     }))
@@ -222,7 +235,10 @@ describe("AuthResult, AuthFailure and logging", () => {
 
   it.effect("String(result) prints every line, paramiko's way: the last one ends in -> success", () =>
     Effect.gen(function*() {
-      const { result } = yield* run([{ reply: [Scripted.failure(["password", "publickey"], true)] }, { reply: [Scripted.success] }], AuthStrategy.make(password(), password()))
+      const { result } = yield* run(
+        [{ reply: [Scripted.failure(["password", "publickey"], true)] }, { reply: [Scripted.success] }],
+        AuthStrategy.make(password(), password())
+      )
       const lines = String(Either.getOrThrow(result)).split("\n")
       expect(lines).toHaveLength(2)
       expect(lines[0]).toMatch(/^Password\(user=pat\) -> partial success; can continue: password,publickey \(\d+\.\d ms\)$/)
@@ -236,7 +252,9 @@ describe("AuthResult, AuthFailure and logging", () => {
         AuthStrategy.make(password(), password())
       )
       const failure = Either.flip(result).pipe(Either.getOrThrow)
-      expect(failure.message).toMatch(/^authentication failed: no more sources to try\n {2}Password\(user=pat\) -> partial success; can continue: publickey,password/)
+      expect(failure.message).toMatch(
+        /^authentication failed: no more sources to try\n {2}Password\(user=pat\) -> partial success; can continue: publickey,password/
+      )
       expect(failure.message).toMatch(/\n {2}Password\(user=pat\) -> failure; can continue: publickey \(/)
       expect(String(failure.result)).toBe(failure.message.split("\n").slice(1).map((l) => l.slice(2)).join("\n"))
       expect(String(failure.result)).not.toMatch(/object Object/)

@@ -20,12 +20,14 @@ let dir = ""
 const keys: Array<string> = []
 
 const planFor = (lines: ReadonlyArray<string>, options: Partial<OpenSshStrategy.OpenSshStrategyOptions> = {}) =>
-  Effect.runPromise(Effect.gen(function*() {
-    const configFile = path.join(dir, `config-${Math.random().toString(36).slice(2)}`)
-    fs.writeFileSync(configFile, `${lines.join("\n")}\n`)
-    const config = yield* SshConfig.resolve({ host: "h", configFile, local: { ...SshConfig.localContext(), homeDir: dir, env: {} } })
-    return yield* OpenSshStrategy.plan({ config, ...options }).pipe(Effect.provide(OpenSshStrategy.agentLayer(config)))
-  }).pipe(Effect.provide(NodeFiles.layer)))
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const configFile = path.join(dir, `config-${Math.random().toString(36).slice(2)}`)
+      fs.writeFileSync(configFile, `${lines.join("\n")}\n`)
+      const config = yield* SshConfig.resolve({ host: "h", configFile, local: { ...SshConfig.localContext(), homeDir: dir, env: {} } })
+      return yield* OpenSshStrategy.plan({ config, ...options }).pipe(Effect.provide(OpenSshStrategy.agentLayer(config)))
+    }).pipe(Effect.provide(NodeFiles.layer))
+  )
 
 const quietPrompter: Prompter.Prompter = { ask: () => Effect.succeed(Redacted.make("")) }
 

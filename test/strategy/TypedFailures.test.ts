@@ -23,8 +23,8 @@ import { LoginTimeout } from "../../src/cli/Connect.js"
 import { KeyCommandError } from "../../src/cli/Key.js"
 import { ServeConfigError } from "../../src/cli/Serve.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
-import { ChannelOpenRefused } from "../../src/connection/DirectTcpip.js"
 import { KnownHostsError } from "../../src/config/KnownHosts.js"
+import { ChannelOpenRefused } from "../../src/connection/DirectTcpip.js"
 import { CurveError } from "../../src/crypto/CurveOps.js"
 import { AuthError, PasswordChangeRequired } from "../../src/handler/AuthError.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
@@ -141,7 +141,10 @@ describe("AuthFailure keeps the typed error of every attempt", () => {
       expect(decoded.errors[1]).toBeInstanceOf(WrongPassphrase)
       expect(decoded.errors.map((e) => e.message)).toEqual(failure.errors.map((e) => e.message))
       const wrong = decoded.errorAt(1)
-      expect(wrong?._tag === "WrongPassphrase" && wrong.publicKey && PublicKey.equals(wrong.publicKey, failure.errors[1]!._tag === "WrongPassphrase" ? failure.errors[1]!.publicKey! : wrong.publicKey)).toBe(true)
+      expect(
+        wrong?._tag === "WrongPassphrase" && wrong.publicKey &&
+          PublicKey.equals(wrong.publicKey, failure.errors[1]!._tag === "WrongPassphrase" ? failure.errors[1]!.publicKey! : wrong.publicKey)
+      ).toBe(true)
       // And the decoded one narrows as the live one does.
       const caught = yield* Effect.fail(decoded).pipe(
         Effect.catchTag("AuthFailure", (f) => Effect.fail(f.errors.at(-1) ?? f)),
@@ -196,7 +199,15 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [WrongPassphrase, new WrongPassphrase({ source: "~/.ssh/id_ed25519", format: "openssh-key-v1", publicKey: ed25519 })],
   [KeyFileError, new KeyFileError({ reason: "Malformed", source: "k", format: "PEM", keyType: "ssh-ed25519", detail: "short key", cause: keyError })],
   [KeyFileError, new KeyFileError({ reason: "Unreadable", source: "k", detail: "ENOENT" })],
-  [KeyFileError, new KeyFileError({ reason: "PermissionDenied", source: "~/.ssh/id_ed25519", path: "~/.ssh/id_ed25519", detail: "cannot read ~/.ssh/id_ed25519: permission denied" })],
+  [
+    KeyFileError,
+    new KeyFileError({
+      reason: "PermissionDenied",
+      source: "~/.ssh/id_ed25519",
+      path: "~/.ssh/id_ed25519",
+      detail: "cannot read ~/.ssh/id_ed25519: permission denied"
+    })
+  ],
   [CertificateError, new CertificateError({ reason: "Expired", keyId: "alice", detail: "expired at 2020-01-01" })],
   [SshSigError, new SshSigError({ reason: "NamespaceMismatch", detail: "namespace file, not git", cause: "plain text cause" })],
   [CurveError, new CurveError({ operation: "x25519", detail: "all-zero shared secret" })],
@@ -229,7 +240,11 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
       result: Schema.decodeUnknownSync(AuthFailure.fields.result)({
         succeeded: false,
         banners: [],
-        attempts: [{ source: { kind: "Password", username: "pat", method: "password", description: "user=pat" }, attempt: { _tag: "Error", error: "AgentError", message: "ssh-agent sign: the agent is locked" }, durationMillis: 1 }]
+        attempts: [{
+          source: { kind: "Password", username: "pat", method: "password", description: "user=pat" },
+          attempt: { _tag: "Error", error: "AgentError", message: "ssh-agent sign: the agent is locked" },
+          durationMillis: 1
+        }]
       }),
       errors: [new AgentError({ reason: "Locked", operation: "sign", detail: "the agent is locked" })]
     })

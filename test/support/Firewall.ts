@@ -16,8 +16,10 @@ import { run } from "./Sshd.js"
 const PREFIX = "sshauth_fw_"
 
 const nft = (args: ReadonlyArray<string>) =>
-  Effect.flatMap(run("nft", args), (r) =>
-    r.code === 0 ? Effect.succeed(r.stdout) : Effect.dieMessage(`nft ${args.join(" ")}: exited ${r.code}: ${r.stderr.trim()}`))
+  Effect.flatMap(
+    run("nft", args),
+    (r) => r.code === 0 ? Effect.succeed(r.stdout) : Effect.dieMessage(`nft ${args.join(" ")}: exited ${r.code}: ${r.stderr.trim()}`)
+  )
 
 /** Deletes the tables of runs that are gone. */
 const sweep = Effect.gen(function*() {
@@ -42,8 +44,24 @@ export const refuseAllBut = (port: number, exceptUid: number) =>
         yield* nft(["add", "table", "inet", table])
         yield* nft(["add", "chain", "inet", table, "out", "{ type filter hook output priority 0 ; policy accept ; }"])
         yield* nft([
-          "add", "rule", "inet", table, "out",
-          "oifname", "lo", "tcp", "dport", String(port), "meta", "skuid", "!=", String(exceptUid), "reject", "with", "tcp", "reset"
+          "add",
+          "rule",
+          "inet",
+          table,
+          "out",
+          "oifname",
+          "lo",
+          "tcp",
+          "dport",
+          String(port),
+          "meta",
+          "skuid",
+          "!=",
+          String(exceptUid),
+          "reject",
+          "with",
+          "tcp",
+          "reset"
         ])
       }),
       () => Effect.asVoid(Effect.exit(nft(["delete", "table", "inet", table])))

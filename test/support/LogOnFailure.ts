@@ -18,4 +18,3 @@ export const logOnFailure = (sshd: Sshd) =>
       console.error(`--- sshd log (port ${sshd.port}) ---\n${log}`)
     })
   })
-

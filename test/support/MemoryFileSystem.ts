@@ -49,7 +49,7 @@ export const make = (files: MemoryFiles, options: { readonly unreadable?: Readon
   const nodes = new Map<string, Node>([["/", { type: "Directory", data: new Uint8Array(0), mode: 0o755 }]])
   const unreadable = new Set((options.unreadable ?? []).map((p) => posix.resolve(p)))
   const mkdirs = (dir: string, mode: number) => {
-    for (let d = dir, chain: Array<string> = []; ; d = posix.dirname(d)) {
+    for (let d = dir, chain: Array<string> = [];; d = posix.dirname(d)) {
       if (nodes.has(d)) {
         for (const c of chain.reverse()) nodes.set(c, { type: "Directory", data: new Uint8Array(0), mode })
         return
@@ -67,7 +67,7 @@ export const make = (files: MemoryFiles, options: { readonly unreadable?: Readon
 
   /** EACCES when a directory on the way is unreadable (it cannot be searched either). */
   const blocked = (p: string) => {
-    for (let d = posix.dirname(p); ; d = posix.dirname(d)) {
+    for (let d = posix.dirname(p);; d = posix.dirname(d)) {
       if (unreadable.has(d)) return true
       if (d === "/") return false
     }
@@ -82,7 +82,9 @@ export const make = (files: MemoryFiles, options: { readonly unreadable?: Readon
         if (nodes.get(d)?.type === "File") return Effect.fail(systemError("BadResource", method, path, `ENOTDIR: not a directory, ${method} '${path}'`))
       }
       const node = nodes.get(p)
-      return node ? Effect.succeed({ ...node, path: p }) : Effect.fail(systemError("NotFound", method, path, `ENOENT: no such file or directory, ${method} '${path}'`))
+      return node
+        ? Effect.succeed({ ...node, path: p })
+        : Effect.fail(systemError("NotFound", method, path, `ENOENT: no such file or directory, ${method} '${path}'`))
     })
   const refused = (method: string, path: string) => systemError("PermissionDenied", method, path, `EACCES: permission denied, ${method} '${path}'`)
 
@@ -128,9 +130,13 @@ export const make = (files: MemoryFiles, options: { readonly unreadable?: Readon
         if (blocked(p) || unreadable.has(p)) return Effect.fail(refused("mkdir", path))
         const existing = nodes.get(p)
         if (existing !== undefined) {
-          return existing.type === "Directory" && options?.recursive ? Effect.void : Effect.fail(systemError("AlreadyExists", "mkdir", path, `EEXIST: file already exists, mkdir '${path}'`))
+          return existing.type === "Directory" && options?.recursive
+            ? Effect.void
+            : Effect.fail(systemError("AlreadyExists", "mkdir", path, `EEXIST: file already exists, mkdir '${path}'`))
         }
-        if (!options?.recursive && !nodes.has(posix.dirname(p))) return Effect.fail(systemError("NotFound", "mkdir", path, `ENOENT: no such file or directory, mkdir '${path}'`))
+        if (!options?.recursive && !nodes.has(posix.dirname(p))) {
+          return Effect.fail(systemError("NotFound", "mkdir", path, `ENOENT: no such file or directory, mkdir '${path}'`))
+        }
         for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) {
           if (nodes.get(d)?.type === "File") return Effect.fail(systemError("BadResource", "mkdir", path, `ENOTDIR: not a directory, mkdir '${path}'`))
         }
@@ -145,7 +151,9 @@ export const make = (files: MemoryFiles, options: { readonly unreadable?: Readon
         if (parent === undefined) return Effect.fail(systemError("NotFound", "open", path, `ENOENT: no such file or directory, open '${path}'`))
         if (parent.type !== "Directory") return Effect.fail(systemError("BadResource", "open", path, `ENOTDIR: not a directory, open '${path}'`))
         const existing = nodes.get(p)
-        if (existing?.type === "Directory") return Effect.fail(systemError("BadResource", "open", path, `EISDIR: illegal operation on a directory, open '${path}'`))
+        if (existing?.type === "Directory") {
+          return Effect.fail(systemError("BadResource", "open", path, `EISDIR: illegal operation on a directory, open '${path}'`))
+        }
         const append = options?.flag?.startsWith("a") ?? false
         if (existing !== undefined && append) {
           const joined = new Uint8Array(existing.data.length + data.length)

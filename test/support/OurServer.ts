@@ -60,8 +60,7 @@ export interface OurServerOptions {
   readonly hostKey?: PrivateKey.PrivateKey
 }
 
-const failureOf = (exit: Exit.Exit<void, unknown>): Option.Option<unknown> =>
-  Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+const failureOf = (exit: Exit.Exit<void, unknown>): Option.Option<unknown> => Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
 
 /** Starts our server for `users`; the Scope stops it. */
 export const start = (users: Readonly<Record<string, UserTable.UserEntry>>, options: OurServerOptions = {}) =>
@@ -88,8 +87,7 @@ export const start = (users: Readonly<Record<string, UserTable.UserEntry>>, opti
       onClosed: (exit) => Effect.sync(() => void ended.push(exit))
     }).pipe(Effect.provide(UserTable.layer(users, options.table)))
     const hostKeyLine = PublicKeyText.format(hostKey.publicKey)
-    const failures = () =>
-      ended.flatMap((exit) => Option.toArray(failureOf(exit))).filter((e): e is ServerAuthFailure => e instanceof ServerAuthFailure)
+    const failures = () => ended.flatMap((exit) => Option.toArray(failureOf(exit))).filter((e): e is ServerAuthFailure => e instanceof ServerAuthFailure)
     const server: OurServer = {
       port: listening.port,
       hostKey,

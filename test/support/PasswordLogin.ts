@@ -28,6 +28,4 @@ export const passwordLogin = (transport: Transport, user: string, password: stri
   })
 
 /** A global request that sshd always answers (REQUEST_FAILURE): traffic in both directions. */
-export const pingPayload = encode((w) =>
-  w.byte(MessageNumber.GLOBAL_REQUEST).string("ping@effect-ssh-auth").boolean(true)
-)
+export const pingPayload = encode((w) => w.byte(MessageNumber.GLOBAL_REQUEST).string("ping@effect-ssh-auth").boolean(true))

@@ -254,7 +254,10 @@ export const ensureTestUser = (): Effect.Effect<TestUser, SshdError> =>
       catch: (e) => new SshdError({ reason: "UserSetupFailed", detail: `the test user comes from vitest's globalSetup: ${(e as Error).message}` })
     })
     if (user === undefined) {
-      return yield* new SshdError({ reason: "UserSetupFailed", detail: "no test user was provided: is test/support/GlobalSetup.ts in vitest.config.ts's globalSetup?" })
+      return yield* new SshdError({
+        reason: "UserSetupFailed",
+        detail: "no test user was provided: is test/support/GlobalSetup.ts in vitest.config.ts's globalSetup?"
+      })
     }
     const exists = yield* run("id", [user.name])
     if (exists.code !== 0) return yield* new SshdError({ reason: "UserSetupFailed", detail: `test user ${user.name} is gone: ${exists.stderr.trim()}` })

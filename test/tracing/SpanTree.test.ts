@@ -6,24 +6,24 @@
  * and that no attribute, event or status anywhere holds a secret, on a login that succeeds
  * and on one whose every secret is wrong.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { layerTracing, login } from "../../examples/opentelemetry.js"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
+import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
 import { Password } from "../../src/sources/Password.js"
 import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { pinned } from "../../src/transport/HostKeyPolicy.js"
 import { layerTcp } from "../../src/transport/TcpTransport.js"
-import * as AuthHandler from "../../src/handler/AuthHandler.js"
-import * as Layer from "effect/Layer"
 import * as OurServer from "../support/OurServer.js"
 import { run, tempDir } from "../support/Sshd.js"
 
@@ -51,9 +51,7 @@ const render = (spans: ReadonlyArray<ReadableSpan>): string => {
   }
   const lines: Array<string> = []
   const walk = (parent: string | undefined, depth: number) => {
-    const sorted = [...(children.get(parent) ?? [])].sort((a, b) =>
-      a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1]
-    )
+    const sorted = [...(children.get(parent) ?? [])].sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1])
     for (const span of sorted) {
       const method = span.attributes["method"]
       lines.push(`${"  ".repeat(depth)}${span.name}${method ? ` (${String(method)})` : ""}`)

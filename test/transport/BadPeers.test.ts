@@ -12,8 +12,8 @@ import { connect as netConnect } from "node:net"
 import type * as net from "node:net"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
-import { encode } from "../../src/wire/Writer.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
+import { encode } from "../../src/wire/Writer.js"
 import { fakeServer, plainPacket, serverKexInit } from "../support/FakeServer.js"
 
 const VERSION = "SSH-2.0-FakeServer_1.0\r\n"
@@ -182,7 +182,10 @@ describe("bad peers", () => {
       // drops further SYNs, so the next connect hangs as it would behind a silent firewall.
       const listener = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn("python3", ["-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(60)"])
+          spawn("python3", [
+            "-c",
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(60)"
+          ])
         ),
         (p) => Effect.sync(() => p.kill())
       )
@@ -252,9 +255,7 @@ describe("strict kex (Terrapin, CVE-2023-48795)", () => {
   it.scopedLive("a server DISCONNECT is a typed error with the RFC reason code and text", () =>
     Effect.gen(function*() {
       const disconnect = encode((w) => w.byte(MessageNumber.DISCONNECT).uint32(2).string("go away").string(""))
-      const { error } = yield* failAgainst((s) =>
-        s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(disconnect, 0)]))
-      )
+      const { error } = yield* failAgainst((s) => s.write(Buffer.concat([Buffer.from(VERSION), plainPacket(disconnect, 0)])))
       expect(error._tag).toBe("Disconnected")
       if (error._tag !== "Disconnected") return
       expect(error.code).toBe(2)

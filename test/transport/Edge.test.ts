@@ -3,6 +3,7 @@
  * server role in one process with no network, every deadline of the core on the TestClock,
  * and the caller's runtime kept (the host-key policy sees the caller's context).
  */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,9 +19,8 @@ import { type ByteChannel, fromPlatformSocket, memoryPair } from "../../src/tran
 import { handshake } from "../../src/transport/Handshake.js"
 import { acceptAnyInsecure, type HostKeyPolicy } from "../../src/transport/HostKeyPolicy.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import { coreServer, serverCore } from "../support/CoreServer.js"
 import { encode } from "../../src/wire/Writer.js"
+import { coreServer, serverCore } from "../support/CoreServer.js"
 
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
 

@@ -23,9 +23,7 @@ const bytes = (max: number) => fc.uint8Array({ minLength: 1, maxLength: max })
 const serverStream = fc.oneof(
   bytes(600),
   bytes(600).map((b) => Buffer.concat([VERSION, b])),
-  fc.array(bytes(300), { minLength: 1, maxLength: 4 }).map((payloads) =>
-    Buffer.concat([VERSION, KEXINIT, ...payloads.map((p, i) => plainPacket(p, i + 1))])
-  ),
+  fc.array(bytes(300), { minLength: 1, maxLength: 4 }).map((payloads) => Buffer.concat([VERSION, KEXINIT, ...payloads.map((p, i) => plainPacket(p, i + 1))])),
   fc.tuple(fc.nat(VERSION.length + KEXINIT.length - 1), fc.integer({ min: 1, max: 255 })).map(([at, mask]) => {
     const opening = Buffer.concat([VERSION, KEXINIT])
     opening[at] ^= mask

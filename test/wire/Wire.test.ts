@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
-import { decode, disconnectReasonName, encode, isKexMessage, isTransportMessage, MessageNumber, messageName, WireError } from "../../src/wire/index.js"
+import { decode, disconnectReasonName, encode, isKexMessage, isTransportMessage, messageName, MessageNumber, WireError } from "../../src/wire/index.js"
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex")
@@ -92,7 +92,11 @@ describe("wire: RFC 4251 §5 data types", () => {
     class KeyError extends Error {
       readonly _tag = "KeyError"
     }
-    expect(() => decode(hex("00"), () => { throw new KeyError("nested key") })).toThrow(KeyError)
+    expect(() =>
+      decode(hex("00"), () => {
+        throw new KeyError("nested key")
+      })
+    ).toThrow(KeyError)
   })
 
   it("a name-list far past V8's argument limit (200 KB, 50,000 names) decodes", () => {

@@ -22,7 +22,11 @@ export const describe = (error: PlatformError): string => {
     case "NotFound":
       return "no such file or directory"
     case "BadResource":
-      return /EISDIR/.test(error.description ?? "") ? "it is a directory" : /ENOTDIR/.test(error.description ?? "") ? "not a directory" : error.description ?? "bad resource"
+      return /EISDIR/.test(error.description ?? "")
+        ? "it is a directory"
+        : /ENOTDIR/.test(error.description ?? "")
+        ? "not a directory"
+        : error.description ?? "bad resource"
     default:
       return error.description ?? error.reason
   }

@@ -64,8 +64,7 @@ export const uint32be = (n: number): Uint8Array => {
 }
 
 /** Reads a big-endian uint32 at `offset`. */
-export const readUint32be = (b: Uint8Array, offset = 0): number =>
-  ((b[offset] << 24) | (b[offset + 1] << 16) | (b[offset + 2] << 8) | b[offset + 3]) >>> 0
+export const readUint32be = (b: Uint8Array, offset = 0): number => ((b[offset] << 24) | (b[offset + 1] << 16) | (b[offset + 2] << 8) | b[offset + 3]) >>> 0
 
 /**
  * The "none" cipher in force until the first NEWKEYS.

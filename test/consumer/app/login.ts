@@ -3,9 +3,6 @@
  * port, and the client logging in to it with a password, both from the package's public
  * subpaths and on the app's own copy of effect. Prints the result; exits 1 on any failure.
  */
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 import * as AuthStrategy from "effect-ssh-auth/AuthStrategy"
 import { CurvesImpl } from "effect-ssh-auth/crypto/Curves"
 import * as AuthHandler from "effect-ssh-auth/handler/AuthHandler"
@@ -16,6 +13,9 @@ import * as UserTable from "effect-ssh-auth/server/UserTable"
 import * as Password from "effect-ssh-auth/sources/Password"
 import { pinned } from "effect-ssh-auth/transport/HostKeyPolicy"
 import { layerTcp } from "effect-ssh-auth/transport/TcpTransport"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 
 const program = Effect.gen(function*() {
@@ -26,7 +26,9 @@ const program = Effect.gen(function*() {
     Effect.provide(UserTable.layer({ alice: { password } }))
   )
   const transport = layerTcp({ host: "127.0.0.1", port: server.port, hostKeyPolicy: pinned([fingerprintSha256(hostKey.publicKey)]) })
-  const result = yield* AuthStrategy.authenticate(AuthStrategy.make(Password.make({ username: "alice", password: Effect.succeed(password) })), { deadline: "20 seconds" }).pipe(
+  const result = yield* AuthStrategy.authenticate(AuthStrategy.make(Password.make({ username: "alice", password: Effect.succeed(password) })), {
+    deadline: "20 seconds"
+  }).pipe(
     Effect.provide(AuthHandler.layer.pipe(Layer.provide(transport)))
   )
   console.log(String(result))
