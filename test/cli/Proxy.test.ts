@@ -53,6 +53,7 @@ const setup = Effect.gen(function*() {
       host("target", target, ["ProxyJump bastion"]),
       host("target-ssh", target, [`ProxyCommand ssh -F ${sshConfig} -W %h:%p bastion`]),
       host("bastion-nc", bastion, ["ProxyCommand nc %h %p"]),
+      host("target-nc", target, [`ProxyCommand ssh -F ${sshConfig} bastion nc %h %p`]),
       "Host *",
       `  User ${user.name}`,
       `  IdentityFile ${key}`,
@@ -122,6 +123,18 @@ describe.skipIf(
       const r = yield* connect(["target-ssh"])
       expect(r.code, r.stderr).toBe(0)
       expect(yield* bastion.readLog).toMatch(forwardedTo(target.port))
+    }))
+
+  it.scopedLive("ProxyCommand ssh bastion nc %h %p: nc on the bastion carries the login to the target", () =>
+    Effect.gen(function*() {
+      const { bastion, connect, target, user } = yield* setup
+      const r = yield* connect(["target-nc"])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toMatch(/ -> success/)
+      // The bastion ran nc for us (a session with a command), and the target, which refuses
+      // every other connection, let that one in.
+      expect(yield* bastion.readLog).toMatch(new RegExp(`Starting session: command for ${user.name} from 127\\.0\\.0\\.1`))
+      expect(yield* target.readLog).toMatch(new RegExp(`Accepted publickey for ${user.name} from 127\\.0\\.0\\.1`))
     }))
 
   it.scopedLive("ProxyCommand nc %h %p", () =>
