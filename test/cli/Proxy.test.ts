@@ -178,18 +178,20 @@ describe.skipIf(
 
   it.scopedLive("a ProxyCommand that exits at once: its command and status, exit 255", () =>
     Effect.gen(function*() {
-      const { connect } = yield* setup
+      const { bastion, connect } = yield* setup
       const r = yield* connect(["-o", "ProxyCommand=sh -c 'exit 3'", "bastion"])
       expect(r.code).toBe(255)
-      expect(r.stderr).toContain(`ProxyCommand "sh -c 'exit 3'" exited with status 3`)
+      expect(r.stderr).toContain(`ssh-auth: 127.0.0.1:${bastion.port}: ProxyCommand: ProxyCommand "sh -c 'exit 3'" exited with status 3`)
+      expect(yield* bastion.readLog, "no direct connection instead").not.toMatch(clientArrived)
     }))
 
   it.scopedLive("a ProxyCommand that never speaks is held to ConnectTimeout", () =>
     Effect.gen(function*() {
-      const { connect } = yield* setup
+      const { bastion, connect } = yield* setup
       const started = Date.now()
       const r = yield* connect(["-o", "ProxyCommand=sleep 60", "-o", "ConnectTimeout=1", "bastion"])
       expect(r.code).toBe(255)
+      expect(yield* bastion.readLog, "no direct connection instead").not.toMatch(clientArrived)
       expect(r.stderr).toMatch(/^ssh-auth: 127\.0\.0\.1:\d+: version exchange: no identification string from the server within 1s$/m)
       expect(Date.now() - started).toBeLessThan(15_000)
     }))
