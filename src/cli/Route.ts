@@ -98,8 +98,8 @@ export const parseHops = (spec: string): Either.Either<ReadonlyArray<Hop>, Confi
     const at = text.lastIndexOf("@")
     const user = at > 0 ? text.slice(0, at) : undefined
     const hostPort = text.slice(at + 1)
-    const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(hostPort)
-    if (m === null || (at === 0)) return Either.left(badJump(`cannot parse the jump host ${JSON.stringify(raw)}`))
+    const m = /^(?:\[([^\]\s]+)\]|([^:[\]\s]+))(?::(\d+))?$/.exec(hostPort)
+    if (m === null || at === 0) return Either.left(badJump(`cannot parse the jump host ${JSON.stringify(raw)}`))
     const port = m[3] === undefined ? undefined : Number(m[3])
     if (port !== undefined && (port < 1 || port > 65535)) return Either.left(badJump(`bad port in the jump host ${JSON.stringify(raw)}`))
     hops.push({ host: m[1] ?? m[2], ...(user ? { user } : {}), ...(port !== undefined ? { port } : {}) })
@@ -125,7 +125,7 @@ export interface RouteContext {
 const label = (config: HostConfig) => `${config.user}@${config.hostname}:${config.port}`
 
 /** The jump host a ProxyJump list names last, with its own config; the rest of the list reaches it. */
-const jumpHost = (config: HostConfig, spec: string, context: RouteContext) =>
+const jumpHost = (spec: string, context: RouteContext) =>
   Effect.gen(function*() {
     const hops = yield* parseHops(spec)
     const last = hops[hops.length - 1]
@@ -140,7 +140,7 @@ const jumpHost = (config: HostConfig, spec: string, context: RouteContext) =>
       ...(context.configFile ? { configFile: context.configFile } : {}),
       ...(rest.length > 0 ? { options: [`ProxyJump=${rest.join(",")}`] } : {})
     })
-    return { hopConfig, target: config }
+    return hopConfig
   })
 
 /** The transport options `config` asks for, with the host-key policy chosen for it. */
@@ -192,7 +192,7 @@ export const open = (
     }
     const options = connectionOptions(config, checked)
     if (config.proxyJump !== undefined) {
-      const { hopConfig } = yield* jumpHost(config, config.proxyJump, context)
+      const hopConfig = yield* jumpHost(config.proxyJump, context)
       const hop = label(hopConfig)
       const failed = (e: unknown) => e instanceof JumpHostFailed ? e : new JumpHostFailed({ hop, detail: e instanceof Error ? e.message : String(e), cause: e })
       const jump = yield* Effect.gen(function*() {
@@ -241,7 +241,7 @@ export const describe = (
       return yield* new ConfigError({ reason: "BadValue", file: "ProxyUseFdpass", line: 0, detail: "ProxyUseFdpass yes is not supported" })
     }
     if (config.proxyJump !== undefined) {
-      const { hopConfig } = yield* jumpHost(config, config.proxyJump, context)
+      const hopConfig = yield* jumpHost(config.proxyJump, context)
       const before = yield* describe(hopConfig, context, depth + 1)
       const steps = yield* OpenSshStrategy.plan({ config: hopConfig, ...(context.prompter ? { prompter: context.prompter } : {}) }).pipe(
         Effect.provide(OpenSshStrategy.agentLayer(hopConfig))
