@@ -21,6 +21,7 @@ import * as AuthStrategy from "../../src/AuthStrategy.js"
 import { AgentCommandError } from "../../src/cli/Agent.js"
 import { LoginTimeout } from "../../src/cli/Connect.js"
 import { KeyCommandError } from "../../src/cli/Key.js"
+import { JumpHostFailed } from "../../src/cli/Route.js"
 import { ServeConfigError } from "../../src/cli/Serve.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
 import { KnownHostsError } from "../../src/config/KnownHosts.js"
@@ -229,6 +230,7 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [LoginTimeout, new LoginTimeout({ host: "h", port: 22, seconds: 120 })],
   [ServeConfigError, new ServeConfigError({ detail: "--user is required" })],
   [ListenError, new ListenError({ host: "127.0.0.1", port: 22, detail: "EADDRINUSE" })],
+  [JumpHostFailed, new JumpHostFailed({ hop: "deploy@bastion:22", detail: "authentication failed" })],
   [ChannelOpenRefused, new ChannelOpenRefused({ via: "bastion:22", host: "10.0.0.5", port: 22, code: 1, description: "open failed" })],
   [ProxyCommandInvalid, new ProxyCommandInvalid({ command: "nc %h %d", detail: "unknown token %d" })],
   [ServerAuthFailure, new ServerAuthFailure({ reason: "LoginGraceTime", detail: "Timeout before authentication", attempts: [] })],
