@@ -49,7 +49,13 @@ export class LoginTimeout extends Schema.TaggedError<LoginTimeout>()("LoginTimeo
   }
 }
 
-const flags = {
+/**
+ * connect's command line, as @effect/cli declares it (help, the wizard, errors).
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const flags = {
   destination: Args.text({ name: "destination" }).pipe(Args.withDescription("[user@]host, or a Host alias from ssh_config")),
   port: Options.integer("port").pipe(Options.withAlias("p"), Options.optional),
   jump: Options.text("jump").pipe(
@@ -144,7 +150,124 @@ export const expandVerbosity = (args: ReadonlyArray<string>): Array<string> =>
  * @since 0.1.0
  * @category commands
  */
-export const connect = Command.make("connect", flags, (f) =>
+export const connect = Command.make("connect", flags, (f) => runConnect(f)).pipe(
+  Command.withDescription("authenticate like ssh, and print the AuthResult")
+)
+
+/**
+ * connect's parsed command line.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectFlags {
+  readonly destination: string
+  readonly port: Option.Option<number>
+  readonly jump: Option.Option<string>
+  readonly login: Option.Option<string>
+  readonly identities: ReadonlyArray<string>
+  readonly configFile: Option.Option<string>
+  readonly options: ReadonlyArray<string>
+  readonly verbose: boolean
+  readonly verbosity: number
+  readonly json: boolean
+  readonly dryRun: boolean
+  readonly passwordEnv: Option.Option<string>
+  readonly passphraseEnv: Option.Option<string>
+  readonly hostKeys: ReadonlyArray<string>
+  readonly insecure: boolean
+}
+
+/** The options that take a value: each name and alias, to its field and whether it repeats. */
+const valued: Record<string, { readonly field: keyof ConnectFlags; readonly kind: "text" | "integer" | "repeated" }> = {
+  "--port": { field: "port", kind: "integer" },
+  "-p": { field: "port", kind: "integer" },
+  "--jump": { field: "jump", kind: "text" },
+  "-J": { field: "jump", kind: "text" },
+  "--login": { field: "login", kind: "text" },
+  "-l": { field: "login", kind: "text" },
+  "--identity": { field: "identities", kind: "repeated" },
+  "-i": { field: "identities", kind: "repeated" },
+  "--config-file": { field: "configFile", kind: "text" },
+  "-F": { field: "configFile", kind: "text" },
+  "--option": { field: "options", kind: "repeated" },
+  "-o": { field: "options", kind: "repeated" },
+  "--verbosity": { field: "verbosity", kind: "integer" },
+  "--password-env": { field: "passwordEnv", kind: "text" },
+  "--passphrase-env": { field: "passphraseEnv", kind: "text" },
+  "--host-key": { field: "hostKeys", kind: "repeated" }
+}
+const switches: Record<string, keyof ConnectFlags> = {
+  "--verbose": "verbose",
+  "-v": "verbose",
+  "--json": "json",
+  "--dry-run": "dryRun",
+  "--insecure-accept-any-host-key": "insecure"
+}
+
+/**
+ * The plain command lines of connect, parsed without @effect/cli: its run costs ≈ 0.2 s of a
+ * whole login's start. Anything else (help, the wizard, `--name=value`, an unknown or repeated
+ * option, a missing value) answers undefined, and @effect/cli parses it and says what is
+ * wrong. test/cli/QuickArgs.test.ts holds the two to the same answers.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const parseQuick = (args: ReadonlyArray<string>): ConnectFlags | undefined => {
+  const single: Partial<Record<keyof ConnectFlags, string>> = {}
+  const lists: Record<"identities" | "options" | "hostKeys", Array<string>> = { identities: [], options: [], hostKeys: [] }
+  const on = new Set<keyof ConnectFlags>()
+  const positional: Array<string> = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]
+    if (!arg.startsWith("-") || arg === "-") {
+      positional.push(arg)
+      continue
+    }
+    const flag = switches[arg]
+    if (flag !== undefined) {
+      if (on.has(flag)) return undefined
+      on.add(flag)
+      continue
+    }
+    const option = valued[arg]
+    const value = args[i + 1]
+    if (option === undefined || value === undefined) return undefined
+    i++
+    if (option.kind === "repeated") lists[option.field as keyof typeof lists].push(value)
+    else if (single[option.field] !== undefined) return undefined
+    else single[option.field] = value
+  }
+  const integer = (text: string | undefined) => (text === undefined || /^-?\d+$/.test(text) ? text : undefined)
+  if (positional.length !== 1 || integer(single.port) !== single.port || integer(single.verbosity) !== single.verbosity) return undefined
+  const optional = (field: keyof ConnectFlags) => Option.fromNullable(single[field])
+  return {
+    destination: positional[0],
+    port: Option.map(optional("port"), Number),
+    jump: optional("jump"),
+    login: optional("login"),
+    identities: lists.identities,
+    configFile: optional("configFile"),
+    options: lists.options,
+    verbose: on.has("verbose"),
+    verbosity: single.verbosity === undefined ? 0 : Number(single.verbosity),
+    json: on.has("json"),
+    dryRun: on.has("dryRun"),
+    passwordEnv: optional("passwordEnv"),
+    passphraseEnv: optional("passphraseEnv"),
+    hostKeys: lists.hostKeys,
+    insecure: on.has("insecure")
+  }
+}
+
+/**
+ * Runs connect with its parsed command line.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const runConnect = (f: ConnectFlags) =>
   Effect.gen(function*() {
     const parsed = parseDestination(f.destination)
     const user = Option.getOrElse(f.login, () => parsed.user)
@@ -216,4 +339,4 @@ export const connect = Command.make("connect", flags, (f) =>
         Logger.withMinimumLogLevel(verbosity >= 2 ? LogLevel.Trace : verbosity === 1 ? LogLevel.Debug : LogLevel.Warning)
       )
     }
-  )).pipe(Command.withDescription("authenticate like ssh, and print the AuthResult"))
+  )
