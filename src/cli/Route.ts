@@ -84,6 +84,22 @@ const MAX_DEPTH = 8
 
 const badJump = (detail: string) => new ConfigError({ reason: "BadValue", file: "ProxyJump", line: 0, detail })
 
+/** Fails on what this route cannot honour, for connecting and planning alike: never some other way instead. */
+const honoured = (config: HostConfig, depth: number): Effect.Effect<void, ConfigError> => {
+  if (depth > MAX_DEPTH) return Effect.fail(badJump(`more than ${MAX_DEPTH} jump hosts: is there a loop in ProxyJump?`))
+  if (config.proxyUseFdpass && (config.proxyCommand !== undefined || config.proxyJump !== undefined)) {
+    return Effect.fail(
+      new ConfigError({
+        reason: "BadValue",
+        file: "ProxyUseFdpass",
+        line: 0,
+        detail: "ProxyUseFdpass yes is not supported: refusing to connect some other way"
+      })
+    )
+  }
+  return Effect.void
+}
+
 /**
  * Parses `[user@]host[:port]` hops, comma-separated, or `ssh://[user@]host[:port]`, with
  * `[…]` around an IPv6 address, as ssh's -J takes them.
@@ -181,15 +197,7 @@ export const open = (
   Scope.Scope | FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor
 > =>
   Effect.gen(function*() {
-    if (depth > MAX_DEPTH) return yield* badJump(`more than ${MAX_DEPTH} jump hosts: is there a loop in ProxyJump?`)
-    if (config.proxyUseFdpass && (config.proxyCommand !== undefined || config.proxyJump !== undefined)) {
-      return yield* new ConfigError({
-        reason: "BadValue",
-        file: "ProxyUseFdpass",
-        line: 0,
-        detail: "ProxyUseFdpass yes is not supported: refusing to connect some other way"
-      })
-    }
+    yield* honoured(config, depth)
     const options = connectionOptions(config, checked)
     if (config.proxyJump !== undefined) {
       const hopConfig = yield* jumpHost(config.proxyJump, context)
@@ -236,10 +244,7 @@ export const describe = (
   depth = 0
 ): Effect.Effect<ReadonlyArray<string>, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
-    if (depth > MAX_DEPTH) return yield* badJump(`more than ${MAX_DEPTH} jump hosts: is there a loop in ProxyJump?`)
-    if (config.proxyUseFdpass && (config.proxyCommand !== undefined || config.proxyJump !== undefined)) {
-      return yield* new ConfigError({ reason: "BadValue", file: "ProxyUseFdpass", line: 0, detail: "ProxyUseFdpass yes is not supported" })
-    }
+    yield* honoured(config, depth)
     if (config.proxyJump !== undefined) {
       const hopConfig = yield* jumpHost(config.proxyJump, context)
       const before = yield* describe(hopConfig, context, depth + 1)
