@@ -86,7 +86,7 @@ const program = Effect.gen(function*() {
   const target = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()] })
   const user = os.userInfo().username
   const knownHosts = path.join(dir, "known_hosts")
-  const hostPub = fs.readFileSync(`${hostKeys.files.ed25519}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ")
+  const hostPub = Sshd.hostKeyLine(hostKeys)
   fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${hostPub}\n[127.0.0.1]:${target.port} ${hostPub}\n`)
   const config = path.join(dir, "ssh_config")
   fs.writeFileSync(
@@ -98,13 +98,7 @@ const program = Effect.gen(function*() {
       "Host bench bench-target",
       "  HostName 127.0.0.1",
       `  Port ${sshd.port}`,
-      `  User ${user}`,
-      `  IdentityFile ${keyFile}`,
-      "  IdentitiesOnly yes",
-      `  UserKnownHostsFile ${knownHosts}`,
-      "  GlobalKnownHostsFile /dev/null",
-      "  StrictHostKeyChecking yes",
-      "  BatchMode yes",
+      ...Sshd.closedClientLines({ user, identityFile: keyFile, knownHosts }),
       ""
     ].join("\n")
   )

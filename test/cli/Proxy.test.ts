@@ -38,7 +38,7 @@ const setup = Effect.gen(function*() {
   const start = (config: ReadonlyArray<string> = []) => Sshd.start({ authorizedKeys, config: ["LogLevel DEBUG1", ...config] })
   const [bastion, bastion2, closed, target] = yield* Effect.all([start(), start(), start(["AllowTcpForwarding no"]), start()], { concurrency: "unbounded" })
   yield* Firewall.refuseAllBut(target.port, yield* Firewall.uidOf(user.name))
-  const pub = (sshd: Sshd.Sshd) => fs.readFileSync(`${sshd.hostKeys.files.ed25519}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ")
+  const pub = (sshd: Sshd.Sshd) => Sshd.hostKeyLine(sshd.hostKeys)
   const knownHosts = path.join(dir, "known_hosts")
   fs.writeFileSync(knownHosts, [bastion, bastion2, closed, target].map((s) => `[127.0.0.1]:${s.port} ${pub(s)}`).join("\n") + "\n")
   const sshConfig = path.join(dir, "ssh_config")
@@ -55,13 +55,7 @@ const setup = Effect.gen(function*() {
       host("bastion-nc", bastion, ["ProxyCommand nc %h %p"]),
       host("target-nc", target, [`ProxyCommand ssh -F ${sshConfig} bastion nc %h %p`]),
       "Host *",
-      `  User ${user.name}`,
-      `  IdentityFile ${key}`,
-      "  IdentitiesOnly yes",
-      `  UserKnownHostsFile ${knownHosts}`,
-      "  GlobalKnownHostsFile /dev/null",
-      "  StrictHostKeyChecking yes",
-      "  BatchMode yes",
+      ...Sshd.closedClientLines({ user: user.name, identityFile: key, knownHosts }),
       ""
     ].join("\n")
   )

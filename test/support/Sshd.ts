@@ -235,6 +235,25 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
     return yield* new SshdError({ reason: "StartFailed", detail: "no free port after 5 attempts", log: yield* readLog })
   })
 
+/** A host key as known_hosts holds it: `type base64`, without the comment. */
+export const hostKeyLine = (hostKeys: HostKeys, type: HostKeyType = "ed25519"): string =>
+  fs.readFileSync(`${hostKeys.files[type]}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ")
+
+/**
+ * ssh_config lines (under a `Host` line) for a client that logs in as `user` with this key
+ * only, trusts only this known_hosts file, and never asks: what ssh and `ssh-auth connect`
+ * both read in the tests and benchmarks that compare or chain them.
+ */
+export const closedClientLines = (options: { readonly user: string; readonly identityFile: string; readonly knownHosts: string }) => [
+  `  User ${options.user}`,
+  `  IdentityFile ${options.identityFile}`,
+  "  IdentitiesOnly yes",
+  `  UserKnownHostsFile ${options.knownHosts}`,
+  "  GlobalKnownHostsFile /dev/null",
+  "  StrictHostKeyChecking yes",
+  "  BatchMode yes"
+]
+
 /** A system user with a password, for the tests of password and keyboard-interactive logins. */
 export interface TestUser {
   readonly name: string
