@@ -56,15 +56,28 @@ export const safeJson = (value: unknown, space?: number): string =>
   JSON.stringify(value, null, space).replace(unsafeBeyondC0, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 /**
- * `printable`, cut to `max` characters, saying how much was left out.
+ * `printable`, cut to `max` characters of what is shown, saying how much of the text was left
+ * out. The bound holds after escaping (an escape is up to six characters), and an escape is
+ * never cut in half.
  *
  * @since 0.1.0
  * @category sanitising
  */
 export const show = (text: string, max = DEFAULT_MAX_LENGTH, options: { readonly multiline?: boolean } = {}): string => {
-  const cut = text.length > max ? text.slice(0, max) : text
-  const safe = printable(cut, options)
-  return text.length > max ? `${safe}… (${text.length - max} more characters)` : safe
+  // No more than `max` characters of the text can be shown: escape only those.
+  const head = text.length > max ? text.slice(0, max) : text
+  const safe = printable(head, options)
+  if (safe.length <= max) return text.length > max ? `${safe}… (${text.length - max} more characters)` : safe
+  // Escapes made it longer: take whole characters while their shown form fits.
+  let shown = ""
+  let taken = 0
+  for (const c of head) {
+    const piece = printable(c, options)
+    if (shown.length + piece.length > max) break
+    shown += piece
+    taken += c.length
+  }
+  return `${shown}… (${text.length - taken} more characters)`
 }
 
 /**

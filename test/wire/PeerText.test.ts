@@ -22,6 +22,9 @@ describe("PeerText", () => {
 
   it("cuts long text and says how much was left out", () => {
     expect(show("x".repeat(300), 10)).toBe("xxxxxxxxxx… (290 more characters)")
+    // Escapes count against the bound, and none is cut in half.
+    expect(show("\u202e".repeat(300), 10)).toBe("\\u202e… (299 more characters)")
+    expect(show("ab\u001b[2J", 6)).toBe("ab\\033… (3 more characters)")
     expect(showList(Array.from({ length: 50_000 }, (_, i) => `alg${i}`)).length).toBeLessThan(300)
     expect(showList(["a", "b"])).toBe("a,b")
   })
@@ -42,8 +45,8 @@ describe("PeerText", () => {
         const out = show(text, 256, { multiline })
         expect(dangerous.test(out.replace(multiline ? /[\n\t]/g : /$^/g, ""))).toBe(false)
         if (!multiline) expect(/[\n\t]/.test(out)).toBe(false)
-        // Each escaped character grows to at most 6: "\u202e".
-        expect(out.length).toBeLessThanOrEqual(256 * 6 + 40)
+        // The bound holds after escaping: 256 shown characters, then the count of the rest.
+        expect(out.length).toBeLessThanOrEqual(256 + 40)
       }),
       { numRuns: 2000 }
     )
