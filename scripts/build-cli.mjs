@@ -21,7 +21,9 @@ const common = {
   minify: true,
   legalComments: "none",
   logLevel: "warning",
-  metafile: true
+  metafile: true,
+  // A native binding, loaded only for GSSAPI and only where it is installed (an optional dependency).
+  external: ["koffi"]
 }
 const outputs = [
   { format: "esm", outfile: "dist/cli/ssh-auth.mjs" },
