@@ -13,7 +13,7 @@ import { type Attempt, AuthFailure, AuthResult, type SourceResult } from "./Auth
 import { AuthHandler } from "./handler/AuthHandler.js"
 import type { AuthMethod, AuthSource } from "./sources/AuthSource.js"
 import { NoneAuth } from "./sources/NoneAuth.js"
-import { showList } from "./wire/PeerText.js"
+import { printable, showList } from "./wire/PeerText.js"
 
 /**
  * A `Stream` of sources. `R` is what building the stream needs and what running its
@@ -197,7 +197,7 @@ export const authenticate: {
         )
         results.push({ source, attempt: outcome, durationMillis: performance.now() - started })
         if (outcome._tag === "Error") yield* Effect.logInfo(`${source.toString()} failed with ${outcome.error._tag}`)
-        else yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}`)
+        else yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}${outcome._tag === "Skipped" ? `: ${printable(outcome.reason)}` : ""}`)
         switch (outcome._tag) {
           case "Success":
             stop = "Success"

@@ -434,3 +434,24 @@ export const sshdOptions = (realm: Realm, keytab: string = realm.hostKeytab) => 
   config: ["GSSAPIAuthentication yes", "GSSAPIStrictAcceptorCheck no"],
   env: { ...realm.env, KRB5_KTNAME: `FILE:${keytab}` }
 })
+
+/**
+ * Points this process at the realm for the Scope (libgssapi reads KRB5_CONFIG, KRB5RCACHEDIR
+ * and the rest from the environment when it is called in-process), then puts the variables
+ * back, so later test files in the same worker do not inherit a realm that is gone.
+ */
+export const useInProcess = (realm: Realm): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const saved = Object.fromEntries(Object.keys(realm.env).map((name) => [name, process.env[name]]))
+      Object.assign(process.env, realm.env)
+      return saved
+    }),
+    (saved) =>
+      Effect.sync(() => {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name]
+          else process.env[name] = value
+        }
+      })
+  ).pipe(Effect.asVoid)
