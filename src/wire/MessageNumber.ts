@@ -36,6 +36,13 @@ export const MessageNumber = {
   USERAUTH_PASSWD_CHANGEREQ: 60,
   USERAUTH_INFO_REQUEST: 60,
   USERAUTH_INFO_RESPONSE: 61,
+  // gssapi-with-mic (RFC 4462 §3): 60 and 61 once more, then 63-66.
+  USERAUTH_GSSAPI_RESPONSE: 60,
+  USERAUTH_GSSAPI_TOKEN: 61,
+  USERAUTH_GSSAPI_EXCHANGE_COMPLETE: 63,
+  USERAUTH_GSSAPI_ERROR: 64,
+  USERAUTH_GSSAPI_ERRTOK: 65,
+  USERAUTH_GSSAPI_MIC: 66,
   // Connection protocol (80-127)
   GLOBAL_REQUEST: 80,
   REQUEST_SUCCESS: 81,
@@ -107,6 +114,7 @@ export const disconnectReasonName = (code: number): string => reasonNames.get(co
 const messageNames = new Map<number, string>()
 for (const [k, v] of Object.entries(MessageNumber)) if (!messageNames.has(v)) messageNames.set(v, k)
 messageNames.set(60, "USERAUTH_60")
+messageNames.set(61, "USERAUTH_61")
 
 /**
  * A readable name for a message number, for errors and logs.
