@@ -332,20 +332,27 @@ let loaded: GssapiService | GssapiUnavailable | undefined
  * @category constructors
  */
 export const load: Effect.Effect<GssapiService, GssapiUnavailable> = Effect.suspend(() => {
-  if (loaded !== undefined) return loaded instanceof GssapiUnavailable ? Effect.fail(loaded) : Effect.succeed(loaded)
+  const outcome = (result: GssapiService | GssapiUnavailable) => result instanceof GssapiUnavailable ? Effect.fail(result) : Effect.succeed(result)
+  if (loaded !== undefined) return outcome(loaded)
   return Effect.tryPromise({
     try: () => import("koffi"),
     catch: (cause) => new GssapiUnavailable({ reason: `the optional package koffi is not installed (${String(cause)})` })
   }).pipe(
+    Effect.tapError((e) => Effect.sync(() => (loaded ??= e))),
     Effect.flatMap((module) =>
-      Effect.try({
-        try: () => make(bind((module as unknown as { default?: Koffi }).default ?? module)),
-        catch: (cause) => new GssapiUnavailable({ reason: `${LIBRARY} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}` })
+      Effect.suspend(() => {
+        // Fibers that asked at once all waited for the import; the first to get here binds,
+        // in one synchronous step, and the others take its outcome: koffi refuses a second
+        // declaration of the same struct name.
+        if (loaded === undefined) {
+          try {
+            loaded = make(bind((module as unknown as { default?: Koffi }).default ?? module))
+          } catch (cause) {
+            loaded = new GssapiUnavailable({ reason: `${LIBRARY} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}` })
+          }
+        }
+        return outcome(loaded)
       })
-    ),
-    Effect.tapBoth({
-      onFailure: (e) => Effect.sync(() => (loaded = e)),
-      onSuccess: (service) => Effect.sync(() => (loaded = service))
-    })
+    )
   )
 })
