@@ -63,6 +63,8 @@ export interface SshdOptions {
    * benchmark uses one that makes sshd a child subreaper, then execs it).
    */
   readonly launcher?: ReadonlyArray<string>
+  /** Variables set for sshd on top of the test process's, such as KRB5_CONFIG and KRB5_KTNAME. */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /**
@@ -109,7 +111,8 @@ export const makeHostKeys = (types: ReadonlyArray<HostKeyType> = hostKeyTypes): 
     return { dir, files }
   })
 
-const freePort = Effect.async<number>((resume) => {
+/** A port free on 127.0.0.1 when asked; another process can take it before the caller binds it. */
+export const freePort = Effect.async<number>((resume) => {
   const server = net.createServer()
   server.listen(0, "127.0.0.1", () => {
     const { port } = server.address() as net.AddressInfo
@@ -167,6 +170,7 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
     if (isRoot) fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 })
     const penalties = (yield* supportsPerSourcePenalties) ? ["PerSourcePenalties no"] : []
     const readLog = Effect.sync(() => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : ""))
+    const env = options.env ? { ...options.env } : undefined
 
     const writeConfig = (port: number) => {
       // sshd takes the first value of a keyword, so the test's own lines go first.
@@ -196,17 +200,18 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = yield* freePort
       writeConfig(port)
-      const check = yield* run(binary, ["-t", "-f", configFile])
+      const check = yield* run(binary, ["-t", "-f", configFile], env ? { env } : {})
       if (check.code !== 0) {
         return yield* new SshdError({ reason: "BadConfig", detail: `sshd -t rejected the config: ${check.stderr.trim()}` })
       }
       const child = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const args = ["-D", "-f", configFile, "-E", logFile]
+          const settings = { stdio: "ignore" as const, ...(env ? { env: { ...process.env, ...env } } : {}) }
           const [launcher, ...launcherArgs] = options.launcher ?? []
           return launcher === undefined
-            ? spawn(binary, args, { stdio: "ignore" })
-            : spawn(launcher, [...launcherArgs, binary, ...args], { stdio: "ignore" })
+            ? spawn(binary, args, settings)
+            : spawn(launcher, [...launcherArgs, binary, ...args], settings)
         }),
         (child) =>
           Effect.async<void>((resume) => {
