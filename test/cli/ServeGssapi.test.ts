@@ -10,11 +10,12 @@ import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { isRoot, onPath, skipUnlessRoot, skipWithoutPeer } from "../support/Env.js"
-import { KerberosRealm, layer as realmLayer, REALM, skipRealm } from "../support/GssRealm.js"
+import { fileKeytab, layer as realmLayer, skipWithoutGss } from "../support/Gss.js"
+import { KdcRealm } from "../support/Kdc.js"
 import { ensureTestUser } from "../support/Sshd.js"
 
 const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
-const skip = skipWithoutPeer("OpenSSH's ssh", onPath("ssh"), "openssh-client") || skipRealm()
+const skip = skipWithoutPeer("OpenSSH's ssh", onPath("ssh"), "openssh-client") || skipWithoutGss()
 
 interface Running {
   readonly child: ChildProcess
@@ -78,25 +79,25 @@ describe.skipIf(skip)("ssh-auth serve --keytab", () => {
   layer(realmLayer, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.scoped("offers gssapi-with-mic; ssh logs in by Kerberos and the JSON line names the principal", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("alice", "alice-pw")
-        const ccache = yield* realm.kinit("alice", "alice-pw")
-        const running = yield* serve(["--user", "alice", "--keytab", realm.keytab, "--principal-map", "auth-to-local", "--json"], realm.env)
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("alice")
+        const ccache = yield* realm.kinit("alice")
+        const running = yield* serve(["--user", "alice", "--keytab", fileKeytab(realm.hostKeytab), "--principal-map", "auth-to-local", "--json"], realm.env)
         const r = ssh(running.port, "alice", ccache, realm.env)
         expect(r.status, `${r.stderr}\n${running.output()}`).toBe(0)
         expect(r.stdout).toBe("authenticated alice by gssapi-with-mic\n")
         // Offered first, before the other methods, as sshd lists it.
         expect(r.stderr).toMatch(/Authentications that can continue: gssapi-with-mic,publickey,password,keyboard-interactive/)
         const accepted = jsonLines(yield* printed(running, /"outcome":"Accepted"/)).filter((l) => l.outcome === "Accepted")
-        expect(accepted).toEqual([expect.objectContaining({ method: "gssapi-with-mic", detail: `principal alice@${REALM} (auth_to_local)` })])
+        expect(accepted).toEqual([expect.objectContaining({ method: "gssapi-with-mic", detail: `principal alice@${realm.realm} (auth_to_local)` })])
       }))
 
     it.scoped("a stale keytab: ssh is refused, and the record says why", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("bea", "bea-pw")
-        const ccache = yield* realm.kinit("bea", "bea-pw")
-        const running = yield* serve(["--user", "bea", "--keytab", realm.staleKeytab, "--principal-map", "auth-to-local", "--json"], realm.env)
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("bea")
+        const ccache = yield* realm.kinit("bea")
+        const running = yield* serve(["--user", "bea", "--keytab", fileKeytab(realm.staleHostKeytab), "--principal-map", "auth-to-local", "--json"], realm.env)
         const r = ssh(running.port, "bea", ccache, realm.env)
         expect(r.status).toBe(255)
         expect(r.stderr).toMatch(/Permission denied/)
@@ -106,25 +107,25 @@ describe.skipIf(skip)("ssh-auth serve --keytab", () => {
 
     it.scoped("a principal auth_to_local does not map to --user is refused", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("dan", "dan-pw")
-        const ccache = yield* realm.kinit("dan", "dan-pw")
-        const running = yield* serve(["--user", "erin", "--keytab", realm.keytab, "--principal-map", "auth-to-local", "--json"], realm.env)
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("dan")
+        const ccache = yield* realm.kinit("dan")
+        const running = yield* serve(["--user", "erin", "--keytab", fileKeytab(realm.hostKeytab), "--principal-map", "auth-to-local", "--json"], realm.env)
         const r = ssh(running.port, "erin", ccache, realm.env)
         expect(r.status).toBe(255)
         const failed = jsonLines(yield* printed(running, /not authorized/)).filter((l) => l.method === "gssapi-with-mic")
-        expect(failed[0]?.detail).toBe(`not authorized for erin (principal dan@${REALM})`)
+        expect(failed[0]?.detail).toBe(`not authorized for erin (principal dan@${realm.realm})`)
       }))
 
     it.scoped.skipIf(!isRoot && skipUnlessRoot("krb5_kuserok against a system account"))(
       "the default mapping is sshd's krb5_kuserok, and the log line is sshd's",
       () =>
         Effect.gen(function*() {
-          const realm = yield* KerberosRealm
+          const realm = yield* KdcRealm
           const user = yield* ensureTestUser()
-          yield* realm.addPrincipal(user.name, "user-pw")
-          const ccache = yield* realm.kinit(user.name, "user-pw")
-          const running = yield* serve(["--user", user.name, "--keytab", realm.keytab], realm.env)
+          yield* realm.addPrincipal(user.name)
+          const ccache = yield* realm.kinit(user.name)
+          const running = yield* serve(["--user", user.name, "--keytab", fileKeytab(realm.hostKeytab)], realm.env)
           const r = ssh(running.port, user.name, ccache, realm.env)
           expect(r.status, `${r.stderr}\n${running.output()}`).toBe(0)
           expect(yield* printed(running, /Accepted gssapi-with-mic/)).toMatch(
@@ -135,7 +136,7 @@ describe.skipIf(skip)("ssh-auth serve --keytab", () => {
 
     it.scoped("without --keytab: not offered, and AuthenticationMethods naming it is refused", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
+        const realm = yield* KdcRealm
         const running = yield* serve(["--user", "alice"], realm.env)
         const r = ssh(running.port, "alice", "FILE:/nonexistent", realm.env)
         expect(r.status).toBe(255)

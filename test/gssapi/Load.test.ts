@@ -6,9 +6,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Gssapi from "../../src/gssapi/Gssapi.js"
-import { skipRealm } from "../support/GssRealm.js"
+import { skipWithoutGss } from "../support/Gss.js"
 
-describe.skipIf(skipRealm())("Gssapi.loadSystem", () => {
+describe.skipIf(skipWithoutGss())("Gssapi.loadSystem", () => {
   it.live("eight fibers asking at once all get the one service", () =>
     Effect.gen(function*() {
       const services = yield* Effect.all(Array.from({ length: 8 }, () => Gssapi.loadSystem), { concurrency: "unbounded" })

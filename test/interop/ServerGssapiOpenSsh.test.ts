@@ -1,6 +1,6 @@
 /**
  * OpenSSH's `ssh -o GSSAPIAuthentication=yes` logs in to our server (in-process, 127.0.0.1)
- * by Kerberos: a realm of the test's own (X.TEST), a ticket in a credentials cache of the
+ * by Kerberos: a realm of the test's own (test/support/Kdc.ts), a ticket in a credentials cache of the
  * client's (KRB5CCNAME), host/127.0.0.1 in the server's keytab. ssh's exit status and `-v`
  * lines judge from the client's side, the server's result and attempt records from ours:
  * the principal is named; a stale keytab is a refusal with the library's reason, at both
@@ -16,12 +16,13 @@ import * as path from "node:path"
 import { gssapiAuthToLocal } from "../../src/server/AuthPolicy.js"
 import { ClientKeys, layer as clientKeysLayer } from "../support/ClientKeys.js"
 import { isRoot, onPath, skipUnlessRoot, skipWithoutPeer } from "../support/Env.js"
-import { KerberosRealm, layer as realmLayer, REALM, skipRealm } from "../support/GssRealm.js"
+import { fileKeytab, layer as realmLayer, skipWithoutGss } from "../support/Gss.js"
+import { KdcRealm } from "../support/Kdc.js"
 import * as OurServer from "../support/OurServer.js"
 import { concurrent } from "../support/OurServer.js"
 import { ensureTestUser, run, tempDir } from "../support/Sshd.js"
 
-const skip = skipWithoutPeer("OpenSSH's ssh", ["ssh", "ssh-keygen"].every(onPath), "openssh-client") || skipRealm()
+const skip = skipWithoutPeer("OpenSSH's ssh", ["ssh", "ssh-keygen"].every(onPath), "openssh-client") || skipWithoutGss()
 
 interface SshOptions {
   readonly user: string
@@ -75,31 +76,31 @@ describe.skipIf(skip)("OpenSSH's ssh against our server, by Kerberos (gssapi-wit
   layer(Layer.merge(realmLayer, clientKeysLayer), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.scoped("ssh logs in with a ticket; the result names the principal (auth_to_local: no system account needed)", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("alice", "alice-pw")
-        const ccache = yield* realm.kinit("alice", "alice-pw")
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("alice")
+        const ccache = yield* realm.kinit("alice")
         const server = yield* OurServer.start({ alice: {} }, {
           table: { methods: [["gssapi-with-mic"]], gssapiPrincipal: gssapiAuthToLocal },
-          auth: { gssapi: { keytab: realm.keytab } }
+          auth: { gssapi: { keytab: fileKeytab(realm.hostKeytab) } }
         })
         const r = yield* ssh(server, { user: "alice", ccache, env: realm.env })
         expect(r.code, r.why).toBe(0)
         expect(r.stdout).toBe("ran whoami as alice by gssapi-with-mic\n")
         expect(r.stderr).toContain(`Authenticated to 127.0.0.1 ([127.0.0.1]:${server.port}) using "gssapi-with-mic".`)
-        expect(server.authenticated[0]?.credentials, r.why).toEqual([{ _tag: "Gssapi", principal: `alice@${REALM}`, source: "auth_to_local" }])
+        expect(server.authenticated[0]?.credentials, r.why).toEqual([{ _tag: "Gssapi", principal: `alice@${realm.realm}`, source: "auth_to_local" }])
         const accepted = server.attempts.filter((a) => a.outcome === "Accepted")
         expect(accepted.map(String)).toEqual([expect.stringMatching(/^Accepted gssapi-with-mic for alice from 127\.0\.0\.1 port \d+ ssh2$/)])
-        expect(accepted[0].detail).toBe(`principal alice@${REALM} (auth_to_local)`)
+        expect(accepted[0].detail).toBe(`principal alice@${realm.realm} (auth_to_local)`)
       }), concurrent)
 
     it.scoped("against our server with a stale keytab, ssh is refused; the attempt records the GSS error", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("bea", "bea-pw")
-        const ccache = yield* realm.kinit("bea", "bea-pw")
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("bea")
+        const ccache = yield* realm.kinit("bea")
         const server = yield* OurServer.start({ bea: {} }, {
           table: { methods: [["gssapi-with-mic"]], gssapiPrincipal: gssapiAuthToLocal },
-          auth: { gssapi: { keytab: realm.staleKeytab } }
+          auth: { gssapi: { keytab: fileKeytab(realm.staleHostKeytab) } }
         })
         const r = yield* ssh(server, { user: "bea", ccache, env: realm.env })
         expect(r.code, r.why).toBe(255)
@@ -115,13 +116,13 @@ describe.skipIf(skip)("OpenSSH's ssh against our server, by Kerberos (gssapi-wit
 
     it.scoped("a chain gssapi-with-mic,publickey: ssh gets a partial success by Kerberos, then logs in with its key", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
+        const realm = yield* KdcRealm
         const keys = yield* ClientKeys
-        yield* realm.addPrincipal("carol", "carol-pw")
-        const ccache = yield* realm.kinit("carol", "carol-pw")
+        yield* realm.addPrincipal("carol")
+        const ccache = yield* realm.kinit("carol")
         const server = yield* OurServer.start({ carol: { keys: [keys.ed25519.publicKey] } }, {
           table: { methods: [["gssapi-with-mic", "publickey"]], gssapiPrincipal: gssapiAuthToLocal },
-          auth: { gssapi: { keytab: realm.keytab } }
+          auth: { gssapi: { keytab: fileKeytab(realm.hostKeytab) } }
         })
         const r = yield* ssh(server, {
           user: "carol",
@@ -135,7 +136,7 @@ describe.skipIf(skip)("OpenSSH's ssh against our server, by Kerberos (gssapi-wit
         expect(r.stderr).toMatch(/Authenticated using "gssapi-with-mic" with partial success/)
         const result = server.authenticated[0]
         expect(result?.methods, r.why).toEqual(["gssapi-with-mic", "publickey"])
-        expect(result.credentials[0]).toEqual({ _tag: "Gssapi", principal: `carol@${REALM}`, source: "auth_to_local" })
+        expect(result.credentials[0]).toEqual({ _tag: "Gssapi", principal: `carol@${realm.realm}`, source: "auth_to_local" })
         expect(result.credentials[1]._tag === "PublicKey" && result.credentials[1].key.fingerprint).toBe(keys.ed25519.fingerprint)
         expect(server.attempts.filter((a) => a.method !== "none" && a.outcome !== "KeyAcceptable").map((a) => [a.method, a.outcome])).toEqual([
           ["gssapi-with-mic", "Partial"],
@@ -147,19 +148,19 @@ describe.skipIf(skip)("OpenSSH's ssh against our server, by Kerberos (gssapi-wit
       "sshd's default mapping, krb5_kuserok: the system test user logs in by their own principal",
       () =>
         Effect.gen(function*() {
-          const realm = yield* KerberosRealm
+          const realm = yield* KdcRealm
           const user = yield* ensureTestUser()
-          yield* realm.addPrincipal(user.name, "user-pw")
-          const ccache = yield* realm.kinit(user.name, "user-pw")
+          yield* realm.addPrincipal(user.name)
+          const ccache = yield* realm.kinit(user.name)
           // No gssapiPrincipal: the handler's default.
           const server = yield* OurServer.start({ [user.name]: {} }, {
             table: { methods: [["gssapi-with-mic"]] },
-            auth: { gssapi: { keytab: realm.keytab } }
+            auth: { gssapi: { keytab: fileKeytab(realm.hostKeytab) } }
           })
           const r = yield* ssh(server, { user: user.name, ccache, env: realm.env })
           expect(r.code, r.why).toBe(0)
           expect(r.stdout).toBe(`ran whoami as ${user.name} by gssapi-with-mic\n`)
-          expect(server.authenticated[0]?.credentials, r.why).toEqual([{ _tag: "Gssapi", principal: `${user.name}@${REALM}`, source: "krb5_kuserok" }])
+          expect(server.authenticated[0]?.credentials, r.why).toEqual([{ _tag: "Gssapi", principal: `${user.name}@${realm.realm}`, source: "krb5_kuserok" }])
         }),
       30_000
     )

@@ -1,5 +1,5 @@
 /**
- * gssapi-with-mic on our server with real Kerberos: a KDC of the test's own (X.TEST), the
+ * gssapi-with-mic on our server with real Kerberos: a KDC of the test's own (test/support/Kdc.ts), the
  * server's acceptor over the system's libgssapi_krb5 with host/127.0.0.1's keytab, and our
  * own initiator in the client's place, driving the messages one by one over a socket. It
  * shows what a scripted acceptor cannot: the MIC the server checks is the one Kerberos
@@ -23,10 +23,11 @@ import { encode } from "../../src/wire/Writer.js"
 import { connect, type HostileClient, parseFailure } from "../hostile-client/HostileClient.js"
 import { target } from "../hostile-client/Target.js"
 import { isRoot, skipUnlessRoot } from "../support/Env.js"
-import { KerberosRealm, layer as realmLayer, micData, REALM, skipRealm, systemGssapi } from "../support/GssRealm.js"
+import { fileKeytab, layer as realmLayer, micData, skipWithoutGss, systemGssapi } from "../support/Gss.js"
+import { KdcRealm } from "../support/Kdc.js"
 import { ensureTestUser, run } from "../support/Sshd.js"
 
-const skip = skipRealm()
+const skip = skipWithoutGss()
 
 const gssapiRequest = (user: string) =>
   encode((w) =>
@@ -92,25 +93,29 @@ describe.skipIf(skip)("gssapi-with-mic on our server, with a real KDC", () => {
   layer(realmLayer, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.scoped("a Kerberos login: the server verifies the MIC over this session and names the principal (auth_to_local)", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("alice", "alice-pw")
-        const ccache = yield* realm.kinit("alice", "alice-pw")
-        const { attempts, client, target: t } = yield* server({ keytab: realm.keytab, table: { gssapiPrincipal: gssapiAuthToLocal } })
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("alice")
+        const ccache = yield* realm.kinit("alice")
+        const { attempts, client, target: t } = yield* server({ keytab: fileKeytab(realm.hostKeytab), table: { gssapiPrincipal: gssapiAuthToLocal } })
         const established = yield* exchange(client, "alice", ccache)
         if (established._tag !== "Established") throw new Error(`message ${established.answer[0]} where the server's token belongs`)
         client.send(micMessage(yield* established.initiator.getMic(micData(client.sessionId, "alice"))))
         expect((yield* reply(client))[0]).toBe(MessageNumber.USERAUTH_SUCCESS)
         yield* settle(t)
-        expect(t.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `alice@${REALM}`, source: "auth_to_local" }])
-        expect(lastAttempt(attempts).detail).toBe(`principal alice@${REALM} (auth_to_local)`)
+        expect(t.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `alice@${realm.realm}`, source: "auth_to_local" }])
+        expect(lastAttempt(attempts).detail).toBe(`principal alice@${realm.realm} (auth_to_local)`)
       }))
 
     it.scoped("Kerberos MICs that must not verify: a flipped byte, another session's, another user's", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("ann", "ann-pw")
-        const ccache = yield* realm.kinit("ann", "ann-pw")
-        const { attempts, client, target: t } = yield* server({ keytab: realm.keytab, users: { ann: {} }, table: { gssapiPrincipal: gssapiAuthToLocal } })
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("ann")
+        const ccache = yield* realm.kinit("ann")
+        const { attempts, client, target: t } = yield* server({
+          keytab: fileKeytab(realm.hostKeytab),
+          users: { ann: {} },
+          table: { gssapiPrincipal: gssapiAuthToLocal }
+        })
         const wrongMics = [
           (mic: Uint8Array) => (mic[mic.length - 1] ^= 1, mic),
           () => micData(new Uint8Array(32), "ann"),
@@ -123,17 +128,17 @@ describe.skipIf(skip)("gssapi-with-mic on our server, with a real KDC", () => {
           const mic = i === 0 ? wrong(honest) : yield* established.initiator.getMic(wrong(honest))
           client.send(micMessage(mic))
           expect(parseFailure(yield* reply(client))?.partial).toBe(false)
-          expect(lastAttempt(attempts).detail).toMatch(new RegExp(`^the MIC does not verify: gss_verify_mic: .* \\(principal ann@${REALM}\\)$`))
+          expect(lastAttempt(attempts).detail).toMatch(new RegExp(`^the MIC does not verify: gss_verify_mic: .* \\(principal ann@${realm.realm}\\)$`))
         }
         expect(t.authenticated).toEqual([])
       }))
 
     it.scoped("a stale keytab: FAILURE with the library's reason, and the KRB-ERROR goes back as ERRTOK, which the client reads", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
-        yield* realm.addPrincipal("bea", "bea-pw")
-        const ccache = yield* realm.kinit("bea", "bea-pw")
-        const { attempts, client, target: t } = yield* server({ keytab: realm.staleKeytab, users: { bea: {} } })
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("bea")
+        const ccache = yield* realm.kinit("bea")
+        const { attempts, client, target: t } = yield* server({ keytab: fileKeytab(realm.staleHostKeytab), users: { bea: {} } })
         const refused = yield* exchange(client, "bea", ccache)
         if (refused._tag !== "Refused") throw new Error("a stale keytab established a context")
         expect(refused.answer[0]).toBe(MessageNumber.USERAUTH_GSSAPI_ERRTOK)
@@ -146,7 +151,7 @@ describe.skipIf(skip)("gssapi-with-mic on our server, with a real KDC", () => {
 
     it.scoped("a keytab that is not there: FAILURE naming it, before any GSSAPI_RESPONSE", () =>
       Effect.gen(function*() {
-        const realm = yield* KerberosRealm
+        const realm = yield* KdcRealm
         const { attempts, client } = yield* server({ keytab: `FILE:${realm.dir}/missing.keytab` })
         client.send(gssapiRequest("alice"))
         expect(parseFailure(yield* reply(client))).toBeDefined()
@@ -157,14 +162,14 @@ describe.skipIf(skip)("gssapi-with-mic on our server, with a real KDC", () => {
       "the default mapping is sshd's krb5_kuserok: user@REALM as the system user, then only what ~/.k5login lists",
       () =>
         Effect.gen(function*() {
-          const realm = yield* KerberosRealm
+          const realm = yield* KdcRealm
           const user = yield* ensureTestUser()
-          yield* realm.addPrincipal(user.name, "user-pw")
-          yield* realm.addPrincipal("carl", "carl-pw")
-          const own = yield* realm.kinit(user.name, "user-pw")
-          const carl = yield* realm.kinit("carl", "carl-pw")
+          yield* realm.addPrincipal(user.name)
+          yield* realm.addPrincipal("carl")
+          const own = yield* realm.kinit(user.name)
+          const carl = yield* realm.kinit("carl")
           // No gssapiPrincipal in the table: the handler's default.
-          const connection = server({ keytab: realm.keytab, users: { [user.name]: {} } })
+          const connection = server({ keytab: fileKeytab(realm.hostKeytab), users: { [user.name]: {} } })
           const login = (c: HostileClient, ccache: string) =>
             Effect.gen(function*() {
               const established = yield* exchange(c, user.name, ccache)
@@ -175,23 +180,23 @@ describe.skipIf(skip)("gssapi-with-mic on our server, with a real KDC", () => {
           const first = yield* connection
           // carl is not the user, and no .k5login names him; the user's own principal is.
           expect(parseFailure(yield* login(first.client, carl))).toBeDefined()
-          expect(lastAttempt(first.attempts).detail).toBe(`not authorized for ${user.name} (principal carl@${REALM})`)
+          expect(lastAttempt(first.attempts).detail).toBe(`not authorized for ${user.name} (principal carl@${realm.realm})`)
           expect((yield* login(first.client, own))[0]).toBe(MessageNumber.USERAUTH_SUCCESS)
           yield* settle(first.target)
-          expect(first.target.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `${user.name}@${REALM}`, source: "krb5_kuserok" }])
+          expect(first.target.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `${user.name}@${realm.realm}`, source: "krb5_kuserok" }])
           // With a .k5login that lists carl, he may; and then the user's own principal may not.
           const home = (yield* run("sh", ["-c", `getent passwd ${user.name} | cut -d: -f6`])).stdout.trim()
           const k5login = path.join(home, ".k5login")
           yield* Effect.acquireRelease(
-            Effect.sync(() => fs.writeFileSync(k5login, `carl@${REALM}\n`, { mode: 0o644 })),
+            Effect.sync(() => fs.writeFileSync(k5login, `carl@${realm.realm}\n`, { mode: 0o644 })),
             () => Effect.sync(() => fs.rmSync(k5login, { force: true }))
           )
           const { attempts, client, target: t } = yield* connection
           expect(parseFailure(yield* login(client, own))).toBeDefined()
-          expect(lastAttempt(attempts).detail).toBe(`not authorized for ${user.name} (principal ${user.name}@${REALM})`)
+          expect(lastAttempt(attempts).detail).toBe(`not authorized for ${user.name} (principal ${user.name}@${realm.realm})`)
           expect((yield* login(client, carl))[0]).toBe(MessageNumber.USERAUTH_SUCCESS)
           yield* settle(t)
-          expect(t.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `carl@${REALM}`, source: "krb5_kuserok" }])
+          expect(t.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `carl@${realm.realm}`, source: "krb5_kuserok" }])
         })
     )
   })
