@@ -19,12 +19,14 @@ import * as Stream from "effect/Stream"
 import { absent, Agent, type AgentIdentity, layer as agentAt, NoAgent } from "./agent/Agent.js"
 import * as Defaults from "./config/ConfigDefaults.js"
 import type { HostConfig } from "./config/HostConfig.js"
+import * as Gssapi from "./gssapi/Gssapi.js"
 import type { PublicKeyOptions } from "./handler/AuthHandler.js"
 import * as Certificate from "./keys/Certificate.js"
 import * as KeyFile from "./keys/KeyFile.js"
 import * as PublicKey from "./keys/PublicKey.js"
 import { AgentKey, AgentUnavailable } from "./sources/AgentKey.js"
 import { type AuthSource, CredentialError, skip, withAuthenticate } from "./sources/AuthSource.js"
+import { GssapiWithMic } from "./sources/GssapiWithMic.js"
 import { BrokenIdentityFile, IdentityFileKey, LazyKey } from "./sources/IdentityFile.js"
 import { KeyboardInteractive } from "./sources/KeyboardInteractive.js"
 import { Password } from "./sources/Password.js"
@@ -51,7 +53,7 @@ export interface OpenSshStrategyOptions {
  * @category models
  */
 export interface PlanStep {
-  readonly method: "publickey" | "keyboard-interactive" | "password"
+  readonly method: "gssapi-with-mic" | "publickey" | "keyboard-interactive" | "password"
   /** What it is: "agent key", "agent certificate", "identity file", "certificate", "password"… */
   readonly kind: string
   /** Where it was named, every place. */
@@ -63,6 +65,8 @@ export interface PlanStep {
   readonly algorithms?: ReadonlyArray<string>
   /** Why this step is left out, when it is. */
   readonly skipped?: string
+  /** What the step will find, when it is known before it runs (a Kerberos ticket, or why there is none). */
+  readonly note?: string
   /** The source that runs it. */
   readonly source: AuthSource<FileSystem.FileSystem>
 }
@@ -264,7 +268,12 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
 
     const steps: Array<PlanStep> = []
     for (const method of methods) {
-      if (method === "publickey") {
+      if (method === "gssapi-with-mic") {
+        const step = yield* gssapiStep(config)
+        // A failed gssapi-with-mic costs one of sshd's MaxAuthTries.
+        if (step.skipped === undefined && methods.indexOf("publickey") > methods.indexOf(method)) keyBudget = Math.max(1, keyBudget - 1)
+        steps.push(step)
+      } else if (method === "publickey") {
         if (!config.methodEnabled("publickey")) continue
         steps.push(...agentSteps)
         for (const c of ordered) {
@@ -317,6 +326,41 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
       }
     }
     return steps
+  })
+
+/** Seconds as ssh's klist would say them: `9h59m`, `42s`. */
+const lifetimeText = (seconds: number) => {
+  const h = Math.floor(seconds / 3600)
+  const m = Math.floor((seconds % 3600) / 60)
+  return h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m${seconds % 60}s` : `${seconds}s`
+}
+
+/**
+ * The gssapi-with-mic step: left out when the config has it off or no GSS-API can be loaded;
+ * otherwise it runs, and the note says whose ticket it will use, or why it will fail (it
+ * then fails with the library's error before anything is sent, as ssh's does).
+ */
+const gssapiStep = (config: HostConfig): Effect.Effect<PlanStep> =>
+  Effect.gen(function*() {
+    const source = new GssapiWithMic({
+      username: config.user,
+      host: config.hostname,
+      delegate: config.gssapiDelegateCredentials,
+      ...(config.gssapiServerIdentity !== undefined ? { serverIdentity: config.gssapiServerIdentity } : {})
+    })
+    const step = {
+      method: "gssapi-with-mic",
+      kind: `Kerberos ticket for ${source.target}${source.delegate ? ", delegated" : ""}`,
+      origins: ["GSSAPIAuthentication"],
+      source
+    } as const
+    if (!config.gssapiAuthentication) return { ...step, skipped: "GSSAPIAuthentication is off" }
+    const gss = yield* Effect.either(Gssapi.current)
+    if (Either.isLeft(gss)) return { ...step, skipped: gss.left.message }
+    const ticket = yield* Effect.either(gss.right.credentials({}))
+    if (Either.isLeft(ticket)) return { ...step, note: `no usable ticket: ${ticket.left.message}` }
+    const { lifetime, principal } = ticket.right
+    return { ...step, note: lifetime > 0 ? `ticket of ${principal}, valid ${lifetimeText(lifetime)}` : `the ticket of ${principal} has expired` }
   })
 
 /**
@@ -381,6 +425,6 @@ export const formatPlan = (steps: ReadonlyArray<PlanStep>): ReadonlyArray<string
   steps.map((s, i) => {
     const key = s.fingerprint ? ` ${s.keyType} ${s.fingerprint}` : ""
     const algs = s.algorithms && s.algorithms.length > 0 ? ` [${s.algorithms.join(",")}]` : ""
-    const skipped = s.skipped ? ` — skipped: ${s.skipped}` : ""
+    const skipped = s.skipped ? ` — skipped: ${s.skipped}` : s.note ? ` — ${s.note}` : ""
     return `${i + 1}. ${s.method} ${s.kind}${key}${algs} from ${s.origins.join("; ")}${skipped}`
   })

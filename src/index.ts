@@ -29,6 +29,8 @@ export * as IdentityFile from "./sources/IdentityFile.js"
 /** @since 0.1.0 */
 export * as Prompter from "./sources/Prompter.js"
 /** @since 0.1.0 */
+export * as GssapiWithMic from "./sources/GssapiWithMic.js"
+/** @since 0.1.0 */
 export * as Gssapi from "./gssapi/Gssapi.js"
 /** @since 0.1.0 */
 export * as AgentKey from "./sources/AgentKey.js"

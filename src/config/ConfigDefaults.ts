@@ -78,12 +78,12 @@ export const maxIncludeDepth = 16
 export const numberOfPasswordPrompts = 3
 
 /**
- * The methods in ssh's order, less gssapi-with-mic, which this library does not do.
+ * The methods in ssh's order (gssapi-with-mic runs only where GSSAPIAuthentication is on).
  *
  * @since 0.1.0
  * @category defaults
  */
-export const preferredAuthentications: ReadonlyArray<string> = ["publickey", "keyboard-interactive", "password"]
+export const preferredAuthentications: ReadonlyArray<string> = ["gssapi-with-mic", "publickey", "keyboard-interactive", "password"]
 
 /**
  * Seconds for a whole login (ours: ssh has no such bound; sshd's default for its side).

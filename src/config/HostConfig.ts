@@ -99,6 +99,12 @@ export class HostConfig extends Schema.Class<HostConfig>("HostConfig")({
   pubkeyAuthentication: PubkeyAuthentication,
   passwordAuthentication: Schema.Boolean,
   kbdInteractiveAuthentication: Schema.Boolean,
+  /** gssapi-with-mic with the user's Kerberos ticket; off unless the config turns it on, as in ssh. */
+  gssapiAuthentication: Schema.Boolean,
+  /** Forward the ticket-granting ticket to the server. */
+  gssapiDelegateCredentials: Schema.Boolean,
+  /** The host name in the GSSAPI service name (`host@<name>`), when it is not the one connected to. */
+  gssapiServerIdentity: Schema.optional(Schema.String),
   numberOfPasswordPrompts: Schema.Int.pipe(Schema.nonNegative()),
   batchMode: Schema.Boolean,
   /** None when unset or `none`. */
@@ -129,8 +135,17 @@ export class HostConfig extends Schema.Class<HostConfig>("HostConfig")({
    *
    * @since 0.1.0
    */
-  methodEnabled(method: "publickey" | "password" | "keyboard-interactive"): boolean {
-    return method === "publickey" ? this.pubkeyAuthentication !== "no" : method === "password" ? this.passwordAuthentication : this.kbdInteractiveAuthentication
+  methodEnabled(method: "publickey" | "password" | "keyboard-interactive" | "gssapi-with-mic"): boolean {
+    switch (method) {
+      case "publickey":
+        return this.pubkeyAuthentication !== "no"
+      case "password":
+        return this.passwordAuthentication
+      case "keyboard-interactive":
+        return this.kbdInteractiveAuthentication
+      case "gssapi-with-mic":
+        return this.gssapiAuthentication
+    }
   }
 
   /**
@@ -209,6 +224,9 @@ export const decode = (raw: RawConfig): Either.Either<HostConfig, ConfigError> =
       pubkeyAuthentication: pubkeyAuthentication(value("pubkeyauthentication")),
       passwordAuthentication: yesNo(value("passwordauthentication"), true),
       kbdInteractiveAuthentication: yesNo(value("kbdinteractiveauthentication"), true),
+      gssapiAuthentication: yesNo(value("gssapiauthentication"), false),
+      gssapiDelegateCredentials: yesNo(value("gssapidelegatecredentials"), false),
+      ...(value("gssapiserveridentity") !== undefined ? { gssapiServerIdentity: value("gssapiserveridentity")! } : {}),
       numberOfPasswordPrompts: Number(value("numberofpasswordprompts") ?? Defaults.numberOfPasswordPrompts),
       batchMode: yesNo(value("batchmode"), false),
       ...(timeout !== undefined && timeout.toLowerCase() !== "none" ? { connectTimeout: Keywords.parseTime(timeout)! } : {}),

@@ -66,6 +66,9 @@ const acted: Record<string, Keyword> = {
   preferredauthentications: { check: single(oneArg) },
   pubkeyauthentication: { check: single(oneOf([...flagValues, "unbound", "host-bound"])) },
   passwordauthentication: { check: single(flag) },
+  gssapiauthentication: { check: single(flag) },
+  gssapidelegatecredentials: { check: single(flag) },
+  gssapiserveridentity: { check: single(oneArg) },
   kbdinteractiveauthentication: { check: single(flag) },
   numberofpasswordprompts: { check: single(integer) },
   batchmode: { check: single(flag) },
@@ -104,8 +107,7 @@ canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames casignature
 ciphers clearallforwardings compression connectionattempts controlmaster controlpath controlpersist
 enableescapecommandline enablesshkeysign escapechar exitonforwardfailure fingerprinthash
 forkafterauthentication forwardagent forwardx11 forwardx11timeout forwardx11trusted gatewayports
-gssapiauthentication gssapidelegatecredentials gssapikeyexchange gssapiclientidentity gssapiserveridentity
-gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms hostbasedacceptedalgorithms
+gssapikeyexchange gssapiclientidentity gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms hostbasedacceptedalgorithms
 hostbasedauthentication ipqos kbdinteractivedevices kexalgorithms knownhostscommand localcommand
 loglevel logverbose macs nohostauthenticationforlocalhost permitlocalcommand permitremoteopen
 pkcs11provider rekeylimit remotecommand requesttty requiredrsasize

@@ -144,10 +144,25 @@ export interface AcceptorOptions {
 }
 
 /**
+ * The user's Kerberos credentials, as the library sees them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Credentials {
+  /** Whose they are: `alice@EXAMPLE.COM`. */
+  readonly principal: string
+  /** Seconds until they expire; 0 once expired. */
+  readonly lifetime: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
 export interface GssapiService {
+  /** The credentials an initiator would use (`ccache`, else the default cache): a ticket, or the reason there is none. */
+  readonly credentials: (options: { readonly ccache?: string }) => Effect.Effect<Credentials, GssError>
   readonly initiator: (options: InitiatorOptions) => Effect.Effect<Initiator, GssError, Scope.Scope>
   readonly acceptor: (options: AcceptorOptions) => Effect.Effect<Acceptor, GssError, Scope.Scope>
 }

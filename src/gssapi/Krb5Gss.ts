@@ -67,7 +67,8 @@ interface Binding {
     | "release_buffer"
     | "display_status"
     | "userok"
-    | "localname",
+    | "localname"
+    | "inquire_cred",
     Native
   >
 }
@@ -112,6 +113,9 @@ const bind = (koffi: Koffi): Binding => {
         "uint32_t gss_display_status(_Out_ uint32_t *minor, uint32_t status, int type, gss_OID_desc *mech, _Inout_ uint32_t *context, _Out_ gss_buffer_desc *out)"
       ),
       userok: f("int gss_userok(void *name, const char *user)"),
+      inquire_cred: f(
+        "uint32_t gss_inquire_cred(_Out_ uint32_t *minor, void *cred, _Out_ void **name, _Out_ uint32_t *lifetime, _Out_ int *usage, void *mechs)"
+      ),
       localname: f("uint32_t gss_localname(_Out_ uint32_t *minor, void *name, void *mech, _Out_ gss_buffer_desc *out)")
     }
   }
@@ -230,6 +234,27 @@ const make = (binding: Binding): GssapiService => {
       return isError(major) ? Effect.fail(gssError("gss_get_mic", major, minor[0])) : Effect.succeed(take(out))
     })
 
+  /** A name's text; the name stays the caller's to release. */
+  const displayName = (call: string, name: Handle): Effect.Effect<string, GssError> =>
+    Effect.suspend(() => {
+      const minor = [0]
+      const out: BufferDesc = { length: 0, value: null }
+      const major = fn.display_name(minor, name, out, null) as number
+      return isError(major) ? Effect.fail(gssError(call, major, minor[0])) : Effect.succeed(Buffer.from(take(out)).toString("utf8"))
+    })
+
+  const credentials = (options: { readonly ccache?: string }) =>
+    Effect.scoped(Effect.gen(function*() {
+      const cred = yield* credential(GSS_C_INITIATE, options.ccache === undefined ? {} : { ccache: options.ccache })
+      const minor = [0]
+      const name: Array<Handle> = [null]
+      const lifetime = [0]
+      const major = fn.inquire_cred(minor, cred, name, lifetime, [0], null) as number
+      yield* check("gss_inquire_cred", major, minor)
+      yield* Effect.addFinalizer(() => name[0] ? releaseHandle(fn.release_name, name[0]) : Effect.void)
+      return { principal: yield* displayName("gss_display_name", name[0]), lifetime: lifetime[0] }
+    }))
+
   const initiator = (options: InitiatorOptions): Effect.Effect<Initiator, GssError, Scope.Scope> =>
     Effect.gen(function*() {
       const target = yield* importName(options.target)
@@ -291,15 +316,9 @@ const make = (binding: Binding): GssapiService => {
             return Effect.succeed(stepResult(major, out))
           })
         })
-      const clientName = Effect.suspend(() => {
-        if (!complete || !source.handle) return Effect.fail(notComplete("gss_display_name"))
-        const minor = [0]
-        const out: BufferDesc = { length: 0, value: null }
-        const major = fn.display_name(minor, source.handle, out, null) as number
-        return isError(major)
-          ? Effect.fail(gssError("gss_display_name", major, minor[0]))
-          : Effect.succeed(Buffer.from(take(out)).toString("utf8"))
-      })
+      const clientName = Effect.suspend(() =>
+        !complete || !source.handle ? Effect.fail(notComplete("gss_display_name")) : displayName("gss_display_name", source.handle)
+      )
       const verifyMic = (message: Uint8Array, token: Uint8Array) =>
         Effect.suspend(() => {
           if (!complete) return Effect.fail(notComplete("gss_verify_mic"))
@@ -320,10 +339,27 @@ const make = (binding: Binding): GssapiService => {
       return { step, integrity, clientName, verifyMic, userOk, localName }
     })
 
-  return { initiator, acceptor }
+  return { credentials, initiator, acceptor }
 }
 
 let loaded: GssapiService | GssapiUnavailable | undefined
+
+/**
+ * koffi, by `import()`; where a V8 startup snapshot runs (the ssh-auth command's) there is no
+ * `import()`, and it is required from beside the snapshot file instead, which resolves the
+ * same node_modules the bundle would.
+ */
+const importKoffi = async (): Promise<Koffi> => {
+  try {
+    const module = await import("koffi")
+    return (module as unknown as { default?: Koffi }).default ?? module
+  } catch (cause) {
+    const at = process.execArgv.indexOf("--snapshot-blob")
+    if (at < 0 || process.execArgv[at + 1] === undefined) throw cause
+    const { createRequire } = process.getBuiltinModule("node:module") as typeof import("node:module")
+    return createRequire(process.execArgv[at + 1])("koffi") as Koffi
+  }
+}
 
 /**
  * Loads koffi and the library once per process; the outcome, either way, is kept.
@@ -335,7 +371,7 @@ export const load: Effect.Effect<GssapiService, GssapiUnavailable> = Effect.susp
   const outcome = (result: GssapiService | GssapiUnavailable) => result instanceof GssapiUnavailable ? Effect.fail(result) : Effect.succeed(result)
   if (loaded !== undefined) return outcome(loaded)
   return Effect.tryPromise({
-    try: () => import("koffi"),
+    try: importKoffi,
     catch: (cause) => new GssapiUnavailable({ reason: `the optional package koffi is not installed (${String(cause)})` })
   }).pipe(
     Effect.tapError((e) => Effect.sync(() => (loaded ??= e))),
@@ -346,7 +382,7 @@ export const load: Effect.Effect<GssapiService, GssapiUnavailable> = Effect.susp
         // declaration of the same struct name.
         if (loaded === undefined) {
           try {
-            loaded = make(bind((module as unknown as { default?: Koffi }).default ?? module))
+            loaded = make(bind(module))
           } catch (cause) {
             loaded = new GssapiUnavailable({ reason: `${LIBRARY} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}` })
           }

@@ -43,3 +43,26 @@ export class PasswordChangeRequired extends Schema.TaggedError<PasswordChangeReq
     return `the server requires a new password for ${this.username}: ${show(this.prompt)}`
   }
 }
+
+/**
+ * The server's GSSAPI failed during gssapi-with-mic, as it said with
+ * SSH_MSG_USERAUTH_GSSAPI_ERROR (its status codes and message), or with an error token
+ * (SSH_MSG_USERAUTH_GSSAPI_ERRTOK) that our GSS-API read into codes and messages.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GssapiServerError extends Schema.TaggedError<GssapiServerError>()("GssapiServerError", {
+  username: Schema.String,
+  via: Schema.Literal("GSSAPI_ERROR", "GSSAPI_ERRTOK"),
+  major: Schema.Number,
+  minor: Schema.Number,
+  /** For GSSAPI_ERROR the server's own text: shown escaped. */
+  majorMessage: Schema.String,
+  minorMessage: Schema.String
+}) {
+  override get message(): string {
+    const minor = this.minorMessage ? ` (${show(this.minorMessage, 300)})` : ""
+    return `gssapi-with-mic for ${this.username}: the server's GSSAPI failed: ${show(this.majorMessage, 500)}${minor}`
+  }
+}

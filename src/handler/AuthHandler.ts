@@ -17,6 +17,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type { GssError, Initiator } from "../gssapi/Gssapi.js"
 import * as Certificate from "../keys/Certificate.js"
 import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
@@ -28,7 +29,8 @@ import { DisconnectReason, messageName, MessageNumber } from "../wire/MessageNum
 import { show, showList } from "../wire/PeerText.js"
 import { decode, type Reader } from "../wire/Reader.js"
 import { encode, type Writer } from "../wire/Writer.js"
-import { AuthError, PasswordChangeRequired } from "./AuthError.js"
+import { AuthError, type GssapiServerError, PasswordChangeRequired } from "./AuthError.js"
+import * as GssapiExchange from "./GssapiExchange.js"
 
 /**
  * The outcome of one USERAUTH_REQUEST.
@@ -128,6 +130,15 @@ export interface AuthHandler {
     responder: Responder<E, R>,
     submethods?: string
   ): Effect.Effect<AuthOutcome, AuthHandlerError | E, R>
+  /**
+   * gssapi-with-mic (RFC 4462 §3) with the Kerberos V5 mechanism, over an initiator context
+   * the caller made for the server (`Gssapi.initiator`). Its first step runs before anything
+   * is sent: without a usable ticket the request is never made.
+   */
+  gssapiWithMic(
+    username: string,
+    initiator: Initiator
+  ): Effect.Effect<AuthOutcome, AuthHandlerError | GssError | GssapiServerError>
 }
 
 /**
@@ -210,6 +221,15 @@ export interface AuthHandlerOptions {
   /** Banner bytes kept for the whole connection; the rest are counted and dropped. Default 64 KiB. */
   readonly bannerBudget?: number
 }
+
+/**
+ * The one method-specific message a method reads (60: PK_OK, PASSWD_CHANGEREQ or
+ * INFO_REQUEST); any other number in 60-79 is the server's protocol error for that method.
+ */
+const only60 = (message: Uint8Array, method: string, username: string): Effect.Effect<void, AuthError> =>
+  message[0] === 60
+    ? Effect.void
+    : Effect.fail(new AuthError({ reason: "ProtocolError", method, username, detail: `unexpected ${messageName(message[0])} in reply to a ${method} request` }))
 
 /** What one request's replies may add up to, in messages and in bytes, before it is cut off. */
 const MAX_REPLY_MESSAGES = 256
@@ -387,6 +407,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
           (message) =>
             Effect.gen(function*() {
               // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
+              yield* only60(message, method, username)
               const ok = yield* Either.mapLeft(
                 decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
                 (e) => authError("ProtocolError", e.message)
@@ -421,6 +442,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
           (message) =>
             Effect.gen(function*() {
               // 60 in reply to password is PASSWD_CHANGEREQ (RFC 4252 §8).
+              yield* only60(message, "password", username)
               const prompt = yield* Either.mapLeft(
                 decode(message, (r) => (r.byte(), r.text("prompt"))),
                 (e) => new AuthError({ reason: "ProtocolError", method: "password", username, detail: e.message })
@@ -491,6 +513,7 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
           (w) => w.string("").string(submethods),
           (message) =>
             Effect.gen(function*() {
+              yield* only60(message, "keyboard-interactive", username)
               const request = yield* Either.mapLeft(
                 decode(message, (r): InteractiveRequest => {
                   r.byte()
@@ -521,7 +544,10 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
               )
               return { _tag: "Continue" } as const
             })
-        )
+        ),
+
+      gssapiWithMic: (username, initiator) =>
+        disconnectAsOutcome(GssapiExchange.run({ sendAuthRequest, send: transport.send, sessionId: transport.sessionId }, username, initiator))
     }
     return handler
   })

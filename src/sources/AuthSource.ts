@@ -8,7 +8,8 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { AgentError } from "../agent/AgentError.js"
-import { AuthError, PasswordChangeRequired } from "../handler/AuthError.js"
+import { GssError } from "../gssapi/Gssapi.js"
+import { AuthError, GssapiServerError, PasswordChangeRequired } from "../handler/AuthError.js"
 import type { AuthHandler, AuthOutcome } from "../handler/AuthHandler.js"
 import { KeyFileError, PassphraseRequired, WrongPassphrase } from "../keys/PrivateKeyError.js"
 import { TransportError } from "../transport/TransportError.js"
@@ -17,7 +18,7 @@ import { TransportError } from "../transport/TransportError.js"
  * @since 0.1.0
  * @category models
  */
-export type AuthMethod = "none" | "password" | "publickey" | "keyboard-interactive"
+export type AuthMethod = "none" | "password" | "publickey" | "keyboard-interactive" | "gssapi-with-mic"
 
 /**
  * A getter (password, passphrase, prompt) failed.
@@ -94,7 +95,9 @@ export const SourceError: Schema.Union<[
   typeof KeyFileError,
   typeof CredentialError,
   typeof AgentError,
-  typeof SourceSkipped
+  typeof SourceSkipped,
+  typeof GssError,
+  typeof GssapiServerError
 ]> = Schema.Union(
   AuthError,
   TransportError,
@@ -104,7 +107,9 @@ export const SourceError: Schema.Union<[
   KeyFileError,
   CredentialError,
   AgentError,
-  SourceSkipped
+  SourceSkipped,
+  GssError,
+  GssapiServerError
 )
 
 /**

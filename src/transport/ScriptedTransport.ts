@@ -60,6 +60,8 @@ export type RequestFields =
     readonly signed: boolean
   }
   | { readonly _tag: "KeyboardInteractive"; readonly submethods: string }
+  /** The mechanism OIDs offered, DER-encoded (RFC 4462 §3.2). */
+  | { readonly _tag: "Gssapi"; readonly mechanisms: ReadonlyArray<Uint8Array> }
 
 /**
  * @since 0.1.0
@@ -115,6 +117,11 @@ const decodeFields = (method: string, rest: Uint8Array): RequestFields | undefin
       case "keyboard-interactive":
         r.text()
         return { _tag: "KeyboardInteractive", submethods: r.text() }
+      case "gssapi-with-mic": {
+        const count = r.uint32()
+        if (count > 64) return undefined
+        return { _tag: "Gssapi", mechanisms: Array.from({ length: count }, () => r.string().slice()) }
+      }
       default:
         return undefined
     }
@@ -187,6 +194,35 @@ export const infoRequest = (request: {
       .uint32(request.prompts.length)
     for (const p of request.prompts) w.string(p.prompt).boolean(p.echo)
   })
+/**
+ * SSH_MSG_USERAUTH_GSSAPI_RESPONSE: the mechanism the server chose (DER).
+ *
+ * @since 0.1.0
+ * @category server messages
+ */
+export const gssapiResponse = (mechanism: Uint8Array): Uint8Array => encode((w) => w.byte(u.USERAUTH_GSSAPI_RESPONSE).string(mechanism))
+/**
+ * SSH_MSG_USERAUTH_GSSAPI_TOKEN.
+ *
+ * @since 0.1.0
+ * @category server messages
+ */
+export const gssapiToken = (token: Uint8Array): Uint8Array => encode((w) => w.byte(u.USERAUTH_GSSAPI_TOKEN).string(token))
+/**
+ * SSH_MSG_USERAUTH_GSSAPI_ERROR: the server's GSS status codes and message.
+ *
+ * @since 0.1.0
+ * @category server messages
+ */
+export const gssapiError = (major: number, minor: number, message: string): Uint8Array =>
+  encode((w) => w.byte(u.USERAUTH_GSSAPI_ERROR).uint32(major).uint32(minor).string(message).string(""))
+/**
+ * SSH_MSG_USERAUTH_GSSAPI_ERRTOK: an error token for the client's GSS-API to read.
+ *
+ * @since 0.1.0
+ * @category server messages
+ */
+export const gssapiErrtok = (token: Uint8Array): Uint8Array => encode((w) => w.byte(u.USERAUTH_GSSAPI_ERRTOK).string(token))
 /**
  * @since 0.1.0
  * @category server messages

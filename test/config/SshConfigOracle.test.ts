@@ -156,6 +156,18 @@ const cases: ReadonlyArray<Case> = [
   { name: "IgnoreUnknown", config: "IgnoreUnknown UseKeychain,AddressFamilyX\nUseKeychain yes\nUser ignoring\n", host: "x" },
   { name: "tokens in IdentityFile are printed as written", config: "IdentityFile ~/.ssh/id_%h_%r\n", host: "x" },
   {
+    name: "GSSAPI settings",
+    config:
+      "Host krb\n  GSSAPIAuthentication yes\n  GSSAPIDelegateCredentials yes\n  GSSAPIServerIdentity kdc-named.example\nHost *\n  GSSAPIAuthentication no\n",
+    host: "krb"
+  },
+  {
+    name: "GSSAPI on the command line, first value wins",
+    config: "GSSAPIAuthentication no\n",
+    options: ["GSSAPIAuthentication=yes", "GSSAPIDelegateCredentials=no"],
+    host: "x"
+  },
+  {
     name: "every token in UserKnownHostsFile",
     config: "Host tok\n  HostName tok.example\n  HostKeyAlias tok-alias\n  UserKnownHostsFile ~/kh_%C_%d_%h_%i_%k_%L_%l_%n_%p_%r_%u_%%\n",
     host: "tok",
@@ -253,7 +265,8 @@ describe.skipIf(!hasTool("ssh"))("ssh_config resolution, judged by ssh -G", () =
           "preferredauthentications",
           "hostkeyalias",
           "proxyjump",
-          "proxycommand"
+          "proxycommand",
+          "gssapiserveridentity"
         ]
       ) {
         expect([keyword, ours.get(keyword) ?? []]).toEqual([keyword, theirs.get(keyword) ?? []])

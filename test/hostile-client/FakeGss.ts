@@ -48,7 +48,8 @@ export const fakeGssapi = (script: FakeScript = {}): { readonly service: GssapiS
   const log: FakeLog = { tokens: [], acceptors: 0, released: 0 }
   const principal = script.principal ?? "alice@X.TEST"
   const service: GssapiService = {
-    initiator: () => Effect.die("the fake has no initiator"),
+    credentials: () => Effect.die("the fake is an acceptor only"),
+    initiator: () => Effect.die("the fake is an acceptor only"),
     acceptor: () =>
       Effect.gen(function*() {
         if (script.acceptorFails) return yield* gssError("gss_acquire_cred_from", "Key table entry not found")

@@ -27,7 +27,8 @@ import { ConfigError } from "../../src/config/ConfigError.js"
 import { KnownHostsError } from "../../src/config/KnownHosts.js"
 import { ChannelOpenRefused } from "../../src/connection/DirectTcpip.js"
 import { CurveError } from "../../src/crypto/CurveOps.js"
-import { AuthError, PasswordChangeRequired } from "../../src/handler/AuthError.js"
+import { GssapiUnavailable, GssError } from "../../src/gssapi/Gssapi.js"
+import { AuthError, GssapiServerError, PasswordChangeRequired } from "../../src/handler/AuthError.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import { CertificateError } from "../../src/keys/Certificate.js"
 import { KeyError } from "../../src/keys/KeyError.js"
@@ -224,6 +225,21 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [PasswordChangeRequired, new PasswordChangeRequired({ username: "pat", prompt: "Your password has expired" })],
   [CredentialError, new CredentialError({ source: "Password(user=pat)", detail: "the password getter failed", cause: "no" })],
   [SourceSkipped, new SourceSkipped({ reason: "no agent" })],
+  [
+    GssError,
+    new GssError({
+      call: "gss_init_sec_context",
+      major: 0xd0000,
+      minor: 2529639053,
+      majorMessage: "No credentials were supplied, or the credentials were unavailable or inaccessible",
+      minorMessage: "No Kerberos credentials available"
+    })
+  ],
+  [GssapiUnavailable, new GssapiUnavailable({ reason: "libgssapi_krb5.so.2: cannot open shared object file" })],
+  [
+    GssapiServerError,
+    new GssapiServerError({ username: "pat", via: "GSSAPI_ERROR", major: 0xd0000, minor: 0, majorMessage: "Unspecified GSS failure", minorMessage: "" })
+  ],
   [TransportError, new TransportError({ reason: "KexFailed", host: "h", port: 22, step: "KEXINIT", detail: "no common kex" })],
   [Disconnected, new Disconnected({ host: "h", port: 22, code: 2, description: "bye" })],
   [HostKeyRejected, new HostKeyRejected({ host: "h", port: 22, keyType: "ssh-ed25519", fingerprint: "SHA256:x", expected: ["SHA256:y"], detail: "changed" })],
