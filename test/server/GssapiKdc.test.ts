@@ -6,17 +6,20 @@
  * makes over this session (a flipped byte, another session or another user fail); a stale
  * keytab fails with the library's reason and the KRB-ERROR goes back as ERRTOK, which the
  * client's GSS-API reads; and the principal maps to a user by sshd's rule (krb5_kuserok, a
- * system account and its ~/.k5login) or by auth_to_local.
+ * system account and its ~/.k5login) or by auth_to_local. Last, our client's GssapiWithMic
+ * source against our server, both in one process.
  */
 import { describe, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as AuthStrategy from "../../src/AuthStrategy.js"
 import * as Gssapi from "../../src/gssapi/Gssapi.js"
 import { gssapiAuthToLocal, type MethodName } from "../../src/server/AuthPolicy.js"
 import type { ServerAttempt } from "../../src/server/ServerAuthResult.js"
 import * as UserTable from "../../src/server/UserTable.js"
+import { GssapiWithMic } from "../../src/sources/GssapiWithMic.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { decode } from "../../src/wire/Reader.js"
 import { encode } from "../../src/wire/Writer.js"
@@ -25,6 +28,7 @@ import { target } from "../hostile-client/Target.js"
 import { isRoot, skipUnlessRoot } from "../support/Env.js"
 import { fileKeytab, layer as realmLayer, micData, skipWithoutGss, systemGssapi } from "../support/Gss.js"
 import { KdcRealm } from "../support/Kdc.js"
+import { pair } from "../support/ServerPair.js"
 import { ensureTestUser, run } from "../support/Sshd.js"
 
 const skip = skipWithoutGss()
@@ -199,5 +203,40 @@ describe.skipIf(skip)("gssapi-with-mic on our server, with a real KDC", () => {
           expect(t.authenticated[0].credentials).toEqual([{ _tag: "Gssapi", principal: `carl@${realm.realm}`, source: "krb5_kuserok" }])
         })
     )
+
+    it.scoped("our client (the GssapiWithMic source) logs in to our server by Kerberos, in one process", () =>
+      Effect.gen(function*() {
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("dora")
+        const ccache = yield* realm.kinit("dora")
+        const policy = UserTable.layer({ dora: {} }, { methods: [["gssapi-with-mic"]], gssapiPrincipal: gssapiAuthToLocal })
+        const connection = yield* pair(policy, { gssapi: { keytab: fileKeytab(realm.hostKeytab) } })
+        const source = new GssapiWithMic({ username: "dora", host: "127.0.0.1", ccache })
+        const client = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(connection.handlerLayer))
+        expect(client.succeeded).toBe(true)
+        const server = yield* Effect.orDie(connection.server)
+        expect(server.credentials).toEqual([{ _tag: "Gssapi", principal: `dora@${realm.realm}`, source: "auth_to_local" }])
+      }))
+
+    it.scoped("our client against our server with a stale keytab: the ERRTOK reaches the client as a typed GssapiServerError", () =>
+      Effect.gen(function*() {
+        const realm = yield* KdcRealm
+        yield* realm.addPrincipal("finn")
+        const ccache = yield* realm.kinit("finn")
+        const connection = yield* pair(UserTable.layer({ finn: {} }, { methods: [["gssapi-with-mic"]] }), {
+          gssapi: { keytab: fileKeytab(realm.staleHostKeytab) }
+        })
+        const source = new GssapiWithMic({ username: "finn", host: "127.0.0.1", ccache })
+        const failure = yield* Effect.flip(AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(Effect.provide(connection.handlerLayer)))
+        const attempt = failure.result.attempts[0]!.attempt
+        expect(attempt._tag === "Error" && attempt.error).toBe("GssapiServerError")
+        // Our client's GSS-API read the KRB-ERROR our server's acceptor made.
+        expect(attempt._tag === "Error" && attempt.message).toBe(
+          "gssapi-with-mic for finn: the server's GSSAPI failed: Unspecified GSS failure.  Minor code may provide more information (Key version is not available)"
+        )
+        yield* connection.client.disconnect()
+        const server = yield* Effect.flip(connection.server)
+        expect(server._tag === "ServerAuthFailure" && server.attempts[0]?.detail).toMatch(/Key version is not available/)
+      }))
   })
 })
