@@ -17,7 +17,6 @@
  *   attempt, doubled while the attempt took longer, so timing does not tell users apart.
  * - **Chains with partial success** (AuthenticationMethods): a method that completes part of
  *   a chain answers FAILURE with partial success and the methods that can follow.
- *
  * - **gssapi-with-mic as sshd runs it** (RFC 4462 §3, auth2-gss.c), offered only when
  *   `gssapi` is configured: the Kerberos V5 mechanism or nothing; TOKEN rounds into the
  *   acceptor, bounded in size and number; then a MIC over this session (EXCHANGE_COMPLETE
