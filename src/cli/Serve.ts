@@ -1,5 +1,6 @@
 /**
- * `ssh-auth serve`: an authentication server for one user, in sshd's words. It prints its
+ * `ssh-auth serve`: an authentication server for one user, in sshd's words (and Kerberos,
+ * gssapi-with-mic, with `--keytab`). It prints its
  * host key fingerprints, logs every attempt as sshd does (`Accepted publickey for alice from
  * 127.0.0.1 port 51234 ssh2: ED25519 SHA256:…`), or as JSON lines, and answers every `exec`
  * with one line naming the user and the methods that authenticated them. It is not a shell.
@@ -23,6 +24,7 @@ import * as OpenSshKeyV1 from "../keys/OpenSshKeyV1.js"
 import * as PrivateKey from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import * as AuthorizedKeys from "../server/AuthorizedKeys.js"
+import * as AuthPolicy from "../server/AuthPolicy.js"
 import type { MethodName } from "../server/AuthPolicy.js"
 import * as Server from "../server/Server.js"
 import { ServerAttempt, sshdLogLine } from "../server/ServerAuthResult.js"
@@ -70,6 +72,18 @@ const flags = {
       "Keyword=value in sshd_config's words: AuthenticationMethods, MaxAuthTries, LoginGraceTime, TrustedUserCAKeys, MaxStartups, KexAlgorithms, Ciphers, MACs, PubkeyAcceptedAlgorithms"
     )
   ),
+  keytab: Options.text("keytab").pipe(
+    Options.optional,
+    Options.withDescription(
+      "offer gssapi-with-mic (Kerberos), accepting with the host principal's key from this keytab (KRB5_CONFIG names the realm)"
+    )
+  ),
+  principalMap: Options.choice("principal-map", ["kuserok", "auth-to-local"]).pipe(
+    Options.withDefault("kuserok"),
+    Options.withDescription(
+      "which Kerberos principal may log in as --user: kuserok, as sshd (user@REALM or ~user/.k5login; needs a system account), or auth-to-local (krb5.conf's auth_to_local maps it to the user)"
+    )
+  ),
   json: Options.boolean("json").pipe(Options.withDescription("one JSON line per attempt instead of sshd's log lines"))
 }
 
@@ -83,7 +97,15 @@ interface Settings {
   acceptedAlgorithms?: ReadonlyArray<string>
 }
 
-const methodNames: ReadonlyArray<MethodName> = ["none", "password", "publickey", "keyboard-interactive"]
+const methodNames: ReadonlyArray<MethodName> = ["none", "password", "publickey", "keyboard-interactive", "gssapi-with-mic"]
+
+/** UserTable's default chains, with gssapi-with-mic first when a keytab is given (as sshd lists it). */
+const defaultMethods = (gssapi: boolean): ReadonlyArray<ReadonlyArray<MethodName>> => [
+  ...(gssapi ? [["gssapi-with-mic"] as const] : []),
+  ["publickey"],
+  ["password"],
+  ["keyboard-interactive"]
+]
 
 /** sshd_config's words for what `-o` takes; a keyword is matched without regard to case, as sshd does. */
 const parseOptions = (pairs: ReadonlyArray<string>): Effect.Effect<Settings, ServeConfigError> =>
@@ -183,6 +205,11 @@ export const serve = Command.make("serve", flags, (f) =>
       if (value === undefined) return yield* new ServeConfigError({ detail: `--password-env ${f.passwordEnv.value}: the variable is not set` })
       password = Redacted.make(value)
     }
+    const keytab = Option.getOrUndefined(f.keytab)
+    if (keytab === undefined && (settings.methods ?? []).some((chain) => chain.includes("gssapi-with-mic"))) {
+      return yield* new ServeConfigError({ detail: "AuthenticationMethods names gssapi-with-mic, which needs --keytab" })
+    }
+    const byPrincipal = f.principalMap === "auth-to-local" ? AuthPolicy.gssapiAuthToLocal : AuthPolicy.gssapiKuserok
     const policy = UserTable.layer(
       {
         [f.user]: {
@@ -191,8 +218,10 @@ export const serve = Command.make("serve", flags, (f) =>
         }
       },
       {
-        ...(settings.methods ? { methods: settings.methods } : {}),
-        ...(cas ? { trustedUserCaKeys: cas.keys.map((k) => k.key) } : {})
+        methods: settings.methods ?? defaultMethods(keytab !== undefined),
+        ...(cas ? { trustedUserCaKeys: cas.keys.map((k) => k.key) } : {}),
+        // The one user this server knows, and only by the principals the map gives it.
+        gssapiPrincipal: (offer) => offer.user === f.user ? byPrincipal(offer) : Effect.succeed(Option.none())
       }
     )
     const log = (line: string) => Console.log(line)
@@ -207,6 +236,7 @@ export const serve = Command.make("serve", flags, (f) =>
         // sshd's 0 is "no limit": here, the longest a Node timer waits (24 days).
         ...(settings.loginGraceTime !== undefined ? { loginGraceTime: settings.loginGraceTime > 0 ? `${settings.loginGraceTime} seconds` : "24 days" } : {}),
         ...(settings.acceptedAlgorithms ? { acceptedAlgorithms: settings.acceptedAlgorithms } : {}),
+        ...(keytab !== undefined ? { gssapi: { keytab } } : {}),
         onAttempt: (attempt) => {
           const line = f.json ? JSON.stringify(Schema.encodeSync(ServerAttempt)(attempt)) : sshdLogLine(attempt)
           return line === undefined ? Effect.void : log(line)

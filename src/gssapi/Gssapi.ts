@@ -40,7 +40,12 @@ export class GssError extends Schema.TaggedError<GssError>()("GssError", {
   /** The major status, as the library words it. */
   majorMessage: Schema.String,
   /** The mechanism's own status (Kerberos: "Ticket expired", "No credentials cache found"…). */
-  minorMessage: Schema.String
+  minorMessage: Schema.String,
+  /**
+   * The token the failed context step made for the peer, if it made one (a Kerberos
+   * KRB-ERROR): RFC 4462 sends it as SSH_MSG_USERAUTH_GSSAPI_ERRTOK.
+   */
+  errorToken: Schema.optional(Schema.Uint8Array)
 }) {
   override get message(): string {
     return `${this.call}: ${this.majorMessage}${this.minorMessage ? ` (${this.minorMessage})` : ""}`
@@ -95,6 +100,11 @@ export interface Initiator {
  */
 export interface Acceptor {
   readonly step: (token: Uint8Array) => Effect.Effect<Step, GssError>
+  /**
+   * Whether the established context protects integrity (GSS_C_INTEG_FLAG): the client must
+   * then prove the session with a MIC, and RFC 4462's EXCHANGE_COMPLETE is refused.
+   */
+  readonly integrity: Effect.Effect<boolean>
   /** The client's principal (`alice@EXAMPLE.COM`), once the context is complete. */
   readonly clientName: Effect.Effect<string, GssError>
   readonly verifyMic: (message: Uint8Array, mic: Uint8Array) => Effect.Effect<void, GssError>

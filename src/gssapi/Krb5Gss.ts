@@ -153,14 +153,15 @@ const make = (binding: Binding): GssapiService => {
     return messages.join("; ")
   }
 
-  const gssError = (call: string, major: number, minor: number) =>
+  const gssError = (call: string, major: number, minor: number, errorToken?: Uint8Array) =>
     new GssError({
       call,
       major,
       minor,
       majorMessage: statusMessages(major, GSS_C_GSS_CODE) || `major status 0x${major.toString(16)}`,
       // The library words an unknown minor code as "Success": that says nothing.
-      minorMessage: minor === 0 ? "" : statusMessages(minor, GSS_C_MECH_CODE).replace(/^Success$/, "")
+      minorMessage: minor === 0 ? "" : statusMessages(minor, GSS_C_MECH_CODE).replace(/^Success$/, ""),
+      ...(errorToken !== undefined && errorToken.length > 0 ? { errorToken } : {})
     })
 
   /** A call on koffi's worker threads, as an Effect that cannot be cut short in the middle. */
@@ -271,11 +272,8 @@ const make = (binding: Binding): GssapiService => {
           return Effect.flatMap(callAsync(fn.init_sec_context, args), (major) => {
             cell.handle = context[0]
             granted = retFlags[0]
-            // An error may still carry a token for the peer; it is released with the error.
-            if (isError(major)) {
-              take(out)
-              return Effect.fail(gssError("gss_init_sec_context", major, minor[0]))
-            }
+            // An error may still carry a token for the peer: the error carries it.
+            if (isError(major)) return Effect.fail(gssError("gss_init_sec_context", major, minor[0], take(out)))
             return Effect.succeed(stepResult(major, out))
           })
         })
@@ -294,6 +292,7 @@ const make = (binding: Binding): GssapiService => {
       const source = { handle: null as Handle }
       yield* Effect.addFinalizer(() => source.handle ? releaseHandle(fn.release_name, source.handle) : Effect.void)
       let complete = false
+      let granted = 0
       const notComplete = (call: string) =>
         new GssError({ call, major: 0, minor: 0, majorMessage: "the security context is not established yet", minorMessage: "" })
       const step = (token: Uint8Array): Effect.Effect<Step, GssError> =>
@@ -302,17 +301,17 @@ const make = (binding: Binding): GssapiService => {
           const context = [cell.handle]
           const name: Array<Handle> = [null]
           const out: BufferDesc = { length: 0, value: null }
-          const args = [minor, context, cred, input(token), null, name, null, out, [0], null, null]
+          const retFlags = [0]
+          const args = [minor, context, cred, input(token), null, name, null, out, retFlags, null, null]
           return Effect.flatMap(callAsync(fn.accept_sec_context, args), (major) => {
             cell.handle = context[0]
             if (name[0]) {
               if (source.handle) fn.release_name([0], [source.handle])
               source.handle = name[0]
             }
-            if (isError(major)) {
-              take(out)
-              return Effect.fail(gssError("gss_accept_sec_context", major, minor[0]))
-            }
+            // An error may still carry a token for the peer (a KRB-ERROR): the error carries it.
+            if (isError(major)) return Effect.fail(gssError("gss_accept_sec_context", major, minor[0], take(out)))
+            granted = retFlags[0]
             complete = major === GSS_S_COMPLETE
             return Effect.succeed(stepResult(major, out))
           })
@@ -336,7 +335,8 @@ const make = (binding: Binding): GssapiService => {
         // No mapping is an answer, not an error.
         return Effect.succeed(isError(major) ? Option.none() : Option.some(Buffer.from(take(out)).toString("utf8")))
       })
-      return { step, clientName, verifyMic, userOk, localName }
+      const integrity = Effect.sync(() => complete && (granted & GSS_C_INTEG_FLAG) !== 0)
+      return { step, integrity, clientName, verifyMic, userOk, localName }
     })
 
   return { credentials, initiator, acceptor }
@@ -368,20 +368,27 @@ const importKoffi = async (): Promise<Koffi> => {
  * @category constructors
  */
 export const load: Effect.Effect<GssapiService, GssapiUnavailable> = Effect.suspend(() => {
-  if (loaded !== undefined) return loaded instanceof GssapiUnavailable ? Effect.fail(loaded) : Effect.succeed(loaded)
+  const outcome = (result: GssapiService | GssapiUnavailable) => result instanceof GssapiUnavailable ? Effect.fail(result) : Effect.succeed(result)
+  if (loaded !== undefined) return outcome(loaded)
   return Effect.tryPromise({
     try: importKoffi,
     catch: (cause) => new GssapiUnavailable({ reason: `the optional package koffi is not installed (${String(cause)})` })
   }).pipe(
+    Effect.tapError((e) => Effect.sync(() => (loaded ??= e))),
     Effect.flatMap((module) =>
-      Effect.try({
-        try: () => make(bind(module)),
-        catch: (cause) => new GssapiUnavailable({ reason: `${LIBRARY} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}` })
+      Effect.suspend(() => {
+        // Fibers that asked at once all waited for the import; the first to get here binds,
+        // in one synchronous step, and the others take its outcome: koffi refuses a second
+        // declaration of the same struct name.
+        if (loaded === undefined) {
+          try {
+            loaded = make(bind(module))
+          } catch (cause) {
+            loaded = new GssapiUnavailable({ reason: `${LIBRARY} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}` })
+          }
+        }
+        return outcome(loaded)
       })
-    ),
-    Effect.tapBoth({
-      onFailure: (e) => Effect.sync(() => (loaded = e)),
-      onSuccess: (service) => Effect.sync(() => (loaded = service))
-    })
+    )
   )
 })

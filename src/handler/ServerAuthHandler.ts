@@ -17,6 +17,12 @@
  *   attempt, doubled while the attempt took longer, so timing does not tell users apart.
  * - **Chains with partial success** (AuthenticationMethods): a method that completes part of
  *   a chain answers FAILURE with partial success and the methods that can follow.
+ * - **gssapi-with-mic as sshd runs it** (RFC 4462 §3, auth2-gss.c), offered only when
+ *   `gssapi` is configured: the Kerberos V5 mechanism or nothing; TOKEN rounds into the
+ *   acceptor, bounded in size and number; then a MIC over this session (EXCHANGE_COMPLETE
+ *   only for a context without integrity, which Kerberos never makes), and only then the
+ *   policy's `gssapiPrincipal`. A failed acceptor step sends its error token as ERRTOK, as
+ *   sshd does, and never GSSAPI_ERROR: the library's words stay in the attempt's record.
  *
  * @since 0.1.0
  */
@@ -27,16 +33,19 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { CurvesImpl } from "../crypto/Curves.js"
+import * as Gssapi from "../gssapi/Gssapi.js"
 import * as Certificate from "../keys/Certificate.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import {
   AuthPolicy,
   type AuthPolicyService,
   type ClientInfo,
+  gssapiKuserok,
   type InteractiveStep,
   type KeyOffer,
   type LoginRestrictions,
-  type MethodName
+  type MethodName,
+  type PrincipalOffer
 } from "../server/AuthPolicy.js"
 import { type Authenticated, type ProvenCredential, ServerAttempt, ServerAuthFailure } from "../server/ServerAuthResult.js"
 import type { ServerConnection } from "../transport/ServerHandshake.js"
@@ -65,6 +74,28 @@ export interface ServerAuthOptions {
   readonly maxInteractiveRounds?: number
   /** Sees every attempt as it is decided: the audit trail (sshd's log lines, JSON, spans). */
   readonly onAttempt?: (attempt: ServerAttempt) => Effect.Effect<void>
+  /**
+   * gssapi-with-mic (sshd's GSSAPIAuthentication): offered where the policy's chains name
+   * it, and only when this is given. The GSS-API is the `Gssapi` service in context, or
+   * else the system's MIT Kerberos, loaded at the first request; where it cannot be loaded
+   * the method fails with the reason (recorded), and the connection goes on.
+   */
+  readonly gssapi?: GssapiServerOptions
+}
+
+/**
+ * The acceptor's settings for gssapi-with-mic.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GssapiServerOptions {
+  /** The keytab holding `host/<name>` (`FILE:/etc/krb5.keytab`); default the library's (`KRB5_KTNAME`, then /etc/krb5.keytab). */
+  readonly keytab?: string
+  /** Bytes in one token or MIC from the client. Default 65536 (an Active Directory ticket with a large PAC stays within it). */
+  readonly maxTokenBytes?: number
+  /** TOKEN messages in one exchange. Default 16 (Kerberos needs one). */
+  readonly maxRounds?: number
 }
 
 /**
@@ -86,6 +117,10 @@ export const verifiedAlgorithms: ReadonlyArray<string> = [
 
 const SERVICE = "ssh-connection"
 
+/** Mechanisms in one gssapi-with-mic request, and bytes in one of their OIDs. */
+const MAX_MECHANISMS = 64
+const MAX_OID_BYTES = 64
+
 /**
  * sshd's default LoginGraceTime.
  *
@@ -96,7 +131,7 @@ export const defaultLoginGraceTime: Duration.DurationInput = "120 seconds"
 
 /** What a method's run comes to, before the chain bookkeeping. */
 type MethodResult =
-  | { readonly _tag: "Proven"; readonly credential: ProvenCredential; readonly key?: ServerAttempt["key"] }
+  | { readonly _tag: "Proven"; readonly credential: ProvenCredential; readonly key?: ServerAttempt["key"]; readonly detail?: string }
   | {
     readonly _tag: "Failed"
     readonly detail: string
@@ -104,6 +139,8 @@ type MethodResult =
     readonly query?: true
     /** The client left the method for a new request: no reply to it, and no failure counted (as sshd). */
     readonly abandoned?: true
+    /** The server could not run the method (sshd's server_caused_failure): no failure counted. */
+    readonly serverCaused?: true
   }
   /** Answered without a verdict (PK_OK, a password change request): no failure counted. */
   | { readonly _tag: "Postponed"; readonly outcome: "KeyAcceptable" | "ChangeRequested"; readonly key?: ServerAttempt["key"] }
@@ -391,6 +428,133 @@ export const authenticate = (
         return { _tag: "Failed", detail: `more than ${maxRounds} keyboard-interactive rounds` } as const
       })
 
+    /** RFC 4462 §3.5: what the client's MIC covers. */
+    const micData = (user: string) =>
+      encode((w) => w.string(connection.sessionId).byte(MessageNumber.USERAUTH_REQUEST).string(user).string(SERVICE).string("gssapi-with-mic"))
+
+    const gssapiWithMic = (request: Request, settings: GssapiServerOptions): Effect.Effect<MethodResult, Violation | ServerAuthFailure> =>
+      Effect.gen(function*() {
+        const maxTokenBytes = settings.maxTokenBytes ?? 65536
+        const maxTokenRounds = settings.maxRounds ?? 16
+        const offered = yield* fields(request, (r) => {
+          const count = r.uint32("number of mechanisms")
+          // As sshd: too many is a failure, not a breach; the rest is not read.
+          if (count > MAX_MECHANISMS) return (r.rest(), { count, chosen: undefined })
+          let chosen: Uint8Array | undefined
+          for (let i = 0; i < count; i++) {
+            const oid = r.string("mechanism OID")
+            // A DER OID: tag 0x06 and its length; a malformed one is passed over, as sshd does.
+            const wellFormed = oid.length > 2 && oid.length <= MAX_OID_BYTES && oid[0] === 0x06 && oid[1] === oid.length - 2
+            if (chosen === undefined && wellFormed && Buffer.compare(oid, Gssapi.krb5MechanismDer) === 0) chosen = oid
+          }
+          return { count, chosen }
+        })
+        if (offered.count === 0) return { _tag: "Failed", detail: "no mechanism offered (negotiation is not supported)" } as const
+        if (offered.count > MAX_MECHANISMS) return { _tag: "Failed", detail: `${offered.count} mechanisms offered (at most ${MAX_MECHANISMS})` } as const
+        const mechanism = offered.chosen
+        if (mechanism === undefined) return { _tag: "Failed", detail: "no mechanism we support (Kerberos V5) was offered", serverCaused: true } as const
+        const service = yield* Effect.either(Gssapi.current)
+        if (Either.isLeft(service)) return { _tag: "Failed", detail: service.left.message, serverCaused: true } as const
+        return yield* Effect.scoped(Effect.gen(function*() {
+          const made = yield* Effect.either(service.right.acceptor(settings.keytab !== undefined ? { keytab: settings.keytab } : {}))
+          if (Either.isLeft(made)) return { _tag: "Failed", detail: made.left.message, serverCaused: true } as const
+          const acceptor = made.right
+          yield* send(encode((w) => w.byte(MessageNumber.USERAUTH_GSSAPI_RESPONSE).string(mechanism)))
+
+          let complete = false
+          let rounds = 0
+          /** The principal, once the context is established, for the record. */
+          let principal: string | undefined
+          const failed = (detail: string): MethodResult => ({
+            _tag: "Failed",
+            detail: principal === undefined ? detail : `${detail} (principal ${show(principal, 128)})`
+          })
+          const parse = <A>(message: Uint8Array, name: string, f: (r: Reader) => A): Effect.Effect<A, Violation> =>
+            Either.match(
+              decode(message, (r) => {
+                r.byte()
+                const value = f(r)
+                r.end(name)
+                return value
+              }),
+              { onLeft: (e) => Effect.fail(new Violation(`malformed ${name}: ${e.message}`)), onRight: Effect.succeed }
+            )
+          const authorize = Effect.gen(function*() {
+            if (principal === undefined) return failed("the client's name is unknown")
+            const offer: PrincipalOffer = {
+              user: request.user,
+              principal,
+              client,
+              kuserok: Effect.orElseSucceed(acceptor.userOk(request.user), () => false),
+              localName: Effect.orElseSucceed(acceptor.localName, () => Option.none())
+            }
+            const grant = yield* (policy.gssapiPrincipal ?? gssapiKuserok)(offer)
+            if (Option.isNone(grant)) return failed(`not authorized for ${show(request.user, 64)}`)
+            return {
+              _tag: "Proven",
+              credential: { _tag: "Gssapi", principal, source: grant.value.source },
+              detail: `principal ${show(principal, 128)} (${grant.value.source})`
+            } as const
+          })
+
+          // Bounded: every turn returns but a TOKEN, and TOKENs are counted.
+          while (true) {
+            const message = yield* next
+            switch (message[0]) {
+              case MessageNumber.USERAUTH_REQUEST:
+                // A new request ends the exchange, as in sshd: no reply to this one, no failure counted.
+                pushedBack = message
+                return { _tag: "Failed", detail: "gssapi-with-mic abandoned", abandoned: true } as const
+              case MessageNumber.USERAUTH_GSSAPI_TOKEN: {
+                const token = yield* parse(message, "GSSAPI_TOKEN", (r) => r.string("token"))
+                if (complete) return failed("a GSSAPI_TOKEN after the context was established")
+                if (token.length > maxTokenBytes) return failed(`a GSSAPI token of ${token.length} bytes (at most ${maxTokenBytes})`)
+                if (++rounds > maxTokenRounds) return failed(`more than ${maxTokenRounds} GSSAPI token rounds`)
+                const stepped = yield* Effect.either(acceptor.step(token))
+                if (Either.isLeft(stepped)) {
+                  const { errorToken } = stepped.left
+                  if (errorToken !== undefined) yield* send(encode((w) => w.byte(MessageNumber.USERAUTH_GSSAPI_ERRTOK).string(errorToken)))
+                  return failed(stepped.left.message)
+                }
+                if (stepped.right.token !== undefined) {
+                  const reply = stepped.right.token
+                  yield* send(encode((w) => w.byte(MessageNumber.USERAUTH_GSSAPI_TOKEN).string(reply)))
+                }
+                if (stepped.right.complete) {
+                  complete = true
+                  const name = yield* Effect.either(acceptor.clientName)
+                  if (Either.isLeft(name)) return failed(name.left.message)
+                  principal = name.right
+                }
+                continue
+              }
+              case MessageNumber.USERAUTH_GSSAPI_ERRTOK: {
+                // As sshd: the client's context failed; its token is read and the method ends.
+                const token = yield* parse(message, "GSSAPI_ERRTOK", (r) => r.string("error token"))
+                return failed(`the client's GSSAPI failed (an error token of ${token.length} bytes)`)
+              }
+              case MessageNumber.USERAUTH_GSSAPI_MIC: {
+                const mic = yield* parse(message, "GSSAPI_MIC", (r) => r.string("MIC"))
+                if (!complete) return failed("a GSSAPI_MIC before the context was established")
+                if (mic.length > maxTokenBytes) return failed(`a MIC of ${mic.length} bytes (at most ${maxTokenBytes})`)
+                const verified = yield* Effect.either(acceptor.verifyMic(micData(request.user), mic))
+                if (Either.isLeft(verified)) return failed(`the MIC does not verify: ${verified.left.message}`)
+                return yield* authorize
+              }
+              case MessageNumber.USERAUTH_GSSAPI_EXCHANGE_COMPLETE: {
+                yield* parse(message, "GSSAPI_EXCHANGE_COMPLETE", () => undefined)
+                if (!complete) return failed("a GSSAPI_EXCHANGE_COMPLETE before the context was established")
+                // sshd accepts it only from a context without integrity, where no MIC can be made.
+                if (yield* acceptor.integrity) return failed("GSSAPI_EXCHANGE_COMPLETE refused: the context protects integrity, so a MIC is required")
+                return yield* authorize
+              }
+              default:
+                return yield* Effect.fail(new Violation(`message ${message[0]} where a gssapi-with-mic message belongs`))
+            }
+          }
+        }))
+      })
+
     const runMethod = (request: Request, allowed: ReadonlyArray<MethodName>): Effect.Effect<MethodResult, Violation | ServerAuthFailure> => {
       const method = request.method
       const known = method === "publickey-hostbound-v00@openssh.com" ? "publickey" : method
@@ -413,6 +577,9 @@ export const authenticate = (
           return password(request)
         case "keyboard-interactive":
           return keyboardInteractive(request)
+        case "gssapi-with-mic":
+          // Offered only when configured: `allowed` never names it otherwise.
+          return options.gssapi ? gssapiWithMic(request, options.gssapi) : Effect.succeed({ _tag: "Failed", detail: "gssapi-with-mic not offered" })
         default:
           return Effect.succeed({ _tag: "Failed", detail: `method ${show(method, 64)} not supported` })
       }
@@ -449,6 +616,8 @@ export const authenticate = (
           firstRequest = false
           user = request.user
           chains = yield* policy.methods(request.user, client)
+          // A chain that needs gssapi-with-mic cannot complete here without an acceptor.
+          if (options.gssapi === undefined) chains = chains.filter((chain) => !chain.includes("gssapi-with-mic"))
           const banner = policy.banner ? yield* policy.banner(request.user, client) : Option.none()
           if (Option.isSome(banner)) yield* send(encode((w) => w.byte(MessageNumber.USERAUTH_BANNER).string(banner.value).string("")))
         }
@@ -480,14 +649,15 @@ export const authenticate = (
             const method = (request.method === "publickey-hostbound-v00@openssh.com" ? "publickey" : request.method) as MethodName
             if (method !== "none") completed.push(method)
             credentials.push(outcome.credential)
+            const noted = { ...(outcome.key ? { key: outcome.key } : {}), ...(outcome.detail ? { detail: outcome.detail } : {}) }
             if (chainComplete(chains, completed)) {
-              yield* record("Accepted", outcome.key ? { key: outcome.key } : {})
+              yield* record("Accepted", noted)
               yield* send(Uint8Array.of(MessageNumber.USERAUTH_SUCCESS))
               const restrictions: Array<LoginRestrictions> = []
               for (const c of credentials) if (c._tag === "PublicKey" && c.restrictions) restrictions.push(c.restrictions)
               return { user: request.user, methods: [...completed], credentials: [...credentials], attempts: [...attempts], restrictions }
             }
-            yield* record("Partial", outcome.key ? { key: outcome.key } : {})
+            yield* record("Partial", noted)
             yield* failure(true)
             continue
           }
@@ -495,8 +665,9 @@ export const authenticate = (
             yield* record(outcome.query ? "KeyRefused" : "Failed", { ...(outcome.key ? { key: outcome.key } : {}), detail: outcome.detail })
             // Its new request is answered instead; a FAILURE here would be taken as that answer.
             if (outcome.abandoned) continue
-            // sshd does not count a first "none": clients ask it to learn the methods.
-            if (request.method !== "none" || requests > 1) failures++
+            // sshd does not count a first "none": clients ask it to learn the methods; nor
+            // what the server could not run (server_caused_failure).
+            if ((request.method !== "none" || requests > 1) && !outcome.serverCaused) failures++
             if (failures >= maxAuthTries) {
               return yield* cut("TooManyAttempts", DisconnectReason.PROTOCOL_ERROR, "Too many authentication failures")
             }

@@ -9,18 +9,23 @@
  * result records. Nothing the policy saw for a key it was only asked about survives into
  * the result.
  *
+ * The same for `gssapi-with-mic`: `gssapiPrincipal` is asked only after the client's
+ * security context is established and its MIC over this session verified, and it decides
+ * which principals may log in as which user (by default sshd's `krb5_kuserok`).
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Certificate } from "../keys/Certificate.js"
 import type * as PublicKey from "../keys/PublicKey.js"
 
 /**
  * The methods a server can run. `gssapi-with-mic` is dispatched to a GSSAPI acceptor when
- * one is provided; without one it is never offered.
+ * the handler's options configure one (`ServerAuthOptions.gssapi`); without that it is never
+ * offered, and chains that name it are left out.
  *
  * @since 0.1.0
  * @category models
@@ -89,6 +94,42 @@ export interface KeyGrant {
   /** Where the permission came from, for the log: `authorized_keys line 3`, `TrustedUserCAKeys`. */
   readonly source: string
   readonly restrictions?: LoginRestrictions
+}
+
+/**
+ * A client principal that `gssapi-with-mic` proved (its security context established, its
+ * MIC over this session verified), asking to log in as `user`; with the two mappings of
+ * principals to local names that MIT Kerberos knows, to decide by.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrincipalOffer {
+  readonly user: string
+  /** The client's principal as the GSS-API displays it: `alice@EXAMPLE.COM`. */
+  readonly principal: string
+  readonly client: ClientInfo
+  /**
+   * sshd's rule (`krb5_kuserok`): the principal is `user@DEFAULT_REALM` and `user` has no
+   * `~/.k5login`, or `user`'s `~/.k5login` lists it. It needs a system account named `user`.
+   */
+  readonly kuserok: Effect.Effect<boolean>
+  /**
+   * The local name krb5.conf's `auth_to_local` rules map the principal to (by default
+   * `alice@DEFAULT_REALM` is `alice`), with no look at the system's accounts.
+   */
+  readonly localName: Effect.Effect<Option.Option<string>>
+}
+
+/**
+ * A policy's yes to a proven principal.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrincipalGrant {
+  /** Where the permission came from, for the log: `krb5_kuserok`, `auth_to_local`, `directory`. */
+  readonly source: string
 }
 
 /**
@@ -164,6 +205,11 @@ export interface AuthPolicyService {
   /** The key signed the session: does it authenticate `offer.user`? Called only after the signature verified. */
   readonly keyProven?: (offer: KeyOffer) => Effect.Effect<Option.Option<KeyGrant>>
   readonly keyboardInteractive?: (user: string, submethods: string, client: ClientInfo) => Effect.Effect<Option.Option<InteractiveConversation>>
+  /**
+   * A principal proven by gssapi-with-mic: may it log in as `offer.user`? Called only after
+   * the MIC verified. Absent: `gssapiKuserok`, as sshd decides.
+   */
+  readonly gssapiPrincipal?: (offer: PrincipalOffer) => Effect.Effect<Option.Option<PrincipalGrant>>
   /** A banner shown before the first reply (sshd's Banner); peer-visible text, so keep it plain. */
   readonly banner?: (user: string, client: ClientInfo) => Effect.Effect<Option.Option<string>>
 }
@@ -192,3 +238,29 @@ export const unrestricted: LoginRestrictions = {
   touchRequired: true,
   verifyRequired: false
 }
+
+/**
+ * sshd's `gssapiPrincipal` (and the handler's when the policy has none): `krb5_kuserok`, so
+ * `alice@DEFAULT_REALM` logs in as the system account `alice`, and so do the principals
+ * `~alice/.k5login` lists (then only those). Recorded with the source `krb5_kuserok`.
+ *
+ * @since 0.1.0
+ * @category gssapi
+ */
+export const gssapiKuserok = (offer: PrincipalOffer): Effect.Effect<Option.Option<PrincipalGrant>> =>
+  Effect.map(offer.kuserok, (ok) => (ok ? Option.some({ source: "krb5_kuserok" }) : Option.none()))
+
+/**
+ * A `gssapiPrincipal` for servers whose users are not system accounts: the principal logs
+ * in as the user krb5.conf's `auth_to_local` rules map it to, and as no other (by default
+ * `alice@DEFAULT_REALM` is `alice`; a principal of another realm maps to nothing unless a
+ * rule names it). Recorded with the source `auth_to_local`.
+ *
+ * @since 0.1.0
+ * @category gssapi
+ */
+export const gssapiAuthToLocal = (offer: PrincipalOffer): Effect.Effect<Option.Option<PrincipalGrant>> =>
+  Effect.map(
+    offer.localName,
+    (name) => Option.isSome(name) && name.value === offer.user ? Option.some({ source: "auth_to_local" }) : Option.none()
+  )

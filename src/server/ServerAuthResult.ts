@@ -39,7 +39,7 @@ export class ServerAttempt extends Schema.Class<ServerAttempt>("ServerAttempt")(
   user: Schema.String,
   outcome: Outcome,
   key: Schema.optional(KeyRecord),
-  /** Why it failed, in our words; never the secret. */
+  /** Why it failed, in our words; never the secret. For gssapi-with-mic, the principal where it is known. */
   detail: Schema.optional(Schema.String),
   clientAddress: Schema.String,
   clientPort: Schema.Number,
@@ -84,7 +84,8 @@ export const sshdLogLine = (attempt: ServerAttempt): string | undefined =>
 
 /**
  * One proven factor. Made only by the userauth handler, after the proof: a key's signature
- * verified over this session, a password or a conversation the policy accepted.
+ * verified over this session, a password or a conversation the policy accepted, a principal
+ * whose MIC over this session verified.
  *
  * @since 0.1.0
  * @category models
@@ -93,6 +94,13 @@ export type ProvenCredential =
   | { readonly _tag: "None" }
   | { readonly _tag: "Password" }
   | { readonly _tag: "KeyboardInteractive" }
+  | {
+    readonly _tag: "Gssapi"
+    /** The client's principal, whose MIC over this session verified: `alice@EXAMPLE.COM`. */
+    readonly principal: string
+    /** Where the permission came from (`krb5_kuserok`, `auth_to_local`). */
+    readonly source: string
+  }
   | {
     readonly _tag: "PublicKey"
     readonly key: Schema.Schema.Type<typeof KeyRecord>

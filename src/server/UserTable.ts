@@ -63,6 +63,12 @@ export interface UserTableOptions {
    * the table or not, in place of the table's passwords. Do the same work for an unknown user.
    */
   readonly checkPassword?: (user: string, password: Redacted.Redacted<string>, client: ClientInfo) => Effect.Effect<boolean>
+  /**
+   * Which principals gssapi-with-mic logs in as which user (`AuthPolicy.gssapiAuthToLocal`
+   * for users that are not system accounts). Default: sshd's `krb5_kuserok`. The method is
+   * offered only where a chain names it and the server configures `gssapi`.
+   */
+  readonly gssapiPrincipal?: AuthPolicyService["gssapiPrincipal"]
 }
 
 const digest = (secret: string) => crypto.createHash("sha256").update(secret, "utf8").digest()
@@ -125,7 +131,8 @@ export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTa
             })
         })
       }),
-    ...(options.banner !== undefined ? { banner: () => Effect.succeed(Option.some(options.banner!)) } : {})
+    ...(options.banner !== undefined ? { banner: () => Effect.succeed(Option.some(options.banner!)) } : {}),
+    ...(options.gssapiPrincipal !== undefined ? { gssapiPrincipal: options.gssapiPrincipal } : {})
   }
 }
 

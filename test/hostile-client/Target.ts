@@ -48,6 +48,8 @@ export interface PolicyCalls {
   readonly keyAcceptable: Array<KeyCall>
   readonly keyProven: Array<KeyCall>
   readonly keyboardInteractive: Array<string>
+  /** user and principal, for each principal the policy was asked to map. */
+  readonly gssapiPrincipal: Array<{ readonly user: string; readonly principal: string }>
 }
 
 const keyCall = (offer: KeyOffer): KeyCall => ({
@@ -63,7 +65,14 @@ export const recording = (inner: AuthPolicyService, calls: PolicyCalls): AuthPol
   keyAcceptable: (offer) => Effect.suspend(() => (calls.keyAcceptable.push(keyCall(offer)), inner.keyAcceptable!(offer))),
   keyProven: (offer) => Effect.suspend(() => (calls.keyProven.push(keyCall(offer)), inner.keyProven!(offer))),
   keyboardInteractive: (user, submethods, client) =>
-    Effect.suspend(() => (calls.keyboardInteractive.push(user), inner.keyboardInteractive!(user, submethods, client)))
+    Effect.suspend(() => (calls.keyboardInteractive.push(user), inner.keyboardInteractive!(user, submethods, client))),
+  // Absent stays absent: the handler's default (krb5_kuserok) is then what runs.
+  ...(inner.gssapiPrincipal
+    ? {
+      gssapiPrincipal: (offer) =>
+        Effect.suspend(() => (calls.gssapiPrincipal.push({ user: offer.user, principal: offer.principal }), inner.gssapiPrincipal!(offer)))
+    }
+    : {})
 })
 
 /** How one connection ended, as `onClosed` saw it. */
@@ -98,7 +107,7 @@ export interface TargetOptions {
 /** Our server for the life of the scope. */
 export const target = (options: TargetOptions = {}) =>
   Effect.gen(function*() {
-    const calls: PolicyCalls = { methods: [], password: [], keyAcceptable: [], keyProven: [], keyboardInteractive: [] }
+    const calls: PolicyCalls = { methods: [], password: [], keyAcceptable: [], keyProven: [], keyboardInteractive: [], gssapiPrincipal: [] }
     const ended: Array<Ended> = []
     const authenticated: Array<Authenticated> = []
     let taken = 0
