@@ -144,10 +144,21 @@ describe("the library depends only on what its API needs", () => {
     .map((file) => file.slice("./dist/".length))
   const reached = new Set(exported.flatMap((entry) => [...reachable(entry)]).filter((s) => !builtin(s)).map(packageOf))
 
-  it("every package an exported module loads is a dependency or a peer", () => {
+  it("every package an exported module loads is a dependency or a peer, or an optional one loaded only on first use", () => {
     const declared = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})])
+    const optional = new Set(Object.keys(pkg.optionalDependencies ?? {}))
     expect(exported.length).toBeGreaterThan(20)
-    expect([...reached].filter((p) => !declared.has(p))).toEqual([])
+    expect([...reached].filter((p) => !declared.has(p) && !optional.has(p))).toEqual([])
+    // An optional package is never imported statically: a missing one must not stop the library loading.
+    const dist = path.join(root, "dist")
+    const files = fs.readdirSync(dist, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".js") && !f.startsWith("cli/"))
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(dist, file), "utf8")
+      for (const name of optional) {
+        expect([file, new RegExp(`^\\s*import[^(]*from\\s*["']${name}["']`, "m").test(text)]).toEqual([file, false])
+      }
+    }
+    expect(optional.has("koffi")).toBe(true)
   })
 
   it("the CLI's packages are devDependencies, bundled, and the library never loads them", () => {
