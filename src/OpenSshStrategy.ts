@@ -336,9 +336,9 @@ const lifetimeText = (seconds: number) => {
 }
 
 /**
- * The gssapi-with-mic step: left out when the config has it off or no GSS-API can be loaded;
- * otherwise it runs, and the note says whose ticket it will use, or why it will fail (it
- * then fails with the library's error before anything is sent, as ssh's does).
+ * The gssapi-with-mic step: left out when the config has it off, no GSS-API can be loaded, or
+ * there is no ticket to use (as ssh passes over the method then, without a word); otherwise
+ * the note says whose ticket it will use and for how long.
  */
 const gssapiStep = (config: HostConfig): Effect.Effect<PlanStep> =>
   Effect.gen(function*() {
@@ -358,9 +358,10 @@ const gssapiStep = (config: HostConfig): Effect.Effect<PlanStep> =>
     const gss = yield* Effect.either(Gssapi.current)
     if (Either.isLeft(gss)) return { ...step, skipped: gss.left.message }
     const ticket = yield* Effect.either(gss.right.credentials({}))
-    if (Either.isLeft(ticket)) return { ...step, note: `no usable ticket: ${ticket.left.message}` }
+    if (Either.isLeft(ticket)) return { ...step, skipped: `no usable Kerberos ticket: ${ticket.left.message}` }
     const { lifetime, principal } = ticket.right
-    return { ...step, note: lifetime > 0 ? `ticket of ${principal}, valid ${lifetimeText(lifetime)}` : `the ticket of ${principal} has expired` }
+    if (lifetime === 0) return { ...step, skipped: `the Kerberos ticket of ${principal} has expired` }
+    return { ...step, note: `ticket of ${principal}, valid ${lifetimeText(lifetime)}` }
   })
 
 /**

@@ -170,6 +170,12 @@ describe.skipIf(skipInterop() || Kdc.skipWithoutKdc())("interop: our gssapi-with
           timeoutMs: 20_000
         })
         expect(off.stdout).toMatch(/1\. gssapi-with-mic .* — skipped: GSSAPIAuthentication is off/)
+        // No ticket: passed over before connecting, with the library's reason, as ssh passes over it.
+        const none = yield* Sshd.run(process.execPath, [...args("yes"), "--dry-run"], {
+          env: { ...env, KRB5CCNAME: `FILE:${realm.dir}/never-made.ccache` },
+          timeoutMs: 20_000
+        })
+        expect(none.stdout).toMatch(/1\. gssapi-with-mic .* — skipped: no usable Kerberos ticket: gss_acquire_cred_from: No credentials were supplied/)
       }))
 
     it.scoped("without the optional binding: the gssapi step is skipped with the reason, and the key logs in", () =>
