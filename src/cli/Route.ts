@@ -25,6 +25,7 @@ import type * as DirectTcpip from "../connection/DirectTcpip.js"
 import * as AuthHandler from "../handler/AuthHandler.js"
 import * as OpenSshStrategy from "../OpenSshStrategy.js"
 import type { Prompter } from "../sources/Prompter.js"
+import { supported } from "../transport/Algorithms.js"
 import type { SshConnection } from "../transport/Handshake.js"
 import { acceptAnyInsecure, type HostKeyPolicy, type HostKeyRejected } from "../transport/HostKeyPolicy.js"
 import * as Jump from "../transport/Jump.js"
@@ -165,7 +166,11 @@ const connectionOptions = (
   checked: { readonly policy: HostKeyPolicy; readonly hostKeyAlgorithms: ReadonlyArray<string> | undefined }
 ): ConnectionOptions => ({
   hostKeyPolicy: checked.policy,
-  ...(checked.hostKeyAlgorithms ? { algorithms: { hostKey: checked.hostKeyAlgorithms } } : {}),
+  algorithms: {
+    // The names ssh knows and we do not have (group-exchange, group18) are left out, as ssh leaves out what the server lacks.
+    kex: config.kexAlgorithms.filter((name) => supported.kex.has(name)),
+    ...(checked.hostKeyAlgorithms ? { hostKey: checked.hostKeyAlgorithms } : {})
+  },
   // ssh's ConnectTimeout bounds the connect and the identification line; we also bound each kex step with it.
   ...(config.connectTimeout !== undefined
     ? { connectTimeout: `${config.connectTimeout} seconds`, handshakeTimeout: `${config.connectTimeout} seconds` }

@@ -16,7 +16,13 @@ import { matchPattern } from "./Patterns.js"
 export const assemble = (
   spec: string | undefined,
   defaults: ReadonlyArray<string>,
-  all: ReadonlyArray<string>
+  all: ReadonlyArray<string>,
+  options: {
+    /** How ssh names the list in its complaint. */
+    readonly what?: string
+    /** Patterns only in a `-` list (ssh's KexAlgorithms); elsewhere a pattern is an unknown name. */
+    readonly patternsOnlyToRemove?: boolean
+  } = {}
 ): Either.Either<ReadonlyArray<string>, string> => {
   if (spec === undefined) return Either.right(defaults)
   const op = spec[0]
@@ -24,8 +30,8 @@ export const assemble = (
   const expand = (list: ReadonlyArray<string>) => all.filter((a) => list.some((p) => matchPattern(a, p, false)))
   if (op === "-") return Either.right(defaults.filter((d) => !names.some((p) => matchPattern(d, p, false))))
   const wanted = expand(names)
-  const unknown = names.filter((n) => !/[*?]/.test(n) && !all.includes(n))
-  if (unknown.length > 0) return Either.left(`Bad key types '${spec}'.`)
+  const unknown = names.filter((n) => (options.patternsOnlyToRemove || !/[*?]/.test(n)) && !all.includes(n))
+  if (unknown.length > 0) return Either.left(`Bad ${options.what ?? "key types"} '${spec}'.`)
   // Patterns expand in the order ssh knows the algorithms; plain names keep their order.
   const ordered = names.flatMap((n) => (/[*?]/.test(n) ? wanted.filter((a) => matchPattern(a, n, false)) : [n]))
   const unique = [...new Set(ordered)]

@@ -102,6 +102,53 @@ export const loginGraceTime = 120
 export const execTimeoutMs = 10_000
 
 /**
+ * `KexAlgorithms` when the config leaves it alone: OpenSSH 10's order, hybrid post-quantum
+ * methods first (ssh 9.2 here predates ML-KEM; its list is the same less that one and the
+ * sntrup761 name without @openssh.com).
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const kexAlgorithms: ReadonlyArray<string> = [
+  "mlkem768x25519-sha256",
+  "sntrup761x25519-sha512",
+  "sntrup761x25519-sha512@openssh.com",
+  "curve25519-sha256",
+  "curve25519-sha256@libssh.org",
+  "ecdh-sha2-nistp256",
+  "ecdh-sha2-nistp384",
+  "ecdh-sha2-nistp521",
+  "diffie-hellman-group-exchange-sha256",
+  "diffie-hellman-group16-sha512",
+  "diffie-hellman-group18-sha512",
+  "diffie-hellman-group14-sha256"
+]
+
+/**
+ * Every kex method ssh knows, in its order: what `+`, `-` and `^` lists may name.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const allKexAlgorithms: ReadonlyArray<string> = [
+  "diffie-hellman-group1-sha1",
+  "diffie-hellman-group14-sha1",
+  "diffie-hellman-group14-sha256",
+  "diffie-hellman-group16-sha512",
+  "diffie-hellman-group18-sha512",
+  "diffie-hellman-group-exchange-sha1",
+  "diffie-hellman-group-exchange-sha256",
+  "ecdh-sha2-nistp256",
+  "ecdh-sha2-nistp384",
+  "ecdh-sha2-nistp521",
+  "curve25519-sha256",
+  "curve25519-sha256@libssh.org",
+  "sntrup761x25519-sha512",
+  "sntrup761x25519-sha512@openssh.com",
+  "mlkem768x25519-sha256"
+]
+
+/**
  * `HostKeyAlgorithms` and `PubkeyAcceptedAlgorithms` when the config leaves them alone.
  *
  * @since 0.1.0

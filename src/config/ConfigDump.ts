@@ -59,6 +59,7 @@ export const dump = (raw: RawConfig, config: HostConfig): ReadonlyArray<string> 
   put("hostkeyalgorithms", config.effectiveHostKeyAlgorithms.join(","))
   put("hostkeyalias", config.hostKeyAlias)
   put("pubkeyacceptedalgorithms", config.pubkeyAcceptedAlgorithms.join(","))
+  put("kexalgorithms", config.kexAlgorithms.join(","))
   put("preferredauthentications", config.preferredAuthentications?.join(","))
   for (const f of identityFilesAsWritten(raw)) put("identityfile", f.path)
   for (const args of raw.lists.get("certificatefile") ?? []) put("certificatefile", args[0])

@@ -123,6 +123,8 @@ export class HostConfig extends Schema.Class<HostConfig>("HostConfig")({
   /** As the config sets it; unset, the transport offers the types known_hosts holds first. */
   hostKeyAlgorithms: Schema.optional(Schema.Array(Schema.String)),
   pubkeyAcceptedAlgorithms: Schema.Array(Schema.String),
+  /** `KexAlgorithms` assembled over OpenSSH 10's defaults (`+`, `-`, `^` as ssh takes them), names we lack included. */
+  kexAlgorithms: Schema.Array(Schema.String),
   /** `ProxyJump`'s hops, as written (`a,b,c`; `none` is unset). */
   proxyJump: Schema.optional(Schema.String),
   /** `ProxyCommand`'s command line, as written, `%` tokens unexpanded (`none` is unset). */
@@ -204,6 +206,11 @@ export const decode = (raw: RawConfig): Either.Either<HostConfig, ConfigError> =
     if (Either.isLeft(assembled)) return bad(`${keyword}: ${assembled.left}`)
     algorithms[keyword] = assembled.right
   }
+  const kex = AlgorithmList.assemble(value("kexalgorithms"), Defaults.kexAlgorithms, Defaults.allKexAlgorithms, {
+    what: "SSH2 KexAlgorithms",
+    patternsOnlyToRemove: true
+  })
+  if (Either.isLeft(kex)) return bad(`kexalgorithms: ${kex.left}`)
   const port = Number(value("port") ?? Defaults.port)
   if (!Number.isInteger(port) || port < 1 || port > 65535) return bad(`Bad port '${value("port")}'.`)
   const tokens = tokensOf(raw, raw.host, raw.values)
@@ -238,6 +245,7 @@ export const decode = (raw: RawConfig): Either.Either<HostConfig, ConfigError> =
       ...(value("hostkeyalias") !== undefined ? { hostKeyAlias: value("hostkeyalias")! } : {}),
       ...(raw.values.has("hostkeyalgorithms") ? { hostKeyAlgorithms: algorithms.hostkeyalgorithms } : {}),
       pubkeyAcceptedAlgorithms: algorithms.pubkeyacceptedalgorithms,
+      kexAlgorithms: kex.right,
       ...(value("proxyjump") !== undefined && value("proxyjump")!.toLowerCase() !== "none" ? { proxyJump: value("proxyjump")! } : {}),
       ...(value("proxycommand") !== undefined && value("proxycommand")!.toLowerCase() !== "none" ? { proxyCommand: value("proxycommand")! } : {}),
       proxyUseFdpass: yesNo(value("proxyusefdpass"), false)

@@ -79,6 +79,7 @@ const acted: Record<string, Keyword> = {
   globalknownhostsfile: { check: oneArg },
   stricthostkeychecking: { check: single(oneOf([...flagValues, "off", "ask", "accept-new"])) },
   hostkeyalgorithms: { check: single(oneArg) },
+  kexalgorithms: { check: single(oneArg) },
   pubkeyacceptedalgorithms: { check: single(oneArg) },
   hostkeyalias: { check: single(oneArg) },
   addkeystoagent: {
@@ -108,7 +109,7 @@ ciphers clearallforwardings compression connectionattempts controlmaster control
 enableescapecommandline enablesshkeysign escapechar exitonforwardfailure fingerprinthash
 forkafterauthentication forwardagent forwardx11 forwardx11timeout forwardx11trusted gatewayports
 gssapikeyexchange gssapiclientidentity gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms hostbasedacceptedalgorithms
-hostbasedauthentication ipqos kbdinteractivedevices kexalgorithms knownhostscommand localcommand
+hostbasedauthentication ipqos kbdinteractivedevices knownhostscommand localcommand
 loglevel logverbose macs nohostauthenticationforlocalhost permitlocalcommand permitremoteopen
 pkcs11provider rekeylimit remotecommand requesttty requiredrsasize
 revokedhostkeys securitykeyprovider serveralivecountmax serveraliveinterval sessiontype stdinnull

@@ -63,6 +63,24 @@ export class CurveError extends Schema.TaggedError<CurveError>()("CurveError", {
  * @since 0.1.0
  * @category models
  */
+/**
+ * A key encapsulation mechanism, as the hybrid post-quantum kex methods use one: the client
+ * makes a key pair, the server encapsulates a fresh secret to its public key, the client
+ * decapsulates it. Randomness comes from the caller, so a handshake replays from a seed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Kem {
+  readonly publicKeyLength: number
+  readonly ciphertextLength: number
+  keyPair(random: (n: number) => Uint8Array): { readonly publicKey: Uint8Array; readonly secretKey: Uint8Array }
+  /** Throws CurveError for a malformed public key. */
+  encapsulate(publicKey: Uint8Array, random: (n: number) => Uint8Array): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array }
+  /** Throws CurveError for a ciphertext of the wrong length; a forged one gives an unrelated secret (implicit rejection). */
+  decapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array
+}
+
 export interface Curves {
   /** "node:crypto" or "@noble/curves". */
   readonly name: string
@@ -95,4 +113,6 @@ export interface Curves {
     /** Verifies with the same hash rule; high-S signatures are valid (SSH does not normalise S). */
     verify(curve: NistCurve, publicKey: Uint8Array, message: Uint8Array, signature: EcdsaSignature): boolean
   }
+  /** ML-KEM-768 (FIPS 203), for mlkem768x25519-sha256. */
+  readonly mlkem768: Kem
 }

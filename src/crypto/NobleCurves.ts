@@ -8,6 +8,7 @@ import { ed25519, x25519 } from "@noble/curves/ed25519.js"
 import { p256, p384, p521 } from "@noble/curves/nist.js"
 import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
+import { mlkem768 } from "./MlKem.js"
 
 // Each curve's prehash is its SSH hash (RFC 5656 §6.2.1): SHA-256, SHA-384, SHA-512.
 const nist = {
@@ -92,5 +93,6 @@ export const nobleCurves: Curves = {
         return false
       }
     }
-  }
+  },
+  mlkem768
 }

@@ -7,6 +7,7 @@ import * as crypto from "node:crypto"
 import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
 import { signingKey, verifyingKey } from "./KeyObjects.js"
+import { mlkem768 } from "./MlKem.js"
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64url")
 const fromB64u = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? "", "base64url"))
@@ -133,5 +134,7 @@ export const nodeCurves: Curves = {
         return false
       }
     }
-  }
+  },
+  // Node 20's OpenSSL has no ML-KEM: the portable implementation, as in nobleCurves.
+  mlkem768
 }

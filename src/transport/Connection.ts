@@ -148,6 +148,10 @@ interface KexState {
 
 const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => (parts.length === 1 ? parts[0] : Buffer.concat(parts))
 
+/** K as the method puts it into the exchange hash and the key derivation. */
+const encodeSecret = (method: KexMethod, secret: Uint8Array): Uint8Array =>
+  encode((w) => (method.secretEncoding === "string" ? w.string(secret) : w.mpintUnsigned(secret)))
+
 const hash = (algorithm: string, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   const h = crypto.createHash(algorithm)
   for (const p of parts) h.update(p)
@@ -746,7 +750,7 @@ export class Connection {
       throw kexFailed(`unusable host key: ${e.message}`, e)
     })
     const signatureAlgorithm = certificate !== undefined ? Certificate.signatureAlgorithmOf(neg.hostKey) : neg.hostKey
-    const K = encode((w) => w.mpintUnsigned(parsed.server.sharedSecret))
+    const K = encodeSecret(method, parsed.server.sharedSecret)
     const H = this.exchangeHash(method, parsed.hostKeyBlob, state.exchange!.clientPublic, parsed.server.encoded, K)
     const valid = Either.getOrElse(PublicKey.verify(this.options.curves, key, parsed.signature, H, [signatureAlgorithm]), (e) => {
       throw kexFailed(`host key signature: ${e.message}`, e)
@@ -802,7 +806,7 @@ export class Connection {
         : kexFailed(`could not process KEXDH_INIT: ${String(e)}`, e)
     }
     const hostKey = this.hostKeyFor(neg.hostKey)
-    const K = encode((w) => w.mpintUnsigned(response.sharedSecret))
+    const K = encodeSecret(method, response.sharedSecret)
     const H = this.exchangeHash(method, hostKey.publicKey.blob, response.clientEncoded, response.serverEncoded, K)
     this.sessionId ??= H
     const signature = signSync(this.options.curves, hostKey, neg.hostKey, H)

@@ -43,10 +43,12 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       expect(r.code).toBe(0)
       expect(r.stdout.trim().split("\n")).toEqual([
         "plan for deploy@web.example port 2222:",
-        "1. publickey agent from agent — skipped: no ssh-agent: SSH_AUTH_SOCK is not set",
-        `2. publickey identity file ssh-ed25519 ${yield* fingerprint(first)} [ssh-ed25519] from IdentityFile ${first}`,
-        `3. publickey identity file ssh-ed25519 ${yield* fingerprint(second)} [ssh-ed25519] from IdentityFile ${second}`,
-        "4. keyboard-interactive keyboard-interactive from KbdInteractiveAuthentication — skipped: no terminal to prompt on"
+        // The config names no GSSAPIAuthentication: off, as in ssh.
+        "1. gssapi-with-mic Kerberos ticket for host@web.example from GSSAPIAuthentication — skipped: GSSAPIAuthentication is off",
+        "2. publickey agent from agent — skipped: no ssh-agent: SSH_AUTH_SOCK is not set",
+        `3. publickey identity file ssh-ed25519 ${yield* fingerprint(first)} [ssh-ed25519] from IdentityFile ${first}`,
+        `4. publickey identity file ssh-ed25519 ${yield* fingerprint(second)} [ssh-ed25519] from IdentityFile ${second}`,
+        "5. keyboard-interactive keyboard-interactive from KbdInteractiveAuthentication — skipped: no terminal to prompt on"
       ])
     }))
 
@@ -77,7 +79,7 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l))
       expect(at(/^debug2: local client KEXINIT proposal$/)).toBeGreaterThanOrEqual(0)
       expect(lines[at(/^debug2: local client KEXINIT proposal$/) + 1]).toMatch(
-        /^debug2: KEX algorithms: curve25519-sha256,.*,ext-info-c,kex-strict-c-v00@openssh\.com$/
+        /^debug2: KEX algorithms: mlkem768x25519-sha256,.*curve25519-sha256,.*,ext-info-c,kex-strict-c-v00@openssh\.com$/
       )
       expect(at(/^debug2: peer server KEXINIT proposal$/)).toBeGreaterThan(at(/^debug2: local client KEXINIT proposal$/))
       // sshd's own list, as its config prints it.

@@ -156,6 +156,16 @@ const cases: ReadonlyArray<Case> = [
   { name: "IgnoreUnknown", config: "IgnoreUnknown UseKeychain,AddressFamilyX\nUseKeychain yes\nUser ignoring\n", host: "x" },
   { name: "tokens in IdentityFile are printed as written", config: "IdentityFile ~/.ssh/id_%h_%r\n", host: "x" },
   {
+    name: "KexAlgorithms replacing the default",
+    config: "Host x\n  KexAlgorithms curve25519-sha256,ecdh-sha2-nistp521,diffie-hellman-group14-sha256\n",
+    host: "x"
+  },
+  {
+    name: "KexAlgorithms, first value wins",
+    config: "Host x\n  KexAlgorithms ecdh-sha2-nistp384,curve25519-sha256\nHost *\n  KexAlgorithms diffie-hellman-group14-sha256\n",
+    host: "x"
+  },
+  {
     name: "GSSAPI settings",
     config:
       "Host krb\n  GSSAPIAuthentication yes\n  GSSAPIDelegateCredentials yes\n  GSSAPIServerIdentity kdc-named.example\nHost *\n  GSSAPIAuthentication no\n",
@@ -251,6 +261,10 @@ describe.skipIf(!hasTool("ssh"))("ssh_config resolution, judged by ssh -G", () =
       const ours = byKeyword(ConfigDump.dump(raw, config))
       const theirs = byKeyword(oracle.stdout.split("\n"))
       for (const [keyword, values] of ours) {
+        // ssh here is 9.2, whose default kex list predates ML-KEM; ours is OpenSSH 10's. Only
+        // a list that replaces the default is the same on both (test/config/KexAlgorithms.test.ts
+        // holds +, - and ^ to OpenSSH 10).
+        if (keyword === "kexalgorithms" && !/^KexAlgorithms [^+^-]/m.test(c.config)) continue
         expect([keyword, values]).toEqual([keyword, theirs.get(keyword) ?? []])
       }
       // And nothing ssh prints for a keyword we print is missing on our side.

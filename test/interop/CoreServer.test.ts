@@ -18,7 +18,7 @@ import { kexMethods } from "../../src/transport/kex/KexMethod.js"
 import { coreServer } from "../support/CoreServer.js"
 import { isCI } from "../support/Env.js"
 import { run } from "../support/Sshd.js"
-import { hasTool, requireTool } from "../support/Tools.js"
+import { hasTool, openSshHasKex, requireTool } from "../support/Tools.js"
 
 const hostKeys = [
   PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32)),
@@ -57,7 +57,10 @@ describe.skipIf(!hasTool("ssh"))("the core's server role against OpenSSH's ssh",
     ...["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "rsa-sha2-512", "rsa-sha2-256"].map((alg) =>
       [`host key ${alg}`, [`HostKeyAlgorithms=${alg}`], new RegExp(`kex: host key algorithm: ${alg}`)] as const
     ),
-    ...[...kexMethods.keys()].map((kex) => [`kex ${kex}`, [`KexAlgorithms=${kex}`], new RegExp(`kex: algorithm: ${kex.replace(/[.@]/g, "\\$&")}`)] as const),
+    // Only what this ssh has: 9.2 lacks ML-KEM, which the OpenSSH 10 transcript covers.
+    ...[...kexMethods.keys()].filter(openSshHasKex).map((kex) =>
+      [`kex ${kex}`, [`KexAlgorithms=${kex}`], new RegExp(`kex: algorithm: ${kex.replace(/[.@]/g, "\\$&")}`)] as const
+    ),
     ...["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr"].map((cipher) =>
       [`cipher ${cipher}`, [`Ciphers=${cipher}`], new RegExp(`kex: client->server cipher: ${cipher.replace(/[.@]/g, "\\$&")}`)] as const
     ),

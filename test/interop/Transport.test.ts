@@ -18,6 +18,7 @@ import { logOnFailure } from "../support/LogOnFailure.js"
 import { passwordLogin, pingPayload } from "../support/PasswordLogin.js"
 import * as Sshd from "../support/Sshd.js"
 import { tamperProxy } from "../support/Tamper.js"
+import { openSshHasKex } from "../support/Tools.js"
 
 class HostKeys extends Context.Tag("test/HostKeys")<HostKeys, Sshd.HostKeys>() {}
 
@@ -46,7 +47,8 @@ const serverAndClient = (config: ReadonlyArray<string>, client: Partial<TcpOptio
 describe.skipIf(skipInterop())("interop: transport against OpenSSH", () => {
   layer(Layer.scoped(HostKeys, Sshd.makeHostKeys()), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     describe("handshake matrix: every kex × host key algorithm, forced in sshd's config", () => {
-      for (const kex of defaultPreferences.kex) {
+      // Only what this sshd has: 9.2 lacks ML-KEM, which the OpenSSH 10 transcript covers.
+      for (const kex of defaultPreferences.kex.filter(openSshHasKex)) {
         for (const hostKey of defaultPreferences.hostKey) {
           it.scoped(`${kex} × ${hostKey}`, () =>
             Effect.gen(function*() {

@@ -27,3 +27,23 @@ export const requireTool = (name: string): void => {
   hasTool(name)
   if (!found.get(name)) throw new Error(`CI=true but ${name} is not installed (.ci/run installs it)`)
 }
+
+let openSshKex: ReadonlySet<string> | undefined
+
+/**
+ * The kex methods this machine's OpenSSH has (`ssh -Q kex`): Debian's 9.2 predates ML-KEM, so
+ * the interop matrices leave mlkem768x25519-sha256 to the transcript recorded from OpenSSH 10
+ * (test/transport/MlKemTranscript.test.ts) and say so.
+ */
+export const openSshHasKex = (name: string): boolean => {
+  if (openSshKex === undefined) {
+    try {
+      openSshKex = new Set(execFileSync("ssh", ["-Q", "kex"], { encoding: "utf8", timeout: 10_000 }).split("\n").filter((l) => l !== ""))
+    } catch {
+      openSshKex = new Set()
+    }
+  }
+  const has = openSshKex.has(name)
+  if (!has) console.warn(`\n*** ${name}: this OpenSSH does not have it; the interop matrices leave it out ***\n`)
+  return has
+}

@@ -326,8 +326,10 @@ describe("strict kex (Terrapin, CVE-2023-48795)", () => {
 
     it.scopedLive("a server that prefers what we prefer takes the guess: one KEXDH_INIT", () =>
       Effect.gen(function*() {
-        const packets = yield* run(["curve25519-sha256"])
+        const packets = yield* run(["mlkem768x25519-sha256"])
         expect(packets.map((p) => p[0])).toEqual([MessageNumber.KEXINIT, MessageNumber.KEXDH_INIT])
+        // Our first choice, as OpenSSH 10 has it: ML-KEM-768's public key and X25519's.
+        expect(kexdhInitKeyLength(packets[1])).toBe(1184 + 32)
         // first_kex_packet_follows is the byte before the reserved uint32 at the end.
         const kexinit = packets[0]
         expect(kexinit[kexinit.length - 5]).toBe(1)
@@ -337,12 +339,13 @@ describe("strict kex (Terrapin, CVE-2023-48795)", () => {
       Effect.gen(function*() {
         const packets = yield* run(["ecdh-sha2-nistp256"])
         expect(packets.map((p) => p[0])).toEqual([MessageNumber.KEXINIT, MessageNumber.KEXDH_INIT, MessageNumber.KEXDH_INIT])
-        expect(packets.slice(1).map(kexdhInitKeyLength)).toEqual([32, 65])
+        expect(packets.slice(1).map(kexdhInitKeyLength)).toEqual([1184 + 32, 65])
       }))
 
     it.scopedLive("negotiation still on the guessed method: the same value is sent again", () =>
       Effect.gen(function*() {
-        const packets = yield* run(["sntrup761x25519-sha512@openssh.com", "curve25519-sha256"])
+        // A first choice we do not have (the server's), then our guess.
+        const packets = yield* run(["diffie-hellman-group-exchange-sha256", "mlkem768x25519-sha256"])
         expect(packets.map((p) => p[0])).toEqual([MessageNumber.KEXINIT, MessageNumber.KEXDH_INIT, MessageNumber.KEXDH_INIT])
         expect(Buffer.from(packets[1]).equals(Buffer.from(packets[2]))).toBe(true)
       }))

@@ -8,10 +8,13 @@
  * - curve25519-sha256 and its @libssh.org alias (RFC 8731)
  * - ecdh-sha2-nistp256/384/521 (RFC 5656 §4)
  * - diffie-hellman-group14-sha256 and diffie-hellman-group16-sha512 (RFC 8268, groups of RFC 3526)
+ * - mlkem768x25519-sha256: ML-KEM-768 and X25519, hybrid (OpenSSH 9.9,
+ *   draft-ietf-sshm-mlkem-hybrid-kex)
  *
  * @since 0.1.0
  */
 import * as crypto from "node:crypto"
+import type { Kem } from "../../crypto/CurveOps.js"
 import type { Curves, NistCurve } from "../../crypto/Curves.js"
 import type { Reader } from "../../wire/Reader.js"
 import { encode } from "../../wire/Writer.js"
@@ -56,6 +59,11 @@ export interface KexMethod {
   readonly name: string
   /** The exchange hash and key derivation hash. */
   readonly hash: "sha256" | "sha384" | "sha512"
+  /**
+   * How K enters the exchange hash and the key derivation: an mpint (RFC 4253 §8), or, for
+   * the hybrid post-quantum methods, a string (OpenSSH's kexmlkem768x25519.c).
+   */
+  readonly secretEncoding: "mpint" | "string"
   /** The client half: a fresh ephemeral value. `random` feeds the methods that draw their own. */
   start(curves: Curves, random: (n: number) => Uint8Array): KexExchange
   /**
@@ -75,6 +83,7 @@ const consumed = <A>(r: Reader, f: () => A): { readonly value: A; readonly encod
 const curve25519 = (name: string): KexMethod => ({
   name,
   hash: "sha256",
+  secretEncoding: "mpint",
   start(curves) {
     const pair = curves.x25519.generateKeyPair()
     return {
@@ -96,6 +105,7 @@ const curve25519 = (name: string): KexMethod => ({
 const ecdh = (name: string, curve: NistCurve, hash: KexMethod["hash"]): KexMethod => ({
   name,
   hash,
+  secretEncoding: "mpint",
   start(curves) {
     const pair = curves.ecdh.generateKeyPair(curve)
     return {
@@ -132,6 +142,7 @@ const checkRange = (r: Reader, field: string, value: Uint8Array, prime: bigint) 
 const modp = (name: string, group: "modp14" | "modp16", hash: KexMethod["hash"]): KexMethod => ({
   name,
   hash,
+  secretEncoding: "mpint",
   start(_curves, random) {
     const { dh, prime } = dhPair(group, random)
     return {
@@ -156,6 +167,52 @@ const modp = (name: string, group: "modp14" | "modp16", hash: KexMethod["hash"])
 })
 
 /**
+ * A hybrid of a KEM and X25519, as OpenSSH runs it: the client sends its KEM public key and
+ * X25519 key in one string, the server its ciphertext and X25519 key, and K is the hash of
+ * the KEM's secret followed by the raw X25519 secret, encoded as a string.
+ */
+const hybrid = (name: string, kemOf: (curves: Curves) => Kem, hash: KexMethod["hash"]): KexMethod => ({
+  name,
+  hash,
+  secretEncoding: "string",
+  start(curves, random) {
+    const kem = kemOf(curves)
+    const pq = kem.keyPair(random)
+    const classical = curves.x25519.generateKeyPair()
+    return {
+      clientPublic: encode((w) => w.string(concat([pq.publicKey, classical.publicKey])), kem.publicKeyLength + 40),
+      readServerPublic(r) {
+        const { encoded, value } = consumed(r, () => r.string("S_REPLY"))
+        if (value.length !== kem.ciphertextLength + 32) r.fail("S_REPLY", `${value.length} bytes, not ${kem.ciphertextLength + 32}`)
+        const pqSecret = kem.decapsulate(value.subarray(0, kem.ciphertextLength), pq.secretKey)
+        const classicalSecret = curves.x25519.sharedSecret(classical.privateKey, value.subarray(kem.ciphertextLength))
+        return { encoded, sharedSecret: digest(hash, pqSecret, classicalSecret) }
+      }
+    }
+  },
+  respond(curves, random, r) {
+    const kem = kemOf(curves)
+    const { encoded, value } = consumed(r, () => r.string("C_INIT"))
+    if (value.length !== kem.publicKeyLength + 32) r.fail("C_INIT", `${value.length} bytes, not ${kem.publicKeyLength + 32}`)
+    const { ciphertext, sharedSecret: pqSecret } = kem.encapsulate(value.subarray(0, kem.publicKeyLength), random)
+    const classical = curves.x25519.generateKeyPair()
+    const classicalSecret = curves.x25519.sharedSecret(classical.privateKey, value.subarray(kem.publicKeyLength))
+    return {
+      clientEncoded: encoded,
+      serverEncoded: encode((w) => w.string(concat([ciphertext, classical.publicKey])), kem.ciphertextLength + 40),
+      sharedSecret: digest(hash, pqSecret, classicalSecret)
+    }
+  }
+})
+
+const concat = (parts: ReadonlyArray<Uint8Array>) => new Uint8Array(Buffer.concat(parts))
+const digest = (hash: KexMethod["hash"], ...parts: ReadonlyArray<Uint8Array>) => {
+  const h = crypto.createHash(hash)
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest())
+}
+
+/**
  * Every supported kex method, by name.
  *
  * @since 0.1.0
@@ -163,6 +220,7 @@ const modp = (name: string, group: "modp14" | "modp16", hash: KexMethod["hash"])
  */
 export const kexMethods: ReadonlyMap<string, KexMethod> = new Map(
   [
+    hybrid("mlkem768x25519-sha256", (curves) => curves.mlkem768, "sha256"),
     curve25519("curve25519-sha256"),
     curve25519("curve25519-sha256@libssh.org"),
     ecdh("ecdh-sha2-nistp256", "P-256", "sha256"),

@@ -1,0 +1,65 @@
+/**
+ * ML-KEM-768 (FIPS 203) behind the `Kem` interface, against NIST's ACVP vectors (the file
+ * test/crypto/vectors/ML-KEM-768.json says where each comes from): key generation from d and
+ * z through our injected random source, encapsulation from m, decapsulation (of valid and of
+ * modified ciphertexts: implicit rejection), and the encapsulation-key check, with C2SP's
+ * keys whose coefficients are not reduced.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { CurveError } from "../../src/crypto/CurveOps.js"
+import { mlkem768 } from "../../src/crypto/MlKem.js"
+
+interface Vectors {
+  readonly keyGen: ReadonlyArray<{ readonly tcId: number; readonly d: string; readonly z: string; readonly ek: string; readonly dk: string }>
+  readonly encapsulation: ReadonlyArray<{ readonly tcId: number; readonly ek: string; readonly m: string; readonly c: string; readonly k: string }>
+  readonly decapsulation: ReadonlyArray<{ readonly tcId: number; readonly dk: string; readonly c: string; readonly k: string }>
+  readonly encapsulationKeyCheck: ReadonlyArray<{ readonly tcId: number; readonly ek: string; readonly testPassed: boolean }>
+  readonly invalidEncapsulationKeys: ReadonlyArray<string>
+}
+const vectors = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "vectors/ML-KEM-768.json"), "utf8")) as Vectors
+const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"))
+const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex").toUpperCase()
+
+/** A random source that hands out `chunks` in order, and fails if asked for anything else. */
+const fixed = (...chunks: ReadonlyArray<Uint8Array>) => {
+  const queue = [...chunks]
+  return (n: number) => {
+    const next = queue.shift()
+    if (next === undefined || next.length !== n) throw new Error(`random(${n}) not scripted`)
+    return next
+  }
+}
+
+describe("ML-KEM-768", () => {
+  it.each(vectors.keyGen)("ACVP keyGen $tcId: d and z (64 bytes of our random source, d first) make ek and dk", (v) => {
+    const pair = mlkem768.keyPair(fixed(new Uint8Array(Buffer.concat([hex(v.d), hex(v.z)]))))
+    expect(toHex(pair.publicKey)).toBe(v.ek.toUpperCase())
+    expect(toHex(pair.secretKey)).toBe(v.dk.toUpperCase())
+  })
+
+  it.each(vectors.encapsulation)("ACVP encapsulation $tcId: m makes c and K", (v) => {
+    const sent = mlkem768.encapsulate(hex(v.ek), fixed(hex(v.m)))
+    expect(toHex(sent.ciphertext)).toBe(v.c.toUpperCase())
+    expect(toHex(sent.sharedSecret)).toBe(v.k.toUpperCase())
+  })
+
+  it.each(vectors.decapsulation)("ACVP decapsulation $tcId (a modified ciphertext gives the implicit-rejection secret)", (v) => {
+    expect(toHex(mlkem768.decapsulate(hex(v.c), hex(v.dk)))).toBe(v.k.toUpperCase())
+  })
+
+  it("ACVP's encapsulation-key check, and keys with a coefficient of q or more: refused with a CurveError; wrong lengths too", () => {
+    expect(vectors.encapsulationKeyCheck.some((v) => !v.testPassed)).toBe(true)
+    for (const v of vectors.encapsulationKeyCheck) {
+      const encapsulate = () => mlkem768.encapsulate(hex(v.ek), () => new Uint8Array(32))
+      if (v.testPassed) expect(encapsulate).not.toThrow()
+      else expect(encapsulate, `tcId ${v.tcId}`).toThrow(CurveError)
+    }
+    for (const ek of vectors.invalidEncapsulationKeys) {
+      expect(() => mlkem768.encapsulate(hex(ek), () => new Uint8Array(32))).toThrow(CurveError)
+    }
+    expect(() => mlkem768.encapsulate(new Uint8Array(1183), () => new Uint8Array(32))).toThrow(/1183 bytes, not 1184/)
+    expect(() => mlkem768.decapsulate(new Uint8Array(1089), new Uint8Array(2400))).toThrow(/1089 bytes, not 1088/)
+  })
+})
