@@ -43,6 +43,22 @@ describe.skipIf(!hasTool("ssh-keygen"))("the OpenSSH plan", () => {
   })
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
+  it("gssapi-with-mic: first in ssh's order, off by default; the service name, delegation and GSSAPIServerIdentity from the config", async () => {
+    const off = await planFor([])
+    expect([off[0].method, off[0].skipped]).toEqual(["gssapi-with-mic", "GSSAPIAuthentication is off"])
+    const on = await planFor(["GSSAPIAuthentication yes", "GSSAPIDelegateCredentials yes", "GSSAPIServerIdentity kdc-named.example"])
+    const step = on[0]
+    expect(step.method).toBe("gssapi-with-mic")
+    expect(step.kind).toBe("Kerberos ticket for host@kdc-named.example, delegated")
+    expect(step.source.toString()).toBe("GssapiWithMic(user=" + step.source.username + ", service=host@kdc-named.example, delegate)")
+    // Where it runs depends on a ticket here; either way the plan says which.
+    expect(step.skipped ?? step.note).toMatch(/Kerberos ticket|ticket of|GSSAPI is not available/)
+    const plain = await planFor(["GSSAPIAuthentication yes"])
+    expect(plain[0].kind).toBe("Kerberos ticket for host@h")
+    const later = await planFor(["GSSAPIAuthentication yes", "PreferredAuthentications publickey,gssapi-with-mic"])
+    expect(later.map((s) => s.method).indexOf("gssapi-with-mic")).toBeGreaterThan(0)
+  })
+
   it("a key with no algorithm in PubkeyAcceptedAlgorithms is dropped before it is sent", async () => {
     const steps = await planFor([`IdentityFile ${keys[0]}`, `IdentityFile ${keys[1]}`, "PubkeyAcceptedAlgorithms rsa-sha2-256"])
     const byPath = (p: string) => steps.find((s) => s.path === p)!
