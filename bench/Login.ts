@@ -12,6 +12,7 @@ import { InMemoryPrivateKey } from "../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import { Transport } from "../src/transport/Transport.js"
+import { BENCH_ALGORITHMS } from "./Harness.js"
 
 export interface LoginOptions {
   readonly port: number
@@ -24,7 +25,7 @@ export interface LoginOptions {
 /** Connects and authenticates on 127.0.0.1; fails if the server does not accept the key. */
 export const ours = (options: LoginOptions) =>
   Effect.gen(function*() {
-    const transport = yield* makeTcp({ host: "127.0.0.1", port: options.port, hostKeyPolicy: acceptAnyInsecure })
+    const transport = yield* makeTcp({ host: "127.0.0.1", port: options.port, hostKeyPolicy: acceptAnyInsecure, algorithms: BENCH_ALGORITHMS })
     const source = new InMemoryPrivateKey({ username: options.user, key: options.key, skipQuery: options.skipQuery ?? true })
     const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(
       Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))

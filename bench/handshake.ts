@@ -8,7 +8,20 @@ import * as os from "node:os"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { coreOnly, effectSocketBanner, formatRows, inProcess, measureAll, rawBanner, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP } from "./Harness.js"
+import {
+  BENCH_ALGORITHMS,
+  coreOnly,
+  effectSocketBanner,
+  formatRows,
+  inProcess,
+  measureAll,
+  rawBanner,
+  ROUNDS,
+  runEffect,
+  ssh2Connect,
+  verdict,
+  WARMUP
+} from "./Harness.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
 
@@ -20,7 +33,7 @@ const program = Effect.gen(function*() {
 
   const ours = () =>
     runEffect(Effect.scoped(Effect.gen(function*() {
-      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure })
+      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure, algorithms: BENCH_ALGORITHMS })
       yield* c.requestService("ssh-userauth")
       negotiated = `${c.algorithms.kex}, ${c.algorithms.hostKey}, ${c.algorithms.cipherClientToServer}`
     })))

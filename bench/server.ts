@@ -38,7 +38,7 @@ import type { PrivateKey } from "../src/keys/PrivateKey.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { measuredRevision, verdict } from "./Harness.js"
+import { BENCH_ALGORITHMS, measuredRevision, verdict } from "./Harness.js"
 import * as Login from "./Login.js"
 import type { ServerArgs } from "./server/Control.js"
 import * as Proc from "./server/Proc.js"
@@ -118,7 +118,7 @@ const program = Effect.gen(function*() {
   /** What our client negotiated with a server, for the report. */
   const negotiated = (port: number) =>
     Effect.scoped(Effect.gen(function*() {
-      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure })
+      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure, algorithms: BENCH_ALGORITHMS })
       return `${c.algorithms.kex}, ${c.algorithms.hostKey}, ${c.algorithms.cipherClientToServer}`
     }))
 
