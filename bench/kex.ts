@@ -1,0 +1,161 @@
+/**
+ * `npm run bench:kex`: what the post-quantum hybrids cost, in one run, peers side by side.
+ *
+ * 1. sntrup761x25519: our client's kex CPU against OpenSSH `ssh`'s, each with
+ *    sntrup761x25519-sha512 against the same sshd (the test fixture, OpenSSH 9.2). A kex's
+ *    cost is the CPU difference between runs forced to sntrup761x25519 and to curve25519:
+ *    ours in this process (`process.cpuUsage` around handshakes to SERVICE_ACCEPT), ssh's
+ *    as whole processes (`ssh … true` with a key, the children's rusage read by Python's
+ *    `resource`, microseconds, where GNU time's centiseconds would drown it). Target: ours
+ *    ≤ 0.5× OpenSSH's.
+ * 2. mlkem768x25519: our client's handshake CPU with mlkem768x25519-sha256 against with
+ *    curve25519-sha256, to this library's server in a process of its own (sshd 9.2 has no
+ *    ML-KEM). Target: ≤ 1.2×.
+ *
+ * Blocks alternate between the two methods (ABAB…), and medians are taken over blocks.
+ */
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { supported } from "../src/transport/Algorithms.js"
+import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
+import { makeTcp } from "../src/transport/TcpTransport.js"
+import * as Sshd from "../test/support/Sshd.js"
+import { measuredRevision, verdict } from "./Harness.js"
+import type { ServerArgs } from "./server/Control.js"
+import { nodeServer } from "./server/Targets.js"
+import { median } from "./Stats.js"
+
+const N = Number(process.env.BENCH_N ?? 30)
+const BLOCKS = Number(process.env.BENCH_ROUNDS ?? 6)
+const WARMUP = 10
+const SNTRUP = "sntrup761x25519-sha512@openssh.com"
+const CURVE = "curve25519-sha256"
+const MLKEM = "mlkem768x25519-sha256"
+
+const here = (file: string) => path.join(import.meta.dirname, file)
+
+/** Our client's CPU per handshake (to SERVICE_ACCEPT), in ms, over `n` sequential connections with `kex`. */
+const ourHandshakes = (port: number, kex: string, n: number) =>
+  Effect.gen(function*() {
+    const before = process.cpuUsage()
+    for (let i = 0; i < n; i++) {
+      yield* Effect.scoped(Effect.gen(function*() {
+        const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure, algorithms: { kex: [kex] } })
+        if (c.algorithms.kex !== kex) return yield* Effect.die(`negotiated ${c.algorithms.kex}, not ${kex}`)
+        yield* c.requestService("ssh-userauth")
+      }))
+    }
+    const used = process.cpuUsage(before)
+    return (used.user + used.system) / 1000 / n
+  })
+
+/** OpenSSH `ssh`'s CPU per whole process, in ms, over `n` sequential logins with `kex`: the children's rusage. */
+const sshLogins = (args: ReadonlyArray<string>, kex: string, n: number): number => {
+  const script = [
+    "import json, resource, subprocess, sys",
+    "args = json.loads(sys.argv[1]); n = int(sys.argv[2])",
+    "for _ in range(n):",
+    "    r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)",
+    "    if r.returncode != 0: sys.exit('ssh failed: ' + r.stderr.decode()[-300:])",
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)",
+    "print((u.ru_utime + u.ru_stime) * 1000 / n)"
+  ].join("\n")
+  const out = execFileSync("/usr/bin/python3", [
+    "-c",
+    script,
+    JSON.stringify([...args.slice(0, -2), "-o", `KexAlgorithms=${kex}`, ...args.slice(-2)]),
+    String(n)
+  ], {
+    encoding: "utf8",
+    timeout: 600_000
+  })
+  return Number(out.trim())
+}
+
+/** Alternating blocks of two measurements; the medians of each. */
+const alternate = <E>(a: Effect.Effect<number, E>, b: Effect.Effect<number, E>) =>
+  Effect.gen(function*() {
+    const as: Array<number> = []
+    const bs: Array<number> = []
+    for (let i = 0; i < BLOCKS; i++) {
+      as.push(yield* a)
+      bs.push(yield* b)
+    }
+    return { a: median(as), b: median(bs) }
+  })
+
+const program = Effect.gen(function*() {
+  const revision = yield* measuredRevision
+  const lines: Array<string> = [
+    `kex benchmark: ${BLOCKS} alternating blocks of ${N} handshakes or logins per method, after ${WARMUP} warm-up; medians over blocks`,
+    `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · ${revision}`,
+    ""
+  ]
+
+  // 1. sntrup761x25519 against sshd, ours and ssh's.
+  const hostKeys = yield* Sshd.makeHostKeys(["ed25519"])
+  const dir = yield* Sshd.tempDir("bench-kex-")
+  const keyFile = path.join(dir, "id_ed25519")
+  yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", keyFile])
+  const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()] })
+  const knownHosts = path.join(dir, "known_hosts")
+  fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${Sshd.hostKeyLine(hostKeys)}\n`)
+  const sshArgs = [
+    "-F",
+    "/dev/null",
+    "-p",
+    String(sshd.port),
+    "-i",
+    keyFile,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "StrictHostKeyChecking=yes",
+    `${os.userInfo().username}@127.0.0.1`,
+    "true"
+  ]
+  if (supported.kex.has(SNTRUP)) {
+    yield* ourHandshakes(sshd.port, SNTRUP, WARMUP)
+    yield* ourHandshakes(sshd.port, CURVE, WARMUP)
+    sshLogins(sshArgs, SNTRUP, 3)
+    const ours = yield* alternate(ourHandshakes(sshd.port, SNTRUP, N), ourHandshakes(sshd.port, CURVE, N))
+    const ssh = yield* alternate(Effect.sync(() => sshLogins(sshArgs, SNTRUP, N)), Effect.sync(() => sshLogins(sshArgs, CURVE, N)))
+    const ourKex = ours.a - ours.b
+    const sshKex = ssh.a - ssh.b
+    lines.push(
+      `sntrup761x25519 against ${sshd.host}:${sshd.port} (sshd), CPU per handshake or login, ms:`,
+      `  effect-ssh-auth (handshake to SERVICE_ACCEPT)   sntrup761 ${ours.a.toFixed(2)}   curve25519 ${ours.b.toFixed(2)}   kex ${ourKex.toFixed(2)}`,
+      `  OpenSSH ssh (whole process, login, true)        sntrup761 ${ssh.a.toFixed(2)}   curve25519 ${ssh.b.toFixed(2)}   kex ${sshKex.toFixed(2)}`,
+      verdict("sntrup761x25519 kex CPU, ours vs OpenSSH ssh's", ourKex / sshKex, 0.5),
+      ""
+    )
+  } else {
+    lines.push(`sntrup761x25519: this build of the library has no ${SNTRUP} yet`, "")
+  }
+
+  // 2. mlkem768x25519 against our own server, in a process of its own.
+  // Handshakes only: the user table's one user never logs in.
+  const serverArgs: ServerArgs = { hostKeyFile: hostKeys.files.ed25519, user: "bench", publicKeyFile: `${keyFile}.pub` }
+  const server = yield* nodeServer("effect-ssh-auth Server", here("./server/ours.js"), serverArgs)
+  yield* ourHandshakes(server.port, MLKEM, WARMUP)
+  yield* ourHandshakes(server.port, CURVE, WARMUP)
+  const ml = yield* alternate(ourHandshakes(server.port, MLKEM, N), ourHandshakes(server.port, CURVE, N))
+  lines.push(
+    `mlkem768x25519 against 127.0.0.1:${server.port} (this library's server, its own process), our client's CPU per handshake, ms:`,
+    `  mlkem768x25519-sha256 ${ml.a.toFixed(2)}   curve25519-sha256 ${ml.b.toFixed(2)}`,
+    verdict("mlkem768x25519 handshake CPU vs our curve25519 handshake", ml.a / ml.b, 1.2)
+  )
+  console.log(lines.join("\n"))
+})
+
+Effect.runPromise(Effect.scoped(program)).catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
