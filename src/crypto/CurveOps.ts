@@ -60,10 +60,6 @@ export class CurveError extends Schema.TaggedError<CurveError>()("CurveError", {
 }
 
 /**
- * @since 0.1.0
- * @category models
- */
-/**
  * A key encapsulation mechanism, as the hybrid post-quantum kex methods use one: the client
  * makes a key pair, the server encapsulates a fresh secret to its public key, the client
  * decapsulates it. Randomness comes from the caller, so a handshake replays from a seed.
@@ -81,6 +77,10 @@ export interface Kem {
   decapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Curves {
   /** "node:crypto" or "@noble/curves". */
   readonly name: string
