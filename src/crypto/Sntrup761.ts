@@ -592,8 +592,9 @@ export const encapsulate = (publicKey: Uint8Array, random: (n: number) => Uint8A
 /**
  * The shared secret of a ciphertext, with the secret key of {@link keyPair}. A ciphertext
  * that was not made for this key (or was altered) gives a pseudorandom secret derived from
- * the key's rho and the ciphertext, the same each time and computed in the same time
- * (implicit rejection), so the key exchange fails later at the peer's signature or MAC.
+ * the key's rho and the ciphertext, the same each time and by the same operations as a valid
+ * one (implicit rejection): the key exchange then fails later, when the exchange hash and
+ * the host's signature over it do not match.
  * Throws {@link CurveError} when either input has the wrong length.
  *
  * @since 0.1.0
