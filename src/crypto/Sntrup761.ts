@@ -124,14 +124,9 @@ const qInverse = 1 / q
  * x mod m in −(m−1)/2 … (m−1)/2, for an odd m and an integer |x| < 2^50: x − m·round(x/m).
  * x/m is never a half-integer (m is odd), so it is at least 1/(2m) from one, and the
  * computed product x·(1/m) is within |x/m|·2^-52 < 1/(4m) of it: the rounding is exact.
+ * Loops write the expression out rather than call this, so that no tier of the JIT has to.
  */
 const freeze = (x: number, m: number, mInverse: number): number => x - m * ((x * mInverse + rounder) - rounder)
-
-/** x mod q, centered, for an integer |x| < 2^50. */
-const freezeQ = (x: number): number => x - q * ((x * qInverse + rounder) - rounder)
-
-/** x mod 3, centered, for an integer |x| < 2^50. */
-const freeze3 = (x: number): number => x - 3 * ((x * (1 / 3) + rounder) - rounder)
 
 /** −1 when x ≠ 0, 0 when x = 0, for a 32-bit x. */
 const nonzeroMask = (x: number): number => (x | -x) >> 31
@@ -161,47 +156,72 @@ const multiplyRow = (bi: number, source: Float64Array, from: number): void => {
   for (let u = 0; u < half; u++) acc[from + u] += bi * source[u]
 }
 
-/** product[0 … p−1] = a·b in Z[x]/(x^p − x − 1), unreduced mod q or 3. */
-const multiply = (a: Float64Array, b: Float64Array): void => {
+// The O(p) passes around the rows stay small separate functions: run a few times per key
+// exchange they are cheap as they are, and the JIT leaves them alone instead of spending more
+// compiling them than they cost.
+
+/** packedOdd, packedEven ← a. */
+const pack = (a: Float64Array): void => {
   for (let u = 0; u < half; u++) {
     const even = 2 * u
     packedOdd[u] = (even > 0 ? a[even - 1] : 0) + lane * a[even]
     packedEven[u] = a[even] + (even + 1 < p ? lane * a[even + 1] : 0)
   }
-  // b[2h] meets A[2(t−h)], b[2h+1] meets A[2(t−h)−1].
-  for (let h = 0; h < half; h++) {
-    multiplyRow(b[2 * h], packedEven, h)
-    if (2 * h + 1 < p) multiplyRow(b[2 * h + 1], packedOdd, h)
-  }
+}
+
+/** product ← the two coefficients in each packed sum; packedProduct ← 0. */
+const unpack = (): void => {
   for (let t = 0; t < p; t++) {
     const x = packedProduct[t]
     const high = (x * (1 / lane) + rounder) - rounder
     product[2 * t] = x - lane * high
     product[2 * t + 1] = high
+    packedProduct[t] = 0
   }
-  // x^i = x^(i−p+1) + x^(i−p) for i ≥ p, from the top down.
+}
+
+/** product[0 … p−1] ← product mod x^p − x − 1: x^i = x^(i−p+1) + x^(i−p) for i ≥ p, from the top down. */
+const fold = (): void => {
   for (let i = 2 * p - 2; i >= p; i--) {
     const top = product[i]
     product[i - p + 1] += top
     product[i - p] += top
   }
+}
+
+/** out ← product[0 … p−1] mod m, centered (see {@link freeze}); product ← 0. */
+const freezeProduct = (out: Float64Array, m: number, mInverse: number): void => {
+  for (let i = 0; i < p; i++) {
+    const x = product[i]
+    out[i] = x - m * ((x * mInverse + rounder) - rounder)
+  }
+  product.fill(0)
+}
+
+/** product[0 … p−1] = a·b in Z[x]/(x^p − x − 1), unreduced mod q or 3. */
+const multiply = (a: Float64Array, b: Float64Array): void => {
+  pack(a)
+  // b[2h] meets A[2(t−h)], b[2h+1] meets A[2(t−h)−1].
+  for (let h = 0; h < half; h++) {
+    multiplyRow(b[2 * h], packedEven, h)
+    if (2 * h + 1 < p) multiplyRow(b[2 * h + 1], packedOdd, h)
+  }
+  unpack()
+  fold()
   packedOdd.fill(0)
   packedEven.fill(0)
-  packedProduct.fill(0)
 }
 
 /** out = a·b in R/q, for b small. */
 const multiplyRq = (out: Float64Array, a: Float64Array, b: Float64Array): void => {
   multiply(a, b)
-  for (let i = 0; i < p; i++) out[i] = freezeQ(product[i])
-  product.fill(0)
+  freezeProduct(out, q, qInverse)
 }
 
 /** out = a·b in R/3, for a and b small. */
 const multiplyR3 = (out: Float64Array, a: Float64Array, b: Float64Array): void => {
   multiply(a, b)
-  for (let i = 0; i < p; i++) out[i] = freeze3(product[i])
-  product.fill(0)
+  freezeProduct(out, 3, 1 / 3)
 }
 
 // ----- reciprocals
@@ -278,7 +298,10 @@ const reciprocal = (out: Float64Array, s: Float64Array, m: number, r0: number): 
     if (e & 1) scale = freeze(scale * base, m, mInverse)
     base = freeze(base * base, m, mInverse)
   }
-  for (let i = 0; i < p; i++) out[i] = freeze(scale * v[p - 1 - i], m, mInverse)
+  for (let i = 0; i < p; i++) {
+    const x = scale * v[p - 1 - i]
+    out[i] = x - m * ((x * mInverse + rounder) - rounder)
+  }
   for (const a of [f, g, v, r]) a.fill(0)
   return nonzeroMask(delta)
 }
@@ -521,7 +544,11 @@ const hide = (r: Float64Array, publicKey: Uint8Array, cache: Uint8Array): { read
   const h = decodeRq(publicKey)
   const c = new Float64Array(p)
   multiplyRq(c, h, r)
-  for (let i = 0; i < p; i++) c[i] = c[i] - freeze3(c[i])
+  // Each coefficient to the nearest multiple of 3: c − (c mod 3).
+  for (let i = 0; i < p; i++) {
+    const x = c[i]
+    c[i] = 3 * ((x * (1 / 3) + rounder) - rounder)
+  }
   const ciphertext = new Uint8Array(ciphertextLength)
   ciphertext.set(encodeRounded(c), 0)
   ciphertext.set(hashPrefix(2, hashPrefix(3, rEncoded), cache), roundedBytes)
@@ -613,7 +640,11 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const cf = new Float64Array(p)
   multiplyRq(cf, c, f)
   const e = new Float64Array(p)
-  for (let i = 0; i < p; i++) e[i] = freeze3(freezeQ(3 * cf[i]))
+  for (let i = 0; i < p; i++) {
+    const x = 3 * cf[i]
+    const y = x - q * ((x * qInverse + rounder) - rounder)
+    e[i] = y - 3 * ((y * (1 / 3) + rounder) - rounder)
+  }
   const gInverse = decodeSmall(secretKey, smallBytes)
   const r = new Float64Array(p)
   multiplyR3(r, e, gInverse)
