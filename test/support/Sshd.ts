@@ -121,7 +121,7 @@ export const freePort = Effect.async<number>((resume) => {
 })
 
 /** Resolves once the port answers with an SSH banner; false if it never does within the bound. */
-const answersBanner = (port: number) =>
+export const answersBanner = (port: number) =>
   Effect.async<boolean>((resume) => {
     const socket = net.connect(port, "127.0.0.1")
     let data = ""
