@@ -26,6 +26,7 @@ import * as OpenSshStrategy from "../OpenSshStrategy.js"
 import { CredentialError } from "../sources/AuthSource.js"
 import * as Prompter from "../sources/Prompter.js"
 import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
+import { kexMethods } from "../transport/kex/KexMethod.js"
 import { Transport } from "../transport/Transport.js"
 import { printable, safeJson } from "../wire/PeerText.js"
 import { parseDestination } from "./Destination.js"
@@ -120,6 +121,13 @@ const sshLogger = Logger.make(({ logLevel, message }) => {
   const prefix = LogLevel.greaterThanEqual(logLevel, LogLevel.Warning) ? "Warning" : logLevel._tag === "Trace" ? "debug2" : "debug1"
   process.stderr.write(`${prefix}: ${printable(text)}\n`)
 })
+
+/** What ssh 10.1 prints when the kex it got has no post-quantum part, word for word. */
+const noPostQuantumWarning = [
+  "** WARNING: connection is not using a post-quantum key exchange algorithm.",
+  "** This session may be vulnerable to \"store now, decrypt later\" attacks.",
+  "** The server may need to be upgraded. See https://openssh.com/pq.html"
+]
 
 /** A banner line as printed: escaped first, then cut, so the bound holds for what reaches the terminal. */
 const bannerLine = (line: string): string => {
@@ -314,6 +322,10 @@ export const runConnect = (f: ConnectFlags) =>
       for (const line of describeConnection(transport)) {
         if (line.startsWith("debug1: kex: algorithm:")) { for (const p of describeProposals(transport)) yield* Effect.logTrace(p) }
         yield* Effect.logDebug(line.replace(/^debug1: /, ""))
+      }
+      // OpenSSH 10.1's warning, on the same terms: the config left KexAlgorithms alone and WarnWeakCrypto on.
+      if (!kexMethods.get(transport.algorithms.kex)?.postQuantum && !config.kexAlgorithmsSet && config.warnWeakCrypto) {
+        for (const line of noPostQuantumWarning) yield* Console.error(line)
       }
       const handler = AuthHandler.layerWith({ onBanner: printBanner }).pipe(Layer.provide(Layer.succeed(Transport, transport)))
       return yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))

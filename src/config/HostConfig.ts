@@ -125,6 +125,10 @@ export class HostConfig extends Schema.Class<HostConfig>("HostConfig")({
   pubkeyAcceptedAlgorithms: Schema.Array(Schema.String),
   /** `KexAlgorithms` assembled over OpenSSH 10's defaults (`+`, `-`, `^` as ssh takes them), names we lack included. */
   kexAlgorithms: Schema.Array(Schema.String),
+  /** Whether the config chose KexAlgorithms (then ssh does not warn about a kex without post-quantum protection). */
+  kexAlgorithmsSet: Schema.Boolean,
+  /** OpenSSH 10.1's WarnWeakCrypto: warn when the connection's kex is not post-quantum. Default yes. */
+  warnWeakCrypto: Schema.Boolean,
   /** `ProxyJump`'s hops, as written (`a,b,c`; `none` is unset). */
   proxyJump: Schema.optional(Schema.String),
   /** `ProxyCommand`'s command line, as written, `%` tokens unexpanded (`none` is unset). */
@@ -246,6 +250,8 @@ export const decode = (raw: RawConfig): Either.Either<HostConfig, ConfigError> =
       ...(raw.values.has("hostkeyalgorithms") ? { hostKeyAlgorithms: algorithms.hostkeyalgorithms } : {}),
       pubkeyAcceptedAlgorithms: algorithms.pubkeyacceptedalgorithms,
       kexAlgorithms: kex.right,
+      kexAlgorithmsSet: raw.values.has("kexalgorithms"),
+      warnWeakCrypto: value("warnweakcrypto") === undefined || Keywords.isYes(value("warnweakcrypto")),
       ...(value("proxyjump") !== undefined && value("proxyjump")!.toLowerCase() !== "none" ? { proxyJump: value("proxyjump")! } : {}),
       ...(value("proxycommand") !== undefined && value("proxycommand")!.toLowerCase() !== "none" ? { proxyCommand: value("proxycommand")! } : {}),
       proxyUseFdpass: yesNo(value("proxyusefdpass"), false)

@@ -80,6 +80,8 @@ const acted: Record<string, Keyword> = {
   stricthostkeychecking: { check: single(oneOf([...flagValues, "off", "ask", "accept-new"])) },
   hostkeyalgorithms: { check: single(oneArg) },
   kexalgorithms: { check: single(oneArg) },
+  // OpenSSH 10.1's; 9.2 does not know it.
+  warnweakcrypto: { check: single(oneOf([...flagValues, "no-pq-kex"])) },
   pubkeyacceptedalgorithms: { check: single(oneArg) },
   hostkeyalias: { check: single(oneArg) },
   addkeystoagent: {

@@ -115,4 +115,6 @@ export interface Curves {
   }
   /** ML-KEM-768 (FIPS 203), for mlkem768x25519-sha256. */
   readonly mlkem768: Kem
+  /** Streamlined NTRU Prime 761, for sntrup761x25519-sha512. */
+  readonly sntrup761: Kem
 }

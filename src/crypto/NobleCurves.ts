@@ -9,6 +9,7 @@ import { p256, p384, p521 } from "@noble/curves/nist.js"
 import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
 import { mlkem768 } from "./MlKem.js"
+import { sntrup761 } from "./SntrupKem.js"
 
 // Each curve's prehash is its SSH hash (RFC 5656 §6.2.1): SHA-256, SHA-384, SHA-512.
 const nist = {
@@ -94,5 +95,6 @@ export const nobleCurves: Curves = {
       }
     }
   },
-  mlkem768
+  mlkem768,
+  sntrup761
 }

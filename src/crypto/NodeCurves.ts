@@ -8,6 +8,7 @@ import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
 import { signingKey, verifyingKey } from "./KeyObjects.js"
 import { mlkem768 } from "./MlKem.js"
+import { sntrup761 } from "./SntrupKem.js"
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64url")
 const fromB64u = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? "", "base64url"))
@@ -136,5 +137,6 @@ export const nodeCurves: Curves = {
     }
   },
   // Node 20's OpenSSL has no ML-KEM: the portable implementation, as in nobleCurves.
-  mlkem768
+  mlkem768,
+  sntrup761
 }

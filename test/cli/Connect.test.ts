@@ -49,6 +49,44 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
       expect(json.attempts.map((a: { attempt: { _tag: string } }) => a.attempt._tag).filter((t: string) => t !== "Skipped")).toEqual(["Failure", "Success"])
     }))
 
+  it.scopedLive("a server with no post-quantum kex: OpenSSH 10.1's warning, unless KexAlgorithms is chosen or WarnWeakCrypto is off", () =>
+    Effect.gen(function*() {
+      const { good } = yield* setup
+      const sshd = yield* Sshd.start({
+        hostKeys: yield* Sshd.makeHostKeys(["ed25519"]),
+        authorizedKeys: [fs.readFileSync(`${good}.pub`, "utf8").trim()],
+        config: ["KexAlgorithms curve25519-sha256"]
+      })
+      const me = os.userInfo().username
+      const run = (extra: ReadonlyArray<string>) =>
+        Sshd.run(process.execPath, [
+          bin,
+          "connect",
+          `${me}@127.0.0.1`,
+          "-p",
+          String(sshd.port),
+          "-F",
+          "/dev/null",
+          "-i",
+          good,
+          "--insecure-accept-any-host-key",
+          ...extra
+        ], {
+          timeoutMs: 20_000
+        })
+      const warned = yield* run([])
+      expect(warned.code).toBe(0)
+      expect(warned.stderr.split("\n").filter((l) => l.startsWith("** "))).toEqual([
+        "** WARNING: connection is not using a post-quantum key exchange algorithm.",
+        "** This session may be vulnerable to \"store now, decrypt later\" attacks.",
+        "** The server may need to be upgraded. See https://openssh.com/pq.html"
+      ])
+      for (const quiet of [["-o", "WarnWeakCrypto=no"], ["-o", "KexAlgorithms=curve25519-sha256"]]) {
+        const r = yield* run(quiet)
+        expect([quiet, r.code, r.stderr]).toEqual([quiet, 0, ""])
+      }
+    }))
+
   it.scopedLive("a wrong key exits 255 with the attempts on stderr, like ssh", () =>
     Effect.gen(function*() {
       const { connect, wrong, sshd } = yield* setup

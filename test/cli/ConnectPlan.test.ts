@@ -62,7 +62,7 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       const r = yield* connect(["127.0.0.1", "-p", String(sshd.port), "-F", "/dev/null", "-i", key, "--insecure-accept-any-host-key", "-v"])
       expect(r.code).toBe(0)
       expect(r.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
-      expect(r.stderr).toMatch(/^debug1: kex: algorithm: curve25519-sha256$/m)
+      expect(r.stderr).toMatch(/^debug1: kex: algorithm: sntrup761x25519-sha512$/m)
       expect(r.stderr).toMatch(/^debug1: Server host key: ssh-ed25519 SHA256:/m)
       expect(r.stderr).toMatch(/^debug1: Offering public key: ssh-ed25519 SHA256:/m)
       expect(r.stderr).toMatch(/^debug1: Server accepts key: ssh-ed25519 SHA256:/m)
@@ -84,7 +84,7 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       expect(at(/^debug2: peer server KEXINIT proposal$/)).toBeGreaterThan(at(/^debug2: local client KEXINIT proposal$/))
       // sshd's own list, as its config prints it.
       expect(lines[at(/^debug2: peer server KEXINIT proposal$/) + 1]).toMatch(/^debug2: KEX algorithms: .*curve25519-sha256.*kex-strict-s-v00@openssh\.com/)
-      expect(at(/^debug1: kex: algorithm: curve25519-sha256$/)).toBeGreaterThan(at(/^debug2: peer server KEXINIT proposal$/))
+      expect(at(/^debug1: kex: algorithm: sntrup761x25519-sha512$/)).toBeGreaterThan(at(/^debug2: peer server KEXINIT proposal$/))
       expect(at(/^debug2: we sent a publickey packet, wait for reply$/)).toBeGreaterThan(at(/^debug1: Offering public key:/))
       expect(vv.stderr).toMatch(/^debug1: Authenticated to 127\.0\.0\.1/m)
       // -vvv is accepted too, as ssh takes it.

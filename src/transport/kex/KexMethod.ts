@@ -10,6 +10,8 @@
  * - diffie-hellman-group14-sha256 and diffie-hellman-group16-sha512 (RFC 8268, groups of RFC 3526)
  * - mlkem768x25519-sha256: ML-KEM-768 and X25519, hybrid (OpenSSH 9.9,
  *   draft-ietf-sshm-mlkem-hybrid-kex)
+ * - sntrup761x25519-sha512 and its older name with @openssh.com: Streamlined NTRU Prime 761
+ *   and X25519, the same hybrid with SHA-512 (OpenSSH 9.0; the plain name from 9.9)
  *
  * @since 0.1.0
  */
@@ -64,6 +66,8 @@ export interface KexMethod {
    * the hybrid post-quantum methods, a string (OpenSSH's kexmlkem768x25519.c).
    */
   readonly secretEncoding: "mpint" | "string"
+  /** A hybrid with a post-quantum KEM: what OpenSSH 10 warns about when a connection lacks it. */
+  readonly postQuantum: boolean
   /** The client half: a fresh ephemeral value. `random` feeds the methods that draw their own. */
   start(curves: Curves, random: (n: number) => Uint8Array): KexExchange
   /**
@@ -84,6 +88,7 @@ const curve25519 = (name: string): KexMethod => ({
   name,
   hash: "sha256",
   secretEncoding: "mpint",
+  postQuantum: false,
   start(curves) {
     const pair = curves.x25519.generateKeyPair()
     return {
@@ -106,6 +111,7 @@ const ecdh = (name: string, curve: NistCurve, hash: KexMethod["hash"]): KexMetho
   name,
   hash,
   secretEncoding: "mpint",
+  postQuantum: false,
   start(curves) {
     const pair = curves.ecdh.generateKeyPair(curve)
     return {
@@ -143,6 +149,7 @@ const modp = (name: string, group: "modp14" | "modp16", hash: KexMethod["hash"])
   name,
   hash,
   secretEncoding: "mpint",
+  postQuantum: false,
   start(_curves, random) {
     const { dh, prime } = dhPair(group, random)
     return {
@@ -175,6 +182,7 @@ const hybrid = (name: string, kemOf: (curves: Curves) => Kem, hash: KexMethod["h
   name,
   hash,
   secretEncoding: "string",
+  postQuantum: true,
   start(curves, random) {
     const kem = kemOf(curves)
     const pq = kem.keyPair(random)
@@ -221,6 +229,8 @@ const digest = (hash: KexMethod["hash"], ...parts: ReadonlyArray<Uint8Array>) =>
 export const kexMethods: ReadonlyMap<string, KexMethod> = new Map(
   [
     hybrid("mlkem768x25519-sha256", (curves) => curves.mlkem768, "sha256"),
+    hybrid("sntrup761x25519-sha512", (curves) => curves.sntrup761, "sha512"),
+    hybrid("sntrup761x25519-sha512@openssh.com", (curves) => curves.sntrup761, "sha512"),
     curve25519("curve25519-sha256"),
     curve25519("curve25519-sha256@libssh.org"),
     ecdh("ecdh-sha2-nistp256", "P-256", "sha256"),
