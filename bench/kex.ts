@@ -2,12 +2,13 @@
  * `npm run bench:kex`: what the post-quantum hybrids cost, in one run, peers side by side.
  *
  * 1. sntrup761x25519: our client's kex CPU against OpenSSH `ssh`'s, each with
- *    sntrup761x25519-sha512 against the same sshd (the test fixture, OpenSSH 9.2). A kex's
- *    cost is the CPU difference between runs forced to sntrup761x25519 and to curve25519:
- *    ours in this process (`process.cpuUsage` around handshakes to SERVICE_ACCEPT), ssh's
- *    as whole processes (`ssh … true` with a key, the children's rusage read by Python's
- *    `resource`, microseconds, where GNU time's centiseconds would drown it). Target: ours
- *    ≤ 0.5× OpenSSH's.
+ *    sntrup761x25519-sha512@openssh.com against the same sshd (the test fixture, OpenSSH
+ *    9.2). A kex's cost is the CPU difference between runs forced to sntrup761x25519 and to
+ *    curve25519: ours twice, as a warm client in this process (`process.cpuUsage` around
+ *    handshakes to SERVICE_ACCEPT) and as a cold one (`ssh-auth connect`, whole processes);
+ *    ssh's as whole processes (`ssh … true` with a key). Whole processes are read from the
+ *    children's rusage (Python's `resource`: microseconds, where GNU time's centiseconds
+ *    would drown it). Target: ours ≤ 0.5× OpenSSH's.
  * 2. mlkem768x25519: our client's handshake CPU with mlkem768x25519-sha256 against with
  *    curve25519-sha256, to this library's server in a process of its own (sshd 9.2 has no
  *    ML-KEM). Target: ≤ 1.2×.
@@ -52,26 +53,22 @@ const ourHandshakes = (port: number, kex: string, n: number) =>
     return (used.user + used.system) / 1000 / n
   })
 
-/** OpenSSH `ssh`'s CPU per whole process, in ms, over `n` sequential logins with `kex`: the children's rusage. */
-const sshLogins = (args: ReadonlyArray<string>, kex: string, n: number): number => {
+/**
+ * A command's CPU per whole process, in ms, over `n` sequential logins with `kex` (put in place
+ * of the `KEX` argument): the children's rusage.
+ */
+const processLogins = (argv: ReadonlyArray<string>, kex: string, n: number): number => {
   const script = [
     "import json, resource, subprocess, sys",
     "args = json.loads(sys.argv[1]); n = int(sys.argv[2])",
     "for _ in range(n):",
     "    r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)",
-    "    if r.returncode != 0: sys.exit('ssh failed: ' + r.stderr.decode()[-300:])",
+    "    if r.returncode != 0: sys.exit(args[0] + ' failed: ' + r.stderr.decode()[-300:])",
     "u = resource.getrusage(resource.RUSAGE_CHILDREN)",
     "print((u.ru_utime + u.ru_stime) * 1000 / n)"
   ].join("\n")
-  const out = execFileSync("/usr/bin/python3", [
-    "-c",
-    script,
-    JSON.stringify([...args.slice(0, -2), "-o", `KexAlgorithms=${kex}`, ...args.slice(-2)]),
-    String(n)
-  ], {
-    encoding: "utf8",
-    timeout: 600_000
-  })
+  const args = argv.map((a) => (a === "KEX" ? `KexAlgorithms=${kex}` : a))
+  const out = execFileSync("/usr/bin/python3", ["-c", script, JSON.stringify(args), String(n)], { encoding: "utf8", timeout: 600_000 })
   return Number(out.trim())
 }
 
@@ -103,7 +100,7 @@ const program = Effect.gen(function*() {
   const sshd = yield* Sshd.start({ hostKeys, authorizedKeys: [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()] })
   const knownHosts = path.join(dir, "known_hosts")
   fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${Sshd.hostKeyLine(hostKeys)}\n`)
-  const sshArgs = [
+  const common = [
     "-F",
     "/dev/null",
     "-p",
@@ -118,22 +115,30 @@ const program = Effect.gen(function*() {
     `UserKnownHostsFile=${knownHosts}`,
     "-o",
     "StrictHostKeyChecking=yes",
-    `${os.userInfo().username}@127.0.0.1`,
-    "true"
+    "-o",
+    "KEX",
+    `${os.userInfo().username}@127.0.0.1`
   ]
+  const sshArgv = ["ssh", ...common, "true"]
+  const cliArgv = [path.resolve(import.meta.dirname, "../../bin/ssh-auth.js"), "connect", ...common]
   if (supported.kex.has(SNTRUP)) {
     yield* ourHandshakes(sshd.port, SNTRUP, WARMUP)
     yield* ourHandshakes(sshd.port, CURVE, WARMUP)
-    sshLogins(sshArgs, SNTRUP, 3)
+    processLogins(sshArgv, SNTRUP, 3)
+    processLogins(cliArgv, SNTRUP, 3)
     const ours = yield* alternate(ourHandshakes(sshd.port, SNTRUP, N), ourHandshakes(sshd.port, CURVE, N))
-    const ssh = yield* alternate(Effect.sync(() => sshLogins(sshArgs, SNTRUP, N)), Effect.sync(() => sshLogins(sshArgs, CURVE, N)))
+    const ssh = yield* alternate(Effect.sync(() => processLogins(sshArgv, SNTRUP, N)), Effect.sync(() => processLogins(sshArgv, CURVE, N)))
+    const cli = yield* alternate(Effect.sync(() => processLogins(cliArgv, SNTRUP, N)), Effect.sync(() => processLogins(cliArgv, CURVE, N)))
     const ourKex = ours.a - ours.b
     const sshKex = ssh.a - ssh.b
+    const cliKex = cli.a - cli.b
     lines.push(
       `sntrup761x25519 against ${sshd.host}:${sshd.port} (sshd), CPU per handshake or login, ms:`,
       `  effect-ssh-auth (handshake to SERVICE_ACCEPT)   sntrup761 ${ours.a.toFixed(2)}   curve25519 ${ours.b.toFixed(2)}   kex ${ourKex.toFixed(2)}`,
       `  OpenSSH ssh (whole process, login, true)        sntrup761 ${ssh.a.toFixed(2)}   curve25519 ${ssh.b.toFixed(2)}   kex ${sshKex.toFixed(2)}`,
-      verdict("sntrup761x25519 kex CPU, ours vs OpenSSH ssh's", ourKex / sshKex, 0.5),
+      `  ssh-auth connect (whole process, login)         sntrup761 ${cli.a.toFixed(2)}   curve25519 ${cli.b.toFixed(2)}   kex ${cliKex.toFixed(2)}`,
+      verdict("sntrup761x25519 kex CPU, ours (a warm client, the library) vs OpenSSH ssh's", ourKex / sshKex, 0.5),
+      verdict("sntrup761x25519 kex CPU, ours (a cold process, ssh-auth connect) vs OpenSSH ssh's", cliKex / sshKex, 0.5),
       ""
     )
   } else {
