@@ -27,7 +27,7 @@ describe.skipIf(skipInterop())("ssh-auth probe", () => {
         expect(expected).toMatch(/^SHA256:/)
         expect(result.stdout).toMatch(new RegExp(`^debug1: Server host key: \\S+ ${expected.replace(/[+/]/g, "\\$&")}$`, "m"))
         expect(result.stdout).toMatch(/^debug1: Remote protocol version 2\.0, remote software version OpenSSH_/m)
-        expect(result.stdout).toMatch(/^debug1: kex: algorithm: curve25519-sha256$/m)
+        expect(result.stdout).toMatch(/^debug1: kex: algorithm: sntrup761x25519-sha512$/m)
         expect(result.stdout).toMatch(/^debug1: kex: strict kex: enabled$/m)
         expect(result.stdout).toMatch(/^debug1: kex_input_ext_info: server-sig-algs=<.*rsa-sha2-512.*>$/m)
         expect(result.stdout).toMatch(/^debug1: SSH2_MSG_SERVICE_ACCEPT received$/m)
