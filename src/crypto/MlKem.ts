@@ -1,40 +1,31 @@
 /**
- * ML-KEM-768 (FIPS 203) behind the `Kem` interface, on @noble/post-quantum: Node 20's
- * OpenSSL has no ML-KEM, so both curve implementations use this one. The caller's random
- * source gives the key-generation seed (d and z, 64 bytes) and the encapsulation message
- * (32 bytes), so a handshake replays from a seed.
+ * ML-KEM-768 (FIPS 203) behind the `Kem` interface, on our TypeScript implementation
+ * (`MlKem768`, with node:crypto's SHA-3): Node 20's OpenSSL has no ML-KEM, so both curve
+ * implementations use this one. The caller's random source gives the key-generation seed
+ * (d and z, 64 bytes) and the encapsulation message (32 bytes), so a handshake replays from
+ * a seed.
  *
  * @since 0.1.0
  */
-import { ml_kem768 } from "@noble/post-quantum/ml-kem.js"
-import { CurveError, type Kem } from "./CurveOps.js"
-
-const PUBLIC_KEY = 1184
-const CIPHERTEXT = 1088
+import type { Kem } from "./CurveOps.js"
+import * as MlKem768 from "./MlKem768.js"
 
 /**
  * @since 0.1.0
  * @category implementations
  */
 export const mlkem768: Kem = {
-  publicKeyLength: PUBLIC_KEY,
-  ciphertextLength: CIPHERTEXT,
+  publicKeyLength: MlKem768.publicKeyLength,
+  ciphertextLength: MlKem768.ciphertextLength,
   keyPair(random) {
-    const { publicKey, secretKey } = ml_kem768.keygen(random(64))
-    return { publicKey, secretKey }
+    const seed = random(64)
+    return MlKem768.keyPairFromSeed(seed.subarray(0, 32), seed.subarray(32, 64))
   },
   encapsulate(publicKey, random) {
-    if (publicKey.length !== PUBLIC_KEY) throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${PUBLIC_KEY}` })
-    try {
-      // FIPS 203 §7.2's input check: every coefficient of the key below q.
-      const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey, random(32))
-      return { ciphertext: cipherText, sharedSecret }
-    } catch (cause) {
-      throw new CurveError({ operation: "mlkem768", detail: `invalid public key: ${cause instanceof Error ? cause.message : String(cause)}` })
-    }
+    // Lengths and FIPS 203 §7.2's input check (every coefficient of the key below q) first,
+    // so a malformed key draws nothing from the random source.
+    MlKem768.checkPublicKey(publicKey)
+    return MlKem768.encapsulateWith(publicKey, random(32))
   },
-  decapsulate(ciphertext, secretKey) {
-    if (ciphertext.length !== CIPHERTEXT) throw new CurveError({ operation: "mlkem768", detail: `ciphertext of ${ciphertext.length} bytes, not ${CIPHERTEXT}` })
-    return ml_kem768.decapsulate(ciphertext, secretKey)
-  }
+  decapsulate: MlKem768.decapsulate
 }

@@ -3,8 +3,11 @@
  * test/crypto/vectors/ML-KEM-768.json says where each comes from): key generation from d and
  * z through our injected random source, encapsulation from m, decapsulation (of valid and of
  * modified ciphertexts: implicit rejection), and the encapsulation-key check, with C2SP's
- * keys whose coefficients are not reduced.
+ * keys whose coefficients are not reduced. Then ours against @noble/post-quantum's, on random
+ * seeds and messages, and on modified ciphertexts.
  */
+import { ml_kem768 } from "@noble/post-quantum/ml-kem.js"
+import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -61,5 +64,28 @@ describe("ML-KEM-768", () => {
     }
     expect(() => mlkem768.encapsulate(new Uint8Array(1183), () => new Uint8Array(32))).toThrow(/1183 bytes, not 1184/)
     expect(() => mlkem768.decapsulate(new Uint8Array(1089), new Uint8Array(2400))).toThrow(/1089 bytes, not 1088/)
+  })
+
+  it("agrees with @noble/post-quantum on random seeds: keys, ciphertext, secret, and decapsulation of a modified ciphertext", () => {
+    const bytes = (length: number) => fc.uint8Array({ minLength: length, maxLength: length })
+    fc.assert(
+      fc.property(bytes(64), bytes(32), fc.nat(1087), fc.integer({ min: 1, max: 255 }), (seed, m, at, flip) => {
+        const ours = mlkem768.keyPair(fixed(seed))
+        const theirs = ml_kem768.keygen(seed)
+        expect(toHex(ours.publicKey)).toBe(toHex(theirs.publicKey))
+        expect(toHex(ours.secretKey)).toBe(toHex(theirs.secretKey))
+        const sent = mlkem768.encapsulate(ours.publicKey, fixed(m))
+        const expected = ml_kem768.encapsulate(theirs.publicKey, m)
+        expect(toHex(sent.ciphertext)).toBe(toHex(expected.cipherText))
+        expect(toHex(sent.sharedSecret)).toBe(toHex(expected.sharedSecret))
+        expect(toHex(mlkem768.decapsulate(sent.ciphertext, ours.secretKey))).toBe(toHex(sent.sharedSecret))
+        const forged = Uint8Array.from(sent.ciphertext)
+        forged[at] = forged[at]! ^ flip
+        const rejected = mlkem768.decapsulate(forged, ours.secretKey)
+        expect(toHex(rejected)).toBe(toHex(ml_kem768.decapsulate(forged, theirs.secretKey)))
+        expect(toHex(rejected)).not.toBe(toHex(sent.sharedSecret))
+      }),
+      { numRuns: 200 }
+    )
   })
 })
