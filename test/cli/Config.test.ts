@@ -36,7 +36,10 @@ describe.skipIf(!hasTool("ssh"))("ssh-auth config", () => {
       const oracle = new Set(theirs.stdout.split("\n"))
       const printed = ours.stdout.trim().split("\n")
       expect(printed.length).toBeGreaterThanOrEqual(20)
-      for (const line of printed) expect([args.join(" "), line, oracle.has(line)]).toEqual([args.join(" "), line, true])
+      // ssh here is 9.2, whose default kex list predates ML-KEM (test/config/KexAlgorithms.test.ts holds ours to OpenSSH 10).
+      for (const line of printed.filter((l) => !l.startsWith("kexalgorithms "))) {
+        expect([args.join(" "), line, oracle.has(line)]).toEqual([args.join(" "), line, true])
+      }
     }
   })
 

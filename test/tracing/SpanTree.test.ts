@@ -119,7 +119,7 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
       const serverSpans = [...serverExporter.getFinishedSpans()]
       expect(render(serverSpans)).toBe(["Server.login", "  Transport.versionExchange", "  Transport.keyExchange"].join("\n"))
       expect(one(serverSpans, "Server.login").attributes).toMatchObject({ "net.peer.name": "127.0.0.1", user: "alice" })
-      expect(one(serverSpans, "Transport.keyExchange").attributes["ssh.kex"]).toBe("curve25519-sha256")
+      expect(one(serverSpans, "Transport.keyExchange").attributes["ssh.kex"]).toBe("mlkem768x25519-sha256")
       for (const secret of [PASSPHRASE, PASSWORD]) expect(everything(serverSpans)).not.toContain(secret)
 
       expect(render(spans)).toBe([
@@ -143,7 +143,7 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
       expect(one(spans, "Transport.connect").attributes).toMatchObject({ "net.peer.name": "127.0.0.1", "net.peer.port": server.port })
       expect(String(one(spans, "Transport.versionExchange").attributes["ssh.peer.identification"])).toMatch(/^SSH-2\.0-/)
       expect(one(spans, "Transport.keyExchange").attributes).toMatchObject({
-        "ssh.kex": "curve25519-sha256",
+        "ssh.kex": "mlkem768x25519-sha256",
         "ssh.host_key_algorithm": "ssh-ed25519",
         "ssh.strict_kex": true
       })
