@@ -39,7 +39,7 @@ export interface ExchangeContext {
 
 /**
  * What the MIC signs (RFC 4462 §3.5): the session identifier, then the request's user,
- * service and method, as a USERAUTH_REQUEST starts.
+ * service and method, as a USERAUTH_REQUEST starts. The server verifies the same bytes.
  *
  * @since 0.1.0
  * @category encoding

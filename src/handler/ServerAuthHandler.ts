@@ -54,6 +54,7 @@ import { DisconnectReason, MessageNumber } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import { decode, type Reader } from "../wire/Reader.js"
 import { encode } from "../wire/Writer.js"
+import { micData } from "./GssapiExchange.js"
 
 /**
  * @since 0.1.0
@@ -428,10 +429,6 @@ export const authenticate = (
         return { _tag: "Failed", detail: `more than ${maxRounds} keyboard-interactive rounds` } as const
       })
 
-    /** RFC 4462 §3.5: what the client's MIC covers. */
-    const micData = (user: string) =>
-      encode((w) => w.string(connection.sessionId).byte(MessageNumber.USERAUTH_REQUEST).string(user).string(SERVICE).string("gssapi-with-mic"))
-
     const gssapiWithMic = (request: Request, settings: GssapiServerOptions): Effect.Effect<MethodResult, Violation | ServerAuthFailure> =>
       Effect.gen(function*() {
         const maxTokenBytes = settings.maxTokenBytes ?? 65536
@@ -537,7 +534,7 @@ export const authenticate = (
                 const mic = yield* parse(message, "GSSAPI_MIC", (r) => r.string("MIC"))
                 if (!complete) return failed("a GSSAPI_MIC before the context was established")
                 if (mic.length > maxTokenBytes) return failed(`a MIC of ${mic.length} bytes (at most ${maxTokenBytes})`)
-                const verified = yield* Effect.either(acceptor.verifyMic(micData(request.user), mic))
+                const verified = yield* Effect.either(acceptor.verifyMic(micData(connection.sessionId, request.user), mic))
                 if (Either.isLeft(verified)) return failed(`the MIC does not verify: ${verified.left.message}`)
                 return yield* authorize
               }
