@@ -10,7 +10,7 @@
  *
  * The deterministic functions take their randomness as arguments: `keyPairFromSeed(d, z)` is
  * ML-KEM.KeyGen_internal, `encapsulateWith(ek, m)` is ML-KEM.Encaps_internal (with the
- * encapsulation-key check of §7.2), `decapsulate(dk, c)` is ML-KEM.Decaps with implicit
+ * encapsulation-key check of §7.2), `decapsulate(c, dk)` is ML-KEM.Decaps with implicit
  * rejection.
  *
  * @since 0.1.0
