@@ -16,7 +16,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { onPath } from "./Env.js"
-import { answersBanner, freePort, type HostKeyType, run, tempDir } from "./Sshd.js"
+import { answersBanner, freePort, type HostKeyType, run, stopChild, tempDir } from "./Sshd.js"
 
 /** Whether dropbear (the server, in /usr/sbin) and dropbearkey are installed. */
 export const available = onPath("dropbearkey") && (fs.existsSync("/usr/sbin/dropbear") || onPath("dropbear"))
@@ -112,16 +112,7 @@ export const start = (options: DropbearOptions): Effect.Effect<Dropbear, Dropbea
             fs.closeSync(log)
           }
         }),
-        (child) =>
-          Effect.async<void>((resume) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-            const kill = setTimeout(() => child.kill("SIGKILL"), 2000)
-            child.once("exit", () => {
-              clearTimeout(kill)
-              resume(Effect.void)
-            })
-            child.kill("SIGTERM")
-          })
+        stopChild
       )
       // Readiness: a banner on the port, polled for at most ~5 s.
       for (let poll = 0; poll < 100; poll++) {

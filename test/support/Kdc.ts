@@ -44,7 +44,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { skipWithoutPeer } from "./Env.js"
-import { freePort, run, tempDir } from "./Sshd.js"
+import { freePort, run, stopChild, tempDir } from "./Sshd.js"
 
 export const defaultRealm = "EFFECT-SSH.TEST"
 
@@ -369,16 +369,7 @@ export const start = (options: KdcOptions = {}): Effect.Effect<Realm, KdcError, 
             fs.closeSync(out)
           }
         }),
-        (child) =>
-          Effect.async<void>((resume) => {
-            if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-            const kill = setTimeout(() => child.kill("SIGKILL"), 2000)
-            child.once("exit", () => {
-              clearTimeout(kill)
-              resume(Effect.void)
-            })
-            child.kill("SIGTERM")
-          })
+        stopChild
       )
       // Readiness: the port accepts, polled for at most ~5 s.
       for (let poll = 0; poll < 100; poll++) {

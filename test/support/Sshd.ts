@@ -6,7 +6,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { execFile, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -111,6 +111,21 @@ export const makeHostKeys = (types: ReadonlyArray<HostKeyType> = hostKeyTypes): 
     return { dir, files }
   })
 
+/**
+ * Stops a server process a Scope started: SIGTERM, then SIGKILL if it has not exited 2 s later.
+ * One that never started or already ended is left alone.
+ */
+export const stopChild = (child: ChildProcess): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    const kill = setTimeout(() => child.kill("SIGKILL"), 2000)
+    child.once("exit", () => {
+      clearTimeout(kill)
+      resume(Effect.void)
+    })
+    child.kill("SIGTERM")
+  })
+
 /** A port free on 127.0.0.1 when asked; another process can take it before the caller binds it. */
 export const freePort = Effect.async<number>((resume) => {
   const server = net.createServer()
@@ -213,16 +228,7 @@ export const start = (options: SshdOptions = {}): Effect.Effect<Sshd, SshdError,
             ? spawn(binary, args, settings)
             : spawn(launcher, [...launcherArgs, binary, ...args], settings)
         }),
-        (child) =>
-          Effect.async<void>((resume) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-            const kill = setTimeout(() => child.kill("SIGKILL"), 2000)
-            child.once("exit", () => {
-              clearTimeout(kill)
-              resume(Effect.void)
-            })
-            child.kill("SIGTERM")
-          })
+        stopChild
       )
       // Readiness: a banner on the port, polled for at most ~5 s.
       for (let poll = 0; poll < 100; poll++) {

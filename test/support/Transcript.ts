@@ -33,7 +33,7 @@ export interface Transcript {
   readonly client: ReadonlyArray<string>
 }
 
-/** A deterministic byte source: SHA-256 over the seed and a counter, as Connection.test.ts has it. */
+/** A deterministic byte source: SHA-256 over the seed and a counter. */
 export const seeded = (seed: string) => {
   let counter = 0
   let pool = new Uint8Array(0)

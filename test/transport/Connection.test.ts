@@ -17,21 +17,7 @@ import { Connection, type ConnectionEvent, type ConnectionOptions } from "../../
 import { kexMethods } from "../../src/transport/kex/KexMethod.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
-
-/** A deterministic byte source: SHA-256 over the seed and a counter. */
-const seeded = (seed: string) => {
-  let counter = 0
-  let pool = new Uint8Array(0)
-  return (n: number): Uint8Array => {
-    while (pool.length < n) {
-      const block = crypto.createHash("sha256").update(seed).update(String(counter++)).digest()
-      pool = Buffer.concat([pool, block])
-    }
-    const out = pool.slice(0, n)
-    pool = pool.slice(n)
-    return out
-  }
-}
+import { seeded } from "../support/Transcript.js"
 
 /** @noble/curves, with ephemeral keys drawn from `random` (noble signs ECDSA deterministically, RFC 6979). */
 const seededCurves = (random: (n: number) => Uint8Array): Curves => {
