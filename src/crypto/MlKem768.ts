@@ -125,9 +125,35 @@ for (let i = 0; i < 128; i++) {
 /** 128^-1 · R^2 mod q: NTT^-1's final scale, which also undoes the base-case multiply's R^-1. */
 const invNttScale = mulModPlain(powMod(128, q - 2), R2)
 
+/**
+ * Every polynomial of an operation lives in this one preallocated block: a 1 KiB typed array
+ * is an off-heap allocation in V8, and allocating and collecting about eighty per key exchange
+ * cost more than the arithmetic. The functions here are synchronous and never re-entered, so
+ * one set serves every call; none of them escapes (the results are byte encodings).
+ */
+const scratch = new Int32Array(n * (k * k + 4 * k + 2))
+const polys = (first: number, count: number): ReadonlyArray<Int32Array> =>
+  Array.from({ length: count }, (_, i) => scratch.subarray((first + i) * n, (first + i + 1) * n))
+/** Â, row-major. */
+const matrix = polys(0, k * k)
+/** ŝ in key generation and decryption, ŷ in encryption. */
+const secretVector = polys(k * k, k)
+/** e in key generation, e1 in encryption. */
+const errorVector = polys(k * k + k, k)
+/** t̂ in encryption, the accumulators of key generation. */
+const publicVector = polys(k * k + 2 * k, k)
+/** u in encryption and decryption. */
+const uVector = polys(k * k + 3 * k, k)
+const e2 = scratch.subarray((k * k + 4 * k) * n, (k * k + 4 * k + 1) * n)
+const v = scratch.subarray((k * k + 4 * k + 1) * n, (k * k + 4 * k + 2) * n)
+
 // --- NTT (Algorithms 9–12) ------------------------------------------------------------------
 
-/** Algorithm 9, in place. Input coefficients in (−q, q); output in [0, q). */
+/**
+ * Algorithm 9, in place. Input coefficients in (−q, q); output in [0, q). No reduction inside:
+ * each layer adds less than q to a coefficient's size, so after seven the inputs of the
+ * Montgomery multiplies stay below 8q, inside its 2^15 bound (about 9.8q).
+ */
 const ntt = (f: Int32Array): void => {
   let i = 1
   for (let len = 128; len >= 2; len >>= 1) {
@@ -136,8 +162,8 @@ const ntt = (f: Int32Array): void => {
       for (let j = start; j < start + len; j++) {
         const t = mulMont(zeta, f[j + len]!)
         const fj = f[j]!
-        f[j + len] = barrett(fj - t)
-        f[j] = barrett(fj + t)
+        f[j + len] = fj - t
+        f[j] = fj + t
       }
     }
   }
@@ -146,18 +172,21 @@ const ntt = (f: Int32Array): void => {
 
 /**
  * Algorithm 10, in place, on a sum of base-case products (which carry a factor R^-1, taken
- * out by the final scale). Input coefficients within about ±32q; output in (−q, q).
+ * out by the final scale). Input coefficients within about ±32q; output in (−q, q). The sums
+ * double in size each layer; one reduction after the fourth keeps every Montgomery input
+ * below 8q.
  */
 const invNttOfProducts = (f: Int32Array): void => {
   for (let j = 0; j < n; j++) f[j] = barrett(f[j]!)
   let i = 127
   for (let len = 2; len <= 128; len <<= 1) {
+    const reduce = len === 16
     for (let start = 0; start < n; start += 2 * len) {
       const zeta = zetas[i--]!
       for (let j = start; j < start + len; j++) {
         const t = f[j]!
         const u = f[j + len]!
-        f[j] = barrett(t + u)
+        f[j] = reduce ? barrett(t + u) : t + u
         f[j + len] = mulMont(zeta, u - t)
       }
     }
@@ -203,8 +232,7 @@ const xofMaxLength = 1 << 16
  * fixed length and, in the (negligibly likely) case that is too short, for a longer output:
  * SHAKE's output is a prefix-stable stream, so the first bytes are the same.
  */
-const sampleNtt = (seed: Uint8Array): Int32Array => {
-  const a = new Int32Array(n)
+const sampleNtt = (seed: Uint8Array, a: Int32Array): void => {
   for (let length = xofFirstLength; length <= xofMaxLength; length *= 2) {
     const b = shake("shake128", length, seed)
     let j = 0
@@ -217,36 +245,37 @@ const sampleNtt = (seed: Uint8Array): Int32Array => {
       if (d1 < q) a[j++] = d1
       if (d2 < q && j < n) a[j++] = d2
     }
-    if (j === n) return a
+    if (j === n) return
   }
   throw new Error("ML-KEM SampleNTT: XOF output exhausted")
 }
 
-/** Â from ρ: Â[i][j] = SampleNTT(ρ ‖ j ‖ i), row-major in one array of k·k polynomials. */
-const expandMatrix = (rho: Uint8Array): ReadonlyArray<Int32Array> => {
-  const matrix: Array<Int32Array> = []
-  const seed = new Uint8Array(34)
-  seed.set(rho.subarray(0, 32))
+const xofSeed = new Uint8Array(34)
+
+/** Â from ρ into `matrix`: Â[i][j] = SampleNTT(ρ ‖ j ‖ i). */
+const expandMatrix = (rho: Uint8Array): void => {
+  xofSeed.set(rho.subarray(0, 32))
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
-      seed[32] = j
-      seed[33] = i
-      matrix.push(sampleNtt(seed))
+      xofSeed[32] = j
+      xofSeed[33] = i
+      sampleNtt(xofSeed, matrix[i * k + j]!)
     }
   }
-  return matrix
 }
 
+const prfInput = new Uint8Array(33)
+
 /** Algorithm 8 for η = 2 on PRF_η(s, b) = SHAKE256(s ‖ b, 64η bytes): coefficients in [−2, 2]. */
-const sampleCbd = (s: Uint8Array, b: number): Int32Array => {
-  const bytes = shake("shake256", 64 * eta, s, Uint8Array.of(b))
-  const f = new Int32Array(n)
+const sampleCbd = (s: Uint8Array, b: number, f: Int32Array): void => {
+  prfInput.set(s.subarray(0, 32))
+  prfInput[32] = b
+  const bytes = shake("shake256", 64 * eta, prfInput)
   for (let i = 0; i < 64 * eta; i++) {
     const x = bytes[i]!
     f[2 * i] = (x & 1) + ((x >> 1) & 1) - ((x >> 2) & 1) - ((x >> 3) & 1)
     f[2 * i + 1] = ((x >> 4) & 1) + ((x >> 5) & 1) - ((x >> 6) & 1) - ((x >> 7) & 1)
   }
-  return f
 }
 
 // --- Encodings and compression (§4.2.1, Algorithms 5–6) -------------------------------------
@@ -263,8 +292,7 @@ const encode12 = (f: Int32Array, out: Uint8Array, offset: number): void => {
 }
 
 /** ByteDecode12: 12-bit values, not yet reduced (the caller checks or reduces them). */
-const decode12 = (bytes: Uint8Array, offset: number): Int32Array => {
-  const f = new Int32Array(n)
+const decode12 = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
   for (let i = 0; i < n / 2; i++) {
     const b0 = bytes[offset + 3 * i]!
     const b1 = bytes[offset + 3 * i + 1]!
@@ -272,7 +300,6 @@ const decode12 = (bytes: Uint8Array, offset: number): Int32Array => {
     f[2 * i] = b0 | ((b1 & 0x0f) << 8)
     f[2 * i + 1] = (b1 >> 4) | (b2 << 4)
   }
-  return f
 }
 
 /** Compress_d(x) = round(2^d · x / q) mod 2^d, for x in [0, q), as a table. */
@@ -311,8 +338,7 @@ const encodeU = (f: Int32Array, out: Uint8Array, offset: number): void => {
 }
 
 /** Decompress10(ByteDecode10(bytes)). */
-const decodeU = (bytes: Uint8Array, offset: number): Int32Array => {
-  const f = new Int32Array(n)
+const decodeU = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
   for (let i = 0; i < n / 4; i++) {
     const o = offset + 5 * i
     const b0 = bytes[o]!
@@ -325,7 +351,6 @@ const decodeU = (bytes: Uint8Array, offset: number): Int32Array => {
     f[4 * i + 2] = decompressU[(b2 >> 4) | ((b3 & 0x3f) << 4)]!
     f[4 * i + 3] = decompressU[(b3 >> 6) | (b4 << 2)]!
   }
-  return f
 }
 
 /** ByteEncode4(Compress4(f)), f in (−q, q). */
@@ -336,14 +361,12 @@ const encodeV = (f: Int32Array, out: Uint8Array, offset: number): void => {
 }
 
 /** Decompress4(ByteDecode4(bytes)). */
-const decodeV = (bytes: Uint8Array, offset: number): Int32Array => {
-  const f = new Int32Array(n)
+const decodeV = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
   for (let i = 0; i < n / 2; i++) {
     const b = bytes[offset + i]!
     f[2 * i] = decompressV[b & 0x0f]!
     f[2 * i + 1] = decompressV[b >> 4]!
   }
-  return f
 }
 
 // --- K-PKE (Algorithms 13–15) ---------------------------------------------------------------
@@ -353,18 +376,18 @@ const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8
   const g = digest("sha3-512", d, Uint8Array.of(k))
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
-  const matrix = expandMatrix(rho)
-  const s: Array<Int32Array> = []
-  const e: Array<Int32Array> = []
-  for (let i = 0; i < k; i++) s.push(sampleCbd(sigma, i))
-  for (let i = 0; i < k; i++) e.push(sampleCbd(sigma, k + i))
+  expandMatrix(rho)
+  const s = secretVector
+  const e = errorVector
+  for (let i = 0; i < k; i++) sampleCbd(sigma, i, s[i]!)
+  for (let i = 0; i < k; i++) sampleCbd(sigma, k + i, e[i]!)
   for (const p of s) ntt(p)
   for (const p of e) ntt(p)
   const ek = new Uint8Array(publicKeyLength)
   const dk = new Uint8Array(k * polyBytes)
   for (let i = 0; i < k; i++) {
     // t̂[i] = Σ_j Â[i][j] ∘ ŝ[j] + ê[i]: the products' R^-1 taken out by a Montgomery multiply by R^2.
-    const acc = new Int32Array(n)
+    const acc = publicVector[i]!.fill(0)
     for (let j = 0; j < k; j++) multiplyAccumulate(acc, matrix[i * k + j]!, s[j]!)
     const ei = e[i]!
     for (let c = 0; c < n; c++) acc[c] = canonical(mulMont(barrett(acc[c]!), R2) + ei[c]!)
@@ -377,19 +400,19 @@ const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8
 
 /** Algorithm 14: the ciphertext of the 32-byte m with randomness r, under ek (already checked). */
 const pkeEncrypt = (ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array => {
-  const t: Array<Int32Array> = []
-  for (let i = 0; i < k; i++) t.push(decode12(ek, i * polyBytes))
-  const matrix = expandMatrix(ek.subarray(rhoOffset, rhoOffset + 32))
-  const y: Array<Int32Array> = []
-  for (let i = 0; i < k; i++) y.push(sampleCbd(r, i))
-  const e1: Array<Int32Array> = []
-  for (let i = 0; i < k; i++) e1.push(sampleCbd(r, k + i))
-  const e2 = sampleCbd(r, 2 * k)
+  const t = publicVector
+  for (let i = 0; i < k; i++) decode12(ek, i * polyBytes, t[i]!)
+  expandMatrix(ek.subarray(rhoOffset, rhoOffset + 32))
+  const y = secretVector
+  const e1 = errorVector
+  for (let i = 0; i < k; i++) sampleCbd(r, i, y[i]!)
+  for (let i = 0; i < k; i++) sampleCbd(r, k + i, e1[i]!)
+  sampleCbd(r, 2 * k, e2)
   for (const p of y) ntt(p)
   const c = new Uint8Array(ciphertextLength)
   for (let i = 0; i < k; i++) {
     // u[i] = NTT^-1(Σ_j Â[j][i] ∘ ŷ[j]) + e1[i]: Âᵀ.
-    const u = new Int32Array(n)
+    const u = uVector[i]!.fill(0)
     for (let j = 0; j < k; j++) multiplyAccumulate(u, matrix[j * k + i]!, y[j]!)
     invNttOfProducts(u)
     const e = e1[i]!
@@ -397,7 +420,7 @@ const pkeEncrypt = (ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array =>
     encodeU(u, c, i * 32 * du)
   }
   // v = NTT^-1(t̂ᵀ ∘ ŷ) + e2 + Decompress1(ByteDecode1(m)).
-  const v = new Int32Array(n)
+  v.fill(0)
   for (let j = 0; j < k; j++) multiplyAccumulate(v, t[j]!, y[j]!)
   invNttOfProducts(v)
   for (let x = 0; x < n; x++) {
@@ -410,16 +433,18 @@ const pkeEncrypt = (ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array =>
 
 /** Algorithm 15: the 32-byte message of c under dk_PKE (the first 1152 bytes of dk). */
 const pkeDecrypt = (dk: Uint8Array, c: Uint8Array): Uint8Array => {
-  const acc = new Int32Array(n)
+  const acc = publicVector[0]!.fill(0)
   for (let i = 0; i < k; i++) {
-    const u = decodeU(c, i * 32 * du)
+    const u = uVector[i]!
+    decodeU(c, i * 32 * du, u)
     ntt(u)
-    const s = decode12(dk, i * polyBytes)
+    const s = secretVector[i]!
+    decode12(dk, i * polyBytes, s)
     for (let x = 0; x < n; x++) s[x] = canonical(s[x]!)
     multiplyAccumulate(acc, s, u)
   }
   invNttOfProducts(acc)
-  const v = decodeV(c, c1Length)
+  decodeV(c, c1Length, v)
   const m = new Uint8Array(32)
   for (let x = 0; x < n; x++) {
     const w = canonical(v[x]! - acc[x]!)
@@ -466,8 +491,9 @@ export const checkPublicKey = (publicKey: Uint8Array): void => {
     throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${publicKeyLength}` })
   }
   let bad = 0
+  const t = publicVector[0]!
   for (let i = 0; i < k; i++) {
-    const t = decode12(publicKey, i * polyBytes)
+    decode12(publicKey, i * polyBytes, t)
     for (let x = 0; x < n; x++) bad |= (q - 1 - t[x]!) >> 31
   }
   if (bad !== 0) throw new CurveError({ operation: "mlkem768", detail: "invalid public key: a coefficient is not below q" })
