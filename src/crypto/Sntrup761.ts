@@ -42,6 +42,7 @@
  */
 import * as crypto from "node:crypto"
 import { CurveError } from "./CurveOps.js"
+import * as DivstepLoops from "./DivstepLoops.js"
 
 const p = 761
 const q = 4591
@@ -235,35 +236,27 @@ const multiplyR3 = (out: Float64Array, a: Float64Array, b: Float64Array): void =
 // times the starting r. With the swap written as g ← ±(f0·g − g0·f)/x (minus when swapped,
 // f0 and g0 taken before the swap), one pass per vector does both. Step k needs f and g only
 // up to degree 2p − 2 − k (the steps left), and v and r have degree at most k: the loops
-// shrink with these public bounds. Both moduli run the same code, so that the inversion in
-// R/3 at the start of key generation has the JIT ready for the larger one in R/q.
+// shrink with these public bounds. Both moduli run the same loops, so one compiled pair
+// serves both inversions.
 
-/** f ← F and g ← ±(f0·g − g0·f)/x mod m over the first `length` coefficients; bit is 1 to swap. */
-const stepFg = (f: Float64Array, g: Float64Array, bit: number, sf0: number, sg0: number, length: number, m: number, mInverse: number): void => {
-  for (let i = 0; i < length - 1; i++) {
-    const fi = f[i]
-    f[i] = fi + bit * (g[i] - fi)
-    const x = sf0 * g[i + 1] - sg0 * f[i + 1]
-    g[i] = x - m * ((x * mInverse + rounder) - rounder)
-  }
-  const last = length - 1
-  f[last] = f[last] + bit * (g[last] - f[last])
-  g[last] = 0
-}
+/**
+ * The step loops over f, g, v and r (`DivstepLoops`): WebAssembly where the runtime has it,
+ * made on the first inversion (a V8 startup snapshot cannot hold a WebAssembly instance).
+ */
+let loops: DivstepLoops.DivstepLoops | undefined
+const divstepLoops = (): DivstepLoops.DivstepLoops => (loops ??= DivstepLoops.webAssembly(p) ?? DivstepLoops.javascript(p))
 
-/** v ← x·v swapped with r, r ← ±(f0·r − g0·x·v) mod m, over the first `length` coefficients, top down. */
-const stepVr = (v: Float64Array, r: Float64Array, bit: number, sf0: number, sg0: number, length: number, m: number, mInverse: number): void => {
-  for (let i = length - 1; i > 0; i--) {
-    const shifted = v[i - 1]
-    const ri = r[i]
-    v[i] = shifted + bit * (ri - shifted)
-    const x = sf0 * ri - sg0 * shifted
-    r[i] = x - m * ((x * mInverse + rounder) - rounder)
-  }
-  const r0 = r[0]
-  v[0] = bit * r0
-  const x = sf0 * r0
-  r[0] = x - m * ((x * mInverse + rounder) - rounder)
+/**
+ * Which loops the inversions use: "webassembly" or "javascript". For tests and benchmarks,
+ * which run both.
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const useDivstepLoops = (kind: "webassembly" | "javascript"): void => {
+  const chosen = kind === "webassembly" ? DivstepLoops.webAssembly(p) : DivstepLoops.javascript(p)
+  if (chosen === undefined) throw new Error("this runtime has no WebAssembly")
+  loops = chosen
 }
 
 /**
@@ -272,10 +265,7 @@ const stepVr = (v: Float64Array, r: Float64Array, bit: number, sf0: number, sg0:
  */
 const reciprocal = (out: Float64Array, s: Float64Array, m: number, r0: number): number => {
   const mInverse = 1 / m
-  const f = new Float64Array(p + 1)
-  const g = new Float64Array(p + 1)
-  const v = new Float64Array(p)
-  const r = new Float64Array(p)
+  const { f, g, r, stepFg, stepVr, v } = divstepLoops()
   f[0] = 1
   f[p - 1] = -1
   f[p] = -1
@@ -288,8 +278,8 @@ const reciprocal = (out: Float64Array, s: Float64Array, m: number, r0: number): 
     const swap = (-delta >> 31) & nonzeroMask(g0)
     delta = ((delta ^ (swap & (delta ^ -delta))) + 1) | 0
     const sign = 1 + 2 * swap // −1 when swapping
-    stepFg(f, g, swap & 1, sign * f0, sign * g0, Math.min(p + 1, 2 * p - 1 - k), m, mInverse)
-    stepVr(v, r, swap & 1, sign * f0, sign * g0, Math.min(p, k + 1), m, mInverse)
+    stepFg(swap & 1, sign * f0, sign * g0, Math.min(p + 1, 2 * p - 1 - k), m, mInverse)
+    stepVr(swap & 1, sign * f0, sign * g0, Math.min(p, k + 1), m, mInverse)
   }
   // 1/f(0) = f(0)^(m−2), by a fixed chain of squarings and multiplications.
   let scale = 1
