@@ -252,8 +252,29 @@ const sampleNtt = (seed: Uint8Array, a: Int32Array): void => {
 
 const xofSeed = new Uint8Array(34)
 
-/** Â from ρ into `matrix`: Â[i][j] = SampleNTT(ρ ‖ j ‖ i). */
+/**
+ * The last key pair's Â and its ρ. A client decapsulates under the key pair it has just made,
+ * and decapsulation re-encrypts, which expands the same Â again: nine SHAKE128 outputs, a
+ * fifth of the work. Â is public (it is ρ's expansion, and ρ is in the public key), so keeping
+ * it, and comparing ρ to choose it, tells nothing of a secret.
+ */
+const keptMatrix = new Int32Array(k * k * n)
+const keptRho = new Uint8Array(32)
+let matrixKept = false
+
+const sameRho = (rho: Uint8Array): boolean => {
+  if (!matrixKept) return false
+  for (let i = 0; i < 32; i++) if (rho[i] !== keptRho[i]) return false
+  return true
+}
+
+/** Â from ρ into `matrix`: Â[i][j] = SampleNTT(ρ ‖ j ‖ i); from `keptMatrix` when ρ is the last key pair's. */
 const expandMatrix = (rho: Uint8Array): void => {
+  const block = scratch.subarray(0, k * k * n)
+  if (sameRho(rho)) {
+    block.set(keptMatrix)
+    return
+  }
   xofSeed.set(rho.subarray(0, 32))
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
@@ -377,6 +398,9 @@ const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
   expandMatrix(rho)
+  keptMatrix.set(scratch.subarray(0, k * k * n))
+  keptRho.set(rho.subarray(0, 32))
+  matrixKept = true
   const s = secretVector
   const e = errorVector
   for (let i = 0; i < k; i++) sampleCbd(sigma, i, s[i]!)

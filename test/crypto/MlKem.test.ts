@@ -88,4 +88,22 @@ describe("ML-KEM-768", () => {
       { numRuns: 200 }
     )
   })
+
+  it("decapsulates under older key pairs after newer ones were made (the kept Â is the newest pair's only), as noble does", () => {
+    // Several connections' key exchanges interleave: pair A, then B, then both decapsulate.
+    const bytes = (length: number) => fc.uint8Array({ minLength: length, maxLength: length })
+    fc.assert(
+      fc.property(bytes(64), bytes(64), bytes(32), (seedA, seedB, m) => {
+        const a = mlkem768.keyPair(fixed(seedA))
+        const sentToA = ml_kem768.encapsulate(a.publicKey, m)
+        const b = mlkem768.keyPair(fixed(seedB))
+        const sentToB = ml_kem768.encapsulate(b.publicKey, m)
+        expect(toHex(mlkem768.decapsulate(sentToA.cipherText, a.secretKey))).toBe(toHex(sentToA.sharedSecret))
+        expect(toHex(mlkem768.decapsulate(sentToB.cipherText, b.secretKey))).toBe(toHex(sentToB.sharedSecret))
+        // A ciphertext for B under A's key is rejected, as noble rejects it.
+        expect(toHex(mlkem768.decapsulate(sentToB.cipherText, a.secretKey))).toBe(toHex(ml_kem768.decapsulate(sentToB.cipherText, a.secretKey)))
+      }),
+      { numRuns: 50 }
+    )
+  })
 })
