@@ -48,6 +48,8 @@ const built = await run([...V8_FLAGS, "--snapshot-blob", partial, "--build-snaps
 // Bounded: an error in the one-line bundle would print all of it.
 const said = built.stderr.split("\n").filter((line) => line.trim() !== "" && !nodeNote.test(line)).map((line) => line.slice(0, 300))
 if (built.code !== 0) fail(`node --build-snapshot exited ${built.code}: ${said.join("\n")}`)
+// The bundle's own words while building (a rehearsal that failed, say: the snapshot then works, only slower).
+for (const line of said.filter((line) => line.startsWith("ssh-auth snapshot:"))) console.error(`build-snapshot: ${line}`)
 // The snapshot must start and run a command, or no stamp is written and the bundle runs.
 // ("--": what follows is the command's, not node's own --version.)
 const check = await run([...V8_FLAGS, "--snapshot-blob", partial, "--", "--version"])

@@ -1,16 +1,41 @@
 /**
  * The entry point of the `ssh-auth` bundle, `dist/cli/ssh-auth.mjs`, which `bin/ssh-auth.js`
  * imports: it runs the command on `process.argv`. Built into a V8 startup snapshot
- * (`node --build-snapshot`), it runs nothing at build time, and the command on every start from
- * the snapshot, where `process.argv` is `[node, ...arguments]`.
+ * (`node --build-snapshot`), it rehearses a login at build time (`Rehearsal.ts`: the functions
+ * a login runs are compiled once, there), and runs the command on every start from the
+ * snapshot, where `process.argv` is `[node, ...arguments]`.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as v8 from "node:v8"
 import { main } from "./main.js"
+import { forget, rehearse } from "./Rehearsal.js"
+
+/**
+ * bin/ssh-auth.js starts node without NODE_EXTRA_CA_CERTS (node parses that file at every
+ * start, and ssh-auth speaks no TLS) and keeps it here: the programs the command runs
+ * (ProxyCommand, Match exec) get the environment they would have had.
+ */
+const restoreEnvironment = (): void => {
+  const kept = process.env.SSH_AUTH_NODE_EXTRA_CA_CERTS
+  if (kept === undefined) return
+  process.env.NODE_EXTRA_CA_CERTS = kept
+  delete process.env.SSH_AUTH_NODE_EXTRA_CA_CERTS
+}
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
-  v8.startupSnapshot.setDeserializeMainFunction(() => main([process.execPath, "ssh-auth", ...process.argv.slice(1)]))
+  v8.startupSnapshot.addSerializeCallback(forget)
+  v8.startupSnapshot.setDeserializeMainFunction(() => {
+    restoreEnvironment()
+    main([process.execPath, "ssh-auth", ...process.argv.slice(1)])
+  })
+  // Without a rehearsal the snapshot still works: each start compiles what it runs.
+  Effect.runPromiseExit(rehearse).then((exit) => {
+    if (exit._tag === "Failure") process.stderr.write(`ssh-auth snapshot: no rehearsal: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
+  })
 } else {
+  restoreEnvironment()
   main(process.argv)
 }

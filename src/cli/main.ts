@@ -7,12 +7,15 @@ import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import type { Teardown } from "@effect/platform/Runtime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
+import * as os from "node:os"
 import { printable, show } from "../wire/PeerText.js"
 import { agent } from "./Agent.js"
 import { config } from "./Config.js"
@@ -103,7 +106,23 @@ export const main = (argv: ReadonlyArray<string>): void => {
     process.stderr.write(`${internalError(error)}\n`)
     process.exit(255)
   })
+  // runMain interrupts the command on either signal; the status says which one came. `serve`
+  // runs until a signal stops it: for it, that is the normal end.
+  if (argv[2] !== "serve") { for (const name of ["SIGINT", "SIGTERM"] as const) process.on(name, () => (signalled ??= name)) }
   runCommand(argv)
+}
+
+let signalled: "SIGINT" | "SIGTERM" | undefined
+
+/**
+ * How runMain ends the process: as a shell reports a death by signal (128 + its number: 130 for
+ * Ctrl-C, 143 for SIGTERM) when a signal interrupted a command; otherwise with the status the
+ * command set. runMain's own would exit 0 for an interrupted command, a silent end to a login.
+ */
+const teardown: Teardown = (exit, onExit) => {
+  const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+  if (interrupted && signalled !== undefined) return onExit(128 + os.constants.signals[signalled])
+  onExit(Exit.isFailure(exit) && !interrupted ? 1 : 0)
 }
 
 // Only connect counts its -v flags.
@@ -135,7 +154,7 @@ const runCommand = (argv: ReadonlyArray<string>): void =>
       ),
       Effect.withConsole(console)
     )).pipe(
-      // Interrupted (Ctrl-C): runMain exits 130; anything else left is ours to report.
+      // Interrupted by a signal: the teardown says which; anything else left is ours to report.
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
           process.stderr.write(`${internalError(Cause.squash(cause))}\n`)
@@ -144,5 +163,5 @@ const runCommand = (argv: ReadonlyArray<string>): void =>
       ),
       // Effect's pretty logger, without colours where the output may not have them.
       Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, Output.prettyLogger))),
-      NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+      NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
     )

@@ -8,7 +8,7 @@
  */
 import type * as crypto from "node:crypto"
 
-const signingKeys = new WeakMap<Uint8Array, crypto.KeyObject>()
+let signingKeys = new WeakMap<Uint8Array, crypto.KeyObject>()
 const verifyingKeys = new Map<string, crypto.KeyObject>()
 const VERIFYING_KEYS_MAX = 64
 
@@ -43,4 +43,16 @@ export const verifyingKey = (kind: string, bytes: Uint8Array, make: () => crypto
     if (verifyingKeys.size > VERIFYING_KEYS_MAX) verifyingKeys.delete(verifyingKeys.keys().next().value!)
   }
   return key
+}
+
+/**
+ * Drops every kept KeyObject. The CLI's startup snapshot calls this after its build-time
+ * rehearsal: a KeyObject is an OpenSSL handle, which a V8 snapshot cannot hold.
+ *
+ * @since 0.1.0
+ * @category snapshot
+ */
+export const forget = (): void => {
+  signingKeys = new WeakMap()
+  verifyingKeys.clear()
 }

@@ -30,3 +30,15 @@ export const randomBytes = (n: number): Uint8Array => {
   offset += n
   return out
 }
+
+/**
+ * Empties the pool: the next draw refills it from the CSPRNG. The CLI's startup snapshot calls
+ * this after its build-time rehearsal, so that no process starts from bytes drawn at build time.
+ *
+ * @since 0.1.0
+ * @category snapshot
+ */
+export const discard = (): void => {
+  pool.fill(0)
+  offset = POOL_SIZE
+}

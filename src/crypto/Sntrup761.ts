@@ -247,13 +247,19 @@ let loops: DivstepLoops.DivstepLoops | undefined
 const divstepLoops = (): DivstepLoops.DivstepLoops => (loops ??= DivstepLoops.webAssembly(p) ?? DivstepLoops.javascript(p))
 
 /**
- * Which loops the inversions use: "webassembly" or "javascript". For tests and benchmarks,
- * which run both.
+ * Which loops the inversions use: "webassembly" or "javascript" (the tests run both), or
+ * "default", chosen at the next inversion (the CLI's startup snapshot goes back to it after
+ * its build-time rehearsal, which ran the JavaScript loops: a snapshot cannot hold a
+ * WebAssembly instance).
  *
  * @since 0.1.0
  * @category testing
  */
-export const useDivstepLoops = (kind: "webassembly" | "javascript"): void => {
+export const useDivstepLoops = (kind: "webassembly" | "javascript" | "default"): void => {
+  if (kind === "default") {
+    loops = undefined
+    return
+  }
   const chosen = kind === "webassembly" ? DivstepLoops.webAssembly(p) : DivstepLoops.javascript(p)
   if (chosen === undefined) throw new Error("this runtime has no WebAssembly")
   loops = chosen

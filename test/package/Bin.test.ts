@@ -71,9 +71,33 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
       child.kill("SIGTERM")
       const result = await done
       // Ended by the signal, not by the 20 s guard's SIGKILL.
-      expect(result.signal === "SIGTERM" || result.code === 143 || result.code === 130, JSON.stringify(result)).toBe(true)
+      expect(result.signal === "SIGTERM" || result.code === 143, JSON.stringify(result)).toBe(true)
     } finally {
       server.close()
+    }
+  }, 30_000)
+
+  it("a signal during a login ends it with the shell's status for that signal (143, 130), never 0", async () => {
+    expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
+    for (const [signal, status] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+      // A server that takes the connection and says nothing: the command is waiting in its login.
+      let connected!: () => void
+      const reached = new Promise<void>((resolve) => (connected = resolve))
+      const server = net.createServer((s) => s.once("data", () => connected()))
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      try {
+        const port = (server.address() as net.AddressInfo).port
+        const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "127.0.0.1"], {
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        const done = exited(child, 20_000)
+        await reached
+        child.kill(signal)
+        const result = await done
+        expect({ signal, code: result.code, stdout: result.stdout }).toEqual({ signal, code: status, stdout: "" })
+      } finally {
+        server.close()
+      }
     }
   }, 30_000)
 
@@ -103,6 +127,62 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
       })
     }
   }, 60_000)
+
+  it("starts node without NODE_EXTRA_CA_CERTS (node parses it at every start) and gives it back to the programs it runs", async () => {
+    expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-bin-"))
+    try {
+      // A file that is not there: node warns at start when it tries to read it.
+      const missing = path.join(dir, "no-such-ca.pem")
+      const env = { ...process.env, NODE_EXTRA_CA_CERTS: missing }
+      const direct = await exited(spawn(process.execPath, [bin, "--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
+      expect(direct.stderr).toContain("Ignoring extra certs")
+      const launched = await exited(spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
+      expect({ code: launched.code, stderr: launched.stderr }).toEqual({ code: 0, stderr: "" })
+      // Match exec runs a program: it sees the variable as the user set it, and no trace of the launcher's.
+      const config = path.join(dir, "ssh_config")
+      fs.writeFileSync(config, `Match exec "test \\"$NODE_EXTRA_CA_CERTS\\" = ${missing} && test -z \\"$SSH_AUTH_NODE_EXTRA_CA_CERTS\\""\n  Port 2222\n`)
+      const plan = await exited(
+        spawn(bin, ["connect", "--dry-run", "-F", config, "-o", "IdentityAgent=none", "u@127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"], env }),
+        20_000
+      )
+      expect(plan.stdout, plan.stderr).toContain("plan for u@127.0.0.1 port 2222:")
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+
+  it("the snapshot's build rehearsed logins, and still every process draws its own random bytes (the KEXINIT cookie)", async () => {
+    expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
+    // What a client sends first: its version line, then its KEXINIT packet, whose payload's
+    // 16 bytes after the message number are the cookie.
+    const cookies: Array<string> = []
+    for (let run = 0; run < 2; run++) {
+      const received: Array<Buffer> = []
+      const server = net.createServer((s) => s.on("data", (d) => received.push(d)))
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      try {
+        const port = (server.address() as net.AddressInfo).port
+        const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "127.0.0.1"], {
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        const done = exited(child, 20_000)
+        for (let poll = 0; poll < 200 && Buffer.concat(received).indexOf("\r\n") + 27 > Buffer.concat(received).length; poll++) {
+          await new Promise((r) => setTimeout(r, 25))
+        }
+        child.kill("SIGTERM")
+        await done
+        const bytes = Buffer.concat(received)
+        const packet = bytes.subarray(bytes.indexOf("\r\n") + 2)
+        expect(packet[5], "KEXINIT").toBe(20)
+        cookies.push(packet.subarray(6, 22).toString("hex"))
+      } finally {
+        server.close()
+      }
+    }
+    expect(cookies[0]).toMatch(/^[0-9a-f]{32}$/)
+    expect(cookies[0]).not.toBe(cookies[1])
+  }, 30_000)
 
   it("with a snapshot made for another node, runs the bundle instead", async () => {
     // A copy of the package's bin and dist/cli, its snapshot garbage and its stamp naming another node.

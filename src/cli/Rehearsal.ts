@@ -1,0 +1,105 @@
+/**
+ * A login rehearsed while the CLI's startup snapshot is built. V8 compiles a function the first
+ * time it runs and keeps the bytecode in a snapshot, so every function a login runs and the
+ * snapshot's build did not was compiled again by every `ssh-auth connect`: most of a login's
+ * own CPU, measured. Here `connect` logs in to this library's server on 127.0.0.1, once per
+ * post-quantum kex and once with curve25519, in a throwaway directory with throwaway keys,
+ * printing nothing.
+ *
+ * What a rehearsal leaves behind is then dropped (`forget`), before V8 serializes the heap:
+ * the random pool's bytes (no two processes may start from the same ones), the kept
+ * KeyObjects (OpenSSL handles) and sntrup761's step loops (the rehearsal ran the JavaScript
+ * ones; the WebAssembly ones are made at the first inversion of each process).
+ *
+ * @since 0.1.0
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as KeyObjects from "../crypto/KeyObjects.js"
+import { nodeCurves } from "../crypto/NodeCurves.js"
+import * as RandomPool from "../crypto/RandomPool.js"
+import * as Sntrup761 from "../crypto/Sntrup761.js"
+import * as OpenSshKeyV1 from "../keys/OpenSshKeyV1.js"
+import * as PrivateKey from "../keys/PrivateKey.js"
+import * as PublicKeyText from "../keys/PublicKeyText.js"
+import * as Server from "../server/Server.js"
+import * as UserTable from "../server/UserTable.js"
+import { parseQuick, runConnect } from "./Connect.js"
+
+const USER = "rehearsal"
+const KEX = ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "curve25519-sha256"]
+
+/** A console that prints nothing: the rehearsal's result lines. */
+const quiet = Console.consoleWith((console) =>
+  Effect.succeed<Console.Console>({ ...console, log: () => Effect.void, error: () => Effect.void, warn: () => Effect.void })
+)
+
+/**
+ * Logs in with `ssh-auth connect` to a server of this library on a free loopback port, with
+ * each kex in turn. Fails if a login does.
+ *
+ * @since 0.1.0
+ * @category snapshot
+ */
+export const rehearse: Effect.Effect<void, unknown> = Effect.gen(function*() {
+  Sntrup761.useDivstepLoops("javascript")
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-rehearsal-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+  const userKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+  const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
+  const identityFile = path.join(dir, "id_ed25519")
+  fs.writeFileSync(identityFile, OpenSshKeyV1.write(userKey), { mode: 0o600 })
+  const listening = yield* Server.listen({ port: 0, hostKeys: [hostKey], onAuthenticated: () => Effect.void }).pipe(
+    Effect.provide(UserTable.layer({ [USER]: { keys: [userKey.publicKey] } }))
+  )
+  const knownHosts = path.join(dir, "known_hosts")
+  fs.writeFileSync(knownHosts, `[127.0.0.1]:${listening.port} ${PublicKeyText.format(hostKey.publicKey)}\n`)
+  const config = path.join(dir, "ssh_config")
+  fs.writeFileSync(
+    config,
+    [
+      `Host ${USER}`,
+      "  HostName 127.0.0.1",
+      `  Port ${listening.port}`,
+      `  User ${USER}`,
+      `  IdentityFile ${identityFile}`,
+      "  IdentitiesOnly yes",
+      "  IdentityAgent none",
+      `  UserKnownHostsFile ${knownHosts}`,
+      "  GlobalKnownHostsFile /dev/null",
+      "  StrictHostKeyChecking yes",
+      "  BatchMode yes",
+      ""
+    ].join("\n")
+  )
+  for (const kex of KEX) {
+    const flags = parseQuick(["-F", config, "-o", `KexAlgorithms=${kex}`, USER])
+    if (flags === undefined) return yield* Effect.dieMessage("the rehearsal's command line did not parse")
+    yield* runConnect(flags)
+  }
+}).pipe(
+  Effect.scoped,
+  (rehearsal) => Effect.flatMap(quiet, (console) => Effect.withConsole(rehearsal, console)),
+  Effect.provide(NodeContext.layer),
+  Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error("the rehearsal took more than 60 seconds") }),
+  Effect.ensuring(Effect.sync(() => forget()))
+)
+
+/**
+ * Drops what a rehearsal leaves in module state that a snapshot must not hold.
+ *
+ * @since 0.1.0
+ * @category snapshot
+ */
+export const forget = (): void => {
+  RandomPool.discard()
+  KeyObjects.forget()
+  Sntrup761.useDivstepLoops("default")
+}
