@@ -1,9 +1,13 @@
 #!/bin/sh
-":" //; [ -z "${NODE_EXTRA_CA_CERTS+x}" ] || { SSH_AUTH_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export SSH_AUTH_NODE_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; b=$(readlink -f "$0" 2>/dev/null) && b="${b%/*}/../dist/cli/ssh-auth.blob" && n=$(command -v node) && n=$(readlink -f "$n") && { read -r sn && read -r ss; } 2>/dev/null < "$b.node" && [ "$sn" = "$n" ] && [ -f "$b" ] && [ "$ss" -eq "$(wc -c < "$n")" ] 2>/dev/null && exec "$n" --max-semi-space-size=1 --snapshot-blob "$b" -- "$@"; exec node "$0" "$@"
-// The line above is for sh, and a string and a comment for node. Run as a command, sh takes
-// NODE_EXTRA_CA_CERTS out of node's environment, into SSH_AUTH_NODE_EXTRA_CA_CERTS until the
-// command puts it back for the programs it runs (src/cli/bin.ts): node reads and parses that
-// file at every start, 35 ms for a system CA bundle, and ssh-auth speaks no TLS. Then sh starts
+":" //; [ -z "${NODE_EXTRA_CA_CERTS+x}" ] || { SSH_AUTH_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export SSH_AUTH_NODE_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; [ -n "${MALLOC_ARENA_MAX+x}" ] || { MALLOC_ARENA_MAX=1; SSH_AUTH_MALLOC_ARENA_MAX=; export MALLOC_ARENA_MAX SSH_AUTH_MALLOC_ARENA_MAX; }; b=$(readlink -f "$0" 2>/dev/null) && b="${b%/*}/../dist/cli/ssh-auth.blob" && n=$(command -v node) && n=$(readlink -f "$n") && { read -r sn && read -r ss; } 2>/dev/null < "$b.node" && [ "$sn" = "$n" ] && [ -f "$b" ] && [ "$ss" -eq "$(wc -c < "$n")" ] 2>/dev/null && exec "$n" --max-semi-space-size=1 --snapshot-blob "$b" -- "$@"; exec node "$0" "$@"
+// The line above is for sh, and a string and a comment for node. Run as a command, sh sets
+// node's environment for a short process, and leaves a note of what it changed, for the
+// command to undo for the programs it runs (src/cli/bin.ts):
+// - NODE_EXTRA_CA_CERTS goes (kept in SSH_AUTH_NODE_EXTRA_CA_CERTS): node reads and parses
+//   that file at every start, 35 ms for a system CA bundle, and ssh-auth speaks no TLS;
+// - MALLOC_ARENA_MAX=1 where it is not set (SSH_AUTH_MALLOC_ARENA_MAX says so): glibc's
+//   malloc arena per thread costs a login 2 MB of peak RSS.
+// Then sh starts
 // node from dist/cli/ssh-auth.blob, a V8 startup snapshot of the bundle, when one was made for
 // this very node binary (bin/build-snapshot.js; its stamp names the binary and its size);
 // otherwise it runs this file with node, which loads the bundle. `node bin/ssh-auth.js` always

@@ -14,15 +14,20 @@ import { main } from "./main.js"
 import { forget, rehearse } from "./Rehearsal.js"
 
 /**
- * bin/ssh-auth.js starts node without NODE_EXTRA_CA_CERTS (node parses that file at every
- * start, and ssh-auth speaks no TLS) and keeps it here: the programs the command runs
- * (ProxyCommand, Match exec) get the environment they would have had.
+ * bin/ssh-auth.js starts node with an environment for a short process (without
+ * NODE_EXTRA_CA_CERTS, with MALLOC_ARENA_MAX=1) and notes what it changed: the programs the
+ * command runs (ProxyCommand, Match exec) get the environment they would have had.
  */
 const restoreEnvironment = (): void => {
-  const kept = process.env.SSH_AUTH_NODE_EXTRA_CA_CERTS
-  if (kept === undefined) return
-  process.env.NODE_EXTRA_CA_CERTS = kept
-  delete process.env.SSH_AUTH_NODE_EXTRA_CA_CERTS
+  const env = process.env
+  if (env.SSH_AUTH_NODE_EXTRA_CA_CERTS !== undefined) {
+    env.NODE_EXTRA_CA_CERTS = env.SSH_AUTH_NODE_EXTRA_CA_CERTS
+    delete env.SSH_AUTH_NODE_EXTRA_CA_CERTS
+  }
+  if (env.SSH_AUTH_MALLOC_ARENA_MAX !== undefined) {
+    delete env.MALLOC_ARENA_MAX
+    delete env.SSH_AUTH_MALLOC_ARENA_MAX
+  }
 }
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {

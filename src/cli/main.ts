@@ -3,8 +3,6 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
@@ -14,55 +12,28 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as Schema from "effect/Schema"
 import * as os from "node:os"
 import { printable, show } from "../wire/PeerText.js"
-import { agent } from "./Agent.js"
-import { config } from "./Config.js"
-import { connect, expandVerbosity, parseQuick, runConnect } from "./Connect.js"
-import * as Help from "./Help.js"
-import { key } from "./Key.js"
+import { expandVerbosity, parseQuick, runConnect } from "./Connect.js"
 import * as Output from "./Output.js"
-import { probe } from "./Probe.js"
-import { serve } from "./Serve.js"
-
-const subcommands = [probe, connect, key, config, agent, serve] as const
-const command = Command.make("ssh-auth").pipe(
-  Command.withDescription("SSH authentication, the Effect way"),
-  Command.withSubcommands(subcommands)
-)
-
-const info = { name: "ssh-auth", version: "0.1.0" }
-const cli = Command.run(command, info)
-const program: Help.Program = { ...info, command: command.descriptor, subcommands: subcommands.map((c) => c.descriptor) }
-
-/** `--wizard` was asked for where there is no terminal to ask on. */
-class WizardNeedsTerminal extends Schema.TaggedError<WizardNeedsTerminal>()("WizardNeedsTerminal", {}) {
-  /** A usage error, as @effect/cli's own: status 2. */
-  readonly exitCode = 2
-  override get message(): string {
-    return "--wizard asks its questions on a terminal, and stdin or stdout is not one"
-  }
-}
 
 /**
- * Help is ours to lay out (see Help.ts): @effect/cli's would name the subcommand alone in
- * USAGE, pad to its longest line and colour a pipe. Asked for as @effect/cli reads it.
+ * A plain `connect` runs at once; every other command line (help, the other commands, the
+ * wizard, a usage error) goes to @effect/cli's command tree, a module loaded on first use:
+ * in the startup snapshot, its definitions cost memory every login would carry.
  */
-type Cli = ReturnType<typeof cli>
-const run = (argv: ReadonlyArray<string>): Effect.Effect<void, Effect.Effect.Error<Cli> | WizardNeedsTerminal, Effect.Effect.Context<Cli>> => {
-  const path = Help.helpRequest(program, argv.slice(2))
-  if (path !== undefined) {
-    return Effect.sync(() => void process.stdout.write(Help.render(Help.helpDoc(program, path), Output.outputStyle(process.stdout))))
-  }
-  // A plain connect skips @effect/cli's run, which costs a fifth of a second at start.
+type RunCommands = ReturnType<typeof import("./Commands.js")["run"]>
+type RunConnect = ReturnType<typeof runConnect>
+const run = (
+  argv: ReadonlyArray<string>
+): Effect.Effect<
+  void,
+  Effect.Effect.Error<RunCommands> | Effect.Effect.Error<RunConnect>,
+  Effect.Effect.Context<RunCommands> | Effect.Effect.Context<RunConnect>
+> => {
   const quick = argv[2] === "connect" ? parseQuick(expandVerbosity(argv).slice(3)) : undefined
   if (quick !== undefined) return runConnect(quick)
-  // @effect/cli's wizard asks on the terminal; without one it would wait on stdin for ever.
-  if (argv.slice(2).includes("--wizard") && !(process.stdin.isTTY && process.stdout.isTTY)) {
-    return Effect.fail(new WizardNeedsTerminal())
-  }
-  return cli(argv)
+  return Effect.flatMap(Effect.promise(() => import("./Commands.js")), (commands) => commands.run(argv))
 }
 
 /** A bug of ours still ends the way every failure does: one line, status 255, like ssh. */
@@ -131,18 +102,13 @@ const runCommand = (argv: ReadonlyArray<string>): void =>
     run(argv[2] === "connect" ? expandVerbosity(argv) : argv).pipe(
       // Like ssh: a connection failure prints one line and exits 255.
       Effect.catchAll((error) =>
-        ValidationError.isValidationError(error)
-          // @effect/cli has already printed what was wrong with the command line.
-          ? Effect.sync(() => {
-            process.exitCode = 2
+        Effect.zipRight(
+          Console.error(`ssh-auth: ${error.message}`),
+          Effect.sync(() => {
+            // A command may say its own status (ssh-add -l exits 1 for an empty agent).
+            process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
           })
-          : Effect.zipRight(
-            Console.error(`ssh-auth: ${error.message}`),
-            Effect.sync(() => {
-              // A command may say its own status (ssh-add -l exits 1 for an empty agent).
-              process.exitCode = "exitCode" in error && typeof error.exitCode === "number" ? error.exitCode : 255
-            })
-          )
+        )
       ),
       Effect.catchAllDefect((defect) =>
         Effect.zipRight(

@@ -7,7 +7,8 @@ import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { expandVerbosity, flags, parseQuick } from "../../src/cli/Connect.js"
+import { expandVerbosity, parseQuick } from "../../src/cli/Connect.js"
+import { flags } from "../../src/cli/ConnectCommand.js"
 
 /** What @effect/cli hands connect's handler for `args`. */
 const byEffectCli = (args: ReadonlyArray<string>) =>

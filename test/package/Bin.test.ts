@@ -128,29 +128,55 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
     }
   }, 60_000)
 
-  it("starts node without NODE_EXTRA_CA_CERTS (node parses it at every start) and gives it back to the programs it runs", async () => {
-    expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-bin-"))
-    try {
-      // A file that is not there: node warns at start when it tries to read it.
-      const missing = path.join(dir, "no-such-ca.pem")
-      const env = { ...process.env, NODE_EXTRA_CA_CERTS: missing }
-      const direct = await exited(spawn(process.execPath, [bin, "--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
-      expect(direct.stderr).toContain("Ignoring extra certs")
-      const launched = await exited(spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
-      expect({ code: launched.code, stderr: launched.stderr }).toEqual({ code: 0, stderr: "" })
-      // Match exec runs a program: it sees the variable as the user set it, and no trace of the launcher's.
-      const config = path.join(dir, "ssh_config")
-      fs.writeFileSync(config, `Match exec "test \\"$NODE_EXTRA_CA_CERTS\\" = ${missing} && test -z \\"$SSH_AUTH_NODE_EXTRA_CA_CERTS\\""\n  Port 2222\n`)
-      const plan = await exited(
-        spawn(bin, ["connect", "--dry-run", "-F", config, "-o", "IdentityAgent=none", "u@127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"], env }),
-        20_000
-      )
-      expect(plan.stdout, plan.stderr).toContain("plan for u@127.0.0.1 port 2222:")
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }, 30_000)
+  it(
+    "starts node without NODE_EXTRA_CA_CERTS (node parses it at every start), with MALLOC_ARENA_MAX=1, and gives the programs it runs the environment as it was",
+    async () => {
+      expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-bin-"))
+      try {
+        // A file that is not there: node warns at start when it tries to read it.
+        const missing = path.join(dir, "no-such-ca.pem")
+        const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: missing }
+        delete env.MALLOC_ARENA_MAX
+        const direct = await exited(spawn(process.execPath, [bin, "--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
+        expect(direct.stderr).toContain("Ignoring extra certs")
+        const launched = await exited(spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
+        expect({ code: launched.code, stderr: launched.stderr }).toEqual({ code: 0, stderr: "" })
+        // node's own environment, while it waits on a silent server.
+        const server = await silentServer()
+        try {
+          const port = (server.address() as net.AddressInfo).port
+          const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "127.0.0.1"], {
+            stdio: ["ignore", "pipe", "pipe"],
+            env
+          })
+          const done = exited(child, 20_000)
+          await cmdlineOf(child.pid!, "--snapshot-blob")
+          const environ = fs.readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0")
+          child.kill("SIGTERM")
+          await done
+          expect(environ).toContain("MALLOC_ARENA_MAX=1")
+          expect(environ.filter((v) => v.startsWith("NODE_EXTRA_CA_CERTS="))).toEqual([])
+        } finally {
+          server.close()
+        }
+        // Match exec runs a program: it sees NODE_EXTRA_CA_CERTS as the user set it, MALLOC_ARENA_MAX unset as it was, and no trace of the launcher's.
+        const config = path.join(dir, "ssh_config")
+        fs.writeFileSync(
+          config,
+          `Match exec "test \\"$NODE_EXTRA_CA_CERTS\\" = ${missing} && test -z \\"\${SSH_AUTH_NODE_EXTRA_CA_CERTS+x}\${MALLOC_ARENA_MAX+x}\${SSH_AUTH_MALLOC_ARENA_MAX+x}\\""\n  Port 2222\n`
+        )
+        const plan = await exited(
+          spawn(bin, ["connect", "--dry-run", "-F", config, "-o", "IdentityAgent=none", "u@127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"], env }),
+          20_000
+        )
+        expect(plan.stdout, plan.stderr).toContain("plan for u@127.0.0.1 port 2222:")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    },
+    30_000
+  )
 
   it("the snapshot's build rehearsed logins, and still every process draws its own random bytes (the KEXINIT cookie)", async () => {
     expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
