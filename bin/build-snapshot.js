@@ -19,9 +19,9 @@ const blob = path.join(dist, "ssh-auth.blob")
 const stamp = `${blob}.node`
 const partial = `${blob}.partial`
 
-const run = (args) =>
+const run = (args, env = process.env) =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], timeout: RUN_TIMEOUT_MS })
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], timeout: RUN_TIMEOUT_MS, env })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
@@ -44,7 +44,8 @@ fs.rmSync(blob, { force: true })
 fs.rmSync(stamp, { force: true })
 if (!fs.existsSync(bundle)) fail(`${bundle} is missing: build it first (npm run build)`)
 const started = Date.now()
-const built = await run([...V8_FLAGS, "--snapshot-blob", partial, "--build-snapshot", bundle])
+// The build rehearses a login (src/cli/Rehearsal.ts) against the bundle's own `serve`.
+const built = await run([...V8_FLAGS, "--snapshot-blob", partial, "--build-snapshot", bundle], { ...process.env, SSH_AUTH_REHEARSAL_SERVER: moduleBundle })
 // Bounded: an error in the one-line bundle would print all of it.
 const said = built.stderr.split("\n").filter((line) => line.trim() !== "" && !nodeNote.test(line)).map((line) => line.slice(0, 300))
 if (built.code !== 0) fail(`node --build-snapshot exited ${built.code}: ${said.join("\n")}`)

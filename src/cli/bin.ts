@@ -37,9 +37,15 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
     main([process.execPath, "ssh-auth", ...process.argv.slice(1)])
   })
   // Without a rehearsal the snapshot still works: each start compiles what it runs.
-  Effect.runPromiseExit(rehearse).then((exit) => {
-    if (exit._tag === "Failure") process.stderr.write(`ssh-auth snapshot: no rehearsal: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
-  })
+  // bin/build-snapshot.js names the bundle whose `serve` the rehearsal logs in to.
+  const server = process.env.SSH_AUTH_REHEARSAL_SERVER
+  if (server === undefined) {
+    process.stderr.write("ssh-auth snapshot: no rehearsal: SSH_AUTH_REHEARSAL_SERVER names no bundle to serve\n")
+  } else {
+    Effect.runPromiseExit(rehearse([process.execPath, server])).then((exit) => {
+      if (exit._tag === "Failure") process.stderr.write(`ssh-auth snapshot: no rehearsal: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
+    })
+  }
 } else {
   restoreEnvironment()
   main(process.argv)
