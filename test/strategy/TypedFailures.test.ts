@@ -22,6 +22,7 @@ import { AgentCommandError } from "../../src/cli/Agent.js"
 import { LoginTimeout } from "../../src/cli/Connect.js"
 import { KeyCommandError } from "../../src/cli/Key.js"
 import { JumpHostFailed } from "../../src/cli/Route.js"
+import { RehearsalError } from "../../src/cli/Rehearsal.js"
 import { ServeConfigError } from "../../src/cli/Serve.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
 import { KnownHostsError } from "../../src/config/KnownHosts.js"
@@ -245,6 +246,7 @@ const errors: ReadonlyArray<readonly [Schema.Schema<any, any>, object]> = [
   [HostKeyRejected, new HostKeyRejected({ host: "h", port: 22, keyType: "ssh-ed25519", fingerprint: "SHA256:x", expected: ["SHA256:y"], detail: "changed" })],
   [LoginTimeout, new LoginTimeout({ host: "h", port: 22, seconds: 120 })],
   [ServeConfigError, new ServeConfigError({ detail: "--user is required" })],
+  [RehearsalError, new RehearsalError({ detail: "ssh-auth serve exited 1" })],
   [ListenError, new ListenError({ host: "127.0.0.1", port: 22, detail: "EADDRINUSE" })],
   [JumpHostFailed, new JumpHostFailed({ hop: "deploy@bastion:22", detail: "authentication failed" })],
   [ChannelOpenRefused, new ChannelOpenRefused({ via: "bastion:22", host: "10.0.0.5", port: 22, code: 1, description: "open failed" })],
