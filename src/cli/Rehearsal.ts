@@ -9,8 +9,8 @@
  *
  * What a rehearsal leaves behind is then dropped (`forget`), before V8 serializes the heap:
  * the random pool's bytes (no two processes may start from the same ones), the kept
- * KeyObjects (OpenSSL handles) and sntrup761's step loops (the rehearsal ran the JavaScript
- * ones; the WebAssembly ones are made at the first inversion of each process).
+ * KeyObjects (OpenSSL handles), and sntrup761's step loops and ML-KEM's Keccak (the rehearsal
+ * ran their JavaScript versions; the WebAssembly ones are made at first use in each process).
  *
  * @since 0.1.0
  */
@@ -24,6 +24,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as KeyObjects from "../crypto/KeyObjects.js"
+import * as MlKem768 from "../crypto/MlKem768.js"
 import { nodeCurves } from "../crypto/NodeCurves.js"
 import * as RandomPool from "../crypto/RandomPool.js"
 import * as Sntrup761 from "../crypto/Sntrup761.js"
@@ -92,7 +93,9 @@ const startServer = (server: ReadonlyArray<string>, args: ReadonlyArray<string>)
  */
 export const rehearse = (server: ReadonlyArray<string>): Effect.Effect<void, unknown> =>
   Effect.gen(function*() {
+    // A snapshot cannot hold a WebAssembly instance: the rehearsal runs the JavaScript kernels.
     Sntrup761.useDivstepLoops("javascript")
+    MlKem768.useKeccak("javascript")
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-rehearsal-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -149,4 +152,5 @@ export const forget = (): void => {
   RandomPool.discard()
   KeyObjects.forget()
   Sntrup761.useDivstepLoops("default")
+  MlKem768.useKeccak("default")
 }

@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import { constF64, encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
 
 /** 1.5·2^52: adding then subtracting it rounds a double of magnitude below 2^51 to an integer. */
 const rounder = 6755399441055744
@@ -84,68 +85,13 @@ export const javascript = (p: number): DivstepLoops => {
 
 // ----- WebAssembly
 
-/** Unsigned LEB128. */
-const uleb = (value: number): Array<number> => {
-  const out: Array<number> = []
-  let x = value
-  do {
-    const byte = x & 0x7f
-    x >>>= 7
-    out.push(x === 0 ? byte : byte | 0x80)
-  } while (x !== 0)
-  return out
-}
+const { f64, i32, voidBlock } = type
 
-/** Signed LEB128, for i32.const. */
-const sleb = (value: number): Array<number> => {
-  const out: Array<number> = []
-  let x = value | 0
-  for (;;) {
-    const byte = x & 0x7f
-    x >>= 7
-    const done = (x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)
-    out.push(done ? byte : byte | 0x80)
-    if (done) return out
-  }
-}
-
-const f64Bytes = (value: number): Array<number> => Array.from(new Uint8Array(new Float64Array([value]).buffer))
-const vector = (items: ReadonlyArray<ReadonlyArray<number>>): Array<number> => [...uleb(items.length), ...items.flat()]
-const section = (id: number, body: ReadonlyArray<number>): Array<number> => [id, ...uleb(body.length), ...body]
-const name = (text: string): Array<number> => vector([...new TextEncoder().encode(text)].map((b) => [b]))
-
-// The opcodes used (WebAssembly core specification, §5.4).
-const op = {
-  block: 0x02,
-  loop: 0x03,
-  end: 0x0b,
-  br: 0x0c,
-  brIf: 0x0d,
-  localGet: 0x20,
-  localSet: 0x21,
-  i32Const: 0x41,
-  f64Const: 0x44,
-  i32LtS: 0x48,
-  i32GeS: 0x4e,
-  i32Add: 0x6a,
-  i32Sub: 0x6b,
-  i32Shl: 0x74,
-  f64Add: 0xa0,
-  f64Sub: 0xa1,
-  f64Mul: 0xa2,
-  f64Load: 0x2b,
-  f64Store: 0x39
-} as const
-const i32 = 0x7f
-const f64 = 0x7c
-const voidBlock = 0x40
-
-/** f64.load / f64.store at a constant byte offset from the address on the stack (8-byte aligned). */
-const load = (offset: number) => [op.f64Load, 3, ...uleb(offset)]
-const store = (offset: number) => [op.f64Store, 3, ...uleb(offset)]
+/** f64.load / f64.store at a constant byte offset from the address on the stack. */
+const load = (offset: number) => memory8(op.f64Load, offset)
+const store = (offset: number) => memory8(op.f64Store, offset)
 const get = (local: number) => [op.localGet, local]
 const set = (local: number) => [op.localSet, local]
-const constF64 = (value: number) => [op.f64Const, ...f64Bytes(value)]
 
 // Both functions: (bit, sf0, sg0: f64, length: i32, m, mInverse: f64), then locals.
 const [bit, sf0, sg0, length, m, mInverse] = [0, 1, 2, 3, 4, 5]
@@ -172,7 +118,6 @@ const stepFgBody = (F: number, G: number): Array<number> => {
   // locals: 6 address (i32), 7 end (i32), 8 fi (f64), 9 x (f64)
   const [address, end, fi, x] = [6, 7, 8, 9]
   return [
-    ...vector([[2, i32], [2, f64]]),
     // end = (length − 1)·8, the last coefficient's byte offset; address = 0.
     ...get(length),
     op.i32Const,
@@ -239,7 +184,6 @@ const stepVrBody = (V: number, R: number): Array<number> => {
   // locals: 6 address of v[i−1] (i32), 7 shifted (f64), 8 ri (f64), 9 x (f64)
   const [address, shifted, ri, x] = [6, 7, 8, 9]
   return [
-    ...vector([[1, i32], [3, f64]]),
     // address = (length − 2)·8, v[length−2]'s byte offset, down to 0.
     ...get(length),
     op.i32Const,
@@ -315,21 +259,16 @@ const stepVrBody = (V: number, R: number): Array<number> => {
 
 /** The module's bytes, for vectors of `p` coefficients laid out f, g, v, r from address 0. */
 const moduleBytes = (p: number): Uint8Array => {
-  const F = 0
   const G = 8 * (p + 1)
   const V = 16 * (p + 1)
   const R = V + 8 * p
-  const pages = Math.ceil((R + 8 * p) / 65536)
   const params = [f64, f64, f64, i32, f64, f64]
-  const code = (body: ReadonlyArray<number>) => [...uleb(body.length), ...body]
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vector([[0x60, ...vector(params.map((t) => [t])), ...vector([])]])),
-    ...section(3, vector([[0], [0]])),
-    ...section(5, vector([[0x00, ...uleb(pages)]])),
-    ...section(7, vector([[...name("memory"), 0x02, 0], [...name("stepFg"), 0x00, 0], [...name("stepVr"), 0x00, 1]])),
-    ...section(10, vector([code(stepFgBody(F, G)), code(stepVrBody(V, R))]))
-  ])
+  return encode([
+    // locals: address, end (i32), fi, x (f64)
+    { name: "stepFg", params, locals: [i32, i32, f64, f64], body: stepFgBody(0, G) },
+    // locals: address (i32), shifted, ri, x (f64)
+    { name: "stepVr", params, locals: [i32, f64, f64, f64], body: stepVrBody(V, R) }
+  ], Math.ceil((R + 8 * p) / 65536))
 }
 
 /**
@@ -340,33 +279,15 @@ const moduleBytes = (p: number): Uint8Array => {
  * @category constructors
  */
 export const webAssembly = (p: number): DivstepLoops | undefined => {
-  // The global, typed here as far as it is used: the project's lib has no WebAssembly types.
-  const wasm = (globalThis as { readonly WebAssembly?: WebAssemblyApi }).WebAssembly
-  if (wasm === undefined) return undefined
-  let exports: LoopExports
-  try {
-    exports = new wasm.Instance(new wasm.Module(moduleBytes(p))).exports as unknown as LoopExports
-  } catch {
-    return undefined
-  }
-  const buffer = exports.memory.buffer
+  const module = instantiate(moduleBytes(p))
+  if (module === undefined) return undefined
+  const buffer = module.memory
   return {
     f: new Float64Array(buffer, 0, p + 1),
     g: new Float64Array(buffer, 8 * (p + 1), p + 1),
     v: new Float64Array(buffer, 16 * (p + 1), p),
     r: new Float64Array(buffer, 16 * (p + 1) + 8 * p, p),
-    stepFg: exports.stepFg,
-    stepVr: exports.stepVr
+    stepFg: module.exports.stepFg as DivstepLoops["stepFg"],
+    stepVr: module.exports.stepVr as DivstepLoops["stepVr"]
   }
-}
-
-interface WebAssemblyApi {
-  readonly Module: new(bytes: Uint8Array) => object
-  readonly Instance: new(module: object) => { readonly exports: object }
-}
-
-interface LoopExports {
-  readonly memory: { readonly buffer: ArrayBuffer }
-  readonly stepFg: DivstepLoops["stepFg"]
-  readonly stepVr: DivstepLoops["stepVr"]
 }

@@ -1,8 +1,8 @@
 /**
- * ML-KEM-768 (FIPS 203, final), in TypeScript on node:crypto's SHA-3: H is SHA3-256, G is
- * SHA3-512, J and PRF are SHAKE256, the matrix XOF is SHAKE128. Node 20's OpenSSL has the
- * hashes natively but not ML-KEM itself; the hashes are where a pure-JavaScript ML-KEM spends
- * most of its time.
+ * ML-KEM-768 (FIPS 203, final), in TypeScript: H is SHA3-256, G is SHA3-512, J and PRF are
+ * SHAKE256, the matrix XOF is SHAKE128, all on one reused Keccak sponge (`Keccak.ts`, its
+ * permutation in WebAssembly). Node 20's OpenSSL has no ML-KEM; its SHA-3 took a hash object
+ * per call, which cost more than the hashing.
  *
  * Polynomials are Int32Arrays of 256 coefficients mod q = 3329. Products use Montgomery
  * reduction (R = 2^16) with `Math.imul`; sums are brought back with Barrett reduction. The
@@ -15,8 +15,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { CurveError } from "./CurveOps.js"
+import * as Keccak from "./Keccak.js"
 
 const n = 256
 const q = 3329
@@ -150,9 +150,10 @@ const v = scratch.subarray((k * k + 4 * k + 1) * n, (k * k + 4 * k + 2) * n)
 // --- NTT (Algorithms 9–12) ------------------------------------------------------------------
 
 /**
- * Algorithm 9, in place. Input coefficients in (−q, q); output in [0, q). No reduction inside:
- * each layer adds less than q to a coefficient's size, so after seven the inputs of the
- * Montgomery multiplies stay below 8q, inside its 2^15 bound (about 9.8q).
+ * Algorithm 9, in place. Input coefficients in (−q, q); output in (−8q, 8q), not reduced: each
+ * layer adds less than q to a coefficient's size, so the inputs of the Montgomery multiplies
+ * stay below 8q, inside its 2^15 bound (about 9.8q). Products with a reduced polynomial take
+ * the output as it is (see `multiplyAccumulate`); `reduce` makes it canonical for an encoding.
  */
 const ntt = (f: Int32Array): void => {
   let i = 1
@@ -167,6 +168,10 @@ const ntt = (f: Int32Array): void => {
       }
     }
   }
+}
+
+/** In place: every coefficient (within ±32q) to its representative in [0, q). */
+const reduce = (f: Int32Array): void => {
   for (let j = 0; j < n; j++) f[j] = canonical(f[j]!)
 }
 
@@ -196,7 +201,9 @@ const invNttOfProducts = (f: Int32Array): void => {
 
 /**
  * Algorithms 11 and 12: acc += f ∘ g in the NTT domain, each product carrying a factor R^-1.
- * f and g in (−q, q); each call adds less than 2q in absolute value to a coefficient.
+ * f in (−q, q) and g within ±8q (an unreduced NTT output), or the other way round: every
+ * product stays below 8q² < 2^15·q, inside the Montgomery bound. Each call adds less than 2q
+ * in absolute value to a coefficient.
  */
 const multiplyAccumulate = (acc: Int32Array, f: Int32Array, g: Int32Array): void => {
   for (let i = 0; i < 128; i++) {
@@ -211,43 +218,65 @@ const multiplyAccumulate = (acc: Int32Array, f: Int32Array, g: Int32Array): void
 
 // --- Hashes and sampling (§4.1, Algorithms 7–8) ---------------------------------------------
 
-const digest = (algorithm: string, ...parts: ReadonlyArray<Uint8Array>): Buffer => {
-  const hash = crypto.createHash(algorithm)
-  for (const part of parts) hash.update(part)
-  return hash.digest()
-}
-
-const shake = (algorithm: "shake128" | "shake256", outputLength: number, ...parts: ReadonlyArray<Uint8Array>): Buffer => {
-  const hash = crypto.createHash(algorithm, { outputLength })
-  for (const part of parts) hash.update(part)
-  return hash.digest()
-}
-
-/** SHAKE128's rate, 168 bytes; 4 blocks hold 448 candidates, about 364 of them accepted. */
-const xofFirstLength = 4 * 168
-const xofMaxLength = 1 << 16
+/**
+ * The sponge every hash here runs on (`Keccak`): WebAssembly where the runtime has it, made at
+ * the first hash (a V8 startup snapshot cannot hold a WebAssembly instance).
+ */
+let sponge: Keccak.Sponge | undefined
+const keccak = (): Keccak.Sponge => (sponge ??= Keccak.webAssembly() ?? Keccak.javascript())
 
 /**
- * Algorithm 7, SampleNTT(ρ ‖ j ‖ i). Node's SHAKE cannot be squeezed further, so it asks for a
- * fixed length and, in the (negligibly likely) case that is too short, for a longer output:
- * SHAKE's output is a prefix-stable stream, so the first bytes are the same.
+ * Which Keccak permutation the hashes use: "webassembly" or "javascript" (the tests run both),
+ * or "default", chosen at the next hash (the CLI's startup snapshot goes back to it after its
+ * build-time rehearsal).
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const useKeccak = (kind: "webassembly" | "javascript" | "default"): void => {
+  if (kind === "default") {
+    sponge = undefined
+    return
+  }
+  const chosen = kind === "webassembly" ? Keccak.webAssembly() : Keccak.javascript()
+  if (chosen === undefined) throw new Error("this runtime has no WebAssembly")
+  sponge = chosen
+}
+
+/** A fixed-length hash of the parts: SHA3-256 (H), SHA3-512 (G) or SHAKE256 (J), into a new array. */
+const hash = (kind: "sha3_256" | "sha3_512" | "shake256", length: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const k = keccak()
+  k.absorb(Keccak.rate[kind], kind === "shake256" ? Keccak.domain.shake : Keccak.domain.sha3, ...parts)
+  const out = new Uint8Array(length)
+  k.squeeze(out, 0, length)
+  return out
+}
+
+/** One SHAKE128 block of the matrix XOF's output. */
+const xofBlock = new Uint8Array(Keccak.rate.shake128)
+
+/**
+ * Algorithm 7, SampleNTT(ρ ‖ j ‖ i): SHAKE128 squeezed a block (168 bytes, 112 candidates) at
+ * a time until 256 coefficients below q are found.
  */
 const sampleNtt = (seed: Uint8Array, a: Int32Array): void => {
-  for (let length = xofFirstLength; length <= xofMaxLength; length *= 2) {
-    const b = shake("shake128", length, seed)
-    let j = 0
-    for (let p = 0; p + 3 <= length && j < n; p += 3) {
-      const b0 = b[p]!
-      const b1 = b[p + 1]!
-      const b2 = b[p + 2]!
+  const k = keccak()
+  k.absorb(Keccak.rate.shake128, Keccak.domain.shake, seed)
+  let j = 0
+  // Each block yields 112 candidates, about 91 accepted; the bound is never near.
+  for (let blocks = 0; j < n && blocks < 64; blocks++) {
+    k.squeeze(xofBlock, 0, xofBlock.length)
+    for (let p = 0; p < xofBlock.length && j < n; p += 3) {
+      const b0 = xofBlock[p]!
+      const b1 = xofBlock[p + 1]!
+      const b2 = xofBlock[p + 2]!
       const d1 = b0 | ((b1 & 0x0f) << 8)
       const d2 = (b1 >> 4) | (b2 << 4)
       if (d1 < q) a[j++] = d1
       if (d2 < q && j < n) a[j++] = d2
     }
-    if (j === n) return
   }
-  throw new Error("ML-KEM SampleNTT: XOF output exhausted")
+  if (j < n) throw new Error("ML-KEM SampleNTT: 64 XOF blocks without 256 coefficients")
 }
 
 const xofSeed = new Uint8Array(34)
@@ -286,12 +315,16 @@ const expandMatrix = (rho: Uint8Array): void => {
 }
 
 const prfInput = new Uint8Array(33)
+const prfOutput = new Uint8Array(64 * eta)
 
 /** Algorithm 8 for η = 2 on PRF_η(s, b) = SHAKE256(s ‖ b, 64η bytes): coefficients in [−2, 2]. */
 const sampleCbd = (s: Uint8Array, b: number, f: Int32Array): void => {
   prfInput.set(s.subarray(0, 32))
   prfInput[32] = b
-  const bytes = shake("shake256", 64 * eta, prfInput)
+  const k = keccak()
+  k.absorb(Keccak.rate.shake256, Keccak.domain.shake, prfInput)
+  k.squeeze(prfOutput, 0, prfOutput.length)
+  const bytes = prfOutput
   for (let i = 0; i < 64 * eta; i++) {
     const x = bytes[i]!
     f[2 * i] = (x & 1) + ((x >> 1) & 1) - ((x >> 2) & 1) - ((x >> 3) & 1)
@@ -394,7 +427,7 @@ const decodeV = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
 
 /** Algorithm 13: ek_PKE (1184 bytes) and dk_PKE (1152 bytes) from d. */
 const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8Array } => {
-  const g = digest("sha3-512", d, Uint8Array.of(k))
+  const g = hash("sha3_512", 64, d, Uint8Array.of(k))
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
   expandMatrix(rho)
@@ -405,7 +438,10 @@ const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8
   const e = errorVector
   for (let i = 0; i < k; i++) sampleCbd(sigma, i, s[i]!)
   for (let i = 0; i < k; i++) sampleCbd(sigma, k + i, e[i]!)
-  for (const p of s) ntt(p)
+  for (const p of s) {
+    ntt(p)
+    reduce(p)
+  }
   for (const p of e) ntt(p)
   const ek = new Uint8Array(publicKeyLength)
   const dk = new Uint8Array(k * polyBytes)
@@ -498,7 +534,7 @@ export const keyPairFromSeed = (d: Uint8Array, z: Uint8Array): { readonly public
   const dk = new Uint8Array(secretKeyLength)
   dk.set(dkPke, 0)
   dk.set(ek, dkPke.length)
-  dk.set(digest("sha3-256", ek), dkPke.length + ek.length)
+  dk.set(hash("sha3_256", 32, ek), dkPke.length + ek.length)
   dk.set(z, dkPke.length + ek.length + 32)
   return { publicKey: ek, secretKey: dk }
 }
@@ -534,7 +570,7 @@ export const checkPublicKey = (publicKey: Uint8Array): void => {
 export const encapsulateWith = (publicKey: Uint8Array, m: Uint8Array): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array } => {
   checkPublicKey(publicKey)
   if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
-  const g = digest("sha3-512", m, digest("sha3-256", publicKey))
+  const g = hash("sha3_512", 64, m, hash("sha3_256", 32, publicKey))
   const ciphertext = pkeEncrypt(publicKey, m, g.subarray(32, 64))
   return { ciphertext, sharedSecret: copy(g.subarray(0, 32)) }
 }
@@ -560,8 +596,8 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const h = secretKey.subarray(pkeLength + publicKeyLength, pkeLength + publicKeyLength + 32)
   const z = secretKey.subarray(pkeLength + publicKeyLength + 32, secretKeyLength)
   const m = pkeDecrypt(dkPke, ciphertext)
-  const g = digest("sha3-512", m, h)
-  const rejected = shake("shake256", 32, z, ciphertext)
+  const g = hash("sha3_512", 64, m, h)
+  const rejected = hash("shake256", 32, z, ciphertext)
   const reencrypted = pkeEncrypt(ek, m, g.subarray(32, 64))
   // Compare c and c′, and choose between K′ and K̄, without a data-dependent branch.
   let diff = 0

@@ -1,0 +1,162 @@
+/**
+ * Just enough of the WebAssembly binary format (core specification, chapter 5) to write the
+ * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`): a module of functions
+ * over one exported memory, its bytes built where it is used rather than shipped as an
+ * artifact, and instantiated synchronously.
+ *
+ * @since 0.1.0
+ */
+
+/** Unsigned LEB128. */
+const uleb = (value: number): Array<number> => {
+  const out: Array<number> = []
+  let x = value
+  do {
+    const byte = x & 0x7f
+    x >>>= 7
+    out.push(x === 0 ? byte : byte | 0x80)
+  } while (x !== 0)
+  return out
+}
+
+/**
+ * Signed LEB128 of a 32-bit integer.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const sleb = (value: number): Array<number> => {
+  const out: Array<number> = []
+  let x = value | 0
+  for (;;) {
+    const byte = x & 0x7f
+    x >>= 7
+    const done = (x === 0 && (byte & 0x40) === 0) || (x === -1 && (byte & 0x40) !== 0)
+    out.push(done ? byte : byte | 0x80)
+    if (done) return out
+  }
+}
+
+const vector = (items: ReadonlyArray<ReadonlyArray<number>>): Array<number> => [...uleb(items.length), ...items.flat()]
+const section = (id: number, body: ReadonlyArray<number>): Array<number> => [id, ...uleb(body.length), ...body]
+const name = (text: string): Array<number> => vector([...new TextEncoder().encode(text)].map((b) => [b]))
+
+/**
+ * The opcodes the kernels use (§5.4).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const op = {
+  block: 0x02,
+  loop: 0x03,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  localGet: 0x20,
+  localSet: 0x21,
+  i32Const: 0x41,
+  i64Const: 0x42,
+  f64Const: 0x44,
+  i32LtS: 0x48,
+  i32GeS: 0x4e,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Shl: 0x74,
+  i64And: 0x83,
+  i64Xor: 0x85,
+  i64Rotl: 0x89,
+  f64Add: 0xa0,
+  f64Sub: 0xa1,
+  f64Mul: 0xa2,
+  i64Load: 0x29,
+  f64Load: 0x2b,
+  i64Store: 0x37,
+  f64Store: 0x39
+} as const
+
+/**
+ * Value types (§5.3.1), and the empty block type.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, voidBlock: 0x40 } as const
+
+/**
+ * An 8-byte load or store (`op.i64Load`, `op.f64Store`, …) at a constant offset from the
+ * address on the stack.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const memory8 = (opcode: number, offset: number): Array<number> => [opcode, 3, ...uleb(offset)]
+
+/**
+ * f64.const of a value.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const constF64 = (value: number): Array<number> => [op.f64Const, ...new Uint8Array(new Float64Array([value]).buffer)]
+
+/**
+ * A function: its parameter types, its locals (a type per local, after the parameters) and
+ * its body, which ends with `op.end`. No results.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExportedFunction {
+  readonly name: string
+  readonly params: ReadonlyArray<number>
+  readonly locals: ReadonlyArray<number>
+  readonly body: ReadonlyArray<number>
+}
+
+/**
+ * The module's bytes: `functions`, exported by name, and one memory of `pages` 64 KiB pages
+ * exported as "memory".
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (functions: ReadonlyArray<ExportedFunction>, pages: number): Uint8Array => {
+  const locals = (types: ReadonlyArray<number>) => vector(types.map((t) => [1, t]))
+  const code = (f: ExportedFunction) => {
+    const body = [...locals(f.locals), ...f.body]
+    return [...uleb(body.length), ...body]
+  }
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vector(functions.map((f) => [0x60, ...vector(f.params.map((t) => [t])), ...vector([])]))),
+    ...section(3, vector(functions.map((_, i) => uleb(i)))),
+    ...section(5, vector([[0x00, ...uleb(pages)]])),
+    ...section(7, vector([[...name("memory"), 0x02, 0], ...functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])])),
+    ...section(10, vector(functions.map(code)))
+  ])
+}
+
+/**
+ * The module's memory and exported functions; `undefined` where this runtime has no
+ * WebAssembly (`node --jitless`) or will not compile the module.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const instantiate = (bytes: Uint8Array): { readonly memory: ArrayBuffer; readonly exports: Record<string, unknown> } | undefined => {
+  // The global, typed here as far as it is used: the project's lib has no WebAssembly types.
+  const wasm = (globalThis as { readonly WebAssembly?: WebAssemblyApi }).WebAssembly
+  if (wasm === undefined) return undefined
+  try {
+    const exports = new wasm.Instance(new wasm.Module(bytes)).exports as Record<string, unknown> & { readonly memory: { readonly buffer: ArrayBuffer } }
+    return { memory: exports.memory.buffer, exports }
+  } catch {
+    return undefined
+  }
+}
+
+interface WebAssemblyApi {
+  readonly Module: new(bytes: Uint8Array) => object
+  readonly Instance: new(module: object) => { readonly exports: object }
+}
