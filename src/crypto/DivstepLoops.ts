@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { constF64, encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
+import { blockAndLoop, constF64, encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
 
 /** 1.5·2^52: adding then subtracting it rounds a double of magnitude below 2^51 to an integer. */
 const rounder = 6755399441055744
@@ -85,7 +85,7 @@ export const javascript = (p: number): DivstepLoops => {
 
 // ----- WebAssembly
 
-const { f64, i32, voidBlock } = type
+const { f64, i32 } = type
 
 /** f64.load / f64.store at a constant byte offset from the address on the stack. */
 const load = (offset: number) => memory8(op.f64Load, offset)
@@ -111,38 +111,28 @@ const reduce = (x: number) => [
   op.f64Sub
 ]
 
+/** (length − minus)·8, a coefficient's byte offset: leaves it on the stack. */
+const byteOffsetOf = (minus: number) => [...get(length), op.i32Const, ...sleb(minus), op.i32Sub, op.i32Const, ...sleb(3), op.i32Shl]
+
 /** a + bit·(b − a), with a in local `a` and b's load on the stack after it: leaves the result. */
 const select = (a: number, loadB: ReadonlyArray<number>) => [...get(a), ...get(bit), ...loadB, ...get(a), op.f64Sub, op.f64Mul, op.f64Add]
 
 const stepFgBody = (F: number, G: number): Array<number> => {
   // locals: 6 address (i32), 7 end (i32), 8 fi (f64), 9 x (f64)
   const [address, end, fi, x] = [6, 7, 8, 9]
+  // f[i] = fi + bit·(g[i] − fi), at the address's coefficient
+  const swapF = [...get(address), ...get(address), ...load(F), ...set(fi), ...select(fi, [...get(address), ...load(G)]), ...store(F)]
   return [
-    // end = (length − 1)·8, the last coefficient's byte offset; address = 0.
-    ...get(length),
-    op.i32Const,
-    ...sleb(1),
-    op.i32Sub,
-    op.i32Const,
-    ...sleb(3),
-    op.i32Shl,
+    // end = the last coefficient's byte offset; address = 0.
+    ...byteOffsetOf(1),
     ...set(end),
-    op.block,
-    voidBlock,
-    op.loop,
-    voidBlock,
+    ...blockAndLoop,
     ...get(address),
     ...get(end),
     op.i32GeS,
     op.brIf,
     1,
-    // f[i] = fi + bit·(g[i] − fi)
-    ...get(address),
-    ...get(address),
-    ...load(F),
-    ...set(fi),
-    ...select(fi, [...get(address), ...load(G)]),
-    ...store(F),
+    ...swapF,
     // x = sf0·g[i+1] − sg0·f[i+1]; g[i] = x mod m
     ...get(sf0),
     ...get(address),
@@ -166,13 +156,8 @@ const stepFgBody = (F: number, G: number): Array<number> => {
     0,
     op.end,
     op.end,
-    // f[last] = f[last] + bit·(g[last] − f[last]); g[last] = 0
-    ...get(address),
-    ...get(address),
-    ...load(F),
-    ...set(fi),
-    ...select(fi, [...get(address), ...load(G)]),
-    ...store(F),
+    // f[last] as every f[i]; g[last] = 0
+    ...swapF,
     ...get(address),
     ...constF64(0),
     ...store(G),
@@ -184,19 +169,10 @@ const stepVrBody = (V: number, R: number): Array<number> => {
   // locals: 6 address of v[i−1] (i32), 7 shifted (f64), 8 ri (f64), 9 x (f64)
   const [address, shifted, ri, x] = [6, 7, 8, 9]
   return [
-    // address = (length − 2)·8, v[length−2]'s byte offset, down to 0.
-    ...get(length),
-    op.i32Const,
-    ...sleb(2),
-    op.i32Sub,
-    op.i32Const,
-    ...sleb(3),
-    op.i32Shl,
+    // address = v[length−2]'s byte offset, down to 0.
+    ...byteOffsetOf(2),
     ...set(address),
-    op.block,
-    voidBlock,
-    op.loop,
-    voidBlock,
+    ...blockAndLoop,
     ...get(address),
     op.i32Const,
     ...sleb(0),

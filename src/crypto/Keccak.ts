@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
+import { blockAndLoop, encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
 
 /**
  * One sponge: `absorb` starts a hash of the parts, `squeeze` reads its output, as much as is
@@ -118,7 +118,7 @@ const sponge = (state: Uint8Array, permute: () => void): Sponge => {
 
 // ----- Keccak-f[1600] in WebAssembly
 
-const { i32, i64, voidBlock } = type
+const { i32, i64 } = type
 /** Where the 24 round constants sit in the module's memory, after the 200-byte state. */
 const ROUND_CONSTANTS = 256
 
@@ -133,7 +133,7 @@ const permutationBody = (): Array<number> => {
   const set = (l: number) => [op.localSet, l]
   const body: Array<number> = []
   for (let l = 0; l < 25; l++) body.push(op.i32Const, ...sleb(0), ...memory8(op.i64Load, 8 * l), ...set(A(l)))
-  body.push(op.i32Const, ...sleb(0), ...set(round), op.block, voidBlock, op.loop, voidBlock)
+  body.push(op.i32Const, ...sleb(0), ...set(round), ...blockAndLoop)
   // θ
   for (let x = 0; x < 5; x++) {
     body.push(...get(A(x)))

@@ -84,6 +84,15 @@ export const op = {
 export const type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, voidBlock: 0x40 } as const
 
 /**
+ * A loop inside a block, opened: inside, `br_if 1` leaves it and `br 0` (or `br_if 0`) goes
+ * round again; two `op.end`s close them.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const blockAndLoop: ReadonlyArray<number> = [op.block, type.voidBlock, op.loop, type.voidBlock]
+
+/**
  * An 8-byte load or store (`op.i64Load`, `op.f64Store`, …) at a constant offset from the
  * address on the stack.
  *

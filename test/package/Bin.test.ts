@@ -56,15 +56,20 @@ const cmdlineOf = async (pid: number, marker: string): Promise<string> => {
   return last
 }
 
+/** `ssh-auth connect` to a server of the test's on 127.0.0.1 `port`, no config: it waits there in its login. */
+const connectTo = (port: number, env: NodeJS.ProcessEnv = process.env) =>
+  spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "127.0.0.1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env
+  })
+
 describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () => {
   it.skipIf(process.platform !== "linux")("starts node from the snapshot in the same process, so SIGTERM reaches it", async () => {
     expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
     const server = await silentServer()
     try {
       const port = (server.address() as net.AddressInfo).port
-      const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "127.0.0.1"], {
-        stdio: ["ignore", "pipe", "pipe"]
-      })
+      const child = connectTo(port)
       const done = exited(child, 20_000)
       const cmdline = await cmdlineOf(child.pid!, "--snapshot-blob")
       expect(cmdline).toMatch(/ --snapshot-blob \S*\/dist\/cli\/ssh-auth\.blob -- connect -F \/dev\/null /)
@@ -87,9 +92,7 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
       try {
         const port = (server.address() as net.AddressInfo).port
-        const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "127.0.0.1"], {
-          stdio: ["ignore", "pipe", "pipe"]
-        })
+        const child = connectTo(port)
         const done = exited(child, 20_000)
         await reached
         child.kill(signal)
@@ -146,10 +149,7 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
         const server = await silentServer()
         try {
           const port = (server.address() as net.AddressInfo).port
-          const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "127.0.0.1"], {
-            stdio: ["ignore", "pipe", "pipe"],
-            env
-          })
+          const child = connectTo(port, env)
           const done = exited(child, 20_000)
           await cmdlineOf(child.pid!, "--snapshot-blob")
           const environ = fs.readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0")
@@ -189,9 +189,7 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
       try {
         const port = (server.address() as net.AddressInfo).port
-        const child = spawn(bin, ["connect", "-F", "/dev/null", "-p", String(port), "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "127.0.0.1"], {
-          stdio: ["ignore", "pipe", "pipe"]
-        })
+        const child = connectTo(port)
         const done = exited(child, 20_000)
         for (let poll = 0; poll < 200 && Buffer.concat(received).indexOf("\r\n") + 27 > Buffer.concat(received).length; poll++) {
           await new Promise((r) => setTimeout(r, 25))
