@@ -79,11 +79,13 @@ export const main = (argv: ReadonlyArray<string>): void => {
   })
   // runMain interrupts the command on either signal; the status says which one came. `serve`
   // runs until a signal stops it: for it, that is the normal end.
-  if (argv[2] !== "serve") { for (const name of ["SIGINT", "SIGTERM"] as const) process.on(name, () => (signalled ??= name)) }
+  if (argv[2] !== "serve") { for (const name of signals) process.on(name, noteSignal[name]) }
   runCommand(argv)
 }
 
-let signalled: "SIGINT" | "SIGTERM" | undefined
+const signals = ["SIGINT", "SIGTERM"] as const
+let signalled: (typeof signals)[number] | undefined
+const noteSignal = { SIGINT: () => (signalled ??= "SIGINT"), SIGTERM: () => (signalled ??= "SIGTERM") }
 
 /**
  * How runMain ends the process: as a shell reports a death by signal (128 + its number: 130 for
@@ -91,6 +93,8 @@ let signalled: "SIGINT" | "SIGTERM" | undefined
  * command set. runMain's own would exit 0 for an interrupted command, a silent end to a login.
  */
 const teardown: Teardown = (exit, onExit) => {
+  // Ours go with runMain's: a process that lingers after its command must still die of a signal.
+  for (const name of signals) process.removeListener(name, noteSignal[name])
   const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
   if (interrupted && signalled !== undefined) return onExit(128 + os.constants.signals[signalled])
   onExit(Exit.isFailure(exit) && !interrupted ? 1 : 0)
