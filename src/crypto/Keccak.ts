@@ -24,6 +24,8 @@ export interface Sponge {
   absorb(rate: number, domain: number, ...parts: ReadonlyArray<Uint8Array>): void
   /** The next `length` bytes of output, into `out` at `offset`. */
   squeeze(out: Uint8Array, offset: number, length: number): void
+  /** Zeroes the state: the permutation is invertible, so a state left behind gives back what was hashed. */
+  wipe(): void
 }
 
 /**
@@ -112,6 +114,10 @@ const sponge = (state: Uint8Array, permute: () => void): Sponge => {
         }
         out[offset + i] = state[position++]!
       }
+    },
+    wipe() {
+      state.fill(0)
+      position = spongeRate
     }
   }
 }

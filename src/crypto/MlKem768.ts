@@ -129,7 +129,8 @@ const invNttScale = mulModPlain(powMod(128, q - 2), R2)
  * Every polynomial of an operation lives in this one preallocated block: a 1 KiB typed array
  * is an off-heap allocation in V8, and allocating and collecting about eighty per key exchange
  * cost more than the arithmetic. The functions here are synchronous and never re-entered, so
- * one set serves every call; none of them escapes (the results are byte encodings).
+ * one set serves every call; none of them escapes (the results are byte encodings), and each
+ * public operation wipes the block when it is done, secrets (ŝ, e, ŷ) and all.
  */
 const scratch = new Int32Array(n * (k * k + 4 * k + 2))
 const polys = (first: number, count: number): ReadonlyArray<Int32Array> =>
@@ -146,6 +147,13 @@ const publicVector = polys(k * k + 2 * k, k)
 const uVector = polys(k * k + 3 * k, k)
 const e2 = scratch.subarray((k * k + 4 * k) * n, (k * k + 4 * k + 1) * n)
 const v = scratch.subarray((k * k + 4 * k + 1) * n, (k * k + 4 * k + 2) * n)
+
+/** `result`, once the block and the sponge hold nothing of the operation that made it. */
+const wiped = <A>(result: A): A => {
+  scratch.fill(0)
+  sponge?.wipe()
+  return result
+}
 
 // --- NTT (Algorithms 9–12) ------------------------------------------------------------------
 
@@ -185,13 +193,13 @@ const invNttOfProducts = (f: Int32Array): void => {
   for (let j = 0; j < n; j++) f[j] = barrett(f[j]!)
   let i = 127
   for (let len = 2; len <= 128; len <<= 1) {
-    const reduce = len === 16
+    const reduceSums = len === 16
     for (let start = 0; start < n; start += 2 * len) {
       const zeta = zetas[i--]!
       for (let j = start; j < start + len; j++) {
         const t = f[j]!
         const u = f[j + len]!
-        f[j] = reduce ? barrett(t + u) : t + u
+        f[j] = reduceSums ? barrett(t + u) : t + u
         f[j + len] = mulMont(zeta, u - t)
       }
     }
@@ -536,7 +544,7 @@ export const keyPairFromSeed = (d: Uint8Array, z: Uint8Array): { readonly public
   dk.set(ek, dkPke.length)
   dk.set(hash("sha3_256", 32, ek), dkPke.length + ek.length)
   dk.set(z, dkPke.length + ek.length + 32)
-  return { publicKey: ek, secretKey: dk }
+  return wiped({ publicKey: ek, secretKey: dk })
 }
 
 /**
@@ -572,7 +580,7 @@ export const encapsulateWith = (publicKey: Uint8Array, m: Uint8Array): { readonl
   if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
   const g = hash("sha3_512", 64, m, hash("sha3_256", 32, publicKey))
   const ciphertext = pkeEncrypt(publicKey, m, g.subarray(32, 64))
-  return { ciphertext, sharedSecret: copy(g.subarray(0, 32)) }
+  return wiped({ ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
 }
 
 /**
@@ -605,5 +613,5 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const keep = ((diff - 1) >> 31) & 0xff // 0xff when c = c′, else 0
   const out = new Uint8Array(sharedSecretLength)
   for (let i = 0; i < sharedSecretLength; i++) out[i] = (g[i]! & keep) | (rejected[i]! & ~keep & 0xff)
-  return out
+  return wiped(out)
 }

@@ -44,6 +44,21 @@ describe("Keccak", () => {
       }
     })
 
+    it("wipe leaves nothing of what was hashed: after it, two different inputs squeeze the same bytes", () => {
+      const after = (input: string) => {
+        sponge.absorb(Keccak.rate.shake256, Keccak.domain.shake, Buffer.from(input))
+        sponge.wipe()
+        const out = new Uint8Array(64)
+        sponge.squeeze(out, 0, 64)
+        return Buffer.from(out).toString("hex")
+      }
+      expect(after("a secret")).toBe(after("another secret, longer than the first"))
+      sponge.absorb(Keccak.rate.shake256, Keccak.domain.shake, Buffer.from("a secret"))
+      const unwiped = new Uint8Array(64)
+      sponge.squeeze(unwiped, 0, 64)
+      expect(Buffer.from(unwiped).toString("hex")).not.toBe(after("a secret"))
+    })
+
     it("agrees with node:crypto's SHAKE256 on random inputs and lengths", () => {
       fc.assert(
         fc.property(fc.uint8Array({ maxLength: 600 }), fc.integer({ min: 1, max: 600 }), (data, length) => {
