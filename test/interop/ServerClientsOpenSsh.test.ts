@@ -17,7 +17,7 @@ import { onPath, skipWithoutPeer } from "../support/Env.js"
 import { alice, carol, CODE, concurrent, PASSWORD, provenKey } from "../support/OurServer.js"
 import * as OurServer from "../support/OurServer.js"
 import * as SshAgent from "../support/SshAgent.js"
-import { run, tempDir } from "../support/Sshd.js"
+import { closedClientArgs, run, tempDir } from "../support/Sshd.js"
 
 const skip = skipWithoutPeer("OpenSSH's ssh", ["ssh", "ssh-keygen", "ssh-agent", "ssh-add"].every(onPath), "openssh-client")
 
@@ -41,35 +41,18 @@ const ssh = (server: OurServer.OurServer, options: SshOptions) =>
     fs.writeFileSync(knownHosts, `${server.knownHostsLine}\n`)
     const prompts = path.join(dir, "prompts")
     const env: Record<string, string> = { SSH_AUTH_SOCK: "", SSH_ASKPASS: "", SSH_ASKPASS_REQUIRE: "never", DISPLAY: "" }
-    let batch = "BatchMode=yes"
+    let batch = true
     if (options.askpass) {
       const script = path.join(dir, "askpass")
       const cases = options.askpass.map(([pattern, answer]) => `  ${pattern}) printf '%s\\n' '${answer}' ;;`).join("\n")
       fs.writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${prompts}'\ncase "$1" in\n${cases}\n  *) exit 1 ;;\nesac\n`, { mode: 0o755 })
       Object.assign(env, { SSH_ASKPASS: script, SSH_ASKPASS_REQUIRE: "force" })
-      batch = "BatchMode=no"
+      batch = false
     }
     const args = [
       "-v",
       "-n",
-      "-F",
-      "/dev/null",
-      "-p",
-      String(server.port),
-      "-o",
-      `UserKnownHostsFile=${knownHosts}`,
-      "-o",
-      "GlobalKnownHostsFile=/dev/null",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      `IdentityAgent=${options.agent ?? "none"}`,
-      "-o",
-      "ConnectTimeout=10",
-      "-o",
-      batch,
+      ...closedClientArgs({ port: server.port, knownHosts, batch, ...(options.agent ? { agent: options.agent } : {}) }),
       ...(options.identities ?? []).flatMap((i) => ["-i", i]),
       ...(options.options ?? []).flatMap((o) => ["-o", o]),
       `${options.user}@127.0.0.1`,

@@ -20,7 +20,7 @@ import { fileKeytab, layer as realmLayer, skipWithoutGss } from "../support/Gss.
 import { KdcRealm } from "../support/Kdc.js"
 import * as OurServer from "../support/OurServer.js"
 import { concurrent } from "../support/OurServer.js"
-import { ensureTestUser, run, tempDir } from "../support/Sshd.js"
+import { closedClientArgs, ensureTestUser, run, tempDir } from "../support/Sshd.js"
 
 const skip = skipWithoutPeer("OpenSSH's ssh", ["ssh", "ssh-keygen"].every(onPath), "openssh-client") || skipWithoutGss()
 
@@ -42,24 +42,7 @@ const ssh = (server: OurServer.OurServer, options: SshOptions) =>
     const args = [
       "-v",
       "-n",
-      "-F",
-      "/dev/null",
-      "-p",
-      String(server.port),
-      "-o",
-      `UserKnownHostsFile=${knownHosts}`,
-      "-o",
-      "GlobalKnownHostsFile=/dev/null",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      "IdentityAgent=none",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "ConnectTimeout=10",
+      ...closedClientArgs({ port: server.port, knownHosts }),
       "-o",
       "GSSAPIAuthentication=yes",
       "-o",

@@ -13,7 +13,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as HostKeyCheck from "../../src/config/HostKeyCheck.js"
-import type { AlgorithmPreferences } from "../../src/transport/Algorithms.js"
+import { type AlgorithmPreferences, supported } from "../../src/transport/Algorithms.js"
 import { ciphers } from "../../src/transport/cipher/Ciphers.js"
 import type { SshConnection } from "../../src/transport/Handshake.js"
 import type { KexInit } from "../../src/transport/KexInit.js"
@@ -99,6 +99,21 @@ export const missingCategory = (server: KexInit, forced: Partial<AlgorithmPrefer
   if (!(cipher !== undefined && isAead(cipher)) && lacks(server.macsClientToServer, forced.mac)) return "MAC client->server"
   return undefined
 }
+
+/**
+ * The cases of the matrix, each a name and what it forces: every kex we have, each of
+ * `hostKeys` (host key algorithms, for a server that holds a key of every type), every AEAD
+ * cipher alone and every other cipher with every MAC.
+ */
+export const forcedCases = (hostKeys: ReadonlyArray<string> = []): ReadonlyArray<readonly [string, Partial<AlgorithmPreferences>]> => [
+  ...[...supported.kex].map((kex) => [`kex ${kex}`, { kex: [kex] }] as const),
+  ...hostKeys.map((hostKey) => [`host key ${hostKey}`, { hostKey: [hostKey] }] as const),
+  ...[...supported.cipher].flatMap((cipher) =>
+    isAead(cipher)
+      ? [[`cipher ${cipher}`, { cipher: [cipher] }] as const]
+      : [...supported.mac].map((mac) => [`cipher ${cipher} × MAC ${mac}`, { cipher: [cipher], mac: [mac] }] as const)
+  )
+]
 
 /**
  * Connects offering only the forced names and judges the outcome by the server's KEXINIT:

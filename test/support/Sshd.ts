@@ -265,6 +265,33 @@ export const closedClientLines = (options: { readonly user: string; readonly ide
   "  BatchMode yes"
 ]
 
+/**
+ * Command-line options for a client (OpenSSH's `ssh`, or `ssh-auth connect`) of 127.0.0.1
+ * `port` that reads no ssh_config, trusts only this known_hosts file, uses only the keys it is
+ * given, reaches no agent but `agent`, and never asks unless `batch` is false: what the
+ * interop tests that drive a client by its command line share.
+ */
+export const closedClientArgs = (options: {
+  readonly port: number
+  readonly knownHosts: string
+  readonly agent?: string
+  readonly batch?: boolean
+}): Array<string> => [
+  "-F",
+  "/dev/null",
+  "-p",
+  String(options.port),
+  ...[
+    `UserKnownHostsFile=${options.knownHosts}`,
+    "GlobalKnownHostsFile=/dev/null",
+    "StrictHostKeyChecking=yes",
+    "IdentitiesOnly=yes",
+    `IdentityAgent=${options.agent ?? "none"}`,
+    `BatchMode=${options.batch === false ? "no" : "yes"}`,
+    "ConnectTimeout=10"
+  ].flatMap((option) => ["-o", option])
+]
+
 /** A system user with a password, for the tests of password and keyboard-interactive logins. */
 export interface TestUser {
   readonly name: string
