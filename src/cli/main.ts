@@ -31,7 +31,8 @@ const run = (
   Effect.Effect.Error<RunCommands> | Effect.Effect.Error<RunConnect>,
   Effect.Effect.Context<RunCommands> | Effect.Effect.Context<RunConnect>
 > => {
-  const quick = argv[2] === "connect" ? parseQuick(expandVerbosity(argv).slice(3)) : undefined
+  // runCommand has expanded connect's -vv already.
+  const quick = argv[2] === "connect" ? parseQuick(argv.slice(3)) : undefined
   if (quick !== undefined) return runConnect(quick)
   return Effect.flatMap(Effect.promise(() => import("./Commands.js")), (commands) => commands.run(argv))
 }

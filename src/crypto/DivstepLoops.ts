@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { blockAndLoop, constF64, encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
+import { blockAndLoop, constF64, encode, instantiate, localGet as get, localSet as set, memory8, op, sleb, type } from "./WasmModule.js"
 
 /** 1.5·2^52: adding then subtracting it rounds a double of magnitude below 2^51 to an integer. */
 const rounder = 6755399441055744
@@ -90,8 +90,6 @@ const { f64, i32 } = type
 /** f64.load / f64.store at a constant byte offset from the address on the stack. */
 const load = (offset: number) => memory8(op.f64Load, offset)
 const store = (offset: number) => memory8(op.f64Store, offset)
-const get = (local: number) => [op.localGet, local]
-const set = (local: number) => [op.localSet, local]
 
 // Both functions: (bit, sf0, sg0: f64, length: i32, m, mInverse: f64), then locals.
 const [bit, sf0, sg0, length, m, mInverse] = [0, 1, 2, 3, 4, 5]

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { blockAndLoop, encode, instantiate, memory8, op, sleb, type } from "./WasmModule.js"
+import { blockAndLoop, encode, instantiate, localGet as get, localSet as set, memory8, op, sleb, type } from "./WasmModule.js"
 
 /**
  * One sponge: `absorb` starts a hash of the parts, `squeeze` reads its output, as much as is
@@ -135,8 +135,6 @@ const permutationBody = (): Array<number> => {
   const D = (x: number) => 30 + x
   const B = (lane: number) => 35 + lane
   const round = 60
-  const get = (l: number) => [op.localGet, l]
-  const set = (l: number) => [op.localSet, l]
   const body: Array<number> = []
   for (let l = 0; l < 25; l++) body.push(op.i32Const, ...sleb(0), ...memory8(op.i64Load, 8 * l), ...set(A(l)))
   body.push(op.i32Const, ...sleb(0), ...set(round), ...blockAndLoop)

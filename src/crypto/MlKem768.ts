@@ -17,6 +17,7 @@
  */
 import { CurveError } from "./CurveOps.js"
 import * as Keccak from "./Keccak.js"
+import { kernel, type KernelKind } from "./WasmModule.js"
 
 const n = 256
 const q = 3329
@@ -135,8 +136,9 @@ const invNttScale = mulModPlain(powMod(128, q - 2), R2)
 const scratch = new Int32Array(n * (k * k + 4 * k + 2))
 const polys = (first: number, count: number): ReadonlyArray<Int32Array> =>
   Array.from({ length: count }, (_, i) => scratch.subarray((first + i) * n, (first + i + 1) * n))
-/** Â, row-major. */
+/** Â, row-major, and the same as one block. */
 const matrix = polys(0, k * k)
+const matrixBlock = scratch.subarray(0, k * k * n)
 /** ŝ in key generation and decryption, ŷ in encryption. */
 const secretVector = polys(k * k, k)
 /** e in key generation, e1 in encryption. */
@@ -151,7 +153,7 @@ const v = scratch.subarray((k * k + 4 * k + 1) * n, (k * k + 4 * k + 2) * n)
 /** `result`, once the block and the sponge hold nothing of the operation that made it. */
 const wiped = <A>(result: A): A => {
   scratch.fill(0)
-  sponge?.wipe()
+  keccak().wipe()
   return result
 }
 
@@ -226,30 +228,17 @@ const multiplyAccumulate = (acc: Int32Array, f: Int32Array, g: Int32Array): void
 
 // --- Hashes and sampling (§4.1, Algorithms 7–8) ---------------------------------------------
 
-/**
- * The sponge every hash here runs on (`Keccak`): WebAssembly where the runtime has it, made at
- * the first hash (a V8 startup snapshot cannot hold a WebAssembly instance).
- */
-let sponge: Keccak.Sponge | undefined
-const keccak = (): Keccak.Sponge => (sponge ??= Keccak.webAssembly() ?? Keccak.javascript())
+/** The sponge every hash here runs on (`Keccak`), made at the first hash. */
+const sponge = kernel(Keccak.webAssembly, Keccak.javascript)
+const keccak = sponge.get
 
 /**
- * Which Keccak permutation the hashes use: "webassembly" or "javascript" (the tests run both),
- * or "default", chosen at the next hash (the CLI's startup snapshot goes back to it after its
- * build-time rehearsal).
+ * Which Keccak permutation the hashes use (see `WasmModule.kernel`).
  *
  * @since 0.1.0
  * @category testing
  */
-export const useKeccak = (kind: "webassembly" | "javascript" | "default"): void => {
-  if (kind === "default") {
-    sponge = undefined
-    return
-  }
-  const chosen = kind === "webassembly" ? Keccak.webAssembly() : Keccak.javascript()
-  if (chosen === undefined) throw new Error("this runtime has no WebAssembly")
-  sponge = chosen
-}
+export const useKeccak: (kind: KernelKind) => void = sponge.use
 
 /** A fixed-length hash of the parts: SHA3-256 (H), SHA3-512 (G) or SHAKE256 (J), into a new array. */
 const hash = (kind: "sha3_256" | "sha3_512" | "shake256", length: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
@@ -307,9 +296,8 @@ const sameRho = (rho: Uint8Array): boolean => {
 
 /** Â from ρ into `matrix`: Â[i][j] = SampleNTT(ρ ‖ j ‖ i); from `keptMatrix` when ρ is the last key pair's. */
 const expandMatrix = (rho: Uint8Array): void => {
-  const block = scratch.subarray(0, k * k * n)
   if (sameRho(rho)) {
-    block.set(keptMatrix)
+    matrixBlock.set(keptMatrix)
     return
   }
   xofSeed.set(rho.subarray(0, 32))
@@ -332,9 +320,8 @@ const sampleCbd = (s: Uint8Array, b: number, f: Int32Array): void => {
   const k = keccak()
   k.absorb(Keccak.rate.shake256, Keccak.domain.shake, prfInput)
   k.squeeze(prfOutput, 0, prfOutput.length)
-  const bytes = prfOutput
   for (let i = 0; i < 64 * eta; i++) {
-    const x = bytes[i]!
+    const x = prfOutput[i]!
     f[2 * i] = (x & 1) + ((x >> 1) & 1) - ((x >> 2) & 1) - ((x >> 3) & 1)
     f[2 * i + 1] = ((x >> 4) & 1) + ((x >> 5) & 1) - ((x >> 6) & 1) - ((x >> 7) & 1)
   }
@@ -439,7 +426,7 @@ const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
   expandMatrix(rho)
-  keptMatrix.set(scratch.subarray(0, k * k * n))
+  keptMatrix.set(matrixBlock)
   keptRho.set(rho.subarray(0, 32))
   matrixKept = true
   const s = secretVector

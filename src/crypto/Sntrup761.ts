@@ -43,6 +43,7 @@
 import * as crypto from "node:crypto"
 import { CurveError } from "./CurveOps.js"
 import * as DivstepLoops from "./DivstepLoops.js"
+import { kernel, type KernelKind } from "./WasmModule.js"
 
 const p = 761
 const q = 4591
@@ -239,31 +240,16 @@ const multiplyR3 = (out: Float64Array, a: Float64Array, b: Float64Array): void =
 // shrink with these public bounds. Both moduli run the same loops, so one compiled pair
 // serves both inversions.
 
-/**
- * The step loops over f, g, v and r (`DivstepLoops`): WebAssembly where the runtime has it,
- * made on the first inversion (a V8 startup snapshot cannot hold a WebAssembly instance).
- */
-let loops: DivstepLoops.DivstepLoops | undefined
-const divstepLoops = (): DivstepLoops.DivstepLoops => (loops ??= DivstepLoops.webAssembly(p) ?? DivstepLoops.javascript(p))
+/** The step loops over f, g, v and r (`DivstepLoops`), made at the first inversion. */
+const loops = kernel(() => DivstepLoops.webAssembly(p), () => DivstepLoops.javascript(p))
 
 /**
- * Which loops the inversions use: "webassembly" or "javascript" (the tests run both), or
- * "default", chosen at the next inversion (the CLI's startup snapshot goes back to it after
- * its build-time rehearsal, which ran the JavaScript loops: a snapshot cannot hold a
- * WebAssembly instance).
+ * Which loops the inversions use (see `WasmModule.kernel`).
  *
  * @since 0.1.0
  * @category testing
  */
-export const useDivstepLoops = (kind: "webassembly" | "javascript" | "default"): void => {
-  if (kind === "default") {
-    loops = undefined
-    return
-  }
-  const chosen = kind === "webassembly" ? DivstepLoops.webAssembly(p) : DivstepLoops.javascript(p)
-  if (chosen === undefined) throw new Error("this runtime has no WebAssembly")
-  loops = chosen
-}
+export const useDivstepLoops: (kind: KernelKind) => void = loops.use
 
 /**
  * out = r0/s in (Z/m)[x]/(x^p − x − 1) for a small s; returns 0 when s is invertible and −1
@@ -271,7 +257,7 @@ export const useDivstepLoops = (kind: "webassembly" | "javascript" | "default"):
  */
 const reciprocal = (out: Float64Array, s: Float64Array, m: number, r0: number): number => {
   const mInverse = 1 / m
-  const { f, g, r, stepFg, stepVr, v } = divstepLoops()
+  const { f, g, r, stepFg, stepVr, v } = loops.get()
   f[0] = 1
   f[p - 1] = -1
   f[p] = -1

@@ -93,6 +93,20 @@ export const type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, voidBlock: 0x40 } as cons
 export const blockAndLoop: ReadonlyArray<number> = [op.block, type.voidBlock, op.loop, type.voidBlock]
 
 /**
+ * local.get and local.set of a local by its index.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const localGet = (local: number): Array<number> => [op.localGet, local]
+
+/**
+ * @since 0.1.0
+ * @category encoding
+ */
+export const localSet = (local: number): Array<number> => [op.localSet, local]
+
+/**
  * An 8-byte load or store (`op.i64Load`, `op.f64Store`, …) at a constant offset from the
  * address on the stack.
  *
@@ -162,6 +176,40 @@ export const instantiate = (bytes: Uint8Array): { readonly memory: ArrayBuffer; 
     return { memory: exports.memory.buffer, exports }
   } catch {
     return undefined
+  }
+}
+
+/**
+ * Which implementation of a kernel to use: "webassembly" or "javascript" (the tests run both),
+ * or "default", chosen at the next use.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KernelKind = "webassembly" | "javascript" | "default"
+
+/**
+ * A kernel made at its first use, in WebAssembly where the runtime has it and in JavaScript
+ * otherwise (a V8 startup snapshot cannot hold a WebAssembly instance, so none is made as a
+ * module loads); `use` chooses one, and "default" goes back to choosing at the next use (the
+ * CLI's snapshot does, after its build-time rehearsal ran the JavaScript ones).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const kernel = <K>(webAssembly: () => K | undefined, javascript: () => K): { readonly get: () => K; readonly use: (kind: KernelKind) => void } => {
+  let made: K | undefined
+  return {
+    get: () => (made ??= webAssembly() ?? javascript()),
+    use: (kind) => {
+      if (kind === "default") {
+        made = undefined
+        return
+      }
+      const chosen = kind === "webassembly" ? webAssembly() : javascript()
+      if (chosen === undefined) throw new Error("this runtime has no WebAssembly")
+      made = chosen
+    }
   }
 }
 
