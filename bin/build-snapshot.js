@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // Makes dist/cli/ssh-auth.blob: a V8 startup snapshot of the ssh-auth bundle, for the node that
 // runs this script (a snapshot only loads in the node binary and V8 flags that made it). Beside
-// it, ssh-auth.blob.node names that binary and its size; bin/ssh-auth.js starts from the
-// snapshot only when both match the node on PATH. `npm run build` runs this in the repository;
+// it, ssh-auth.blob.node names that binary, its size and the V8 flags; bin/ssh-auth.js starts
+// from the snapshot, with those flags, only when the binary and size match the node on PATH. `npm run build` runs this in the repository;
 // an installed package has no snapshot until you run `node <package>/bin/build-snapshot.js`.
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
-/** The V8 flags of the snapshot, the same in bin/ssh-auth.js's exec line: a small young generation keeps a login's peak RSS down. */
-const V8_FLAGS = ["--max-semi-space-size=1"]
+/**
+ * The V8 flags of the snapshot and of every start from it (the stamp carries them to
+ * bin/ssh-auth.js), each for a login's peak RSS, measured in bench/RESULTS.md: a small young
+ * generation; no baseline (Sparkplug) code, whose compiler and code cost a login 1.6 MB and
+ * gained it nothing measurable; and a larger budget before a function is optimized, so that a
+ * short command rarely wakes the optimizing compiler, whose code pages cost another 0.9 MB.
+ */
+const V8_FLAGS = ["--max-semi-space-size=1", "--no-sparkplug", "--interrupt-budget=1000000"]
 const RUN_TIMEOUT_MS = 120_000
 
 const dist = path.resolve(import.meta.dirname, "../dist/cli")
@@ -60,5 +66,5 @@ if (check.code !== 0 || expected.code !== 0 || check.stdout.trim() === "" || che
 }
 fs.renameSync(partial, blob)
 const node = fs.realpathSync(process.execPath)
-fs.writeFileSync(stamp, `${node}\n${fs.statSync(node).size}\n${process.version}\n`)
+fs.writeFileSync(stamp, `${node}\n${fs.statSync(node).size}\n${V8_FLAGS.join(" ")}\n${process.version}\n`)
 console.error(`build-snapshot: dist/cli/ssh-auth.blob for node ${process.version}, ${(fs.statSync(blob).size / 1048576).toFixed(1)} MiB, in ${Date.now() - started} ms`)

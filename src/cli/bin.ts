@@ -15,7 +15,7 @@ import { forget, rehearse } from "./Rehearsal.js"
 
 /**
  * bin/ssh-auth.js starts node with an environment for a short process (without
- * NODE_EXTRA_CA_CERTS, with MALLOC_ARENA_MAX=1) and notes what it changed: the programs the
+ * NODE_EXTRA_CA_CERTS, with glibc malloc settings) and notes what it changed: the programs the
  * command runs (ProxyCommand, Match exec) get the environment they would have had.
  */
 const restoreEnvironment = (): void => {
@@ -24,10 +24,9 @@ const restoreEnvironment = (): void => {
     env.NODE_EXTRA_CA_CERTS = env.SSH_AUTH_NODE_EXTRA_CA_CERTS
     delete env.SSH_AUTH_NODE_EXTRA_CA_CERTS
   }
-  if (env.SSH_AUTH_MALLOC_ARENA_MAX !== undefined) {
-    delete env.MALLOC_ARENA_MAX
-    delete env.SSH_AUTH_MALLOC_ARENA_MAX
-  }
+  // The names of the variables the launcher set where they were unset.
+  for (const name of (env.SSH_AUTH_UNSET ?? "").split(" ")) if (name !== "") delete env[name]
+  delete env.SSH_AUTH_UNSET
 }
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {

@@ -132,7 +132,7 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
   }, 60_000)
 
   it(
-    "starts node without NODE_EXTRA_CA_CERTS (node parses it at every start), with MALLOC_ARENA_MAX=1, and gives the programs it runs the environment as it was",
+    "starts node without NODE_EXTRA_CA_CERTS (node parses it at every start), with glibc's malloc settings and the snapshot's V8 flags, and gives the programs it runs the environment as it was",
     async () => {
       expect(hasSnapshot, "dist/cli/ssh-auth.blob is missing").toBe(true)
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-bin-"))
@@ -141,6 +141,7 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
         const missing = path.join(dir, "no-such-ca.pem")
         const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: missing }
         delete env.MALLOC_ARENA_MAX
+        delete env.MALLOC_MMAP_THRESHOLD_
         const direct = await exited(spawn(process.execPath, [bin, "--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
         expect(direct.stderr).toContain("Ignoring extra certs")
         const launched = await exited(spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"], env }), 20_000)
@@ -151,20 +152,25 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
           const port = (server.address() as net.AddressInfo).port
           const child = connectTo(port, env)
           const done = exited(child, 20_000)
-          await cmdlineOf(child.pid!, "--snapshot-blob")
+          const argv = (await cmdlineOf(child.pid!, "--snapshot-blob")).split(" ")
           const environ = fs.readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0")
           child.kill("SIGTERM")
           await done
           expect(environ).toContain("MALLOC_ARENA_MAX=1")
+          expect(environ).toContain("MALLOC_MMAP_THRESHOLD_=131072")
+          // The flags the snapshot was made with, from its stamp.
+          const flags = fs.readFileSync(path.join(root, "dist/cli/ssh-auth.blob.node"), "utf8").split("\n")[2]
+          expect(flags).toContain("--no-sparkplug")
+          expect(argv.slice(1, argv.indexOf("--snapshot-blob"))).toEqual(flags.split(" "))
           expect(environ.filter((v) => v.startsWith("NODE_EXTRA_CA_CERTS="))).toEqual([])
         } finally {
           server.close()
         }
-        // Match exec runs a program: it sees NODE_EXTRA_CA_CERTS as the user set it, MALLOC_ARENA_MAX unset as it was, and no trace of the launcher's.
+        // Match exec runs a program: it sees NODE_EXTRA_CA_CERTS as the user set it, the malloc settings unset as they were, and no trace of the launcher's.
         const config = path.join(dir, "ssh_config")
         fs.writeFileSync(
           config,
-          `Match exec "test \\"$NODE_EXTRA_CA_CERTS\\" = ${missing} && test -z \\"\${SSH_AUTH_NODE_EXTRA_CA_CERTS+x}\${MALLOC_ARENA_MAX+x}\${SSH_AUTH_MALLOC_ARENA_MAX+x}\\""\n  Port 2222\n`
+          `Match exec "test \\"$NODE_EXTRA_CA_CERTS\\" = ${missing} && test -z \\"\${SSH_AUTH_NODE_EXTRA_CA_CERTS+x}\${MALLOC_ARENA_MAX+x}\${MALLOC_MMAP_THRESHOLD_+x}\${SSH_AUTH_UNSET+x}\\""\n  Port 2222\n`
         )
         const plan = await exited(
           spawn(bin, ["connect", "--dry-run", "-F", config, "-o", "IdentityAgent=none", "u@127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"], env }),
@@ -225,7 +231,7 @@ describe.skipIf(!hasSnapshot && !isCI)("bin/ssh-auth.js run as a command", () =>
       expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
 
       // The same copy with a stamp that matches: now the garbage is loaded, and node refuses it.
-      fs.writeFileSync(path.join(dir, "dist/cli/ssh-auth.blob.node"), `${node}\n${fs.statSync(node).size}\n${process.version}\n`)
+      fs.writeFileSync(path.join(dir, "dist/cli/ssh-auth.blob.node"), `${node}\n${fs.statSync(node).size}\n--max-semi-space-size=1\n${process.version}\n`)
       const refused = await exited(spawn(path.join(dir, "bin/ssh-auth.js"), ["--version"], { stdio: ["ignore", "pipe", "pipe"] }), 20_000)
       expect(refused.code).not.toBe(0)
     } finally {
