@@ -43,6 +43,10 @@ import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, ty
 import { framePacket, PacketDecoder, PacketError } from "./PacketCodec.js"
 import { Disconnected, TransportError } from "./TransportError.js"
 
+
+/** The name-lists every proposal of ours has, shared: the connection keeps its proposal. */
+const noCompression: ReadonlyArray<string> = ["none"]
+const noLanguages: ReadonlyArray<string> = []
 /**
  * @since 0.1.0
  * @category models
@@ -433,10 +437,10 @@ export class Connection {
       ciphersServerToClient: preferences.cipher,
       macsClientToServer: preferences.mac,
       macsServerToClient: preferences.mac,
-      compressionClientToServer: ["none"],
-      compressionServerToClient: ["none"],
-      languagesClientToServer: [],
-      languagesServerToClient: [],
+      compressionClientToServer: noCompression,
+      compressionServerToClient: noCompression,
+      languagesClientToServer: noLanguages,
+      languagesServerToClient: noLanguages,
       // The client guesses on the first exchange: its first kex and host key choices win
       // whenever the server supports them, so KEXDH_INIT can go out now.
       firstKexPacketFollows: client && initial
@@ -545,6 +549,9 @@ export class Connection {
         // A bug of ours: still a typed end for the edge, never a half-dead connection.
         this.fail(this.protocolError(`internal error: ${e instanceof Error ? e.message : String(e)}`))
       }
+    } finally {
+      // What the packets taken left of the last chunk; nothing, if they took it all.
+      this.decoder.release()
     }
   }
 
@@ -727,9 +734,10 @@ export class Connection {
     try {
       const read = decode(payload, (r) => {
         r.byte("message number")
-        const hostKeyBlob = r.string("K_S")
+        // Copies: the connection keeps both, and a view would keep the whole reply alive.
+        const hostKeyBlob = r.string("K_S").slice()
         const server = state.exchange!.readServerPublic(r)
-        const signature = r.string("signature of H")
+        const signature = r.string("signature of H").slice()
         return { hostKeyBlob, server, signature }
       })
       if (Either.isLeft(read)) throw kexFailed(`malformed KEXDH_REPLY: ${read.left.message}`, read.left)

@@ -9,6 +9,7 @@ import { MessageNumber } from "../wire/MessageNumber.js"
 import { decode } from "../wire/Reader.js"
 import type { WireError } from "../wire/WireError.js"
 import { encode } from "../wire/Writer.js"
+import { supported } from "./Algorithms.js"
 
 /**
  * @since 0.1.0
@@ -64,19 +65,20 @@ export const encodeKexInit = (k: KexInit): Uint8Array => {
 export const decodeKexInit = (payload: Uint8Array): Either.Either<KexInit, WireError> =>
   decode(payload, (r) => {
     r.byte("message number")
-    const cookie = r.raw(16, "cookie")
+    // A copy, and names of our own (see `kept`): the connection keeps the peer's proposal.
+    const cookie = r.raw(16, "cookie").slice()
     const kex = {
       cookie,
-      kexAlgorithms: r.nameList("kex_algorithms"),
-      serverHostKeyAlgorithms: r.nameList("server_host_key_algorithms"),
-      ciphersClientToServer: r.nameList("encryption_algorithms_client_to_server"),
-      ciphersServerToClient: r.nameList("encryption_algorithms_server_to_client"),
-      macsClientToServer: r.nameList("mac_algorithms_client_to_server"),
-      macsServerToClient: r.nameList("mac_algorithms_server_to_client"),
-      compressionClientToServer: r.nameList("compression_algorithms_client_to_server"),
-      compressionServerToClient: r.nameList("compression_algorithms_server_to_client"),
-      languagesClientToServer: r.nameList("languages_client_to_server"),
-      languagesServerToClient: r.nameList("languages_server_to_client"),
+      kexAlgorithms: kept(r.nameList("kex_algorithms")),
+      serverHostKeyAlgorithms: kept(r.nameList("server_host_key_algorithms")),
+      ciphersClientToServer: kept(r.nameList("encryption_algorithms_client_to_server")),
+      ciphersServerToClient: kept(r.nameList("encryption_algorithms_server_to_client")),
+      macsClientToServer: kept(r.nameList("mac_algorithms_client_to_server")),
+      macsServerToClient: kept(r.nameList("mac_algorithms_server_to_client")),
+      compressionClientToServer: kept(r.nameList("compression_algorithms_client_to_server")),
+      compressionServerToClient: kept(r.nameList("compression_algorithms_server_to_client")),
+      languagesClientToServer: kept(r.nameList("languages_client_to_server")),
+      languagesServerToClient: kept(r.nameList("languages_server_to_client")),
       firstKexPacketFollows: r.boolean("first_kex_packet_follows")
     }
     r.uint32("reserved")
@@ -115,6 +117,27 @@ export const pseudoAlgorithms = {
   strictKexClient: "kex-strict-c-v00@openssh.com",
   strictKexServer: "kex-strict-s-v00@openssh.com"
 } as const
+
+/** Every name this library knows, once. */
+const knownNames = new Map(
+  [
+    ...supported.kex,
+    ...supported.hostKey,
+    ...supported.cipher,
+    ...supported.mac,
+    "none",
+    "zlib",
+    "zlib@openssh.com",
+    ...Object.values(pseudoAlgorithms)
+  ].map((name) => [name, name])
+)
+
+/**
+ * A peer's name-list as the connection keeps it, after the key exchange too: a name we know is
+ * our one string of it, any other a string of its own. The names split from the list are
+ * slices that would each keep the whole list alive: about 3 KiB a connection.
+ */
+const kept = (names: Array<string>): Array<string> => names.map((name) => knownNames.get(name) ?? Buffer.from(name, "latin1").toString("latin1"))
 
 /**
  * A category in which client and server share no algorithm.

@@ -55,17 +55,23 @@ export const framePacket = (payload: Uint8Array, sealer: PacketSealer, seq: numb
   return sealer.seal(seq, packet)
 }
 
+const empty = new Uint8Array(0)
+
 /**
  * Accumulates bytes from the socket and cuts them into packets, one at a time, with the
  * opener in force. The caller swaps the opener after NEWKEYS, before asking for the next
  * packet, so no byte is ever decrypted with the wrong keys.
+ *
+ * A chunk that arrives with nothing buffered is read where it is, not copied; `release` then
+ * keeps what is left of it, in memory of the decoder's own, or nothing at all: an idle
+ * connection holds no read buffer.
  *
  * @since 0.1.0
  * @category decoding
  */
 export class PacketDecoder {
   opener: PacketOpener = noneOpener
-  private buf = new Uint8Array(0)
+  private buf: Uint8Array = empty
   private start = 0
   private end = 0
   private pendingLength: number | undefined
@@ -75,7 +81,23 @@ export class PacketDecoder {
     return this.end - this.start
   }
 
+  /** Bytes of memory of its own the decoder keeps (a borrowed chunk is not its own). */
+  get held(): number {
+    return this.borrowed ? 0 : this.buf.length
+  }
+
+  /** The bytes are the caller's chunk, to be read only until `release`. */
+  private borrowed = false
+
   push(chunk: Uint8Array): void {
+    if (this.start === this.end) {
+      this.buf = chunk
+      this.start = 0
+      this.end = chunk.length
+      this.borrowed = true
+      return
+    }
+    if (this.borrowed) this.release()
     if (this.end + chunk.length > this.buf.length) {
       const live = this.end - this.start
       if (live + chunk.length <= this.buf.length) {
@@ -90,6 +112,28 @@ export class PacketDecoder {
     }
     this.buf.set(chunk, this.end)
     this.end += chunk.length
+  }
+
+  /**
+   * Lets go of the last chunk pushed: what is left of it is copied, room for the rest of a
+   * packet begun included; a drained decoder keeps no buffer. Call it once the packets that
+   * can be taken have been.
+   */
+  release(): void {
+    const live = this.end - this.start
+    if (live === 0) {
+      this.buf = empty
+    } else if (this.borrowed) {
+      const begun = this.pendingLength === undefined ? 0 : 4 + this.pendingLength + this.opener.macLength
+      const owned = new Uint8Array(Math.max(live, begun, 4096))
+      owned.set(this.buf.subarray(this.start, this.end))
+      this.buf = owned
+    } else {
+      return
+    }
+    this.start = 0
+    this.end = live
+    this.borrowed = false
   }
 
   /** Takes bytes that came before the first packet (the version exchange reads lines). */
@@ -143,7 +187,7 @@ export class PacketDecoder {
       throw new PacketError({ reason: "BadPadding", sequence: seq, detail: `invalid padding length ${padding}` }, true)
     }
     const payload = plain.subarray(1, length - padding)
-    // Payloads that still point into our buffer must be copied before it is reused.
+    // Payloads that still point into our buffer, or the caller's chunk, must be copied.
     return payload.buffer === this.buf.buffer ? payload.slice() : payload
   }
 }

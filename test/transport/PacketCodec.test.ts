@@ -48,6 +48,32 @@ describe("packet codec", () => {
     expect(decoder.buffered).toBe(0)
   })
 
+  it("reads a chunk where it is, keeps a copy of what is left of it, and keeps no buffer once drained", () => {
+    const gcm = ciphers.get("aes128-gcm@openssh.com")!
+    const keys = keysFor("aes128-gcm@openssh.com", undefined)
+    const sealer = gcm.sealer(keys, undefined)
+    const decoder = new PacketDecoder()
+    decoder.opener = gcm.opener(keys, undefined)
+    const [first, second] = [crypto.randomBytes(100), crypto.randomBytes(5000)]
+    // Sealed in order: the nonce counts packets.
+    const firstWire = framePacket(first, sealer, 0)
+    const secondWire = framePacket(second, sealer, 1)
+    const wire = Buffer.concat([firstWire, secondWire])
+    // One chunk: all of the first packet and the start of the second.
+    const chunk = Buffer.from(wire.subarray(0, wire.length - 3000))
+    decoder.push(chunk)
+    expect(Buffer.from(decoder.next(0)!)).toEqual(first)
+    expect(decoder.next(1)).toBeUndefined()
+    decoder.release()
+    // The caller may reuse its chunk now: the decoder's copy holds the begun packet, with room for all of it.
+    chunk.fill(0xff)
+    expect(decoder.held).toBeGreaterThanOrEqual(secondWire.length)
+    decoder.push(wire.subarray(wire.length - 3000))
+    expect(Buffer.from(decoder.next(1)!)).toEqual(second)
+    decoder.release()
+    expect({ buffered: decoder.buffered, held: decoder.held }).toEqual({ buffered: 0, held: 0 })
+  })
+
   it.each(combos)("%s / %s: a flipped bit anywhere is a MAC error", (cipherName, macName) => {
     const cipher = ciphers.get(cipherName)!
     const mac = macName ? macs.get(macName) : undefined

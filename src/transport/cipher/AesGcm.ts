@@ -11,7 +11,10 @@ import { type DirectionKeys, type PacketOpener, type PacketSealer, readUint32be 
 const TAG = 16
 
 const makeNonce = (iv: Uint8Array) => {
-  const nonce = Buffer.from(iv.subarray(0, 12))
+  // Buffer.alloc, not Buffer.from: a small Buffer.from is a slice of an 8 KiB pool, which a
+  // connection's nonce would keep alive for as long as the connection lives.
+  const nonce = Buffer.alloc(12)
+  nonce.set(iv.subarray(0, 12))
   return {
     current: nonce,
     /** Increments the 64-bit invocation counter (bytes 4..12), wrapping. */
