@@ -43,7 +43,6 @@ import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, ty
 import { framePacket, PacketDecoder, PacketError } from "./PacketCodec.js"
 import { Disconnected, TransportError } from "./TransportError.js"
 
-
 /** The name-lists every proposal of ours has, shared: the connection keeps its proposal. */
 const noCompression: ReadonlyArray<string> = ["none"]
 const noLanguages: ReadonlyArray<string> = []
