@@ -75,6 +75,8 @@ export class PacketDecoder {
   private start = 0
   private end = 0
   private pendingLength: number | undefined
+  /** The bytes are the caller's chunk, to be read only until `release`. */
+  private borrowed = false
 
   /** Bytes received and not yet consumed as whole packets. */
   get buffered(): number {
@@ -85,9 +87,6 @@ export class PacketDecoder {
   get held(): number {
     return this.borrowed ? 0 : this.buf.length
   }
-
-  /** The bytes are the caller's chunk, to be read only until `release`. */
-  private borrowed = false
 
   push(chunk: Uint8Array): void {
     if (this.start === this.end) {
@@ -115,17 +114,17 @@ export class PacketDecoder {
   }
 
   /**
-   * Lets go of the last chunk pushed: what is left of it is copied, room for the rest of a
-   * packet begun included; a drained decoder keeps no buffer. Call it once the packets that
-   * can be taken have been.
+   * Lets go of the last chunk pushed: what is left of it is copied, with room to grow; a
+   * drained decoder keeps no buffer. Call it once the packets that can be taken have been.
+   * The room follows the bytes received, never the length a packet claims: four bytes may
+   * claim 256 KiB.
    */
   release(): void {
     const live = this.end - this.start
     if (live === 0) {
       this.buf = empty
     } else if (this.borrowed) {
-      const begun = this.pendingLength === undefined ? 0 : 4 + this.pendingLength + this.opener.macLength
-      const owned = new Uint8Array(Math.max(live, begun, 4096))
+      const owned = new Uint8Array(Math.max(2 * live, 4096))
       owned.set(this.buf.subarray(this.start, this.end))
       this.buf = owned
     } else {
