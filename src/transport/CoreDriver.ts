@@ -95,7 +95,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
   Effect.gen(function*() {
     const { host, port } = channel
     const clock = yield* Effect.clock
-    const spans = yield* HandshakeSpans.make
+    let spans = yield* HandshakeSpans.make
     const peer = core.role === "client" ? "server" : "client"
     const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
       new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
@@ -202,6 +202,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
           case "KexDone":
             if (event.first) {
               spans.keyExchanged(core.negotiated)
+              spans = HandshakeSpans.none
               settleFirstKex(Effect.void)
             }
             settleKexWaiters(Effect.void)

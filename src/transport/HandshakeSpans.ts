@@ -35,7 +35,14 @@ export interface HandshakeSpans {
   ) => Effect.Effect<A, E, R>
 }
 
-const disabled: HandshakeSpans = {
+/**
+ * Spans that record nothing: with tracing off, and once the first key exchange is over (the
+ * driver then lets go of the phases' spans and the caller's span they hang under).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const none: HandshakeSpans = {
   identified: () => {},
   keyExchanged: () => {},
   failed: () => {},
@@ -52,7 +59,7 @@ const quiet = { captureStackTrace: false } as const
  * @category constructors
  */
 export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
-  if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return disabled
+  if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return none
   const tracer = yield* Effect.tracer
   const clock = yield* Effect.clock
   const context = yield* Effect.context<never>()

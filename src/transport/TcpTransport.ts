@@ -58,6 +58,10 @@ export interface ConnectionOptions {
  */
 export const defaultSoftwareVersion = "effect_ssh_auth_0.1.0"
 
+/** The default timeouts, one object each: a connection keeps its own decoded copies otherwise. */
+const tenSeconds = Duration.seconds(10)
+const thirtySeconds = Duration.seconds(30)
+
 /**
  * Opens the TCP connection: a bare `node:net` socket with TCP_NODELAY (without it Nagle
  * holds our small handshake packets back for ~40 ms), as the default byte channel. The
@@ -114,7 +118,7 @@ export const makeTcp = (
   Effect.gen(function*() {
     const port = options.port ?? 22
     const preferences = yield* checkedPreferences(options, options.host, port)
-    const channel = yield* openSocket(options.host, port, Duration.decode(options.connectTimeout ?? "10 seconds"))
+    const channel = yield* openSocket(options.host, port, Duration.decode(options.connectTimeout ?? tenSeconds))
     return yield* handshakeWith(channel, preferences, options)
   })
 
@@ -149,9 +153,9 @@ const handshakeWith = (channel: ByteChannel, preferences: AlgorithmPreferences, 
     hostKeyPolicy: options.hostKeyPolicy,
     preferences,
     clientIdentification: `SSH-2.0-${options.softwareVersion ?? defaultSoftwareVersion}`,
-    handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "10 seconds"),
+    handshakeTimeout: Duration.decode(options.handshakeTimeout ?? tenSeconds),
     ...(options.connectTimeout !== undefined ? { identificationTimeout: Duration.decode(options.connectTimeout) } : {}),
-    receiveTimeout: Duration.decode(options.receiveTimeout ?? "30 seconds"),
+    receiveTimeout: Duration.decode(options.receiveTimeout ?? thirtySeconds),
     rekeyBytes: options.rekeyLimit?.bytes ?? 2 ** 30,
     rekeyPackets: options.rekeyLimit?.packets ?? 2 ** 28,
     // Every client asks for ssh-userauth next; ask early.
