@@ -100,7 +100,8 @@ export const plan = (options: OpenSshStrategyOptions): Effect.Effect<ReadonlyArr
     const { config } = options
     const user = config.user
     const batch = config.batchMode
-    const prompter = batch ? undefined : options.prompter
+    // BatchMode forbids asking a person; secrets given beforehand (--password-env) still answer.
+    const prompter = batch && options.prompter?.interactive !== false ? undefined : options.prompter
     const accepted = config.pubkeyAcceptedAlgorithms
     // SHA-1 RSA signatures only where PubkeyAcceptedAlgorithms names them, as ssh decides.
     const keyOptions: PublicKeyOptions = {

@@ -227,6 +227,11 @@ export const display = (prompt: Prompt): string => {
 export interface Prompter {
   /** Shows the prompt and reads one answer; prompts that do not echo hide what is typed. */
   ask(prompt: Prompt): Effect.Effect<Redacted.Redacted<string>, CredentialError>
+  /**
+   * `false` when the answers come from no person (`fromSecrets`): BatchMode, which forbids
+   * asking anyone, still lets these answer. Unset counts as a person.
+   */
+  readonly interactive?: boolean
 }
 
 /**
@@ -274,7 +279,8 @@ export const terminal = (timeout: Duration.DurationInput = "2 minutes"): Effect.
  * passphrase answers only local passphrase prompts; the password answers the `password`
  * method and keyboard-interactive prompts that do not echo. Nothing else is answered (a
  * password change, a confirmation, a prompt that echoes). For `--password-env` and
- * `--passphrase-env`, and for programs that hold the secrets themselves.
+ * `--passphrase-env`, and for programs that hold the secrets themselves. It asks no one, so
+ * BatchMode keeps it.
  *
  * @since 0.1.0
  * @category constructors
@@ -283,6 +289,7 @@ export const fromSecrets = (secrets: {
   readonly password?: Effect.Effect<Redacted.Redacted<string>, CredentialError> | undefined
   readonly passphrase?: Effect.Effect<Redacted.Redacted<string>, CredentialError> | undefined
 }): Prompter => ({
+  interactive: false,
   ask: (prompt) => {
     const refuse = (detail: string) => Effect.fail(new CredentialError({ source: label(prompt), detail }))
     switch (prompt._tag) {

@@ -126,7 +126,7 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
     }))
 
   it.scopedLive.skipIf(skipUnlessRoot("ssh-auth connect --password-env (a password user)"))(
-    "--password-env reads the password from the environment, and never prints it",
+    "--password-env reads the password from the environment, under BatchMode too, and never prints it",
     () =>
       Effect.gen(function*() {
         const user = yield* Sshd.ensureTestUser()
@@ -134,6 +134,9 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
         const args = [`${user.name}@127.0.0.1`, "-p", String(sshd.port), "--password-env", "TEST_PW", "--insecure-accept-any-host-key"]
         const ok = yield* connect(args, { TEST_PW: user.password })
         expect(ok.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
+        // BatchMode asks no one; a password given beforehand is not asking.
+        const batch = yield* connect([...args, "-o", "BatchMode=yes"], { TEST_PW: user.password })
+        expect(batch.stdout.trim().split("\n").at(-1)).toMatch(/ -> success \(\d+\.\d ms\)$/)
         const bad = yield* connect([...args, "--json"], { TEST_PW: "definitely-wrong-pw" })
         expect(bad.code).toBe(255)
         expect(bad.stdout + bad.stderr).not.toContain("definitely-wrong-pw")

@@ -79,6 +79,10 @@ describe.skipIf(!hasTool("ssh-keygen"))("the OpenSSH plan", () => {
     const prompting = batch.filter((s) => s.method === "password" || s.method === "keyboard-interactive")
     expect(prompting.length).toBeGreaterThan(0)
     expect(prompting.every((s) => s.skipped === "BatchMode: no prompts")).toBe(true)
+    // Secrets given beforehand ask no one: BatchMode keeps them (--password-env).
+    const given = Prompter.fromSecrets({ password: Effect.succeed(Redacted.make("pw")) })
+    const batchWithSecret = await planFor([...files, "BatchMode yes"], { prompter: given, maxAuthTries: 6 })
+    expect(batchWithSecret.filter((s) => s.method === "password" && s.skipped === undefined).length).toBeGreaterThan(0)
   })
 
   it("with no IdentityFile, ssh's default files are tried when they exist, the same list ssh -G prints (id_dsa included)", async () => {
