@@ -4,9 +4,10 @@
  * a process of its own (bench/fanout/ours.ts, bench/fanout/ssh2.ts, measured by
  * bench/fanout/Runner.ts), so the CPU and the RSS it reports are that client's alone; every
  * connection stays open until all are up; memory per connection is what the second half of
- * them adds to a process holding the first half (see Runner.ts). A fresh runner per round, the clients in ABBA
- * order (A B, B A, A B, …), so a drift in machine load hits both alike; the report gives each
- * client's medians over the rounds and the ratios against the targets. Knobs (environment):
+ * them adds to a process holding the first half (see Runner.ts). A fresh runner per round,
+ * the clients in ABBA order (A B, B A, A B, …), so a drift in machine load hits both alike;
+ * the report gives each client's medians over the rounds and the ratios against the targets.
+ * Knobs (environment):
  * BENCH_FANOUT_LOGINS (200), BENCH_FANOUT_IN_FLIGHT (50), BENCH_FANOUT_WARMUP (20),
  * BENCH_FANOUT_ROUNDS (6).
  */

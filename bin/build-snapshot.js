@@ -2,8 +2,9 @@
 // Makes dist/cli/ssh-auth.blob: a V8 startup snapshot of the ssh-auth bundle, for the node that
 // runs this script (a snapshot only loads in the node binary and V8 flags that made it). Beside
 // it, ssh-auth.blob.node names that binary, its size and the V8 flags; bin/ssh-auth.js starts
-// from the snapshot, with those flags, only when the binary and size match the node on PATH. `npm run build` runs this in the repository;
-// an installed package has no snapshot until you run `node <package>/bin/build-snapshot.js`.
+// from the snapshot, with those flags, only when the binary and size match the node on PATH.
+// `npm run build` runs this in the repository; an installed package has no snapshot until you
+// run `node <package>/bin/build-snapshot.js`.
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -13,7 +14,7 @@ import * as path from "node:path"
  * bin/ssh-auth.js), each for a login's peak RSS, measured in bench/RESULTS.md: a small young
  * generation; no baseline (Sparkplug) code, whose compiler and code cost a login 1.6 MB and
  * gained it nothing measurable; and a larger budget before a function is optimized, so that a
- * short command rarely wakes the optimizing compiler, whose code pages cost another 0.9 MB.
+ * short command rarely wakes the optimizing compiler, whose code pages cost another 0.5 MB.
  */
 const V8_FLAGS = ["--max-semi-space-size=1", "--no-sparkplug", "--interrupt-budget=1000000"]
 const RUN_TIMEOUT_MS = 120_000

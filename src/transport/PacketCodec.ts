@@ -96,21 +96,32 @@ export class PacketDecoder {
       this.borrowed = true
       return
     }
-    if (this.borrowed) this.release()
-    if (this.end + chunk.length > this.buf.length) {
-      const live = this.end - this.start
+    const live = this.end - this.start
+    if (this.borrowed) {
+      // The caller's chunk is not ours to write into.
+      this.own(Math.max(2 * live, live + chunk.length, 4096))
+    } else if (this.end + chunk.length > this.buf.length) {
       if (live + chunk.length <= this.buf.length) {
         this.buf.copyWithin(0, this.start, this.end)
+        this.start = 0
+        this.end = live
       } else {
-        const next = new Uint8Array(Math.max(2 * this.buf.length, live + chunk.length, 4096))
-        next.set(this.buf.subarray(this.start, this.end))
-        this.buf = next
+        this.own(Math.max(2 * this.buf.length, live + chunk.length, 4096))
       }
-      this.start = 0
-      this.end = live
     }
     this.buf.set(chunk, this.end)
     this.end += chunk.length
+  }
+
+  /** Moves the bytes not yet consumed to the start of a buffer of our own, `capacity` bytes long. */
+  private own(capacity: number): void {
+    const live = this.end - this.start
+    const owned = new Uint8Array(capacity)
+    owned.set(this.buf.subarray(this.start, this.end))
+    this.buf = owned
+    this.start = 0
+    this.end = live
+    this.borrowed = false
   }
 
   /**
@@ -123,16 +134,11 @@ export class PacketDecoder {
     const live = this.end - this.start
     if (live === 0) {
       this.buf = empty
+      this.start = this.end = 0
+      this.borrowed = false
     } else if (this.borrowed) {
-      const owned = new Uint8Array(Math.max(2 * live, 4096))
-      owned.set(this.buf.subarray(this.start, this.end))
-      this.buf = owned
-    } else {
-      return
+      this.own(Math.max(2 * live, 4096))
     }
-    this.start = 0
-    this.end = live
-    this.borrowed = false
   }
 
   /** Takes bytes that came before the first packet (the version exchange reads lines). */
