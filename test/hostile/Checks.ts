@@ -69,31 +69,42 @@ const requestMethod = (payload: Uint8Array): string | undefined => {
   return parsed._tag === "Right" ? parsed.right : undefined
 }
 
+/** The earliest of the server's unanswered 60s that reads as an INFO_REQUEST of `count` prompts, and those after it. */
+const takeAnswered = (unanswered: ReadonlyArray<Uint8Array>, count: number) => {
+  for (const [i, q] of unanswered.entries()) {
+    const prompts = parseInfoRequest(q)
+    if (prompts._tag === "Right" && prompts.right.length === count) return { prompts: prompts.right, rest: unanswered.slice(i + 1) }
+  }
+  return undefined
+}
+
 /** Where a secret went on the wire where it must not: one line per offending client message. */
 export const wireLeaks = (events: ReadonlyArray<WireEvent>, secrets: Pick<Fixture, "password" | "passphrase">): Array<string> => {
   const leaks: Array<string> = []
-  // Message 60 means INFO_REQUEST, PK_OK or PASSWD_CHANGEREQ by context: an INFO_RESPONSE
-  // answers the latest one, read as an INFO_REQUEST the way the client must have read it.
-  let lastSixty: Uint8Array | undefined
+  // Message 60 means INFO_REQUEST, PK_OK or PASSWD_CHANGEREQ by context, and a hostile server
+  // sends them unasked and ahead of time. The client reads them in order, so an INFO_RESPONSE
+  // answers the earliest unanswered one that reads as an INFO_REQUEST with as many prompts as
+  // it has answers; those before it were read otherwise (a PK_OK, say) or dropped.
+  let unanswered: Array<Uint8Array> = []
   for (const [i, e] of events.entries()) {
     const p = e.payload
     if (e.from === "server") {
-      if (p[0] === 60) lastSixty = p
+      if (p[0] === 60) unanswered.push(p)
       continue
     }
     const what = `client message #${i} (${messageName(p[0])})`
     if (contains(p, secrets.passphrase)) leaks.push(`the passphrase went out in ${what}`)
+    const answers = p[0] === MessageNumber.USERAUTH_INFO_RESPONSE ? parseInfoResponse(p) : undefined
+    const answered = answers?._tag === "Right" ? takeAnswered(unanswered, answers.right.length) : undefined
+    if (answered) unanswered = answered.rest
     if (!contains(p, secrets.password)) continue
     if (p[0] === MessageNumber.USERAUTH_REQUEST && requestMethod(p) === "password") continue
-    if (p[0] === MessageNumber.USERAUTH_INFO_RESPONSE && lastSixty !== undefined) {
-      const prompts = parseInfoRequest(lastSixty)
-      const answers = parseInfoResponse(p)
-      if (prompts._tag === "Right" && answers._tag === "Right" && prompts.right.length === answers.right.length) {
-        const bad = answers.right.flatMap((a, k) => (a.includes(secrets.password) && prompts.right[k].echo ? [k] : []))
-        if (bad.length === 0) continue
-        leaks.push(`the password went out in ${what}, answering echo-on prompt(s) ${bad.map((k) => excerpt(prompts.right[k].prompt, 80)).join(", ")}`)
-        continue
-      }
+    if (answers?._tag === "Right" && answered) {
+      const prompts = answered.prompts
+      const bad = answers.right.flatMap((a, k) => (a.includes(secrets.password) && prompts[k].echo ? [k] : []))
+      if (bad.length === 0) continue
+      leaks.push(`the password went out in ${what}, answering echo-on prompt(s) ${bad.map((k) => excerpt(prompts[k].prompt, 80)).join(", ")}`)
+      continue
     }
     leaks.push(`the password went out in ${what}, which is not a password request nor an answer to an echo-off prompt`)
   }

@@ -198,6 +198,11 @@ const oneRun = (list: ReadonlyArray<Action>) =>
     return { problems: checkRun(run, seen, fixture, { outcome: anything, withinMs: WITHIN_MS }), run }
   }).pipe(Effect.scoped)
 
+/** HOSTILE_SEED and HOSTILE_PATH, as a failure prints them, replay that failing run. */
+const replaying = process.env.HOSTILE_SEED === undefined
+  ? {}
+  : { seed: Number(process.env.HOSTILE_SEED), ...(process.env.HOSTILE_PATH ? { path: process.env.HOSTILE_PATH } : {}) }
+
 describe.skipIf(!hasTool("ssh-keygen"))("hostile server: random behaviour after the key exchange", () => {
   afterAll(removeFixture)
   it.live("exit 0 or 255, never silent, never a secret in the output or the passphrase on the wire", () =>
@@ -213,9 +218,9 @@ describe.skipIf(!hasTool("ssh-keygen"))("hostile server: random behaviour after 
           return true
         }),
         // Thirty whole CLI runs, a second or so each; no shrinking (each step is a run too).
-        { numRuns: Number(process.env.HOSTILE_RUNS ?? 30), endOnFailure: true }
+        { numRuns: Number(process.env.HOSTILE_RUNS ?? 30), endOnFailure: true, ...replaying }
       )
-      const replay = `seed ${result.seed}, path ${JSON.stringify(result.counterexamplePath)} (fc.assert with these replays it)`
+      const replay = `seed ${result.seed}, path ${JSON.stringify(result.counterexamplePath)} (HOSTILE_SEED and HOSTILE_PATH replay it)`
       const example = result.counterexample ? result.counterexample[0].map(summarize).join("; ") : ""
       expect(result.failed, `after ${result.numRuns} runs, ${replay}\nserver: ${example}\n${failures.join("\n---\n")}`).toBe(false)
     }), 180_000)
