@@ -165,7 +165,8 @@ describe("ssh-auth connect: the server's banner", () => {
   // Lines of the banner: a plain one, one that tries to recolour the terminal, and one that tries to set its title.
   const banner = "Authorised users only.\r\n\x1b[31mred alert\x1b[0m\r\n\x1b]0;owned\x07title\r\n"
 
-  it.scopedLive("goes to stderr, escaped, as ssh prints it; stdout holds the result alone", () =>
+  /** Logs alice in with her password to our server, which sends the banner; `extra` adds flags. Fails unless it exits 0. */
+  const loginWithBanner = (...extra: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       const server = yield* OurServer.start({ alice: OurServer.alice([]) }, { table: { banner } })
       const home = yield* Sshd.tempDir("banner-home-")
@@ -184,11 +185,18 @@ describe("ssh-auth connect: the server's banner", () => {
           "KbdInteractiveAuthentication=no",
           "--password-env",
           "TEST_PW",
-          "--insecure-accept-any-host-key"
+          "--insecure-accept-any-host-key",
+          ...extra
         ],
         { HOME: home, SSH_AUTH_SOCK: "", TEST_PW: OurServer.PASSWORD }
       )
       expect(r.code, `${r.stdout}\n${r.stderr}\n${server.log()}`).toBe(0)
+      return r
+    })
+
+  it.scopedLive("goes to stderr, escaped, as ssh prints it; stdout holds the result alone", () =>
+    Effect.gen(function*() {
+      const r = yield* loginWithBanner()
       // The result, and nothing else, on stdout.
       expect(r.stdout).not.toContain("Authorised users only.")
       expect(r.stdout).not.toContain("red alert")
@@ -203,29 +211,7 @@ describe("ssh-auth connect: the server's banner", () => {
 
   it.scopedLive("--json: the banner is in the JSON result and on stderr, and stdout is JSON alone", () =>
     Effect.gen(function*() {
-      const server = yield* OurServer.start({ alice: OurServer.alice([]) }, { table: { banner } })
-      const home = yield* Sshd.tempDir("banner-home-")
-      const r = yield* ssh_auth(
-        [
-          "connect",
-          "alice@127.0.0.1",
-          "-p",
-          String(server.port),
-          "-F",
-          "/dev/null",
-          "-o",
-          "PubkeyAuthentication=no",
-          // Password alone: alice's keyboard-interactive asks an echoed "Code:" that --password-env does not answer.
-          "-o",
-          "KbdInteractiveAuthentication=no",
-          "--password-env",
-          "TEST_PW",
-          "--insecure-accept-any-host-key",
-          "--json"
-        ],
-        { HOME: home, SSH_AUTH_SOCK: "", TEST_PW: OurServer.PASSWORD }
-      )
-      expect(r.code, `${r.stdout}\n${r.stderr}\n${server.log()}`).toBe(0)
+      const r = yield* loginWithBanner("--json")
       const json = JSON.parse(r.stdout)
       expect(json.succeeded).toBe(true)
       expect(json.banners).toEqual([banner])
@@ -234,28 +220,7 @@ describe("ssh-auth connect: the server's banner", () => {
 
   it.scopedLive("-v: ssh's debug1 lines on stderr, once each, and no other logger's lines anywhere", () =>
     Effect.gen(function*() {
-      const server = yield* OurServer.start({ alice: OurServer.alice([]) }, { table: { banner } })
-      const home = yield* Sshd.tempDir("banner-home-")
-      const r = yield* ssh_auth(
-        [
-          "connect",
-          "alice@127.0.0.1",
-          "-p",
-          String(server.port),
-          "-F",
-          "/dev/null",
-          "-o",
-          "PubkeyAuthentication=no",
-          "-o",
-          "KbdInteractiveAuthentication=no",
-          "--password-env",
-          "TEST_PW",
-          "--insecure-accept-any-host-key",
-          "-v"
-        ],
-        { HOME: home, SSH_AUTH_SOCK: "", TEST_PW: OurServer.PASSWORD }
-      )
-      expect(r.code, `${r.stdout}\n${r.stderr}\n${server.log()}`).toBe(0)
+      const r = yield* loginWithBanner("-v")
       const authenticated = r.stderr.split("\n").filter((line) => line.startsWith("debug1: Authenticated to 127.0.0.1"))
       expect(authenticated).toHaveLength(1)
       // Effect's own loggers (pretty: "DEBUG (#12): …", logfmt: "level=DEBUG") must not print beside ssh's.

@@ -67,6 +67,44 @@ const refuseKey = async (c: Conn, next: ReadonlyArray<string>): Promise<Userauth
 
 const channelOpen = encode((w) => w.byte(MessageNumber.CHANNEL_OPEN).string("session").uint32(0).uint32(2 ** 21).uint32(32_768))
 
+/**
+ * Turns our key down with keyboard-interactive as the way on, asks one prompt, waits for the
+ * answer, then fails the client and waits for it to go.
+ */
+const askOnce = (prompt: (f: Fixture) => { readonly prompt: string; readonly echo: boolean }) => async (c: Conn, f: Fixture): Promise<void> => {
+  await c.login()
+  const request = await refuseKey(c, ["keyboard-interactive"])
+  if (request.method !== "keyboard-interactive") return
+  c.send(infoRequest({ prompts: [prompt(f)] }))
+  await c.next(3_000).catch(() => undefined)
+  c.send(failure([]))
+  await c.waitClosed(5_000)
+}
+
+/** Logs in, then waits for the client's first USERAUTH_REQUEST. */
+const awaitRequest = async (c: Conn): Promise<void> => {
+  await c.login()
+  await c.nextRequest()
+}
+
+/**
+ * After `opening`, `message` every second and nothing else, under LoginGraceTime=4: what the
+ * server sends must not keep the client waiting past its own deadline.
+ */
+const everySecondUnderLoginGrace = (what: string, opening: (c: Conn) => Promise<void>, message: Uint8Array, error: RegExp): HostileCase => ({
+  name: `${what}, LoginGraceTime=4`,
+  script: async (c) => {
+    await opening(c)
+    for (let i = 0; i < 30; i++) {
+      c.send(message)
+      await c.sleep(1_000)
+    }
+  },
+  args: ["-o", "LoginGraceTime=4"],
+  outcome: fails(error),
+  withinMs: 9_000
+})
+
 const cases: ReadonlyArray<HostileCase> = [
   // ---- honest servers: the suite's controls ----
   {
@@ -270,15 +308,7 @@ const cases: ReadonlyArray<HostileCase> = [
   },
   {
     name: "INFO_REQUEST: an echo-on prompt of 100 KB of escapes, without --password-env",
-    script: async (c) => {
-      await c.login()
-      const request = await refuseKey(c, ["keyboard-interactive"])
-      if (request.method !== "keyboard-interactive") return
-      c.send(infoRequest({ prompts: [{ prompt: repeatTo(ESCAPES, 100_000), echo: true }] }))
-      await c.next(3_000).catch(() => undefined)
-      c.send(failure([]))
-      await c.waitClosed(5_000)
-    },
+    script: askOnce(() => ({ prompt: repeatTo(ESCAPES, 100_000), echo: true })),
     passwordEnv: false,
     outcome: fails(/authentication failed|prompt/i),
     extra: (seen) => sent(seen, MessageNumber.USERAUTH_INFO_REQUEST)
@@ -309,44 +339,20 @@ const cases: ReadonlyArray<HostileCase> = [
   // ---- prompts that imitate the local passphrase prompt ----
   {
     name: "phishing: a keyboard-interactive prompt reading \"Enter passphrase for key '<our key>': \" (echo off), with --password-env",
-    script: async (c, f) => {
-      await c.login()
-      const request = await refuseKey(c, ["keyboard-interactive"])
-      if (request.method !== "keyboard-interactive") return
-      c.send(infoRequest({ prompts: [{ prompt: fakePassphrasePrompt(f), echo: false }] }))
-      await c.next(3_000).catch(() => undefined)
-      c.send(failure([]))
-      await c.waitClosed(5_000)
-    },
+    script: askOnce((f) => ({ prompt: fakePassphrasePrompt(f), echo: false })),
     outcome: fails(/authentication failed|passphrase/i),
     extra: (seen) => sent(seen, MessageNumber.USERAUTH_INFO_REQUEST)
   },
   {
     name: "phishing: the same prompt without --password-env",
-    script: async (c, f) => {
-      await c.login()
-      const request = await refuseKey(c, ["keyboard-interactive"])
-      if (request.method !== "keyboard-interactive") return
-      c.send(infoRequest({ prompts: [{ prompt: fakePassphrasePrompt(f), echo: false }] }))
-      await c.next(3_000).catch(() => undefined)
-      c.send(failure([]))
-      await c.waitClosed(5_000)
-    },
+    script: askOnce((f) => ({ prompt: fakePassphrasePrompt(f), echo: false })),
     passwordEnv: false,
     outcome: fails(/authentication failed|passphrase/i),
     extra: (seen) => sent(seen, MessageNumber.USERAUTH_INFO_REQUEST)
   },
   {
     name: "phishing: an echo-on keyboard-interactive prompt never gets the password",
-    script: async (c) => {
-      await c.login()
-      const request = await refuseKey(c, ["keyboard-interactive"])
-      if (request.method !== "keyboard-interactive") return
-      c.send(infoRequest({ prompts: [{ prompt: "Verification code: ", echo: true }] }))
-      await c.next(3_000).catch(() => undefined)
-      c.send(failure([]))
-      await c.waitClosed(5_000)
-    },
+    script: askOnce(() => ({ prompt: "Verification code: ", echo: true })),
     outcome: fails(/authentication failed|prompt/i),
     extra: (seen) => sent(seen, MessageNumber.USERAUTH_INFO_REQUEST)
   },
@@ -465,48 +471,17 @@ const cases: ReadonlyArray<HostileCase> = [
     outcome: fails(anyOf(TOO_BIG, /authentication failed|banner/)),
     withinMs: 15_000
   },
-  {
-    name: "banners: one every second and never a reply, LoginGraceTime=4",
-    script: async (c) => {
-      await c.login()
-      await c.nextRequest()
-      for (let i = 0; i < 30; i++) {
-        c.send(banner("please wait\n"))
-        await c.sleep(1_000)
-      }
-    },
-    args: ["-o", "LoginGraceTime=4"],
-    outcome: fails(LOGIN_GRACE),
-    withinMs: 9_000
-  },
-  {
-    name: "keepalives: an IGNORE every second instead of the reply, LoginGraceTime=4",
-    script: async (c) => {
-      await c.login()
-      await c.nextRequest()
-      for (let i = 0; i < 30; i++) {
-        c.send(ignore("keepalive"))
-        await c.sleep(1_000)
-      }
-    },
-    args: ["-o", "LoginGraceTime=4"],
-    outcome: fails(TIMED_OUT),
-    withinMs: 9_000
-  },
-  {
-    name: "keepalives: an IGNORE every second instead of SERVICE_ACCEPT, LoginGraceTime=4",
-    script: async (c) => {
+  everySecondUnderLoginGrace("banners: one every second and never a reply", awaitRequest, banner("please wait\n"), LOGIN_GRACE),
+  everySecondUnderLoginGrace("keepalives: an IGNORE every second instead of the reply", awaitRequest, ignore("keepalive"), TIMED_OUT),
+  everySecondUnderLoginGrace(
+    "keepalives: an IGNORE every second instead of SERVICE_ACCEPT",
+    async (c) => {
       await c.handshake()
       await c.next() // SERVICE_REQUEST
-      for (let i = 0; i < 30; i++) {
-        c.send(ignore("keepalive"))
-        await c.sleep(1_000)
-      }
     },
-    args: ["-o", "LoginGraceTime=4"],
-    outcome: fails(TIMED_OUT),
-    withinMs: 9_000
-  }
+    ignore("keepalive"),
+    TIMED_OUT
+  )
 ]
 
 /** A password-change request went out (the flag set): the environment must never answer one. */
