@@ -4,8 +4,7 @@
  * password through to an echo-on prompt.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { MessageNumber } from "../../src/wire/MessageNumber.js"
-import { encode } from "../../src/wire/Writer.js"
+import { infoResponse } from "../hostile-client/HostileClient.js"
 import { wireLeaks } from "./Checks.js"
 import { infoRequest, pkOk, type WireEvent } from "./HostileServer.js"
 
@@ -13,11 +12,7 @@ const secrets = { password: "pw-secret", passphrase: "pp-secret" }
 const server = (payload: Uint8Array): WireEvent => ({ from: "server", payload, at: 0 })
 const client = (payload: Uint8Array): WireEvent => ({ from: "client", payload, at: 0 })
 const ask = (...echo: ReadonlyArray<boolean>) => infoRequest({ name: "", instruction: "", prompts: echo.map((e, i) => ({ prompt: `q${i}`, echo: e })) })
-const answer = (...answers: ReadonlyArray<string>) =>
-  encode((w) => {
-    w.byte(MessageNumber.USERAUTH_INFO_RESPONSE).uint32(answers.length)
-    for (const a of answers) w.string(a)
-  })
+const answer = (...answers: ReadonlyArray<string>) => infoResponse(answers)
 
 describe("the hostile suite's wire check", () => {
   it("reads INFO_REQUESTs sent ahead of time in order: the answer to the first is not judged by the last", () => {
