@@ -1,17 +1,16 @@
 /**
  * This library's login as the benchmarks run it: TCP and the handshake (`makeTcp`), then the
- * strategy of one in-memory key, folded by `AuthStrategy.authenticate` over `AuthHandler`.
+ * strategy of one in-memory key, folded by `AuthStrategy.authenticate` over the `AuthHandler` that
+ * `AuthHandler.provide` gives it (no Layer built per login).
  * The connection lives as long as the caller's Scope. Only the public API is used.
  */
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as AuthStrategy from "../src/AuthStrategy.js"
 import * as AuthHandler from "../src/handler/AuthHandler.js"
 import type { PrivateKey } from "../src/keys/PrivateKey.js"
 import { InMemoryPrivateKey } from "../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
-import { Transport } from "../src/transport/Transport.js"
 import { BENCH_ALGORITHMS } from "./Harness.js"
 
 export interface LoginOptions {
@@ -27,8 +26,23 @@ export const ours = (options: LoginOptions) =>
   Effect.gen(function*() {
     const transport = yield* makeTcp({ host: "127.0.0.1", port: options.port, hostKeyPolicy: acceptAnyInsecure, algorithms: BENCH_ALGORITHMS })
     const source = new InMemoryPrivateKey({ username: options.user, key: options.key, skipQuery: options.skipQuery ?? true })
-    const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(
-      Effect.provide(AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport))))
-    )
+    const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(AuthHandler.provide(transport))
     if (!result.succeeded) return yield* Effect.die(new Error("not authenticated"))
   })
+
+/**
+ * Runs `effect` to a promise, interrupted after `millis`: a plain timer, as the benchmarks
+ * bound their other clients' connections, not `Effect.timeout`, whose race of two fibers
+ * (≈ 0.1–0.2 ms of CPU) would be the harness's work counted as the login's.
+ */
+export const bounded = <A, E>(effect: Effect.Effect<A, E>, millis: number, what: string): Promise<A> => {
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(), millis)
+  return Effect.runPromise(effect, { signal: abort.signal }).then(
+    (a) => (clearTimeout(timer), a),
+    (e) => {
+      clearTimeout(timer)
+      throw abort.signal.aborted ? new Error(`effect-ssh-auth: not ${what} after ${millis} ms`) : e
+    }
+  )
+}

@@ -102,12 +102,12 @@ const program = Effect.gen(function*() {
   const serverArgs: ServerArgs = { hostKeyFile: hostKeys.files.ed25519, user: user.name, publicKeyFile: `${keyFile}.pub` }
   const authorizedKeys = [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()]
 
-  const login = (port: number) => Effect.runPromise(Effect.scoped(Login.ours({ port, user: user.name, key })).pipe(Effect.timeout(LOGIN_TIMEOUT_MS)))
+  const login = (port: number) => Login.bounded(Effect.scoped(Login.ours({ port, user: user.name, key })), LOGIN_TIMEOUT_MS, "logged in")
   /** Opens an authenticated connection; resolves with the function that closes it. */
   const hold = async (port: number) => {
     const scope = Effect.runSync(Scope.make())
-    const close = () => Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.timeout(LOGIN_TIMEOUT_MS), Effect.ignore))
-    await Effect.runPromise(Scope.extend(Login.ours({ port, user: user.name, key }), scope).pipe(Effect.timeout(LOGIN_TIMEOUT_MS))).catch(
+    const close = () => Login.bounded(Scope.close(scope, Exit.void), LOGIN_TIMEOUT_MS, "closed").catch(() => {})
+    await Login.bounded(Scope.extend(Login.ours({ port, user: user.name, key }), scope), LOGIN_TIMEOUT_MS, "logged in").catch(
       async (e) => {
         await close()
         throw e

@@ -16,8 +16,8 @@ await main(async () => {
   const login = Login.ours({ port: a.port, user: a.user, key })
   await run(async () => {
     const scope = Effect.runSync(Scope.make())
-    const close = () => Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.timeout(CONNECTION_TIMEOUT_MS)))
-    await Effect.runPromise(Scope.extend(login, scope).pipe(Effect.timeout(CONNECTION_TIMEOUT_MS))).catch(async (e) => {
+    const close = () => Login.bounded(Scope.close(scope, Exit.void), CONNECTION_TIMEOUT_MS, "closed")
+    await Login.bounded(Scope.extend(login, scope), CONNECTION_TIMEOUT_MS, "authenticated").catch(async (e) => {
       await close().catch(() => {})
       throw e
     })

@@ -24,7 +24,6 @@ import { CredentialError } from "../sources/AuthSource.js"
 import * as Prompter from "../sources/Prompter.js"
 import { acceptAnyInsecure, pinned } from "../transport/HostKeyPolicy.js"
 import { kexMethods } from "../transport/kex/KexMethod.js"
-import { Transport } from "../transport/Transport.js"
 import { printable, safeJson } from "../wire/PeerText.js"
 import { parseDestination } from "./Destination.js"
 import { describeConnection, describeProposals } from "./Negotiated.js"
@@ -274,8 +273,10 @@ export const runConnect = (f: ConnectFlags) =>
       if (!kexMethods.get(transport.algorithms.kex)?.postQuantum && !config.kexAlgorithmsSet && config.warnWeakCrypto) {
         for (const line of noPostQuantumWarning) yield* Console.error(line)
       }
-      const handler = AuthHandler.layerWith({ onBanner: printBanner }).pipe(Layer.provide(Layer.succeed(Transport, transport)))
-      return yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(Effect.provide(Layer.merge(handler, agent)))
+      return yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(
+        AuthHandler.provide(transport, { onBanner: printBanner }),
+        Effect.provide(agent)
+      )
     })
     const result = yield* (grace > 0
       ? Effect.timeoutFail(login, { duration: `${grace} seconds`, onTimeout: () => new LoginTimeout({ host, port, seconds: grace }) })

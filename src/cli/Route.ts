@@ -12,7 +12,6 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AuthStrategy from "../AuthStrategy.js"
@@ -31,7 +30,6 @@ import { acceptAnyInsecure, type HostKeyPolicy, type HostKeyRejected } from "../
 import * as Jump from "../transport/Jump.js"
 import * as ProxyCommand from "../transport/ProxyCommand.js"
 import { type ConnectionOptions, makeOver, makeTcp } from "../transport/TcpTransport.js"
-import { Transport } from "../transport/Transport.js"
 import type { TransportFailure } from "../transport/TransportError.js"
 import { printable } from "../wire/PeerText.js"
 
@@ -210,10 +208,10 @@ export const open = (
       const failed = (e: unknown) => e instanceof JumpHostFailed ? e : new JumpHostFailed({ hop, detail: e instanceof Error ? e.message : String(e), cause: e })
       const jump = yield* Effect.gen(function*() {
         const transport = yield* open(hopConfig, yield* hopPolicy(hopConfig, context), context, depth + 1)
-        const handler = AuthHandler.layer.pipe(Layer.provide(Layer.succeed(Transport, transport)))
         const strategy = OpenSshStrategy.make({ config: hopConfig, ...(context.prompter ? { prompter: context.prompter } : {}) })
         const result = yield* AuthStrategy.authenticate(strategy).pipe(
-          Effect.provide(Layer.merge(handler, OpenSshStrategy.agentLayer(hopConfig)))
+          AuthHandler.provide(transport),
+          Effect.provide(OpenSshStrategy.agentLayer(hopConfig))
         )
         const method = result.attempts.at(-1)?.source.method ?? "none"
         yield* Effect.logDebug(`Authenticated to ${hopConfig.hostname} ([${hopConfig.hostname}]:${hopConfig.port}) using "${method}".`)

@@ -14,6 +14,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -575,6 +576,43 @@ export const layer: Layer.Layer<AuthHandler, never, Transport> = Layer.effect(Au
  * @category layers
  */
 export const layerWith = (options: AuthHandlerOptions): Layer.Layer<AuthHandler, never, Transport> => Layer.effect(AuthHandler, makeWith(options))
+
+/**
+ * Gives an effect (an `AuthStrategy.authenticate`, say) the handler over `transport`,
+ * without building a Layer: for a connection opened per login. The handler is the one
+ * `layer` makes, but building a Layer and providing it costs more CPU per login than the
+ * rest of the authentication's Effect work (bench/RESULTS.md, session 11).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as AuthStrategy from "effect-ssh-auth/AuthStrategy"
+ * import * as AuthHandler from "effect-ssh-auth/handler/AuthHandler"
+ * import { NoneAuth } from "effect-ssh-auth/sources/NoneAuth"
+ * import * as Scripted from "effect-ssh-auth/transport/ScriptedTransport"
+ *
+ * const login = Effect.gen(function*() {
+ *   // Any Transport: makeTcp's connection, or here a scripted server that lets "none" in.
+ *   const transport = yield* Scripted.makeScripted({ steps: [{ reply: [Scripted.success] }] })
+ *   return yield* AuthStrategy.authenticate(AuthStrategy.make(new NoneAuth({ username: "alice" }))).pipe(
+ *     AuthHandler.provide(transport)
+ *   )
+ * })
+ *
+ * Effect.runPromise(login).then((result) => assert.ok(result.succeeded))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const provide: {
+  (transport: Transport, options?: AuthHandlerOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, Exclude<R, AuthHandler>>
+  <A, E, R>(self: Effect.Effect<A, E, R>, transport: Transport, options?: AuthHandlerOptions): Effect.Effect<A, E, Exclude<R, AuthHandler>>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, transport: Transport, options: AuthHandlerOptions = {}) =>
+    Effect.provideServiceEffect(self, AuthHandler, Effect.provideService(makeWith(options), Transport, transport))
+)
 
 /**
  * @since 0.1.0

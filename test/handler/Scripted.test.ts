@@ -50,6 +50,14 @@ const run = <R>(
     return { result, sent: transport.sent, transport }
   })
 
+/** `run`, with the handler given by `AuthHandler.provide` instead of a Layer. */
+const runProvided = <R>(steps: ReadonlyArray<Scripted.Step>, strategy: AuthStrategy.AuthStrategy<R>, options: AuthHandler.AuthHandlerOptions = {}) =>
+  Effect.gen(function*() {
+    const transport = yield* Scripted.makeScripted({ steps })
+    const result = yield* AuthStrategy.authenticate(strategy).pipe(AuthHandler.provide(transport, options), Effect.either)
+    return { result, sent: transport.sent, transport }
+  })
+
 const method = (m: string) => (msg: Scripted.ClientMessage) =>
   msg._tag === "UserauthRequest" && msg.method === m ? true as const : `expected a ${m} request, got ${JSON.stringify(msg._tag)}`
 
@@ -75,6 +83,31 @@ describe("auth over the scripted transport", () => {
       expect(r.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Success"])
       expect(r.banners).toEqual(["Authorized use only", "second banner"])
       expect(r.toJSON().banners).toEqual(["Authorized use only", "second banner"])
+    }))
+
+  it.effect("AuthHandler.provide gives the handler the layer gives: the same requests, result and banner callbacks", () =>
+    Effect.gen(function*() {
+      const steps: ReadonlyArray<Scripted.Step> = [
+        { expect: method("password"), reply: [Scripted.banner("first"), Scripted.failure(["password", "publickey"])] },
+        { expect: method("password"), reply: [Scripted.banner("second"), Scripted.success] }
+      ]
+      const strategy = AuthStrategy.make(
+        new Password({ username: "alice", password: Effect.succeed(Redacted.make("a")) }),
+        new Password({ username: "alice", password: Effect.succeed(Redacted.make("b")) })
+      )
+      const seen: Array<string> = []
+      const onBanner = (text: string) => Effect.sync(() => void seen.push(text))
+      const provided = yield* runProvided(steps, strategy, { onBanner })
+      expect(seen).toEqual(["first", "second"])
+      const layered = yield* run(steps, strategy, undefined, { onBanner })
+      expect(provided.sent).toEqual(layered.sent)
+      const json = (r: typeof provided.result) => Either.getOrThrow(r).toJSON()
+      const strip = (j: ReturnType<typeof json>) => ({ ...j, attempts: j.attempts.map(({ durationMillis: _, ...a }) => a) })
+      expect(strip(json(provided.result))).toEqual(strip(json(layered.result)))
+      expect(json(provided.result).attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Success"])
+      // The handler keeps state per connection: what the server allowed is the handler's own.
+      const refused = yield* runProvided([{ expect: method("password"), reply: [Scripted.failure(["publickey"])] }], strategy)
+      expect(Either.flip(refused.result).pipe(Either.getOrThrow).result.attempts.map((a) => a.attempt._tag)).toEqual(["Failure", "Skipped"])
     }))
 
   it.effect("PASSWD_CHANGEREQ without a callback is a typed PasswordChangeRequired, with one it sends old and new", () =>
