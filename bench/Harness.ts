@@ -5,6 +5,7 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import * as net from "node:net"
 import { Client, type ConnectConfig } from "ssh2"
@@ -188,6 +189,19 @@ export const coreOnly = (port: number) =>
       })
       socket.on("error", reject)
     }))
+
+/**
+ * The core alone (`coreOnly`) inside the least an Effect edge must do: `runPromise` of a
+ * scoped program with one finalizer that waits twice (the handshake, the service accept).
+ * What any Effect API around the core costs at the least; the distance from here to the
+ * "effect-ssh-auth" row is what our edge adds above that.
+ */
+export const coreInMinimalEffect = (port: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    yield* Scope.addFinalizer(yield* Effect.scope, Effect.void)
+    yield* Effect.promise(() => coreOnly(port))
+    yield* Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void)))
+  })))
 
 /**
  * One ssh2 connection. `until` picks the moment that counts: "service-accept" (its

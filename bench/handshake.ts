@@ -10,6 +10,7 @@ import { makeTcp } from "../src/transport/TcpTransport.js"
 import * as Sshd from "../test/support/Sshd.js"
 import {
   BENCH_ALGORITHMS,
+  coreInMinimalEffect,
   coreOnly,
   effectSocketBanner,
   formatRows,
@@ -45,6 +46,7 @@ const program = Effect.gen(function*() {
         inProcess("Effect + platform-node socket, version line (our stack's floor)", () => effectSocketBanner(port)),
         inProcess("effect-ssh-auth", ours),
         inProcess("its connection core alone: node:net, no Effect edge", () => coreOnly(port)),
+        inProcess("the core in a minimal Effect program (runPromise, a scope, two waits)", () => coreInMinimalEffect(port)),
         inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" })),
         inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
       ],
@@ -54,7 +56,7 @@ const program = Effect.gen(function*() {
   )
   rows[2] = { ...rows[2], note: negotiated }
 
-  const [, floor, our, core, shipped, nodelay] = rows
+  const [, floor, our, core, minimal, shipped, nodelay] = rows
   const report = [
     `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), in ${ROUNDS} rotating blocks, handshake → SERVICE_ACCEPT`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
@@ -64,7 +66,10 @@ const program = Effect.gen(function*() {
     verdict("latency vs ssh2 + TCP_NODELAY", our.medianMs / nodelay.medianMs, 1.0),
     verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5),
     `(our stack's floor alone, before any SSH: ${(floor.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
-    `(the connection core alone, without the Effect edge: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`
+    `(the connection core alone, without the Effect edge: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
+    `(the core in the least an Effect program does: ${(minimal.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU; our edge above that: ${
+      (our.cpuMs! - minimal.cpuMs!).toFixed(2)
+    } ms)`
   ].join("\n")
   console.log(report)
 })
