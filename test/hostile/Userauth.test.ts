@@ -9,6 +9,7 @@ import { afterAll, describe, it } from "@effect/vitest"
 import * as crypto from "node:crypto"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
+import { channelOpen } from "../hostile-client/HostileClient.js"
 import { hasTool } from "../support/Tools.js"
 import { ESCAPES, honestPassword, type HostileCase, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
 import { anyOf, fails, requestsAfter, type Seen, succeeds, successOr, TOO_BIG } from "./Checks.js"
@@ -64,8 +65,6 @@ const refuseKey = async (c: Conn, next: ReadonlyArray<string>): Promise<Userauth
   c.send(failure(next))
   return c.nextRequest()
 }
-
-const channelOpen = encode((w) => w.byte(MessageNumber.CHANNEL_OPEN).string("session").uint32(0).uint32(2 ** 21).uint32(32_768))
 
 /**
  * Turns our key down with keyboard-interactive as the way on, asks one prompt, waits for the
