@@ -189,8 +189,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "order: CHANNEL_OPEN in reply to the publickey query",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(channelOpen)
       await tempt(c)
     },
@@ -200,8 +199,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "order: a KEXDH_REPLY after NEWKEYS, in reply to the query",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(encode((w) => w.byte(MessageNumber.KEXDH_REPLY).string(c.hostKeyBlob).string(new Uint8Array(32)).string(new Uint8Array(8))))
       await tempt(c)
     },
@@ -214,8 +212,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "malformed: a truncated USERAUTH_FAILURE, then is the password still sent?",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(Uint8Array.of(MessageNumber.USERAUTH_FAILURE, 0, 0))
       await tempt(c)
     },
@@ -225,8 +222,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "malformed: message number 200 with garbage in reply to the query",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(Uint8Array.of(200, ...crypto.randomBytes(40)))
       await tempt(c)
     },
@@ -248,8 +244,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "PK_OK: an algorithm name of 200 KB of escapes",
     script: async (c, f) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(pkOk(repeatTo(ESCAPES, 200_000), f.publicBlob))
       await tempt(c)
     },
@@ -273,8 +268,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "USERAUTH_FAILURE: a 200 KB name-list with no method we know",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(failure(manyNames(40_000, "m")))
       await refuseAll(c)
     },
@@ -283,8 +277,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "USERAUTH_FAILURE: a 200 KB name-list ending in password; then the password is accepted",
     script: async (c, f) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(failure([...manyNames(40_000, "m"), "password"]))
       await honestPassword(c, f)
     },
@@ -327,8 +320,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "DISCONNECT: a 200 KB description full of escapes, in reply to the query",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(disconnect(14, repeatTo(ESCAPES, 200_000)))
       await c.waitClosed(5_000)
     },
@@ -396,8 +388,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "escapes: in a banner, the keyboard-interactive name, instruction and prompt, and DISCONNECT, with -v",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(banner(`Welcome ${ESCAPES}\n`))
       c.send(failure(["keyboard-interactive"]))
       const request = await c.nextRequest()
@@ -415,8 +406,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "banners: with escapes before each reply; then an honest login",
     script: async (c, f) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       c.send(banner(`Authorized use only ${ESCAPES}\n`))
       c.send(failure(["password"]))
       const request = await c.nextRequest()
@@ -430,8 +420,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "banners: one of 250 KB full of escapes; then an honest login",
     script: async (c, f) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       await c.sendAll([banner(repeatTo(ESCAPES, 250_000))])
       c.send(failure(["password"]))
       await honestPassword(c, f)
@@ -441,8 +430,7 @@ const cases: ReadonlyArray<HostileCase> = [
   {
     name: "banners: 10,000 in reply to one request",
     script: async (c) => {
-      await c.login()
-      await c.nextRequest()
+      await awaitRequest(c)
       // In batches, with a pause between: a client that goes on to its next request after
       // the flood then gets it onto the wire, where the server sees it.
       for (let batch = 0; batch < 20; batch++) {
