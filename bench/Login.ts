@@ -11,7 +11,7 @@ import type { PrivateKey } from "../src/keys/PrivateKey.js"
 import { InMemoryPrivateKey } from "../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
-import { BENCH_ALGORITHMS } from "./Harness.js"
+import { BENCH_ALGORITHMS, withTimeout } from "./Harness.js"
 
 export interface LoginOptions {
   readonly port: number
@@ -31,18 +31,13 @@ export const ours = (options: LoginOptions) =>
   })
 
 /**
- * Runs `effect` to a promise, interrupted after `millis`: a plain timer, as the benchmarks
- * bound their other clients' connections, not `Effect.timeout`, whose race of two fibers
- * (≈ 0.1–0.2 ms of CPU) would be the harness's work counted as the login's.
+ * Runs `effect` to a promise, interrupted after `millis` by `withTimeout`'s plain timer, as
+ * the benchmarks bound their other clients' connections: not `Effect.timeout`, whose race of
+ * two fibers (≈ 0.1–0.2 ms of CPU) would be the harness's work counted as the login's.
  */
-export const bounded = <A, E>(effect: Effect.Effect<A, E>, millis: number, what: string): Promise<A> => {
-  const abort = new AbortController()
-  const timer = setTimeout(() => abort.abort(), millis)
-  return Effect.runPromise(effect, { signal: abort.signal }).then(
-    (a) => (clearTimeout(timer), a),
-    (e) => {
-      clearTimeout(timer)
-      throw abort.signal.aborted ? new Error(`effect-ssh-auth: not ${what} after ${millis} ms`) : e
-    }
-  )
-}
+export const bounded = <A, E>(effect: Effect.Effect<A, E>, millis: number, what: string): Promise<A> =>
+  withTimeout(millis, `effect-ssh-auth ${what}`, (onTimeout) => {
+    const abort = new AbortController()
+    onTimeout(() => abort.abort())
+    return Effect.runPromise(effect, { signal: abort.signal })
+  })

@@ -102,12 +102,12 @@ const program = Effect.gen(function*() {
   const serverArgs: ServerArgs = { hostKeyFile: hostKeys.files.ed25519, user: user.name, publicKeyFile: `${keyFile}.pub` }
   const authorizedKeys = [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()]
 
-  const login = (port: number) => Login.bounded(Effect.scoped(Login.ours({ port, user: user.name, key })), LOGIN_TIMEOUT_MS, "logged in")
+  const login = (port: number) => Login.bounded(Effect.scoped(Login.ours({ port, user: user.name, key })), LOGIN_TIMEOUT_MS, "login")
   /** Opens an authenticated connection; resolves with the function that closes it. */
   const hold = async (port: number) => {
     const scope = Effect.runSync(Scope.make())
-    const close = () => Login.bounded(Scope.close(scope, Exit.void), LOGIN_TIMEOUT_MS, "closed").catch(() => {})
-    await Login.bounded(Scope.extend(Login.ours({ port, user: user.name, key }), scope), LOGIN_TIMEOUT_MS, "logged in").catch(
+    const close = () => Login.bounded(Scope.close(scope, Exit.void), LOGIN_TIMEOUT_MS, "close").catch(() => {})
+    await Login.bounded(Scope.extend(Login.ours({ port, user: user.name, key }), scope), LOGIN_TIMEOUT_MS, "login").catch(
       async (e) => {
         await close()
         throw e

@@ -16,8 +16,8 @@ await main(async () => {
   const login = Login.ours({ port: a.port, user: a.user, key })
   await run(async () => {
     const scope = Effect.runSync(Scope.make())
-    const close = () => Login.bounded(Scope.close(scope, Exit.void), CONNECTION_TIMEOUT_MS, "closed")
-    await Login.bounded(Scope.extend(login, scope), CONNECTION_TIMEOUT_MS, "authenticated").catch(async (e) => {
+    const close = () => Login.bounded(Scope.close(scope, Exit.void), CONNECTION_TIMEOUT_MS, "close")
+    await Login.bounded(Scope.extend(login, scope), CONNECTION_TIMEOUT_MS, "login").catch(async (e) => {
       await close().catch(() => {})
       throw e
     })
