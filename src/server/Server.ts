@@ -83,6 +83,9 @@ export interface Listening {
   readonly connections: () => number
 }
 
+/** Made once: each connection's core keeps its extensions, and a `Buffer.from` slice would pin 8 KiB of Buffer's pool. */
+const hostBoundExtension: ReadonlyArray<readonly [string, Uint8Array]> = [["publickey-hostbound@openssh.com", new TextEncoder().encode("0")]]
+
 /**
  * Listens until the scope closes.
  *
@@ -172,7 +175,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
             rekeyBytes: 2 ** 30,
             rekeyPackets: 2 ** 28,
             serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
-            extensions: [["publickey-hostbound@openssh.com", Buffer.from("0")]],
+            extensions: hostBoundExtension,
             deadline: acceptedAt + graceMillis
           }),
           (e) => transportFailure(e)

@@ -599,7 +599,8 @@ export class Connection {
           r.byte()
           return { code: r.uint32("reason code"), description: Buffer.from(r.string("description")).toString("utf8") }
         })
-        throw new Disconnected({ host: this.options.host, port: this.options.port, code, description })
+        // Built from parsed fields: Schema's validation of them would cost more than the parse.
+        throw new Disconnected({ host: this.options.host, port: this.options.port, code, description }, true)
       }
       case MessageNumber.IGNORE:
       case MessageNumber.DEBUG:

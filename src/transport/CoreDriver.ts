@@ -125,9 +125,12 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
       return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
     }
 
-    // Work that must be an Effect (the host-key policy, the deadline's sleep) runs as a
-    // fiber of the caller's runtime. Nothing else is a fiber.
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    // Work that must be an Effect (the host-key policy, the deadline's sleep on a clock other
+    // than the live one) runs as a fiber of the caller's runtime. Nothing else is a fiber.
+    // The runtime (a copy of the caller's context and fiber refs, ≈ 2 KiB) is held only while
+    // such work can come: the host-key check happens at the first key exchange only.
+    let runtime = options.hostKeyPolicy !== undefined || clock !== liveClock ? yield* Effect.runtime<never>() : undefined
+    const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime!)(effect)
     const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
 
     // ---- the deadline timer: one, armed while the core waits on its peer ----
@@ -203,6 +206,7 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
             if (event.first) {
               spans.keyExchanged(core.negotiated)
               spans = HandshakeSpans.none
+              if (clock === liveClock) runtime = undefined
               settleFirstKex(Effect.void)
             }
             settleKexWaiters(Effect.void)

@@ -17,7 +17,7 @@ import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
-import { drive } from "./CoreDriver.js"
+import { drive, type Driver } from "./CoreDriver.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
@@ -82,6 +82,70 @@ export interface ServerConnection {
 const USERAUTH = "ssh-userauth"
 
 /**
+ * The `ServerConnection` over a driven core. A class, not an object literal: V8 keeps a
+ * literal with getters in dictionary mode, and its closures would be made per connection.
+ */
+class ServerSide implements ServerConnection {
+  readonly clientAddress: string
+  readonly clientPort: number
+  readonly sessionId: Uint8Array
+  readonly clientIdentification: string
+  readonly hostKey: PublicKey.PublicKey
+  readonly receive: Effect.Effect<Uint8Array, TransportFailure>
+
+  constructor(
+    channel: ByteChannel,
+    private readonly core: Connection,
+    private readonly driver: Driver,
+    readonly serverIdentification: string,
+    readonly hostKeys: ReadonlyArray<PublicKey.PublicKey>,
+    private readonly phase: {
+      /** Every failure of a wait becomes the violation we cut the connection for, if any. */
+      readonly cause: <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.Effect<A, TransportFailure>
+      readonly authenticated: () => void
+      readonly violation: () => TransportError | undefined
+    }
+  ) {
+    this.clientAddress = channel.host
+    this.clientPort = channel.port
+    this.sessionId = core.sessionId!
+    this.clientIdentification = core.peerIdentification
+    this.hostKey = core.hostKey!
+    this.receive = phase.cause(driver.receive)
+  }
+
+  get algorithms(): NegotiatedAlgorithms {
+    return this.core.negotiated!
+  }
+
+  get extensions(): ReadonlyMap<string, Uint8Array> {
+    return this.core.extensions
+  }
+
+  get pending(): number {
+    return this.driver.pending()
+  }
+
+  get closed(): TransportFailure | undefined {
+    return this.core.closed === undefined ? undefined : this.phase.violation() ?? this.driver.userError()
+  }
+
+  get rekey(): Effect.Effect<void, TransportFailure> {
+    return this.driver.rekey
+  }
+
+  // Properties, not methods: callers pass them around unbound (`Effect.forEach(xs, connection.send)`).
+  readonly send = (payload: Uint8Array): Effect.Effect<void, TransportFailure> => {
+    if (payload[0] === MessageNumber.USERAUTH_SUCCESS) this.phase.authenticated()
+    return this.phase.cause(this.driver.send(payload))
+  }
+
+  readonly receiveWithin = (millis: number): Effect.Effect<Uint8Array, TransportFailure> => this.phase.cause(this.driver.receiveWithin(millis))
+
+  readonly disconnect = (code?: number, description?: string): Effect.Effect<void> => this.driver.disconnect(code, description)
+}
+
+/**
  * Runs the version exchange, the first key exchange and the service request over `channel`.
  * Only `ssh-userauth` is served, and only before authentication: any other request, one
  * after USERAUTH_SUCCESS, or any message before the first request ends the connection with
@@ -109,7 +173,8 @@ export const serverHandshake = (
       identification: options.serverIdentification,
       preferences: options.preferences,
       hostKeys: options.hostKeys,
-      extensions: [["server-sig-algs", Buffer.from(options.serverSigAlgs.join(","), "latin1")], ...(options.extensions ?? [])],
+      // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with the connection.
+      extensions: [["server-sig-algs", new TextEncoder().encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])],
       random: randomBytes,
       now: () => clock.unsafeCurrentTimeMillis(),
       curves,
@@ -161,38 +226,14 @@ export const serverHandshake = (
       millis: Duration.toMillis(options.handshakeTimeout),
       onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
     }))
-    return {
-      clientAddress: channel.host,
-      clientPort: channel.port,
-      sessionId: core.sessionId!,
-      clientIdentification: core.peerIdentification,
-      serverIdentification: options.serverIdentification,
-      hostKey: core.hostKey!,
-      hostKeys: options.hostKeys.map((k) => k.publicKey),
-      get algorithms() {
-        return core.negotiated!
+    return new ServerSide(channel, core, driver, options.serverIdentification, options.hostKeys.map((k) => k.publicKey), {
+      cause,
+      // LoginGraceTime ends with the login.
+      authenticated: () => {
+        authenticated = true
+        clearTimeout(grace)
+        grace = undefined
       },
-      get extensions() {
-        return core.extensions
-      },
-      send: (payload) => {
-        if (payload[0] === MessageNumber.USERAUTH_SUCCESS) {
-          authenticated = true
-          // LoginGraceTime ends with the login.
-          clearTimeout(grace)
-        }
-        return cause(driver.send(payload))
-      },
-      receive: cause(driver.receive),
-      receiveWithin: (millis) => cause(driver.receiveWithin(millis)),
-      get pending() {
-        return driver.pending()
-      },
-      disconnect: driver.disconnect,
-      rekey: driver.rekey,
-      get closed() {
-        const e = core.closed
-        return e === undefined ? undefined : violation ?? driver.userError()
-      }
-    } satisfies ServerConnection
+      violation: () => violation
+    })
   })
