@@ -10,13 +10,14 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
+import type { PublicKey } from "../keys/PublicKey.js"
 import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
-import { drive } from "./CoreDriver.js"
+import { drive, type Driver } from "./CoreDriver.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
-import type { KexInit } from "./KexInit.js"
+import type { KexInit, NegotiatedAlgorithms } from "./KexInit.js"
 import type { Transport } from "./Transport.js"
 import type { TransportFailure } from "./TransportError.js"
 
@@ -70,6 +71,85 @@ export interface SshConnection extends Transport {
 }
 
 /**
+ * The `SshConnection` over a driven core. A class, not an object literal: V8 keeps a literal
+ * with getters in dictionary mode, and its closures would be made per connection.
+ */
+class ClientSide implements SshConnection {
+  readonly host: string
+  readonly port: number
+  readonly sessionId: Uint8Array
+  readonly serverIdentification: string
+  readonly hostKey: PublicKey
+  readonly hostKeyProof: SshConnection["hostKeyProof"]
+  readonly proposals: SshConnection["proposals"]
+  // Properties, not methods: callers pass them around unbound.
+  readonly send: Driver["send"]
+  readonly receive: Driver["receive"]
+  readonly receiveWithin: Driver["receiveWithin"]
+  readonly disconnect: Driver["disconnect"]
+  readonly rekey: Driver["rekey"]
+
+  constructor(
+    channel: ByteChannel,
+    private readonly core: Connection,
+    private readonly driver: Driver,
+    readonly clientIdentification: string,
+    private readonly handshakeTimeout: Duration.Duration
+  ) {
+    this.host = channel.host
+    this.port = channel.port
+    this.sessionId = core.sessionId!
+    this.serverIdentification = core.peerIdentification
+    this.hostKey = core.hostKey!
+    this.hostKeyProof = { hostKeyBlob: core.hostKeyBlob!, signature: core.hostKeySignature! }
+    this.proposals = core.proposals!
+    this.send = driver.send
+    this.receive = driver.receive
+    this.receiveWithin = driver.receiveWithin
+    this.disconnect = driver.disconnect
+    this.rekey = driver.rekey
+  }
+
+  get algorithms(): NegotiatedAlgorithms {
+    return this.core.negotiated!
+  }
+
+  get serverSigAlgs(): Option.Option<ReadonlyArray<string>> {
+    const value = this.core.extensions.get("server-sig-algs")
+    return value === undefined ? Option.none() : Option.some(Buffer.from(value).toString("latin1").split(",").filter((s) => s.length > 0))
+  }
+
+  get extensions(): ReadonlyMap<string, Uint8Array> {
+    return this.core.extensions
+  }
+
+  get kexCount(): number {
+    return this.core.kexCount
+  }
+
+  get pending(): number {
+    return this.driver.pending()
+  }
+
+  readonly requestService = (name: string): Effect.Effect<void, TransportFailure> =>
+    Effect.suspend(() => {
+      const { core, driver, handshakeTimeout } = this
+      if (core.closed) return Effect.fail(driver.userError())
+      driver.step(() => core.requestService(name))
+      return Effect.flatMap(
+        driver.services.take({
+          millis: Duration.toMillis(handshakeTimeout),
+          onTimeout: () => driver.error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(handshakeTimeout)}`)
+        }),
+        (accepted) =>
+          accepted === name
+            ? Effect.void
+            : Effect.fail(driver.error("ProtocolError", "SERVICE_ACCEPT", `requested service ${name} but the server accepted "${show(accepted, 64)}"`))
+      )
+    })
+}
+
+/**
  * Runs the version exchange and the first key exchange over `channel`, then keeps the
  * connection serviced from the channel's callbacks. Closing the scope sends DISCONNECT and
  * closes the channel.
@@ -107,53 +187,5 @@ export const handshake = (
     })
     yield* driver.firstKex
 
-    const connection: SshConnection = {
-      host,
-      port,
-      sessionId: core.sessionId!,
-      clientIdentification: options.clientIdentification,
-      serverIdentification: core.peerIdentification,
-      hostKey: core.hostKey!,
-      hostKeyProof: { hostKeyBlob: core.hostKeyBlob!, signature: core.hostKeySignature! },
-      get algorithms() {
-        return core.negotiated!
-      },
-      get serverSigAlgs() {
-        const value = core.extensions.get("server-sig-algs")
-        return value === undefined
-          ? Option.none()
-          : Option.some(Buffer.from(value).toString("latin1").split(",").filter((s) => s.length > 0))
-      },
-      get extensions() {
-        return core.extensions
-      },
-      get kexCount() {
-        return core.kexCount
-      },
-      proposals: core.proposals!,
-      send: driver.send,
-      receive: driver.receive,
-      receiveWithin: driver.receiveWithin,
-      get pending() {
-        return driver.pending()
-      },
-      requestService: (name) =>
-        Effect.suspend(() => {
-          if (core.closed) return Effect.fail(driver.userError())
-          driver.step(() => core.requestService(name))
-          return Effect.flatMap(
-            driver.services.take({
-              millis: Duration.toMillis(options.handshakeTimeout),
-              onTimeout: () => driver.error("Timeout", "SERVICE_ACCEPT", `no SERVICE_ACCEPT for ${name} within ${Duration.format(options.handshakeTimeout)}`)
-            }),
-            (accepted) =>
-              accepted === name
-                ? Effect.void
-                : Effect.fail(driver.error("ProtocolError", "SERVICE_ACCEPT", `requested service ${name} but the server accepted "${show(accepted, 64)}"`))
-          )
-        }),
-      disconnect: driver.disconnect,
-      rekey: driver.rekey
-    }
-    return connection
+    return new ClientSide(channel, core, driver, options.clientIdentification, options.handshakeTimeout)
   }).pipe(Effect.withSpan("Transport.handshake", { captureStackTrace: false, attributes: { "net.peer.name": channel.host, "net.peer.port": channel.port } }))
