@@ -86,6 +86,8 @@ interface MemorySample {
   readonly rss: number
   readonly pss: number
   readonly heap: number | undefined
+  /** A Node server's young generation when the fill began, bytes. */
+  readonly young: number | undefined
 }
 
 const program = Effect.gen(function*() {
@@ -207,7 +209,8 @@ const program = Effect.gen(function*() {
         return {
           rss: (after.rss - before.rss) / IDLE,
           pss: (after.pss - before.pss) / IDLE,
-          heap: after.heapUsed === undefined || before.heapUsed === undefined ? undefined : (after.heapUsed - before.heapUsed) / IDLE
+          heap: after.heapUsed === undefined || before.heapUsed === undefined ? undefined : (after.heapUsed - before.heapUsed) / IDLE,
+          young: before.youngGeneration
         }
       } finally {
         await Promise.all(closes.map((close) => close()))
@@ -282,6 +285,9 @@ const program = Effect.gen(function*() {
         }× the fastest of the three; idle connection ${kib(mem(3))} KiB = ${(mem(3) / mem(T)).toFixed(2)}× ssh2's, ${(mem(3) / mem(O)).toFixed(2)}× ours)`
       ]
       : []),
+    `(V8's young generation when the first fill began: ${
+      memory.flatMap((m, i) => (m.first.young === undefined ? [] : [`${run.names[i]} ${(m.first.young / 2 ** 20).toFixed(0)} MiB`])).join(", ")
+    }; its pages first written during a fill count in that fill's RSS growth, so the heap column is what each connection keeps)`,
     `(memory per idle connection, ours vs sshd's PSS: ${(mem(O) / mem(S)).toFixed(2)}×; second fill, ours vs ssh2: ${
       (memory[O].second.rss / memory[T].second.rss).toFixed(2)
     }×)`,

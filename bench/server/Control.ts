@@ -7,6 +7,7 @@
  * exits normally, so `node --cpu-prof` writes its profile.
  */
 import * as readline from "node:readline"
+import * as v8 from "node:v8"
 
 /** What the parent passes. */
 export interface ServerArgs {
@@ -24,6 +25,12 @@ export interface Status {
   readonly rss: number
   readonly heapUsed: number
   readonly external: number
+  /**
+   * V8's young generation as committed now. Its pages count in RSS only once first written,
+   * so a young generation larger than what the process has used so far grows RSS while
+   * connections are opened, whatever each of them keeps.
+   */
+  readonly youngGeneration: number
 }
 
 export const args = (): ServerArgs => JSON.parse(process.argv[process.argv.length - 1]) as ServerArgs
@@ -38,7 +45,8 @@ export const serve = (port: number, connections: () => number): void => {
     if (line.trim() !== "stat") return
     collect?.()
     const m = process.memoryUsage()
-    const status: Status = { connections: connections(), rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+    const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0
+    const status: Status = { connections: connections(), rss: m.rss, heapUsed: m.heapUsed, external: m.external, youngGeneration: young }
     console.log(JSON.stringify(status))
   })
   lines.on("close", () => process.exit(0))

@@ -26,7 +26,7 @@ export interface Target {
   /** Resolves once the server holds `connections` connections (default none), or fails after `timeoutMs`. */
   readonly settle: (connections?: number, timeoutMs?: number) => Promise<void>
   /** The memory of the server's processes now (a Node server collects its garbage first). */
-  readonly memory: () => Promise<Proc.Memory & { readonly heapUsed?: number }>
+  readonly memory: () => Promise<Proc.Memory & { readonly heapUsed?: number; readonly youngGeneration?: number }>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -97,7 +97,7 @@ export const nodeServer = (name: string, script: string, args: ServerArgs, nodeA
       settle: (connections = 0, timeoutMs = 10_000) => waitFor(name, async () => (await stat()).connections, connections, timeoutMs),
       memory: async () => {
         const status = await stat()
-        return { ...Proc.memory([pid]), heapUsed: status.heapUsed }
+        return { ...Proc.memory([pid]), heapUsed: status.heapUsed, youngGeneration: status.youngGeneration }
       }
     }
     return target
