@@ -130,6 +130,9 @@ const MAX_OID_BYTES = 64
  */
 export const defaultLoginGraceTime: Duration.DurationInput = "120 seconds"
 
+/** `failureFloor`'s default (10 ms) as a number, not a string parsed per connection. */
+const defaultFailureFloorMillis = 10
+
 /** What a method's run comes to, before the chain bookkeeping. */
 type MethodResult =
   | { readonly _tag: "Proven"; readonly credential: ProvenCredential; readonly key?: ServerAttempt["key"]; readonly detail?: string }
@@ -230,7 +233,7 @@ export const authenticate = (
     const maxAuthTries = options.maxAuthTries ?? 6
     const maxRequests = options.maxRequests ?? 128
     const maxRounds = options.maxInteractiveRounds ?? 16
-    const floorMillis = Duration.toMillis(options.failureFloor ?? "10 millis")
+    const floorMillis = options.failureFloor === undefined ? defaultFailureFloorMillis : Duration.toMillis(options.failureFloor)
     const graceMillis = Duration.toMillis(options.loginGraceTime ?? defaultLoginGraceTime)
     const accepted = options.acceptedAlgorithms ?? verifiedAlgorithms
     const client: ClientInfo = {

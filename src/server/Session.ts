@@ -53,6 +53,9 @@ export interface SessionOptions {
   readonly maxSessions?: number
 }
 
+/** `idleTimeout`'s default as a number: parsing "10 minutes" per connection costs more than the rest of the set-up. */
+const defaultIdleMillis = 10 * 60_000
+
 const bytes = (v: string | Uint8Array | undefined) => (v === undefined ? new Uint8Array(0) : typeof v === "string" ? Buffer.from(v, "utf8") : v)
 
 /**
@@ -69,7 +72,7 @@ export const serveExec = (
   options: SessionOptions = {}
 ): Effect.Effect<void, TransportFailure> =>
   Effect.gen(function*() {
-    const idleMillis = Duration.toMillis(options.idleTimeout ?? "10 minutes")
+    const idleMillis = options.idleTimeout === undefined ? defaultIdleMillis : Duration.toMillis(options.idleTimeout)
     const maxSessions = options.maxSessions ?? 10
     const channels = new Map<number, Channel>()
     let nextId = 0

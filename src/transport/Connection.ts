@@ -41,7 +41,7 @@ import { HostKeyRejected } from "./HostKeyPolicy.js"
 import { type KexExchange, type KexMethod, kexMethods } from "./kex/KexMethod.js"
 import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, type NegotiatedAlgorithms, pseudoAlgorithms } from "./KexInit.js"
 import { framePacket, PacketDecoder, PacketError } from "./PacketCodec.js"
-import { Disconnected, TransportError } from "./TransportError.js"
+import { Disconnected, TransportError, withoutStack } from "./TransportError.js"
 
 /** The name-lists every proposal of ours has, shared: the connection keeps its proposal. */
 const noCompression: ReadonlyArray<string> = ["none"]
@@ -342,7 +342,7 @@ export class Connection {
   disconnect(code: number = DisconnectReason.BY_APPLICATION, description = `closed by the ${this.role}`): void {
     if (this.failure) return
     this.sendDisconnect(code, description)
-    this.fail(this.error("Closed", undefined, `connection closed by the ${this.role}`), false)
+    this.fail(withoutStack(() => this.error("Closed", undefined, `connection closed by the ${this.role}`)), false)
   }
 
   // ---- plumbing ----
@@ -600,7 +600,7 @@ export class Connection {
           return { code: r.uint32("reason code"), description: Buffer.from(r.string("description")).toString("utf8") }
         })
         // Built from parsed fields: Schema's validation of them would cost more than the parse.
-        throw new Disconnected({ host: this.options.host, port: this.options.port, code, description }, true)
+        throw withoutStack(() => new Disconnected({ host: this.options.host, port: this.options.port, code, description }, true))
       }
       case MessageNumber.IGNORE:
       case MessageNumber.DEBUG:

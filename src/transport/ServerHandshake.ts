@@ -80,6 +80,8 @@ export interface ServerConnection {
 }
 
 const USERAUTH = "ssh-userauth"
+/** One encoder: making one costs more than the encoding. */
+const utf8 = new TextEncoder()
 
 /**
  * The `ServerConnection` over a driven core. A class, not an object literal: V8 keeps a
@@ -174,7 +176,7 @@ export const serverHandshake = (
       preferences: options.preferences,
       hostKeys: options.hostKeys,
       // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with the connection.
-      extensions: [["server-sig-algs", new TextEncoder().encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])],
+      extensions: [["server-sig-algs", utf8.encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])],
       random: randomBytes,
       now: () => clock.unsafeCurrentTimeMillis(),
       curves,

@@ -80,3 +80,21 @@ export class Disconnected extends Schema.TaggedError<Disconnected>()("Disconnect
  * @category errors
  */
 export type TransportFailure = TransportError | Disconnected
+
+/**
+ * Makes an error with no stack trace. For the ordinary end of a connection (the peer's
+ * DISCONNECT, our own close), built once per connection: its stack would only show our
+ * dispatch code, and capturing it costs three times the rest of the error.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const withoutStack = <E>(make: () => E): E => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
