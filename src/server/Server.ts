@@ -193,14 +193,13 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
         socket.destroy()
         return
       }
-      const fiber = runFork(
-        serve(socket).pipe(
-          Effect.exit,
-          Effect.flatMap((exit) =>
-            options.onClosed ? options.onClosed(exit, { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }) : Effect.void
-          )
-        )
-      )
+      const closed = (exit: Exit.Exit<void, unknown>) =>
+        options.onClosed ? options.onClosed(exit, { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }) : Effect.void
+      // One frame, not `exit` and `flatMap`: it stays on the stack of every open connection's fiber.
+      const fiber = runFork(Effect.matchCauseEffect(serve(socket), {
+        onFailure: (cause) => closed(Exit.failCause(cause)),
+        onSuccess: () => closed(Exit.void)
+      }))
       open.add(fiber)
       fiber.addObserver(() => open.delete(fiber))
     })

@@ -192,12 +192,16 @@ export class Connection {
   sessionId: Uint8Array | undefined
   /** Client: the server's host key. Server: ours, as sent. */
   hostKey: PublicKey.PublicKey | undefined
-  /** What the server presented at the first kex (key or certificate) and its signature over the session id. */
+  /** What the server presented at the first kex (key or certificate). */
   hostKeyBlob: Uint8Array | undefined
+  /** Client: the server's signature over the session id, which an agent's session-bind needs. */
   hostKeySignature: Uint8Array | undefined
   /** The algorithms in force. */
   negotiated: NegotiatedAlgorithms | undefined
-  /** Both KEXINIT proposals of the first key exchange, by role. */
+  /**
+   * Client: both KEXINIT proposals of the first key exchange, by role, as `ssh -vv` prints
+   * them. A server keeps neither: nothing asks, and they are a third of an idle core's heap.
+   */
   proposals: { readonly client: KexInit; readonly server: KexInit } | undefined
   strictKex = false
   /** Completed key exchanges, the first one included. */
@@ -687,7 +691,7 @@ export class Connection {
     state.theirs = theirs
     state.theirsPayload = payload
     state.negotiated = chosen
-    this.proposals ??= { client: c, server: s }
+    if (client) this.proposals ??= { client: c, server: s }
     this.stepStarted = this.options.now()
     // The peer guessed its first kex packet; a wrong guess is dropped.
     state.ignoreNextKexPacket = guessIsWrong(theirs, state.ours)
@@ -821,7 +825,6 @@ export class Connection {
     if (this.kexCount === 0) {
       this.hostKey = hostKey.publicKey
       this.hostKeyBlob = hostKey.publicKey.blob
-      this.hostKeySignature = signature
     }
     this.sendNow(encode((w) => w.byte(MessageNumber.KEXDH_REPLY).string(hostKey.publicKey.blob).raw(response.serverEncoded).string(signature), 1024))
     const { opener, sealer } = this.deriveKeys(method, K, H)

@@ -184,8 +184,12 @@ describe("the connection core, client and server in one process", () => {
     // Had either side ordered V_C/V_S or I_C/I_S by ours/theirs, NEWKEYS would not decrypt.
     expect(run.client.proposals!.client.kexAlgorithms).toContain("ext-info-c")
     expect(run.client.proposals!.server.kexAlgorithms).toContain("ext-info-s")
-    expect(run.server.proposals!.client.kexAlgorithms).toContain("kex-strict-c-v00@openssh.com")
-    expect(run.server.proposals!.server.kexAlgorithms).toContain("kex-strict-s-v00@openssh.com")
+    expect(run.client.proposals!.client.kexAlgorithms).toContain("kex-strict-c-v00@openssh.com")
+    expect(run.client.proposals!.server.kexAlgorithms).toContain("kex-strict-s-v00@openssh.com")
+    // A server keeps neither proposal, nor its own signature, once the exchange is done.
+    expect(run.server.proposals).toBeUndefined()
+    expect(run.server.hostKeySignature).toBeUndefined()
+    expect(run.client.hostKeySignature!.length).toBeGreaterThan(0)
     expect(run.client.peerIdentification).toBe("SSH-2.0-server_core")
     expect(run.server.peerIdentification).toBe("SSH-2.0-client_core")
   })
