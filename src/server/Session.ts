@@ -53,7 +53,7 @@ export interface SessionOptions {
   readonly maxSessions?: number
 }
 
-/** `idleTimeout`'s default as a number: parsing "10 minutes" per connection costs more than the rest of the set-up. */
+/** `idleTimeout`'s default as a number: parsing "10 minutes" was half of the session's set-up per connection. */
 const defaultIdleMillis = 10 * 60_000
 
 const bytes = (v: string | Uint8Array | undefined) => (v === undefined ? new Uint8Array(0) : typeof v === "string" ? Buffer.from(v, "utf8") : v)

@@ -80,7 +80,7 @@ export interface ServerConnection {
 }
 
 const USERAUTH = "ssh-userauth"
-/** One encoder: making one costs more than the encoding. */
+/** One encoder for every connection. */
 const utf8 = new TextEncoder()
 
 /**
