@@ -198,6 +198,8 @@ export const authenticate: {
         results.push({ source, attempt: outcome, durationMillis: performance.now() - started })
         if (outcome._tag === "Error") yield* Effect.logInfo(`${source.toString()} failed with ${outcome.error._tag}`)
         else yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}${outcome._tag === "Skipped" ? `: ${printable(outcome.reason)}` : ""}`)
+        // ssh -v's line, in its words.
+        if (outcome._tag === "Failure") yield* Effect.logDebug(`Authentications that can continue: ${showList(outcome.allowedMethods)}`)
         switch (outcome._tag) {
           case "Success":
             stop = "Success"

@@ -17,6 +17,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { absent, Agent, type AgentIdentity, layer as agentAt, NoAgent } from "./agent/Agent.js"
+import type { AuthenticateOptions } from "./AuthStrategy.js"
 import * as Defaults from "./config/ConfigDefaults.js"
 import type { HostConfig } from "./config/HostConfig.js"
 import * as Gssapi from "./gssapi/Gssapi.js"
@@ -376,6 +377,16 @@ export const agentLayer = (config: HostConfig): Layer.Layer<Agent> =>
   config.identityAgent._tag === "Socket"
     ? agentAt(config.identityAgent.path)
     : Layer.succeed(Agent, absent(new NoAgent({ detail: config.identityAgent.detail })))
+
+/**
+ * How ssh runs the strategy: "none" first. The server's answer names the methods it allows,
+ * so a source whose method it does not allow is skipped, never tried (dropbear delays every
+ * failed attempt; sshd counts each one against MaxAuthTries).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const authenticateOptions: AuthenticateOptions = { noneFirst: true }
 
 /**
  * The plan as a strategy. Left-out steps are recorded as skipped, with why.

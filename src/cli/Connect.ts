@@ -273,7 +273,7 @@ export const runConnect = (f: ConnectFlags) =>
       if (!kexMethods.get(transport.algorithms.kex)?.postQuantum && !config.kexAlgorithmsSet && config.warnWeakCrypto) {
         for (const line of noPostQuantumWarning) yield* Console.error(line)
       }
-      return yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions)).pipe(
+      return yield* AuthStrategy.authenticate(OpenSshStrategy.make(strategyOptions), OpenSshStrategy.authenticateOptions).pipe(
         AuthHandler.provide(transport, { onBanner: printBanner }),
         Effect.provide(agent)
       )

@@ -209,7 +209,7 @@ export const open = (
       const jump = yield* Effect.gen(function*() {
         const transport = yield* open(hopConfig, yield* hopPolicy(hopConfig, context), context, depth + 1)
         const strategy = OpenSshStrategy.make({ config: hopConfig, ...(context.prompter ? { prompter: context.prompter } : {}) })
-        const result = yield* AuthStrategy.authenticate(strategy).pipe(
+        const result = yield* AuthStrategy.authenticate(strategy, OpenSshStrategy.authenticateOptions).pipe(
           AuthHandler.provide(transport),
           Effect.provide(OpenSshStrategy.agentLayer(hopConfig))
         )

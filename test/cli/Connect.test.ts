@@ -3,11 +3,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { skipInterop, skipUnlessRoot } from "../support/Env.js"
 import { logOnFailure } from "../support/LogOnFailure.js"
+import * as OurServer from "../support/OurServer.js"
 import * as Sshd from "../support/Sshd.js"
 
 const bin = path.resolve(import.meta.dirname, "../../bin/ssh-auth.js")
@@ -45,8 +47,10 @@ describe.skipIf(skipInterop())("ssh-auth connect", () => {
       expect(r.code).toBe(0)
       const json = JSON.parse(r.stdout)
       expect(json.succeeded).toBe(true)
-      // The agent (none here) is recorded as skipped; then the two keys, in -i order.
-      expect(json.attempts.map((a: { attempt: { _tag: string } }) => a.attempt._tag).filter((t: string) => t !== "Skipped")).toEqual(["Failure", "Success"])
+      // "none" first, as ssh; the agent (none here) is recorded as skipped; then the two keys, in -i order.
+      const tried = json.attempts.filter((a: { attempt: { _tag: string } }) => a.attempt._tag !== "Skipped")
+      expect(tried.map((a: { source: { method: string }; attempt: { _tag: string } }) => `${a.source.method} ${a.attempt._tag}`))
+        .toEqual(["none Failure", "publickey Failure", "publickey Success"])
     }))
 
   it.scopedLive("a server with no post-quantum kex: OpenSSH 10.1's warning, unless KexAlgorithms is chosen or WarnWeakCrypto is off", () =>
@@ -174,4 +178,43 @@ describe("ssh-auth connect, before it connects", () => {
       expect(missing.code).toBe(255)
       expect(missing.stderr).not.toMatch(/known_hosts/)
     }).pipe(Effect.scoped))
+})
+
+describe("ssh-auth connect: \"none\" first, as ssh", () => {
+  it.scopedLive("learns the methods from the server's answer to none, and skips a key where only a password is allowed: no publickey request reaches the server", () =>
+    Effect.gen(function*() {
+      const server = yield* OurServer.start({ dana: { password: Redacted.make(OurServer.PASSWORD), methods: [["password"]] } })
+      const home = yield* Sshd.tempDir("none-first-home-")
+      const key = path.join(home, "id_ed25519")
+      yield* Sshd.run("ssh-keygen", ["-q", "-N", "", "-t", "ed25519", "-f", key])
+      const r = yield* Sshd.run(process.execPath, [
+        bin,
+        "connect",
+        "dana@127.0.0.1",
+        "-p",
+        String(server.port),
+        "-F",
+        "/dev/null",
+        "-i",
+        key,
+        "--password-env",
+        "TEST_PW",
+        "--insecure-accept-any-host-key",
+        "--json",
+        "-v"
+      ], { timeoutMs: 20_000, env: { HOME: home, SSH_AUTH_SOCK: "", TEST_PW: OurServer.PASSWORD } })
+      expect(r.code, `${r.stdout}\n${r.stderr}\n${server.log()}`).toBe(0)
+      const attempts: ReadonlyArray<{ source: { method: string }; attempt: { _tag: string; reason?: string } }> = JSON.parse(r.stdout).attempts
+      expect(attempts[0].source.method).toBe("none")
+      expect(attempts[0].attempt._tag).toBe("Failure")
+      const keyAttempt = attempts.find((a) => a.source.method === "publickey")
+      expect(keyAttempt?.attempt._tag).toBe("Skipped")
+      expect(keyAttempt?.attempt.reason).toBe("the server allows only password")
+      expect(attempts.at(-1)?.source.method).toBe("password")
+      expect(attempts.at(-1)?.attempt._tag).toBe("Success")
+      // The server's own record: the key never reached it.
+      expect(server.attempts.map((a) => a.method)).toEqual(["none", "password"])
+      // ssh -v's line, from the answer to none.
+      expect(r.stderr).toContain("debug1: Authentications that can continue: password\n")
+    }))
 })

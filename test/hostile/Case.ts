@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { checkRun, describeRun, type Outcome, type Seen } from "./Checks.js"
 import { type CliRun, type Fixture, getFixture, runCli } from "./Cli.js"
-import { type Conn, failure, hostileServer, infoRequest, parsePassword, parsePublicKey, pkOk, success } from "./HostileServer.js"
+import { type Conn, failure, hostileServer, infoRequest, parsePassword, parsePublicKey, pkOk, success, type UserauthRequest } from "./HostileServer.js"
 
 export interface HostileCase {
   readonly name: string
@@ -92,6 +92,17 @@ export const repeatTo = (unit: string, bytes: number): string => {
 export const manyNames = (count: number, prefix = ""): Array<string> => Array.from({ length: count }, (_, i) => `${prefix}${i.toString(36)}`)
 
 // ---- common server moves ----
+
+/**
+ * The client's first request that is not "none": `ssh-auth connect` asks "none" first, as
+ * ssh does, and that one is answered as an honest server would, FAILURE naming `methods`.
+ */
+export const afterNone = async (c: Conn, methods: ReadonlyArray<string>): Promise<UserauthRequest> => {
+  const request = await c.nextRequest()
+  if (request.method !== "none") return request
+  c.send(failure(methods))
+  return c.nextRequest()
+}
 
 /** Answers requests until a password request: the right password wins. Others get FAILURE(password). */
 export const honestPassword = async (c: Conn, f: Fixture, allowed: ReadonlyArray<string> = ["password"]): Promise<void> => {

@@ -11,7 +11,7 @@ import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { channelOpen } from "../hostile-client/HostileClient.js"
 import { hasTool } from "../support/Tools.js"
-import { ESCAPES, honestPassword, type HostileCase, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
+import { afterNone, ESCAPES, honestPassword, type HostileCase, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
 import { anyOf, fails, requestsAfter, type Seen, succeeds, successOr, TOO_BIG } from "./Checks.js"
 import { type Fixture, removeFixture } from "./Cli.js"
 import {
@@ -60,7 +60,7 @@ const requests = (seen: Seen): Array<UserauthRequest> =>
 
 /** Answers the publickey query with FAILURE offering `next`, and returns the next request. */
 const refuseKey = async (c: Conn, next: ReadonlyArray<string>): Promise<UserauthRequest> => {
-  const query = await c.nextRequest()
+  const query = await afterNone(c, ["publickey", ...next])
   if (query.method !== "publickey") throw new Error(`expected the publickey query first, got ${query.method}`)
   c.send(failure(next))
   return c.nextRequest()
@@ -80,10 +80,13 @@ const askOnce = (prompt: (f: Fixture) => { readonly prompt: string; readonly ech
   await c.waitClosed(5_000)
 }
 
-/** Logs in, then waits for the client's first USERAUTH_REQUEST. */
+/** Every method: what the honest answer to "none" offers, so that the key's query comes next. */
+const ALL = ["publickey", "keyboard-interactive", "password"]
+
+/** Logs in, then waits for the client's first USERAUTH_REQUEST after "none" (its key's query). */
 const awaitRequest = async (c: Conn): Promise<void> => {
   await c.login()
-  await c.nextRequest()
+  await afterNone(c, ALL)
 }
 
 /**
@@ -137,7 +140,7 @@ const cases: ReadonlyArray<HostileCase> = [
     name: "honest: publickey with the encrypted key (PK_OK, decrypted with the passphrase, signature verified)",
     script: async (c, f) => {
       await c.login()
-      const query = await c.nextRequest()
+      const query = await afterNone(c, ALL)
       const q = parsePublicKey(query)
       if (q._tag === "Left" || q.right.signed || Buffer.compare(q.right.blob, f.publicBlob) !== 0) return
       c.send(pkOk(q.right.algorithm, q.right.blob))
@@ -217,7 +220,8 @@ const cases: ReadonlyArray<HostileCase> = [
       await tempt(c)
     },
     outcome: fails(/protocol|malformed|USERAUTH_FAILURE|truncated/i),
-    extra: nothingAfter(MessageNumber.USERAUTH_FAILURE)
+    // The first FAILURE was the honest answer to "none".
+    extra: nothingAfter(MessageNumber.USERAUTH_FAILURE, 2)
   },
   {
     name: "malformed: message number 200 with garbage in reply to the query",
@@ -233,7 +237,7 @@ const cases: ReadonlyArray<HostileCase> = [
     name: "PK_OK: naming another key",
     script: async (c) => {
       await c.login()
-      const query = await c.nextRequest()
+      const query = await afterNone(c, ALL)
       const q = parsePublicKey(query)
       c.send(pkOk(q._tag === "Right" ? q.right.algorithm : "ssh-ed25519", encode((w) => w.string("ssh-ed25519").string(crypto.randomBytes(32)))))
       await tempt(c)
@@ -329,6 +333,18 @@ const cases: ReadonlyArray<HostileCase> = [
 
   // ---- prompts that imitate the local passphrase prompt ----
   {
+    name: "phishing: the passphrase prompt as an INFO_REQUEST in reply to \"none\", which asks nothing",
+    script: async (c, f) => {
+      await c.login()
+      const request = await c.nextRequest()
+      if (request.method !== "none") return
+      c.send(infoRequest({ prompts: [{ prompt: fakePassphrasePrompt(f), echo: false }] }))
+      await tempt(c)
+    },
+    outcome: fails(PROTOCOL),
+    extra: (seen) => [...sent(seen, MessageNumber.USERAUTH_INFO_REQUEST), ...nothingAfter(MessageNumber.USERAUTH_INFO_REQUEST)(seen)]
+  },
+  {
     name: "phishing: a keyboard-interactive prompt reading \"Enter passphrase for key '<our key>': \" (echo off), with --password-env",
     script: askOnce((f) => ({ prompt: fakePassphrasePrompt(f), echo: false })),
     outcome: fails(/authentication failed|passphrase/i),
@@ -366,7 +382,7 @@ const cases: ReadonlyArray<HostileCase> = [
     name: "phishing: the passphrase prompt again right after the key was decrypted and used, without --password-env",
     script: async (c, f) => {
       await c.login()
-      const query = await c.nextRequest()
+      const query = await afterNone(c, ALL)
       const q = parsePublicKey(query)
       if (q._tag === "Left") return
       c.send(pkOk(q.right.algorithm, q.right.blob))
