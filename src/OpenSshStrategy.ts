@@ -429,15 +429,18 @@ export const make = (options: OpenSshStrategyOptions): Stream.Stream<AuthSource<
 const MAX_ROUNDS = 4
 
 /**
- * The plan as lines a person reads (`ssh-auth connect --dry-run`).
+ * The plan as lines a person reads (`ssh-auth connect --dry-run`); with the options the run
+ * will use, "none" first is its own line, numbered 0.
  *
  * @since 0.1.0
  * @category formatting
  */
-export const formatPlan = (steps: ReadonlyArray<PlanStep>): ReadonlyArray<string> =>
-  steps.map((s, i) => {
+export const formatPlan = (steps: ReadonlyArray<PlanStep>, options: AuthenticateOptions = {}): ReadonlyArray<string> => [
+  ...(options.noneFirst ? ["0. none, asked first: the server's answer says which of these it allows"] : []),
+  ...steps.map((s, i) => {
     const key = s.fingerprint ? ` ${s.keyType} ${s.fingerprint}` : ""
     const algs = s.algorithms && s.algorithms.length > 0 ? ` [${s.algorithms.join(",")}]` : ""
     const skipped = s.skipped ? ` — skipped: ${s.skipped}` : s.note ? ` — ${s.note}` : ""
     return `${i + 1}. ${s.method} ${s.kind}${key}${algs} from ${s.origins.join("; ")}${skipped}`
   })
+]

@@ -251,7 +251,7 @@ export const runConnect = (f: ConnectFlags) =>
       const steps = yield* OpenSshStrategy.plan(strategyOptions).pipe(Effect.provide(agent))
       for (const line of hops) yield* Console.log(line)
       yield* Console.log(`plan for ${config.user}@${config.hostname} port ${config.port}:`)
-      for (const line of OpenSshStrategy.formatPlan(steps)) yield* Console.log(line)
+      for (const line of OpenSshStrategy.formatPlan(steps, OpenSshStrategy.authenticateOptions)) yield* Console.log(line)
       return
     }
 

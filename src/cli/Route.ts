@@ -257,7 +257,7 @@ export const describe = (
       return [
         ...before,
         `jump host ${hopConfig.user}@${hopConfig.hostname} port ${hopConfig.port} (ProxyJump ${printable(config.proxyJump)}):`,
-        ...OpenSshStrategy.formatPlan(steps).map((line) => `  ${line}`)
+        ...OpenSshStrategy.formatPlan(steps, OpenSshStrategy.authenticateOptions).map((line) => `  ${line}`)
       ]
     }
     if (config.proxyCommand !== undefined) {

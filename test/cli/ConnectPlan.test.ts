@@ -43,6 +43,7 @@ describe.skipIf(skipInterop())("ssh-auth connect --dry-run and -v", () => {
       expect(r.code).toBe(0)
       expect(r.stdout.trim().split("\n")).toEqual([
         "plan for deploy@web.example port 2222:",
+        "0. none, asked first: the server's answer says which of these it allows",
         // The config names no GSSAPIAuthentication: off, as in ssh.
         "1. gssapi-with-mic Kerberos ticket for host@web.example from GSSAPIAuthentication — skipped: GSSAPIAuthentication is off",
         "2. publickey agent from agent — skipped: no ssh-agent: SSH_AUTH_SOCK is not set",

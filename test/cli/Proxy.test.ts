@@ -107,7 +107,8 @@ describe.skipIf(
       const second = lines.indexOf(`jump host ${user.name}@127.0.0.1 port ${bastion2.port} (ProxyJump bastion,bastion2):`)
       const last = lines.indexOf(`plan for ${user.name}@127.0.0.1 port ${target.port}:`)
       expect([first >= 0, second > first, last > second], r.stdout).toEqual([true, true, true])
-      expect(lines[first + 1], "each hop's strategy, indented").toMatch(/^  1\. /)
+      expect(lines[first + 1], "each hop's strategy, indented, \"none\" first").toMatch(/^  0\. none, /)
+      expect(lines[first + 2]).toMatch(/^  1\. /)
       expect(yield* bastion.readLog).not.toMatch(clientArrived)
     }))
 
