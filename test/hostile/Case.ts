@@ -93,6 +93,9 @@ export const manyNames = (count: number, prefix = ""): Array<string> => Array.fr
 
 // ---- common server moves ----
 
+/** Every method a client may use: what an open-handed FAILURE offers. */
+export const EVERY_METHOD: ReadonlyArray<string> = ["publickey", "keyboard-interactive", "password"]
+
 /**
  * The client's first request that is not "none": `ssh-auth connect` asks "none" first, as
  * ssh does, and that one is answered as an honest server would, FAILURE naming `methods`.
@@ -152,7 +155,7 @@ export const tempt = async (c: Conn): Promise<void> => {
       await c.waitClosed(3_000)
       return
     }
-    c.send(failure(["publickey", "keyboard-interactive", "password"]))
+    c.send(failure(EVERY_METHOD))
   }
 }
 

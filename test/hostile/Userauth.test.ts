@@ -11,7 +11,7 @@ import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { channelOpen } from "../hostile-client/HostileClient.js"
 import { hasTool } from "../support/Tools.js"
-import { afterNone, ESCAPES, honestPassword, type HostileCase, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
+import { afterNone, ESCAPES, EVERY_METHOD, honestPassword, type HostileCase, isType, manyNames, refuseAll, repeatTo, runCase, tempt } from "./Case.js"
 import { anyOf, fails, requestsAfter, type Seen, succeeds, successOr, TOO_BIG } from "./Checks.js"
 import { type Fixture, removeFixture } from "./Cli.js"
 import {
@@ -80,13 +80,10 @@ const askOnce = (prompt: (f: Fixture) => { readonly prompt: string; readonly ech
   await c.waitClosed(5_000)
 }
 
-/** Every method: what the honest answer to "none" offers, so that the key's query comes next. */
-const ALL = ["publickey", "keyboard-interactive", "password"]
-
-/** Logs in, then waits for the client's first USERAUTH_REQUEST after "none" (its key's query). */
+/** Logs in, then waits for the client's first USERAUTH_REQUEST after "none", answered with every method (its key's query). */
 const awaitRequest = async (c: Conn): Promise<void> => {
   await c.login()
-  await afterNone(c, ALL)
+  await afterNone(c, EVERY_METHOD)
 }
 
 /**
@@ -140,7 +137,7 @@ const cases: ReadonlyArray<HostileCase> = [
     name: "honest: publickey with the encrypted key (PK_OK, decrypted with the passphrase, signature verified)",
     script: async (c, f) => {
       await c.login()
-      const query = await afterNone(c, ALL)
+      const query = await afterNone(c, EVERY_METHOD)
       const q = parsePublicKey(query)
       if (q._tag === "Left" || q.right.signed || Buffer.compare(q.right.blob, f.publicBlob) !== 0) return
       c.send(pkOk(q.right.algorithm, q.right.blob))
@@ -237,7 +234,7 @@ const cases: ReadonlyArray<HostileCase> = [
     name: "PK_OK: naming another key",
     script: async (c) => {
       await c.login()
-      const query = await afterNone(c, ALL)
+      const query = await afterNone(c, EVERY_METHOD)
       const q = parsePublicKey(query)
       c.send(pkOk(q._tag === "Right" ? q.right.algorithm : "ssh-ed25519", encode((w) => w.string("ssh-ed25519").string(crypto.randomBytes(32)))))
       await tempt(c)
@@ -382,7 +379,7 @@ const cases: ReadonlyArray<HostileCase> = [
     name: "phishing: the passphrase prompt again right after the key was decrypted and used, without --password-env",
     script: async (c, f) => {
       await c.login()
-      const query = await afterNone(c, ALL)
+      const query = await afterNone(c, EVERY_METHOD)
       const q = parsePublicKey(query)
       if (q._tag === "Left") return
       c.send(pkOk(q.right.algorithm, q.right.blob))
