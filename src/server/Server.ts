@@ -6,22 +6,24 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
-import { authenticate, defaultLoginGraceTime, type ServerAuthOptions, transportFailure, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
+import { CurvesImpl } from "../crypto/Curves.js"
+import { defaultLoginGraceTime, type ServerAuthOptions, settingsOf, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
-import { type ByteChannel, fromNetSocket } from "../transport/ByteChannel.js"
-import { type ServerConnection, serverHandshake } from "../transport/ServerHandshake.js"
-import type { AuthPolicy } from "./AuthPolicy.js"
+import { fromNetSocket } from "../transport/ByteChannel.js"
+import type { ServerConnection } from "../transport/ServerHandshake.js"
+import { AuthPolicy } from "./AuthPolicy.js"
 import type { Authenticated } from "./ServerAuthResult.js"
+import { type LoginEnvironment, ServerLogin } from "./ServerLogin.js"
 
 /**
  * An authenticated connection, as the application gets it.
@@ -125,83 +127,82 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
     const maxStartups = options.maxStartups ?? 10
-    const handshakeTimeout = Duration.decode(options.handshakeTimeout ?? "10 seconds")
-    // sshd's LoginGraceTime runs from the connection, the key exchange included: a client
-    // that drips its handshake is cut at the same time as one idle in userauth.
-    const graceMillis = Duration.toMillis(options.auth?.loginGraceTime ?? defaultLoginGraceTime)
-    const runFork = Runtime.runFork(yield* Effect.runtime<AuthPolicy>())
-    const open = new Set<Fiber.RuntimeFiber<void, never>>()
-    let unauthenticated = 0
-
-    const serve = (socket: net.Socket) =>
-      Effect.scoped(Effect.gen(function*() {
-        const acceptedAt = yield* Clock.currentTimeMillis
-        const address = socket.remoteAddress ?? host
-        const port = socket.remotePort ?? 0
-        const channel = fromNetSocket(socket, address, port)
-        let counted = true
-        unauthenticated++
-        const uncount = Effect.sync(() => {
-          if (counted) unauthenticated--
-          counted = false
-        })
-        // One plain scope finalizer: `Effect.addFinalizer`'s fiber-context bookkeeping costs
-        // twice as much, per connection.
-        yield* Scope.addFinalizer(
-          yield* Effect.scope,
-          Effect.zipRight(uncount, Effect.sync(() => channel.close()))
-        )
-        // One trace per login: the handshake's phases and the authentication, up to its result.
-        const { connection, result } = yield* login(channel, acceptedAt).pipe(Effect.withSpan("Server.login", {
-          root: true,
-          captureStackTrace: false,
-          attributes: { "net.peer.name": address, "net.peer.port": port }
-        }))
-        yield* uncount
-        yield* options.onAuthenticated({ result, connection })
-      }))
-
-    const login = (channel: ByteChannel, acceptedAt: number) =>
-      Effect.gen(function*() {
-        // How the handshake fails is how the connection ends: a typed ServerAuthFailure too.
-        const connection = yield* Effect.mapError(
-          serverHandshake(channel, {
-            hostKeys: options.hostKeys,
-            preferences: options.algorithms ?? defaultPreferences,
-            serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
-            handshakeTimeout,
-            // LoginGraceTime bounds the wait during userauth; the session sets its own after.
-            receiveTimeout: Duration.days(1),
-            rekeyBytes: 2 ** 30,
-            rekeyPackets: 2 ** 28,
-            serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
-            extensions: hostBoundExtension,
-            deadline: acceptedAt + graceMillis
-          }),
-          (e) => transportFailure(e)
-        )
-        const left = acceptedAt + graceMillis - (yield* Clock.currentTimeMillis)
-        const result = yield* authenticate(connection, { ...options.auth, loginGraceTime: Duration.millis(Math.max(0, left)) })
-        yield* Effect.annotateCurrentSpan("user", result.user)
-        return { connection, result }
-      })
+    const runtime = yield* Effect.runtime<AuthPolicy>()
+    const runFork = Runtime.runFork(runtime)
+    const clock = yield* Effect.clock
+    const environment: LoginEnvironment = {
+      runtime,
+      clock,
+      curves: yield* CurvesImpl,
+      policy: yield* AuthPolicy,
+      tracing: (yield* FiberRef.get(FiberRef.currentTracerEnabled))
+        ? { tracer: yield* Effect.tracer, clock, context: yield* Effect.context<never>() }
+        : undefined,
+      handshake: {
+        hostKeys: options.hostKeys,
+        preferences: options.algorithms ?? defaultPreferences,
+        serverIdentification: options.identification ?? "SSH-2.0-effect_ssh_auth_0.1.0",
+        handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "10 seconds"),
+        // LoginGraceTime bounds the wait during userauth; the session sets its own after.
+        receiveTimeout: Duration.days(1),
+        rekeyBytes: 2 ** 30,
+        rekeyPackets: 2 ** 28,
+        serverSigAlgs: options.auth?.acceptedAlgorithms ?? verifiedAlgorithms,
+        extensions: hostBoundExtension
+      },
+      // sshd's LoginGraceTime runs from the connection, the key exchange included: a client
+      // that drips its handshake is cut at the same time as one idle in userauth.
+      settings: settingsOf(options.auth ?? {}, Duration.toMillis(options.auth?.loginGraceTime ?? defaultLoginGraceTime))
+    }
+    /** Connections not authenticated yet: each a login in callbacks, no fiber. */
+    const logins = new Set<ServerLogin>()
+    /** The application's fibers, one per authenticated connection. */
+    const sessions = new Set<Fiber.RuntimeFiber<void, never>>()
+    /** `onClosed` calls for logins that ended before authentication. */
+    const reports = new Set<Fiber.RuntimeFiber<void, never>>()
+    const track = (fibers: Set<Fiber.RuntimeFiber<void, never>>, fiber: Fiber.RuntimeFiber<void, never>) => {
+      fibers.add(fiber)
+      fiber.addObserver(() => fibers.delete(fiber))
+    }
 
     const server = net.createServer({ noDelay: true }, (socket) => {
       socket.on("error", () => {})
-      if (unauthenticated >= maxStartups) {
+      if (logins.size >= maxStartups) {
         // sshd drops what exceeds MaxStartups before a byte is exchanged.
         socket.destroy()
         return
       }
-      const closed = (exit: Exit.Exit<void, unknown>) =>
-        options.onClosed ? options.onClosed(exit, { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }) : Effect.void
-      // One frame, not `exit` and `flatMap`: it stays on the stack of every open connection's fiber.
-      const fiber = runFork(Effect.matchCauseEffect(serve(socket), {
-        onFailure: (cause) => closed(Exit.failCause(cause)),
-        onSuccess: () => closed(Exit.void)
-      }))
-      open.add(fiber)
-      fiber.addObserver(() => open.delete(fiber))
+      const client = { address: socket.remoteAddress ?? host, port: socket.remotePort ?? 0 }
+      const closed = (exit: Exit.Exit<void, unknown>) => options.onClosed ? options.onClosed(exit, client) : Effect.void
+      // The handlers may run before the constructor returns (a socket already gone).
+      let over = false
+      let login: ServerLogin | undefined = undefined
+      const done = () => {
+        over = true
+        if (login !== undefined) logins.delete(login)
+      }
+      login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
+        authenticated: (result, connection, close) => {
+          done()
+          const session = Effect.scoped(Effect.zipRight(
+            Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, close)),
+            Effect.suspend(() => options.onAuthenticated({ result, connection }))
+          ))
+          // One frame, not `exit` and `flatMap`: it stays on the stack of every open connection's fiber.
+          track(
+            sessions,
+            runFork(Effect.matchCauseEffect(session, {
+              onFailure: (cause) => closed(Exit.failCause(cause)),
+              onSuccess: () => closed(Exit.void)
+            }))
+          )
+        },
+        ended: (cause) => {
+          done()
+          if (options.onClosed) track(reports, runFork(closed(Exit.failCause(cause))))
+        }
+      })
+      if (!over) logins.add(login)
     })
 
     yield* Effect.acquireRelease(
@@ -216,12 +217,12 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       () =>
         Effect.gen(function*() {
           server.close()
-          // Each connection's scope closes: a DISCONNECT, then the socket.
-          const fibers = [...open]
-          for (const fiber of fibers) fiber.unsafeInterruptAsFork(fiber.id())
-          yield* Effect.forEach(fibers, (f) => f.await, { discard: true })
+          // Each connection ends with a DISCONNECT, then its socket: logins at once, sessions as their scopes close.
+          for (const login of [...logins]) login.interrupt()
+          for (const fiber of sessions) fiber.unsafeInterruptAsFork(fiber.id())
+          yield* Effect.forEach([...sessions, ...reports], (f) => f.await, { discard: true })
         })
     )
     const bound = server.address() as net.AddressInfo
-    return { host, port: bound.port, connections: () => open.size } satisfies Listening
+    return { host, port: bound.port, connections: () => logins.size + sessions.size } satisfies Listening
   })

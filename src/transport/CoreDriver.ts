@@ -57,6 +57,10 @@ export interface DriverOptions {
    * it. So a message out of phase ends the connection when it arrives, not when it is read.
    */
   readonly onMessage?: (payload: Uint8Array, core: Connection) => boolean
+  /** Sees the end of the first key exchange: for a caller that is not a fiber. */
+  readonly onFirstKex?: () => void
+  /** Sees the end of the connection, after every waiter was told: for a caller that is not a fiber. */
+  readonly onClosed?: (error: ConnectionFailure) => void
 }
 
 /**
@@ -80,6 +84,8 @@ export interface Driver {
   readonly receive: Effect.Effect<Uint8Array, TransportFailure>
   readonly receiveWithin: (millis: number) => Effect.Effect<Uint8Array, TransportFailure>
   readonly pending: () => number
+  /** Queues a message for `receive`, as if it had just arrived: one a caller took in its own turn and gives back. */
+  readonly requeue: (payload: Uint8Array) => void
   readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
   readonly rekey: Effect.Effect<void, TransportFailure>
 }
@@ -93,218 +99,249 @@ export interface Driver {
  */
 export const drive = (core: Connection, channel: ByteChannel, options: DriverOptions): Effect.Effect<Driver, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { host, port } = channel
     const clock = yield* Effect.clock
-    let spans = yield* HandshakeSpans.make
-    const peer = core.role === "client" ? "server" : "client"
-    const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
-      new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
-
-    const inbound = new Inbox<Uint8Array, TransportFailure>()
-    const services = new Inbox<string, TransportFailure>()
-    // Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones.
-    type Settle<E> = (result: Effect.Effect<void, E>) => void
-    let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
-    let kexWaiters: Array<Settle<TransportFailure>> = []
-    /** Once only: the end of the first exchange, or of the connection before it, whichever comes first. */
-    const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
-      const waiting = firstKex
-      if (typeof waiting !== "function" && waiting !== undefined) return
-      firstKex = result
-      if (typeof waiting === "function") waiting(result)
-    }
-    const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
-      const waiters = kexWaiters
-      kexWaiters = []
-      for (const settle of waiters) settle(result)
-    }
-
-    /** A host key rejection only happens before users have the connection. */
-    const userError = (): TransportFailure => {
-      const e = core.closed
-      return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
-    }
-
-    // Work that must be an Effect (the host-key policy, the deadline's sleep on a clock other
-    // than the live one) runs as a fiber of the caller's runtime. Nothing else is a fiber.
+    const spans = yield* HandshakeSpans.make
     // The runtime (a copy of the caller's context and fiber refs, ≈ 2 KiB) is held only while
-    // such work can come: the host-key check happens at the first key exchange only.
-    let runtime = options.hostKeyPolicy !== undefined || clock !== liveClock ? yield* Effect.runtime<never>() : undefined
-    const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime!)(effect)
-    const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
-
-    // ---- the deadline timer: one, armed while the core waits on its peer ----
-    // On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per
-    // handshake. On any other clock (TestClock) a sleep fiber of the caller's runtime, so the
-    // caller's clock decides when the deadline comes.
-    const schedule = clock === liveClock
-      ? (millis: number, fire: () => void): () => void => {
-        const handle = setTimeout(fire, millis)
-        return () => clearTimeout(handle)
-      }
-      : (millis: number, fire: () => void): () => void => {
-        const fiber = runFork(Effect.sleep(millis))
-        fiber.addObserver((exit) => {
-          if (exit._tag === "Success") fire()
-        })
-        return () => interrupt(fiber)
-      }
-    let timer: { readonly at: number; readonly cancel: () => void } | undefined
-    const cancelTimer = () => {
-      timer?.cancel()
-      timer = undefined
-    }
-    const armDeadline = (): void => {
-      const at = core.nextDeadline()
-      if (timer !== undefined && (at === undefined || at < timer.at)) cancelTimer()
-      // A later deadline is left to the armed timer, which re-arms when it fires.
-      if (at === undefined || timer !== undefined) return
-      // Armed before it is scheduled: a deadline already past may fire at once.
-      const armed: { at: number; cancel: () => void } = { at, cancel: () => {} }
-      timer = armed
-      armed.cancel = schedule(Math.max(0, at - clock.unsafeCurrentTimeMillis()), () => {
-        if (timer !== armed) return
-        timer = undefined
-        core.onDeadline(clock.unsafeCurrentTimeMillis())
-        drain()
-      })
-    }
-
-    // ---- the core's output: bytes to the channel, events to their consumers ----
-    const flush = () => {
-      const out = core.pollTransmit()
-      if (out) channel.write(out)
-    }
-    let policy: Fiber.RuntimeFiber<void> | undefined
-    const closeWith = (e: ConnectionFailure): void => {
-      const forUsers = userError()
-      inbound.end(() => forUsers)
-      services.end(() => forUsers)
-      spans.failed(e)
-      settleFirstKex(Effect.fail(e))
-      settleKexWaiters(Effect.fail(forUsers))
-      interrupt(policy)
-      cancelTimer()
-      channel.close()
-    }
-
-    const drain = (): void => {
-      // Before the events: the key exchange's span must be open when they report on it.
-      if (core.peerIdentification !== "") spans.identified(core.peerIdentification)
-      for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
-        switch (event._tag) {
-          case "Message":
-            if (options.onMessage?.(event.payload, core) ?? true) inbound.offer(event.payload)
-            break
-          case "ServiceAccept":
-            services.offer(event.name)
-            break
-          case "ServiceRequest":
-            if (options.onServiceRequest?.(event.name, core, inbound.size) ?? true) services.offer(event.name)
-            break
-          case "KexDone":
-            if (event.first) {
-              spans.keyExchanged(core.negotiated)
-              spans = HandshakeSpans.none
-              if (clock === liveClock) runtime = undefined
-              settleFirstKex(Effect.void)
-            }
-            settleKexWaiters(Effect.void)
-            break
-          case "Closed":
-            flush()
-            closeWith(event.error)
-            return
-          case "HostKey": {
-            flush()
-            const decide = options.hostKeyPolicy
-            if (decide === undefined) {
-              core.acceptHostKey()
-              break
-            }
-            const { algorithm, certificate, fingerprint, key } = event
-            policy = runFork(
-              Effect.matchEffect(
-                spans.hostKeyCheck(decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), { algorithm, fingerprint }),
-                {
-                  onSuccess: () => Effect.sync(() => core.acceptHostKey()),
-                  onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
-                }
-              )
-            )
-            policy.addObserver(() => {
-              policy = undefined
-              drain()
-            })
-            break
-          }
-        }
-      }
-      flush()
-      armDeadline()
-    }
-
-    const step = (call: () => void): void => {
-      try {
-        call()
-      } catch (defect) {
-        // A bug of ours; still, nobody may be left waiting on a connection that cannot go on.
-        core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
-      }
-      drain()
-    }
-
-    // ---- what arrives: straight into the core, in the channel's own callback ----
-    channel.open({
-      data: (bytes) => step(() => core.receive(bytes)),
-      end: () => step(() => core.receiveEnd()),
-      lost: (e) => step(() => core.lost(e))
-    })
-
+    // work that must be a fiber can come: the host-key check, at the first key exchange only.
+    const runtime = options.hostKeyPolicy !== undefined || clock !== liveClock ? yield* Effect.runtime<never>() : undefined
+    const driver = attach(core, channel, options, { clock, spans, runtime })
     // A plain scope finalizer: `addFinalizer`'s fiber-context bookkeeping costs more than this.
     yield* Scope.addFinalizer(
       yield* Effect.scope,
-      Effect.sync(() => step(() => core.disconnect(DisconnectReason.BY_APPLICATION, options.closing)))
+      Effect.sync(() => driver.step(() => core.disconnect(DisconnectReason.BY_APPLICATION, options.closing)))
     )
-    drain()
+    return driver
+  })
 
-    const receiveMillis = Duration.toMillis(options.receiveTimeout)
-    const receiveTimeoutError = () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
-    const receive = inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
+/**
+ * What a driver runs on: the caller's clock, the handshake's spans, and the runtime that
+ * fibers (the host-key policy, sleeps on a clock other than the live one) are forked from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DriverEnvironment {
+  readonly clock: Clock.Clock
+  readonly spans: HandshakeSpans.HandshakeSpans
+  /** Needed for a host-key policy, or a clock other than the live one. */
+  readonly runtime: Runtime.Runtime<never> | undefined
+}
 
-    return {
-      core,
-      services,
-      step,
-      userError,
-      error,
-      firstKex: Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
-        if (firstKex === undefined) firstKex = resume
-        else if (typeof firstKex !== "function") resume(firstKex)
-      }),
-      send: (payload) =>
-        Effect.suspend(() => {
-          if (core.closed) return Effect.fail(userError())
-          step(() => core.send(payload))
-          return Effect.void
-        }),
-      receive,
-      receiveWithin: (millis) =>
-        millis >= receiveMillis ? receive : inbound.take({
-          millis: Math.max(0, millis),
-          onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
-        }),
-      pending: () => inbound.size,
-      disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),
-      rekey: Effect.suspend(() => {
-        if (core.closed) return Effect.fail(userError())
-        return Effect.async<void, TransportFailure>((resume) => {
-          kexWaiters.push(resume)
-          step(() => core.rekey())
-          return Effect.sync(() => {
-            kexWaiters = kexWaiters.filter((settle) => settle !== resume)
+/**
+ * Starts driving `core` over `channel` in plain callbacks, for a caller that is not a fiber
+ * (a server's accept callback). The caller ends the connection (`disconnect`) when done.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attach = (core: Connection, channel: ByteChannel, options: DriverOptions, environment: DriverEnvironment): Driver => {
+  const { host, port } = channel
+  const { clock } = environment
+  let { runtime, spans } = environment
+  const peer = core.role === "client" ? "server" : "client"
+  const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
+    new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
+
+  const inbound = new Inbox<Uint8Array, TransportFailure>()
+  const services = new Inbox<string, TransportFailure>()
+  // Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones.
+  type Settle<E> = (result: Effect.Effect<void, E>) => void
+  let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
+  let kexWaiters: Array<Settle<TransportFailure>> = []
+  /** Once only: the end of the first exchange, or of the connection before it, whichever comes first. */
+  const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
+    const waiting = firstKex
+    if (typeof waiting !== "function" && waiting !== undefined) return
+    firstKex = result
+    if (typeof waiting === "function") waiting(result)
+  }
+  const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
+    const waiters = kexWaiters
+    kexWaiters = []
+    for (const settle of waiters) settle(result)
+  }
+
+  /** A host key rejection only happens before users have the connection. */
+  const userError = (): TransportFailure => {
+    const e = core.closed
+    return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
+  }
+
+  // Work that must be an Effect (the host-key policy, the deadline's sleep on a clock other
+  // than the live one) runs as a fiber of the caller's runtime. Nothing else is a fiber.
+  const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime!)(effect)
+  const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
+
+  // ---- the deadline timer: one, armed while the core waits on its peer ----
+  // On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per
+  // handshake. On any other clock (TestClock) a sleep fiber of the caller's runtime, so the
+  // caller's clock decides when the deadline comes.
+  const schedule = clock === liveClock
+    ? (millis: number, fire: () => void): () => void => {
+      const handle = setTimeout(fire, millis)
+      return () => clearTimeout(handle)
+    }
+    : (millis: number, fire: () => void): () => void => {
+      const fiber = runFork(Effect.sleep(millis))
+      fiber.addObserver((exit) => {
+        if (exit._tag === "Success") fire()
+      })
+      return () => interrupt(fiber)
+    }
+  let timer: { readonly at: number; readonly cancel: () => void } | undefined
+  const cancelTimer = () => {
+    timer?.cancel()
+    timer = undefined
+  }
+  const armDeadline = (): void => {
+    const at = core.nextDeadline()
+    if (timer !== undefined && (at === undefined || at < timer.at)) cancelTimer()
+    // A later deadline is left to the armed timer, which re-arms when it fires.
+    if (at === undefined || timer !== undefined) return
+    // Armed before it is scheduled: a deadline already past may fire at once.
+    const armed: { at: number; cancel: () => void } = { at, cancel: () => {} }
+    timer = armed
+    armed.cancel = schedule(Math.max(0, at - clock.unsafeCurrentTimeMillis()), () => {
+      if (timer !== armed) return
+      timer = undefined
+      core.onDeadline(clock.unsafeCurrentTimeMillis())
+      drain()
+    })
+  }
+
+  // ---- the core's output: bytes to the channel, events to their consumers ----
+  const flush = () => {
+    const out = core.pollTransmit()
+    if (out) channel.write(out)
+  }
+  let policy: Fiber.RuntimeFiber<void> | undefined
+  const closeWith = (e: ConnectionFailure): void => {
+    const forUsers = userError()
+    inbound.end(() => forUsers)
+    services.end(() => forUsers)
+    spans.failed(e)
+    settleFirstKex(Effect.fail(e))
+    settleKexWaiters(Effect.fail(forUsers))
+    interrupt(policy)
+    cancelTimer()
+    channel.close()
+    options.onClosed?.(e)
+  }
+
+  const drain = (): void => {
+    // Before the events: the key exchange's span must be open when they report on it.
+    if (core.peerIdentification !== "") spans.identified(core.peerIdentification)
+    for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
+      switch (event._tag) {
+        case "Message":
+          if (options.onMessage?.(event.payload, core) ?? true) inbound.offer(event.payload)
+          break
+        case "ServiceAccept":
+          services.offer(event.name)
+          break
+        case "ServiceRequest":
+          if (options.onServiceRequest?.(event.name, core, inbound.size) ?? true) services.offer(event.name)
+          break
+        case "KexDone":
+          if (event.first) {
+            spans.keyExchanged(core.negotiated)
+            spans = HandshakeSpans.none
+            if (clock === liveClock) runtime = undefined
+            settleFirstKex(Effect.void)
+            options.onFirstKex?.()
+          }
+          settleKexWaiters(Effect.void)
+          break
+        case "Closed":
+          flush()
+          closeWith(event.error)
+          return
+        case "HostKey": {
+          flush()
+          const decide = options.hostKeyPolicy
+          if (decide === undefined) {
+            core.acceptHostKey()
+            break
+          }
+          const { algorithm, certificate, fingerprint, key } = event
+          policy = runFork(
+            Effect.matchEffect(
+              spans.hostKeyCheck(decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), { algorithm, fingerprint }),
+              {
+                onSuccess: () => Effect.sync(() => core.acceptHostKey()),
+                onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
+              }
+            )
+          )
+          policy.addObserver(() => {
+            policy = undefined
+            drain()
           })
+          break
+        }
+      }
+    }
+    flush()
+    armDeadline()
+  }
+
+  const step = (call: () => void): void => {
+    try {
+      call()
+    } catch (defect) {
+      // A bug of ours; still, nobody may be left waiting on a connection that cannot go on.
+      core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
+    }
+    drain()
+  }
+
+  // ---- what arrives: straight into the core, in the channel's own callback ----
+  channel.open({
+    data: (bytes) => step(() => core.receive(bytes)),
+    end: () => step(() => core.receiveEnd()),
+    lost: (e) => step(() => core.lost(e))
+  })
+
+  drain()
+
+  const receiveMillis = Duration.toMillis(options.receiveTimeout)
+  const receiveTimeoutError = () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
+  const receive = inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
+
+  return {
+    core,
+    services,
+    step,
+    userError,
+    error,
+    firstKex: Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
+      if (firstKex === undefined) firstKex = resume
+      else if (typeof firstKex !== "function") resume(firstKex)
+    }),
+    send: (payload) =>
+      Effect.suspend(() => {
+        if (core.closed) return Effect.fail(userError())
+        step(() => core.send(payload))
+        return Effect.void
+      }),
+    receive,
+    receiveWithin: (millis) =>
+      millis >= receiveMillis ? receive : inbound.take({
+        millis: Math.max(0, millis),
+        onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
+      }),
+    pending: () => inbound.size,
+    requeue: (payload) => inbound.offer(payload),
+    disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),
+    rekey: Effect.suspend(() => {
+      if (core.closed) return Effect.fail(userError())
+      return Effect.async<void, TransportFailure>((resume) => {
+        kexWaiters.push(resume)
+        step(() => core.rekey())
+        return Effect.sync(() => {
+          kexWaiters = kexWaiters.filter((settle) => settle !== resume)
         })
       })
-    } satisfies Driver
-  })
+    })
+  } satisfies Driver
+}

@@ -9,6 +9,8 @@
  *
  * @since 0.1.0
  */
+import type * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
@@ -53,6 +55,18 @@ export const none: HandshakeSpans = {
 const quiet = { captureStackTrace: false } as const
 
 /**
+ * What spans are made with: a tracer, the context spans see, and the clock that times them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SpanEnvironment {
+  readonly tracer: Tracer.Tracer
+  readonly context: Context.Context<never>
+  readonly clock: Clock.Clock
+}
+
+/**
  * Opens the version exchange's span now, as a child of the current span.
  *
  * @since 0.1.0
@@ -60,15 +74,22 @@ const quiet = { captureStackTrace: false } as const
  */
 export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
   if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return none
-  const tracer = yield* Effect.tracer
-  const clock = yield* Effect.clock
-  const context = yield* Effect.context<never>()
-  const parent = Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan))
-  const open = (name: string, under: Tracer.AnySpan | undefined) =>
+  const environment = { tracer: yield* Effect.tracer, clock: yield* Effect.clock, context: yield* Effect.context<never>() }
+  return open(environment, Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
+})
+
+/**
+ * Opens the version exchange's span now, under `parent`: for a caller that is not a fiber.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const open = ({ clock, context, tracer }: SpanEnvironment, parent: Tracer.AnySpan | undefined): HandshakeSpans => {
+  const begin = (name: string, under: Tracer.AnySpan | undefined) =>
     tracer.span(name, Option.fromNullable(under), context, [], clock.unsafeCurrentTimeNanos(), "internal", quiet)
   const end = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) => span?.end(clock.unsafeCurrentTimeNanos(), exit)
 
-  let version: Tracer.Span | undefined = open("Transport.versionExchange", parent)
+  let version: Tracer.Span | undefined = begin("Transport.versionExchange", parent)
   let keyExchange: Tracer.Span | undefined
   return {
     identified: (peerIdentification) => {
@@ -76,7 +97,7 @@ export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
       version.attribute("ssh.peer.identification", show(peerIdentification, 255))
       end(version, Exit.void)
       version = undefined
-      keyExchange = open("Transport.keyExchange", parent)
+      keyExchange = begin("Transport.keyExchange", parent)
     },
     keyExchanged: (algorithms) => {
       if (keyExchange === undefined) return
@@ -104,4 +125,4 @@ export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
         attributes: { "ssh.host_key_algorithm": algorithm, "ssh.host_key.fingerprint": fingerprint }
       })
   }
-})
+}

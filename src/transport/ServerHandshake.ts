@@ -5,10 +5,11 @@
  *
  * @since 0.1.0
  */
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
-import { CurvesImpl } from "../crypto/Curves.js"
+import { type Curves, CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import type * as PublicKey from "../keys/PublicKey.js"
@@ -101,19 +102,14 @@ class ServerSide implements ServerConnection {
     private readonly driver: Driver,
     readonly serverIdentification: string,
     readonly hostKeys: ReadonlyArray<PublicKey.PublicKey>,
-    private readonly phase: {
-      /** Every failure of a wait becomes the violation we cut the connection for, if any. */
-      readonly cause: <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.Effect<A, TransportFailure>
-      readonly authenticated: () => void
-      readonly violation: () => TransportError | undefined
-    }
+    private readonly phase: ServerPhase
   ) {
     this.clientAddress = channel.host
     this.clientPort = channel.port
     this.sessionId = core.sessionId!
     this.clientIdentification = core.peerIdentification
     this.hostKey = core.hostKey!
-    this.receive = phase.cause(driver.receive)
+    this.receive = this.cause(driver.receive)
   }
 
   get algorithms(): NegotiatedAlgorithms {
@@ -129,7 +125,12 @@ class ServerSide implements ServerConnection {
   }
 
   get closed(): TransportFailure | undefined {
-    return this.core.closed === undefined ? undefined : this.phase.violation() ?? this.driver.userError()
+    return this.core.closed === undefined ? undefined : this.phase.violation ?? this.driver.userError()
+  }
+
+  /** Every failure of a wait becomes the violation we cut the connection for, if any. */
+  private cause<A>(effect: Effect.Effect<A, TransportFailure>): Effect.Effect<A, TransportFailure> {
+    return Effect.mapError(effect, (e) => this.phase.violation ?? e)
   }
 
   get rekey(): Effect.Effect<void, TransportFailure> {
@@ -139,24 +140,124 @@ class ServerSide implements ServerConnection {
   // Properties, not methods: callers pass them around unbound (`Effect.forEach(xs, connection.send)`).
   readonly send = (payload: Uint8Array): Effect.Effect<void, TransportFailure> => {
     if (payload[0] === MessageNumber.USERAUTH_SUCCESS) this.phase.authenticated()
-    return this.phase.cause(this.driver.send(payload))
+    return this.cause(this.driver.send(payload))
   }
 
-  readonly receiveWithin = (millis: number): Effect.Effect<Uint8Array, TransportFailure> => this.phase.cause(this.driver.receiveWithin(millis))
+  readonly receiveWithin = (millis: number): Effect.Effect<Uint8Array, TransportFailure> => this.cause(this.driver.receiveWithin(millis))
 
   readonly disconnect = (code?: number, description?: string): Effect.Effect<void> => this.driver.disconnect(code, description)
 }
 
 /**
- * Runs the version exchange, the first key exchange and the service request over `channel`.
- * Only `ssh-userauth` is served, and only before authentication: any other request, one
- * after USERAUTH_SUCCESS, or any message before the first request ends the connection with
- * SERVICE_NOT_AVAILABLE or PROTOCOL_ERROR as it arrives (RFC 4253 §10; paramiko's
- * CVE-2018-7750 came from serving requests out of phase). Every wait on the connection then
- * fails with that violation, a `ProtocolError` at step SERVICE_REQUEST. A repeated
- * `ssh-userauth` request during userauth is answered again, as sshd answers it (paramiko
- * sends one before every method), and reaches no one else. Closing the scope sends
- * DISCONNECT.
+ * A server connection's phase rules, for either way of running one (`serverHandshake`, or
+ * `Server.listen`'s login in callbacks): only `ssh-userauth` is served, and only before
+ * authentication; any other request, one after USERAUTH_SUCCESS, or any message before the
+ * first request ends the connection with SERVICE_NOT_AVAILABLE or PROTOCOL_ERROR as it
+ * arrives (RFC 4253 §10; paramiko's CVE-2018-7750 came from serving requests out of phase).
+ * A repeated `ssh-userauth` request during userauth is answered again, as sshd answers it
+ * (paramiko sends one before every method), and reaches no one else. LoginGraceTime is one
+ * timer over the whole connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ServerPhase {
+  private served = false
+  /** Set when we send USERAUTH_SUCCESS: from then on, ssh-userauth is not served again. */
+  private authenticatedYet = false
+  /** Why we cut the connection: what every later wait on it fails with. */
+  violation: TransportError | undefined
+  private grace: ReturnType<typeof setTimeout> | undefined
+
+  constructor(private readonly channel: ByteChannel) {}
+
+  /** Cuts the connection for `detail`; the first reason is the one kept. */
+  cut(core: Connection, code: number, reason: "ProtocolError" | "Timeout", detail: string, step?: string): false {
+    this.violation ??= new TransportError({ reason, host: this.channel.host, port: this.channel.port, detail, ...(step ? { step } : {}) }, true)
+    core.disconnect(code, detail)
+    return false
+  }
+
+  private refuse(core: Connection, code: number, detail: string): false {
+    return this.cut(core, code, "ProtocolError", detail, "SERVICE_REQUEST")
+  }
+
+  /** The driver's `onServiceRequest`: true for the first `ssh-userauth`, the one to serve. */
+  readonly onServiceRequest = (name: string, core: Connection): boolean => {
+    if (this.served && name === USERAUTH && !this.authenticatedYet) {
+      core.acceptService(name)
+      return false
+    }
+    if (this.served) return this.refuse(core, DisconnectReason.PROTOCOL_ERROR, `second SERVICE_REQUEST (${show(name, 64)}): a service is already accepted`)
+    if (core.closed) return false
+    if (name !== USERAUTH) return this.refuse(core, DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
+    this.served = true
+    core.acceptService(name)
+    return true
+  }
+
+  /** The driver's `onMessage`: nothing but the service request may come first; the rest is cut as it arrives. */
+  readonly onMessage = (payload: Uint8Array, core: Connection): boolean =>
+    this.served || this.refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
+
+  /** LoginGraceTime: at `deadline` (ms on `clock`) the connection is cut, unless authenticated by then. */
+  armGrace(driver: Driver, deadline: number, now: number): void {
+    this.grace = setTimeout(
+      () => driver.step(() => this.cut(driver.core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication")),
+      Math.max(0, deadline - now)
+    )
+  }
+
+  /** USERAUTH_SUCCESS is out: LoginGraceTime ends with the login. */
+  authenticated(): void {
+    this.authenticatedYet = true
+    this.dispose()
+  }
+
+  dispose(): void {
+    clearTimeout(this.grace)
+    this.grace = undefined
+  }
+}
+
+/**
+ * The core in the server role for `channel`, with our identification, host keys and extensions.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serverCore = (channel: ByteChannel, options: ServerHandshakeOptions, curves: Curves, clock: Clock.Clock): Connection =>
+  new Connection({
+    role: "server",
+    host: channel.host,
+    port: channel.port,
+    identification: options.serverIdentification,
+    preferences: options.preferences,
+    hostKeys: options.hostKeys,
+    // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with the connection.
+    extensions: [["server-sig-algs", utf8.encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])],
+    random: randomBytes,
+    now: () => clock.unsafeCurrentTimeMillis(),
+    curves,
+    stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
+    rekeyBytes: options.rekeyBytes,
+    rekeyPackets: options.rekeyPackets
+  })
+
+/**
+ * The `ServerConnection` of a driven core whose service request was served.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serverConnection = (channel: ByteChannel, driver: Driver, phase: ServerPhase, options: ServerHandshakeOptions): ServerConnection =>
+  new ServerSide(channel, driver.core, driver, options.serverIdentification, options.hostKeys.map((k) => k.publicKey), phase)
+
+/**
+ * Runs the version exchange, the first key exchange and the service request over `channel`,
+ * under `ServerPhase`'s rules. Every wait on the connection fails with the violation the
+ * connection was cut for, if any: a `ProtocolError` at step SERVICE_REQUEST. Closing the
+ * scope sends DISCONNECT.
  *
  * @since 0.1.0
  * @category constructors
@@ -166,76 +267,24 @@ export const serverHandshake = (
   options: ServerHandshakeOptions
 ): Effect.Effect<ServerConnection, TransportFailure, Scope.Scope> =>
   Effect.gen(function*() {
-    const curves = yield* CurvesImpl
     const clock = yield* Effect.clock
-    const core = new Connection({
-      role: "server",
-      host: channel.host,
-      port: channel.port,
-      identification: options.serverIdentification,
-      preferences: options.preferences,
-      hostKeys: options.hostKeys,
-      // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with the connection.
-      extensions: [["server-sig-algs", utf8.encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])],
-      random: randomBytes,
-      now: () => clock.unsafeCurrentTimeMillis(),
-      curves,
-      stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
-      rekeyBytes: options.rekeyBytes,
-      rekeyPackets: options.rekeyPackets
-    })
-    let served = false
-    /** Set when we send USERAUTH_SUCCESS: from then on, ssh-userauth is not served again. */
-    let authenticated = false
-    /** Why we cut the connection: what every later wait on it fails with. */
-    let violation: TransportError | undefined
-    const cut = (core: Connection, code: number, reason: "ProtocolError" | "Timeout", detail: string, step?: string): false => {
-      violation ??= new TransportError({ reason, host: channel.host, port: channel.port, detail, ...(step ? { step } : {}) }, true)
-      core.disconnect(code, detail)
-      return false
-    }
-    const refuse = (core: Connection, code: number, detail: string) => cut(core, code, "ProtocolError", detail, "SERVICE_REQUEST")
+    const core = serverCore(channel, options, yield* CurvesImpl, clock)
+    const phase = new ServerPhase(channel)
     const driver = yield* drive(core, channel, {
       receiveTimeout: options.receiveTimeout,
       closing: "closed by the server",
-      onServiceRequest: (name, core) => {
-        if (served && name === USERAUTH && !authenticated) {
-          core.acceptService(name)
-          return false
-        }
-        if (served) return refuse(core, DisconnectReason.PROTOCOL_ERROR, `second SERVICE_REQUEST (${show(name, 64)}): a service is already accepted`)
-        if (core.closed) return false
-        if (name !== USERAUTH) return refuse(core, DisconnectReason.SERVICE_NOT_AVAILABLE, `service not available: ${show(name, 64)}`)
-        served = true
-        core.acceptService(name)
-        return true
-      },
-      // Nothing but the service request may come first: the rest is cut as it arrives.
-      onMessage: (payload, core) => served || refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
+      onServiceRequest: phase.onServiceRequest,
+      onMessage: phase.onMessage
     })
-    const cause = <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.mapError(effect, (e) => violation ?? e)
-    // One plain timer, as the inbox's: a race of fibers would cost more than the rest of the wait.
-    let grace: ReturnType<typeof setTimeout> | undefined
     if (options.deadline !== undefined) {
-      grace = setTimeout(
-        () => driver.step(() => cut(core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication")),
-        Math.max(0, options.deadline - clock.unsafeCurrentTimeMillis())
-      )
-      yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => clearTimeout(grace)))
+      phase.armGrace(driver, options.deadline, clock.unsafeCurrentTimeMillis())
+      yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => phase.dispose()))
     }
-    yield* Effect.mapError(driver.firstKex, (e) => violation ?? (e._tag === "HostKeyRejected" ? driver.userError() : e))
+    const cause = <A>(effect: Effect.Effect<A, TransportFailure>) => Effect.mapError(effect, (e) => phase.violation ?? e)
+    yield* Effect.mapError(driver.firstKex, (e) => phase.violation ?? (e._tag === "HostKeyRejected" ? driver.userError() : e))
     yield* cause(driver.services.take({
       millis: Duration.toMillis(options.handshakeTimeout),
       onTimeout: () => driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(options.handshakeTimeout)}`)
     }))
-    return new ServerSide(channel, core, driver, options.serverIdentification, options.hostKeys.map((k) => k.publicKey), {
-      cause,
-      // LoginGraceTime ends with the login.
-      authenticated: () => {
-        authenticated = true
-        clearTimeout(grace)
-        grace = undefined
-      },
-      violation: () => violation
-    })
+    return serverConnection(channel, driver, phase, options)
   })
