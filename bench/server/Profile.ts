@@ -108,8 +108,11 @@ const phaseOf = (file: string, fn: string, below: ReadonlyArray<CallFrame>): str
     return "userauth: handler and policy"
   }
   if (file === "server/Session" || file.startsWith("connection/")) return "after auth: serveExec"
-  if (/^transport\/(CoreDriver|ByteChannel|Inbox|ServerHandshake)$/.test(file)) return "Effect edge: driver, byte channel, inbox, handshake"
-  if (file === "server/Server") return "server: accept, per-connection fiber and scope"
+  if (/^transport\/(CoreDriver|ByteChannel|Inbox|ServerHandshake|HandshakeSpans)$/.test(file)) {
+    return "edge: driver, byte channel, inbox, handshake rules, spans"
+  }
+  if (file === "server/ServerLogin") return "server: the login in callbacks, its policy calls (fibers)"
+  if (file === "server/Server") return "server: accept, the session's fiber and scope"
   return `other: ${file}`
 }
 

@@ -92,7 +92,8 @@ export class ServerLogin {
   private readonly core: Connection
   private readonly driver: Driver
   private readonly phase: ServerPhase
-  private readonly span: Tracer.Span | undefined
+  /** The login's span, until it ends. */
+  private span: Tracer.Span | undefined
   private readonly acceptedAt: number
   private state: "handshake" | "userauth" | "authenticated" | "ended" = "handshake"
   private run: Userauth | undefined
@@ -268,7 +269,7 @@ export class ServerLogin {
     // What the client sent behind its last request is the application's to read.
     for (const message of this.queued.splice(0)) this.driver.requeue(message)
     this.span?.attribute("user", result.user)
-    this.span?.end(this.environment.clock.unsafeCurrentTimeNanos(), Exit.void)
+    this.endSpan(Exit.void)
     const close = Effect.sync(() => this.close())
     this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), close)
   }
@@ -287,6 +288,12 @@ export class ServerLogin {
     ))
   }
 
+  /** An idle connection keeps no span. */
+  private endSpan(exit: Exit.Exit<void, ServerAuthFailure>): void {
+    this.span?.end(this.environment.clock.unsafeCurrentTimeNanos(), exit)
+    this.span = undefined
+  }
+
   /** Ends a login that was not authenticated: DISCONNECT, the socket closed, the span ended, the listener told. */
   private end(cause: Cause.Cause<ServerAuthFailure>): void {
     if (this.state === "ended" || this.state === "authenticated") return
@@ -299,7 +306,7 @@ export class ServerLogin {
     const scope = this.run?.openScope
     if (scope !== undefined) Runtime.runFork(this.environment.runtime)(Scope.close(scope, Exit.void))
     this.close()
-    this.span?.end(this.environment.clock.unsafeCurrentTimeNanos(), Exit.failCause(cause))
+    this.endSpan(Exit.failCause(cause))
     this.handlers.ended(cause)
   }
 
