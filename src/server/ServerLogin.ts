@@ -224,6 +224,11 @@ export class ServerLogin {
             continue
           }
           case "Sleep":
+            // On a clock other than the live one (TestClock) the pause is that clock's sleep.
+            if (this.environment.clock !== liveClock) {
+              if (this.callNow(Effect.sleep(want.millis)) === undefined) return
+              continue
+            }
             this.awaiting = "sleep"
             this.timer = setTimeout(() => {
               this.timer = undefined
