@@ -14,9 +14,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -31,15 +29,12 @@ import { cutFailure, graceTimeout, transportFailure } from "../handler/ServerAut
 import { start, type Userauth, type UserauthOutcome, type UserauthSettings } from "../handler/ServerUserauth.js"
 import type { ByteChannel } from "../transport/ByteChannel.js"
 import type { Connection, ConnectionFailure } from "../transport/Connection.js"
-import { attach, type Driver } from "../transport/CoreDriver.js"
+import { attach, type Driver, liveClock } from "../transport/CoreDriver.js"
 import * as HandshakeSpans from "../transport/HandshakeSpans.js"
 import { type ServerConnection, serverConnection, serverCore, type ServerHandshakeOptions, ServerPhase } from "../transport/ServerHandshake.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import type { AuthPolicyService } from "./AuthPolicy.js"
 import type { Authenticated, ServerAuthFailure } from "./ServerAuthResult.js"
-
-/** The clock Effect runs on unless a caller provides another (TestClock, say). */
-const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 /**
  * What every login of one listener shares.
@@ -97,8 +92,8 @@ export class ServerLogin {
   private readonly acceptedAt: number
   private state: "handshake" | "userauth" | "authenticated" | "ended" = "handshake"
   private run: Userauth | undefined
-  /** What the conversation waits for, when it is not running. */
-  private awaiting: "message" | "call" | "sleep" | undefined
+  /** The conversation waits for the client's next message (not for a call or a pause). */
+  private awaitingMessage = false
   private queued: Array<Uint8Array> = []
   private stepping = false
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -183,7 +178,7 @@ export class ServerLogin {
   private deliver(payload: Uint8Array): boolean {
     if (this.state === "authenticated") return true
     if (this.state !== "userauth") return false
-    if (this.awaiting === "message") {
+    if (this.awaitingMessage) {
       this.resume(payload)
     } else if (this.queued.length < QUEUED_PER_REQUEST * this.environment.settings.maxRequests) {
       this.queued.push(payload)
@@ -195,7 +190,7 @@ export class ServerLogin {
   private resume(input: unknown): void {
     if (this.stepping || this.state !== "userauth") return
     this.stepping = true
-    this.awaiting = undefined
+    this.awaitingMessage = false
     try {
       let next: unknown = input
       while (this.state === "userauth") {
@@ -213,7 +208,7 @@ export class ServerLogin {
               next = message
               continue
             }
-            this.awaiting = "message"
+            this.awaitingMessage = true
             return
           }
           case "Call": {
@@ -229,7 +224,6 @@ export class ServerLogin {
               if (this.callNow(Effect.sleep(want.millis)) === undefined) return
               continue
             }
-            this.awaiting = "sleep"
             this.timer = setTimeout(() => {
               this.timer = undefined
               this.driver.step(() => this.resume(undefined))
@@ -251,7 +245,6 @@ export class ServerLogin {
     const fiber = Runtime.runFork(this.environment.runtime)(this.span ? Effect.withParentSpan(effect, this.span) : effect)
     const done = fiber.unsafePoll()
     if (done !== null) return done
-    this.awaiting = "call"
     this.call = fiber
     fiber.addObserver((exit) => {
       if (this.call !== fiber) return
@@ -303,7 +296,7 @@ export class ServerLogin {
   private end(cause: Cause.Cause<ServerAuthFailure>): void {
     if (this.state === "ended" || this.state === "authenticated") return
     this.state = "ended"
-    this.awaiting = undefined
+    this.awaitingMessage = false
     this.queued = []
     const call = this.call
     this.call = undefined

@@ -31,8 +31,13 @@ import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Inbox } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
-/** The clock Effect runs on unless a caller provides another (TestClock, say). */
-const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+/**
+ * The clock Effect runs on unless a caller provides another (TestClock, say).
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 /**
  * @since 0.1.0
