@@ -17,7 +17,7 @@ import type { ServerConnection } from "../transport/ServerHandshake.js"
 import type { TransportFailure } from "../transport/TransportError.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
-import { start, type Userauth, type UserauthOutcome, type UserauthSettings } from "./ServerUserauth.js"
+import { start, type Userauth, type UserauthCut, type UserauthSettings } from "./ServerUserauth.js"
 
 /**
  * @since 0.1.0
@@ -123,12 +123,12 @@ export const transportFailure = (e: TransportFailure, attempts: ReadonlyArray<Se
  * @since 0.1.0
  * @category internal
  */
-export const settingsOf = (options: ServerAuthOptions, graceMillis: number): UserauthSettings => ({
+export const settingsOf = (options: ServerAuthOptions): UserauthSettings => ({
   maxAuthTries: options.maxAuthTries ?? 6,
   maxRequests: options.maxRequests ?? 128,
   maxInteractiveRounds: options.maxInteractiveRounds ?? 16,
   failureFloorMillis: options.failureFloor === undefined ? defaultFailureFloorMillis : Duration.toMillis(options.failureFloor),
-  graceMillis,
+  graceMillis: Duration.toMillis(options.loginGraceTime ?? defaultLoginGraceTime),
   acceptedAlgorithms: options.acceptedAlgorithms ?? verifiedAlgorithms,
   onAttempt: options.onAttempt,
   gssapi: options.gssapi
@@ -140,7 +140,7 @@ export const settingsOf = (options: ServerAuthOptions, graceMillis: number): Use
  * @since 0.1.0
  * @category internal
  */
-export const cutFailure = (run: Userauth, outcome: Extract<UserauthOutcome, { _tag: "Cut" }>): ServerAuthFailure =>
+export const cutFailure = (run: Userauth, outcome: UserauthCut): ServerAuthFailure =>
   new ServerAuthFailure({ reason: outcome.reason, detail: outcome.detail, attempts: [...run.attempts], ...(run.user !== undefined ? { user: run.user } : {}) })
 
 /**
@@ -149,7 +149,7 @@ export const cutFailure = (run: Userauth, outcome: Extract<UserauthOutcome, { _t
  * @since 0.1.0
  * @category internal
  */
-export const graceTimeout: Extract<UserauthOutcome, { _tag: "Cut" }> = {
+export const graceTimeout: UserauthCut = {
   _tag: "Cut",
   reason: "LoginGraceTime",
   code: DisconnectReason.BY_APPLICATION,
@@ -180,10 +180,9 @@ export const authenticate = (
       },
       hostKeys: connection.hostKeys,
       now: () => clock.unsafeCurrentTimeMillis()
-    }, settingsOf(options, Duration.toMillis(options.loginGraceTime ?? defaultLoginGraceTime)))
+    }, settingsOf(options))
     const lost = (e: TransportFailure) => transportFailure(e, run.attempts, run.user)
-    const cut = (outcome: Extract<UserauthOutcome, { _tag: "Cut" }>) =>
-      Effect.zipRight(connection.disconnect(outcome.code, outcome.detail), Effect.fail(cutFailure(run, outcome)))
+    const cut = (outcome: UserauthCut) => Effect.zipRight(connection.disconnect(outcome.code, outcome.detail), Effect.fail(cutFailure(run, outcome)))
 
     // Every wait on the client has the deadline. A slow policy call is not raced here (a
     // race of fibers per login costs more than the rest of the handler); `Server.listen`

@@ -83,7 +83,20 @@ export type UserauthStep =
  */
 export type UserauthOutcome =
   | { readonly _tag: "Authenticated"; readonly result: Authenticated }
-  | { readonly _tag: "Cut"; readonly reason: ServerAuthFailure["reason"]; readonly code: number; readonly detail: string }
+  | UserauthCut
+
+/**
+ * The connection cut with this code and text, for this reason.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UserauthCut {
+  readonly _tag: "Cut"
+  readonly reason: ServerAuthFailure["reason"]
+  readonly code: number
+  readonly detail: string
+}
 
 /**
  * The limits and hooks of one run, as `ServerAuthOptions` gives them, with defaults applied.

@@ -10,16 +10,16 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { CurvesImpl } from "../crypto/Curves.js"
-import { defaultLoginGraceTime, type ServerAuthOptions, settingsOf, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
+import { type ServerAuthOptions, settingsOf, verifiedAlgorithms } from "../handler/ServerAuthHandler.js"
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
 import { fromNetSocket } from "../transport/ByteChannel.js"
+import * as HandshakeSpans from "../transport/HandshakeSpans.js"
 import type { ServerConnection } from "../transport/ServerHandshake.js"
 import { AuthPolicy } from "./AuthPolicy.js"
 import type { Authenticated } from "./ServerAuthResult.js"
@@ -135,9 +135,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       clock,
       curves: yield* CurvesImpl,
       policy: yield* AuthPolicy,
-      tracing: (yield* FiberRef.get(FiberRef.currentTracerEnabled))
-        ? { tracer: yield* Effect.tracer, clock, context: yield* Effect.context<never>() }
-        : undefined,
+      tracing: yield* HandshakeSpans.environment,
       handshake: {
         hostKeys: options.hostKeys,
         preferences: options.algorithms ?? defaultPreferences,
@@ -152,7 +150,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       },
       // sshd's LoginGraceTime runs from the connection, the key exchange included: a client
       // that drips its handshake is cut at the same time as one idle in userauth.
-      settings: settingsOf(options.auth ?? {}, Duration.toMillis(options.auth?.loginGraceTime ?? defaultLoginGraceTime))
+      settings: settingsOf(options.auth ?? {})
     }
     /** Connections not authenticated yet: each a login in callbacks, no fiber. */
     const logins = new Set<ServerLogin>()

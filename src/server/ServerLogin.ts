@@ -29,7 +29,7 @@ import { cutFailure, graceTimeout, transportFailure } from "../handler/ServerAut
 import { start, type Userauth, type UserauthOutcome, type UserauthSettings } from "../handler/ServerUserauth.js"
 import type { ByteChannel } from "../transport/ByteChannel.js"
 import type { Connection, ConnectionFailure } from "../transport/Connection.js"
-import { attach, type Driver, liveClock } from "../transport/CoreDriver.js"
+import { attach, type Driver } from "../transport/CoreDriver.js"
 import * as HandshakeSpans from "../transport/HandshakeSpans.js"
 import { type ServerConnection, serverConnection, serverCore, type ServerHandshakeOptions, ServerPhase } from "../transport/ServerHandshake.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
@@ -96,7 +96,8 @@ export class ServerLogin {
   private awaitingMessage = false
   private queued: Array<Uint8Array> = []
   private stepping = false
-  private timer: ReturnType<typeof setTimeout> | undefined
+  /** Cancels the one timer in flight: the service request's step time, or the failure floor's pause. */
+  private cancelTimer: (() => void) | undefined
   private call: Fiber.RuntimeFiber<unknown> | undefined
 
   constructor(
@@ -126,8 +127,8 @@ export class ServerLogin {
     }, {
       clock,
       spans: tracing ? HandshakeSpans.open(tracing, this.span) : HandshakeSpans.none,
-      // A fiber only for sleeps on a clock other than the live one.
-      runtime: clock === liveClock ? undefined : environment.runtime
+      // The listener's, shared: the driver forks from it only for timers on a clock other than the live one.
+      runtime: environment.runtime
     })
     // Not for a socket that was gone before it was attached (the driver has ended it already).
     if (this.state === "handshake") this.phase.armGrace(this.driver, this.acceptedAt + environment.settings.graceMillis, this.acceptedAt)
@@ -143,19 +144,19 @@ export class ServerLogin {
   /** After the first key exchange, the service request has the handshake's step time (sshd: LoginGraceTime only). */
   private awaitServiceRequest(): void {
     const timeout = this.environment.handshake.handshakeTimeout
-    this.timer = setTimeout(() => {
-      this.timer = undefined
+    const handle = setTimeout(() => {
+      this.cancelTimer = undefined
       if (this.state !== "handshake") return
       const error = this.driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(timeout)}`)
       this.end(Cause.fail(transportFailure(error)))
     }, Duration.toMillis(timeout))
+    this.cancelTimer = () => clearTimeout(handle)
   }
 
   // ---- the conversation ----
 
   private begin(): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
+    this.stopTimer()
     const { clock, curves, policy } = this.environment
     const now = clock.unsafeCurrentTimeMillis()
     this.state = "userauth"
@@ -219,15 +220,11 @@ export class ServerLogin {
             continue
           }
           case "Sleep":
-            // On a clock other than the live one (TestClock) the pause is that clock's sleep.
-            if (this.environment.clock !== liveClock) {
-              if (this.callNow(Effect.sleep(want.millis)) === undefined) return
-              continue
-            }
-            this.timer = setTimeout(() => {
-              this.timer = undefined
+            // On the caller's clock, TestClock included, as the driver's deadlines.
+            this.cancelTimer = this.driver.schedule(want.millis, () => {
+              this.cancelTimer = undefined
               this.driver.step(() => this.resume(undefined))
-            }, want.millis)
+            })
             return
         }
       }
@@ -286,6 +283,11 @@ export class ServerLogin {
     ))
   }
 
+  private stopTimer(): void {
+    this.cancelTimer?.()
+    this.cancelTimer = undefined
+  }
+
   /** An idle connection keeps no span. */
   private endSpan(exit: Exit.Exit<void, ServerAuthFailure>): void {
     this.span?.end(this.environment.clock.unsafeCurrentTimeNanos(), exit)
@@ -309,8 +311,7 @@ export class ServerLogin {
   }
 
   private close(): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
+    this.stopTimer()
     this.phase.dispose()
     // The driver flushes what is queued, DISCONNECT last, then closes the channel: at once,
     // or in the turn this runs in, when the conversation cut the connection itself.

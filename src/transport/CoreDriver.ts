@@ -31,13 +31,8 @@ import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Inbox } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
-/**
- * The clock Effect runs on unless a caller provides another (TestClock, say).
- *
- * @since 0.1.0
- * @category internal
- */
-export const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
+/** The clock Effect runs on unless a caller provides another (TestClock, say). */
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 /**
  * @since 0.1.0
@@ -93,6 +88,8 @@ export interface Driver {
   readonly requeue: (payload: Uint8Array) => void
   readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
   readonly rekey: Effect.Effect<void, TransportFailure>
+  /** Calls `fire` after `millis` on the caller's clock (a Node timer on the live one); gives its cancel. */
+  readonly schedule: (millis: number, fire: () => void) => () => void
 }
 
 /**
@@ -338,6 +335,7 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
     pending: () => inbound.size,
     requeue: (payload) => inbound.offer(payload),
     disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),
+    schedule,
     rekey: Effect.suspend(() => {
       if (core.closed) return Effect.fail(userError())
       return Effect.async<void, TransportFailure>((resume) => {

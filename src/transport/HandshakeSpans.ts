@@ -67,15 +67,25 @@ export interface SpanEnvironment {
 }
 
 /**
+ * The current fiber's tracer, context and clock; undefined with tracing off.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.gen(function*() {
+  if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return undefined
+  return { tracer: yield* Effect.tracer, clock: yield* Effect.clock, context: yield* Effect.context<never>() }
+})
+
+/**
  * Opens the version exchange's span now, as a child of the current span.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
-  if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return none
-  const environment = { tracer: yield* Effect.tracer, clock: yield* Effect.clock, context: yield* Effect.context<never>() }
-  return open(environment, Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
+  const spans = yield* environment
+  return spans === undefined ? none : open(spans, Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
 })
 
 /**

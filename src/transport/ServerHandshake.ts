@@ -200,7 +200,7 @@ export class ServerPhase {
   readonly onMessage = (payload: Uint8Array, core: Connection): boolean =>
     this.served || this.refuse(core, DisconnectReason.PROTOCOL_ERROR, `${messageName(payload[0])} before the service request`)
 
-  /** LoginGraceTime: at `deadline` (ms on `clock`) the connection is cut, unless authenticated by then. */
+  /** LoginGraceTime: at `deadline` (ms, on the clock `now` was read from) the connection is cut, unless authenticated by then. */
   armGrace(driver: Driver, deadline: number, now: number): void {
     this.grace = setTimeout(
       () => driver.step(() => this.cut(driver.core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication")),
