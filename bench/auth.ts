@@ -11,7 +11,20 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import * as OpenSshKeyV1 from "../src/keys/OpenSshKeyV1.js"
 import * as Sshd from "../test/support/Sshd.js"
-import { type BenchClient, formatRows, inProcess, measureAll, ROUNDS, runEffect, ssh2Connect, verdict, WARMUP, withTimeout } from "./Harness.js"
+import {
+  type BenchClient,
+  coreInMinimalEffect,
+  coreOnly,
+  formatRows,
+  inProcess,
+  measureAll,
+  ROUNDS,
+  runEffect,
+  ssh2Connect,
+  verdict,
+  WARMUP,
+  withTimeout
+} from "./Harness.js"
 import * as Login from "./Login.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
@@ -101,7 +114,9 @@ const program = Effect.gen(function*() {
         inProcess("effect-ssh-auth (in-memory key, skipQuery: false: query first)", ours(false)),
         inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "ready", config: ssh2Config })),
         inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "ready", config: ssh2Config })),
-        ...(paramiko ? [paramiko] : [])
+        ...(paramiko ? [paramiko] : []),
+        inProcess("its connection core alone, the same login in its callbacks: no Effect, no handler", () => coreOnly(port, { user, key })),
+        inProcess("the core's login in a minimal Effect program (runPromise, a scope, two waits)", () => coreInMinimalEffect(port, { user, key }))
       ],
       N,
       WARMUP
@@ -109,7 +124,8 @@ const program = Effect.gen(function*() {
   )
 
   const [our, queried, shipped, nodelay] = rows
-  const peers = rows.slice(2)
+  const [core, minimal] = rows.slice(-2)
+  const peers = rows.slice(2, -2)
   const fastest = peers.reduce((a, b) => (b.medianMs < a.medianMs ? b : a))
   console.log([
     `auth benchmark: ${N} sequential connect + publickey (ed25519) logins each, after ${WARMUP} warm-up, in ${ROUNDS} rotating blocks`,
@@ -122,7 +138,10 @@ const program = Effect.gen(function*() {
     `(query first: ${(queried.medianMs / fastest.medianMs).toFixed(2)}× the fastest peer's latency, ${
       (queried.cpuMs! / shipped.cpuMs!).toFixed(2)
     }× ssh2's CPU)`,
-    `(ssh2 + TCP_NODELAY: ${nodelay.medianMs.toFixed(2)} ms)`
+    `(ssh2 + TCP_NODELAY: ${nodelay.medianMs.toFixed(2)} ms)`,
+    `(the connection core alone, the same login without Effect: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU; in a minimal Effect program: ${
+      (minimal.cpuMs! / shipped.cpuMs!).toFixed(2)
+    }×; our edge, handler and strategy above that: ${(our.cpuMs! - minimal.cpuMs!).toFixed(2)} ms)`
   ].join("\n"))
 })
 

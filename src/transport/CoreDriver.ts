@@ -14,11 +14,13 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
@@ -114,6 +116,20 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
     )
     return driver
   })
+
+/**
+ * A host-key policy's answer that is already made, if it is a plain accept or reject; a
+ * defect or an interruption is left to the policy's fiber, which reports it as before.
+ */
+const decided = (exit: Exit.Exit<void, HostKeyRejected>):
+  | { readonly _tag: "Accepted" }
+  | { readonly _tag: "Rejected"; readonly rejected: HostKeyRejected }
+  | undefined =>
+{
+  if (Exit.isSuccess(exit)) return { _tag: "Accepted" }
+  const failure = Cause.failureOption(exit.cause)
+  return failure._tag === "Some" && Cause.isFailType(exit.cause) ? { _tag: "Rejected", rejected: failure.value } : undefined
+}
 
 /**
  * What a driver runs on: the caller's clock, the handshake's spans, and the runtime that
@@ -266,14 +282,22 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
             break
           }
           const { algorithm, certificate, fingerprint, key } = event
+          const check = decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) })
+          // A policy that answers with a value (pinned fingerprints, acceptAnyInsecure) is
+          // answered here: a fiber for it would sit on the handshake's critical path.
+          const exit = Exit.isExit(check) ? (check as Exit.Exit<void, HostKeyRejected>) : undefined
+          const answered = exit && decided(exit)
+          if (exit !== undefined && answered !== undefined) {
+            spans.hostKeyChecked({ algorithm, fingerprint }, exit)
+            if (answered._tag === "Accepted") core.acceptHostKey()
+            else core.rejectHostKey(answered.rejected)
+            break
+          }
           policy = runFork(
-            Effect.matchEffect(
-              spans.hostKeyCheck(decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) }), { algorithm, fingerprint }),
-              {
-                onSuccess: () => Effect.sync(() => core.acceptHostKey()),
-                onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
-              }
-            )
+            Effect.matchEffect(spans.hostKeyCheck(check, { algorithm, fingerprint }), {
+              onSuccess: () => Effect.sync(() => core.acceptHostKey()),
+              onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
+            })
           )
           policy.addObserver(() => {
             policy = undefined

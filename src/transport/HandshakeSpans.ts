@@ -33,8 +33,21 @@ export interface HandshakeSpans {
   /** Runs the host-key policy in a span of its own, inside the key exchange's. */
   readonly hostKeyCheck: <A, E, R>(
     check: Effect.Effect<A, E, R>,
-    attributes: { readonly algorithm: string; readonly fingerprint: string }
+    attributes: HostKeyAttributes
   ) => Effect.Effect<A, E, R>
+  /** The host-key check's span for a policy that answered at once, with no Effect to run. */
+  readonly hostKeyChecked: (attributes: HostKeyAttributes, exit: Exit.Exit<unknown, unknown>) => void
+}
+
+/**
+ * What the host-key check's span records.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HostKeyAttributes {
+  readonly algorithm: string
+  readonly fingerprint: string
 }
 
 /**
@@ -48,7 +61,8 @@ export const none: HandshakeSpans = {
   identified: () => {},
   keyExchanged: () => {},
   failed: () => {},
-  hostKeyCheck: (check) => check
+  hostKeyCheck: (check) => check,
+  hostKeyChecked: () => {}
 }
 
 /** Span options: no stack capture (the phases are not where the caller is). */
@@ -86,6 +100,13 @@ export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.ge
 export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
   const spans = yield* environment
   return spans === undefined ? none : open(spans, Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
+})
+
+const HOST_KEY_CHECK = "Transport.hostKeyCheck"
+
+const hostKeyAttributes = ({ algorithm, fingerprint }: HostKeyAttributes) => ({
+  "ssh.host_key_algorithm": algorithm,
+  "ssh.host_key.fingerprint": fingerprint
 })
 
 /**
@@ -128,11 +149,16 @@ export const open = ({ clock, context, tracer }: SpanEnvironment, parent: Tracer
       end(keyExchange, Exit.fail(error))
       version = keyExchange = undefined
     },
-    hostKeyCheck: (check, { algorithm, fingerprint }) =>
-      Effect.withSpan(check, "Transport.hostKeyCheck", {
+    hostKeyCheck: (check, attributes) =>
+      Effect.withSpan(check, HOST_KEY_CHECK, {
         ...quiet,
         ...(keyExchange ? { parent: keyExchange } : {}),
-        attributes: { "ssh.host_key_algorithm": algorithm, "ssh.host_key.fingerprint": fingerprint }
-      })
+        attributes: hostKeyAttributes(attributes)
+      }),
+    hostKeyChecked: (attributes, exit) => {
+      const span = begin(HOST_KEY_CHECK, keyExchange ?? parent)
+      for (const [name, value] of Object.entries(hostKeyAttributes(attributes))) span.attribute(name, value)
+      end(span, exit)
+    }
   }
 }

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type { Certificate } from "../keys/Certificate.js"
 import type { PublicKey } from "../keys/PublicKey.js"
@@ -74,10 +75,11 @@ export const acceptAnyInsecure: HostKeyPolicy = () => Effect.void
  */
 export const pinned = (fingerprints: Iterable<string>): HostKeyPolicy => {
   const allowed = [...fingerprints].map((f) => (f.startsWith("SHA256:") ? f : `SHA256:${f}`).replace(/=+$/, ""))
+  // Answers are values (an Exit is an Effect), so the driver decides with no fiber.
   return (info) =>
     allowed.includes(info.fingerprint)
-      ? Effect.void
-      : Effect.fail(
+      ? Exit.void
+      : Exit.fail(
         new HostKeyRejected({
           host: info.host,
           port: info.port,

@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
@@ -17,7 +18,7 @@ import * as PublicKey from "../../src/keys/PublicKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
 import { type ByteChannel, fromPlatformSocket, memoryPair } from "../../src/transport/ByteChannel.js"
 import { handshake } from "../../src/transport/Handshake.js"
-import { acceptAnyInsecure, type HostKeyPolicy } from "../../src/transport/HostKeyPolicy.js"
+import { acceptAnyInsecure, type HostKeyPolicy, pinned } from "../../src/transport/HostKeyPolicy.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { coreServer, serverCore } from "../support/CoreServer.js"
@@ -74,6 +75,17 @@ const clientOver = (channel: ByteChannel, hostKeyPolicy: HostKeyPolicy = acceptA
     pipelineService: "ssh-userauth"
   })
 
+/** Counts the fibers started under it. */
+class ForkCounter extends Supervisor.AbstractSupervisor<number> {
+  started = 0
+  get value() {
+    return Effect.sync(() => this.started)
+  }
+  override onStart() {
+    this.started++
+  }
+}
+
 /** Something the caller set in its own fiber: a policy that sees it runs in the caller's context. */
 const caller = FiberRef.unsafeMake("nobody")
 
@@ -107,6 +119,34 @@ describe("the edge over the in-memory pair", () => {
       // Bytes move through memory; the policy is reached without the clock moving. Bounded.
       for (let i = 0; i < 100 && names.length === 0; i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
       expect(names).toEqual(["the caller"])
+    }))
+
+  it.scopedLive("a policy that answers with a value (pinned fingerprints) is answered without a fiber, and its refusal still ends the handshake", () =>
+    Effect.gen(function*() {
+      const fingerprint = PublicKey.fingerprintSha256(hostKey.publicKey)
+      // Counts the fibers the handshake starts (the driver forks from the caller's runtime, which carries this supervisor).
+      const forks = (policy: HostKeyPolicy) =>
+        Effect.gen(function*() {
+          const counter = new ForkCounter()
+          const [a, b] = memoryPair()
+          yield* serveOn(b)
+          const outcome = yield* Effect.either(Effect.supervised(clientOver(a, policy), counter))
+          return { outcome, forked: counter.started }
+        })
+
+      const accepted = yield* forks(pinned([fingerprint]))
+      expect(accepted.outcome._tag).toBe("Right")
+      expect(accepted.forked).toBe(0)
+
+      const refused = yield* forks(pinned(["SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]))
+      expect(refused.forked).toBe(0)
+      expect(refused.outcome._tag === "Left" && refused.outcome.left._tag).toBe("HostKeyRejected")
+      expect(refused.outcome._tag === "Left" && refused.outcome.left.message).toContain(fingerprint)
+
+      // A policy with work to do (here, a pause) is still a fiber of the caller's runtime.
+      const working = yield* forks(() => Effect.sleep(1))
+      expect(working.outcome._tag).toBe("Right")
+      expect(working.forked).toBeGreaterThanOrEqual(1)
     }))
 
   it.scoped("every deadline of the core runs on the caller's clock: a silent server times out at the identification line", () =>
