@@ -3,9 +3,9 @@
  * measured by the same code. A runner is its own process, so the CPU and the memory it reads
  * are that client's alone. It warms up (a few logins one after another, then one whole
  * fan-out, opened and closed), then opens `logins` authenticated connections with at most
- * `inFlight` under way, keeps them all open until the last is up, reads CPU and memory,
- * closes them all and prints one JSON line (`Sample`). Every connection and the whole run
- * are bounded in time.
+ * `inFlight` under way and reads their CPU, closes them, opens `logins` more the same way and
+ * reads their memory, closes them and prints one JSON line (`Sample`). Every connection and
+ * the whole run are bounded in time.
  *
  * Memory per connection is marginal: what opening the second half of the connections adds to
  * a process already holding the first half, both readings after a full collection. A baseline
@@ -36,14 +36,14 @@ export interface RunnerArgs {
 export interface Sample {
   readonly logins: number
   readonly inFlight: number
-  /** CPU from the first connect until the last connection is authenticated, per login. */
+  /** CPU from the first connect until the last connection is authenticated, per login (the first fan-out). */
   readonly cpuMsPerLogin: number
-  /** RSS with every connection open minus RSS with the first half open, per connection of the second half (bytes). */
+  /** RSS with every connection open minus RSS with the first half open, per connection of the second half (bytes; the second fan-out). */
   readonly rssPerConnection: number
   /** The same for V8's heap in use and for memory outside it (Buffers and the like): their sum is the verdict's figure. */
   readonly heapPerConnection: number
   readonly externalPerConnection: number
-  /** RSS before the first connect, after the warm-up (bytes). */
+  /** RSS before the first timed connect, after the warm-up, with no collection forced (bytes). */
   readonly rssBaseline: number
   /** CPU of closing them all, per connection (not part of the targets). */
   readonly closeCpuMsPerConnection: number
@@ -95,29 +95,34 @@ export const run = async (open: Open): Promise<void> => {
   // Let the warm-up's sockets finish closing before the baseline.
   await new Promise((r) => setTimeout(r, 200))
 
-  const before = memory()
-  const closes: Array<() => Promise<void>> = []
-  const firstHalf = Math.floor(a.logins / 2)
-  // The clocks stop for the reading between the halves: its collection is not a login's work.
+  const baseline = process.memoryUsage().rss
+
+  // CPU: a fan-out of its own, with no collection forced before or inside it. A forced full
+  // collection throws optimized code away (V8 deoptimizes code that holds objects weakly, and
+  // an Effect program's runtime code does), so the compiles after one would be the memory
+  // reading's work counted as the logins'.
+  const timed: Array<() => Promise<void>> = []
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  await fanOut(closes, firstHalf)
-  let cpu = cpuMs(cpu0)
-  let wallMs = performance.now() - t0
-  const half = memory()
-  const t1 = performance.now()
+  await fanOut(timed, a.logins)
+  const cpu = cpuMs(cpu0)
+  const wallMs = performance.now() - t0
   const cpu1 = process.cpuUsage()
+  await Promise.all(timed.map((close) => close()))
+  const closeCpu = cpuMs(cpu1)
+  await new Promise((r) => setTimeout(r, 200))
+
+  // Memory: a second fan-out, read after a full collection at its half and at its end.
+  const closes: Array<() => Promise<void>> = []
+  const firstHalf = Math.floor(a.logins / 2)
+  await fanOut(closes, firstHalf)
+  const half = memory()
   await fanOut(closes, a.logins - firstHalf)
-  cpu += cpuMs(cpu1)
-  wallMs += performance.now() - t1
   const open_ = memory()
-
-  const cpu2 = process.cpuUsage()
   await Promise.all(closes.map((close) => close()))
-  const closeCpu = cpuMs(cpu2)
 
-  const n = closes.length
-  const added = n - firstHalf
+  const n = timed.length
+  const added = closes.length - firstHalf
   const sample: Sample = {
     logins: n,
     inFlight: a.inFlight,
@@ -125,7 +130,7 @@ export const run = async (open: Open): Promise<void> => {
     rssPerConnection: (open_.rss - half.rss) / added,
     heapPerConnection: (open_.heapUsed - half.heapUsed) / added,
     externalPerConnection: (open_.external - half.external) / added,
-    rssBaseline: before.rss,
+    rssBaseline: baseline,
     closeCpuMsPerConnection: closeCpu / n,
     wallMs,
     gc: collect !== undefined

@@ -2,9 +2,13 @@
  * The process half of `bench:server` for a Node server (bench/server/ours.ts,
  * bench/server/ssh2.ts), shared so both are run the same way. The parent passes `ServerArgs`
  * as one JSON argument after `--`; the server prints `{"port":N}` once it listens, then
- * answers one JSON line (`Status`) per "stat" line on stdin, after a full collection when
- * node runs with --expose-gc. When stdin ends (the parent is done, or gone) the process
- * exits normally, so `node --cpu-prof` writes its profile.
+ * answers one JSON line per "stat" line on stdin (`Count`) and per "memory" line (`Status`,
+ * after a full collection when node runs with --expose-gc). When stdin ends (the parent is done, or
+ * gone) the process exits normally, so `node --cpu-prof` writes its profile.
+ *
+ * Only a memory reading collects: a full collection throws optimized code away (V8
+ * deoptimizes code that holds objects weakly, and an Effect program's runtime code does), so
+ * one forced between the throughput blocks would put its recompiles into the next block's CPU.
  */
 import * as readline from "node:readline"
 import * as v8 from "node:v8"
@@ -18,10 +22,14 @@ export interface ServerArgs {
   readonly publicKeyFile: string
 }
 
-/** One answer to "stat". */
-export interface Status {
+/** The answer to "stat". */
+export interface Count {
   /** Connections open now, authenticated or not. */
   readonly connections: number
+}
+
+/** The answer to "memory". */
+export interface Status extends Count {
   readonly rss: number
   readonly heapUsed: number
   readonly external: number
@@ -42,7 +50,10 @@ export const serve = (port: number, connections: () => number): void => {
   console.log(JSON.stringify({ port }))
   const lines = readline.createInterface({ input: process.stdin })
   lines.on("line", (line) => {
-    if (line.trim() !== "stat") return
+    const request = line.trim()
+    // "stat" is polled while the throughput is measured: it counts connections, nothing more.
+    if (request === "stat") return console.log(JSON.stringify({ connections: connections() } satisfies Count))
+    if (request !== "memory") return
     collect?.()
     const m = process.memoryUsage()
     const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0

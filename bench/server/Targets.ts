@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import * as Sshd from "../../test/support/Sshd.js"
-import type { ServerArgs, Status } from "./Control.js"
+import type { Count, ServerArgs, Status } from "./Control.js"
 import * as Proc from "./Proc.js"
 
 export interface Target {
@@ -79,10 +79,10 @@ export const nodeServer = (name: string, script: string, args: ServerArgs, nodeA
       })
     const { port } = JSON.parse(yield* Effect.promise(() => nextLine("start"))) as { port: number }
     const pid = child.pid!
-    const stat = async () => {
-      const answer = nextLine("stat")
-      child.stdin.write("stat\n")
-      return JSON.parse(await answer) as Status
+    const ask = async <A extends Count>(request: "stat" | "memory") => {
+      const answer = nextLine(request)
+      child.stdin.write(`${request}\n`)
+      return JSON.parse(await answer) as A
     }
     const target: Target = {
       name,
@@ -94,9 +94,9 @@ export const nodeServer = (name: string, script: string, args: ServerArgs, nodeA
         if (ms === undefined) throw new Error(`${name} exited: ${stderr.trim()}`)
         return ms
       },
-      settle: (connections = 0, timeoutMs = 10_000) => waitFor(name, async () => (await stat()).connections, connections, timeoutMs),
+      settle: (connections = 0, timeoutMs = 10_000) => waitFor(name, async () => (await ask<Count>("stat")).connections, connections, timeoutMs),
       memory: async () => {
-        const status = await stat()
+        const status = await ask<Status>("memory")
         return { ...Proc.memory([pid]), heapUsed: status.heapUsed, youngGeneration: status.youngGeneration }
       }
     }
