@@ -118,17 +118,12 @@ export const drive = (core: Connection, channel: ByteChannel, options: DriverOpt
   })
 
 /**
- * A host-key policy's answer that is already made, if it is a plain accept or reject; a
- * defect or an interruption is left to the policy's fiber, which reports it as before.
+ * What a host-key policy's finished answer says: accepted, or the rejection. A defect or an
+ * interruption says neither, and is left to the policy's fiber, which reports it as before.
  */
-const decided = (exit: Exit.Exit<void, HostKeyRejected>):
-  | { readonly _tag: "Accepted" }
-  | { readonly _tag: "Rejected"; readonly rejected: HostKeyRejected }
-  | undefined =>
-{
-  if (Exit.isSuccess(exit)) return { _tag: "Accepted" }
-  const failure = Cause.failureOption(exit.cause)
-  return failure._tag === "Some" && Cause.isFailType(exit.cause) ? { _tag: "Rejected", rejected: failure.value } : undefined
+const decided = (exit: Exit.Exit<void, HostKeyRejected>): "accepted" | HostKeyRejected | undefined => {
+  if (Exit.isSuccess(exit)) return "accepted"
+  return Cause.isFailType(exit.cause) ? exit.cause.error : undefined
 }
 
 /**
@@ -284,13 +279,12 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
           const { algorithm, certificate, fingerprint, key } = event
           const check = decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) })
           // A policy that answers with a value (pinned fingerprints, acceptAnyInsecure) is
-          // answered here: a fiber for it would sit on the handshake's critical path.
-          const exit = Exit.isExit(check) ? (check as Exit.Exit<void, HostKeyRejected>) : undefined
-          const answered = exit && decided(exit)
-          if (exit !== undefined && answered !== undefined) {
-            spans.hostKeyChecked({ algorithm, fingerprint }, exit)
-            if (answered._tag === "Accepted") core.acceptHostKey()
-            else core.rejectHostKey(answered.rejected)
+          // decided here: a fiber for it would sit on the handshake's critical path.
+          const answer = Exit.isExit(check) ? decided(check as Exit.Exit<void, HostKeyRejected>) : undefined
+          if (answer !== undefined) {
+            spans.hostKeyChecked({ algorithm, fingerprint }, check as Exit.Exit<void, HostKeyRejected>)
+            if (answer === "accepted") core.acceptHostKey()
+            else core.rejectHostKey(answer)
             break
           }
           policy = runFork(
