@@ -14,6 +14,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -243,315 +244,328 @@ const MAX_REPLY_BYTES = 1024 * 1024
  * @category constructors
  */
 export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler, never, Transport> =>
-  Effect.gen(function*() {
-    const transport = yield* Transport
-    const lock = yield* Effect.makeSemaphore(1)
-    const banners: Array<string> = []
-    const bannerBudget = options.bannerBudget ?? 64 * 1024
-    let bannerBytes = 0
-    const dropped = { count: 0, bytes: 0 }
-    const replyMillis = Duration.toMillis(options.replyTimeout ?? "30 seconds")
-    /**
-     * Set once the server broke the protocol or stopped answering: the connection is closed
-     * then, and every later request fails with this error before anything is sent, so no
-     * later source can put a secret on a connection that is no longer trustworthy.
-     */
-    let broken: AuthError | TransportError | undefined
-    let allowed: Option.Option<ReadonlyArray<string>> = Option.none()
+  Effect.map(Transport, (transport) => handlerOver(transport, options))
 
-    const keepBanner = (text: string) => {
-      const size = Buffer.byteLength(text)
-      if (bannerBytes + size <= bannerBudget) {
-        banners.push(text)
-        bannerBytes += size
-      } else {
-        dropped.count++
-        dropped.bytes += size
-      }
+/**
+ * The handler over `transport`, built synchronously: it is made per connection, on the way
+ * from the handshake to the first request (bench/RESULTS.md, session 15).
+ */
+const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHandler => {
+  const lock = Effect.unsafeMakeSemaphore(1)
+  const banners: Array<string> = []
+  const bannerBudget = options.bannerBudget ?? 64 * 1024
+  let bannerBytes = 0
+  const dropped = { count: 0, bytes: 0 }
+  const replyMillis = Duration.toMillis(options.replyTimeout ?? "30 seconds")
+  /**
+   * Set once the server broke the protocol or stopped answering: the connection is closed
+   * then, and every later request fails with this error before anything is sent, so no
+   * later source can put a secret on a connection that is no longer trustworthy.
+   */
+  let broken: AuthError | TransportError | undefined
+  let allowed: Option.Option<ReadonlyArray<string>> = Option.none()
+
+  const keepBanner = (text: string) => {
+    const size = Buffer.byteLength(text)
+    if (bannerBytes + size <= bannerBudget) {
+      banners.push(text)
+      bannerBytes += size
+    } else {
+      dropped.count++
+      dropped.bytes += size
     }
-    // The ssh-userauth service is requested once per connection, on first use.
-    const ensureService = yield* Effect.cached(
-      Effect.zipRight(transport.requestService("ssh-userauth"), Effect.logDebug("SSH2_MSG_SERVICE_ACCEPT received"))
+  }
+  // The ssh-userauth service is requested once per connection, on first use, under the
+  // lock, and its outcome kept, failure included: `requestServiceHeld` is for a caller that
+  // holds the lock, `ensureService` for any other.
+  let service: Exit.Exit<void, TransportFailure> | undefined
+  const requestServiceHeld: Effect.Effect<void, TransportFailure> = Effect.suspend(() =>
+    service ?? transport.requestService("ssh-userauth").pipe(
+      Effect.zipRight(Effect.logDebug("SSH2_MSG_SERVICE_ACCEPT received")),
+      Effect.exit,
+      Effect.flatMap((exit) => (service = exit))
     )
+  )
+  const ensureService: Effect.Effect<void, TransportFailure> = Effect.suspend(() => service ?? lock.withPermits(1)(requestServiceHeld))
 
-    /** A protocol violation, or a server that stopped answering, ends the connection for good. */
-    const breakOn = (e: unknown): Effect.Effect<void> => {
-      if (broken) return Effect.void
-      const violation = e instanceof AuthError && e.reason === "ProtocolError"
-      const silent = e instanceof TransportError && e.reason === "Timeout"
-      if (!violation && !silent) return Effect.void
-      broken = e
-      return transport.disconnect(
-        violation ? DisconnectReason.PROTOCOL_ERROR : DisconnectReason.BY_APPLICATION,
-        violation ? "protocol error" : "no reply"
-      )
-    }
+  /** A protocol violation, or a server that stopped answering, ends the connection for good. */
+  const breakOn = (e: unknown): Effect.Effect<void> => {
+    if (broken) return Effect.void
+    const violation = e instanceof AuthError && e.reason === "ProtocolError"
+    const silent = e instanceof TransportError && e.reason === "Timeout"
+    if (!violation && !silent) return Effect.void
+    broken = e
+    return transport.disconnect(
+      violation ? DisconnectReason.PROTOCOL_ERROR : DisconnectReason.BY_APPLICATION,
+      violation ? "protocol error" : "no reply"
+    )
+  }
 
-    const sendAuthRequest = <E, R>(
-      username: string,
-      method: string,
-      fill: (w: Writer) => void,
-      onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
-    ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R> =>
-      lock.withPermits(1)(Effect.gen(function*() {
-        if (broken) return yield* broken
-        const protocolError = (detail: string) => new AuthError({ reason: "ProtocolError", method, username, detail })
-        const parse = <A>(message: Uint8Array, f: (r: Reader) => A) =>
-          Either.mapLeft(decode(message, f), (e) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`))
-        const onBanner = (message: Uint8Array) =>
-          Effect.flatMap(parse(message, (r) => (r.byte(), r.text("banner message"))), (text) => {
-            keepBanner(text)
-            return options.onBanner ? options.onBanner(text) : Effect.void
-          })
-        yield* ensureService
-        // Whatever is waiting now was sent before we asked anything: only a banner may be.
-        for (let i = 0; transport.pending > 0 && i < MAX_REPLY_MESSAGES; i++) {
-          const early = yield* transport.receive
-          if (early[0] !== MessageNumber.USERAUTH_BANNER) {
-            return yield* protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
-          }
-          yield* onBanner(early)
+  const sendAuthRequest = <E, R>(
+    username: string,
+    method: string,
+    fill: (w: Writer) => void,
+    onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
+  ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R> =>
+    lock.withPermits(1)(Effect.gen(function*() {
+      if (broken) return yield* broken
+      const protocolError = (detail: string) => new AuthError({ reason: "ProtocolError", method, username, detail })
+      const parse = <A>(message: Uint8Array, f: (r: Reader) => A) =>
+        Either.mapLeft(decode(message, f), (e) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`))
+      const onBanner = (message: Uint8Array) =>
+        Effect.flatMap(parse(message, (r) => (r.byte(), r.text("banner message"))), (text) => {
+          keepBanner(text)
+          return options.onBanner ? options.onBanner(text) : Effect.void
+        })
+      yield* requestServiceHeld
+      // Whatever is waiting now was sent before we asked anything: only a banner may be.
+      for (let i = 0; transport.pending > 0 && i < MAX_REPLY_MESSAGES; i++) {
+        const early = yield* transport.receive
+        if (early[0] !== MessageNumber.USERAUTH_BANNER) {
+          return yield* protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
         }
-        yield* transport.send(
-          encode((w) => {
-            w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
-            fill(w)
-          })
-        )
-        yield* Effect.logTrace(`we sent a ${method} packet, wait for reply`)
-        // The server's time runs from our last message, whatever it sends in between.
-        let deadline = (yield* Clock.currentTimeMillis) + replyMillis
-        let replyBytes = 0
-        // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
-        for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
-          const message = yield* transport.receiveWithin(deadline - (yield* Clock.currentTimeMillis))
-          replyBytes += message.length
-          if (replyBytes > MAX_REPLY_BYTES) {
-            return yield* protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
+        yield* onBanner(early)
+      }
+      yield* transport.send(
+        encode((w) => {
+          w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
+          fill(w)
+        })
+      )
+      yield* Effect.logTrace(`we sent a ${method} packet, wait for reply`)
+      // The server's time runs from our last message, whatever it sends in between.
+      let deadline = (yield* Clock.currentTimeMillis) + replyMillis
+      let replyBytes = 0
+      // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
+      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
+        const message = yield* transport.receiveWithin(deadline - (yield* Clock.currentTimeMillis))
+        replyBytes += message.length
+        if (replyBytes > MAX_REPLY_BYTES) {
+          return yield* protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
+        }
+        switch (message[0]) {
+          case MessageNumber.USERAUTH_SUCCESS:
+            return { _tag: "Success" } as const
+          case MessageNumber.USERAUTH_FAILURE: {
+            const failure = yield* parse(message, (r) => {
+              r.byte()
+              return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
+            })
+            allowed = Option.some(failure.allowedMethods)
+            return { _tag: "Failure", ...failure } as const
           }
-          switch (message[0]) {
-            case MessageNumber.USERAUTH_SUCCESS:
-              return { _tag: "Success" } as const
-            case MessageNumber.USERAUTH_FAILURE: {
-              const failure = yield* parse(message, (r) => {
-                r.byte()
-                return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
-              })
-              allowed = Option.some(failure.allowedMethods)
-              return { _tag: "Failure", ...failure } as const
-            }
-            case MessageNumber.USERAUTH_BANNER: {
-              yield* onBanner(message)
+          case MessageNumber.USERAUTH_BANNER: {
+            yield* onBanner(message)
+            continue
+          }
+          default: {
+            if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
+              const step = yield* onMethodMessage(message)
+              if (step._tag === "Done") return step.outcome
+              // The method answered the server: its time starts again.
+              deadline = (yield* Clock.currentTimeMillis) + replyMillis
               continue
             }
-            default: {
-              if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
-                const step = yield* onMethodMessage(message)
-                if (step._tag === "Done") return step.outcome
-                // The method answered the server: its time starts again.
-                deadline = (yield* Clock.currentTimeMillis) + replyMillis
-                continue
-              }
-              return yield* protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
-            }
+            return yield* protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
           }
         }
-        return yield* protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
-      })).pipe(
-        Effect.tapError((e) => breakOn(e)),
-        disconnectAsOutcome,
-        Effect.withSpan("AuthHandler.sendAuthRequest", spanOptions({ method, username }))
-      )
-
-    /** Whether to bind this signer to the host first and use publickey-hostbound (OpenSSH's PROTOCOL). */
-    const hostBound = (signer: Signer<SignerFailure>) => signer.bindToHost !== undefined && transport.extensions.has("publickey-hostbound@openssh.com")
-
-    /** One exchange for one signature algorithm: query, then sign after PK_OK (or sign at once). */
-    const publicKeyWith = (
-      username: string,
-      signer: Signer<SignerFailure>,
-      signatureAlgorithm: string,
-      skipQuery: boolean
-    ): Effect.Effect<AuthOutcome, AuthHandlerError> => {
-      const key = signer.publicKey
-      const cert = signer.certificate
-      // A certificate goes on the wire in place of the key, under its own algorithm name.
-      const algorithm = cert ? Certificate.certificateAlgorithmFor(signatureAlgorithm) : signatureAlgorithm
-      const blob = cert ? cert.blob : key.blob
-      const bound = hostBound(signer)
-      const method = bound ? "publickey-hostbound-v00@openssh.com" : "publickey"
-      const hostKeyField = (w: Writer) => (bound ? w.string(transport.hostKey.blob) : w)
-      const authError = (reason: AuthError["reason"], detail: string, cause?: unknown) =>
-        new AuthError({ reason, method, username, detail, ...(cause ? { cause } : {}) })
-      // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
-      const signedBody = encode((w) =>
-        hostKeyField(
-          w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method).boolean(true).string(algorithm).string(blob)
-        )
-      )
-      const sign = signer.sign(signatureAlgorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
-        Effect.mapError((cause) => authError("SigningFailed", cause.message, cause)),
-        Effect.withSpan("AuthHandler.publicKey.sign", spanOptions({ algorithm, fingerprint: PublicKey.fingerprintSha256(key) }))
-      )
-      const offered = `${cert ? `${cert.type} ` : ""}${key.type} ${PublicKey.fingerprintSha256(key)}${bound ? " (host-bound)" : ""}`
-      if (skipQuery) {
-        return Effect.flatMap(sign, (signature) =>
-          sendAuthRequest(username, method, (w) => hostKeyField(w.boolean(true).string(algorithm).string(blob)).string(signature)))
       }
-      return Effect.zipRight(
-        Effect.logDebug(`Offering public key: ${offered}`),
-        sendAuthRequest(
-          username,
-          method,
-          (w) =>
-            hostKeyField(w.boolean(false).string(algorithm).string(blob)),
-          (message) =>
-            Effect.gen(function*() {
-              // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
-              yield* only60(message, method, username)
-              const ok = yield* Either.mapLeft(
-                decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
-                (e) => authError("ProtocolError", e.message)
-              )
-              if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, blob) !== 0) {
-                return yield* authError("ProtocolError", `PK_OK names ${show(ok.algorithm, 64)}, not the ${algorithm} key we offered`)
-              }
-              yield* Effect.logDebug(`Server accepts key: ${offered}`)
-              const signature = yield* sign
-              yield* transport.send(encode((w) => w.raw(signedBody).string(signature)))
-              return { _tag: "Continue" } as const
-            })
-        )
+      return yield* protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
+    })).pipe(
+      Effect.tapError((e) => breakOn(e)),
+      disconnectAsOutcome,
+      Effect.withSpan("AuthHandler.sendAuthRequest", spanOptions({ method, username }))
+    )
+
+  /** Whether to bind this signer to the host first and use publickey-hostbound (OpenSSH's PROTOCOL). */
+  const hostBound = (signer: Signer<SignerFailure>) => signer.bindToHost !== undefined && transport.extensions.has("publickey-hostbound@openssh.com")
+
+  /** One exchange for one signature algorithm: query, then sign after PK_OK (or sign at once). */
+  const publicKeyWith = (
+    username: string,
+    signer: Signer<SignerFailure>,
+    signatureAlgorithm: string,
+    skipQuery: boolean
+  ): Effect.Effect<AuthOutcome, AuthHandlerError> => {
+    const key = signer.publicKey
+    const cert = signer.certificate
+    // A certificate goes on the wire in place of the key, under its own algorithm name.
+    const algorithm = cert ? Certificate.certificateAlgorithmFor(signatureAlgorithm) : signatureAlgorithm
+    const blob = cert ? cert.blob : key.blob
+    const bound = hostBound(signer)
+    const method = bound ? "publickey-hostbound-v00@openssh.com" : "publickey"
+    const hostKeyField = (w: Writer) => (bound ? w.string(transport.hostKey.blob) : w)
+    const authError = (reason: AuthError["reason"], detail: string, cause?: unknown) =>
+      new AuthError({ reason, method, username, detail, ...(cause ? { cause } : {}) })
+    // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
+    const signedBody = encode((w) =>
+      hostKeyField(
+        w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method).boolean(true).string(algorithm).string(blob)
+      )
+    )
+    const sign = signer.sign(signatureAlgorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
+      Effect.mapError((cause) => authError("SigningFailed", cause.message, cause)),
+      Effect.withSpan("AuthHandler.publicKey.sign", spanOptions({ algorithm, fingerprint: PublicKey.fingerprintSha256(key) }))
+    )
+    const offered = `${cert ? `${cert.type} ` : ""}${key.type} ${PublicKey.fingerprintSha256(key)}${bound ? " (host-bound)" : ""}`
+    if (skipQuery) {
+      return Effect.flatMap(
+        sign,
+        (signature) => sendAuthRequest(username, method, (w) => hostKeyField(w.boolean(true).string(algorithm).string(blob)).string(signature))
       )
     }
+    return Effect.zipRight(
+      Effect.logDebug(`Offering public key: ${offered}`),
+      sendAuthRequest(
+        username,
+        method,
+        (w) => hostKeyField(w.boolean(false).string(algorithm).string(blob)),
+        (message) =>
+          Effect.gen(function*() {
+            // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
+            yield* only60(message, method, username)
+            const ok = yield* Either.mapLeft(
+              decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
+              (e) => authError("ProtocolError", e.message)
+            )
+            if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, blob) !== 0) {
+              return yield* authError("ProtocolError", `PK_OK names ${show(ok.algorithm, 64)}, not the ${algorithm} key we offered`)
+            }
+            yield* Effect.logDebug(`Server accepts key: ${offered}`)
+            const signature = yield* sign
+            yield* transport.send(encode((w) => w.raw(signedBody).string(signature)))
+            return { _tag: "Continue" } as const
+          })
+      )
+    )
+  }
 
-    const handler: AuthHandler = {
-      banners: Effect.sync(() => [...banners]),
-      bannersDropped: Effect.sync(() => ({ ...dropped })),
-      get allowedMethods() {
-        return allowed
-      },
-      sendAuthRequest,
+  const handler: AuthHandler = {
+    banners: Effect.sync(() => [...banners]),
+    bannersDropped: Effect.sync(() => ({ ...dropped })),
+    get allowedMethods() {
+      return allowed
+    },
+    sendAuthRequest,
 
-      none: (username) => sendAuthRequest(username, "none", () => {}),
+    none: (username) => sendAuthRequest(username, "none", () => {}),
 
-      password: (username, password, changePassword) =>
-        sendAuthRequest(
-          username,
-          "password",
-          (w) => w.boolean(false).string(Redacted.value(password)),
-          (message) =>
-            Effect.gen(function*() {
-              // 60 in reply to password is PASSWD_CHANGEREQ (RFC 4252 §8).
-              yield* only60(message, "password", username)
-              const prompt = yield* Either.mapLeft(
-                decode(message, (r) => (r.byte(), r.text("prompt"))),
-                (e) => new AuthError({ reason: "ProtocolError", method: "password", username, detail: e.message })
+    password: (username, password, changePassword) =>
+      sendAuthRequest(
+        username,
+        "password",
+        (w) => w.boolean(false).string(Redacted.value(password)),
+        (message) =>
+          Effect.gen(function*() {
+            // 60 in reply to password is PASSWD_CHANGEREQ (RFC 4252 §8).
+            yield* only60(message, "password", username)
+            const prompt = yield* Either.mapLeft(
+              decode(message, (r) => (r.byte(), r.text("prompt"))),
+              (e) => new AuthError({ reason: "ProtocolError", method: "password", username, detail: e.message })
+            )
+            if (!changePassword) return yield* new PasswordChangeRequired({ username, prompt })
+            const next = yield* changePassword(prompt)
+            yield* transport.send(
+              encode((w) =>
+                w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string("password").boolean(true)
+                  .string(Redacted.value(password)).string(Redacted.value(next))
               )
-              if (!changePassword) return yield* new PasswordChangeRequired({ username, prompt })
-              const next = yield* changePassword(prompt)
-              yield* transport.send(
-                encode((w) =>
-                  w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string("password").boolean(true)
-                    .string(Redacted.value(password)).string(Redacted.value(next))
-                )
-              )
-              return { _tag: "Continue" } as const
-            })
-        ),
+            )
+            return { _tag: "Continue" } as const
+          })
+      ),
 
-      publicKey: (username, signer, options) =>
-        disconnectAsOutcome(Effect.gen(function*() {
-          // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
-          yield* ensureService
-          const key = signer.publicKey
-          // The attempt's span learns the key here: a key read from disk is known only now.
-          yield* Effect.annotateCurrentSpan("fingerprint", PublicKey.fingerprintSha256(key))
-          const accepted = options?.acceptedAlgorithms
-          // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
-          // than spend MaxAuthTries on the sha2 names it lists but refuses.
-          const legacyCertificate = signer.certificate !== undefined && key._tag === "Rsa" &&
-            rsaCertificatesNeedSha1(transport.serverIdentification)
-          const candidates = legacyCertificate
-            ? (options?.allowSshRsaSha1 ? ["ssh-rsa"] : [])
-            : signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1)
-          const algorithms = candidates.filter((a) =>
-            accepted === undefined || accepted.includes(signer.certificate ? Certificate.certificateAlgorithmFor(a) : a)
-          )
-          if (algorithms.length === 0) {
-            return yield* new AuthError({
-              reason: "NoAcceptableAlgorithm",
-              method: "publickey",
-              username,
-              detail: legacyCertificate
-                ? `${
-                  show(transport.serverIdentification.slice(8), 64)
-                } accepts RSA certificates only as ssh-rsa-cert-v01@openssh.com (SHA-1 signatures); allow ssh-rsa to offer this one`
-                : `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
-                  Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () =>
-                    "none")
-                })`
-            })
-          }
-          if (hostBound(signer)) {
-            yield* signer.bindToHost!({ hostKeyBlob: transport.hostKey.blob, sessionId: transport.sessionId, signature: transport.hostKeyProof.signature })
-              .pipe(
-                Effect.mapError((cause) =>
-                  new AuthError({ reason: "SigningFailed", method: "publickey-hostbound-v00@openssh.com", username, detail: cause.message, cause })
-                )
+    publicKey: (username, signer, options) =>
+      disconnectAsOutcome(Effect.gen(function*() {
+        // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
+        yield* ensureService
+        const key = signer.publicKey
+        // The attempt's span learns the key here: a key read from disk is known only now.
+        yield* Effect.annotateCurrentSpan("fingerprint", PublicKey.fingerprintSha256(key))
+        const accepted = options?.acceptedAlgorithms
+        // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
+        // than spend MaxAuthTries on the sha2 names it lists but refuses.
+        const legacyCertificate = signer.certificate !== undefined && key._tag === "Rsa" &&
+          rsaCertificatesNeedSha1(transport.serverIdentification)
+        const candidates = legacyCertificate
+          ? (options?.allowSshRsaSha1 ? ["ssh-rsa"] : [])
+          : signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1)
+        const algorithms = candidates.filter((a) =>
+          accepted === undefined || accepted.includes(signer.certificate ? Certificate.certificateAlgorithmFor(a) : a)
+        )
+        if (algorithms.length === 0) {
+          return yield* new AuthError({
+            reason: "NoAcceptableAlgorithm",
+            method: "publickey",
+            username,
+            detail: legacyCertificate
+              ? `${
+                show(transport.serverIdentification.slice(8), 64)
+              } accepts RSA certificates only as ssh-rsa-cert-v01@openssh.com (SHA-1 signatures); allow ssh-rsa to offer this one`
+              : `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
+                Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () => "none")
+              })`
+          })
+        }
+        if (hostBound(signer)) {
+          yield* signer.bindToHost!({ hostKeyBlob: transport.hostKey.blob, sessionId: transport.sessionId, signature: transport.hostKeyProof.signature })
+            .pipe(
+              Effect.mapError((cause) =>
+                new AuthError({ reason: "SigningFailed", method: "publickey-hostbound-v00@openssh.com", username, detail: cause.message, cause })
               )
-          }
-          // One offer per key, with the best algorithm the server lists, as ssh does: sshd
-          // counts every refused offer against MaxAuthTries, so a second algorithm for a
-          // refused key would spend the tries of the keys behind it.
-          return yield* publicKeyWith(username, signer, algorithms[0], options?.skipQuery ?? false)
-        })),
+            )
+        }
+        // One offer per key, with the best algorithm the server lists, as ssh does: sshd
+        // counts every refused offer against MaxAuthTries, so a second algorithm for a
+        // refused key would spend the tries of the keys behind it.
+        return yield* publicKeyWith(username, signer, algorithms[0], options?.skipQuery ?? false)
+      })),
 
-      keyboardInteractive: (username, responder, submethods = "") =>
-        sendAuthRequest(
-          username,
-          "keyboard-interactive",
-          (w) => w.string("").string(submethods),
-          (message) =>
-            Effect.gen(function*() {
-              yield* only60(message, "keyboard-interactive", username)
-              const request = yield* Either.mapLeft(
-                decode(message, (r): InteractiveRequest => {
-                  r.byte()
-                  const name = r.text("name")
-                  const instruction = r.text("instruction")
-                  r.text("language tag")
-                  const count = r.uint32("num-prompts")
-                  if (count > 64) r.fail("num-prompts", `${count} prompts is more than we answer`)
-                  const prompts = Array.from({ length: count }, () => ({ prompt: r.text("prompt"), echo: r.boolean("echo") }))
-                  return { name, instruction, prompts }
-                }),
-                (e) => new AuthError({ reason: "ProtocolError", method: "keyboard-interactive", username, detail: e.message })
-              )
-              const responses = yield* responder(request)
-              if (responses.length !== request.prompts.length) {
-                return yield* new AuthError({
-                  reason: "ResponseCountMismatch",
-                  method: "keyboard-interactive",
-                  username,
-                  detail: `${request.prompts.length} prompts but ${responses.length} responses`
-                })
-              }
-              yield* transport.send(
-                encode((w) => {
-                  w.byte(MessageNumber.USERAUTH_INFO_RESPONSE).uint32(responses.length)
-                  for (const r of responses) w.string(Redacted.value(r))
-                })
-              )
-              return { _tag: "Continue" } as const
-            })
-        ),
+    keyboardInteractive: (username, responder, submethods = "") =>
+      sendAuthRequest(
+        username,
+        "keyboard-interactive",
+        (w) => w.string("").string(submethods),
+        (message) =>
+          Effect.gen(function*() {
+            yield* only60(message, "keyboard-interactive", username)
+            const request = yield* Either.mapLeft(
+              decode(message, (r): InteractiveRequest => {
+                r.byte()
+                const name = r.text("name")
+                const instruction = r.text("instruction")
+                r.text("language tag")
+                const count = r.uint32("num-prompts")
+                if (count > 64) r.fail("num-prompts", `${count} prompts is more than we answer`)
+                const prompts = Array.from({ length: count }, () => ({ prompt: r.text("prompt"), echo: r.boolean("echo") }))
+                return { name, instruction, prompts }
+              }),
+              (e) => new AuthError({ reason: "ProtocolError", method: "keyboard-interactive", username, detail: e.message })
+            )
+            const responses = yield* responder(request)
+            if (responses.length !== request.prompts.length) {
+              return yield* new AuthError({
+                reason: "ResponseCountMismatch",
+                method: "keyboard-interactive",
+                username,
+                detail: `${request.prompts.length} prompts but ${responses.length} responses`
+              })
+            }
+            yield* transport.send(
+              encode((w) => {
+                w.byte(MessageNumber.USERAUTH_INFO_RESPONSE).uint32(responses.length)
+                for (const r of responses) w.string(Redacted.value(r))
+              })
+            )
+            return { _tag: "Continue" } as const
+          })
+      ),
 
-      gssapiWithMic: (username, initiator) =>
-        disconnectAsOutcome(GssapiExchange.run({ sendAuthRequest, send: transport.send, sessionId: transport.sessionId }, username, initiator))
-    }
-    return handler
-  })
+    gssapiWithMic: (username, initiator) =>
+      disconnectAsOutcome(GssapiExchange.run({ sendAuthRequest, send: transport.send, sessionId: transport.sessionId }, username, initiator))
+  }
+  return handler
+}
 
 /**
  * The handler with default options.
