@@ -7,7 +7,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
-import * as fs from "node:fs"
 import * as net from "node:net"
 import { Client, type ConnectConfig } from "ssh2"
 import { nodeCurves } from "../src/crypto/NodeCurves.js"
@@ -17,6 +16,7 @@ import { Connection } from "../src/transport/Connection.js"
 import { MessageNumber } from "../src/wire/MessageNumber.js"
 import { encode } from "../src/wire/Writer.js"
 import * as Sshd from "../test/support/Sshd.js"
+import * as Proc from "./server/Proc.js"
 import { quantile } from "./Stats.js"
 
 export interface Row {
@@ -41,29 +41,18 @@ export interface Block {
   readonly times: ReadonlyArray<number>
   /** Client CPU (user + system) for the whole block, in ms; undefined when not measurable. */
   readonly cpuMs: number | undefined
-  /** Of it, threads other than the main one, in ms (10 ms ticks); undefined when not measurable. */
+  /** Of it, threads other than the main one, in ms (in clock ticks); undefined when not measurable. */
   readonly backgroundMs?: number | undefined
 }
 
 /**
- * CPU ms of this process's threads other than the main one, from /proc (Linux; undefined
- * elsewhere): V8 compiles optimized code and helps its collector on such threads, and
- * `process.cpuUsage` counts them with the rest.
+ * CPU ms of this process's threads other than the main one: V8 compiles optimized code and
+ * helps its collector on such threads, and `process.cpuUsage` counts them with the rest.
  */
-export const backgroundCpuMs = (): number | undefined => {
-  try {
-    let ticks = 0
-    for (const task of fs.readdirSync("/proc/self/task")) {
-      if (task === String(process.pid)) continue
-      // Fields after the command name: utime and stime are the 12th and 13th.
-      const fields = fs.readFileSync(`/proc/self/task/${task}/stat`, "utf8").split(") ")[1].split(" ")
-      ticks += Number(fields[11]) + Number(fields[12])
-    }
-    return ticks * 10
-  } catch {
-    return undefined
-  }
-}
+const backgroundCpuMs = () => Proc.backgroundThreadsCpuMs(process.pid)
+
+/** A sum that is undefined once any part is. */
+const plus = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a + b)
 
 /** A client under measurement: runs `count` operations one after another. */
 export interface BenchClient {
@@ -113,10 +102,8 @@ export const measureAll = async (clients: ReadonlyArray<BenchClient>, n: number,
     for (const [i, c] of clients.entries()) {
       const block = await c.runBlock(count)
       collected[i].times.push(...block.times)
-      const prev = collected[i].cpuMs
-      collected[i].cpuMs = prev === undefined || block.cpuMs === undefined ? undefined : prev + block.cpuMs
-      const prevBackground = collected[i].backgroundMs
-      collected[i].backgroundMs = prevBackground === undefined || block.backgroundMs === undefined ? undefined : prevBackground + block.backgroundMs
+      collected[i].cpuMs = plus(collected[i].cpuMs, block.cpuMs)
+      collected[i].backgroundMs = plus(collected[i].backgroundMs, block.backgroundMs)
     }
   }
   return clients.map((c, i) => {

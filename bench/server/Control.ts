@@ -3,8 +3,8 @@
  * bench/server/ssh2.ts), shared so both are run the same way. The parent passes `ServerArgs`
  * as one JSON argument after `--`; the server prints `{"port":N}` once it listens, then
  * answers one JSON line per "stat" line on stdin (`Count`) and per "memory" line (`Status`,
- * after a full collection when node runs with --expose-gc). When stdin ends (the parent is done, or
- * gone) the process exits normally, so `node --cpu-prof` writes its profile.
+ * after a full collection when node runs with --expose-gc). When stdin ends (the parent is
+ * done, or gone) the process exits normally, so `node --cpu-prof` writes its profile.
  *
  * Only a memory reading collects: a full collection throws optimized code away (V8
  * deoptimizes code that holds objects weakly, and an Effect program's runtime code does), so

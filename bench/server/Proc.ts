@@ -27,22 +27,49 @@ interface Stat {
   readonly childrenMs: number
 }
 
-const readStat = (pid: number): Stat | undefined => {
+/** A stat file's fields, field n at index n - 3; undefined once its process or thread is gone. */
+const readFields = (file: string): Array<string> | undefined => {
   let text: string
   try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    text = fs.readFileSync(file, "latin1")
   } catch {
     return undefined
   }
   // The command name is in parentheses and may hold anything: the fields start after the last ")".
-  const f = text.slice(text.lastIndexOf(")") + 2).split(" ")
-  // f[0] is field 3 (state): field n is f[n - 3].
-  const ms = (n: number) => (Number(f[n - 3]) * 1000) / ticksPerSecond
-  return { ppid: Number(f[4 - 3]), selfMs: ms(14) + ms(15), childrenMs: ms(16) + ms(17) }
+  return text.slice(text.lastIndexOf(")") + 2).split(" ")
+}
+
+/** Field `n` of a stat file's fields, read as clock ticks, in ms. */
+const fieldMs = (f: ReadonlyArray<string>, n: number) => (Number(f[n - 3]) * 1000) / ticksPerSecond
+
+const readStat = (pid: number): Stat | undefined => {
+  const f = readFields(`/proc/${pid}/stat`)
+  if (f === undefined) return undefined
+  return { ppid: Number(f[4 - 3]), selfMs: fieldMs(f, 14) + fieldMs(f, 15), childrenMs: fieldMs(f, 16) + fieldMs(f, 17) }
 }
 
 /** A process's own CPU (user + system, all threads), in ms; undefined once it is gone. */
 export const cpuMs = (pid: number): number | undefined => readStat(pid)?.selfMs
+
+/**
+ * The CPU of a process's threads other than its main one (user + system), in ms: for a Node
+ * process, V8's compiler and its collector's helpers. Undefined where there is no /proc.
+ */
+export const backgroundThreadsCpuMs = (pid: number): number | undefined => {
+  let tasks: Array<string>
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+  let total = 0
+  for (const tid of tasks) {
+    if (tid === String(pid)) continue
+    const f = readFields(`/proc/${pid}/task/${tid}/stat`)
+    if (f !== undefined) total += fieldMs(f, 14) + fieldMs(f, 15)
+  }
+  return total
+}
 
 /**
  * A process's own CPU plus that of every child it has reaped (cutime + cstime: the kernel adds
