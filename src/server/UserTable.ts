@@ -11,6 +11,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -71,6 +72,8 @@ export interface UserTableOptions {
   readonly gssapiPrincipal?: AuthPolicyService["gssapiPrincipal"]
 }
 
+const noGrant: Exit.Exit<Option.Option<KeyGrant>> = Exit.succeed(Option.none())
+
 const digest = (secret: string) => crypto.createHash("sha256").update(secret, "utf8").digest()
 
 /** Equal in constant time; an absent secret is compared against a random stand-in, and fails. */
@@ -86,35 +89,44 @@ const sameSecret = (given: Redacted.Redacted<string>, stored: Redacted.Redacted<
 export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTableOptions = {}): AuthPolicyService => {
   const defaults = options.methods ?? [["publickey"], ["password"], ["keyboard-interactive"]]
   const entry = (user: string): UserEntry | undefined => Object.hasOwn(users, user) ? users[user] : undefined
-  /** The grant for a key or certificate, by the same rules a query and a proof both use. */
-  const grantFor = (offer: KeyOffer): Effect.Effect<Option.Option<KeyGrant>> =>
-    Effect.gen(function*() {
-      const found = entry(offer.user)
-      if (found === undefined) return Option.none()
+  /**
+   * The grant for a key or certificate, by the same rules a query and a proof both use. A
+   * plain key listed in `keys`, or a user with nothing else to match, is answered as a value
+   * (an `Exit`, which the server reads in the connection's callback with no fiber); options,
+   * certificates and CAs need the clock and the curves.
+   */
+  const grantFor = (offer: KeyOffer): Effect.Effect<Option.Option<KeyGrant>> => {
+    const found = entry(offer.user)
+    if (found === undefined) return noGrant
+    const cert = offer.certificate
+    if (cert === undefined && (found.keys ?? []).some((k) => PublicKey.equals(k, offer.key))) {
+      return Exit.succeed(Option.some({ source: "user table", ...(found.keyRestrictions ? { restrictions: found.keyRestrictions } : {}) }))
+    }
+    const trustedCas = cert !== undefined && (options.trustedUserCaKeys ?? []).length > 0
+    if ((found.authorizedKeys ?? []).length === 0 && !trustedCas) return noGrant
+    return Effect.gen(function*() {
       const curves = yield* CurvesImpl
       const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       const context = { user: offer.user, clientAddress: offer.client.address, now, curves }
-      const cert = offer.certificate
-      if (cert === undefined) {
-        if ((found.keys ?? []).some((k) => PublicKey.equals(k, offer.key))) {
-          return Option.some({ source: "user table", ...(found.keyRestrictions ? { restrictions: found.keyRestrictions } : {}) })
-        }
-      }
       const listed = AuthorizedKeys.match(found.authorizedKeys ?? [], cert ?? offer.key, context)
       if (Either.isRight(listed)) return Option.some({ source: `authorized_keys line ${listed.right.entry.line}`, restrictions: listed.right.restrictions })
-      if (cert !== undefined && (options.trustedUserCaKeys ?? []).length > 0) {
+      if (trustedCas) {
         const trusted = UserCertificates.check(options.trustedUserCaKeys!, cert, context)
         if (Either.isRight(trusted)) return Option.some({ source: "TrustedUserCAKeys", restrictions: trusted.right.restrictions })
       }
       return Option.none()
     })
+  }
   return {
     methods: (user) => Effect.succeed(entry(user)?.methods ?? defaults),
     password: (user, password, client) =>
       options.checkPassword
         ? Effect.map(options.checkPassword(user, password, client), (ok) => (ok ? { _tag: "Accepted" } : { _tag: "Rejected" }))
         : Effect.sync(() => sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
-    keyAcceptable: (offer) => Effect.map(grantFor(offer), Option.isSome),
+    keyAcceptable: (offer) => {
+      const grant = grantFor(offer)
+      return Exit.isExit(grant) ? Exit.map(grant as Exit.Exit<Option.Option<KeyGrant>>, Option.isSome) : Effect.map(grant, Option.isSome)
+    },
     keyProven: grantFor,
     keyboardInteractive: (user) =>
       Effect.sync(() => {
