@@ -17,7 +17,7 @@ import { MessageNumber } from "../src/wire/MessageNumber.js"
 import { encode } from "../src/wire/Writer.js"
 import * as Sshd from "../test/support/Sshd.js"
 import * as Proc from "./server/Proc.js"
-import { quantile } from "./Stats.js"
+import { quantile, turns } from "./Stats.js"
 
 export interface Row {
   readonly name: string
@@ -85,11 +85,11 @@ export const inProcess = (name: string, op: () => Promise<void>, note?: string):
 })
 
 /** Blocks per client: the clients take turns, so a change in machine load hits them alike. */
-export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6)
 
 /**
  * Warms every client up (`warmup` untimed operations each), then runs `n` timed operations
- * per client in `ROUNDS` rotating blocks (A B C, A B C, ...), and reports each client's
+ * per client in `ROUNDS` blocks taking turns (A B C, C B A, ...: `turns`), and reports each client's
  * median and p90 latency and mean CPU per operation.
  */
 export const measureAll = async (clients: ReadonlyArray<BenchClient>, n: number, warmup: number): Promise<Array<Row>> => {
@@ -99,7 +99,7 @@ export const measureAll = async (clients: ReadonlyArray<BenchClient>, n: number,
   for (let r = 0; r < rounds; r++) {
     // The last blocks take what is left of n.
     const count = Math.floor((n * (r + 1)) / rounds) - Math.floor((n * r) / rounds)
-    for (const [i, c] of clients.entries()) {
+    for (const [i, c] of turns(clients, r)) {
       const block = await c.runBlock(count)
       collected[i].times.push(...block.times)
       collected[i].cpuMs = plus(collected[i].cpuMs, block.cpuMs)

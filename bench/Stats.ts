@@ -34,3 +34,13 @@ export const quantile = (xs: ReadonlyArray<number>, q: number) => {
 }
 
 export const kib = (bytes: number) => (bytes / 1024).toFixed(0)
+
+/**
+ * The turn order of round `round`: forward in even rounds, backward in odd ones (A B C, C B A,
+ * A B C, …). A process warms up through the whole run (V8 compiles its code over thousands of
+ * logins), so in a fixed order the first in every round always meets the coldest client.
+ */
+export const turns = <A>(items: ReadonlyArray<A>, round: number): Array<[number, A]> => {
+  const order = [...items.entries()]
+  return round % 2 === 0 ? order : order.reverse()
+}

@@ -128,7 +128,7 @@ const program = Effect.gen(function*() {
   const peers = rows.slice(2, -2)
   const fastest = peers.reduce((a, b) => (b.medianMs < a.medianMs ? b : a))
   console.log([
-    `auth benchmark: ${N} sequential connect + publickey (ed25519) logins each, after ${WARMUP} warm-up, in ${ROUNDS} rotating blocks`,
+    `auth benchmark: ${N} sequential connect + publickey (ed25519) logins each, after ${WARMUP} warm-up, in ${ROUNDS} blocks taking turns (A B C, C B A, …)`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
     "",
     formatRows(rows),

@@ -58,7 +58,7 @@ const program = Effect.gen(function*() {
 
   const [, floor, our, core, minimal, shipped, nodelay] = rows
   const report = [
-    `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), in ${ROUNDS} rotating blocks, handshake → SERVICE_ACCEPT`,
+    `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), in ${ROUNDS} blocks taking turns (A B C, C B A, …), handshake → SERVICE_ACCEPT`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
     "",
     formatRows(rows),

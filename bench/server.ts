@@ -7,10 +7,10 @@
  * process; the user is one made for the run (bench/server/User.ts).
  *
  * 1. Throughput: `IN_FLIGHT` logins under way at a time; per server `WARMUP` untimed, then
- *    `LOGINS` timed in `ROUNDS` rotating blocks (A B C, A B C, …), so drift in machine load
+ *    `LOGINS` timed in `ROUNDS` blocks taking turns (A B C, C B A, …: `turns`), so drift in machine load
  *    hits all alike. auths/s = logins / wall time of the blocks; server CPU per login = the
  *    server's CPU over the blocks (read once it holds no connection) / logins.
- * 2. Latency: one login at a time, `LATENCY` per server in rotating blocks; the median.
+ * 2. Latency: one login at a time, `LATENCY` per server in blocks taking turns; the median.
  * 3. Memory per idle authenticated connection: per server, a fresh process (sshd: the same
  *    listener, every connection a fresh process anyway), `MEM_WARMUP` sequential logins, then
  *    `IDLE` authenticated connections opened (`IN_FLIGHT` at a time) and held; the growth of
@@ -18,7 +18,7 @@
  *    same again in the same process (a second fill) as a check.
  *
  * Knobs (environment): BENCH_SERVER_LOGINS (600), BENCH_SERVER_WARMUP (60),
- * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (5), BENCH_SERVER_LATENCY (50),
+ * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (6), BENCH_SERVER_LATENCY (50),
  * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20). BENCH_SERVER_CORE=1 adds a fourth
  * row, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
  * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
@@ -44,7 +44,7 @@ import type { ServerArgs } from "./server/Control.js"
 import * as Proc from "./server/Proc.js"
 import { nodeServer, sshd, type Target } from "./server/Targets.js"
 import * as User from "./server/User.js"
-import { kib, median, pool, quantile } from "./Stats.js"
+import { kib, median, pool, quantile, turns } from "./Stats.js"
 
 const knob = (name: string, fallback: number) => {
   const n = Number(process.env[`BENCH_SERVER_${name}`] ?? fallback)
@@ -54,7 +54,7 @@ const knob = (name: string, fallback: number) => {
 const LOGINS = knob("LOGINS", 600)
 const WARMUP = knob("WARMUP", 60)
 const IN_FLIGHT = knob("IN_FLIGHT", 20)
-const ROUNDS = Math.min(knob("ROUNDS", 5), LOGINS)
+const ROUNDS = Math.min(knob("ROUNDS", 6), LOGINS)
 const LATENCY = knob("LATENCY", 50)
 const IDLE = knob("IDLE", 200)
 const MEM_WARMUP = knob("MEM_WARMUP", 20)
@@ -157,7 +157,7 @@ const program = Effect.gen(function*() {
       }
       for (let r = 0; r < ROUNDS; r++) {
         const count = Math.floor((LOGINS * (r + 1)) / ROUNDS) - Math.floor((LOGINS * r) / ROUNDS)
-        for (const [i, t] of targets.entries()) {
+        for (const [i, t] of turns(targets, r)) {
           const acc = throughput[i]
           const cpu0 = t.cpuMs()
           const client0 = process.cpuUsage()
@@ -181,7 +181,7 @@ const program = Effect.gen(function*() {
       const latencyRounds = Math.min(ROUNDS, LATENCY)
       for (let r = 0; r < latencyRounds; r++) {
         const count = Math.floor((LATENCY * (r + 1)) / latencyRounds) - Math.floor((LATENCY * r) / latencyRounds)
-        for (const [i, t] of targets.entries()) {
+        for (const [i, t] of turns(targets, r)) {
           for (let k = 0; k < count; k++) {
             const s = performance.now()
             await login(t.port)
@@ -262,7 +262,7 @@ const program = Effect.gen(function*() {
     )
   ]
   console.log([
-    `server benchmark: our client (bench/Login.ts, ed25519 publickey) against three servers, each in its own process; ${LOGINS} logins per server at ${IN_FLIGHT} in flight after ${WARMUP} warm-up, in ${ROUNDS} rotating blocks; ${LATENCY} single logins per server in rotating blocks; ${IDLE} idle authenticated connections per server on a fresh process after ${MEM_WARMUP} logins`,
+    `server benchmark: our client (bench/Login.ts, ed25519 publickey) against three servers, each in its own process; ${LOGINS} logins per server at ${IN_FLIGHT} in flight after ${WARMUP} warm-up, in ${ROUNDS} blocks taking turns (A B C, C B A, …); ${LATENCY} single logins per server in blocks taking turns; ${IDLE} idle authenticated connections per server on a fresh process after ${MEM_WARMUP} logins`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · ssh2 ${
       createRequire(import.meta.url)("ssh2/package.json").version
     } · load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} · ${revision} · user ${user.note} · CPU tick ${Proc.tickMs} ms`,
