@@ -477,9 +477,11 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
 
     publicKey: (username, signer, options) =>
       disconnectAsOutcome(Effect.gen(function*() {
-        // EXT_INFO arrives before SERVICE_ACCEPT, so server-sig-algs is known after this.
-        yield* ensureService
         const key = signer.publicKey
+        // EXT_INFO arrives before SERVICE_ACCEPT: an RSA key's algorithm (server-sig-algs) and
+        // host-binding (publickey-hostbound) wait for it. Any other key's request waits for
+        // it in `sendAuthRequest`, under the lock it takes anyway.
+        if (key._tag === "Rsa" || signer.bindToHost !== undefined) yield* ensureService
         // The attempt's span learns the key here: a key read from disk is known only now.
         yield* Effect.annotateCurrentSpan("fingerprint", PublicKey.fingerprintSha256(key))
         const accepted = options?.acceptedAlgorithms

@@ -182,10 +182,8 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
         authenticated: (result, connection, close) => {
           done()
-          const session = Effect.scoped(Effect.zipRight(
-            Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, close)),
-            Effect.suspend(() => options.onAuthenticated({ result, connection }))
-          ))
+          // The connection closes after the application's own finalizers, which may still use it.
+          const session = Effect.ensuring(Effect.scoped(Effect.suspend(() => options.onAuthenticated({ result, connection }))), close)
           // One frame, not `exit` and `flatMap`: it stays on the stack of every open connection's fiber.
           track(
             sessions,

@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
-import { CurvesImpl } from "../crypto/Curves.js"
+import { type Curves, CurvesImpl } from "../crypto/Curves.js"
 import * as PublicKey from "../keys/PublicKey.js"
 import * as AuthorizedKeys from "./AuthorizedKeys.js"
 import {
@@ -82,75 +82,98 @@ const sameSecret = (given: Redacted.Redacted<string>, stored: Redacted.Redacted<
   return crypto.timingSafeEqual(digest(Redacted.value(given)), expected) && stored !== undefined
 }
 
+/** The clock and the curves that options, certificates and CAs are checked with. */
+interface Checking {
+  readonly clock: Clock.Clock
+  readonly curves: Curves
+}
+
+/** Those of the context it runs in. */
+const checkingHere: Effect.Effect<Checking> = Effect.zipWith(Effect.clock, CurvesImpl, (clock, curves) => ({ clock, curves }))
+
 /**
+ * A table with no clock or curves of its own: calls that need them read them from their
+ * context (one fiber per such call on `Server.listen`). `layer` gives the table the clock and
+ * curves of where it is built.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTableOptions = {}): AuthPolicyService => {
+export const make = (users: Readonly<Record<string, UserEntry>>, options: UserTableOptions = {}): AuthPolicyService => makeWith(users, options, undefined)
+
+const makeWith = (
+  users: Readonly<Record<string, UserEntry>>,
+  options: UserTableOptions,
+  checking: Checking | undefined
+): AuthPolicyService => {
   const defaults = options.methods ?? [["publickey"], ["password"], ["keyboard-interactive"]]
   const entry = (user: string): UserEntry | undefined => Object.hasOwn(users, user) ? users[user] : undefined
+  /** What the user's authorized_keys entries, then the trusted CAs, grant this key or certificate. */
+  const listedGrant = (found: UserEntry, offer: KeyOffer, { clock, curves }: Checking): Option.Option<KeyGrant> => {
+    const cert = offer.certificate
+    const context = { user: offer.user, clientAddress: offer.client.address, now: Math.floor(clock.unsafeCurrentTimeMillis() / 1000), curves }
+    const listed = AuthorizedKeys.match(found.authorizedKeys ?? [], cert ?? offer.key, context)
+    if (Either.isRight(listed)) return Option.some({ source: `authorized_keys line ${listed.right.entry.line}`, restrictions: listed.right.restrictions })
+    if (cert !== undefined && (options.trustedUserCaKeys ?? []).length > 0) {
+      const trusted = UserCertificates.check(options.trustedUserCaKeys!, cert, context)
+      if (Either.isRight(trusted)) return Option.some({ source: "TrustedUserCAKeys", restrictions: trusted.right.restrictions })
+    }
+    return Option.none()
+  }
   /**
-   * The grant for a key or certificate, by the same rules a query and a proof both use. A
-   * plain key listed in `keys`, or a user with nothing else to match, is answered as a value
-   * (an `Exit`, which the server reads in the connection's callback with no fiber); options,
-   * certificates and CAs need the clock and the curves.
+   * The grant for a key or certificate, by the same rules a query and a proof both use,
+   * answered as a value (an `Exit`, which the server reads in the connection's callback with
+   * no fiber) wherever the clock and curves are at hand or not needed.
    */
   const grantFor = (offer: KeyOffer): Effect.Effect<Option.Option<KeyGrant>> => {
     const found = entry(offer.user)
     if (found === undefined) return noGrant
-    const cert = offer.certificate
-    if (cert === undefined && (found.keys ?? []).some((k) => PublicKey.equals(k, offer.key))) {
+    if (offer.certificate === undefined && (found.keys ?? []).some((k) => PublicKey.equals(k, offer.key))) {
       return Exit.succeed(Option.some({ source: "user table", ...(found.keyRestrictions ? { restrictions: found.keyRestrictions } : {}) }))
     }
-    const trustedCas = cert !== undefined && (options.trustedUserCaKeys ?? []).length > 0
-    if ((found.authorizedKeys ?? []).length === 0 && !trustedCas) return noGrant
-    return Effect.gen(function*() {
-      const curves = yield* CurvesImpl
-      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-      const context = { user: offer.user, clientAddress: offer.client.address, now, curves }
-      const listed = AuthorizedKeys.match(found.authorizedKeys ?? [], cert ?? offer.key, context)
-      if (Either.isRight(listed)) return Option.some({ source: `authorized_keys line ${listed.right.entry.line}`, restrictions: listed.right.restrictions })
-      if (trustedCas) {
-        const trusted = UserCertificates.check(options.trustedUserCaKeys!, cert, context)
-        if (Either.isRight(trusted)) return Option.some({ source: "TrustedUserCAKeys", restrictions: trusted.right.restrictions })
-      }
-      return Option.none()
-    })
+    if ((found.authorizedKeys ?? []).length === 0 && (offer.certificate === undefined || (options.trustedUserCaKeys ?? []).length === 0)) {
+      return noGrant
+    }
+    if (checking !== undefined) return Exit.succeed(listedGrant(found, offer, checking))
+    return Effect.map(checkingHere, (here) => listedGrant(found, offer, here))
   }
+  // The table's own answers are computed when called and returned as values (`Exit`s).
   return {
     methods: (user) => Effect.succeed(entry(user)?.methods ?? defaults),
     password: (user, password, client) =>
       options.checkPassword
         ? Effect.map(options.checkPassword(user, password, client), (ok) => (ok ? { _tag: "Accepted" } : { _tag: "Rejected" }))
-        : Effect.sync(() => sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
+        : Exit.succeed(sameSecret(password, entry(user)?.password) ? { _tag: "Accepted" } : { _tag: "Rejected" }),
     keyAcceptable: (offer) => {
       const grant = grantFor(offer)
       return Exit.isExit(grant) ? Exit.map(grant as Exit.Exit<Option.Option<KeyGrant>>, Option.isSome) : Effect.map(grant, Option.isSome)
     },
     keyProven: grantFor,
-    keyboardInteractive: (user) =>
-      Effect.sync(() => {
-        const questions = entry(user)?.interactive
-        // An unknown user gets a conversation too, with a prompt like a known user's first.
-        const prompts = questions ?? [{ prompt: "Password: ", echo: false, answer: undefined }]
-        const ask: InteractiveStep = { _tag: "Ask", round: { name: "", instruction: "", prompts: prompts.map(({ echo, prompt }) => ({ prompt, echo })) } }
-        return Option.some({
-          start: Effect.succeed(ask),
-          answer: (responses) =>
-            Effect.sync((): InteractiveStep => {
-              const all = prompts.map((p, i) => sameSecret(responses[i] ?? Redacted.make(""), p.answer))
-              return questions !== undefined && all.every(Boolean) ? { _tag: "Accepted" } : { _tag: "Rejected" }
-            })
-        })
-      }),
+    keyboardInteractive: (user) => {
+      const questions = entry(user)?.interactive
+      // An unknown user gets a conversation too, with a prompt like a known user's first.
+      const prompts = questions ?? [{ prompt: "Password: ", echo: false, answer: undefined }]
+      const ask: InteractiveStep = { _tag: "Ask", round: { name: "", instruction: "", prompts: prompts.map(({ echo, prompt }) => ({ prompt, echo })) } }
+      return Exit.succeed(Option.some({
+        start: Exit.succeed(ask),
+        answer: (responses) => {
+          const all = prompts.map((p, i) => sameSecret(responses[i] ?? Redacted.make(""), p.answer))
+          return Exit.succeed<InteractiveStep>(questions !== undefined && all.every(Boolean) ? { _tag: "Accepted" } : { _tag: "Rejected" })
+        }
+      }))
+    },
     ...(options.banner !== undefined ? { banner: () => Effect.succeed(Option.some(options.banner!)) } : {}),
     ...(options.gssapiPrincipal !== undefined ? { gssapiPrincipal: options.gssapiPrincipal } : {})
   }
 }
 
 /**
+ * The table as the `AuthPolicy`. Options, certificates and CAs are checked on the clock and
+ * curves of where the layer is built, so the table's own answers are all values (a
+ * `checkPassword` or `gssapiPrincipal` of the application's runs as it is given).
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (users: Readonly<Record<string, UserEntry>>, options?: UserTableOptions): Layer.Layer<AuthPolicy> =>
-  Layer.succeed(AuthPolicy, make(users, options))
+export const layer = (users: Readonly<Record<string, UserEntry>>, options: UserTableOptions = {}): Layer.Layer<AuthPolicy> =>
+  Layer.effect(AuthPolicy, Effect.map(checkingHere, (here) => makeWith(users, options, here)))
