@@ -89,8 +89,8 @@ export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6)
 
 /**
  * Warms every client up (`warmup` untimed operations each), then runs `n` timed operations
- * per client in `ROUNDS` blocks taking turns (A B C, C B A, ...: `turns`), and reports each client's
- * median and p90 latency and mean CPU per operation.
+ * per client in `ROUNDS` blocks taking turns (A B C, C B A, …: `turns`), and reports each
+ * client's median and p90 latency and mean CPU per operation.
  */
 export const measureAll = async (clients: ReadonlyArray<BenchClient>, n: number, warmup: number): Promise<Array<Row>> => {
   for (const c of clients) if (warmup > 0) await c.runBlock(warmup)

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 import * as Sshd from "../test/support/Sshd.js"
 import type { RunnerArgs, Sample } from "./fanout/Runner.js"
 import { measuredRevision, verdict } from "./Harness.js"
-import { kib, median } from "./Stats.js"
+import { kib, median, turns } from "./Stats.js"
 
 const LOGINS = Number(process.env.BENCH_FANOUT_LOGINS ?? 200)
 const IN_FLIGHT = Number(process.env.BENCH_FANOUT_IN_FLIGHT ?? 50)
@@ -90,8 +90,7 @@ const program = Effect.gen(function*() {
 
   const samples = clients.map(() => [] as Array<Sample>)
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? [0, 1] : [1, 0]
-    for (const i of order) samples[i].push(yield* runOnce(clients[i], runnerArgs))
+    for (const [i, client] of turns(clients, r)) samples[i].push(yield* runOnce(client, runnerArgs))
   }
 
   const med = (i: number, f: (s: Sample) => number) => median(samples[i].map(f))

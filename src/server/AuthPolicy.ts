@@ -13,6 +13,10 @@
  * security context is established and its MIC over this session verified, and it decides
  * which principals may log in as which user (by default sshd's `krb5_kuserok`).
  *
+ * `Server.listen` reads a call whose answer is already a value (`Effect.succeed(x)`, an
+ * `Exit`) in the connection's callback, and runs any other as a fiber of the listener's
+ * runtime: answer with values where there is nothing to wait for.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
