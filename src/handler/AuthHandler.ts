@@ -627,7 +627,8 @@ export const provide: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, transport: Transport, options: AuthHandlerOptions = {}) =>
-    Effect.provideServiceEffect(self, AuthHandler, Effect.provideService(makeWith(options), Transport, transport))
+    // The handler is built synchronously from the transport at hand: one service provided, not two.
+    Effect.suspend(() => Effect.provideService(self, AuthHandler, handlerOver(transport, options)))
 )
 
 /**
