@@ -9,7 +9,6 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
@@ -26,20 +25,10 @@ import { Password } from "../../src/sources/Password.js"
 import { InMemoryPrivateKey } from "../../src/sources/PrivateKey.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
+import { ForkCounter } from "../support/ForkCounter.js"
 
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
 const aliceKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
-
-/** Counts the fibers started under it. */
-class ForkCounter extends Supervisor.AbstractSupervisor<number> {
-  started = 0
-  get value() {
-    return Effect.sync(() => this.started)
-  }
-  override onStart() {
-    this.started++
-  }
-}
 
 /** Fibers the server started up to the moment the application got the connection, its session's own included. */
 const fibersUntilAuthenticated = (users: Layer.Layer<AuthPolicy>, source: AuthSource = new InMemoryPrivateKey({ username: "alice", key: aliceKey })) =>

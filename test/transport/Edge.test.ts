@@ -9,7 +9,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
-import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
@@ -22,6 +21,7 @@ import { acceptAnyInsecure, type HostKeyPolicy, pinned } from "../../src/transpo
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { coreServer, serverCore } from "../support/CoreServer.js"
+import { ForkCounter } from "../support/ForkCounter.js"
 
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
 
@@ -74,17 +74,6 @@ const clientOver = (channel: ByteChannel, hostKeyPolicy: HostKeyPolicy = acceptA
     rekeyPackets: 2 ** 28,
     pipelineService: "ssh-userauth"
   })
-
-/** Counts the fibers started under it. */
-class ForkCounter extends Supervisor.AbstractSupervisor<number> {
-  started = 0
-  get value() {
-    return Effect.sync(() => this.started)
-  }
-  override onStart() {
-    this.started++
-  }
-}
 
 /** Something the caller set in its own fiber: a policy that sees it runs in the caller's context. */
 const caller = FiberRef.unsafeMake("nobody")
