@@ -9,7 +9,6 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,6 +22,7 @@ import type { GssError, Initiator } from "../gssapi/Gssapi.js"
 import * as Certificate from "../keys/Certificate.js"
 import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
+import * as Conversation from "../transport/Conversation.js"
 import * as HostKeyPolicy from "../transport/HostKeyPolicy.js"
 import type * as TcpTransport from "../transport/TcpTransport.js"
 import { Transport } from "../transport/Transport.js"
@@ -301,76 +301,100 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
     )
   }
 
+  /**
+   * One request's conversation (`Conversation`): the banners the server sent before it,
+   * the request, then its replies until the outcome. It runs in the connection's callbacks
+   * where the transport has them; the caller's code (a method's handler that is not already
+   * an `Exit`, the banner callback) runs in the caller's fiber.
+   */
+  const request = <E, R>(
+    username: string,
+    method: string,
+    fill: (w: Writer) => void,
+    onMethodMessage: ((message: Uint8Array) => Effect.Effect<MethodStep, E, R>) | undefined
+  ) =>
+    Conversation.make<AuthOutcome, AuthError | E, R>(function*(now) {
+      const protocolError = (detail: string) => Exit.fail(new AuthError({ reason: "ProtocolError", method, username, detail }))
+      const parse = <A>(message: Uint8Array, f: (r: Reader) => A) => decode(message, f)
+      const malformed = (message: Uint8Array, e: Error) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`)
+      /** Keeps a banner and shows it to the caller's callback; a malformed one is the server's protocol error. */
+      function* onBanner(message: Uint8Array): Generator<Conversation.ConversationStep, Exit.Exit<never, AuthError> | undefined, unknown> {
+        const text = parse(message, (r) => (r.byte(), r.text("banner message")))
+        if (Either.isLeft(text)) return malformed(message, text.left)
+        keepBanner(text.right)
+        if (options.onBanner) yield* Conversation.call(options.onBanner(text.right))
+        return undefined
+      }
+      // Whatever is waiting now was sent before we asked anything: only a banner may be.
+      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
+        const early = yield* Conversation.poll()
+        if (early === undefined) break
+        if (early[0] !== MessageNumber.USERAUTH_BANNER) {
+          return protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
+        }
+        const bad = yield* onBanner(early)
+        if (bad) return bad
+      }
+      yield* Conversation.send(
+        encode((w) => {
+          w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
+          fill(w)
+        })
+      )
+      // The server's time runs from our last message, whatever it sends in between.
+      let deadline = now() + replyMillis
+      let replyBytes = 0
+      // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
+      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
+        const message = yield* Conversation.receive(deadline)
+        replyBytes += message.length
+        if (replyBytes > MAX_REPLY_BYTES) {
+          return protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
+        }
+        switch (message[0]) {
+          case MessageNumber.USERAUTH_SUCCESS:
+            return Exit.succeed<AuthOutcome>({ _tag: "Success" })
+          case MessageNumber.USERAUTH_FAILURE: {
+            const failure = parse(message, (r) => {
+              r.byte()
+              return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
+            })
+            if (Either.isLeft(failure)) return malformed(message, failure.left)
+            allowed = Option.some(failure.right.allowedMethods)
+            return Exit.succeed<AuthOutcome>({ _tag: "Failure", ...failure.right })
+          }
+          case MessageNumber.USERAUTH_BANNER: {
+            const bad = yield* onBanner(message)
+            if (bad) return bad
+            continue
+          }
+          default: {
+            if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
+              const step = yield* Conversation.call(onMethodMessage(message))
+              if (step._tag === "Done") return Exit.succeed(step.outcome)
+              // The method answered the server: its time starts again.
+              deadline = now() + replyMillis
+              continue
+            }
+            return protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
+          }
+        }
+      }
+      return protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
+    })
+
   const sendAuthRequest = <E, R>(
     username: string,
     method: string,
     fill: (w: Writer) => void,
     onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
   ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R> =>
-    lock.withPermits(1)(Effect.gen(function*() {
-      if (broken) return yield* broken
-      const protocolError = (detail: string) => new AuthError({ reason: "ProtocolError", method, username, detail })
-      const parse = <A>(message: Uint8Array, f: (r: Reader) => A) =>
-        Either.mapLeft(decode(message, f), (e) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`))
-      const onBanner = (message: Uint8Array) =>
-        Effect.flatMap(parse(message, (r) => (r.byte(), r.text("banner message"))), (text) => {
-          keepBanner(text)
-          return options.onBanner ? options.onBanner(text) : Effect.void
-        })
-      yield* requestServiceHeld
-      // Whatever is waiting now was sent before we asked anything: only a banner may be.
-      for (let i = 0; transport.pending > 0 && i < MAX_REPLY_MESSAGES; i++) {
-        const early = yield* transport.receive
-        if (early[0] !== MessageNumber.USERAUTH_BANNER) {
-          return yield* protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
-        }
-        yield* onBanner(early)
-      }
-      yield* transport.send(
-        encode((w) => {
-          w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
-          fill(w)
-        })
+    lock.withPermits(1)(Effect.suspend(() => {
+      if (broken) return Effect.fail(broken)
+      return requestServiceHeld.pipe(
+        Effect.zipRight(Effect.logTrace(`we sent a ${method} packet, wait for reply`)),
+        Effect.zipRight(Conversation.run(transport, request(username, method, fill, onMethodMessage)))
       )
-      yield* Effect.logTrace(`we sent a ${method} packet, wait for reply`)
-      // The server's time runs from our last message, whatever it sends in between.
-      let deadline = (yield* Clock.currentTimeMillis) + replyMillis
-      let replyBytes = 0
-      // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
-      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
-        const message = yield* transport.receiveWithin(deadline - (yield* Clock.currentTimeMillis))
-        replyBytes += message.length
-        if (replyBytes > MAX_REPLY_BYTES) {
-          return yield* protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
-        }
-        switch (message[0]) {
-          case MessageNumber.USERAUTH_SUCCESS:
-            return { _tag: "Success" } as const
-          case MessageNumber.USERAUTH_FAILURE: {
-            const failure = yield* parse(message, (r) => {
-              r.byte()
-              return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
-            })
-            allowed = Option.some(failure.allowedMethods)
-            return { _tag: "Failure", ...failure } as const
-          }
-          case MessageNumber.USERAUTH_BANNER: {
-            yield* onBanner(message)
-            continue
-          }
-          default: {
-            if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
-              const step = yield* onMethodMessage(message)
-              if (step._tag === "Done") return step.outcome
-              // The method answered the server: its time starts again.
-              deadline = (yield* Clock.currentTimeMillis) + replyMillis
-              continue
-            }
-            return yield* protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
-          }
-        }
-      }
-      return yield* protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
     })).pipe(
       Effect.tapError((e) => breakOn(e)),
       disconnectAsOutcome,

@@ -3,7 +3,9 @@
  * over a byte channel and turns the core's events into what Effect code waits on.
  *
  * What arrives goes into the core in the channel's own callback, and what the core wants
- * sent goes out at once. Messages and service names become queue entries, the end of a key
+ * sent goes out at once. A message goes to the conversation waiting for one (`converse`:
+ * the client's userauth requests are stepped in these callbacks, as the core is), else into
+ * a queue, as service names do; the end of a key
  * exchange settles its waiters, the end of the connection ends them all, and the core's
  * deadlines become one sleep on the caller's clock, armed only while the core waits on its
  * peer. An open connection holds no fiber: only the host-key policy (a client's) is a fiber,
@@ -24,10 +26,12 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import type { Connection, ConnectionFailure } from "./Connection.js"
+import type { Conversation, Steps } from "./Conversation.js"
 import * as HandshakeSpans from "./HandshakeSpans.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import { Inbox } from "./Inbox.js"
@@ -47,6 +51,8 @@ export interface DriverOptions {
   readonly receiveTimeout: Duration.Duration
   /** Sent with DISCONNECT when the scope closes. */
   readonly closing: string
+  /** The span the handshake's phases go under; by default the current span. */
+  readonly spanParent?: Tracer.AnySpan
   /**
    * A server's: answers each SERVICE_REQUEST in the core's own turn, so that a request out
    * of phase is refused before anything else of the client's is read. The names it returns
@@ -90,6 +96,12 @@ export interface Driver {
   readonly requeue: (payload: Uint8Array) => void
   readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
   readonly rekey: Effect.Effect<void, TransportFailure>
+  /**
+   * Runs a conversation in the core's own turn: the caller's fiber waits once, until the
+   * conversation ends or calls the caller's code. While it waits for a message, every
+   * message goes to it (the queued ones first): one conversation at a time.
+   */
+  readonly converse: <A, E, R>(conversation: Conversation<A, E, R>) => Effect.Effect<A, E | TransportFailure, R>
   /** Calls `fire` after `millis` on the caller's clock (a Node timer on the live one); gives its cancel. */
   readonly schedule: (millis: number, fire: () => void) => () => void
 }
@@ -104,7 +116,7 @@ export interface Driver {
 export const drive = (core: Connection, channel: ByteChannel, options: DriverOptions): Effect.Effect<Driver, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const spans = yield* HandshakeSpans.make
+    const spans = yield* HandshakeSpans.make(options.spanParent)
     // The runtime (a copy of the caller's context and fiber refs, ≈ 2 KiB) is held only while
     // work that must be a fiber can come: the host-key check, at the first key exchange only.
     const runtime = options.hostKeyPolicy !== undefined || clock !== liveClock ? yield* Effect.runtime<never>() : undefined
@@ -156,6 +168,8 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
     new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
 
   const inbound = new Inbox<Uint8Array, TransportFailure>()
+  /** The conversation waiting for the next message, if one is: it has the message, not `inbound`. */
+  let listener: { readonly message: (payload: Uint8Array) => void; readonly closed: () => void } | undefined
   const services = new Inbox<string, TransportFailure>()
   // Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones.
   type Settle<E> = (result: Effect.Effect<void, E>) => void
@@ -231,6 +245,9 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
   const closeWith = (e: ConnectionFailure): void => {
     const forUsers = userError()
     inbound.end(() => forUsers)
+    const waiting = listener
+    listener = undefined
+    waiting?.closed()
     services.end(() => forUsers)
     spans.failed(e)
     settleFirstKex(Effect.fail(e))
@@ -247,7 +264,12 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
     for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
       switch (event._tag) {
         case "Message":
-          if (options.onMessage?.(event.payload, core) ?? true) inbound.offer(event.payload)
+          if (options.onMessage?.(event.payload, core) ?? true) {
+            const waiting = listener
+            listener = undefined
+            if (waiting !== undefined) waiting.message(event.payload)
+            else inbound.offer(event.payload)
+          }
           break
         case "ServiceAccept":
           services.offer(event.name)
@@ -327,6 +349,85 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
   const receiveMillis = Duration.toMillis(options.receiveTimeout)
   const receiveTimeoutError = () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
   const receive = inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
+  const deadlineError = () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
+  const now = () => clock.unsafeCurrentTimeMillis()
+
+  /**
+   * Steps a conversation in the core's turn until it ends, or calls code of the caller's
+   * that is not already an `Exit`: that runs in the caller's fiber, and the conversation
+   * goes on in a new wait after it. What it sends goes out with the turn's output.
+   */
+  const advance = <A, E, R>(steps: Steps<A, E>, input: unknown): Effect.Effect<A, E | TransportFailure, R> =>
+    Effect.async<A, E | TransportFailure, R>((resume) => {
+      let done = false
+      let cancelTimer: (() => void) | undefined
+      const finish = (result: Effect.Effect<A, E | TransportFailure, R>): void => {
+        if (done) return
+        done = true
+        if (listener === waiting) listener = undefined
+        cancelTimer?.()
+        resume(result)
+      }
+      const waiting = {
+        message: (payload: Uint8Array) => {
+          cancelTimer?.()
+          cancelTimer = undefined
+          go(payload)
+        },
+        closed: () => finish(Effect.fail(userError()))
+      }
+      /** Waits for the next message, at most until `deadline` and never longer than `receive` waits. */
+      const wait = (deadline: number): void => {
+        const millis = deadline - now()
+        const capped = millis >= receiveMillis
+        listener = waiting
+        cancelTimer = schedule(capped ? receiveMillis : Math.max(0, millis), () => {
+          cancelTimer = undefined
+          step(() => finish(Effect.fail(capped ? receiveTimeoutError() : deadlineError())))
+        })
+      }
+      const go = (first: unknown): void => {
+        try {
+          // Each turn is a conversation step: bounded by what the conversation does with a message.
+          for (let next = first;;) {
+            const turn = steps.next(next)
+            next = undefined
+            if (turn.done) return finish(turn.value)
+            const want = turn.value
+            switch (want._tag) {
+              case "Send":
+                if (core.closed) return finish(Effect.fail(userError()))
+                core.send(want.payload)
+                continue
+              case "Poll":
+                next = inbound.poll()
+                continue
+              case "Receive":
+                next = inbound.poll()
+                if (next !== undefined) continue
+                if (inbound.isEnded) return finish(Effect.fail(userError()))
+                return wait(want.deadline)
+              case "Call": {
+                const effect = want.effect as Effect.Effect<unknown, E, R>
+                if (!Exit.isExit(effect)) return finish(Effect.flatMap(effect, (value) => advance<A, E, R>(steps, value)))
+                if (Exit.isFailure(effect)) return finish(effect as Exit.Exit<never, E>)
+                next = effect.value
+                continue
+              }
+            }
+          }
+        } catch (defect) {
+          finish(Effect.die(defect))
+        }
+      }
+      step(() => go(input))
+      // Interrupted while waiting.
+      return Effect.sync(() => {
+        done = true
+        if (listener === waiting) listener = undefined
+        cancelTimer?.()
+      })
+    })
 
   return {
     core,
@@ -354,6 +455,7 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
     requeue: (payload) => inbound.offer(payload),
     disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),
     schedule,
+    converse: (conversation) => Effect.suspend(() => advance(conversation.start(now), undefined)),
     rekey: Effect.suspend(() => {
       if (core.closed) return Effect.fail(userError())
       return Effect.async<void, TransportFailure>((resume) => {

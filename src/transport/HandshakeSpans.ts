@@ -92,15 +92,17 @@ export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.ge
 })
 
 /**
- * Opens the version exchange's span now, as a child of the current span.
+ * Opens the version exchange's span now, as a child of `parent`, or else of the current span.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<HandshakeSpans> = Effect.gen(function*() {
-  const spans = yield* environment
-  return spans === undefined ? none : open(spans, Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
-})
+export const make = (parent?: Tracer.AnySpan): Effect.Effect<HandshakeSpans> =>
+  Effect.gen(function*() {
+    const spans = yield* environment
+    if (spans === undefined) return none
+    return open(spans, parent ?? Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
+  })
 
 const HOST_KEY_CHECK = "Transport.hostKeyCheck"
 

@@ -57,7 +57,8 @@ export class Inbox<A, E> {
     for (const waiter of this.waiters.splice(0)) waiter(Effect.failSync(failure))
   }
 
-  private poll(): A | undefined {
+  /** The next item, if one is queued: it never waits. */
+  poll(): A | undefined {
     if (this.head === this.items.length) return undefined
     const item = this.items[this.head++]
     if (this.head === this.items.length) {

@@ -69,41 +69,44 @@ const thirtySeconds = Duration.seconds(30)
  * still connecting when the wait ends is destroyed.
  */
 const openSocket = (host: string, port: number, connectTimeout: Duration.Duration) =>
-  Effect.gen(function*() {
-    const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
-      // Our own fields are well-typed already: skip Schema's check.
-      new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
-    // The close is in the scope before the socket exists: no interruption can leak it. A
-    // plain scope finalizer, not `acquireRelease`: that one's fiber-context bookkeeping costs
-    // more than the close, and the connect wait must stay interruptible anyway.
-    let socket: net.Socket | undefined
-    yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => socket && closeNetSocket(socket)))
-    const s = net.createConnection({ host, port, noDelay: true })
-    socket = s
-    // Kept for good: a socket error must never be an uncaught exception.
-    s.on("error", () => {})
-    yield* Effect.async<void, TransportError>((resume) => {
-      const done = (result: Effect.Effect<void, TransportError>) => {
-        clearTimeout(timer)
-        s.off("connect", onConnect)
-        s.off("error", onError)
-        resume(result)
-      }
-      const onConnect = () => done(Effect.void)
-      const onError = (cause: Error) => done(Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
-      const timer = setTimeout(() => {
-        s.destroy()
-        done(Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)))
-      }, Duration.toMillis(connectTimeout))
-      s.once("connect", onConnect)
-      s.once("error", onError)
-      return Effect.sync(() => {
-        clearTimeout(timer)
-        s.destroy()
+  // A leaf span: nothing inside makes spans, so it need not be the current one (`withSpan`
+  // would put it in the fiber's context and take it out again, most of a span's cost).
+  Effect.useSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }, () =>
+    Effect.gen(function*() {
+      const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
+        // Our own fields are well-typed already: skip Schema's check.
+        new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
+      // The close is in the scope before the socket exists: no interruption can leak it. A
+      // plain scope finalizer, not `acquireRelease`: that one's fiber-context bookkeeping costs
+      // more than the close, and the connect wait must stay interruptible anyway.
+      let socket: net.Socket | undefined
+      yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => socket && closeNetSocket(socket)))
+      const s = net.createConnection({ host, port, noDelay: true })
+      socket = s
+      // Kept for good: a socket error must never be an uncaught exception.
+      s.on("error", () => {})
+      yield* Effect.async<void, TransportError>((resume) => {
+        const done = (result: Effect.Effect<void, TransportError>) => {
+          clearTimeout(timer)
+          s.off("connect", onConnect)
+          s.off("error", onError)
+          resume(result)
+        }
+        const onConnect = () => done(Effect.void)
+        const onError = (cause: Error) => done(Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
+        const timer = setTimeout(() => {
+          s.destroy()
+          done(Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)))
+        }, Duration.toMillis(connectTimeout))
+        s.once("connect", onConnect)
+        s.once("error", onError)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          s.destroy()
+        })
       })
-    })
-    return fromNetSocket(s, host, port)
-  }).pipe(Effect.withSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }))
+      return fromNetSocket(s, host, port)
+    }))
 
 /**
  * Connects, runs the handshake and returns the connection. Closing the scope sends

@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { PublicKey } from "../keys/PublicKey.js"
+import type { Conversation } from "./Conversation.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
 import type { TransportFailure } from "./TransportError.js"
 
@@ -60,6 +61,12 @@ export interface Transport {
   requestService(name: string): Effect.Effect<void, TransportFailure>
   /** Sends SSH_MSG_DISCONNECT (best effort) and closes the connection. */
   disconnect(code?: number, description?: string): Effect.Effect<void>
+  /**
+   * Runs a conversation in the connection's own callbacks, as `Conversation.run` does with
+   * any transport: the connection core's has it. A transport without it is run by an Effect
+   * loop over `send` and `receiveWithin`.
+   */
+  readonly converse?: <A, E, R>(conversation: Conversation<A, E, R>) => Effect.Effect<A, E | TransportFailure, R>
 }
 
 /**

@@ -13,6 +13,7 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { layerTracing, login } from "../../examples/opentelemetry.js"
@@ -79,13 +80,20 @@ const everything = (spans: ReadonlyArray<ReadableSpan>) =>
   })))
 
 /** Logs in with `passphrase` and `password` while `exporter` collects the spans. */
-const traced = (server: OurServer.OurServer, key: { file: string }, secrets: { passphrase: string; password: string }) =>
+const traced = (
+  server: OurServer.OurServer,
+  key: { file: string },
+  secrets: { passphrase: string; password: string },
+  shape: "listed" | "stream" = "listed"
+) =>
   Effect.gen(function*() {
     const exporter = new InMemorySpanExporter()
-    const strategy = AuthStrategy.sequence(
+    const listed = AuthStrategy.sequence(
       AuthStrategy.make(new OnDiskPrivateKey({ username: "alice", path: key.file, passphrase: Effect.succeed(Redacted.make(secrets.passphrase)) })),
       AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(Redacted.make(secrets.password)) }))
     )
+    // A stream made by the caller, not by AuthStrategy's constructors: the run walks it as a Stream.
+    const strategy = shape === "listed" ? listed : Stream.flatMap(Stream.succeed(listed), (sources) => sources)
     return yield* AuthStrategy.authenticate(strategy, { noneFirst: true }).pipe(
       Effect.provide(AuthHandler.layer.pipe(Layer.provide(layerTcp({
         host: "127.0.0.1",
@@ -100,6 +108,25 @@ const traced = (server: OurServer.OurServer, key: { file: string }, secrets: { p
       Effect.provide(layerTracing(exporter, "span-tree-test"))
     )
   })
+
+/** The client's trace of the login `traced` runs, its server wanting a key and then a password. */
+const loginTree = [
+  "login",
+  "  Transport.connect",
+  "  Transport.handshake",
+  "    Transport.versionExchange",
+  "    Transport.keyExchange",
+  "      Transport.hostKeyCheck",
+  "  AuthStrategy.authenticate",
+  "    AuthStrategy.attempt (none)",
+  "      AuthHandler.sendAuthRequest (none)",
+  "    AuthStrategy.attempt (publickey)",
+  // Queried first (a key from disk, as ssh does): PK_OK, then signed in the same request's span.
+  "      AuthHandler.sendAuthRequest (publickey)",
+  "        AuthHandler.publicKey.sign",
+  "    AuthStrategy.attempt (password)",
+  "      AuthHandler.sendAuthRequest (password)"
+].join("\n")
 
 describe("tracing: the span tree of one login, through OpenTelemetry", () => {
   it.scopedLive("connect, version exchange, key exchange with its host-key check, then each attempt and request", () =>
@@ -122,23 +149,7 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
       expect(one(serverSpans, "Transport.keyExchange").attributes["ssh.kex"]).toBe("mlkem768x25519-sha256")
       for (const secret of [PASSPHRASE, PASSWORD]) expect(everything(serverSpans)).not.toContain(secret)
 
-      expect(render(spans)).toBe([
-        "login",
-        "  Transport.connect",
-        "  Transport.handshake",
-        "    Transport.versionExchange",
-        "    Transport.keyExchange",
-        "      Transport.hostKeyCheck",
-        "  AuthStrategy.authenticate",
-        "    AuthStrategy.attempt (none)",
-        "      AuthHandler.sendAuthRequest (none)",
-        "    AuthStrategy.attempt (publickey)",
-        // Queried first (a key from disk, as ssh does): PK_OK, then signed in the same request's span.
-        "      AuthHandler.sendAuthRequest (publickey)",
-        "        AuthHandler.publicKey.sign",
-        "    AuthStrategy.attempt (password)",
-        "      AuthHandler.sendAuthRequest (password)"
-      ].join("\n"))
+      expect(render(spans)).toBe(loginTree)
 
       expect(one(spans, "Transport.connect").attributes).toMatchObject({ "net.peer.name": "127.0.0.1", "net.peer.port": server.port })
       expect(String(one(spans, "Transport.versionExchange").attributes["ssh.peer.identification"])).toMatch(/^SSH-2\.0-/)
@@ -162,6 +173,17 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
 
       const text = everything(spans)
       for (const secret of [PASSPHRASE, PASSWORD]) expect(text).not.toContain(secret)
+    }))
+
+  it.scopedLive("a strategy that is a Stream of the caller's own: the same tree, each attempt under the run's span", () =>
+    Effect.gen(function*() {
+      const key = yield* encryptedKey
+      const server = yield* OurServer.start({
+        alice: { keys: [key.publicKey], password: Redacted.make(PASSWORD), methods: [["publickey", "password"]] }
+      })
+      const { result, spans } = yield* traced(server, key, { passphrase: PASSPHRASE, password: PASSWORD }, "stream")
+      expect(result._tag === "Right" && result.right.succeeded, server.log()).toBe(true)
+      expect(render(spans)).toBe(loginTree)
     }))
 
   it.scopedLive("a login whose every secret is wrong: the failures are in the spans, the secrets are not", () =>

@@ -12,12 +12,14 @@ import * as FiberRef from "effect/FiberRef"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
+import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
 import { type ByteChannel, fromPlatformSocket, memoryPair } from "../../src/transport/ByteChannel.js"
 import { handshake } from "../../src/transport/Handshake.js"
 import { acceptAnyInsecure, type HostKeyPolicy, pinned } from "../../src/transport/HostKeyPolicy.js"
+import { Transport } from "../../src/transport/Transport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { coreServer, serverCore } from "../support/CoreServer.js"
@@ -26,7 +28,7 @@ import { ForkCounter } from "../support/ForkCounter.js"
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
 
 /** The core's server role on one end of a channel, in a fiber of the test's scope. */
-const serveOn = (channel: ByteChannel, options: { readonly silentAfter?: "nothing" | "KEXINIT" } = {}) =>
+const serveOn = (channel: ByteChannel, options: { readonly silentAfter?: "nothing" | "KEXINIT"; readonly echo?: false } = {}) =>
   Effect.gen(function*() {
     const core = serverCore([hostKey], "memory", 0, "SSH-2.0-memory_server")
     const flush = () => {
@@ -45,7 +47,7 @@ const serveOn = (channel: ByteChannel, options: { readonly silentAfter?: "nothin
       for (let e = core.pollEvent(); e; e = core.pollEvent()) {
         if (e._tag === "ServiceRequest") core.acceptService(e.name)
         // Echo every message back: the test's client receives what it sent.
-        if (e._tag === "Message") core.send(e.payload)
+        if (e._tag === "Message" && options.echo !== false) core.send(e.payload)
       }
       flush()
     }
@@ -161,6 +163,33 @@ describe("the edge over the in-memory pair", () => {
       yield* TestClock.adjust("1 second")
       const error = yield* Fiber.join(fiber)
       expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "KEXDH_REPLY"])
+    }))
+
+  it.scoped("the handler's reply deadline runs on the caller's clock too: a request the server never answers fails at replyTimeout, and the connection is closed", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      // Accepts ssh-userauth, then reads every request and answers none.
+      const server = yield* serveOn(b, { echo: false })
+      const connection = yield* clientOver(a)
+      const fiber = yield* Effect.fork(Effect.flip(
+        AuthHandler.makeWith({ replyTimeout: "5 seconds" }).pipe(
+          Effect.flatMap((handler) => handler.none("alice")),
+          Effect.provideService(Transport, connection)
+        )
+      ))
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+      yield* TestClock.adjust("4999 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      // Done on the TestClock's word, with no real time passing (a timer on the live clock would wait 5 s).
+      for (let i = 0; i < 50 && fiber.unsafePoll() === null; i++) yield* Effect.yieldNow()
+      expect(fiber.unsafePoll()).not.toBeNull()
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "receive"])
+      expect(error.message).toContain("its deadline ran from our last message")
+      // A server that stopped answering gets no further request: the handler closed the connection.
+      for (let i = 0; i < 50 && server.closed === undefined; i++) yield* Effect.yieldNow()
+      expect(server.closed?._tag).toBe("Disconnected")
     }))
 
   it.scopedLive("over an @effect/platform Socket someone else opened: the same client, against the core's server role on loopback", () =>
