@@ -144,13 +144,13 @@ export class ServerLogin {
   /** After the first key exchange, the service request has the handshake's step time (sshd: LoginGraceTime only). */
   private awaitServiceRequest(): void {
     const timeout = this.environment.handshake.handshakeTimeout
-    const handle = setTimeout(() => {
+    // On the listener's clock, as the core's deadlines.
+    this.cancelTimer = this.driver.schedule(Duration.toMillis(timeout), () => {
       this.cancelTimer = undefined
       if (this.state !== "handshake") return
       const error = this.driver.error("Timeout", "SERVICE_REQUEST", `no SERVICE_REQUEST within ${Duration.format(timeout)}`)
       this.end(Cause.fail(transportFailure(error)))
-    }, Duration.toMillis(timeout))
-    this.cancelTimer = () => clearTimeout(handle)
+    })
   }
 
   // ---- the conversation ----

@@ -34,7 +34,7 @@ import type { Connection, ConnectionFailure } from "./Connection.js"
 import type { Conversation, Steps } from "./Conversation.js"
 import * as HandshakeSpans from "./HandshakeSpans.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
-import { Inbox } from "./Inbox.js"
+import { Inbox, liveTimer, type Schedule } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
 /** The clock Effect runs on unless a caller provides another (TestClock, say). */
@@ -167,10 +167,11 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
   const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
     new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
 
-  const inbound = new Inbox<Uint8Array, TransportFailure>()
+  // Their timed takes (`receive`, a SERVICE_ACCEPT's wait) run on the caller's clock, as the core's deadlines do.
+  const inbound = new Inbox<Uint8Array, TransportFailure>((millis, fire) => schedule(millis, fire))
   /** The conversation waiting for the next message, if one is: it has the message, not `inbound`. */
   let listener: { readonly message: (payload: Uint8Array) => void; readonly closed: () => void } | undefined
-  const services = new Inbox<string, TransportFailure>()
+  const services = new Inbox<string, TransportFailure>((millis, fire) => schedule(millis, fire))
   // Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones.
   type Settle<E> = (result: Effect.Effect<void, E>) => void
   let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
@@ -203,12 +204,9 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
   // On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per
   // handshake. On any other clock (TestClock) a sleep fiber of the caller's runtime, so the
   // caller's clock decides when the deadline comes.
-  const schedule = clock === liveClock
-    ? (millis: number, fire: () => void): () => void => {
-      const handle = setTimeout(fire, millis)
-      return () => clearTimeout(handle)
-    }
-    : (millis: number, fire: () => void): () => void => {
+  const schedule: Schedule = clock === liveClock
+    ? liveTimer
+    : (millis, fire) => {
       const fiber = runFork(Effect.sleep(millis))
       fiber.addObserver((exit) => {
         if (exit._tag === "Success") fire()

@@ -4,7 +4,7 @@
  *
  * Why not `Mailbox` with `Effect.timeoutFail`: that races two fibers on every wait, ≈ 100 µs
  * of CPU each, and a login waits a dozen times. Here a wait is one `Effect.async` and at most
- * one Node timer. Items are taken in order; after `end`, the remaining items are still taken,
+ * one timer (a Node timer on the live clock). Items are taken in order; after `end`, the remaining items are still taken,
  * then every take fails.
  *
  * @since 0.1.0
@@ -23,6 +23,25 @@ export interface TakeTimeout<E> {
 type Waiter<A, E> = (result: Effect.Effect<A, E>) => void
 
 /**
+ * Calls `fire` after `millis`; gives its cancel.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Schedule = (millis: number, fire: () => void) => () => void
+
+/**
+ * A Node timer: the live clock.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const liveTimer: Schedule = (millis, fire) => {
+  const handle = setTimeout(fire, millis)
+  return () => clearTimeout(handle)
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -32,6 +51,9 @@ export class Inbox<A, E> {
   private readonly waiters: Array<Waiter<A, E>> = []
   /** Set once ended: the error of every take that finds no item, made when it is needed. */
   private ending: (() => E) | undefined
+
+  /** `schedule` times the takes: a connection's is on its caller's clock (TestClock included). */
+  constructor(private readonly schedule: Schedule = liveTimer) {}
 
   /** Items offered and not taken yet. */
   get size(): number {
@@ -74,9 +96,9 @@ export class Inbox<A, E> {
       if (this.head < this.items.length) return Effect.succeed(this.poll()!)
       if (this.ending !== undefined) return Effect.fail(this.ending())
       return Effect.async<A, E | E2>((resume) => {
-        let timer: ReturnType<typeof setTimeout> | undefined
+        let cancelTimer: (() => void) | undefined
         const waiter: Waiter<A, E> = (result) => {
-          if (timer !== undefined) clearTimeout(timer)
+          cancelTimer?.()
           resume(result)
         }
         this.waiters.push(waiter)
@@ -85,14 +107,14 @@ export class Inbox<A, E> {
           if (i >= 0) this.waiters.splice(i, 1)
         }
         if (timeout !== undefined) {
-          timer = setTimeout(() => {
+          cancelTimer = this.schedule(timeout.millis, () => {
             forget()
             resume(Effect.fail(timeout.onTimeout()))
-          }, timeout.millis)
+          })
         }
         // Interrupted while waiting.
         return Effect.sync(() => {
-          if (timer !== undefined) clearTimeout(timer)
+          cancelTimer?.()
           forget()
         })
       })

@@ -167,7 +167,7 @@ export class ServerPhase {
   private authenticatedYet = false
   /** Why we cut the connection: what every later wait on it fails with. */
   violation: TransportError | undefined
-  private grace: ReturnType<typeof setTimeout> | undefined
+  private cancelGrace: (() => void) | undefined
 
   constructor(private readonly channel: ByteChannel) {}
 
@@ -202,9 +202,10 @@ export class ServerPhase {
 
   /** LoginGraceTime: at `deadline` (ms, on the clock `now` was read from) the connection is cut, unless authenticated by then. */
   armGrace(driver: Driver, deadline: number, now: number): void {
-    this.grace = setTimeout(
-      () => driver.step(() => this.cut(driver.core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication")),
-      Math.max(0, deadline - now)
+    // On the driver's clock, the caller's, as the core's deadlines.
+    this.cancelGrace = driver.schedule(
+      Math.max(0, deadline - now),
+      () => driver.step(() => this.cut(driver.core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication"))
     )
   }
 
@@ -215,8 +216,8 @@ export class ServerPhase {
   }
 
   dispose(): void {
-    clearTimeout(this.grace)
-    this.grace = undefined
+    this.cancelGrace?.()
+    this.cancelGrace = undefined
   }
 }
 

@@ -80,6 +80,23 @@ const clientOver = (channel: ByteChannel, hostKeyPolicy: HostKeyPolicy = acceptA
 /** Something the caller set in its own fiber: a policy that sees it runs in the caller's context. */
 const caller = FiberRef.unsafeMake("nobody")
 
+/**
+ * Runs `effect` and gives its error, checking that it fails exactly when TestClock reaches
+ * `millis`: not a millisecond before, and at once then, with no real time passing (a timer on
+ * the live clock would make it wait that long for real).
+ */
+const failsAt = <A, E>(millis: number, effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(Effect.flip(effect))
+    for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+    yield* TestClock.adjust(millis - 1)
+    expect(fiber.unsafePoll()).toBeNull()
+    yield* TestClock.adjust(1)
+    for (let i = 0; i < 50 && fiber.unsafePoll() === null; i++) yield* Effect.yieldNow()
+    expect(fiber.unsafePoll()).not.toBeNull()
+    return yield* Fiber.join(fiber)
+  })
+
 describe("the edge over the in-memory pair", () => {
   it.scopedLive("our client's edge and the core's server role: handshake, ssh-userauth, a message each way, a rekey", () =>
     Effect.gen(function*() {
@@ -171,25 +188,28 @@ describe("the edge over the in-memory pair", () => {
       // Accepts ssh-userauth, then reads every request and answers none.
       const server = yield* serveOn(b, { echo: false })
       const connection = yield* clientOver(a)
-      const fiber = yield* Effect.fork(Effect.flip(
+      const error = yield* failsAt(
+        5_000,
         AuthHandler.makeWith({ replyTimeout: "5 seconds" }).pipe(
           Effect.flatMap((handler) => handler.none("alice")),
           Effect.provideService(Transport, connection)
         )
-      ))
-      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
-      yield* TestClock.adjust("4999 millis")
-      expect(fiber.unsafePoll()).toBeNull()
-      yield* TestClock.adjust("1 millis")
-      // Done on the TestClock's word, with no real time passing (a timer on the live clock would wait 5 s).
-      for (let i = 0; i < 50 && fiber.unsafePoll() === null; i++) yield* Effect.yieldNow()
-      expect(fiber.unsafePoll()).not.toBeNull()
-      const error = yield* Fiber.join(fiber)
+      )
       expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "receive"])
       expect(error.message).toContain("its deadline ran from our last message")
       // A server that stopped answering gets no further request: the handler closed the connection.
       for (let i = 0; i < 50 && server.closed === undefined; i++) yield* Effect.yieldNow()
       expect(server.closed?._tag).toBe("Disconnected")
+    }))
+
+  it.scoped("the transport's own waits run on the caller's clock: receive's timeout", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      yield* serveOn(b, { echo: false })
+      const connection = yield* clientOver(a)
+      const error = yield* failsAt(30_000, connection.receive)
+      expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "receive"])
+      expect(error.message).toContain("no message from the server within 30s")
     }))
 
   it.scopedLive("over an @effect/platform Socket someone else opened: the same client, against the core's server role on loopback", () =>
