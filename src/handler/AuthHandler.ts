@@ -29,7 +29,7 @@ import { Transport } from "../transport/Transport.js"
 import { Disconnected, TransportError, type TransportFailure } from "../transport/TransportError.js"
 import { DisconnectReason, messageName, MessageNumber } from "../wire/MessageNumber.js"
 import { show, showList } from "../wire/PeerText.js"
-import { decode, type Reader } from "../wire/Reader.js"
+import { decode } from "../wire/Reader.js"
 import { encode, type Writer } from "../wire/Writer.js"
 import { AuthError, type GssapiServerError, PasswordChangeRequired } from "./AuthError.js"
 import * as GssapiExchange from "./GssapiExchange.js"
@@ -315,11 +315,10 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
   ) =>
     Conversation.make<AuthOutcome, AuthError | E, R>(function*(now) {
       const protocolError = (detail: string) => Exit.fail(new AuthError({ reason: "ProtocolError", method, username, detail }))
-      const parse = <A>(message: Uint8Array, f: (r: Reader) => A) => decode(message, f)
       const malformed = (message: Uint8Array, e: Error) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`)
       /** Keeps a banner and shows it to the caller's callback; a malformed one is the server's protocol error. */
       function* onBanner(message: Uint8Array): Generator<Conversation.ConversationStep, Exit.Exit<never, AuthError> | undefined, unknown> {
-        const text = parse(message, (r) => (r.byte(), r.text("banner message")))
+        const text = decode(message, (r) => (r.byte(), r.text("banner message")))
         if (Either.isLeft(text)) return malformed(message, text.left)
         keepBanner(text.right)
         if (options.onBanner) yield* Conversation.call(options.onBanner(text.right))
@@ -355,7 +354,7 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
           case MessageNumber.USERAUTH_SUCCESS:
             return Exit.succeed<AuthOutcome>({ _tag: "Success" })
           case MessageNumber.USERAUTH_FAILURE: {
-            const failure = parse(message, (r) => {
+            const failure = decode(message, (r) => {
               r.byte()
               return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
             })

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Exit from "effect/Exit"
 import type { Transport } from "./Transport.js"
 import type { TransportFailure } from "./TransportError.js"
 
@@ -137,11 +137,3 @@ const loop = <A, E, R>(transport: Transport, conversation: Conversation<A, E, R>
       })
     return next(undefined)
   })
-
-/**
- * Whether `effect` is an `Exit` the driver can answer with at once.
- *
- * @since 0.1.0
- * @category running
- */
-export const isExit = (effect: Effect.Effect<unknown, unknown, unknown>): effect is Exit.Exit<unknown, unknown> => Exit.isExit(effect)
