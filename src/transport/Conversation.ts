@@ -95,8 +95,8 @@ export function* receive(deadline: number): Generator<ConversationStep, Uint8Arr
 }
 
 /**
- * The value of the caller's `effect`. An effect that is already an `Exit` (a signature
- * made in memory, say) is answered by the driver at once, in the connection's turn.
+ * The value of the caller's `effect`. An effect that is already an `Exit` is answered by
+ * the driver at once, in the connection's turn, with no wait of the caller's fiber.
  *
  * @since 0.1.0
  * @category steps

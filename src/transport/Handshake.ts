@@ -164,7 +164,7 @@ export const handshake = (
   options: HandshakeOptions
 ): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> =>
   // Its phases' spans go under it by name (the driver opens them in callbacks), so it need
-  // not be the fiber's current span: `useSpan`, a third of `withSpan`'s cost.
+  // not be the fiber's current span: `useSpan` (10 Effect operations against `withSpan`'s 35).
   Effect.useSpan("Transport.handshake", {
     captureStackTrace: false,
     attributes: { "net.peer.name": channel.host, "net.peer.port": channel.port }
