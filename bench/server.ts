@@ -8,8 +8,9 @@
  *
  * 1. Throughput: `IN_FLIGHT` logins under way at a time; per server `WARMUP` untimed, then
  *    `LOGINS` timed in `ROUNDS` blocks taking turns (A B C, C B A, …: `turns`), so drift in
- *    machine load and the processes' own warm-up hit all alike. auths/s = logins / wall time of the blocks; server CPU per login = the
- *    server's CPU over the blocks (read once it holds no connection) / logins.
+ *    machine load and the processes' own warm-up hit all alike. auths/s = logins / wall
+ *    time of the blocks; server CPU per login = the server's CPU over the blocks (read once
+ *    it holds no connection) / logins.
  * 2. Latency: one login at a time, `LATENCY` per server in blocks taking turns; the median.
  * 3. Memory per idle authenticated connection: per server, a fresh process (sshd: the same
  *    listener, every connection a fresh process anyway), `MEM_WARMUP` sequential logins, then

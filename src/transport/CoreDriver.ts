@@ -5,10 +5,9 @@
  * What arrives goes into the core in the channel's own callback, and what the core wants
  * sent goes out at once. A message goes to the conversation waiting for one (`converse`:
  * the client's userauth requests are stepped in these callbacks, as the core is), else into
- * a queue, as service names do; the end of a key
- * exchange settles its waiters, the end of the connection ends them all, and the core's
- * deadlines become one sleep on the caller's clock, armed only while the core waits on its
- * peer. An open connection holds no fiber: only the host-key policy (a client's) is a fiber,
+ * a queue, as service names do; the end of a key exchange settles its waiters, the end of
+ * the connection ends them all, and the core's deadlines become one sleep on the caller's
+ * clock, armed only while the core waits on its peer. An open connection holds no fiber: only the host-key policy (a client's) is a fiber,
  * of the caller's runtime (tracer, logger, clock), and only while it runs; the deadline is a
  * Node timer on the live clock and a sleep on any other.
  *
@@ -34,7 +33,7 @@ import type { Connection, ConnectionFailure } from "./Connection.js"
 import type { Conversation, Steps } from "./Conversation.js"
 import * as HandshakeSpans from "./HandshakeSpans.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
-import { Inbox, liveTimer, type Schedule } from "./Inbox.js"
+import { Inbox, liveTimer, type Schedule, type TakeTimeout } from "./Inbox.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
 /** The clock Effect runs on unless a caller provides another (TestClock, say). */
@@ -344,10 +343,17 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
 
   drain()
 
-  const receiveMillis = Duration.toMillis(options.receiveTimeout)
-  const receiveTimeoutError = () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
-  const receive = inbound.take({ millis: receiveMillis, onTimeout: receiveTimeoutError })
-  const deadlineError = () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
+  const receiveTimeout: TakeTimeout<TransportError> = {
+    millis: Duration.toMillis(options.receiveTimeout),
+    onTimeout: () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
+  }
+  const receive = inbound.take(receiveTimeout)
+  /** A wait of at most `millis` (a caller's own deadline), never longer than `receive` waits, and the error it ends with. */
+  const waitOf = (millis: number): TakeTimeout<TransportError> =>
+    millis >= receiveTimeout.millis ? receiveTimeout : {
+      millis: Math.max(0, millis),
+      onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
+    }
   const now = () => clock.unsafeCurrentTimeMillis()
 
   /**
@@ -376,12 +382,11 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
       }
       /** Waits for the next message, at most until `deadline` and never longer than `receive` waits. */
       const wait = (deadline: number): void => {
-        const millis = deadline - now()
-        const capped = millis >= receiveMillis
+        const timeout = waitOf(deadline - now())
         listener = waiting
-        cancelTimer = schedule(capped ? receiveMillis : Math.max(0, millis), () => {
+        cancelTimer = schedule(timeout.millis, () => {
           cancelTimer = undefined
-          step(() => finish(Effect.fail(capped ? receiveTimeoutError() : deadlineError())))
+          step(() => finish(Effect.fail(timeout.onTimeout())))
         })
       }
       const go = (first: unknown): void => {
@@ -444,11 +449,7 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
         return Effect.void
       }),
     receive,
-    receiveWithin: (millis) =>
-      millis >= receiveMillis ? receive : inbound.take({
-        millis: Math.max(0, millis),
-        onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
-      }),
+    receiveWithin: (millis) => millis >= receiveTimeout.millis ? receive : inbound.take(waitOf(millis)),
     pending: () => inbound.size,
     requeue: (payload) => inbound.offer(payload),
     disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),

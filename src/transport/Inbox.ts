@@ -4,8 +4,8 @@
  *
  * Why not `Mailbox` with `Effect.timeoutFail`: that races two fibers on every wait, ≈ 100 µs
  * of CPU each, and a login waits a dozen times. Here a wait is one `Effect.async` and at most
- * one timer (a Node timer on the live clock). Items are taken in order; after `end`, the remaining items are still taken,
- * then every take fails.
+ * one timer (a Node timer on the live clock). Items are taken in order; after `end`, the
+ * remaining items are still taken, then every take fails.
  *
  * @since 0.1.0
  */
