@@ -13,11 +13,12 @@ import * as Scope from "effect/Scope"
 import { CurvesImpl } from "../crypto/Curves.js"
 import { AuthPolicy, type AuthPolicyService } from "../server/AuthPolicy.js"
 import { type Authenticated, type ServerAttempt, ServerAuthFailure } from "../server/ServerAuthResult.js"
+import * as Conversation from "../transport/Conversation.js"
 import type { ServerConnection } from "../transport/ServerHandshake.js"
 import type { TransportFailure } from "../transport/TransportError.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
-import { start, type Userauth, type UserauthCut, type UserauthSettings } from "./ServerUserauth.js"
+import { start, type Userauth, type UserauthCut, type UserauthOutcome, type UserauthSettings } from "./ServerUserauth.js"
 
 /**
  * @since 0.1.0
@@ -181,44 +182,28 @@ export const authenticate = (
       hostKeys: connection.hostKeys,
       now: () => clock.unsafeCurrentTimeMillis()
     }, settingsOf(options))
-    const lost = (e: TransportFailure) => transportFailure(e, run.attempts, run.user)
-    const cut = (outcome: UserauthCut) => Effect.zipRight(connection.disconnect(outcome.code, outcome.detail), Effect.fail(cutFailure(run, outcome)))
-
     // Every wait on the client has the deadline. A slow policy call is not raced here (a
     // race of fibers per login costs more than the rest of the handler); `Server.listen`
     // holds the whole connection to LoginGraceTime with one timer instead, and the next
     // step after a call that outlived it finds the connection cut.
-    const steps = Effect.gen(function*() {
-      let input: unknown = undefined
-      while (true) {
-        const step = run.steps.next(input)
-        input = undefined
-        if (step.done) {
-          const outcome = step.value
-          return outcome._tag === "Authenticated" ? outcome.result : yield* cut(outcome)
-        }
-        const want = step.value
-        switch (want._tag) {
-          case "Send":
-            yield* Effect.mapError(connection.send(want.payload), lost)
-            break
-          case "Receive":
-            input = yield* Effect.catchAll(
-              connection.receiveWithin(Math.max(0, want.deadline - clock.unsafeCurrentTimeMillis())),
-              (e) => e._tag === "TransportError" && e.reason === "Timeout" ? cut(graceTimeout) : Effect.fail(lost(e))
-            )
-            break
-          case "Call":
-            input = yield* want.effect
-            break
-          case "Sleep":
-            yield* Effect.sleep(want.millis)
-        }
-      }
-    })
-    // A GSS-API acceptor still open when the run stops (the connection ended under it) is released.
-    return yield* Effect.ensuring(steps, Effect.suspend(() => run.openScope ? Scope.close(run.openScope, Exit.void) : Effect.void))
+    const outcome = yield* Conversation.run(connection, Conversation.make(() => ended(run.steps))).pipe(
+      Effect.catchAll((e) =>
+        e._tag === "TransportError" && e.reason === "Timeout"
+          ? Effect.succeed(graceTimeout)
+          : Effect.fail(transportFailure(e, run.attempts, run.user))
+      ),
+      // A GSS-API acceptor still open when the run stops (the connection ended under it) is released.
+      Effect.ensuring(Effect.suspend(() => run.openScope ? Scope.close(run.openScope, Exit.void) : Effect.void))
+    )
+    if (outcome._tag === "Authenticated") return outcome.result
+    yield* connection.disconnect(outcome.code, outcome.detail)
+    return yield* cutFailure(run, outcome)
   })
+
+/** The conversation's steps, its outcome as the value of a run that always succeeds. */
+function* ended(steps: Userauth["steps"]): Conversation.Steps<UserauthOutcome, never> {
+  return Exit.succeed(yield* steps)
+}
 
 /**
  * A policy that offers nothing: every request fails. The base for `Layer`s that add hooks.

@@ -2,13 +2,13 @@
  * The server's userauth conversation (RFC 4252) without I/O, as the connection core is: a
  * generator that reads the client's requests, runs each method, and ends with the proven
  * credentials or the reason to cut the connection. What needs the world it yields as a
- * step for its driver: a message to send, the next message to wait for (with its
- * deadline), an application call (the policy, the GSS-API, the audit hook) as an Effect to
- * run, a pause. It runs nothing itself; its clock is injected.
+ * `Conversation` step for its driver: a message to send, the next message to wait for (with
+ * its deadline), an application call (the policy, the GSS-API, the audit hook) as an Effect
+ * to run, a pause. It runs nothing itself; its clock is injected.
  *
- * Two drivers run it: `ServerAuthHandler.authenticate`, an Effect over a `ServerConnection`
- * (the caller's clock, TestClock included), and `Server.listen`, in the connection's own
- * callbacks, entering Effect only for the application's calls.
+ * Two drivers run it: `ServerAuthHandler.authenticate`, by `Conversation.run` over a
+ * `ServerConnection` (the caller's clock, TestClock included), and `Server.listen`, in the
+ * connection's own callbacks, entering Effect only for the application's calls.
  *
  * What it holds to, with the CVE or complaint each comes from:
  * - **Dispatch by phase.** Only USERAUTH_REQUEST opens a step; 60–79 are read only by the
@@ -54,26 +54,12 @@ import {
   type PrincipalOffer
 } from "../server/AuthPolicy.js"
 import { type Authenticated, type ProvenCredential, ServerAttempt, type ServerAuthFailure } from "../server/ServerAuthResult.js"
+import { call, type ConversationStep, receive, send, sleep } from "../transport/Conversation.js"
 import { DisconnectReason, MessageNumber } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
 import { decode, type Reader } from "../wire/Reader.js"
 import { encode } from "../wire/Writer.js"
 import { micData } from "./GssapiExchange.js"
-
-/**
- * What the conversation needs from its driver next. The driver resumes it with: nothing
- * after `Send` and `Sleep`; the client's next message after `Receive` (or, past the
- * deadline, ends the run as LoginGraceTime); the Effect's value after `Call`.
- *
- * @since 0.1.0
- * @category models
- */
-export type UserauthStep =
-  | { readonly _tag: "Send"; readonly payload: Uint8Array }
-  /** `deadline` is in ms on the conversation's clock. */
-  | { readonly _tag: "Receive"; readonly deadline: number }
-  | { readonly _tag: "Call"; readonly effect: Effect.Effect<unknown> }
-  | { readonly _tag: "Sleep"; readonly millis: number }
 
 /**
  * How the conversation ends: the login, or the connection cut with this code and text.
@@ -138,7 +124,7 @@ export interface UserauthContext {
  * @category models
  */
 export interface Userauth {
-  readonly steps: Generator<UserauthStep, UserauthOutcome, unknown>
+  readonly steps: Generator<ConversationStep, UserauthOutcome, unknown>
   readonly attempts: ReadonlyArray<ServerAttempt>
   readonly user: string | undefined
   /** A GSS-API acceptor's scope while one is open: a driver that stops early closes it. */
@@ -166,7 +152,7 @@ type MethodResult =
   /** Answered without a verdict (PK_OK, a password change request): no failure counted. */
   | { readonly _tag: "Postponed"; readonly outcome: "KeyAcceptable" | "ChangeRequested"; readonly key?: ServerAttempt["key"] }
 
-type Steps<A> = Generator<UserauthStep, A, unknown>
+type Steps<A> = Generator<ConversationStep, A, unknown>
 
 interface Request {
   readonly user: string
@@ -182,14 +168,6 @@ interface Request {
 class Violation {
   readonly _tag = "Violation"
   constructor(readonly detail: string) {}
-}
-
-function* send(payload: Uint8Array): Steps<void> {
-  yield { _tag: "Send", payload }
-}
-
-function* call<A>(effect: Effect.Effect<A>): Steps<A> {
-  return (yield { _tag: "Call", effect }) as A
 }
 
 const keyRecord = (key: PublicKey.PublicKey, cert?: Certificate.Certificate): NonNullable<ServerAttempt["key"]> => ({
@@ -253,7 +231,7 @@ export const start = (context: UserauthContext, settings: UserauthSettings): Use
       pushedBack = undefined
       return message
     }
-    return (yield { _tag: "Receive", deadline }) as Uint8Array
+    return yield* receive(deadline)
   }
 
   const parseRequest = (payload: Uint8Array): Request => {
@@ -630,7 +608,7 @@ export const start = (context: UserauthContext, settings: UserauthSettings): Use
           if (failures >= settings.maxAuthTries) return cut("TooManyAttempts", DisconnectReason.PROTOCOL_ERROR, "Too many authentication failures")
           if (request.method !== "none") {
             const millis = failureDelay(begun)
-            if (millis > 0) yield { _tag: "Sleep", millis }
+            if (millis > 0) yield* sleep(millis)
           }
           yield* send(failure(false))
         }

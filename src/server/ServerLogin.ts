@@ -212,8 +212,13 @@ export class ServerLogin {
             this.awaitingMessage = true
             return
           }
+          case "Poll":
+            next = this.queued.shift()
+            continue
           case "Call": {
-            const exit = this.callNow(want.effect)
+            // The policy's and the audit hook's calls: their types say they need nothing the
+            // listener's runtime lacks and never fail (were one to, its cause ends the login).
+            const exit = this.callNow(want.effect as Effect.Effect<unknown>)
             if (exit === undefined) return
             if (Exit.isFailure(exit)) return this.end(exit.cause as Cause.Cause<never>)
             next = exit.value

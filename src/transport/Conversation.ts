@@ -1,15 +1,16 @@
 /**
  * A conversation over a `Transport` without I/O: a generator that says what it needs next
  * (a message sent, a message already queued, the next message by a deadline, a call of the
- * caller's code) and is resumed with the answer, as the connection core is stepped with
- * bytes. The client's userauth requests are written this way (`AuthHandler`), as the
- * server's userauth is (`ServerUserauth`).
+ * caller's code, a pause) and is resumed with the answer, as the connection core is stepped
+ * with bytes. The client's userauth requests are written this way (`AuthHandler`), and so is
+ * the server's userauth (`ServerUserauth`).
  *
- * Two drivers run one: a transport's own `converse`, in the connection's callbacks (the
- * core's driver: one wait of the caller's fiber per conversation, not one per message), and
- * for any other transport (a scripted one, a user's) an Effect loop over `send` and
- * `receiveWithin`. Both give the same answers: a deadline passed is `receiveWithin`'s
- * timeout, an ended connection its error.
+ * Drivers: a transport's own `converse`, in the connection's callbacks (the core's driver:
+ * one wait of the caller's fiber per conversation, not one per message); for any other
+ * transport (a scripted one, a user's, the server's connection) an Effect loop over `send`
+ * and `receiveWithin` (`run`); and the server's login, which steps the server's userauth in
+ * the listener's callbacks (`ServerLogin`). They give the same answers: a deadline passed is
+ * `receiveWithin`'s timeout, an ended connection its error.
  *
  * @since 0.1.0
  */
@@ -23,7 +24,8 @@ import type { TransportFailure } from "./TransportError.js"
  * `Send`; after `Poll`, the oldest message the peer sent that nobody took yet, or undefined
  * (it never waits); after `Receive`, the next message (past the deadline, or with the
  * connection ended, the run fails with the transport's error instead); after `Call`, the
- * Effect's value (its failure fails the run).
+ * Effect's value (its failure fails the run); after `Sleep`, nothing, once `millis` have
+ * passed on the driver's clock.
  *
  * @since 0.1.0
  * @category models
@@ -34,6 +36,7 @@ export type ConversationStep =
   /** `deadline` is in ms on the conversation's clock (the `now` it was started with). */
   | { readonly _tag: "Receive"; readonly deadline: number }
   | { readonly _tag: "Call"; readonly effect: Effect.Effect<unknown, unknown, unknown> }
+  | { readonly _tag: "Sleep"; readonly millis: number }
 
 /**
  * The steps of one run, ending in its exit.
@@ -106,17 +109,36 @@ export function* call<A, E, R>(effect: Effect.Effect<A, E, R>): Generator<Conver
 }
 
 /**
+ * A pause of `millis` on the driver's clock (TestClock included).
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export function* sleep(millis: number): Generator<ConversationStep, void, unknown> {
+  yield { _tag: "Sleep", millis }
+}
+
+/**
+ * What a conversation runs over: a `Transport`, or any connection with the same queue (the
+ * server's `ServerConnection`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Conversant = Pick<Transport, "send" | "receive" | "receiveWithin" | "pending" | "converse">
+
+/**
  * Runs `conversation` over `transport`: in the transport's own callbacks where it has them
  * (`converse`), or as an Effect loop over its `send` and `receiveWithin`.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = <A, E, R>(transport: Transport, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
+export const run = <A, E, R>(transport: Conversant, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
   transport.converse ? transport.converse(conversation) : loop(transport, conversation)
 
 /** The driver for a transport without callbacks of its own: one Effect step per conversation step. */
-const loop = <A, E, R>(transport: Transport, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
+const loop = <A, E, R>(transport: Conversant, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
   Effect.flatMap(Effect.clock, (clock) => {
     const steps = conversation.start(() => clock.unsafeCurrentTimeMillis())
     const next = (input: unknown): Effect.Effect<A, E | TransportFailure, R> =>
@@ -130,9 +152,11 @@ const loop = <A, E, R>(transport: Transport, conversation: Conversation<A, E, R>
           case "Poll":
             return transport.pending > 0 ? Effect.flatMap(transport.receive, next) : next(undefined)
           case "Receive":
-            return Effect.flatMap(transport.receiveWithin(want.deadline - clock.unsafeCurrentTimeMillis()), next)
+            return Effect.flatMap(transport.receiveWithin(Math.max(0, want.deadline - clock.unsafeCurrentTimeMillis())), next)
           case "Call":
             return Effect.flatMap(want.effect as Effect.Effect<unknown, E, R>, next)
+          case "Sleep":
+            return Effect.flatMap(Effect.sleep(want.millis), () => next(undefined))
         }
       })
     return next(undefined)

@@ -417,6 +417,12 @@ export const attach = (core: Connection, channel: ByteChannel, options: DriverOp
                 next = effect.value
                 continue
               }
+              case "Sleep":
+                cancelTimer = schedule(want.millis, () => {
+                  cancelTimer = undefined
+                  step(() => go(undefined))
+                })
+                return
             }
           }
         } catch (defect) {

@@ -9,8 +9,9 @@ import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 import { verifiedAlgorithms } from "../../src/handler/ServerAuthHandler.js"
-import { start, type Userauth, type UserauthOutcome, type UserauthSettings, type UserauthStep } from "../../src/handler/ServerUserauth.js"
+import { start, type Userauth, type UserauthOutcome, type UserauthSettings } from "../../src/handler/ServerUserauth.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
+import type { ConversationStep } from "../../src/transport/Conversation.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { keyQuery, noneRequest, parseFailure, passwordRequest, signedRequest, success } from "../hostile-client/HostileClient.js"
 import { aliceKey, hostKey, PASSWORD, table } from "../hostile-client/Target.js"
@@ -37,7 +38,7 @@ const conversation = () => {
     now: () => now
   }, settings)
   const log: Array<string> = []
-  let pending: UserauthStep | undefined
+  let pending: ConversationStep | undefined
   let outcome: UserauthOutcome | undefined
   let lastSent: Uint8Array | undefined
   /** Steps until the conversation waits for the client (or ends), answering the rest itself. */
@@ -59,8 +60,11 @@ const conversation = () => {
           continue
         case "Call":
           log.push("call")
-          next = Effect.runSync(pending.effect)
+          next = Effect.runSync(pending.effect as Effect.Effect<unknown>)
           continue
+        case "Poll":
+          log.push("poll")
+          return
         case "Sleep":
           log.push(`sleep ${pending.millis}`)
           now += pending.millis

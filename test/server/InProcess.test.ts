@@ -14,6 +14,7 @@ import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
+import * as AuthHandler from "../../src/handler/AuthHandler.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { AuthPolicy } from "../../src/server/AuthPolicy.js"
@@ -24,6 +25,7 @@ import { NoneAuth } from "../../src/sources/NoneAuth.js"
 import { Password } from "../../src/sources/Password.js"
 import { InMemoryPrivateKey } from "../../src/sources/PrivateKey.js"
 import { memoryPair } from "../../src/transport/ByteChannel.js"
+import { Transport } from "../../src/transport/Transport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { clientOn, pair, serveOn } from "../support/ServerPair.js"
@@ -225,6 +227,25 @@ describe("our client against our server, in one process", () => {
       // The client hears the DISCONNECT.
       const heard = yield* Effect.flip(client.receive)
       expect(heard._tag === "Disconnected" && heard.description).toBe("Timeout before authentication")
+    }))
+
+  it.scoped("the failure floor on the caller's clock: a wrong password's FAILURE waits until TestClock passes it", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair("127.0.0.1", 40002)
+      yield* serveOn(b, users, { failureFloor: "5 seconds" })
+      const client = yield* clientOn(a)
+      const reply = yield* Effect.fork(
+        Effect.flatMap(AuthHandler.makeWith({ replyTimeout: "1 minute" }).pipe(Effect.provideService(Transport, client)), (handler) =>
+          handler.password("alice", Redacted.make("wrong")))
+      )
+      // A quarter of a real second for the request to reach the server: the floor is on the test's clock, which has not moved.
+      yield* Effect.promise(() =>
+        new Promise((resolve) => setTimeout(resolve, 250))
+      )
+      expect(reply.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("5 seconds")
+      const outcome = yield* Fiber.join(reply)
+      expect(outcome._tag === "Failure" && outcome.allowedMethods).toContain("password")
     }))
 
   it.scopedLive("an expired password: PASSWD_CHANGEREQ, the client's new password, then success", () =>

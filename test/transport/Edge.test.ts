@@ -7,6 +7,7 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as TestClock from "effect/TestClock"
@@ -17,6 +18,7 @@ import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import { defaultPreferences } from "../../src/transport/Algorithms.js"
 import { type ByteChannel, fromPlatformSocket, memoryPair } from "../../src/transport/ByteChannel.js"
+import * as Conversation from "../../src/transport/Conversation.js"
 import { handshake } from "../../src/transport/Handshake.js"
 import { acceptAnyInsecure, type HostKeyPolicy, pinned } from "../../src/transport/HostKeyPolicy.js"
 import { Transport } from "../../src/transport/Transport.js"
@@ -210,6 +212,28 @@ describe("the edge over the in-memory pair", () => {
       const error = yield* failsAt(30_000, connection.receive)
       expect(error._tag === "TransportError" && [error.reason, error.step]).toEqual(["Timeout", "receive"])
       expect(error.message).toContain("no message from the server within 30s")
+    }))
+
+  it.scoped("a conversation's pause runs on the caller's clock: what it sends after goes out when TestClock passes it", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      yield* serveOn(b)
+      const connection = yield* clientOver(a)
+      yield* connection.requestService("ssh-userauth")
+      const ping = encode((w) => w.byte(MessageNumber.GLOBAL_REQUEST).string("ping").boolean(false))
+      const conversation = Conversation.make<Uint8Array>(function*(now) {
+        yield* Conversation.sleep(4_000)
+        yield* Conversation.send(ping)
+        return Exit.succeed(yield* Conversation.receive(now() + 1_000))
+      })
+      expect(connection.converse).toBeDefined()
+      const fiber = yield* Effect.fork(Conversation.run(connection, conversation))
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+      yield* TestClock.adjust(3_999)
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(1)
+      expect(Buffer.compare(yield* Fiber.join(fiber), ping)).toBe(0)
     }))
 
   it.scopedLive("over an @effect/platform Socket someone else opened: the same client, against the core's server role on loopback", () =>
