@@ -5,15 +5,20 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
+import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import { type Attempt, AuthFailure, AuthResult, type SourceResult } from "./AuthResult.js"
 import { AuthHandler } from "./handler/AuthHandler.js"
-import type { AuthMethod, AuthSource } from "./sources/AuthSource.js"
+import type { AuthMethod, AuthSource, SourceError } from "./sources/AuthSource.js"
 import { NoneAuth } from "./sources/NoneAuth.js"
+import * as Caller from "./transport/Caller.js"
 import { printable, showList } from "./wire/PeerText.js"
 
 /**
@@ -121,6 +126,77 @@ export interface AuthenticateOptions {
 type Stop = "Success" | "Disconnected" | "ConnectionLost" | "ProtocolViolation" | undefined
 
 /**
+ * A run's record and its rules: which source is skipped, what an attempt's outcome means
+ * for the run, and what is logged of it. The same whether the run is a conversation or an
+ * Effect per attempt.
+ */
+class Run {
+  readonly results: Array<SourceResult> = []
+  allowed: ReadonlySet<string> | undefined
+  stop: Stop
+
+  /** Why `source` is not run: the server's last failure allows none of its methods. */
+  skipReason(source: AuthSource<any>): string | undefined {
+    const allowed = this.allowed
+    if (allowed === undefined || source.method === "none" || allowed.has(source.method)) return undefined
+    if ((source.fallbackMethods ?? []).some((m) => allowed.has(m))) return undefined
+    return `the server allows only ${showList([...allowed]) || "nothing more"}`
+  }
+
+  /** Records `source` as skipped, if it is: then it never runs, and its secrets are never fetched. */
+  skipped(source: AuthSource<any>): boolean {
+    const reason = this.skipReason(source)
+    if (reason === undefined) return false
+    this.results.push({ source, attempt: { _tag: "Skipped", reason }, durationMillis: 0 })
+    return true
+  }
+
+  /** Records an attempt and what it means for the run; gives the lines logged of it. */
+  record(source: AuthSource<any>, outcome: Attempt, durationMillis: number): ReadonlyArray<readonly [LogLevel.LogLevel, string]> {
+    this.results.push({ source, attempt: outcome, durationMillis })
+    switch (outcome._tag) {
+      case "Success":
+        this.stop = "Success"
+        break
+      case "Failure":
+        this.allowed = new Set(outcome.allowedMethods)
+        break
+      case "Disconnected":
+        this.stop = "Disconnected"
+        break
+      case "Error":
+        // A dead transport ends the run, and so does a server that broke the protocol
+        // (the handler has closed the connection); any other error is this source's alone.
+        if (outcome.error._tag === "TransportError") this.stop = "ConnectionLost"
+        else if (outcome.error._tag === "AuthError" && "reason" in outcome.error && outcome.error.reason === "ProtocolError") this.stop = "ProtocolViolation"
+        break
+    }
+    if (outcome._tag === "Error") return [[LogLevel.Info, `${source.toString()} failed with ${outcome.error._tag}`]]
+    const lines: Array<readonly [LogLevel.LogLevel, string]> = [
+      [LogLevel.Debug, `${source.toString()}: ${outcome._tag}${outcome._tag === "Skipped" ? `: ${printable(outcome.reason)}` : ""}`]
+    ]
+    // ssh -v's line, in its words.
+    if (outcome._tag === "Failure") lines.push([LogLevel.Debug, `Authentications that can continue: ${showList(outcome.allowedMethods)}`])
+    return lines
+  }
+}
+
+/** A source's failure as its attempt's record: a skip it chose, or its error. */
+const failedAttempt = (error: SourceError): Attempt => error._tag === "SourceSkipped" ? { _tag: "Skipped", reason: error.reason } : { _tag: "Error", error }
+
+/** Named before its request goes out, as paramiko and ssh -v do. */
+const tryingLine = (source: AuthSource<any>) => `Trying ${source.toString()}`
+
+/** The attempt's span: a key's fingerprint, where the source knows it before loading; the handler adds it otherwise. */
+const attemptAttributes = (source: AuthSource<any>) => ({
+  method: source.method,
+  username: source.username,
+  ...(source.fingerprint ? { fingerprint: source.fingerprint } : {})
+})
+
+const ATTEMPT_SPAN = "AuthStrategy.attempt"
+
+/**
  * Tries the sources in order until one fully succeeds. Sources whose method the server
  * does not allow (as its last failure said) are recorded as skipped and never run, so
  * their secrets are never fetched.
@@ -178,6 +254,10 @@ export const authenticate: {
 const AUTHENTICATE_SPAN = "AuthStrategy.authenticate"
 const quietSpan = { captureStackTrace: false } as const
 
+/** The sources in the order they are tried: "none" first when asked, with the first source's username. */
+const withNoneFirst = <R>(sources: ReadonlyArray<AuthSource<R>>, options: AuthenticateOptions): ReadonlyArray<AuthSource<R>> =>
+  options.noneFirst && sources.length > 0 ? [new NoneAuth({ username: sources[0].username }), ...sources] : sources
+
 /** `authenticate`'s run: each source's attempt in a span under `parent` (else the current span). */
 const fold = <R>(
   strategy: AuthStrategy<R>,
@@ -186,85 +266,112 @@ const fold = <R>(
   parent: Tracer.AnySpan | undefined
 ): Effect.Effect<AuthResult, AuthFailure, AuthHandler | R> =>
   Effect.gen(function*() {
-    const results: Array<SourceResult> = []
-    let allowed: ReadonlySet<string> | undefined
-    let stop: Stop
-    let first = true
-
-    const attempt = (source: AuthSource<R>): Effect.Effect<void, never, AuthHandler | R> =>
-      Effect.gen(function*() {
-        const runnable = (allowed: ReadonlySet<string>) =>
-          source.method === "none" || allowed.has(source.method) || (source.fallbackMethods ?? []).some((m) => allowed.has(m))
-        if (allowed && !runnable(allowed)) {
-          results.push({
-            source,
-            attempt: { _tag: "Skipped", reason: `the server allows only ${showList([...allowed]) || "nothing more"}` },
-            durationMillis: 0
-          })
-          return
-        }
-        // Named before its request goes out, as paramiko and ssh -v do.
-        yield* Effect.logDebug(`Trying ${source.toString()}`)
-        const started = performance.now()
-        const outcome: Attempt = yield* source.authenticate.pipe(
-          Effect.catchAll((error) =>
-            Effect.succeed<Attempt>(error._tag === "SourceSkipped" ? { _tag: "Skipped", reason: error.reason } : { _tag: "Error", error })
-          ),
-          Effect.withSpan("AuthStrategy.attempt", {
-            captureStackTrace: false,
-            ...(parent ? { parent } : {}),
-            // A key's fingerprint, where the source knows it before loading; the handler adds it otherwise.
-            attributes: { method: source.method, username: source.username, ...(source.fingerprint ? { fingerprint: source.fingerprint } : {}) }
-          })
-        )
-        results.push({ source, attempt: outcome, durationMillis: performance.now() - started })
-        if (outcome._tag === "Error") yield* Effect.logInfo(`${source.toString()} failed with ${outcome.error._tag}`)
-        else yield* Effect.logDebug(`${source.toString()}: ${outcome._tag}${outcome._tag === "Skipped" ? `: ${printable(outcome.reason)}` : ""}`)
-        // ssh -v's line, in its words.
-        if (outcome._tag === "Failure") yield* Effect.logDebug(`Authentications that can continue: ${showList(outcome.allowedMethods)}`)
-        switch (outcome._tag) {
-          case "Success":
-            stop = "Success"
-            return
-          case "Failure":
-            allowed = new Set(outcome.allowedMethods)
-            return
-          case "Disconnected":
-            stop = "Disconnected"
-            return
-          case "Error":
-            // A dead transport ends the run, and so does a server that broke the protocol
-            // (the handler has closed the connection); any other error is this source's alone.
-            if (outcome.error._tag === "TransportError") stop = "ConnectionLost"
-            else if (outcome.error._tag === "AuthError" && "reason" in outcome.error && outcome.error.reason === "ProtocolError") stop = "ProtocolViolation"
-            return
-        }
-      })
-
-    const step = (source: AuthSource<R>) =>
-      Effect.gen(function*() {
-        if (first && options.noneFirst) yield* attempt(new NoneAuth({ username: source.username }))
-        first = false
-        if (stop === undefined) yield* attempt(source)
-        return stop === undefined
-      })
-    // Pulls one source at a time and stops pulling once the run is decided.
-    const run: Effect.Effect<void, never, AuthHandler | R> = list
-      ? Effect.gen(function*() {
-        for (const source of list) if (!(yield* step(source))) return
-      })
-      : Stream.runForEachWhile(strategy, step)
-    const deadline = options.deadline
-    const finished = yield* (deadline
-      ? Effect.timeoutTo(run, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
-      : Effect.as(run, true))
-
     const handler = yield* AuthHandler
-    const result = new AuthResult(results, yield* handler.banners, yield* handler.bannersDropped)
-    if (stop === "Success") return result
+    const run = new Run()
+    const sources = list && withNoneFirst(list, options)
+    // Every source answers without the caller's code in a fiber of its own: the whole run is
+    // one conversation of the handler's, in the connection's callbacks.
+    const conversation = sources && handler.converse && sources.every((source) => source.steps !== undefined)
+      ? converseAll(handler.converse, run, sources as ReadonlyArray<AuthSource<never>>, parent)
+      : undefined
+    const deadline = options.deadline
+    const runs = conversation ?? attempts(run, strategy, sources, options, parent)
+    const finished = yield* (deadline
+      ? Effect.timeoutTo(runs, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
+      : Effect.as(runs, true))
+
+    const result = new AuthResult(run.results, yield* handler.banners, yield* handler.bannersDropped)
+    if (run.stop === "Success") return result
     return yield* new AuthFailure({
       result: result.toJSON(),
       errors: result.errors,
-      reason: !finished ? "Deadline" : stop ?? "Exhausted"
+      reason: !finished ? "Deadline" : run.stop ?? "Exhausted"
     })
   })
+
+/** The run as an Effect per attempt, pulling one source at a time and stopping once the run is decided. */
+const attempts = <R>(
+  run: Run,
+  strategy: AuthStrategy<R>,
+  sources: ReadonlyArray<AuthSource<R>> | undefined,
+  options: AuthenticateOptions,
+  parent: Tracer.AnySpan | undefined
+): Effect.Effect<void, never, AuthHandler | R> => {
+  const attempt = (source: AuthSource<R>): Effect.Effect<void, never, AuthHandler | R> =>
+    Effect.gen(function*() {
+      if (run.skipped(source)) return
+      yield* Effect.logDebug(tryingLine(source))
+      const started = performance.now()
+      const outcome: Attempt = yield* source.authenticate.pipe(
+        Effect.catchAll((error) => Effect.succeed(failedAttempt(error))),
+        Effect.withSpan(ATTEMPT_SPAN, { captureStackTrace: false, ...(parent ? { parent } : {}), attributes: attemptAttributes(source) })
+      )
+      for (const [level, line] of run.record(source, outcome, performance.now() - started)) yield* Effect.logWithLevel(level, line)
+    })
+  if (sources) {
+    return Effect.gen(function*() {
+      for (const source of sources) {
+        yield* attempt(source)
+        if (run.stop !== undefined) return
+      }
+    })
+  }
+  let first = true
+  return Stream.runForEachWhile(strategy, (source) =>
+    Effect.gen(function*() {
+      if (first && options.noneFirst) yield* attempt(new NoneAuth({ username: source.username }))
+      first = false
+      if (run.stop === undefined) yield* attempt(source)
+      return run.stop === undefined
+    }))
+}
+
+/**
+ * The run as one conversation of the handler's: every attempt's steps in turn, their spans
+ * and log lines made by hand as the Effect run makes them. The connection's end stops it,
+ * and is the outcome of the attempt in flight (or of the first, if it ended before any).
+ */
+const converseAll = (
+  converse: NonNullable<AuthHandler["converse"]>,
+  run: Run,
+  sources: ReadonlyArray<AuthSource<never>>,
+  parent: Tracer.AnySpan | undefined
+): Effect.Effect<void> => {
+  let current = { source: sources[0], started: performance.now() }
+  return converse<void, never, never>(function*(requests, caller) {
+    for (const source of sources) {
+      if (run.skipped(source)) continue
+      yield* Caller.log(caller, LogLevel.Debug, tryingLine(source), undefined)
+      current = { source, started: performance.now() }
+      const span = caller.begin(ATTEMPT_SPAN, parent, attemptAttributes(source))
+      const exit = yield* source.steps!(requests, span)
+      let outcome: Attempt
+      if (Exit.isSuccess(exit)) outcome = exit.value
+      else {
+        const failure = Cause.failureOrCause(exit.cause)
+        // A defect, or an interruption, ends the run as it would end an Effect.
+        if (Either.isRight(failure)) {
+          caller.end(span, exit)
+          return Exit.failCause(failure.right)
+        }
+        outcome = failedAttempt(failure.left)
+      }
+      caller.end(span, Exit.succeed(outcome))
+      for (const [level, line] of run.record(source, outcome, performance.now() - current.started)) yield* Caller.log(caller, level, line, undefined)
+      if (run.stop !== undefined) break
+    }
+    return Exit.void
+  }).pipe(
+    Effect.catchAll((error) =>
+      Effect.forEach(
+        run.record(
+          current.source,
+          error._tag === "Disconnected" ? { _tag: "Disconnected", code: error.code, description: error.description } : { _tag: "Error", error },
+          performance.now() - current.started
+        ),
+        ([level, line]) => Effect.logWithLevel(level, line),
+        { discard: true }
+      )
+    )
+  )
+}

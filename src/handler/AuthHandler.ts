@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,12 +17,16 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as Tracer from "effect/Tracer"
+import { CurvesImpl } from "../crypto/Curves.js"
 import type { GssError, Initiator } from "../gssapi/Gssapi.js"
 import * as Certificate from "../keys/Certificate.js"
-import type { Signer, SignerFailure } from "../keys/PrivateKey.js"
+import { PrivateKey, type Signer, type SignerFailure } from "../keys/PrivateKey.js"
 import * as PublicKey from "../keys/PublicKey.js"
+import * as Caller from "../transport/Caller.js"
 import * as Conversation from "../transport/Conversation.js"
 import * as HostKeyPolicy from "../transport/HostKeyPolicy.js"
 import type * as TcpTransport from "../transport/TcpTransport.js"
@@ -88,8 +93,13 @@ export interface PublicKeyOptions {
   readonly skipQuery?: boolean
 }
 
-/** What a method-specific handler makes of a message in the 60-79 range. */
-type MethodStep = { readonly _tag: "Continue" } | { readonly _tag: "Done"; readonly outcome: AuthOutcome }
+/**
+ * What a method-specific handler makes of a message in the 60-79 range.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MethodStep = { readonly _tag: "Continue" } | { readonly _tag: "Done"; readonly outcome: AuthOutcome }
 
 /**
  * @since 0.1.0
@@ -133,6 +143,16 @@ export interface AuthHandler {
     submethods?: string
   ): Effect.Effect<AuthOutcome, AuthHandlerError | E, R>
   /**
+   * Runs `run`'s requests as one conversation: under the handler's lock, after the
+   * ssh-userauth service, in the connection's callbacks where the transport has them (a
+   * strategy whose every source has `steps` runs so, with one wait for the whole run). Each
+   * request's outcome or failure is a value `run` sees; only the connection's end fails it.
+   * Optional: a handler of the caller's own need not have it.
+   */
+  readonly converse?: <A, E, R>(
+    run: (requests: Requests, caller: Caller.Caller) => Conversation.Steps<A, E>
+  ) => Effect.Effect<A, E | AuthHandlerError | Disconnected, R>
+  /**
    * gssapi-with-mic (RFC 4462 §3) with the Kerberos V5 mechanism, over an initiator context
    * the caller made for the server (`Gssapi.initiator`). Its first step runs before anything
    * is sent: without a usable ticket the request is never made.
@@ -144,18 +164,39 @@ export interface AuthHandler {
 }
 
 /**
+ * The handler's requests as conversation steps (`AuthHandler.converse`), each in a span
+ * under `parent` (the attempt's). Each ends in its outcome or its failure as an `Exit`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Requests {
+  /** `sendAuthRequest`'s steps; `onMethodMessage` reads messages 60-79 as steps of its own. */
+  readonly request: <E>(
+    parent: Tracer.AnySpan | undefined,
+    username: string,
+    method: string,
+    fill: (w: Writer) => void,
+    onMethodMessage: MethodReader<E> | undefined
+  ) => Conversation.Steps<AuthOutcome, AuthHandlerError | E>
+  /** `none`'s steps. */
+  readonly none: (parent: Tracer.AnySpan | undefined, username: string) => Conversation.Steps<AuthOutcome, AuthHandlerError>
+  /** `publicKey`'s steps. */
+  readonly publicKey: (
+    parent: Tracer.AnySpan | undefined,
+    username: string,
+    signer: Signer<SignerFailure>,
+    options?: PublicKeyOptions
+  ) => Conversation.Steps<AuthOutcome, AuthHandlerError>
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */
 export const AuthHandler: Context.Tag<AuthHandler, AuthHandler> = Context.GenericTag<AuthHandler>("effect-ssh-auth/AuthHandler")
 
 const SERVICE = "ssh-connection"
-
-/**
- * A span's options. Its stack trace is not captured: the call site is always the same line
- * of this module, and capturing it costs a stack walk per request.
- */
-const spanOptions = (attributes: Record<string, string>) => ({ captureStackTrace: false, attributes })
 
 /** A DISCONNECT is an outcome of the request in flight, not an error of the handler. */
 const disconnectAsOutcome = <E, R>(
@@ -229,9 +270,36 @@ export interface AuthHandlerOptions {
  * INFO_REQUEST); any other number in 60-79 is the server's protocol error for that method.
  */
 const only60 = (message: Uint8Array, method: string, username: string): Effect.Effect<void, AuthError> =>
-  message[0] === 60
-    ? Effect.void
-    : Effect.fail(new AuthError({ reason: "ProtocolError", method, username, detail: `unexpected ${messageName(message[0])} in reply to a ${method} request` }))
+  message[0] === 60 ? Effect.void : Effect.fail(only60Error(message, method, username))
+
+const only60Error = (message: Uint8Array, method: string, username: string) =>
+  new AuthError({ reason: "ProtocolError", method, username, detail: `unexpected ${messageName(message[0])} in reply to a ${method} request` })
+
+/** `effect` with `span` as its parent, where there is one. */
+const underSpan = <A, E, R>(effect: Effect.Effect<A, E, R>, span: Tracer.AnySpan | undefined): Effect.Effect<A, E, R> =>
+  span ? Effect.withParentSpan(effect, span) : effect
+
+type Steps<A, E> = Conversation.Steps<A, E>
+
+/**
+ * What reads the messages 60-79 of the method in flight, as steps of its own, under the
+ * request's span.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MethodReader<E> = (message: Uint8Array, span: Tracer.AnySpan | undefined) => Conversation.Steps<MethodStep, E>
+
+/** One request: its user, method, method-specific fields, and the reader of its method's messages. */
+interface RequestSpec<E> {
+  readonly username: string
+  readonly method: string
+  readonly fill: (w: Writer) => void
+  readonly onMethodMessage?: MethodReader<E>
+}
+
+/** A failure, as the failure of steps with another value. */
+const failed = <E>(exit: Exit.Exit<unknown, E>): Exit.Exit<never, E> => exit as Exit.Exit<never, E>
 
 /** What one request's replies may add up to, in messages and in bytes, before it is cut off. */
 const MAX_REPLY_MESSAGES = 256
@@ -252,6 +320,12 @@ export const makeWith = (options: AuthHandlerOptions): Effect.Effect<AuthHandler
  */
 const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHandler => {
   const lock = Effect.unsafeMakeSemaphore(1)
+  /**
+   * `self` holding the lock: taken at once when it is free (the usual case, a third of
+   * `withPermits`' operations), else waited for.
+   */
+  const locked = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(lock.withPermitsIfAvailable(1)(self), (done) => Option.isSome(done) ? Effect.succeed(done.value) : lock.withPermits(1)(self))
   const banners: Array<string> = []
   const bannerBudget = options.bannerBudget ?? 64 * 1024
   let bannerBytes = 0
@@ -276,8 +350,7 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
     }
   }
   // The ssh-userauth service is requested once per connection, on first use, under the
-  // lock, and its outcome kept, failure included: `requestServiceHeld` is for a caller that
-  // holds the lock, `ensureService` for any other.
+  // lock, and its outcome kept, failure included.
   let service: Exit.Exit<void, TransportFailure> | undefined
   const requestServiceHeld: Effect.Effect<void, TransportFailure> = Effect.suspend(() =>
     service ?? transport.requestService("ssh-userauth").pipe(
@@ -286,7 +359,6 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
       Effect.flatMap((exit) => (service = exit))
     )
   )
-  const ensureService: Effect.Effect<void, TransportFailure> = Effect.suspend(() => service ?? lock.withPermits(1)(requestServiceHeld))
 
   /** A protocol violation, or a server that stopped answering, ends the connection for good. */
   const breakOn = (e: unknown): Effect.Effect<void> => {
@@ -302,85 +374,254 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
   }
 
   /**
-   * One request's conversation (`Conversation`): the banners the server sent before it,
-   * the request, then its replies until the outcome. It runs in the connection's callbacks
-   * where the transport has them; the caller's code (a method's handler that is not already
-   * an `Exit`, the banner callback) runs in the caller's fiber.
+   * One request (`sendAuthRequest`'s steps): the banners the server sent before it, the
+   * request, then its replies until the outcome, in a span under `parent`. A protocol error
+   * in them ends the connection for good (`broken`). `onMethodMessage` reads messages
+   * 60-79 for the method in flight, as steps of their own.
    */
-  const request = <E, R>(
-    username: string,
-    method: string,
-    fill: (w: Writer) => void,
-    onMethodMessage: ((message: Uint8Array) => Effect.Effect<MethodStep, E, R>) | undefined
-  ) =>
-    Conversation.make<AuthOutcome, AuthError | E, R>(function*(now) {
-      const protocolError = (detail: string) => Exit.fail(new AuthError({ reason: "ProtocolError", method, username, detail }))
-      const malformed = (message: Uint8Array, e: Error) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`)
-      /** Keeps a banner and shows it to the caller's callback; a malformed one is the server's protocol error. */
-      function* onBanner(message: Uint8Array): Generator<Conversation.ConversationStep, Exit.Exit<never, AuthError> | undefined, unknown> {
-        const text = decode(message, (r) => (r.byte(), r.text("banner message")))
-        if (Either.isLeft(text)) return malformed(message, text.left)
-        keepBanner(text.right)
-        if (options.onBanner) yield* Conversation.call(options.onBanner(text.right))
-        return undefined
+  function* request<E>(
+    caller: Caller.Caller,
+    now: () => number,
+    parent: Tracer.AnySpan | undefined,
+    spec: RequestSpec<E>
+  ): Steps<AuthOutcome, AuthHandlerError | E> {
+    if (broken) return Exit.fail(broken)
+    const { method, username } = spec
+    const span = caller.begin("AuthHandler.sendAuthRequest", parent, { method, username })
+    yield* Caller.log(caller, LogLevel.Trace, `we sent a ${method} packet, wait for reply`, span)
+    const exit = yield* exchange(now, span ?? parent, spec)
+    if (Exit.isFailure(exit)) {
+      const error = Cause.failureOption(exit.cause)
+      if (Option.isSome(error)) yield* Conversation.call(breakOn(error.value))
+    }
+    caller.end(span, exit)
+    return exit
+  }
+
+  /**
+   * `request`'s messages. What it calls of the caller's (the banner callback, a method's
+   * reader that is an Effect) runs in the caller's fiber, under the request's span.
+   */
+  function* exchange<E>(
+    now: () => number,
+    span: Tracer.AnySpan | undefined,
+    { fill, method, onMethodMessage, username }: RequestSpec<E>
+  ): Steps<AuthOutcome, AuthError | E> {
+    const protocolError = (detail: string) => Exit.fail(new AuthError({ reason: "ProtocolError", method, username, detail }))
+    const malformed = (message: Uint8Array, e: Error) => protocolError(`malformed ${messageName(message[0])}: ${e.message}`)
+    /** Keeps a banner and shows it to the caller's callback; a malformed one is the server's protocol error. */
+    function* onBanner(message: Uint8Array): Generator<Conversation.ConversationStep, Exit.Exit<never, AuthError> | undefined, unknown> {
+      const text = decode(message, (r) => (r.byte(), r.text("banner message")))
+      if (Either.isLeft(text)) return malformed(message, text.left)
+      keepBanner(text.right)
+      if (options.onBanner) yield* Conversation.call(underSpan(options.onBanner(text.right), span))
+      return undefined
+    }
+    // Whatever is waiting now was sent before we asked anything: only a banner may be.
+    for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
+      const early = yield* Conversation.poll()
+      if (early === undefined) break
+      if (early[0] !== MessageNumber.USERAUTH_BANNER) {
+        return protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
       }
-      // Whatever is waiting now was sent before we asked anything: only a banner may be.
-      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
-        const early = yield* Conversation.poll()
-        if (early === undefined) break
-        if (early[0] !== MessageNumber.USERAUTH_BANNER) {
-          return protocolError(`${messageName(early[0])} arrived before the ${method} request was sent`)
-        }
-        const bad = yield* onBanner(early)
-        if (bad) return bad
+      const bad = yield* onBanner(early)
+      if (bad) return bad
+    }
+    yield* Conversation.send(
+      encode((w) => {
+        w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
+        fill(w)
+      })
+    )
+    // The server's time runs from our last message, whatever it sends in between.
+    let deadline = now() + replyMillis
+    let replyBytes = 0
+    // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
+    for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
+      const message = yield* Conversation.receive(deadline)
+      replyBytes += message.length
+      if (replyBytes > MAX_REPLY_BYTES) {
+        return protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
       }
-      yield* Conversation.send(
-        encode((w) => {
-          w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method)
-          fill(w)
-        })
-      )
-      // The server's time runs from our last message, whatever it sends in between.
-      let deadline = now() + replyMillis
-      let replyBytes = 0
-      // Bounded in messages and bytes: a server may send banners and method messages, but not forever.
-      for (let i = 0; i < MAX_REPLY_MESSAGES; i++) {
-        const message = yield* Conversation.receive(deadline)
-        replyBytes += message.length
-        if (replyBytes > MAX_REPLY_BYTES) {
-          return protocolError(`the replies to one ${method} request passed ${MAX_REPLY_BYTES} bytes`)
+      switch (message[0]) {
+        case MessageNumber.USERAUTH_SUCCESS:
+          return Exit.succeed<AuthOutcome>({ _tag: "Success" })
+        case MessageNumber.USERAUTH_FAILURE: {
+          const failure = decode(message, (r) => {
+            r.byte()
+            return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
+          })
+          if (Either.isLeft(failure)) return malformed(message, failure.left)
+          allowed = Option.some(failure.right.allowedMethods)
+          return Exit.succeed<AuthOutcome>({ _tag: "Failure", ...failure.right })
         }
-        switch (message[0]) {
-          case MessageNumber.USERAUTH_SUCCESS:
-            return Exit.succeed<AuthOutcome>({ _tag: "Success" })
-          case MessageNumber.USERAUTH_FAILURE: {
-            const failure = decode(message, (r) => {
-              r.byte()
-              return { allowedMethods: r.nameList("authentications that can continue"), partialSuccess: r.boolean("partial success") }
-            })
-            if (Either.isLeft(failure)) return malformed(message, failure.left)
-            allowed = Option.some(failure.right.allowedMethods)
-            return Exit.succeed<AuthOutcome>({ _tag: "Failure", ...failure.right })
-          }
-          case MessageNumber.USERAUTH_BANNER: {
-            const bad = yield* onBanner(message)
-            if (bad) return bad
+        case MessageNumber.USERAUTH_BANNER: {
+          const bad = yield* onBanner(message)
+          if (bad) return bad
+          continue
+        }
+        default: {
+          if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
+            const step = yield* onMethodMessage(message, span)
+            if (Exit.isFailure(step)) return failed(step)
+            if (step.value._tag === "Done") return Exit.succeed(step.value.outcome)
+            // The method answered the server: its time starts again.
+            deadline = now() + replyMillis
             continue
           }
-          default: {
-            if (message[0] >= 60 && message[0] <= 79 && onMethodMessage) {
-              const step = yield* Conversation.call(onMethodMessage(message))
-              if (step._tag === "Done") return Exit.succeed(step.outcome)
-              // The method answered the server: its time starts again.
-              deadline = now() + replyMillis
-              continue
-            }
-            return protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
-          }
+          return protocolError(`unexpected ${messageName(message[0])} in reply to a ${method} request`)
         }
       }
-      return protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
+    }
+    return protocolError(`more than ${MAX_REPLY_MESSAGES} messages in reply to one ${method} request`)
+  }
+
+  /** Whether to bind this signer to the host first and use publickey-hostbound (OpenSSH's PROTOCOL). */
+  const hostBound = (signer: Signer<SignerFailure>) => signer.bindToHost !== undefined && transport.extensions.has("publickey-hostbound@openssh.com")
+
+  /** publickey with one signer (`publicKey`'s steps), its attempt's span `parent`. */
+  function* publicKey(
+    caller: Caller.Caller,
+    now: () => number,
+    parent: Tracer.AnySpan | undefined,
+    username: string,
+    signer: Signer<SignerFailure>,
+    options: PublicKeyOptions | undefined
+  ): Steps<AuthOutcome, AuthHandlerError> {
+    const key = signer.publicKey
+    const fingerprint = PublicKey.fingerprintSha256(key)
+    // The attempt's span learns the key here: a key read from disk is known only now.
+    if (parent?._tag === "Span") parent.attribute("fingerprint", fingerprint)
+    const accepted = options?.acceptedAlgorithms
+    // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
+    // than spend MaxAuthTries on the sha2 names it lists but refuses.
+    const legacyCertificate = signer.certificate !== undefined && key._tag === "Rsa" &&
+      rsaCertificatesNeedSha1(transport.serverIdentification)
+    const candidates = legacyCertificate
+      ? (options?.allowSshRsaSha1 ? ["ssh-rsa"] : [])
+      : signatureAlgorithmsFor(key, key._tag === "Rsa" ? transport.serverSigAlgs : Option.none(), options?.allowSshRsaSha1)
+    const algorithms = candidates.filter((a) => accepted === undefined || accepted.includes(signer.certificate ? Certificate.certificateAlgorithmFor(a) : a))
+    if (algorithms.length === 0) {
+      return Exit.fail(
+        new AuthError({
+          reason: "NoAcceptableAlgorithm",
+          method: "publickey",
+          username,
+          detail: legacyCertificate
+            ? `${
+              show(transport.serverIdentification.slice(8), 64)
+            } accepts RSA certificates only as ssh-rsa-cert-v01@openssh.com (SHA-1 signatures); allow ssh-rsa to offer this one`
+            : `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
+              Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () => "none")
+            })`
+        })
+      )
+    }
+    const bound = hostBound(signer)
+    const method = bound ? "publickey-hostbound-v00@openssh.com" : "publickey"
+    if (bound) {
+      const proof = { hostKeyBlob: transport.hostKey.blob, sessionId: transport.sessionId, signature: transport.hostKeyProof.signature }
+      const exit = yield* Conversation.callExit(signer.bindToHost!(proof))
+      if (Exit.isFailure(exit)) {
+        return failed(Exit.mapError(exit, (cause) => new AuthError({ reason: "SigningFailed", method, username, detail: cause.message, cause })))
+      }
+    }
+    // One offer per key, with the best algorithm the server lists, as ssh does: sshd
+    // counts every refused offer against MaxAuthTries, so a second algorithm for a
+    // refused key would spend the tries of the keys behind it.
+    const signatureAlgorithm = algorithms[0]
+    const cert = signer.certificate
+    // A certificate goes on the wire in place of the key, under its own algorithm name.
+    const algorithm = cert ? Certificate.certificateAlgorithmFor(signatureAlgorithm) : signatureAlgorithm
+    const blob = cert ? cert.blob : key.blob
+    const hostKeyField = (w: Writer) => (bound ? w.string(transport.hostKey.blob) : w)
+    // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
+    const signedBody = encode((w) =>
+      hostKeyField(
+        w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method).boolean(true).string(algorithm).string(blob)
+      )
+    )
+    function* sign(under: Tracer.AnySpan | undefined): Steps<Uint8Array, AuthError> {
+      const span = caller.begin("AuthHandler.publicKey.sign", under, { algorithm, fingerprint })
+      const data = encode((w) => w.string(transport.sessionId).raw(signedBody))
+      // A key in memory signs at once, on the caller's curves, with no call of a fiber.
+      const signed = signer instanceof PrivateKey
+        ? signer.signWith(Context.get(caller.context, CurvesImpl), signatureAlgorithm, data)
+        : signer.sign(signatureAlgorithm, data)
+      const exit = Exit.mapError(
+        yield* Conversation.callExit(signed),
+        (cause) => new AuthError({ reason: "SigningFailed", method, username, detail: cause.message, cause })
+      )
+      caller.end(span, exit)
+      return exit
+    }
+    if (options?.skipQuery) {
+      const signature = yield* sign(parent)
+      if (Exit.isFailure(signature)) return failed(signature)
+      return yield* request(caller, now, parent, {
+        username,
+        method,
+        fill: (w) => hostKeyField(w.boolean(true).string(algorithm).string(blob)).string(signature.value)
+      })
+    }
+    const offered = `${cert ? `${cert.type} ` : ""}${key.type} ${fingerprint}${bound ? " (host-bound)" : ""}`
+    yield* Caller.log(caller, LogLevel.Debug, `Offering public key: ${offered}`, parent)
+    return yield* request(caller, now, parent, {
+      username,
+      method,
+      fill: (w) => hostKeyField(w.boolean(false).string(algorithm).string(blob)),
+      onMethodMessage: function*(message, span): Steps<MethodStep, AuthError> {
+        // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
+        if (message[0] !== 60) return Exit.fail(only60Error(message, method, username))
+        const ok = decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") }))
+        if (Either.isLeft(ok)) return Exit.fail(new AuthError({ reason: "ProtocolError", method, username, detail: ok.left.message }))
+        if (ok.right.algorithm !== algorithm || Buffer.compare(ok.right.blob, blob) !== 0) {
+          return Exit.fail(
+            new AuthError({
+              reason: "ProtocolError",
+              method,
+              username,
+              detail: `PK_OK names ${show(ok.right.algorithm, 64)}, not the ${algorithm} key we offered`
+            })
+          )
+        }
+        yield* Caller.log(caller, LogLevel.Debug, `Server accepts key: ${offered}`, span)
+        const signature = yield* sign(span)
+        if (Exit.isFailure(signature)) return failed(signature)
+        yield* Conversation.send(encode((w) => w.raw(signedBody).string(signature.value)))
+        return Exit.succeed<MethodStep>({ _tag: "Continue" })
+      }
     })
+  }
+
+  const requests = (caller: Caller.Caller, now: () => number): Requests => ({
+    request: (parent, username, method, fill, onMethodMessage) =>
+      request(caller, now, parent, { username, method, fill, ...(onMethodMessage ? { onMethodMessage } : {}) }),
+    none: (parent, username) => request(caller, now, parent, { username, method: "none", fill: () => {} }),
+    publicKey: (parent, username, signer, options) => publicKey(caller, now, parent, username, signer, options)
+  })
+
+  /**
+   * Runs `run` as this handler's requests, in one conversation: under the lock, after the
+   * ssh-userauth service. A server that stopped answering ends the connection for good.
+   */
+  const converse = <A, E, R>(
+    run: (requests: Requests, caller: Caller.Caller) => Steps<A, E>
+  ): Effect.Effect<A, E | AuthHandlerError | Disconnected, R> =>
+    locked(Effect.suspend((): Effect.Effect<A, E | AuthHandlerError | Disconnected, R> => {
+      if (broken) return Effect.fail(broken)
+      return Effect.zipRight(
+        requestServiceHeld,
+        Effect.flatMap(Caller.capture, (caller) =>
+          Effect.tapError(
+            Conversation.run(transport, Conversation.make<A, E, R>((now) => run(requests(caller, now), caller))),
+            (e) => {
+              caller.endOpen(Exit.fail(e))
+              return breakOn(e)
+            }
+          ))
+      )
+    }))
 
   const sendAuthRequest = <E, R>(
     username: string,
@@ -388,80 +629,15 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
     fill: (w: Writer) => void,
     onMethodMessage?: (message: Uint8Array) => Effect.Effect<MethodStep, E, R>
   ): Effect.Effect<AuthOutcome, AuthHandlerError | Exclude<E, Disconnected>, R> =>
-    lock.withPermits(1)(Effect.suspend(() => {
-      if (broken) return Effect.fail(broken)
-      return requestServiceHeld.pipe(
-        Effect.zipRight(Effect.logTrace(`we sent a ${method} packet, wait for reply`)),
-        Effect.zipRight(Conversation.run(transport, request(username, method, fill, onMethodMessage)))
-      )
-    })).pipe(
-      Effect.tapError((e) => breakOn(e)),
-      disconnectAsOutcome,
-      Effect.withSpan("AuthHandler.sendAuthRequest", spanOptions({ method, username }))
-    )
-
-  /** Whether to bind this signer to the host first and use publickey-hostbound (OpenSSH's PROTOCOL). */
-  const hostBound = (signer: Signer<SignerFailure>) => signer.bindToHost !== undefined && transport.extensions.has("publickey-hostbound@openssh.com")
-
-  /** One exchange for one signature algorithm: query, then sign after PK_OK (or sign at once). */
-  const publicKeyWith = (
-    username: string,
-    signer: Signer<SignerFailure>,
-    signatureAlgorithm: string,
-    skipQuery: boolean
-  ): Effect.Effect<AuthOutcome, AuthHandlerError> => {
-    const key = signer.publicKey
-    const cert = signer.certificate
-    // A certificate goes on the wire in place of the key, under its own algorithm name.
-    const algorithm = cert ? Certificate.certificateAlgorithmFor(signatureAlgorithm) : signatureAlgorithm
-    const blob = cert ? cert.blob : key.blob
-    const bound = hostBound(signer)
-    const method = bound ? "publickey-hostbound-v00@openssh.com" : "publickey"
-    const hostKeyField = (w: Writer) => (bound ? w.string(transport.hostKey.blob) : w)
-    const authError = (reason: AuthError["reason"], detail: string, cause?: unknown) =>
-      new AuthError({ reason, method, username, detail, ...(cause ? { cause } : {}) })
-    // The signed request without its signature: what RFC 4252 §7 signs, after the session id.
-    const signedBody = encode((w) =>
-      hostKeyField(
-        w.byte(MessageNumber.USERAUTH_REQUEST).string(username).string(SERVICE).string(method).boolean(true).string(algorithm).string(blob)
-      )
-    )
-    const sign = signer.sign(signatureAlgorithm, encode((w) => w.string(transport.sessionId).raw(signedBody))).pipe(
-      Effect.mapError((cause) => authError("SigningFailed", cause.message, cause)),
-      Effect.withSpan("AuthHandler.publicKey.sign", spanOptions({ algorithm, fingerprint: PublicKey.fingerprintSha256(key) }))
-    )
-    const offered = `${cert ? `${cert.type} ` : ""}${key.type} ${PublicKey.fingerprintSha256(key)}${bound ? " (host-bound)" : ""}`
-    if (skipQuery) {
-      return Effect.flatMap(
-        sign,
-        (signature) => sendAuthRequest(username, method, (w) => hostKeyField(w.boolean(true).string(algorithm).string(blob)).string(signature))
-      )
-    }
-    return Effect.zipRight(
-      Effect.logDebug(`Offering public key: ${offered}`),
-      sendAuthRequest(
+    disconnectAsOutcome(converse<AuthOutcome, AuthHandlerError | E, R>((requests, caller) =>
+      requests.request(
+        caller.span,
         username,
         method,
-        (w) => hostKeyField(w.boolean(false).string(algorithm).string(blob)),
-        (message) =>
-          Effect.gen(function*() {
-            // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
-            yield* only60(message, method, username)
-            const ok = yield* Either.mapLeft(
-              decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") })),
-              (e) => authError("ProtocolError", e.message)
-            )
-            if (ok.algorithm !== algorithm || Buffer.compare(ok.blob, blob) !== 0) {
-              return yield* authError("ProtocolError", `PK_OK names ${show(ok.algorithm, 64)}, not the ${algorithm} key we offered`)
-            }
-            yield* Effect.logDebug(`Server accepts key: ${offered}`)
-            const signature = yield* sign
-            yield* transport.send(encode((w) => w.raw(signedBody).string(signature)))
-            return { _tag: "Continue" } as const
-          })
+        fill,
+        onMethodMessage && ((message, span) => Conversation.callExit(underSpan(onMethodMessage(message), span)))
       )
-    )
-  }
+    ))
 
   const handler: AuthHandler = {
     banners: Effect.sync(() => [...banners]),
@@ -471,7 +647,7 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
     },
     sendAuthRequest,
 
-    none: (username) => sendAuthRequest(username, "none", () => {}),
+    none: (username) => disconnectAsOutcome(converse((requests, caller) => requests.none(caller.span, username))),
 
     password: (username, password, changePassword) =>
       sendAuthRequest(
@@ -498,53 +674,9 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
           })
       ),
 
-    publicKey: (username, signer, options) =>
-      disconnectAsOutcome(Effect.gen(function*() {
-        const key = signer.publicKey
-        // EXT_INFO arrives before SERVICE_ACCEPT: an RSA key's algorithm (server-sig-algs) and
-        // host-binding (publickey-hostbound) wait for it. Any other key's request waits for
-        // it in `sendAuthRequest`, under the lock it takes anyway.
-        if (key._tag === "Rsa" || signer.bindToHost !== undefined) yield* ensureService
-        // The attempt's span learns the key here: a key read from disk is known only now.
-        yield* Effect.annotateCurrentSpan("fingerprint", PublicKey.fingerprintSha256(key))
-        const accepted = options?.acceptedAlgorithms
-        // An old OpenSSH takes an RSA certificate one way only: choose it up front rather
-        // than spend MaxAuthTries on the sha2 names it lists but refuses.
-        const legacyCertificate = signer.certificate !== undefined && key._tag === "Rsa" &&
-          rsaCertificatesNeedSha1(transport.serverIdentification)
-        const candidates = legacyCertificate
-          ? (options?.allowSshRsaSha1 ? ["ssh-rsa"] : [])
-          : signatureAlgorithmsFor(key, transport.serverSigAlgs, options?.allowSshRsaSha1)
-        const algorithms = candidates.filter((a) =>
-          accepted === undefined || accepted.includes(signer.certificate ? Certificate.certificateAlgorithmFor(a) : a)
-        )
-        if (algorithms.length === 0) {
-          return yield* new AuthError({
-            reason: "NoAcceptableAlgorithm",
-            method: "publickey",
-            username,
-            detail: legacyCertificate
-              ? `${
-                show(transport.serverIdentification.slice(8), 64)
-              } accepts RSA certificates only as ssh-rsa-cert-v01@openssh.com (SHA-1 signatures); allow ssh-rsa to offer this one`
-              : `the server accepts no signature algorithm for ${key.type} (server-sig-algs: ${
-                Option.getOrElse(Option.map(transport.serverSigAlgs, (a) => showList(a)), () => "none")
-              })`
-          })
-        }
-        if (hostBound(signer)) {
-          yield* signer.bindToHost!({ hostKeyBlob: transport.hostKey.blob, sessionId: transport.sessionId, signature: transport.hostKeyProof.signature })
-            .pipe(
-              Effect.mapError((cause) =>
-                new AuthError({ reason: "SigningFailed", method: "publickey-hostbound-v00@openssh.com", username, detail: cause.message, cause })
-              )
-            )
-        }
-        // One offer per key, with the best algorithm the server lists, as ssh does: sshd
-        // counts every refused offer against MaxAuthTries, so a second algorithm for a
-        // refused key would spend the tries of the keys behind it.
-        return yield* publicKeyWith(username, signer, algorithms[0], options?.skipQuery ?? false)
-      })),
+    publicKey: (username, signer, options) => disconnectAsOutcome(converse((requests, caller) => requests.publicKey(caller.span, username, signer, options))),
+
+    converse,
 
     keyboardInteractive: (username, responder, submethods = "") =>
       sendAuthRequest(

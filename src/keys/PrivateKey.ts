@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as crypto from "node:crypto"
 import { type Curves, CurvesImpl, type NistCurve } from "../crypto/Curves.js"
 import { leftPad } from "../crypto/FixedWidth.js"
@@ -87,14 +88,23 @@ export class PrivateKey implements Signer {
 
   /** @since 0.1.0 */
   sign(algorithm: string, data: Uint8Array): Effect.Effect<Uint8Array, KeyError> {
-    return Effect.flatMap(CurvesImpl, (curves) =>
-      Effect.try({
-        try: () => signSync(curves, this, algorithm, data),
-        catch: (cause) =>
-          cause instanceof KeyError
-            ? cause
-            : new KeyError({ reason: "Malformed", keyType: this.publicKey.type, detail: "signing failed", cause })
-      }))
+    return Effect.flatMap(CurvesImpl, (curves) => this.signWith(curves, algorithm, data))
+  }
+
+  /**
+   * `sign` on the given curves, at once: for a caller that holds them and is not a fiber
+   * (the handler's requests in the connection's callbacks).
+   *
+   * @since 0.1.0
+   */
+  signWith(curves: Curves, algorithm: string, data: Uint8Array): Exit.Exit<Uint8Array, KeyError> {
+    try {
+      return Exit.succeed(signSync(curves, this, algorithm, data))
+    } catch (cause) {
+      return Exit.fail(
+        cause instanceof KeyError ? cause : new KeyError({ reason: "Malformed", keyType: this.publicKey.type, detail: "signing failed", cause })
+      )
+    }
   }
 
   /**

@@ -7,11 +7,13 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as Tracer from "effect/Tracer"
 import { AgentError } from "../agent/AgentError.js"
 import { GssError } from "../gssapi/Gssapi.js"
 import { AuthError, GssapiServerError, PasswordChangeRequired } from "../handler/AuthError.js"
-import type { AuthHandler, AuthOutcome } from "../handler/AuthHandler.js"
+import type { AuthHandler, AuthOutcome, Requests } from "../handler/AuthHandler.js"
 import { KeyFileError, PassphraseRequired, WrongPassphrase } from "../keys/PrivateKeyError.js"
+import type * as Conversation from "../transport/Conversation.js"
 import { TransportError } from "../transport/TransportError.js"
 
 /**
@@ -131,6 +133,12 @@ export interface AuthSource<out R = never> {
   /** The SHA256 fingerprint of the key, for publickey sources whose key is known. */
   readonly fingerprint?: string | undefined
   readonly authenticate: Effect.Effect<AuthOutcome, SourceError, AuthHandler | R>
+  /**
+   * The same attempt as conversation steps over the handler's requests, under the attempt's
+   * span, for a source whose secret is at hand (a key in memory, `none`): a listed strategy
+   * whose every source has them runs as one conversation, in the connection's callbacks.
+   */
+  readonly steps?: ((requests: Requests, span: Tracer.AnySpan | undefined) => Conversation.Steps<AuthOutcome, SourceError>) | undefined
   toString(): string
 }
 

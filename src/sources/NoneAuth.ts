@@ -2,7 +2,8 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import { AuthHandler } from "../handler/AuthHandler.js"
+import type * as Tracer from "effect/Tracer"
+import { AuthHandler, type Requests } from "../handler/AuthHandler.js"
 import { type AuthSource, Base } from "./AuthSource.js"
 
 /**
@@ -37,6 +38,8 @@ export class NoneAuth extends Base implements AuthSource {
   get authenticate() {
     return Effect.flatMap(AuthHandler, (h) => h.none(this.username))
   }
+  /** @since 0.1.0 */
+  readonly steps = (requests: Requests, span: Tracer.AnySpan | undefined) => requests.none(span, this.username)
 }
 
 /**

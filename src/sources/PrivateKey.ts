@@ -7,9 +7,10 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import type * as Tracer from "effect/Tracer"
 import * as AuthHandler from "../handler/AuthHandler.js"
 import * as KeyFile from "../keys/KeyFile.js"
-import type * as Keys from "../keys/PrivateKey.js"
+import * as Keys from "../keys/PrivateKey.js"
 import type { PrivateKeyError } from "../keys/PrivateKeyError.js"
 import { fingerprintSha256 } from "../keys/PublicKey.js"
 import { type AuthSource, Base, CredentialError, type SourceError, userCode } from "./AuthSource.js"
@@ -53,17 +54,27 @@ export class PrivateKey extends Base implements AuthSource {
     return `user=${this.username}, key=${this.signer.publicKey.type} ${this.fingerprint}`
   }
   get authenticate() {
-    // The signer may be the user's own code: a throw in it is this source's error.
+    return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, this.guarded, this.options))
+  }
+  /** @since 0.1.0 */
+  readonly steps = (requests: AuthHandler.Requests, span: Tracer.AnySpan | undefined) => requests.publicKey(span, this.username, this.guarded, this.options)
+
+  /** The signer, a throw in which (it may be the user's own code) is this source's error. */
+  private get guarded(): Keys.Signer<Keys.SignerFailure> {
     const signer = this.signer
-    const guarded: Keys.Signer<Keys.SignerFailure> = {
+    // A key in memory is the library's own signer: nothing to guard.
+    if (signer instanceof Keys.PrivateKey) return signer
+    const threw = (cause: unknown) => new CredentialError({ source: this.toString(), detail: "the signer threw", cause })
+    return {
       ...signer,
-      sign: (algorithm, data) =>
-        Effect.catchAllDefect(
-          signer.sign(algorithm, data),
-          (cause) => Effect.fail(new CredentialError({ source: this.toString(), detail: "the signer threw", cause }))
-        )
+      sign: (algorithm, data) => {
+        try {
+          return Effect.catchAllDefect(signer.sign(algorithm, data), (cause) => Effect.fail(threw(cause)))
+        } catch (cause) {
+          return Effect.fail(threw(cause))
+        }
+      }
     }
-    return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, guarded, this.options))
   }
 }
 

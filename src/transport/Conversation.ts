@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type { Transport } from "./Transport.js"
 import type { TransportFailure } from "./TransportError.js"
 
@@ -106,6 +106,18 @@ export function* receive(deadline: number): Generator<ConversationStep, Uint8Arr
  */
 export function* call<A, E, R>(effect: Effect.Effect<A, E, R>): Generator<ConversationStep, A, unknown> {
   return (yield { _tag: "Call", effect }) as A
+}
+
+/**
+ * The `Exit` of the caller's `effect`, as a value: its failure is the conversation's to
+ * handle and does not end the run. Answered at once when `effect` is already an `Exit`.
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export function* callExit<A, E, R>(effect: Effect.Effect<A, E, R>): Generator<ConversationStep, Exit.Exit<A, E>, unknown> {
+  if (Exit.isExit(effect)) return effect as Exit.Exit<A, E>
+  return yield* call(Effect.exit(effect))
 }
 
 /**

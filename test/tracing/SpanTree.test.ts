@@ -7,6 +7,7 @@
  * and on one whose every secret is wrong.
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
@@ -19,10 +20,11 @@ import * as path from "node:path"
 import { layerTracing, login } from "../../examples/opentelemetry.js"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
 import * as AuthHandler from "../../src/handler/AuthHandler.js"
+import * as OpenSshKeyV1 from "../../src/keys/OpenSshKeyV1.js"
 import * as PublicKey from "../../src/keys/PublicKey.js"
 import * as PublicKeyText from "../../src/keys/PublicKeyText.js"
 import { Password } from "../../src/sources/Password.js"
-import { OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
+import { InMemoryPrivateKey, OnDiskPrivateKey } from "../../src/sources/PrivateKey.js"
 import { pinned } from "../../src/transport/HostKeyPolicy.js"
 import { layerTcp } from "../../src/transport/TcpTransport.js"
 import * as OurServer from "../support/OurServer.js"
@@ -79,21 +81,20 @@ const everything = (spans: ReadonlyArray<ReadableSpan>) =>
     links: s.links.map((l) => l.attributes)
   })))
 
-/** Logs in with `passphrase` and `password` while `exporter` collects the spans. */
-const traced = (
-  server: OurServer.OurServer,
-  key: { file: string },
-  secrets: { passphrase: string; password: string },
-  shape: "listed" | "stream" = "listed"
-) =>
+/** The key from disk with `passphrase`, then `password`: listed, or as a Stream of the caller's own. */
+const diskKeyThenPassword = (key: { file: string }, secrets: { passphrase: string; password: string }, shape: "listed" | "stream" = "listed") => {
+  const listed = AuthStrategy.sequence(
+    AuthStrategy.make(new OnDiskPrivateKey({ username: "alice", path: key.file, passphrase: Effect.succeed(Redacted.make(secrets.passphrase)) })),
+    AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(Redacted.make(secrets.password)) }))
+  )
+  // A stream made by the caller, not by AuthStrategy's constructors: the run walks it as a Stream.
+  return shape === "listed" ? listed : Stream.flatMap(Stream.succeed(listed), (sources) => sources)
+}
+
+/** Logs in with `strategy`, a `none` probe first, while `exporter` collects the spans. */
+const traced = (server: OurServer.OurServer, strategy: AuthStrategy.AuthStrategy<FileSystem.FileSystem>) =>
   Effect.gen(function*() {
     const exporter = new InMemorySpanExporter()
-    const listed = AuthStrategy.sequence(
-      AuthStrategy.make(new OnDiskPrivateKey({ username: "alice", path: key.file, passphrase: Effect.succeed(Redacted.make(secrets.passphrase)) })),
-      AuthStrategy.make(new Password({ username: "alice", password: Effect.succeed(Redacted.make(secrets.password)) }))
-    )
-    // A stream made by the caller, not by AuthStrategy's constructors: the run walks it as a Stream.
-    const strategy = shape === "listed" ? listed : Stream.flatMap(Stream.succeed(listed), (sources) => sources)
     return yield* AuthStrategy.authenticate(strategy, { noneFirst: true }).pipe(
       Effect.provide(AuthHandler.layer.pipe(Layer.provide(layerTcp({
         host: "127.0.0.1",
@@ -138,7 +139,7 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
       const server = yield* OurServer.start({
         alice: { keys: [key.publicKey], password: Redacted.make(PASSWORD), methods: [["publickey", "password"]] }
       }).pipe(Effect.provide(serverTracing))
-      const { result, spans } = yield* traced(server, key, { passphrase: PASSPHRASE, password: PASSWORD })
+      const { result, spans } = yield* traced(server, diskKeyThenPassword(key, { passphrase: PASSPHRASE, password: PASSWORD }))
       expect(result._tag === "Right" && result.right.succeeded, server.log()).toBe(true)
 
       // The server's side of the same login: one trace, the user named once authenticated.
@@ -181,9 +182,40 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
       const server = yield* OurServer.start({
         alice: { keys: [key.publicKey], password: Redacted.make(PASSWORD), methods: [["publickey", "password"]] }
       })
-      const { result, spans } = yield* traced(server, key, { passphrase: PASSPHRASE, password: PASSWORD }, "stream")
+      const { result, spans } = yield* traced(server, diskKeyThenPassword(key, { passphrase: PASSPHRASE, password: PASSWORD }, "stream"))
       expect(result._tag === "Right" && result.right.succeeded, server.log()).toBe(true)
       expect(render(spans)).toBe(loginTree)
+    }))
+
+  it.scopedLive("a strategy of keys in memory runs as one conversation in the connection's callbacks: the same spans, made by hand", () =>
+    Effect.gen(function*() {
+      const key = yield* encryptedKey
+      const server = yield* OurServer.start({ alice: { keys: [key.publicKey] } })
+      const loaded = yield* OpenSshKeyV1.read(key.privateText, { source: key.file, passphrase: Effect.succeed(Redacted.make(PASSPHRASE)) })
+      // Queried first, as a key from disk is: PK_OK, then signed.
+      const { result, spans } = yield* traced(server, AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: loaded, skipQuery: false })))
+      expect(result._tag === "Right" && result.right.succeeded, server.log()).toBe(true)
+      expect(render(spans)).toBe([
+        ...loginTree.split("\n").slice(0, 11),
+        "        AuthHandler.publicKey.sign"
+      ].join("\n"))
+      expect(one(spans, "AuthStrategy.attempt", "publickey").attributes["fingerprint"]).toBe(PublicKey.fingerprintSha256(key.publicKey))
+      expect(one(spans, "AuthHandler.publicKey.sign").attributes).toMatchObject({
+        algorithm: "ssh-ed25519",
+        fingerprint: PublicKey.fingerprintSha256(key.publicKey)
+      })
+      expect(one(spans, "AuthHandler.sendAuthRequest", "none").attributes).toMatchObject({ username: "alice" })
+      // Each span inside its parent's time.
+      const ns = ([s, n]: readonly [number, number]) => s * 1e9 + n
+      for (
+        const [child, parent] of [["AuthHandler.publicKey.sign", "AuthStrategy.authenticate"], ["AuthStrategy.attempt", "AuthStrategy.authenticate"]] as const
+      ) {
+        for (const c of spans.filter((s) => s.name === child)) {
+          expect(ns(c.startTime)).toBeGreaterThanOrEqual(ns(one(spans, parent).startTime))
+          expect(ns(c.endTime)).toBeLessThanOrEqual(ns(one(spans, parent).endTime))
+        }
+      }
+      expect(everything(spans)).not.toContain(PASSPHRASE)
     }))
 
   it.scopedLive("a login whose every secret is wrong: the failures are in the spans, the secrets are not", () =>
@@ -191,7 +223,7 @@ describe("tracing: the span tree of one login, through OpenTelemetry", () => {
       const key = yield* encryptedKey
       const server = yield* OurServer.start({ alice: { keys: [key.publicKey], password: Redacted.make(PASSWORD) } })
       const wrong = { passphrase: `${PASSPHRASE}-typo`, password: `${PASSWORD}-typo` }
-      const { result, spans } = yield* traced(server, key, wrong)
+      const { result, spans } = yield* traced(server, diskKeyThenPassword(key, wrong))
       expect(result._tag, server.log()).toBe("Left")
       const failed = spans.filter((s) => s.status.code === 2).map((s) => s.name)
       expect(failed, "the failed attempt and the run are marked as errors").toContain("AuthStrategy.authenticate")
