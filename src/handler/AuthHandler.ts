@@ -603,7 +603,8 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
 
   /**
    * Runs `run` as this handler's requests, in one conversation: under the lock, after the
-   * ssh-userauth service. A server that stopped answering ends the connection for good.
+   * ssh-userauth service. A server that stopped answering ends the connection for good. A
+   * run cut short (the connection's end, an interruption) ends the spans it left open.
    */
   const converse = <A, E, R>(
     run: (requests: Requests, caller: Caller.Caller) => Steps<A, E>
@@ -613,11 +614,13 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
       return Effect.zipRight(
         requestServiceHeld,
         Effect.flatMap(Caller.capture, (caller) =>
-          Effect.tapError(
+          Effect.onExit(
             Conversation.run(transport, Conversation.make<A, E, R>((now) => run(requests(caller, now), caller))),
-            (e) => {
-              caller.endOpen(Exit.fail(e))
-              return breakOn(e)
+            (exit) => {
+              if (Exit.isSuccess(exit)) return Effect.void
+              caller.endOpen(exit)
+              const error = Cause.failureOption(exit.cause)
+              return Option.isSome(error) ? breakOn(error.value) : Effect.void
             }
           ))
       )

@@ -10,12 +10,14 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import * as crypto from "node:crypto"
 import * as AuthStrategy from "../../src/AuthStrategy.js"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
@@ -50,6 +52,43 @@ const counted = (transport: Transport) => {
     }))
   )
   return { calls, layer }
+}
+
+/** A tracer that keeps the names of the spans it made, and how each ended. */
+const recorder = () => {
+  const started: Array<string> = []
+  const ended: Array<string> = []
+  const live = new Set<Tracer.Span>()
+  const tracer = Tracer.make({
+    span: (name, parent, context, links, startTime, kind) => {
+      started.push(name)
+      const attributes = new Map<string, unknown>()
+      const span: Tracer.Span = {
+        _tag: "Span",
+        name,
+        spanId: String(started.length),
+        traceId: "trace",
+        parent,
+        context,
+        status: { _tag: "Started", startTime },
+        attributes,
+        links,
+        sampled: true,
+        kind,
+        end: (_endTime, exit) => {
+          live.delete(span)
+          ended.push(`${name} ${Exit.isInterrupted(exit) ? "interrupted" : exit._tag}`)
+        },
+        attribute: (key, value) => void attributes.set(key, value),
+        event: () => {},
+        addLinks: () => {}
+      }
+      live.add(span)
+      return span
+    },
+    context: (f) => f()
+  })
+  return { tracer, started, ended, open: () => [...live].map((s) => s.name) }
 }
 
 const keys = () => [
@@ -162,18 +201,26 @@ describe("a strategy of sources with steps, as one conversation", () => {
       expect(after._tag === "TransportError" && after.reason).toBe("Closed")
     }))
 
-  it.effect("a deadline for the whole run interrupts the conversation", () =>
+  it.effect("a deadline for the whole run interrupts the conversation, and the spans it left open are ended", () =>
     Effect.gen(function*() {
       const transport = yield* Scripted.makeScripted({ steps: [{ reply: [] }], receiveTimeout: "1 hour" })
       const { layer } = counted(transport)
+      const spans = recorder()
       const fiber = yield* AuthStrategy.authenticate(AuthStrategy.make(...keys()), { deadline: "2 seconds" }).pipe(
         Effect.provide(layer),
         Effect.flip,
+        Effect.withTracer(spans.tracer),
         Effect.fork
       )
       yield* TestClock.adjust("3 seconds")
       const error = yield* Fiber.join(fiber)
       expect(error.reason).toBe("Deadline")
+      // The key signs before its request goes out (skipQuery): that span ended, the request's was cut.
+      expect(spans.started).toEqual(["AuthStrategy.authenticate", "AuthStrategy.attempt", "AuthHandler.publicKey.sign", "AuthHandler.sendAuthRequest"])
+      expect(spans.ended).toContain("AuthHandler.publicKey.sign Success")
+      expect(spans.ended).toContain("AuthHandler.sendAuthRequest interrupted")
+      expect(spans.open()).toEqual([])
+      expect(spans.ended).toContain("AuthStrategy.attempt interrupted")
     }))
 
   it.effect("a signer of the caller's own runs as a call in the caller's fiber; its failure is that attempt's error, and the run goes on", () =>
