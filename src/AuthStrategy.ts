@@ -271,7 +271,7 @@ const fold = <R>(
     const sources = list && withNoneFirst(list, options)
     // Every source answers without the caller's code in a fiber of its own: the whole run is
     // one conversation of the handler's, in the connection's callbacks.
-    const conversation = sources && handler.converse && sources.every((source) => source.steps !== undefined)
+    const conversation = sources && sources.length > 0 && handler.converse && sources.every((source) => source.steps !== undefined)
       ? converseAll(handler.converse, run, sources as ReadonlyArray<AuthSource<never>>, parent)
       : undefined
     const deadline = options.deadline

@@ -137,6 +137,8 @@ export interface AuthSource<out R = never> {
    * The same attempt as conversation steps over the handler's requests, under the attempt's
    * span, for a source whose secret is at hand (a key in memory, `none`): a listed strategy
    * whose every source has them runs as one conversation, in the connection's callbacks.
+   * The two must do the same: a subclass that changes `authenticate` changes this too, or
+   * sets it to undefined.
    */
   readonly steps?: ((requests: Requests, span: Tracer.AnySpan | undefined) => Conversation.Steps<AuthOutcome, SourceError>) | undefined
   toString(): string

@@ -39,7 +39,7 @@ export class NoneAuth extends Base implements AuthSource {
     return Effect.flatMap(AuthHandler, (h) => h.none(this.username))
   }
   /** @since 0.1.0 */
-  readonly steps = (requests: Requests, span: Tracer.AnySpan | undefined) => requests.none(span, this.username)
+  readonly steps: AuthSource["steps"] = (requests: Requests, span: Tracer.AnySpan | undefined) => requests.none(span, this.username)
 }
 
 /**

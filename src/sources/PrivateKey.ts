@@ -57,7 +57,8 @@ export class PrivateKey extends Base implements AuthSource {
     return Effect.flatMap(AuthHandler.AuthHandler, (h) => h.publicKey(this.username, this.guarded, this.options))
   }
   /** @since 0.1.0 */
-  readonly steps = (requests: AuthHandler.Requests, span: Tracer.AnySpan | undefined) => requests.publicKey(span, this.username, this.guarded, this.options)
+  readonly steps: AuthSource["steps"] = (requests: AuthHandler.Requests, span: Tracer.AnySpan | undefined) =>
+    requests.publicKey(span, this.username, this.guarded, this.options)
 
   /** The signer, a throw in which (it may be the user's own code) is this source's error. */
   private get guarded(): Keys.Signer<Keys.SignerFailure> {

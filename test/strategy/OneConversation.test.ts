@@ -154,6 +154,16 @@ describe("a strategy of sources with steps, as one conversation", () => {
       expect(calls).toEqual({ converse: 0, none: 0, publicKey: 2, password: 1 })
     }))
 
+  it.effect("an empty list asks nothing of the handler, not even the service", () =>
+    Effect.gen(function*() {
+      const transport = yield* Scripted.makeScripted({ steps: [] })
+      const { calls, layer } = counted(transport)
+      const error = yield* AuthStrategy.authenticate(AuthStrategy.make(), { noneFirst: true }).pipe(Effect.provide(layer), Effect.flip)
+      expect(error.reason).toBe("Exhausted")
+      expect(error.result.attempts).toEqual([])
+      expect(calls.converse).toBe(0)
+    }))
+
   it.effect("a server that never answers: the attempt it cut records the timeout, and the run stops on the dead connection", () =>
     Effect.gen(function*() {
       const transport = yield* Scripted.makeScripted({ steps: [{ reply: [] }] })
