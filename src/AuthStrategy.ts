@@ -188,11 +188,11 @@ const failedAttempt = (error: SourceError): Attempt => error._tag === "SourceSki
 const tryingLine = (source: AuthSource<any>) => `Trying ${source.toString()}`
 
 /** The attempt's span: a key's fingerprint, where the source knows it before loading; the handler adds it otherwise. */
-const attemptAttributes = (source: AuthSource<any>) => ({
-  method: source.method,
-  username: source.username,
-  ...(source.fingerprint ? { fingerprint: source.fingerprint } : {})
-})
+const attemptAttributes = (source: AuthSource<any>) => {
+  // Read once: a source may hash its key for it.
+  const fingerprint = source.fingerprint
+  return { method: source.method, username: source.username, ...(fingerprint ? { fingerprint } : {}) }
+}
 
 const ATTEMPT_SPAN = "AuthStrategy.attempt"
 

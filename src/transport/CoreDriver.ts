@@ -7,9 +7,10 @@
  * the client's userauth requests are stepped in these callbacks, as the core is), else into
  * a queue, as service names do; the end of a key exchange settles its waiters, the end of
  * the connection ends them all, and the core's deadlines become one sleep on the caller's
- * clock, armed only while the core waits on its peer. An open connection holds no fiber: only the host-key policy (a client's) is a fiber,
- * of the caller's runtime (tracer, logger, clock), and only while it runs; the deadline is a
- * Node timer on the live clock and a sleep on any other.
+ * clock, armed only while the core waits on its peer. An open connection holds no fiber:
+ * only the host-key policy (a client's) is a fiber, of the caller's runtime (tracer, logger,
+ * clock), and only while it runs; the deadline is a Node timer on the live clock and a sleep
+ * on any other.
  *
  * The client's `Handshake` and the server's `ServerHandshake` build their services on this.
  *
