@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -182,15 +183,23 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
         authenticated: (result, connection, close) => {
           done()
-          // The connection closes after the application's own finalizers, which may still use it.
-          const session = Effect.ensuring(Effect.scoped(Effect.suspend(() => options.onAuthenticated({ result, connection }))), close)
-          // One frame, not `exit` and `flatMap`: it stays on the stack of every open connection's fiber.
+          // The application's scope is in the fiber's context from its start, not provided by
+          // `scoped`: what wraps the application stays on the stack of every idle connection's
+          // fiber (14 frames with `ensuring` and `scoped`, 4 with this mask).
+          const scope = Effect.runSync(Scope.make())
+          const session = Runtime.make({
+            context: Context.add(runtime.context, Scope.Scope, scope),
+            runtimeFlags: runtime.runtimeFlags,
+            fiberRefs: runtime.fiberRefs
+          })
+          const application = Effect.suspend(() => options.onAuthenticated({ result, connection }))
           track(
             sessions,
-            runFork(Effect.matchCauseEffect(session, {
-              onFailure: (cause) => closed(Exit.failCause(cause)),
-              onSuccess: () => closed(Exit.void)
-            }))
+            Runtime.runFork(session)(Effect.uninterruptibleMask((restore) =>
+              Effect.flatMap(Effect.exit(restore(application)), (exit) =>
+                // The connection closes after the application's own finalizers, which may still use it.
+                Scope.close(scope, exit).pipe(Effect.zipRight(close), Effect.zipRight(closed(Exit.asVoid(exit)))))
+            ))
           )
         },
         ended: (cause) => {

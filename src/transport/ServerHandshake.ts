@@ -18,9 +18,10 @@ import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
+import * as Conversation from "./Conversation.js"
 import { drive, type Driver } from "./CoreDriver.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
-import { TransportError, type TransportFailure } from "./TransportError.js"
+import { Disconnected, TransportError, type TransportFailure } from "./TransportError.js"
 
 /**
  * @since 0.1.0
@@ -74,6 +75,8 @@ export interface ServerConnection {
   readonly receiveWithin: (millis: number) => Effect.Effect<Uint8Array, TransportFailure>
   /** Messages received and not taken yet. */
   readonly pending: number
+  /** Runs a conversation in the connection's callbacks: one wait of the caller's fiber, not one per message. */
+  readonly converse: <A, E, R>(conversation: Conversation.Conversation<A, E, R>) => Effect.Effect<A, E | TransportFailure, R>
   readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
   readonly rekey: Effect.Effect<void, TransportFailure>
   /** How the connection ended, once it has. */
@@ -145,7 +148,24 @@ class ServerSide implements ServerConnection {
 
   readonly receiveWithin = (millis: number): Effect.Effect<Uint8Array, TransportFailure> => this.cause(this.driver.receiveWithin(millis))
 
+  readonly converse = <A, E, R>(conversation: Conversation.Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
+    Effect.mapError(
+      this.driver.converse(Conversation.make<A, E, R>((now) => watchSuccess(conversation.start(now), this.phase))),
+      // The connection's end becomes the violation it was cut for, as every wait's does; the conversation's own failures stay its own.
+      (e) => e instanceof TransportError || e instanceof Disconnected ? this.phase.violation ?? e : e
+    )
+
   readonly disconnect = (code?: number, description?: string): Effect.Effect<void> => this.driver.disconnect(code, description)
+}
+
+/** A conversation's steps, with its USERAUTH_SUCCESS seen by the phase rules as `send`'s is. */
+function* watchSuccess<A, E>(steps: Conversation.Steps<A, E>, phase: ServerPhase): Conversation.Steps<A, E> {
+  for (let input: unknown = undefined;;) {
+    const turn = steps.next(input)
+    if (turn.done) return turn.value
+    if (turn.value._tag === "Send" && turn.value.payload[0] === MessageNumber.USERAUTH_SUCCESS) phase.authenticated()
+    input = yield turn.value
+  }
 }
 
 /**

@@ -70,6 +70,20 @@ describe("our client against our server, in one process", () => {
       expect(String(server.right.attempts[0])).toMatch(/^Accepted publickey for alice from 127\.0\.0\.1 port 40000 ssh2: ED25519 SHA256:/)
     }))
 
+  it.scopedLive("the server's userauth runs in the connection's callbacks and its USERAUTH_SUCCESS ends the phase: ssh-userauth is not served again", () =>
+    Effect.gen(function*() {
+      const connection = yield* pair(users)
+      const client = yield* AuthStrategy.authenticate(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey }))).pipe(
+        Effect.provide(connection.handlerLayer)
+      )
+      expect(client.succeeded).toBe(true)
+      expect((yield* connection.server).user).toBe("alice")
+      // Before USERAUTH_SUCCESS a repeated request is answered again, as sshd answers it; after it, the connection is cut.
+      yield* connection.client.send(encode((w) => w.byte(MessageNumber.SERVICE_REQUEST).string("ssh-userauth")))
+      const e = yield* Effect.flip(connection.client.receiveWithin(5_000))
+      expect(e._tag === "Disconnected" && [e.code, e.description]).toEqual([2, "second SERVICE_REQUEST (ssh-userauth): a service is already accepted"])
+    }))
+
   it.scopedLive("publickey, querying first: PK_OK, then the signature; the query is recorded as postponed", () =>
     Effect.gen(function*() {
       const { client, server } = yield* login(AuthStrategy.make(new InMemoryPrivateKey({ username: "alice", key: aliceKey, skipQuery: false })))
