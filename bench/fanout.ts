@@ -9,7 +9,8 @@
  * the report gives each client's medians over the rounds and the ratios against the targets.
  * Knobs (environment):
  * BENCH_FANOUT_LOGINS (200), BENCH_FANOUT_IN_FLIGHT (50), BENCH_FANOUT_WARMUP (20),
- * BENCH_FANOUT_ROUNDS (6).
+ * BENCH_FANOUT_ROUNDS (6), BENCH_FANOUT_STEADY (15 warm fan-outs before the steady state's
+ * reading; 0 for none).
  */
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
@@ -28,6 +29,14 @@ const IN_FLIGHT = Number(process.env.BENCH_FANOUT_IN_FLIGHT ?? 50)
 const WARMUP = Number(process.env.BENCH_FANOUT_WARMUP ?? 20)
 /** Runner processes per client; an even number keeps the ABBA order balanced. */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_FANOUT_ROUNDS ?? 6))
+/**
+ * The steady state: whole fan-outs each runner makes (and closes) before it measures, for a
+ * second reading of CPU per login (0: none). A process is still compiling its hot code after
+ * one fan-out; a long-running client (a deploy tool, a fleet runner) is past that.
+ */
+const STEADY_FAN_OUTS = Number(process.env.BENCH_FANOUT_STEADY ?? 15)
+/** Runner processes per client for the steady state (ABBA). */
+const STEADY_ROUNDS = 2
 /** A runner that takes longer than this is killed and fails the run. */
 const RUNNER_TIMEOUT_MS = 180_000
 
@@ -86,12 +95,26 @@ const program = Effect.gen(function*() {
     // would allow more, these lines say what this benchmark needs.
     config: ["MaxStartups 100:30:200", "MaxSessions 100"]
   })
-  const runnerArgs: RunnerArgs = { port: sshd.port, user: os.userInfo().username, keyFile, logins: LOGINS, inFlight: IN_FLIGHT, warmup: WARMUP }
+  const runnerArgs: RunnerArgs = {
+    port: sshd.port,
+    user: os.userInfo().username,
+    keyFile,
+    logins: LOGINS,
+    inFlight: IN_FLIGHT,
+    warmup: WARMUP,
+    warmFanOuts: 1
+  }
 
   const samples = clients.map(() => [] as Array<Sample>)
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, client] of turns(clients, r)) samples[i].push(yield* runOnce(client, runnerArgs))
   }
+  const steady = clients.map(() => [] as Array<Sample>)
+  for (let r = 0; STEADY_FAN_OUTS > 0 && r < STEADY_ROUNDS; r++) {
+    for (const [i, client] of turns(clients, r)) steady[i].push(yield* runOnce(client, { ...runnerArgs, warmFanOuts: STEADY_FAN_OUTS }))
+  }
+  const steadyCpu = steady.map((xs) => median(xs.map((s) => s.cpuMsPerLogin)))
+  const steadyWarmup = WARMUP + STEADY_FAN_OUTS * LOGINS
 
   const med = (i: number, f: (s: Sample) => number) => median(samples[i].map(f))
   const lines = [
@@ -120,6 +143,14 @@ const program = Effect.gen(function*() {
     "",
     verdict("client CPU per login vs ssh2", cpuRatio, 0.5),
     verdict("client memory per open connection (V8 heap + external, after a full collection) vs ssh2", heldRatio, 1.0),
+    ...(STEADY_FAN_OUTS > 0
+      ? [
+        verdict(`client CPU per login vs ssh2, steady state (after ${steadyWarmup} warm-up logins)`, steadyCpu[0] / steadyCpu[1], 0.5),
+        `(steady state, ${STEADY_ROUNDS} rounds in ABBA order, CPU ms/login: ${
+          clients.map((c, i) => `${c.name} ${steady[i].map((s) => s.cpuMsPerLogin.toFixed(2)).join(", ")}`).join("; ")
+        })`
+      ]
+      : []),
     `(RSS per open connection, ${
       rssRatio.toFixed(2)
     }× ssh2's, is no verdict: either client's RSS moves by more between collections than a hundred connections hold; round by round below)`,

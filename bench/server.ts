@@ -20,7 +20,8 @@
  *
  * Knobs (environment): BENCH_SERVER_LOGINS (600), BENCH_SERVER_WARMUP (60),
  * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (6), BENCH_SERVER_LATENCY (50),
- * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20). BENCH_SERVER_CORE=1 adds a fourth
+ * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20), BENCH_SERVER_STEADY (3000 more logins per
+ * Node server before a second, steady-state reading of its CPU; 0 for none). BENCH_SERVER_CORE=1 adds a fourth
  * row, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
  * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
  * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts).
@@ -59,6 +60,12 @@ const ROUNDS = Math.min(knob("ROUNDS", 6), LOGINS)
 const LATENCY = knob("LATENCY", 50)
 const IDLE = knob("IDLE", 200)
 const MEM_WARMUP = knob("MEM_WARMUP", 20)
+/**
+ * The steady state: logins each Node server takes (after the rest) before a second reading of
+ * its CPU per login. A server process is still compiling its hot code through the first
+ * reading's 660 logins; a long-running one is past that. 0: no second reading.
+ */
+const STEADY = Number(process.env.BENCH_SERVER_STEADY ?? 3000)
 const PROFILE = process.env.BENCH_SERVER_PROFILE
 /** A fourth, informational row: our core alone as a server, no Effect (bench/server/core.ts). */
 const CORE = process.env.BENCH_SERVER_CORE === "1"
@@ -150,6 +157,8 @@ const program = Effect.gen(function*() {
     for (const t of targets) algorithms.push(yield* negotiated(t.port))
 
     const throughput: Array<Throughput> = targets.map(() => ({ logins: 0, wallMs: 0, serverCpuMs: 0, clientCpuMs: 0, times: [], blocks: [] }))
+    /** Server CPU ms per block of logins at the steady state: ours and ssh2's (sshd forks a process per connection: no warm-up to pass). */
+    const steady: Array<Array<number>> = [[], []]
     const latencies: Array<Array<number>> = targets.map(() => [])
     yield* Effect.promise(async () => {
       for (const t of targets) {
@@ -191,8 +200,24 @@ const program = Effect.gen(function*() {
           await t.settle()
         }
       }
+      if (STEADY > 0) {
+        const nodeServers = [targets[0], targets[2]]
+        for (let r = 0; r < ROUNDS; r++) {
+          for (const [, t] of turns(nodeServers, r)) await pool(Math.floor(STEADY / ROUNDS), IN_FLIGHT, () => login(t.port))
+        }
+        for (let r = 0; r < ROUNDS; r++) {
+          const count = Math.floor(LOGINS / ROUNDS)
+          for (const [i, t] of turns(nodeServers, r)) {
+            await t.settle()
+            const cpu0 = t.cpuMs()
+            await pool(count, IN_FLIGHT, () => login(t.port))
+            await t.settle()
+            steady[i].push(t.cpuMs() - cpu0)
+          }
+        }
+      }
     })
-    return { profiled, names: targets.map((t) => t.name), notes: targets.map((t) => t.note), algorithms, throughput, latencies }
+    return { profiled, names: targets.map((t) => t.name), notes: targets.map((t) => t.note), algorithms, throughput, latencies, steady }
   }))
 
   // 3: a fresh process per Node server; one server at a time.
@@ -246,6 +271,9 @@ const program = Effect.gen(function*() {
   // The fastest of the three servers; the core row is a floor, not a competitor.
   const fastest = [O, S, T].reduce((a, b) => (lat(b) < lat(a) ? b : a))
   const range = (xs: ReadonlyArray<number>) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`
+  const steadyLogins = Math.floor(LOGINS / ROUNDS) * ROUNDS
+  /** Over all the blocks, not their median: a block's CPU is a few of /proc's 10 ms ticks. */
+  const steadyCpu = (i: number) => run.steady[i].reduce((a, b) => a + b, 0) / steadyLogins
   const perBlock = (i: number, j: number, f: (b: { rate: number; cpu: number }) => number) =>
     range(run.throughput[i].blocks.map((b, k) => f(b) / f(run.throughput[j].blocks[k])))
 
@@ -277,6 +305,18 @@ const program = Effect.gen(function*() {
     verdict("server CPU per login, ours vs ssh2's server", cpu(O) / cpu(T), 0.5),
     verdict(`single-login latency, ours vs the fastest (${run.names[fastest]})`, lat(O) / lat(fastest), 1.0),
     verdict("memory per idle authenticated connection (RSS growth), ours vs ssh2's server", mem(O) / mem(T), 0.5),
+    ...(STEADY > 0
+      ? [
+        verdict(
+          `server CPU per login, ours vs ssh2's server, steady state (after ${WARMUP + LOGINS + LATENCY + STEADY} logins)`,
+          steadyCpu(0) / steadyCpu(1),
+          0.5
+        ),
+        `(steady state, ${steadyLogins} logins per server in ${ROUNDS} blocks taking turns: server CPU ms/login ours ${steadyCpu(0).toFixed(2)}, ssh2's ${
+          steadyCpu(1).toFixed(2)
+        }; block by block ${range(run.steady[0].map((c, k) => c / run.steady[1][k]))}×)`
+      ]
+      : []),
     `(block by block: auths/s ours/sshd ${perBlock(O, S, (b) => b.rate)}×, server CPU ours/ssh2 ${perBlock(O, T, (b) => b.cpu)}×)`,
     `(server CPU per login, ours vs sshd: ${(cpu(O) / cpu(S)).toFixed(2)}×; auths/s ours vs ssh2's server: ${(rate(O) / rate(T)).toFixed(2)}×)`,
     ...(CORE
