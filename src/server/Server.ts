@@ -185,7 +185,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           done()
           // The application's scope is in the fiber's context from its start, not provided by
           // `scoped`: what wraps the application stays on the stack of every idle connection's
-          // fiber (14 frames with `ensuring` and `scoped`, 4 with this mask).
+          // fiber (11 frames with `ensuring` and `scoped`, 4 with this mask).
           const scope = Effect.runSync(Scope.make())
           const session = Runtime.make({
             context: Context.add(runtime.context, Scope.Scope, scope),

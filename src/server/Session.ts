@@ -59,8 +59,10 @@ const defaultIdleMillis = 10 * 60_000
 
 const bytes = (v: string | Uint8Array | undefined) => (v === undefined ? new Uint8Array(0) : typeof v === "string" ? Buffer.from(v, "utf8") : v)
 
-/** Why the session ends: the client broke the protocol (cut with PROTOCOL_ERROR), or it closed its side. */
-type Ending = { readonly violation: string } | undefined
+/** How the client broke the protocol: the session's only end of its own (the others are the connection's). */
+interface Violation {
+  readonly violation: string
+}
 
 /**
  * Serves session channels over an authenticated connection until the client closes it,
@@ -68,8 +70,7 @@ type Ending = { readonly violation: string } | undefined
  * connection's end is the session's end.
  *
  * The session is a conversation in the connection's callbacks: an idle connection's fiber
- * waits in one place, and a message costs no step of it unless it runs the application's
- * `exec`.
+ * waits in one place, and a message wakes it only to run the application's `exec`.
  *
  * @since 0.1.0
  * @category running
@@ -81,13 +82,13 @@ export const serveExec = (
   options: SessionOptions = {}
 ): Effect.Effect<void> => {
   const idleMillis = options.idleTimeout === undefined ? defaultIdleMillis : Duration.toMillis(options.idleTimeout)
-  const session = Conversation.make<Ending>((now) =>
+  const session = Conversation.make<Violation>((now) =>
     sessionSteps(now, idleMillis, options.maxSessions ?? 10, (command) => exec({ command, authenticated, connection }))
   )
   return Effect.matchEffect(Conversation.run(connection, session), {
     onFailure: (e) =>
       e._tag === "TransportError" && e.reason === "Timeout" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "idle timeout") : Effect.void,
-    onSuccess: (ending) => ending === undefined ? Effect.void : connection.disconnect(DisconnectReason.PROTOCOL_ERROR, ending.violation)
+    onSuccess: ({ violation }) => connection.disconnect(DisconnectReason.PROTOCOL_ERROR, violation)
   })
 }
 
@@ -97,11 +98,11 @@ function* sessionSteps(
   idleMillis: number,
   maxSessions: number,
   exec: (command: string) => Effect.Effect<ExecResult>
-): Conversation.Steps<Ending, never> {
+): Conversation.Steps<Violation, never> {
   const channels = new Map<number, Channel>()
   const exitPending = new Map<number, number>()
   let nextId = 0
-  const violation = (detail: string) => Exit.succeed({ violation: detail })
+  const violation = (detail: string): Exit.Exit<Violation> => Exit.succeed({ violation: detail })
   function* sendAll(messages: ReadonlyArray<Uint8Array>) {
     for (const m of messages) yield* Conversation.send(m)
   }
