@@ -2,15 +2,15 @@
  * A conversation over a `Transport` without I/O: a generator that says what it needs next
  * (a message sent, a message already queued, the next message by a deadline, a call of the
  * caller's code, a pause) and is resumed with the answer, as the connection core is stepped
- * with bytes. The client's userauth requests are written this way (`AuthHandler`), and so is
- * the server's userauth (`ServerUserauth`).
+ * with bytes. The client's userauth requests are written this way (`AuthHandler`), and so are
+ * the server's userauth (`ServerUserauth`) and its session after it (`Session.serveExec`).
  *
- * Drivers: a transport's own `converse`, in the connection's callbacks (the core's driver:
- * one wait of the caller's fiber per conversation, not one per message); for any other
- * transport (a scripted one, a user's, the server's connection) an Effect loop over `send`
- * and `receiveWithin` (`run`); and the server's login, which steps the server's userauth in
- * the listener's callbacks (`ServerLogin`). They give the same answers: a deadline passed is
- * `receiveWithin`'s timeout, an ended connection its error.
+ * Drivers: a connection's own `converse`, in its callbacks (the core's driver, for the
+ * client's transport and the server's connection: one wait of the caller's fiber per
+ * conversation, not one per message); for any other transport (a scripted one, a user's) an
+ * Effect loop over `send` and `receiveWithin` (`run`); and the server's login, which steps
+ * the server's userauth in the listener's callbacks (`ServerLogin`). They give the same
+ * answers: a deadline passed is `receiveWithin`'s timeout, an ended connection its error.
  *
  * @since 0.1.0
  */
