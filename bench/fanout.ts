@@ -35,6 +35,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_FANOUT_ROUNDS ?? 6))
  * one fan-out; a long-running client (a deploy tool, a fleet runner) is past that.
  */
 const STEADY_FAN_OUTS = Number(process.env.BENCH_FANOUT_STEADY ?? 15)
+if (!Number.isInteger(STEADY_FAN_OUTS) || STEADY_FAN_OUTS < 0) throw new Error("BENCH_FANOUT_STEADY must be a whole number (0 for no steady-state reading)")
 /** Runner processes per client for the steady state (ABBA). */
 const STEADY_ROUNDS = 2
 /** A runner that takes longer than this is killed and fails the run. */

@@ -66,6 +66,7 @@ const MEM_WARMUP = knob("MEM_WARMUP", 20)
  * reading's 660 logins; a long-running one is past that. 0: no second reading.
  */
 const STEADY = Number(process.env.BENCH_SERVER_STEADY ?? 3000)
+if (!Number.isInteger(STEADY) || STEADY < 0) throw new Error("BENCH_SERVER_STEADY must be a whole number (0 for no steady-state reading)")
 const PROFILE = process.env.BENCH_SERVER_PROFILE
 /** A fourth, informational row: our core alone as a server, no Effect (bench/server/core.ts). */
 const CORE = process.env.BENCH_SERVER_CORE === "1"
