@@ -519,11 +519,15 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
     }
     const bound = hostBound(signer)
     const method = bound ? "publickey-hostbound-v00@openssh.com" : "publickey"
+    const authError = (reason: AuthError["reason"], detail: string, cause?: unknown) =>
+      new AuthError({ reason, method, username, detail, ...(cause ? { cause } : {}) })
+    /** A signer's failure (binding or signing) as this request's. */
+    const signingFailed = (cause: SignerFailure) => authError("SigningFailed", cause.message, cause)
     if (bound) {
       const proof = { hostKeyBlob: transport.hostKey.blob, sessionId: transport.sessionId, signature: transport.hostKeyProof.signature }
       const exit = yield* Conversation.callExit(signer.bindToHost!(proof))
       if (Exit.isFailure(exit)) {
-        return failed(Exit.mapError(exit, (cause) => new AuthError({ reason: "SigningFailed", method, username, detail: cause.message, cause })))
+        return failed(Exit.mapError(exit, signingFailed))
       }
     }
     // One offer per key, with the best algorithm the server lists, as ssh does: sshd
@@ -548,10 +552,7 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
       const signed = signer instanceof PrivateKey
         ? signer.signWith(Context.get(caller.context, CurvesImpl), signatureAlgorithm, data)
         : signer.sign(signatureAlgorithm, data)
-      const exit = Exit.mapError(
-        yield* Conversation.callExit(signed),
-        (cause) => new AuthError({ reason: "SigningFailed", method, username, detail: cause.message, cause })
-      )
+      const exit = Exit.mapError(yield* Conversation.callExit(signed), signingFailed)
       caller.end(span, exit)
       return exit
     }
@@ -574,16 +575,9 @@ const handlerOver = (transport: Transport, options: AuthHandlerOptions): AuthHan
         // 60 in reply to a query is PK_OK, naming the algorithm and key we asked about.
         if (message[0] !== 60) return Exit.fail(only60Error(message, method, username))
         const ok = decode(message, (r) => (r.byte(), { algorithm: r.text("algorithm"), blob: r.string("public key") }))
-        if (Either.isLeft(ok)) return Exit.fail(new AuthError({ reason: "ProtocolError", method, username, detail: ok.left.message }))
+        if (Either.isLeft(ok)) return Exit.fail(authError("ProtocolError", ok.left.message))
         if (ok.right.algorithm !== algorithm || Buffer.compare(ok.right.blob, blob) !== 0) {
-          return Exit.fail(
-            new AuthError({
-              reason: "ProtocolError",
-              method,
-              username,
-              detail: `PK_OK names ${show(ok.right.algorithm, 64)}, not the ${algorithm} key we offered`
-            })
-          )
+          return Exit.fail(authError("ProtocolError", `PK_OK names ${show(ok.right.algorithm, 64)}, not the ${algorithm} key we offered`))
         }
         yield* Caller.log(caller, LogLevel.Debug, `Server accepts key: ${offered}`, span)
         const signature = yield* sign(span)
