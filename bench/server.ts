@@ -1,6 +1,7 @@
 /**
  * `npm run bench:server`: the same client load against three servers on 127.0.0.1, in one
- * run: this library's server (bench/server/ours.ts), OpenSSH's sshd (the test fixture) and
+ * run: this library's server (bench/server/ours.ts, bundled as `ssh-auth serve` ships),
+ * OpenSSH's sshd (the test fixture) and
  * ssh2's `Server` with TCP_NODELAY (bench/server/ssh2.ts), each in a process (tree) of its
  * own, so the CPU and memory read from /proc are that server's alone (bench/server/Targets.ts
  * says how). The client is ours (bench/Login.ts: connect, ed25519 publickey, close), in this
@@ -30,6 +31,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import * as esbuild from "esbuild"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
@@ -76,6 +78,29 @@ const LOGIN_TIMEOUT_MS = 20_000
 const RUN_TIMEOUT_MS = 10 * 60_000
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+
+/**
+ * Our server as it ships: one minified bundle, as scripts/build-cli.mjs makes `ssh-auth serve`.
+ * Loaded module by module instead, node keeps every Effect module whole (about 10 MB more heap)
+ * and V8 grows its young generation to 32 MiB while they load, whose pages then count in the
+ * memory fill's RSS growth; the report gives that reading too.
+ */
+const bundled = (script: string) =>
+  Effect.promise(async () => {
+    const outfile = script.replace(/\.js$/, ".bundle.mjs")
+    await esbuild.build({
+      entryPoints: [script],
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      minify: true,
+      legalComments: "none",
+      logLevel: "warning",
+      outfile
+    })
+    return outfile
+  })
 
 const atLeast = (label: string, ratio: number, target: number) =>
   `${label}: ${ratio.toFixed(2)}× (target ≥ ${target.toFixed(1)}×) ${ratio >= target ? "PASS" : "MISS"}`
@@ -136,7 +161,8 @@ const program = Effect.gen(function*() {
   const ours = "effect-ssh-auth Server"
   const ssh2 = "ssh2 Server + TCP_NODELAY"
   const profileArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : []
-  const oursScript = here("./server/ours.js")
+  const unbundledScript = here("./server/ours.js")
+  const oursScript = yield* bundled(unbundledScript)
   const ssh2Script = here("./server/ssh2.js")
   const core = "our core alone, no Effect (a floor, not a product)"
   const coreScript = here("./server/core.js")
@@ -260,6 +286,7 @@ const program = Effect.gen(function*() {
     yield* memoryOf(nodeServer(ssh2, ssh2Script, serverArgs)),
     ...(CORE ? [yield* memoryOf(nodeServer(core, coreScript, serverArgs))] : [])
   ]
+  const unbundled = yield* memoryOf(nodeServer(ours, unbundledScript, serverArgs))
 
   // The report.
   const [O, S, T] = [0, 1, 2]
@@ -330,6 +357,9 @@ const program = Effect.gen(function*() {
     `(V8's young generation when the first fill began: ${
       memory.flatMap((m, i) => (m.first.young === undefined ? [] : [`${run.names[i]} ${(m.first.young / 2 ** 20).toFixed(0)} MiB`])).join(", ")
     }; its pages first written during a fill count in that fill's RSS growth, so the heap column is what each connection keeps)`,
+    `(the same server unbundled, its modules as tsc emits them: idle connection ${kib(unbundled.first.rss)} (${kib(unbundled.second.rss)}) KiB = ${
+      (unbundled.first.rss / mem(T)).toFixed(2)
+    }× ssh2's, heap ${kib(unbundled.first.heap!)} KiB/conn, young generation ${(unbundled.first.young! / 2 ** 20).toFixed(0)} MiB)`,
     `(memory per idle connection, ours vs sshd's PSS: ${(mem(O) / mem(S)).toFixed(2)}×; second fill, ours vs ssh2: ${
       (memory[O].second.rss / memory[T].second.rss).toFixed(2)
     }×)`,

@@ -3,7 +3,8 @@
  * user table (one user, one key), as `ssh-auth serve` runs it but without its log lines, and
  * each authenticated connection served by `serveExec` (what `serve` does: session channels
  * answering exec) until the client closes it. MaxStartups 200, sshd's fixture's first value,
- * so 20 logins in flight are never dropped.
+ * so 20 logins in flight are never dropped. bench/server.ts runs it as one minified bundle,
+ * as `ssh-auth serve` ships.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
