@@ -29,7 +29,7 @@ import { cutFailure, graceTimeout, transportFailure } from "../handler/ServerAut
 import { start, type Userauth, type UserauthOutcome, type UserauthSettings } from "../handler/ServerUserauth.js"
 import type { ByteChannel } from "../transport/ByteChannel.js"
 import type { Connection, ConnectionFailure } from "../transport/Connection.js"
-import { attach, type Driver } from "../transport/CoreDriver.js"
+import { attach, clockNow, type Driver } from "../transport/CoreDriver.js"
 import * as HandshakeSpans from "../transport/HandshakeSpans.js"
 import { type ServerConnection, serverConnection, serverCore, type ServerHandshakeOptions, ServerPhase } from "../transport/ServerHandshake.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
@@ -170,7 +170,7 @@ export class ServerLogin {
         sessionId: this.core.sessionId!
       },
       hostKeys: this.environment.handshake.hostKeys.map((k) => k.publicKey),
-      now: () => clock.unsafeCurrentTimeMillis()
+      now: clockNow(clock)
     }, { ...this.environment.settings, graceMillis: Math.max(0, this.acceptedAt + this.environment.settings.graceMillis - now) })
     this.resume(undefined)
   }

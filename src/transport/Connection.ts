@@ -161,6 +161,8 @@ const hash = (algorithm: string, ...parts: ReadonlyArray<Uint8Array>): Uint8Arra
   return h.digest()
 }
 
+const noExtensions: ReadonlyMap<string, Uint8Array> = new Map()
+
 /**
  * The core of one SSH connection, client or server.
  *
@@ -208,8 +210,11 @@ export class Connection {
   kexCount = 0
   private bytesSinceKex = 0
   private packetsSinceKex = 0
-  /** Every extension from the peer's EXT_INFO; a later EXT_INFO overrides an earlier value. */
-  readonly extensions = new Map<string, Uint8Array>()
+  /**
+   * Every extension from the peer's EXT_INFO; a later EXT_INFO overrides an earlier value.
+   * One shared empty map until one comes: most clients send none.
+   */
+  extensions: ReadonlyMap<string, Uint8Array> = noExtensions
 
   constructor(private readonly options: ConnectionOptions) {
     this.role = options.role
@@ -638,7 +643,7 @@ export class Connection {
           for (let i = 0; i < n; i++) out.push([r.text("extension-name"), r.string("extension-value").slice()])
           return out
         })
-        for (const [k, v] of entries) this.extensions.set(k, v)
+        this.extensions = new Map([...this.extensions, ...entries])
         return
       }
       case MessageNumber.KEXINIT:

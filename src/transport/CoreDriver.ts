@@ -29,8 +29,8 @@ import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import { show } from "../wire/PeerText.js"
-import type { ByteChannel } from "./ByteChannel.js"
-import type { Connection, ConnectionFailure } from "./Connection.js"
+import type { ByteChannel, ChannelSink } from "./ByteChannel.js"
+import type { Connection, ConnectionEvent, ConnectionFailure } from "./Connection.js"
 import type { Conversation, Steps } from "./Conversation.js"
 import * as HandshakeSpans from "./HandshakeSpans.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
@@ -159,318 +159,414 @@ export interface DriverEnvironment {
  * @since 0.1.0
  * @category constructors
  */
-export const attach = (core: Connection, channel: ByteChannel, options: DriverOptions, environment: DriverEnvironment): Driver => {
-  const { host, port } = channel
-  const { clock } = environment
-  let { runtime, spans } = environment
-  const peer = core.role === "client" ? "server" : "client"
-  const error = (reason: TransportError["reason"], step: string | undefined, detail: string) =>
-    new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
+export const attach = (core: Connection, channel: ByteChannel, options: DriverOptions, environment: DriverEnvironment): Driver =>
+  new CoreDriver(core, channel, options, environment)
 
-  // Their timed takes (`receive`, a SERVICE_ACCEPT's wait) run on the caller's clock, as the core's deadlines do.
-  const inbound = new Inbox<Uint8Array, TransportFailure>((millis, fire) => schedule(millis, fire))
-  /** The conversation waiting for the next message, if one is: it has the message, not `inbound`. */
-  let listener: { readonly message: (payload: Uint8Array) => void; readonly closed: () => void } | undefined
-  const services = new Inbox<string, TransportFailure>((millis, fire) => schedule(millis, fire))
-  // Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones.
-  type Settle<E> = (result: Effect.Effect<void, E>) => void
-  let firstKex: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
-  let kexWaiters: Array<Settle<TransportFailure>> = []
-  /** Once only: the end of the first exchange, or of the connection before it, whichever comes first. */
-  const settleFirstKex = (result: Effect.Effect<void, TransportFailure | HostKeyRejected>) => {
-    const waiting = firstKex
-    if (typeof waiting !== "function" && waiting !== undefined) return
-    firstKex = result
-    if (typeof waiting === "function") waiting(result)
-  }
-  const settleKexWaiters = (result: Effect.Effect<void, TransportFailure>) => {
-    const waiters = kexWaiters
-    kexWaiters = []
-    for (const settle of waiters) settle(result)
-  }
+/** Who waits for a key exchange to end: the connection's opener for the first, `rekey` for later ones. */
+type Settle<E> = (result: Effect.Effect<void, E>) => void
 
-  /** A host key rejection only happens before users have the connection. */
-  const userError = (): TransportFailure => {
-    const e = core.closed
-    return e === undefined || e._tag === "HostKeyRejected" ? error("Closed", undefined, "connection is closed") : e
-  }
+/** The conversation waiting for the next message: it has the message, not `inbound`. */
+interface Listener {
+  message(payload: Uint8Array): void
+  closed(): void
+}
 
-  // Work that must be an Effect (the host-key policy, the deadline's sleep on a clock other
-  // than the live one) runs as a fiber of the caller's runtime. Nothing else is a fiber.
-  const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime!)(effect)
-  const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
+const liveNow = () => Date.now()
 
-  // ---- the deadline timer: one, armed while the core waits on its peer ----
-  // On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per
-  // handshake. On any other clock (TestClock) a sleep fiber of the caller's runtime, so the
-  // caller's clock decides when the deadline comes.
-  const schedule: Schedule = clock === liveClock
-    ? liveTimer
-    : (millis, fire) => {
-      const fiber = runFork(Effect.sleep(millis))
+/**
+ * `clock`'s time as a function, the same one for every connection on the live clock (a
+ * connection keeps it).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const clockNow = (clock: Clock.Clock): () => number => clock === liveClock ? liveNow : () => clock.unsafeCurrentTimeMillis()
+
+/**
+ * A driven connection. A class, not closures over `attach`'s locals: an idle connection keeps
+ * one object, where the closures' shared context and some thirty functions cost ≈ 4 KiB each.
+ * It is also the channel's sink (`data`, `end`, `lost`).
+ */
+class CoreDriver implements Driver, ChannelSink {
+  readonly services: Inbox<string, TransportFailure>
+  /** On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per handshake. */
+  readonly schedule: Schedule
+  readonly now: () => number
+  readonly inbound: Inbox<Uint8Array, TransportFailure>
+  listener: Listener | undefined
+  private firstKexState: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
+  private kexWaiters: Array<Settle<TransportFailure>> = []
+  private runtime: Runtime.Runtime<never> | undefined
+  private spans: HandshakeSpans.HandshakeSpans
+  /** The deadline timer: one, armed while the core waits on its peer. */
+  private timer: { readonly at: number; cancel: () => void } | undefined
+  private policy: Fiber.RuntimeFiber<void> | undefined
+  private readonly receiveMillis: number
+
+  constructor(
+    readonly core: Connection,
+    private readonly channel: ByteChannel,
+    private readonly options: DriverOptions,
+    environment: DriverEnvironment
+  ) {
+    const { clock } = environment
+    this.runtime = environment.runtime
+    this.spans = environment.spans
+    this.receiveMillis = Duration.toMillis(options.receiveTimeout)
+    // On any clock but the live one (TestClock) a sleep fiber of the caller's runtime, so the
+    // caller's clock decides when a deadline comes.
+    this.schedule = clock === liveClock ? liveTimer : (millis, fire) => {
+      const fiber = this.runFork(Effect.sleep(millis))
       fiber.addObserver((exit) => {
         if (exit._tag === "Success") fire()
       })
       return () => interrupt(fiber)
     }
-  let timer: { readonly at: number; readonly cancel: () => void } | undefined
-  const cancelTimer = () => {
-    timer?.cancel()
-    timer = undefined
+    this.now = clockNow(clock)
+    // Their timed takes (`receive`, a SERVICE_ACCEPT's wait) run on the caller's clock, as the core's deadlines do.
+    this.inbound = new Inbox(this.schedule)
+    this.services = new Inbox(this.schedule)
+    // What arrives goes straight into the core, in the channel's own callback.
+    channel.open(this)
+    this.drain()
   }
-  const armDeadline = (): void => {
-    const at = core.nextDeadline()
-    if (timer !== undefined && (at === undefined || at < timer.at)) cancelTimer()
+
+  data(bytes: Uint8Array): void {
+    this.step(() => this.core.receive(bytes))
+  }
+
+  end(): void {
+    this.step(() => this.core.receiveEnd())
+  }
+
+  lost(e: TransportError): void {
+    this.step(() => this.core.lost(e))
+  }
+
+  error(reason: TransportError["reason"], step: string | undefined, detail: string): TransportError {
+    const { host, port } = this.channel
+    return new TransportError({ reason, host, port, detail, ...(step ? { step } : {}) }, true)
+  }
+
+  /** A host key rejection only happens before users have the connection. */
+  userError(): TransportFailure {
+    const e = this.core.closed
+    return e === undefined || e._tag === "HostKeyRejected" ? this.error("Closed", undefined, "connection is closed") : e
+  }
+
+  // Work that must be an Effect (the host-key policy, the deadline's sleep on a clock other
+  // than the live one) runs as a fiber of the caller's runtime. Nothing else is a fiber.
+  private runFork<A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> {
+    return Runtime.runFork(this.runtime!)(effect)
+  }
+
+  /** Once only: the end of the first exchange, or of the connection before it, whichever comes first. */
+  private settleFirstKex(result: Effect.Effect<void, TransportFailure | HostKeyRejected>): void {
+    const waiting = this.firstKexState
+    if (typeof waiting !== "function" && waiting !== undefined) return
+    this.firstKexState = result
+    if (typeof waiting === "function") waiting(result)
+  }
+
+  private settleKexWaiters(result: Effect.Effect<void, TransportFailure>): void {
+    const waiters = this.kexWaiters
+    this.kexWaiters = []
+    for (const settle of waiters) settle(result)
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel()
+    this.timer = undefined
+  }
+
+  private armDeadline(): void {
+    const at = this.core.nextDeadline()
+    if (this.timer !== undefined && (at === undefined || at < this.timer.at)) this.cancelTimer()
     // A later deadline is left to the armed timer, which re-arms when it fires.
-    if (at === undefined || timer !== undefined) return
+    if (at === undefined || this.timer !== undefined) return
     // Armed before it is scheduled: a deadline already past may fire at once.
     const armed: { at: number; cancel: () => void } = { at, cancel: () => {} }
-    timer = armed
-    armed.cancel = schedule(Math.max(0, at - clock.unsafeCurrentTimeMillis()), () => {
-      if (timer !== armed) return
-      timer = undefined
-      core.onDeadline(clock.unsafeCurrentTimeMillis())
-      drain()
+    this.timer = armed
+    armed.cancel = this.schedule(Math.max(0, at - this.now()), () => {
+      if (this.timer !== armed) return
+      this.timer = undefined
+      this.core.onDeadline(this.now())
+      this.drain()
     })
   }
 
   // ---- the core's output: bytes to the channel, events to their consumers ----
-  const flush = () => {
-    const out = core.pollTransmit()
-    if (out) channel.write(out)
-  }
-  let policy: Fiber.RuntimeFiber<void> | undefined
-  const closeWith = (e: ConnectionFailure): void => {
-    const forUsers = userError()
-    inbound.end(() => forUsers)
-    const waiting = listener
-    listener = undefined
-    waiting?.closed()
-    services.end(() => forUsers)
-    spans.failed(e)
-    settleFirstKex(Effect.fail(e))
-    settleKexWaiters(Effect.fail(forUsers))
-    interrupt(policy)
-    cancelTimer()
-    channel.close()
-    options.onClosed?.(e)
+  private flush(): void {
+    const out = this.core.pollTransmit()
+    if (out) this.channel.write(out)
   }
 
-  const drain = (): void => {
+  private closeWith(e: ConnectionFailure): void {
+    const forUsers = this.userError()
+    this.inbound.end(() => forUsers)
+    const waiting = this.listener
+    this.listener = undefined
+    waiting?.closed()
+    this.services.end(() => forUsers)
+    this.spans.failed(e)
+    this.settleFirstKex(Effect.fail(e))
+    this.settleKexWaiters(Effect.fail(forUsers))
+    interrupt(this.policy)
+    this.cancelTimer()
+    this.channel.close()
+    this.options.onClosed?.(e)
+  }
+
+  private drain(): void {
+    const { core, options } = this
     // Before the events: the key exchange's span must be open when they report on it.
-    if (core.peerIdentification !== "") spans.identified(core.peerIdentification)
+    if (core.peerIdentification !== "") this.spans.identified(core.peerIdentification)
     for (let event = core.pollEvent(); event !== undefined; event = core.pollEvent()) {
       switch (event._tag) {
         case "Message":
           if (options.onMessage?.(event.payload, core) ?? true) {
-            const waiting = listener
-            listener = undefined
+            const waiting = this.listener
+            this.listener = undefined
             if (waiting !== undefined) waiting.message(event.payload)
-            else inbound.offer(event.payload)
+            else this.inbound.offer(event.payload)
           }
           break
         case "ServiceAccept":
-          services.offer(event.name)
+          this.services.offer(event.name)
           break
         case "ServiceRequest":
-          if (options.onServiceRequest?.(event.name, core, inbound.size) ?? true) services.offer(event.name)
+          if (options.onServiceRequest?.(event.name, core, this.inbound.size) ?? true) this.services.offer(event.name)
           break
         case "KexDone":
           if (event.first) {
-            spans.keyExchanged(core.negotiated)
-            spans = HandshakeSpans.none
-            if (clock === liveClock) runtime = undefined
-            settleFirstKex(Effect.void)
+            this.spans.keyExchanged(core.negotiated)
+            this.spans = HandshakeSpans.none
+            if (this.schedule === liveTimer) this.runtime = undefined
+            this.settleFirstKex(Effect.void)
             options.onFirstKex?.()
           }
-          settleKexWaiters(Effect.void)
+          this.settleKexWaiters(Effect.void)
           break
         case "Closed":
-          flush()
-          closeWith(event.error)
+          this.flush()
+          this.closeWith(event.error)
           return
-        case "HostKey": {
-          flush()
-          const decide = options.hostKeyPolicy
-          if (decide === undefined) {
-            core.acceptHostKey()
-            break
-          }
-          const { algorithm, certificate, fingerprint, key } = event
-          const check = decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) })
-          // A policy that answers with a value (pinned fingerprints, acceptAnyInsecure) is
-          // decided here: a fiber for it would sit on the handshake's critical path.
-          const answer = Exit.isExit(check) ? decided(check as Exit.Exit<void, HostKeyRejected>) : undefined
-          if (answer !== undefined) {
-            spans.hostKeyChecked({ algorithm, fingerprint }, check as Exit.Exit<void, HostKeyRejected>)
-            if (answer === "accepted") core.acceptHostKey()
-            else core.rejectHostKey(answer)
-            break
-          }
-          policy = runFork(
-            Effect.matchEffect(spans.hostKeyCheck(check, { algorithm, fingerprint }), {
-              onSuccess: () => Effect.sync(() => core.acceptHostKey()),
-              onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
-            })
-          )
-          policy.addObserver(() => {
-            policy = undefined
-            drain()
-          })
+        case "HostKey":
+          this.flush()
+          this.checkHostKey(event)
           break
-        }
       }
     }
-    flush()
-    armDeadline()
+    this.flush()
+    this.armDeadline()
   }
 
-  const step = (call: () => void): void => {
+  private checkHostKey(event: Extract<ConnectionEvent, { readonly _tag: "HostKey" }>): void {
+    const { core, spans } = this
+    const decide = this.options.hostKeyPolicy
+    if (decide === undefined) return core.acceptHostKey()
+    const { host, port } = this.channel
+    const { algorithm, certificate, fingerprint, key } = event
+    const check = decide({ host, port, key, algorithm, fingerprint, ...(certificate ? { certificate } : {}) })
+    // A policy that answers with a value (pinned fingerprints, acceptAnyInsecure) is
+    // decided here: a fiber for it would sit on the handshake's critical path.
+    const answer = Exit.isExit(check) ? decided(check as Exit.Exit<void, HostKeyRejected>) : undefined
+    if (answer !== undefined) {
+      spans.hostKeyChecked({ algorithm, fingerprint }, check as Exit.Exit<void, HostKeyRejected>)
+      return answer === "accepted" ? core.acceptHostKey() : core.rejectHostKey(answer)
+    }
+    const policy = this.runFork(
+      Effect.matchEffect(spans.hostKeyCheck(check, { algorithm, fingerprint }), {
+        onSuccess: () => Effect.sync(() => core.acceptHostKey()),
+        onFailure: (rejected) => Effect.sync(() => core.rejectHostKey(rejected))
+      })
+    )
+    this.policy = policy
+    policy.addObserver(() => {
+      this.policy = undefined
+      this.drain()
+    })
+  }
+
+  step(call: () => void): void {
     try {
       call()
     } catch (defect) {
       // A bug of ours; still, nobody may be left waiting on a connection that cannot go on.
-      core.lost(error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
+      this.core.lost(this.error("ProtocolError", undefined, `internal error: ${show(String(defect))}`))
     }
-    drain()
+    this.drain()
   }
 
-  // ---- what arrives: straight into the core, in the channel's own callback ----
-  channel.open({
-    data: (bytes) => step(() => core.receive(bytes)),
-    end: () => step(() => core.receiveEnd()),
-    lost: (e) => step(() => core.lost(e))
-  })
-
-  drain()
-
-  const receiveTimeout: TakeTimeout<TransportError> = {
-    millis: Duration.toMillis(options.receiveTimeout),
-    onTimeout: () => error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(options.receiveTimeout)}`)
-  }
-  const receive = inbound.take(receiveTimeout)
   /** A wait of at most `millis` (a caller's own deadline), never longer than `receive` waits, and the error it ends with. */
-  const waitOf = (millis: number): TakeTimeout<TransportError> =>
-    millis >= receiveTimeout.millis ? receiveTimeout : {
-      millis: Math.max(0, millis),
-      onTimeout: () => error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
-    }
-  const now = () => clock.unsafeCurrentTimeMillis()
+  waitOf(millis: number): TakeTimeout<TransportError> {
+    const peer = this.core.role === "client" ? "server" : "client"
+    return millis >= this.receiveMillis
+      ? {
+        millis: this.receiveMillis,
+        onTimeout: () => this.error("Timeout", "receive", `no message from the ${peer} within ${Duration.format(this.options.receiveTimeout)}`)
+      }
+      : {
+        millis: Math.max(0, millis),
+        onTimeout: () => this.error("Timeout", "receive", `no reply from the ${peer} in time: its deadline ran from our last message`)
+      }
+  }
 
   /**
    * Steps a conversation in the core's turn until it ends, or calls code of the caller's
    * that is not already an `Exit`: that runs in the caller's fiber, and the conversation
    * goes on in a new wait after it. What it sends goes out with the turn's output.
    */
-  const advance = <A, E, R>(steps: Steps<A, E>, input: unknown): Effect.Effect<A, E | TransportFailure, R> =>
-    Effect.async<A, E | TransportFailure, R>((resume) => {
-      let done = false
-      let cancelTimer: (() => void) | undefined
-      const finish = (result: Effect.Effect<A, E | TransportFailure, R>): void => {
-        if (done) return
-        done = true
-        if (listener === waiting) listener = undefined
-        cancelTimer?.()
-        resume(result)
-      }
-      const waiting = {
-        message: (payload: Uint8Array) => {
-          cancelTimer?.()
-          cancelTimer = undefined
-          go(payload)
-        },
-        closed: () => finish(Effect.fail(userError()))
-      }
-      /** Waits for the next message, at most until `deadline` and never longer than `receive` waits. */
-      const wait = (deadline: number): void => {
-        const timeout = waitOf(deadline - now())
-        listener = waiting
-        cancelTimer = schedule(timeout.millis, () => {
-          cancelTimer = undefined
-          step(() => finish(Effect.fail(timeout.onTimeout())))
+  advance<A, E, R>(steps: Steps<A, E>, input: unknown): Effect.Effect<A, E | TransportFailure, R> {
+    return Effect.async<A, E | TransportFailure, R>((resume) => {
+      const turns = new Turns<A, E, R>(this, steps, resume)
+      this.step(() => turns.go(input))
+      // Interrupted while waiting.
+      return Effect.sync(() => turns.interrupted())
+    })
+  }
+
+  get firstKex(): Effect.Effect<void, TransportFailure | HostKeyRejected> {
+    return Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
+      if (this.firstKexState === undefined) this.firstKexState = resume
+      else if (typeof this.firstKexState !== "function") resume(this.firstKexState)
+    })
+  }
+
+  send(payload: Uint8Array): Effect.Effect<void, TransportFailure> {
+    return Effect.suspend(() => {
+      if (this.core.closed) return Effect.fail(this.userError())
+      this.step(() => this.core.send(payload))
+      return Effect.void
+    })
+  }
+
+  get receive(): Effect.Effect<Uint8Array, TransportFailure> {
+    return this.inbound.take(this.waitOf(this.receiveMillis))
+  }
+
+  receiveWithin(millis: number): Effect.Effect<Uint8Array, TransportFailure> {
+    return this.inbound.take(this.waitOf(millis))
+  }
+
+  pending(): number {
+    return this.inbound.size
+  }
+
+  requeue(payload: Uint8Array): void {
+    this.inbound.offer(payload)
+  }
+
+  disconnect(code: number = DisconnectReason.BY_APPLICATION, description: string = this.options.closing): Effect.Effect<void> {
+    return Effect.sync(() => this.step(() => this.core.disconnect(code, description)))
+  }
+
+  converse<A, E, R>(conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> {
+    return Effect.suspend(() => this.advance(conversation.start(this.now), undefined))
+  }
+
+  get rekey(): Effect.Effect<void, TransportFailure> {
+    return Effect.suspend(() => {
+      if (this.core.closed) return Effect.fail(this.userError())
+      return Effect.async<void, TransportFailure>((resume) => {
+        this.kexWaiters.push(resume)
+        this.step(() => this.core.rekey())
+        return Effect.sync(() => {
+          this.kexWaiters = this.kexWaiters.filter((settle) => settle !== resume)
         })
-      }
-      const go = (first: unknown): void => {
-        try {
-          // Each turn is a conversation step: bounded by what the conversation does with a message.
-          for (let next = first;;) {
-            const turn = steps.next(next)
-            next = undefined
-            if (turn.done) return finish(turn.value)
-            const want = turn.value
-            switch (want._tag) {
-              case "Send":
-                if (core.closed) return finish(Effect.fail(userError()))
-                core.send(want.payload)
-                continue
-              case "Poll":
-                next = inbound.poll()
-                continue
-              case "Receive":
-                next = inbound.poll()
-                if (next !== undefined) continue
-                if (inbound.isEnded) return finish(Effect.fail(userError()))
-                return wait(want.deadline)
-              case "Call": {
-                const effect = want.effect as Effect.Effect<unknown, E, R>
-                if (!Exit.isExit(effect)) return finish(Effect.flatMap(effect, (value) => advance<A, E, R>(steps, value)))
-                if (Exit.isFailure(effect)) return finish(effect as Exit.Exit<never, E>)
-                next = effect.value
-                continue
-              }
-              case "Sleep":
-                cancelTimer = schedule(want.millis, () => {
-                  cancelTimer = undefined
-                  step(() => go(undefined))
-                })
-                return
-            }
+      })
+    })
+  }
+}
+
+const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
+
+/** One conversation's run in the driver's callbacks, from its start or a call's return to its end or its next call. */
+class Turns<A, E, R> implements Listener {
+  private done = false
+  private cancelTimer: (() => void) | undefined
+
+  constructor(
+    private readonly driver: CoreDriver,
+    private readonly steps: Steps<A, E>,
+    private readonly resume: (result: Effect.Effect<A, E | TransportFailure, R>) => void
+  ) {}
+
+  private finish(result: Effect.Effect<A, E | TransportFailure, R>): void {
+    if (this.done) return
+    this.done = true
+    if (this.driver.listener === this) this.driver.listener = undefined
+    this.cancelTimer?.()
+    this.resume(result)
+  }
+
+  interrupted(): void {
+    this.done = true
+    if (this.driver.listener === this) this.driver.listener = undefined
+    this.cancelTimer?.()
+  }
+
+  message(payload: Uint8Array): void {
+    this.cancelTimer?.()
+    this.cancelTimer = undefined
+    this.go(payload)
+  }
+
+  closed(): void {
+    this.finish(Effect.fail(this.driver.userError()))
+  }
+
+  /** Waits for the next message, at most until `deadline` and never longer than `receive` waits. */
+  private wait(deadline: number): void {
+    const { driver } = this
+    const timeout = driver.waitOf(deadline - driver.now())
+    driver.listener = this
+    this.cancelTimer = driver.schedule(timeout.millis, () => {
+      this.cancelTimer = undefined
+      driver.step(() => this.finish(Effect.fail(timeout.onTimeout())))
+    })
+  }
+
+  go(first: unknown): void {
+    const { driver, steps } = this
+    const { core } = driver
+    try {
+      // Each turn is a conversation step: bounded by what the conversation does with a message.
+      for (let next = first;;) {
+        const turn = steps.next(next)
+        next = undefined
+        if (turn.done) return this.finish(turn.value)
+        const want = turn.value
+        switch (want._tag) {
+          case "Send":
+            if (core.closed) return this.finish(Effect.fail(driver.userError()))
+            core.send(want.payload)
+            continue
+          case "Poll":
+            next = driver.inbound.poll()
+            continue
+          case "Receive":
+            next = driver.inbound.poll()
+            if (next !== undefined) continue
+            if (driver.inbound.isEnded) return this.finish(Effect.fail(driver.userError()))
+            return this.wait(want.deadline)
+          case "Call": {
+            const effect = want.effect as Effect.Effect<unknown, E, R>
+            if (!Exit.isExit(effect)) return this.finish(Effect.flatMap(effect, (value) => driver.advance<A, E, R>(steps, value)))
+            if (Exit.isFailure(effect)) return this.finish(effect as Exit.Exit<never, E>)
+            next = effect.value
+            continue
           }
-        } catch (defect) {
-          finish(Effect.die(defect))
+          case "Sleep":
+            this.cancelTimer = driver.schedule(want.millis, () => {
+              this.cancelTimer = undefined
+              driver.step(() => this.go(undefined))
+            })
+            return
         }
       }
-      step(() => go(input))
-      // Interrupted while waiting.
-      return Effect.sync(() => {
-        done = true
-        if (listener === waiting) listener = undefined
-        cancelTimer?.()
-      })
-    })
-
-  return {
-    core,
-    services,
-    step,
-    userError,
-    error,
-    firstKex: Effect.async<void, TransportFailure | HostKeyRejected>((resume) => {
-      if (firstKex === undefined) firstKex = resume
-      else if (typeof firstKex !== "function") resume(firstKex)
-    }),
-    send: (payload) =>
-      Effect.suspend(() => {
-        if (core.closed) return Effect.fail(userError())
-        step(() => core.send(payload))
-        return Effect.void
-      }),
-    receive,
-    receiveWithin: (millis) => millis >= receiveTimeout.millis ? receive : inbound.take(waitOf(millis)),
-    pending: () => inbound.size,
-    requeue: (payload) => inbound.offer(payload),
-    disconnect: (code = DisconnectReason.BY_APPLICATION, description = options.closing) => Effect.sync(() => step(() => core.disconnect(code, description))),
-    schedule,
-    converse: (conversation) => Effect.suspend(() => advance(conversation.start(now), undefined)),
-    rekey: Effect.suspend(() => {
-      if (core.closed) return Effect.fail(userError())
-      return Effect.async<void, TransportFailure>((resume) => {
-        kexWaiters.push(resume)
-        step(() => core.rekey())
-        return Effect.sync(() => {
-          kexWaiters = kexWaiters.filter((settle) => settle !== resume)
-        })
-      })
-    })
-  } satisfies Driver
+    } catch (defect) {
+      this.finish(Effect.die(defect))
+    }
+  }
 }

@@ -15,7 +15,7 @@ import { show } from "../wire/PeerText.js"
 import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
-import { drive, type Driver } from "./CoreDriver.js"
+import { clockNow, drive, type Driver } from "./CoreDriver.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import type { KexInit, NegotiatedAlgorithms } from "./KexInit.js"
 import type { Transport } from "./Transport.js"
@@ -82,13 +82,7 @@ class ClientSide implements SshConnection {
   readonly hostKey: PublicKey
   readonly hostKeyProof: SshConnection["hostKeyProof"]
   readonly proposals: SshConnection["proposals"]
-  // Properties, not methods: callers pass them around unbound.
-  readonly send: Driver["send"]
   readonly receive: Driver["receive"]
-  readonly receiveWithin: Driver["receiveWithin"]
-  readonly disconnect: Driver["disconnect"]
-  readonly rekey: Driver["rekey"]
-  readonly converse: Driver["converse"]
 
   constructor(
     channel: ByteChannel,
@@ -104,12 +98,17 @@ class ClientSide implements SshConnection {
     this.hostKey = core.hostKey!
     this.hostKeyProof = { hostKeyBlob: core.hostKeyBlob!, signature: core.hostKeySignature! }
     this.proposals = core.proposals!
-    this.send = driver.send
     this.receive = driver.receive
-    this.receiveWithin = driver.receiveWithin
-    this.disconnect = driver.disconnect
-    this.rekey = driver.rekey
-    this.converse = driver.converse
+  }
+
+  // Properties, not methods: callers pass them around unbound (`Effect.forEach(xs, transport.send)`).
+  readonly send: Driver["send"] = (payload) => this.driver.send(payload)
+  readonly receiveWithin: Driver["receiveWithin"] = (millis) => this.driver.receiveWithin(millis)
+  readonly disconnect: Driver["disconnect"] = (code, description) => this.driver.disconnect(code, description)
+  readonly converse: Driver["converse"] = (conversation) => this.driver.converse(conversation)
+
+  get rekey(): Effect.Effect<void, TransportFailure> {
+    return this.driver.rekey
   }
 
   get algorithms(): NegotiatedAlgorithms {
@@ -180,7 +179,7 @@ export const handshake = (
         identification: options.clientIdentification,
         preferences: options.preferences,
         random: randomBytes,
-        now: () => clock.unsafeCurrentTimeMillis(),
+        now: clockNow(clock),
         curves,
         stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
         ...(options.identificationTimeout ? { identificationTimeoutMillis: Duration.toMillis(options.identificationTimeout) } : {}),

@@ -19,7 +19,7 @@ import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
 import * as Conversation from "./Conversation.js"
-import { drive, type Driver } from "./CoreDriver.js"
+import { clockNow, drive, type Driver } from "./CoreDriver.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
 import { Disconnected, TransportError, type TransportFailure } from "./TransportError.js"
 
@@ -241,6 +241,18 @@ export class ServerPhase {
   }
 }
 
+/** Our EXT_INFO, made once per options: every connection of a listener shares it (≈ 600 bytes each). */
+const extensionsOf = (options: ServerHandshakeOptions): ReadonlyArray<readonly [string, Uint8Array]> => {
+  let extensions = sharedExtensions.get(options)
+  if (extensions === undefined) {
+    // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with it.
+    extensions = [["server-sig-algs", utf8.encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])]
+    sharedExtensions.set(options, extensions)
+  }
+  return extensions
+}
+const sharedExtensions = new WeakMap<ServerHandshakeOptions, ReadonlyArray<readonly [string, Uint8Array]>>()
+
 /**
  * The core in the server role for `channel`, with our identification, host keys and extensions.
  *
@@ -255,10 +267,9 @@ export const serverCore = (channel: ByteChannel, options: ServerHandshakeOptions
     identification: options.serverIdentification,
     preferences: options.preferences,
     hostKeys: options.hostKeys,
-    // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with the connection.
-    extensions: [["server-sig-algs", utf8.encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])],
+    extensions: extensionsOf(options),
     random: randomBytes,
-    now: () => clock.unsafeCurrentTimeMillis(),
+    now: clockNow(clock),
     curves,
     stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
     rekeyBytes: options.rekeyBytes,

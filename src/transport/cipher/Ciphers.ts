@@ -33,7 +33,7 @@ const ctr = (bits: number): CipherAlgorithm => ({
   opener: (keys, mac) => ctrOpener(bits, mac!, keys)
 })
 
-const gcm = (bits: number): CipherAlgorithm => ({
+const gcm = (bits: 128 | 256): CipherAlgorithm => ({
   name: `aes${bits}-gcm@openssh.com`,
   keyLength: bits / 8,
   ivLength: 12,
