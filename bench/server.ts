@@ -25,7 +25,8 @@
  * Node server before a second, steady-state reading of its CPU; 0 for none). BENCH_SERVER_CORE=1 adds a fourth
  * row, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
  * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
- * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts).
+ * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts; ours
+ * unbundled then, so that the profile names its source files).
  * Lower counts for a quick run; the defaults take about 70 s on 2 cores.
  */
 import * as Effect from "effect/Effect"
@@ -162,7 +163,8 @@ const program = Effect.gen(function*() {
   const ssh2 = "ssh2 Server + TCP_NODELAY"
   const profileArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : []
   const unbundledScript = here("./server/ours.js")
-  const oursScript = yield* bundled(unbundledScript)
+  // A profile is read by source file (bench/server/Profile.ts): unbundled, then.
+  const oursScript = PROFILE ? unbundledScript : yield* bundled(unbundledScript)
   const ssh2Script = here("./server/ssh2.js")
   const core = "our core alone, no Effect (a floor, not a product)"
   const coreScript = here("./server/core.js")

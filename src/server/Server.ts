@@ -156,10 +156,12 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     /** Connections not authenticated yet: each a login in callbacks, no fiber. */
     const logins = new Set<ServerLogin>()
     /** The application's fibers, one per authenticated connection. */
-    const sessions = new Set<Fiber.RuntimeFiber<void, never>>()
+    const sessions = new Set<Fiber.RuntimeFiber<unknown, never>>()
     /** `onClosed` calls for logins that ended before authentication. */
     const reports = new Set<Fiber.RuntimeFiber<void, never>>()
-    const track = (fibers: Set<Fiber.RuntimeFiber<void, never>>, fiber: Fiber.RuntimeFiber<void, never>) => {
+    /** Each ended application's finalizers, its connection's close, and `onClosed`. */
+    const closes = new Set<Fiber.RuntimeFiber<void, never>>()
+    const track = <A>(fibers: Set<Fiber.RuntimeFiber<A, never>>, fiber: Fiber.RuntimeFiber<A, never>) => {
       fibers.add(fiber)
       fiber.addObserver(() => fibers.delete(fiber))
     }
@@ -183,24 +185,29 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
         authenticated: (result, connection, close) => {
           done()
-          // The application's scope is in the fiber's context from its start, not provided by
-          // `scoped`: what wraps the application stays on the stack of every idle connection's
-          // fiber (11 frames with `ensuring` and `scoped`, 4 with this mask).
+          // What wraps the application stays on the stack of every idle connection's fiber,
+          // so it is one frame (`exit`: its failure goes to `onClosed`, not the unhandled-error
+          // log). Its scope is in the fiber's context from its start, and its end is seen by an
+          // observer (11 frames with `ensuring` and `scoped`, 4 with a mask around it).
           const scope = Effect.runSync(Scope.make())
           const session = Runtime.make({
             context: Context.add(runtime.context, Scope.Scope, scope),
             runtimeFlags: runtime.runtimeFlags,
             fiberRefs: runtime.fiberRefs
           })
-          const application = Effect.suspend(() => options.onAuthenticated({ result, connection }))
-          track(
-            sessions,
-            Runtime.runFork(session)(Effect.uninterruptibleMask((restore) =>
-              Effect.flatMap(Effect.exit(restore(application)), (exit) =>
-                // The connection closes after the application's own finalizers, which may still use it.
-                Scope.close(scope, exit).pipe(Effect.zipRight(close), Effect.zipRight(closed(Exit.asVoid(exit)))))
-            ))
-          )
+          const application = Runtime.runFork(session)(Effect.exit(Effect.suspend(() => options.onAuthenticated({ result, connection }))))
+          track(sessions, application)
+          // Observers run as the fiber ends, before any fiber awaiting it resumes: a shutdown
+          // that awaited the application finds its close in `closes`.
+          application.addObserver((ended) => {
+            // An interruption ends the fiber itself, past `exit`.
+            const exit = Exit.isSuccess(ended) ? ended.value : ended
+            track(
+              closes,
+              // The connection closes after the application's own finalizers, which may still use it.
+              Runtime.runFork(session)(Scope.close(scope, exit).pipe(Effect.zipRight(close), Effect.zipRight(closed(Exit.asVoid(exit)))))
+            )
+          })
         },
         ended: (cause) => {
           done()
@@ -226,8 +233,10 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           for (const login of [...logins]) login.interrupt()
           for (const fiber of sessions) fiber.unsafeInterruptAsFork(fiber.id())
           yield* Effect.forEach([...sessions, ...reports], (f) => f.await, { discard: true })
+          // Every application has ended by now, and each one's close was forked as it did.
+          yield* Effect.forEach([...closes], (f) => f.await, { discard: true })
         })
     )
     const bound = server.address() as net.AddressInfo
-    return { host, port: bound.port, connections: () => logins.size + sessions.size } satisfies Listening
+    return { host, port: bound.port, connections: () => logins.size + sessions.size + closes.size } satisfies Listening
   })

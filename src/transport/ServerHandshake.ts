@@ -97,7 +97,6 @@ class ServerSide implements ServerConnection {
   readonly sessionId: Uint8Array
   readonly clientIdentification: string
   readonly hostKey: PublicKey.PublicKey
-  readonly receive: Effect.Effect<Uint8Array, TransportFailure>
 
   constructor(
     channel: ByteChannel,
@@ -112,7 +111,6 @@ class ServerSide implements ServerConnection {
     this.sessionId = core.sessionId!
     this.clientIdentification = core.peerIdentification
     this.hostKey = core.hostKey!
-    this.receive = this.cause(driver.receive)
   }
 
   get algorithms(): NegotiatedAlgorithms {
@@ -138,6 +136,11 @@ class ServerSide implements ServerConnection {
 
   get rekey(): Effect.Effect<void, TransportFailure> {
     return this.driver.rekey
+  }
+
+  // Made when asked for: an idle connection need not keep one.
+  get receive(): Effect.Effect<Uint8Array, TransportFailure> {
+    return this.cause(this.driver.receive)
   }
 
   // Properties, not methods: callers pass them around unbound (`Effect.forEach(xs, connection.send)`).
