@@ -341,6 +341,7 @@ class CoreDriver implements Driver, ChannelSink {
           if (event.first) {
             this.spans.keyExchanged(core.negotiated)
             this.spans = HandshakeSpans.none
+            // Kept on any other clock: its sleeps are fibers of that runtime.
             if (this.schedule === liveTimer) this.runtime = undefined
             this.settleFirstKex(Effect.void)
             options.onFirstKex?.()

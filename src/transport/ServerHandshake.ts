@@ -244,17 +244,17 @@ export class ServerPhase {
   }
 }
 
+const sharedExtensions = new WeakMap<ServerHandshakeOptions, ReadonlyArray<readonly [string, Uint8Array]>>()
+
 /** Our EXT_INFO, made once per options: every connection of a listener shares it (≈ 600 bytes each). */
 const extensionsOf = (options: ServerHandshakeOptions): ReadonlyArray<readonly [string, Uint8Array]> => {
   let extensions = sharedExtensions.get(options)
   if (extensions === undefined) {
-    // Its own small buffer: a slice of Buffer's shared pool would keep 8 KiB alive with it.
     extensions = [["server-sig-algs", utf8.encode(options.serverSigAlgs.join(","))], ...(options.extensions ?? [])]
     sharedExtensions.set(options, extensions)
   }
   return extensions
 }
-const sharedExtensions = new WeakMap<ServerHandshakeOptions, ReadonlyArray<readonly [string, Uint8Array]>>()
 
 /**
  * The core in the server role for `channel`, with our identification, host keys and extensions.
