@@ -25,6 +25,17 @@ export class Writer {
     return this.pos
   }
 
+  /** Bytes it can hold before it grows. */
+  get capacity(): number {
+    return this.buf.length
+  }
+
+  /** Empties it, its bytes zeroed: it may be reused for another message. */
+  reset(): void {
+    this.buf.fill(0, 0, this.pos)
+    this.pos = 0
+  }
+
   /** @since 0.1.0 */
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return
@@ -142,13 +153,28 @@ const bigintToMpintBytes = (v: bigint): Uint8Array => {
 }
 
 /**
+ * Writers `encode` reuses: a fresh one was two ArrayBuffers per message (its buffer, then the
+ * copy out), and a login encodes a few dozen. Nested calls each take their own. A writer
+ * comes back zeroed, as what it held may be a secret; one grown past `MAX_IDLE_CAPACITY` is
+ * dropped.
+ */
+const idleWriters: Array<Writer> = []
+const MAX_IDLE_WRITERS = 8
+const MAX_IDLE_CAPACITY = 64 * 1024
+
+/**
  * Writes a value with `f` and returns the bytes.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const encode = (f: (w: Writer) => unknown, initialCapacity?: number): Uint8Array => {
-  const w = new Writer(initialCapacity)
-  f(w)
-  return w.toBytes()
+  const w = idleWriters.pop() ?? new Writer(initialCapacity)
+  try {
+    f(w)
+    return w.toBytes()
+  } finally {
+    w.reset()
+    if (w.capacity <= MAX_IDLE_CAPACITY && idleWriters.length < MAX_IDLE_WRITERS) idleWriters.push(w)
+  }
 }
