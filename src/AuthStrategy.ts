@@ -19,6 +19,7 @@ import { AuthHandler } from "./handler/AuthHandler.js"
 import type { AuthMethod, AuthSource, SourceError } from "./sources/AuthSource.js"
 import { NoneAuth } from "./sources/NoneAuth.js"
 import * as Caller from "./transport/Caller.js"
+import * as OwnSpans from "./transport/OwnSpans.js"
 import { printable, showList } from "./wire/PeerText.js"
 
 /**
@@ -247,8 +248,8 @@ export const authenticate: {
   // most of what a span costs (`useSpan`: 10 Effect operations against `withSpan`'s 35). A
   // stream's own effects run in the run's span, so there it is the current one.
   return list
-    ? Effect.useSpan(AUTHENTICATE_SPAN, quietSpan, (span) => fold(strategy, list, options, span))
-    : Effect.withSpan(fold(strategy, undefined, options, undefined), AUTHENTICATE_SPAN, quietSpan)
+    ? OwnSpans.useSpan(AUTHENTICATE_SPAN, quietSpan, (span) => fold(strategy, list, options, span))
+    : OwnSpans.withSpan(fold(strategy, undefined, options, undefined), AUTHENTICATE_SPAN, quietSpan)
 })
 
 const AUTHENTICATE_SPAN = "AuthStrategy.authenticate"
@@ -302,9 +303,10 @@ const attempts = <R>(
       if (run.skipped(source)) return
       yield* Effect.logDebug(tryingLine(source))
       const started = performance.now()
-      const outcome: Attempt = yield* source.authenticate.pipe(
-        Effect.catchAll((error) => Effect.succeed(failedAttempt(error))),
-        Effect.withSpan(ATTEMPT_SPAN, { captureStackTrace: false, ...(parent ? { parent } : {}), attributes: attemptAttributes(source) })
+      const outcome: Attempt = yield* OwnSpans.withSpan(
+        Effect.catchAll(source.authenticate, (error) => Effect.succeed(failedAttempt(error))),
+        ATTEMPT_SPAN,
+        { captureStackTrace: false, ...(parent ? { parent } : {}), attributes: attemptAttributes(source) }
       )
       for (const [level, line] of run.record(source, outcome, performance.now() - started)) yield* Effect.logWithLevel(level, line)
     })

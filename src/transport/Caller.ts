@@ -19,6 +19,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import { call, type ConversationStep } from "./Conversation.js"
+import * as OwnSpans from "./OwnSpans.js"
 
 /**
  * @since 0.1.0
@@ -52,7 +53,7 @@ export const capture: Effect.Effect<Caller> = Effect.withFiberRuntime((fiber) =>
   const keeps = (level: LogLevel.LogLevel) => LogLevel.greaterThanEqual(level, minimum)
   const span = fiber.currentSpan
   const context = fiber.currentContext
-  if (!fiber.getFiberRef(FiberRef.currentTracerEnabled)) {
+  if (!OwnSpans.recording(fiber)) {
     return Effect.succeed<Caller>({ span, context, begin: () => undefined, end: () => {}, endOpen: () => {}, keeps })
   }
   const tracer = fiber.currentTracer

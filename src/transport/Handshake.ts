@@ -18,6 +18,7 @@ import { Connection } from "./Connection.js"
 import { clockNow, drive, type Driver } from "./CoreDriver.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
 import type { KexInit, NegotiatedAlgorithms } from "./KexInit.js"
+import * as OwnSpans from "./OwnSpans.js"
 import type { Transport } from "./Transport.js"
 import type { TransportFailure } from "./TransportError.js"
 
@@ -164,7 +165,7 @@ export const handshake = (
 ): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> =>
   // Its phases' spans go under it by name (the driver opens them in callbacks), so it need
   // not be the fiber's current span: `useSpan` (10 Effect operations against `withSpan`'s 35).
-  Effect.useSpan("Transport.handshake", {
+  OwnSpans.useSpan("Transport.handshake", {
     captureStackTrace: false,
     attributes: { "net.peer.name": channel.host, "net.peer.port": channel.port }
   }, (span) =>
@@ -191,7 +192,7 @@ export const handshake = (
         hostKeyPolicy: options.hostKeyPolicy,
         receiveTimeout: options.receiveTimeout,
         closing: "closed by the client",
-        spanParent: span
+        ...(span ? { spanParent: span } : {})
       })
       yield* driver.firstKex
 

@@ -13,11 +13,11 @@ import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import { show } from "../wire/PeerText.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
+import * as OwnSpans from "./OwnSpans.js"
 
 /**
  * @since 0.1.0
@@ -81,15 +81,19 @@ export interface SpanEnvironment {
 }
 
 /**
- * The current fiber's tracer, context and clock; undefined with tracing off.
+ * The current fiber's tracer, context and clock; undefined where spans go nowhere (tracing
+ * off, or Effect's built-in tracer: `OwnSpans`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.gen(function*() {
-  if (!(yield* FiberRef.get(FiberRef.currentTracerEnabled))) return undefined
-  return { tracer: yield* Effect.tracer, clock: yield* Effect.clock, context: yield* Effect.context<never>() }
-})
+export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.withFiberRuntime((fiber) =>
+  OwnSpans.recording(fiber)
+    ? Effect.gen(function*() {
+      return { tracer: yield* Effect.tracer, clock: yield* Effect.clock, context: yield* Effect.context<never>() }
+    })
+    : Effect.succeed(undefined)
+)
 
 /**
  * Opens the version exchange's span now, as a child of `parent`, or else of the current span.

@@ -12,6 +12,7 @@ import { type AlgorithmPreferences, resolvePreferences } from "./Algorithms.js"
 import { type ByteChannel, closeNetSocket, fromNetSocket } from "./ByteChannel.js"
 import { handshake, type SshConnection } from "./Handshake.js"
 import type { HostKeyPolicy, HostKeyRejected } from "./HostKeyPolicy.js"
+import * as OwnSpans from "./OwnSpans.js"
 import { Transport } from "./Transport.js"
 import { TransportError, type TransportFailure } from "./TransportError.js"
 
@@ -71,7 +72,7 @@ const thirtySeconds = Duration.seconds(30)
 const openSocket = (host: string, port: number, connectTimeout: Duration.Duration) =>
   // A leaf span: nothing inside makes spans, so it need not be the current one (`withSpan`
   // would put it in the fiber's context and take it out again, most of a span's cost).
-  Effect.useSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }, () =>
+  OwnSpans.useSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }, () =>
     Effect.gen(function*() {
       const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
         // Our own fields are well-typed already: skip Schema's check.

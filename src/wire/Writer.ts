@@ -25,12 +25,20 @@ export class Writer {
     return this.pos
   }
 
-  /** Bytes it can hold before it grows. */
+  /**
+   * Bytes it can hold before it grows.
+   *
+   * @since 0.1.0
+   */
   get capacity(): number {
     return this.buf.length
   }
 
-  /** Empties it, its bytes zeroed: it may be reused for another message. */
+  /**
+   * Empties it, its bytes zeroed: it may be reused for another message.
+   *
+   * @since 0.1.0
+   */
   reset(): void {
     this.buf.fill(0, 0, this.pos)
     this.pos = 0
