@@ -101,8 +101,15 @@ export class Writer {
    * @since 0.1.0
    */
   string(v: Uint8Array | string): this {
-    const bytes = typeof v === "string" ? utf8.encode(v) : v
-    return this.uint32(bytes.length).raw(bytes)
+    if (typeof v !== "string") return this.uint32(v.length).raw(v)
+    // Straight into the buffer: a string's UTF-8 is at most 3 bytes per UTF-16 unit, and its
+    // length goes in front once known (an encode per string was an ArrayBuffer each).
+    this.ensure(4 + 3 * v.length)
+    const start = this.pos + 4
+    const { written } = utf8.encodeInto(v, this.buf.subarray(start, start + 3 * v.length))
+    this.view.setUint32(this.pos, written)
+    this.pos = start + written
+    return this
   }
 
   /** @since 0.1.0 */

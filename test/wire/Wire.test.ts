@@ -107,6 +107,17 @@ describe("wire: RFC 4251 §5 data types", () => {
     expect(decode(encode((w) => w.string(big)), (r) => r.nameList())).toEqual(Either.right([big]))
   })
 
+  it("text goes out as UTF-8 with its byte length: ASCII, two- and three-byte characters, a surrogate pair, a lone surrogate", () => {
+    for (const text of ["", "ssh-userauth", "é", "€uro", "😀 ok", "a\ud800b", "x".repeat(5000) + "€"]) {
+      const bytes = encode((w) => w.string(text).byte(0x7f))
+      const utf8 = Buffer.from(text, "utf8")
+      expect(toHex(bytes)).toBe(toHex(encode((w) => w.uint32(utf8.length).raw(utf8).byte(0x7f))))
+    }
+    // Nested writes, each with writers of their own.
+    const nested = encode((w) => w.string(encode((inner) => inner.string("€").string("b"))).string("c"))
+    expect(toHex(nested)).toBe("0000000c" + "00000003e282ac" + "0000000162" + "0000000163")
+  })
+
   it("the writer grows past its initial capacity", () => {
     const big = new Uint8Array(10_000).fill(7)
     const bytes = encode((w) => w.string(big).uint32(1), 4)
