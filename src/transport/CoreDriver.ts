@@ -184,14 +184,15 @@ export const clockNow = (clock: Clock.Clock): () => number => clock === liveCloc
 
 /**
  * A driven connection. A class, not closures over `attach`'s locals: an idle connection keeps
- * one object, where the closures' shared context and some thirty functions cost ≈ 4 KiB each.
- * It is also the channel's sink (`data`, `end`, `lost`).
+ * one object, where some thirty closures and their shared context cost ≈ 4 KiB per
+ * connection. It is also the channel's sink (`data`, `end`, `lost`).
  */
 class CoreDriver implements Driver, ChannelSink {
   readonly services: Inbox<string, TransportFailure>
   /** On the live clock a Node timer: a fiber per arm costs a fork and an interrupt per handshake. */
   readonly schedule: Schedule
   readonly now: () => number
+  // Both read by a conversation's `Turns`.
   readonly inbound: Inbox<Uint8Array, TransportFailure>
   listener: Listener | undefined
   private firstKexState: Settle<TransportFailure | HostKeyRejected> | Effect.Effect<void, TransportFailure | HostKeyRejected> | undefined
