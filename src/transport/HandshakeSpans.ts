@@ -9,8 +9,8 @@
  *
  * @since 0.1.0
  */
-import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -88,11 +88,11 @@ export interface SpanEnvironment {
  * @category constructors
  */
 export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.withFiberRuntime((fiber) =>
-  OwnSpans.recording(fiber)
-    ? Effect.gen(function*() {
-      return { tracer: yield* Effect.tracer, clock: yield* Effect.clock, context: yield* Effect.context<never>() }
-    })
-    : Effect.succeed(undefined)
+  Effect.succeed(
+    OwnSpans.recording(fiber)
+      ? { tracer: fiber.currentTracer, clock: Context.get(fiber.currentDefaultServices, Clock.Clock), context: fiber.currentContext }
+      : undefined
+  )
 )
 
 /**
