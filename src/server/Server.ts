@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -130,6 +131,8 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     const maxStartups = options.maxStartups ?? 10
     const runtime = yield* Effect.runtime<AuthPolicy>()
     const runFork = Runtime.runFork(runtime)
+    // The applications' fiber refs: a failure is `onClosed`'s to report, not a log line's.
+    const sessionFiberRefs = (yield* Effect.runtime<never>().pipe(Effect.withUnhandledErrorLogLevel(Option.none()))).fiberRefs
     const clock = yield* Effect.clock
     const environment: LoginEnvironment = {
       runtime,
@@ -156,7 +159,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     /** Connections not authenticated yet: each a login in callbacks, no fiber. */
     const logins = new Set<ServerLogin>()
     /** The application's fibers, one per authenticated connection. */
-    const sessions = new Set<Fiber.RuntimeFiber<unknown, never>>()
+    const sessions = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
     /** `onClosed` calls for logins that ended before authentication. */
     const reports = new Set<Fiber.RuntimeFiber<void, never>>()
     /** Each ended application's finalizers, its connection's close, and `onClosed`. */
@@ -185,23 +188,23 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
       login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
         authenticated: (result, connection, close) => {
           done()
-          // What wraps the application stays on the stack of every idle connection's fiber,
-          // so it is one frame (`exit`: its failure goes to `onClosed`, not the unhandled-error
-          // log). Its scope is in the fiber's context from its start, and its end is seen by an
-          // observer (11 frames with `ensuring` and `scoped`, 4 with a mask around it).
+          // Whatever wraps the application stays on the stack of every idle connection's
+          // fiber, so nothing does: its scope is in the fiber's context from its start, and its
+          // end is seen by an observer (11 frames with `ensuring` and `scoped`, 4 with a mask
+          // around it, 1 with `exit`).
           const scope = Effect.runSync(Scope.make())
           const session = Runtime.make({
             context: Context.add(runtime.context, Scope.Scope, scope),
             runtimeFlags: runtime.runtimeFlags,
-            fiberRefs: runtime.fiberRefs
+            fiberRefs: sessionFiberRefs
           })
-          const application = Runtime.runFork(session)(Effect.exit(Effect.suspend(() => options.onAuthenticated({ result, connection }))))
-          track(sessions, application)
+          const application = Runtime.runFork(session)(Effect.suspend(() => options.onAuthenticated({ result, connection })))
+          sessions.add(application)
           // Observers run as the fiber ends, before any fiber awaiting it resumes: a shutdown
-          // that awaited the application finds its close in `closes`.
-          application.addObserver((ended) => {
-            // An interruption ends the fiber itself, past `exit`.
-            const exit = Exit.isSuccess(ended) ? ended.value : ended
+          // that awaited the application finds its close in `closes`. One observer, not
+          // `track`'s and this one: an idle connection's fiber keeps each.
+          application.addObserver((exit) => {
+            sessions.delete(application)
             track(
               closes,
               // The connection closes after the application's own finalizers, which may still use it.

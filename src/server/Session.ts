@@ -59,11 +59,6 @@ const defaultIdleMillis = 10 * 60_000
 
 const bytes = (v: string | Uint8Array | undefined) => (v === undefined ? new Uint8Array(0) : typeof v === "string" ? Buffer.from(v, "utf8") : v)
 
-/** How the client broke the protocol: the session's only end of its own (the others are the connection's). */
-interface Violation {
-  readonly violation: string
-}
-
 /**
  * Serves session channels over an authenticated connection until the client closes it,
  * goes idle, or breaks the protocol. None of these is the application's failure: the
@@ -82,114 +77,139 @@ export const serveExec = (
   options: SessionOptions = {}
 ): Effect.Effect<void> => {
   const idleMillis = options.idleTimeout === undefined ? defaultIdleMillis : Duration.toMillis(options.idleTimeout)
-  const session = Conversation.make<Violation>((now) =>
-    sessionSteps(now, idleMillis, options.maxSessions ?? 10, (command) => exec({ command, authenticated, connection }))
+  const session = Conversation.make<void>(
+    (now) => sessionSteps(now, idleMillis, new Channels(options.maxSessions ?? 10), connection, (command) => exec({ command, authenticated, connection })),
+    // Given to the conversation, not wrapped around it: no frame of it stays on an idle connection's fiber.
+    (e) => e._tag === "TransportError" && e.reason === "Timeout" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "idle timeout") : Effect.void
   )
-  return Effect.matchEffect(Conversation.run(connection, session), {
-    onFailure: (e) =>
-      e._tag === "TransportError" && e.reason === "Timeout" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "idle timeout") : Effect.void,
-    onSuccess: ({ violation }) => connection.disconnect(DisconnectReason.PROTOCOL_ERROR, violation)
-  })
+  // `onFailure` ends every failure in success.
+  return Conversation.run(connection, session) as Effect.Effect<void>
 }
 
-/** One session's messages, each answered in turn; bounded by the connection: each turn takes one message, and the wait has a deadline. */
+/**
+ * One session's messages, each answered in turn; bounded by the connection: each turn takes
+ * one message, and the wait has a deadline. What each message does is `Channels`' plain
+ * code: this generator, whose registers an idle connection keeps, holds little.
+ */
 function* sessionSteps(
   now: () => number,
   idleMillis: number,
-  maxSessions: number,
+  channels: Channels,
+  connection: ServerConnection,
   exec: (command: string) => Effect.Effect<ExecResult>
-): Conversation.Steps<Violation, never> {
-  const channels = new Map<number, Channel>()
-  const exitPending = new Map<number, number>()
-  let nextId = 0
-  const violation = (detail: string): Exit.Exit<Violation> => Exit.succeed({ violation: detail })
-  function* sendAll(messages: ReadonlyArray<Uint8Array>) {
-    for (const m of messages) yield* Conversation.send(m)
-  }
-  const finish = (channel: Channel, exitStatus: number) =>
-    sendAll([channel.request("exit-status", (w) => w.uint32(exitStatus >>> 0)), ...channel.eof(), ...channel.close()])
-
+): Conversation.Steps<void, never> {
   for (;;) {
-    const payload = yield* Conversation.receive(now() + idleMillis)
+    const receive: Conversation.ConversationStep = { _tag: "Receive", deadline: now() + idleMillis }
+    const turn = channels.answer((yield receive) as Uint8Array)
+    if (turn === undefined) continue
+    if ("violation" in turn) {
+      yield* Conversation.call(connection.disconnect(DisconnectReason.PROTOCOL_ERROR, turn.violation))
+      return Exit.void
+    }
+    if ("command" in turn) {
+      if (turn.reply) yield* Conversation.send(turn.reply)
+      const result = yield* Conversation.call(exec(turn.command))
+      yield* sendAll(channels.executed(turn.channel, result))
+      continue
+    }
+    yield* sendAll(turn)
+  }
+}
+
+function* sendAll(messages: ReadonlyArray<Uint8Array>) {
+  for (const m of messages) yield* Conversation.send(m)
+}
+
+/** What a message asks of the session: messages to send, an `exec` to run, or the end for a protocol violation. */
+type Turn = ReadonlyArray<Uint8Array> | { readonly command: string; readonly channel: Channel; readonly reply: Uint8Array | undefined } | {
+  readonly violation: string
+}
+
+/** The session's channels, and what each message does to them. */
+class Channels {
+  // Made at the first channel open: an idle connection with no channel keeps neither map.
+  private open: Map<number, Channel> | undefined
+  /** Exit statuses held until the client's window takes the output before them. */
+  private exitPending: Map<number, number> | undefined
+  private nextId = 0
+
+  constructor(private readonly maxSessions: number) {}
+
+  answer(payload: Uint8Array): Turn | undefined {
     const parsed = parse(payload)
-    if (Either.isLeft(parsed)) return violation(`malformed message: ${parsed.left.message}`)
+    if (Either.isLeft(parsed)) return { violation: `malformed message: ${parsed.left.message}` }
     const m = parsed.right
     if ("unknown" in m) {
       // USERAUTH messages after authentication (RFC 4252 §5.1: ignored), anything else is refused.
-      if (m.type >= 50 && m.type <= 79) continue
-      return violation(`unexpected message ${m.type}`)
+      return m.type >= 50 && m.type <= 79 ? undefined : { violation: `unexpected message ${m.type}` }
     }
     switch (m.type) {
       case MessageNumber.GLOBAL_REQUEST:
-        if (m.wantReply) yield* Conversation.send(Uint8Array.of(MessageNumber.REQUEST_FAILURE))
-        continue
+        return m.wantReply ? [Uint8Array.of(MessageNumber.REQUEST_FAILURE)] : undefined
       case MessageNumber.REQUEST_SUCCESS:
       case MessageNumber.REQUEST_FAILURE:
-        continue
+        return undefined
       case MessageNumber.CHANNEL_OPEN: {
-        if (m.kind !== "session") {
-          yield* Conversation.send(openFailure(m.sender, OpenFailure.UNKNOWN_CHANNEL_TYPE, "only session channels are served"))
-          continue
-        }
-        if (channels.size >= maxSessions) {
-          yield* Conversation.send(openFailure(m.sender, OpenFailure.RESOURCE_SHORTAGE, "too many sessions"))
-          continue
-        }
-        const channel = new Channel(nextId++, m.sender, m.window, Math.max(1, Math.min(m.maxPacket, defaultMaxPacket)))
-        channels.set(channel.localId, channel)
-        yield* Conversation.send(openConfirmation(channel, defaultWindow, defaultMaxPacket))
-        continue
+        if (m.kind !== "session") return [openFailure(m.sender, OpenFailure.UNKNOWN_CHANNEL_TYPE, "only session channels are served")]
+        const open = this.open ??= new Map()
+        if (open.size >= this.maxSessions) return [openFailure(m.sender, OpenFailure.RESOURCE_SHORTAGE, "too many sessions")]
+        const channel = new Channel(this.nextId++, m.sender, m.window, Math.max(1, Math.min(m.maxPacket, defaultMaxPacket)))
+        open.set(channel.localId, channel)
+        return [openConfirmation(channel, defaultWindow, defaultMaxPacket)]
       }
     }
-    const channel = channels.get(m.id)
-    if (channel === undefined) return violation(`message ${m.type} for channel ${m.id}, which is not open`)
+    const channel = this.open?.get(m.id)
+    if (channel === undefined) return { violation: `message ${m.type} for channel ${m.id}, which is not open` }
     switch (m.type) {
-      case MessageNumber.CHANNEL_REQUEST: {
-        if (m.request === "exec" && m.command !== undefined && !exitPending.has(channel.localId) && !channel.eofSent) {
-          if (m.wantReply) yield* Conversation.send(channel.reply(true))
-          const result = yield* Conversation.call(exec(m.command))
-          // Output past the channel's queue bound is not sent, and the client is told so.
-          const write = (data: Uint8Array, stream?: number) =>
-            channel.write(data, stream) ?? channel.write(Buffer.from(`output of ${data.length} bytes not sent: over the session's limit\n`), 1) ?? []
-          yield* sendAll([...write(bytes(result.stdout)), ...write(bytes(result.stderr), 1)])
-          if (channel.drained) yield* finish(channel, result.exitStatus)
-          else exitPending.set(channel.localId, result.exitStatus)
-        } else if (m.wantReply) {
-          yield* Conversation.send(channel.reply(false))
+      case MessageNumber.CHANNEL_REQUEST:
+        if (m.request === "exec" && m.command !== undefined && !this.exitPending?.has(channel.localId) && !channel.eofSent) {
+          return { command: m.command, channel, reply: m.wantReply ? channel.reply(true) : undefined }
         }
-        continue
-      }
+        return m.wantReply ? [channel.reply(false)] : undefined
       case MessageNumber.CHANNEL_WINDOW_ADJUST: {
-        yield* sendAll(channel.windowAdjust(m.bytes))
-        const status = exitPending.get(channel.localId)
-        if (status !== undefined && channel.drained) {
-          exitPending.delete(channel.localId)
-          yield* finish(channel, status)
-        }
-        continue
+        const adjusted = channel.windowAdjust(m.bytes)
+        const status = this.exitPending?.get(channel.localId)
+        if (status === undefined || !channel.drained) return adjusted
+        this.exitPending!.delete(channel.localId)
+        return [...adjusted, ...finish(channel, status)]
       }
       case MessageNumber.CHANNEL_DATA:
       case MessageNumber.CHANNEL_EXTENDED_DATA: {
         // Input is not read by an exec of ours, but the window still holds.
         const got = channel.received(m.length)
-        if (!got.ok) return violation(`channel ${m.id}: data beyond the window`)
-        if (got.adjust) yield* Conversation.send(got.adjust)
-        continue
+        if (!got.ok) return { violation: `channel ${m.id}: data beyond the window` }
+        return got.adjust ? [got.adjust] : undefined
       }
       case MessageNumber.CHANNEL_EOF:
         channel.eofReceived = true
-        continue
+        return undefined
       case MessageNumber.CHANNEL_CLOSE:
         channel.closeReceived = true
-        yield* sendAll(channel.close())
-        channels.delete(channel.localId)
-        exitPending.delete(channel.localId)
-        continue
+        this.open!.delete(channel.localId)
+        this.exitPending?.delete(channel.localId)
+        return channel.close()
       default:
-        continue
+        return undefined
     }
   }
+
+  /** The output of an `exec`, and its exit status once the client's window has taken the output. */
+  executed(channel: Channel, result: ExecResult): ReadonlyArray<Uint8Array> {
+    // Output past the channel's queue bound is not sent, and the client is told so.
+    const write = (data: Uint8Array, stream?: number) =>
+      channel.write(data, stream) ?? channel.write(Buffer.from(`output of ${data.length} bytes not sent: over the session's limit\n`), 1) ?? []
+    const output = [...write(bytes(result.stdout)), ...write(bytes(result.stderr), 1)]
+    if (channel.drained) return [...output, ...finish(channel, result.exitStatus)]
+    ;(this.exitPending ??= new Map()).set(channel.localId, result.exitStatus)
+    return output
+  }
 }
+
+const finish = (channel: Channel, exitStatus: number): ReadonlyArray<Uint8Array> => [
+  channel.request("exit-status", (w) => w.uint32(exitStatus >>> 0)),
+  ...channel.eof(),
+  ...channel.close()
+]
 
 /** The session's messages, as far as this session reads them. */
 const parse = (payload: Uint8Array) =>

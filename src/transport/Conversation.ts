@@ -55,17 +55,26 @@ export type Steps<A, E> = Generator<ConversationStep, Exit.Exit<A, E>, unknown>
  */
 export interface Conversation<A, E, R> {
   readonly start: (now: () => number) => Steps<A, E>
+  /**
+   * What a failure of the run becomes, as `Effect.catchAll` around the run would make it,
+   * but given to the driver: a fiber waiting on the conversation carries no frame for it
+   * (an idle server session waits so for as long as the client keeps it).
+   */
+  readonly onFailure?: (error: E | TransportFailure) => Effect.Effect<A, E | TransportFailure, R>
   /** Phantom: the context the calls need. */
   readonly _R?: (_: never) => R
 }
 
 /**
- * A conversation from its steps.
+ * A conversation from its steps, and what its failures become (`onFailure`, optional).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A, E = never, R = never>(start: (now: () => number) => Steps<A, E>): Conversation<A, E, R> => ({ start })
+export const make = <A, E = never, R = never>(
+  start: (now: () => number) => Steps<A, E>,
+  onFailure?: (error: E | TransportFailure) => Effect.Effect<A, E | TransportFailure, R>
+): Conversation<A, E, R> => (onFailure ? { start, onFailure } : { start })
 
 /**
  * Sends `payload`.
@@ -146,8 +155,11 @@ export type Conversant = Pick<Transport, "send" | "receive" | "receiveWithin" | 
  * @since 0.1.0
  * @category running
  */
-export const run = <A, E, R>(transport: Conversant, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
-  transport.converse ? transport.converse(conversation) : loop(transport, conversation)
+export const run = <A, E, R>(transport: Conversant, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> => {
+  if (transport.converse) return transport.converse(conversation)
+  const looped = loop(transport, conversation)
+  return conversation.onFailure ? Effect.catchAll(looped, conversation.onFailure) : looped
+}
 
 /** The driver for a transport without callbacks of its own: one Effect step per conversation step. */
 const loop = <A, E, R>(transport: Conversant, conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>

@@ -419,9 +419,9 @@ class CoreDriver implements Driver, ChannelSink {
    * that is not already an `Exit`: that runs in the caller's fiber, and the conversation
    * goes on in a new wait after it. What it sends goes out with the turn's output.
    */
-  advance<A, E, R>(steps: Steps<A, E>, input: unknown): Effect.Effect<A, E | TransportFailure, R> {
+  advance<A, E, R>(steps: Steps<A, E>, input: unknown, onFailure: OnFailure<A, E, R>): Effect.Effect<A, E | TransportFailure, R> {
     return Effect.async<A, E | TransportFailure, R>((resume) => {
-      const turns = new Turns<A, E, R>(this, steps, resume)
+      const turns = new Turns<A, E, R>(this, steps, resume, onFailure)
       this.step(() => turns.go(input))
       // Interrupted while waiting.
       return Effect.sync(() => turns.interrupted())
@@ -464,7 +464,7 @@ class CoreDriver implements Driver, ChannelSink {
   }
 
   converse<A, E, R>(conversation: Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> {
-    return Effect.suspend(() => this.advance(conversation.start(this.now), undefined))
+    return Effect.suspend(() => this.advance(conversation.start(this.now), undefined, conversation.onFailure))
   }
 
   get rekey(): Effect.Effect<void, TransportFailure> {
@@ -483,6 +483,9 @@ class CoreDriver implements Driver, ChannelSink {
 
 const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => fiber?.unsafeInterruptAsFork(fiber.id())
 
+/** A conversation's own `onFailure`, if it has one. */
+type OnFailure<A, E, R> = Conversation<A, E, R>["onFailure"]
+
 /** One conversation's run in the driver's callbacks, from its start or a call's return to its end or its next call. */
 class Turns<A, E, R> implements Listener {
   private done = false
@@ -491,7 +494,8 @@ class Turns<A, E, R> implements Listener {
   constructor(
     private readonly driver: CoreDriver,
     private readonly steps: Steps<A, E>,
-    private readonly resume: (result: Effect.Effect<A, E | TransportFailure, R>) => void
+    private readonly resume: (result: Effect.Effect<A, E | TransportFailure, R>) => void,
+    private readonly onFailure: OnFailure<A, E, R>
   ) {}
 
   private finish(result: Effect.Effect<A, E | TransportFailure, R>): void {
@@ -500,6 +504,18 @@ class Turns<A, E, R> implements Listener {
     if (this.driver.listener === this) this.driver.listener = undefined
     this.cancelTimer?.()
     this.resume(result)
+  }
+
+  /** The run's end: a failure becomes what the conversation's `onFailure` makes of it, run in the caller's fiber (a throw there is a defect of that fiber). */
+  private end(exit: Exit.Exit<A, E | TransportFailure>): void {
+    const { onFailure } = this
+    if (onFailure === undefined || Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return this.finish(exit)
+    const error = exit.cause.error
+    this.finish(Effect.suspend(() => onFailure(error)))
+  }
+
+  private fail(error: TransportFailure): void {
+    this.end(Exit.fail(error))
   }
 
   interrupted(): void {
@@ -515,7 +531,7 @@ class Turns<A, E, R> implements Listener {
   }
 
   closed(): void {
-    this.finish(Effect.fail(this.driver.userError()))
+    this.fail(this.driver.userError())
   }
 
   /** Waits for the next message, at most until `deadline` and never longer than `receive` waits. */
@@ -525,8 +541,15 @@ class Turns<A, E, R> implements Listener {
     driver.listener = this
     this.cancelTimer = driver.schedule(timeout.millis, () => {
       this.cancelTimer = undefined
-      driver.step(() => this.finish(Effect.fail(timeout.onTimeout())))
+      driver.step(() => this.fail(timeout.onTimeout()))
     })
+  }
+
+  /** The call, run in the caller's fiber, then the conversation again in a new wait. */
+  private afterCall(effect: Effect.Effect<unknown, E, R>): Effect.Effect<A, E | TransportFailure, R> {
+    const { driver, steps, onFailure } = this
+    const next = (value: unknown) => driver.advance<A, E, R>(steps, value, onFailure)
+    return onFailure === undefined ? Effect.flatMap(effect, next) : Effect.matchEffect(effect, { onFailure, onSuccess: next })
   }
 
   go(first: unknown): void {
@@ -537,11 +560,11 @@ class Turns<A, E, R> implements Listener {
       for (let next = first;;) {
         const turn = steps.next(next)
         next = undefined
-        if (turn.done) return this.finish(turn.value)
+        if (turn.done) return this.end(turn.value)
         const want = turn.value
         switch (want._tag) {
           case "Send":
-            if (core.closed) return this.finish(Effect.fail(driver.userError()))
+            if (core.closed) return this.fail(driver.userError())
             core.send(want.payload)
             continue
           case "Poll":
@@ -550,12 +573,12 @@ class Turns<A, E, R> implements Listener {
           case "Receive":
             next = driver.inbound.poll()
             if (next !== undefined) continue
-            if (driver.inbound.isEnded) return this.finish(Effect.fail(driver.userError()))
+            if (driver.inbound.isEnded) return this.fail(driver.userError())
             return this.wait(want.deadline)
           case "Call": {
             const effect = want.effect as Effect.Effect<unknown, E, R>
-            if (!Exit.isExit(effect)) return this.finish(Effect.flatMap(effect, (value) => driver.advance<A, E, R>(steps, value)))
-            if (Exit.isFailure(effect)) return this.finish(effect as Exit.Exit<never, E>)
+            if (!Exit.isExit(effect)) return this.finish(this.afterCall(effect))
+            if (Exit.isFailure(effect)) return this.end(effect as Exit.Exit<never, E>)
             next = effect.value
             continue
           }

@@ -75,7 +75,7 @@ export interface ServerConnection {
   readonly receiveWithin: (millis: number) => Effect.Effect<Uint8Array, TransportFailure>
   /** Messages received and not taken yet. */
   readonly pending: number
-  /** Runs a conversation in the connection's callbacks: one wait of the caller's fiber, not one per message. */
+  /** Runs a conversation in the connection's callbacks (its `onFailure` included): one wait of the caller's fiber, not one per message. */
   readonly converse: <A, E, R>(conversation: Conversation.Conversation<A, E, R>) => Effect.Effect<A, E | TransportFailure, R>
   readonly disconnect: (code?: number, description?: string) => Effect.Effect<void>
   readonly rekey: Effect.Effect<void, TransportFailure>
@@ -151,12 +151,19 @@ class ServerSide implements ServerConnection {
 
   readonly receiveWithin = (millis: number): Effect.Effect<Uint8Array, TransportFailure> => this.cause(this.driver.receiveWithin(millis))
 
-  readonly converse = <A, E, R>(conversation: Conversation.Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
-    Effect.mapError(
-      this.driver.converse(Conversation.make<A, E, R>((now) => watchSuccess(conversation.start(now), this.phase))),
-      // The connection's end becomes the violation it was cut for, as every wait's does; the conversation's own failures stay its own.
-      (e) => e instanceof TransportError || e instanceof Disconnected ? this.phase.violation ?? e : e
-    )
+  readonly converse = <A, E, R>(conversation: Conversation.Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> => {
+    const { phase } = this
+    const { onFailure } = conversation
+    return this.driver.converse(Conversation.make<A, E, R>(
+      // Once authenticated, no USERAUTH_SUCCESS can change the phase: nothing to watch.
+      phase.isAuthenticated ? conversation.start : (now) => watchSuccess(conversation.start(now), phase),
+      (e) => {
+        // The connection's end becomes the violation it was cut for, as every wait's does; the conversation's own failures stay its own.
+        const error = e instanceof TransportError || e instanceof Disconnected ? phase.violation ?? e : e
+        return onFailure ? onFailure(error) : Effect.fail(error)
+      }
+    ))
+  }
 
   readonly disconnect = (code?: number, description?: string): Effect.Effect<void> => this.driver.disconnect(code, description)
 }
@@ -230,6 +237,10 @@ export class ServerPhase {
       Math.max(0, deadline - now),
       () => driver.step(() => this.cut(driver.core, DisconnectReason.BY_APPLICATION, "Timeout", "Timeout before authentication"))
     )
+  }
+
+  get isAuthenticated(): boolean {
+    return this.authenticatedYet
   }
 
   /** USERAUTH_SUCCESS is out: LoginGraceTime ends with the login. */

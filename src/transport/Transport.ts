@@ -63,8 +63,8 @@ export interface Transport {
   disconnect(code?: number, description?: string): Effect.Effect<void>
   /**
    * Runs a conversation in the connection's own callbacks, as `Conversation.run` does with
-   * any transport: the connection core's has it. A transport without it is run by an Effect
-   * loop over `send` and `receiveWithin`.
+   * any transport (its `onFailure` included): the connection core's has it. A transport
+   * without it is run by an Effect loop over `send` and `receiveWithin`.
    */
   readonly converse?: <A, E, R>(conversation: Conversation<A, E, R>) => Effect.Effect<A, E | TransportFailure, R>
 }

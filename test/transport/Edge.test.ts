@@ -236,6 +236,53 @@ describe("the edge over the in-memory pair", () => {
       expect(Buffer.compare(yield* Fiber.join(fiber), ping)).toBe(0)
     }))
 
+  it.scoped("a conversation's onFailure is what its failures become: a wait's deadline, a call's failure, its own end; on the core's driver and on the Effect loop", () =>
+    Effect.gen(function*() {
+      const [a, b] = memoryPair()
+      yield* serveOn(b, { echo: false })
+      const connection = yield* clientOver(a)
+      yield* connection.requestService("ssh-userauth")
+      const recovering = (start: Conversation.Conversation<string, string, never>["start"]) =>
+        Conversation.make<string, string>(start, (e) => Effect.succeed(typeof e === "string" ? `own: ${e}` : `transport: ${e._tag}`))
+      const waits = recovering(function*(now) {
+        return Exit.succeed(String((yield* Conversation.receive(now() + 1_000)).length))
+      })
+      const calls = recovering(function*() {
+        // An Exit is answered in the driver's turn; any other Effect runs in the caller's fiber.
+        yield* Conversation.call(Effect.succeed(1))
+        return Exit.succeed(yield* Conversation.call(Effect.suspend(() => Effect.fail("no"))))
+      })
+      const callsExit = recovering(function*() {
+        return Exit.succeed(yield* Conversation.call(Exit.fail("refused")))
+      })
+      const ends = recovering(function*() {
+        return Exit.fail("given up")
+      })
+      // The same connection without its own `converse`: run by the Effect loop.
+      const loopOnly: Conversation.Conversant = {
+        send: connection.send,
+        receive: connection.receive,
+        receiveWithin: connection.receiveWithin,
+        pending: 0
+      }
+      for (const transport of [connection, loopOnly]) {
+        const error = yield* failsAt(1_000, Effect.flip(Conversation.run(transport, waits)))
+        expect(error).toBe("transport: TransportError")
+        expect(yield* Conversation.run(transport, calls)).toBe("own: no")
+        expect(yield* Conversation.run(transport, callsExit)).toBe("own: refused")
+        expect(yield* Conversation.run(transport, ends)).toBe("own: given up")
+      }
+      // Without onFailure, the failure is the run's.
+      expect(
+        yield* Effect.flip(Conversation.run(
+          connection,
+          Conversation.make<never, string>(function*() {
+            return Exit.fail("plain")
+          })
+        ))
+      ).toBe("plain")
+    }))
+
   it.scopedLive("over an @effect/platform Socket someone else opened: the same client, against the core's server role on loopback", () =>
     Effect.gen(function*() {
       const { log, port } = yield* coreServer([hostKey])
