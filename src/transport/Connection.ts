@@ -46,6 +46,23 @@ import { Disconnected, TransportError, withoutStack } from "./TransportError.js"
 /** The name-lists every proposal of ours has, shared: the connection keeps its proposal. */
 const noCompression: ReadonlyArray<string> = ["none"]
 const noLanguages: ReadonlyArray<string> = []
+
+/** One KEXINIT of ours with an all-zero cookie, and its payload: a connection copies both and draws its cookie. */
+interface Proposal {
+  readonly kexInit: KexInit
+  readonly payload: Uint8Array
+}
+
+/** The key of a client's proposals in `proposals`; a server's is its host-key list. */
+const clientProposals: ReadonlyArray<PrivateKey> = []
+const noHostKeys: ReadonlyArray<PrivateKey> = []
+
+/**
+ * Our KEXINITs, made once per preferences and host keys: every connection of a listener, or
+ * of one client's options, proposes the same lists, and only the cookie differs (encoding the
+ * name-lists was ≈ 2.4 KB of garbage per connection). Weak: they go with their options.
+ */
+const proposals = new WeakMap<AlgorithmPreferences, WeakMap<ReadonlyArray<PrivateKey>, { initial?: Proposal; later?: Proposal }>>()
 /**
  * @since 0.1.0
  * @category models
@@ -425,7 +442,24 @@ export class Connection {
 
   // ---- key exchange: ours ----
 
-  private ourKexInit(initial: boolean): KexInit {
+  /** Our proposal for this role and kind of exchange (the first one, or a rekey), made once per options. */
+  private proposal(initial: boolean): Proposal {
+    const { preferences } = this.options
+    const owner = this.role === "client" ? clientProposals : this.options.hostKeys ?? noHostKeys
+    let byOwner = proposals.get(preferences)
+    if (byOwner === undefined) proposals.set(preferences, byOwner = new WeakMap())
+    let made = byOwner.get(owner)
+    if (made === undefined) byOwner.set(owner, made = {})
+    if (initial) return made.initial ??= this.makeProposal(true)
+    return made.later ??= this.makeProposal(false)
+  }
+
+  private makeProposal(initial: boolean): Proposal {
+    const kexInit = this.ourKexInit(initial, new Uint8Array(16))
+    return { kexInit, payload: encodeKexInit(kexInit) }
+  }
+
+  private ourKexInit(initial: boolean, cookie: Uint8Array): KexInit {
     const { preferences } = this.options
     const client = this.role === "client"
     // ext-info and the strict-kex marker, by role, in the first KEXINIT only.
@@ -438,7 +472,7 @@ export class Connection {
       ? preferences.hostKey
       : (this.options.hostKeys ?? []).flatMap((k) => PublicKey.algorithmsFor(k.publicKey).filter((a) => a !== "ssh-rsa"))
     return {
-      cookie: this.options.random(16),
+      cookie,
       kexAlgorithms: [...preferences.kex, ...markers],
       serverHostKeyAlgorithms: hostKey,
       ciphersClientToServer: preferences.cipher,
@@ -458,9 +492,21 @@ export class Connection {
   /** Sends our KEXINIT (behind `prefix`, the version line) and holds other messages back. */
   private beginKex(prefix?: Uint8Array): void {
     const initial = this.sessionId === undefined
-    const proposal = this.ourKexInit(initial)
-    const ours = this.options.rewriteKexInit?.(proposal) ?? proposal
-    const oursPayload = encodeKexInit(ours)
+    const cookie = this.options.random(16)
+    let ours: KexInit
+    let oursPayload: Uint8Array
+    const { rewriteKexInit } = this.options
+    if (rewriteKexInit === undefined) {
+      if (cookie.length !== 16) throw new RangeError(`KEXINIT cookie must be 16 bytes, got ${cookie.length}`)
+      const proposal = this.proposal(initial)
+      ours = { ...proposal.kexInit, cookie }
+      oursPayload = proposal.payload.slice()
+      // After the message number: the cookie's place (RFC 4253 §7.1).
+      oursPayload.set(cookie, 1)
+    } else {
+      ours = rewriteKexInit(this.ourKexInit(initial, cookie))
+      oursPayload = encodeKexInit(ours)
+    }
     this.kex = { ours, oursPayload, oursSeq: this.seqOut }
     this.stepStarted = this.options.now()
     if (prefix) this.transmit.push(prefix)

@@ -65,20 +65,20 @@ export const encodeKexInit = (k: KexInit): Uint8Array => {
 export const decodeKexInit = (payload: Uint8Array): Either.Either<KexInit, WireError> =>
   decode(payload, (r) => {
     r.byte("message number")
-    // A copy, and names of our own (see `kept`): the connection keeps the peer's proposal.
+    // The proposal lives as long as its key exchange; what outlives it is `negotiate`'s names, our own strings.
     const cookie = r.raw(16, "cookie").slice()
     const kex = {
       cookie,
-      kexAlgorithms: kept(r.nameList("kex_algorithms")),
-      serverHostKeyAlgorithms: kept(r.nameList("server_host_key_algorithms")),
-      ciphersClientToServer: kept(r.nameList("encryption_algorithms_client_to_server")),
-      ciphersServerToClient: kept(r.nameList("encryption_algorithms_server_to_client")),
-      macsClientToServer: kept(r.nameList("mac_algorithms_client_to_server")),
-      macsServerToClient: kept(r.nameList("mac_algorithms_server_to_client")),
-      compressionClientToServer: kept(r.nameList("compression_algorithms_client_to_server")),
-      compressionServerToClient: kept(r.nameList("compression_algorithms_server_to_client")),
-      languagesClientToServer: kept(r.nameList("languages_client_to_server")),
-      languagesServerToClient: kept(r.nameList("languages_server_to_client")),
+      kexAlgorithms: r.nameList("kex_algorithms"),
+      serverHostKeyAlgorithms: r.nameList("server_host_key_algorithms"),
+      ciphersClientToServer: r.nameList("encryption_algorithms_client_to_server"),
+      ciphersServerToClient: r.nameList("encryption_algorithms_server_to_client"),
+      macsClientToServer: r.nameList("mac_algorithms_client_to_server"),
+      macsServerToClient: r.nameList("mac_algorithms_server_to_client"),
+      compressionClientToServer: r.nameList("compression_algorithms_client_to_server"),
+      compressionServerToClient: r.nameList("compression_algorithms_server_to_client"),
+      languagesClientToServer: r.nameList("languages_client_to_server"),
+      languagesServerToClient: r.nameList("languages_server_to_client"),
       firstKexPacketFollows: r.boolean("first_kex_packet_follows")
     }
     r.uint32("reserved")
@@ -133,13 +133,6 @@ const knownNames = new Map(
 )
 
 /**
- * A peer's name-list as the connection keeps it, after the key exchange too: a name we know is
- * our one string of it, any other a string of its own. The names split from the list are
- * slices that would each keep the whole list alive: about 3 KiB a connection.
- */
-const kept = (names: Array<string>): Array<string> => names.map((name) => knownNames.get(name) ?? Buffer.from(name, "latin1").toString("latin1"))
-
-/**
  * A category in which client and server share no algorithm.
  *
  * @since 0.1.0
@@ -151,10 +144,14 @@ export interface NoCommonAlgorithm {
   readonly server: ReadonlyArray<string>
 }
 
+/**
+ * The first client algorithm the server also lists, as our one string of that name: the
+ * connection keeps it, and a name split from the peer's list would keep the whole list alive.
+ */
 const choose = (category: string, client: ReadonlyArray<string>, server: ReadonlyArray<string>) => {
   const found = client.find((c) => server.includes(c))
   if (found === undefined) throw { category, client, server } satisfies NoCommonAlgorithm
-  return found
+  return knownNames.get(found) ?? found
 }
 
 /**
