@@ -84,16 +84,13 @@ export const supported: { readonly [K in keyof AlgorithmPreferences]: ReadonlySe
   mac: new Set(macs.keys())
 }
 
-/**
- * Merges user preferences over the defaults. Answers the names we do not implement, so
- * the caller can fail with a clear error instead of offering something we cannot do.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const resolvePreferences = (
-  overrides: Partial<AlgorithmPreferences> | undefined
-): { readonly preferences: AlgorithmPreferences; readonly unsupported: ReadonlyArray<string> } => {
+/** Preferences with what they name that we do not implement. */
+interface Resolved {
+  readonly preferences: AlgorithmPreferences
+  readonly unsupported: ReadonlyArray<string>
+}
+
+const resolve = (overrides: Partial<AlgorithmPreferences> | undefined): Resolved => {
   const preferences = { ...defaultPreferences, ...overrides }
   const unsupported: Array<string> = []
   for (const category of Object.keys(supported) as Array<keyof AlgorithmPreferences>) {
@@ -103,4 +100,25 @@ export const resolvePreferences = (
     if (preferences[category].length === 0) unsupported.push(`${category} (empty list)`)
   }
   return { preferences, unsupported }
+}
+
+const resolvedDefaults = resolve(undefined)
+const resolved = new WeakMap<Partial<AlgorithmPreferences>, Resolved>()
+
+/**
+ * Merges user preferences over the defaults. Answers the names we do not implement, so
+ * the caller can fail with a clear error instead of offering something we cannot do.
+ * Made once per overrides object (they are read-only): every connection made with the same
+ * options then has the same preferences, and with them the same KEXINIT, encoded once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolvePreferences = (
+  overrides: Partial<AlgorithmPreferences> | undefined
+): Resolved => {
+  if (overrides === undefined) return resolvedDefaults
+  let found = resolved.get(overrides)
+  if (found === undefined) resolved.set(overrides, found = resolve(overrides))
+  return found
 }
