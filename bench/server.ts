@@ -123,6 +123,8 @@ interface MemorySample {
   readonly heap: number | undefined
   /** A Node server's young generation when the fill began, bytes. */
   readonly young: number | undefined
+  /** …and once the fill's connections were all open. */
+  readonly youngAfter: number | undefined
 }
 
 const program = Effect.gen(function*() {
@@ -265,7 +267,8 @@ const program = Effect.gen(function*() {
           rss: (after.rss - before.rss) / IDLE,
           pss: (after.pss - before.pss) / IDLE,
           heap: after.heapUsed === undefined || before.heapUsed === undefined ? undefined : (after.heapUsed - before.heapUsed) / IDLE,
-          young: before.youngGeneration
+          young: before.youngGeneration,
+          youngAfter: after.youngGeneration
         }
       } finally {
         await Promise.all(closes.map((close) => close()))
@@ -356,9 +359,13 @@ const program = Effect.gen(function*() {
         }× the fastest of the three; idle connection ${kib(mem(3))} KiB = ${(mem(3) / mem(T)).toFixed(2)}× ssh2's, ${(mem(3) / mem(O)).toFixed(2)}× ours)`
       ]
       : []),
-    `(V8's young generation when the first fill began: ${
-      memory.flatMap((m, i) => (m.first.young === undefined ? [] : [`${run.names[i]} ${(m.first.young / 2 ** 20).toFixed(0)} MiB`])).join(", ")
-    }; its pages first written during a fill count in that fill's RSS growth, so the heap column is what each connection keeps)`,
+    `(V8's young generation when the first fill began → once its connections were open: ${
+      memory.flatMap((m, i) =>
+        m.first.young === undefined || m.first.youngAfter === undefined
+          ? []
+          : [`${run.names[i]} ${(m.first.young / 2 ** 20).toFixed(0)} → ${(m.first.youngAfter / 2 ** 20).toFixed(0)} MiB`]
+      ).join(", ")
+    }; V8 grows it as bytes survive its scavenges, and its pages first written during a fill count in that fill's RSS growth, so the heap column is what each connection keeps)`,
     `(the same server unbundled, its modules as tsc emits them: idle connection ${kib(unbundled.first.rss)} (${kib(unbundled.second.rss)}) KiB = ${
       (unbundled.first.rss / mem(T)).toFixed(2)
     }× ssh2's, heap ${kib(unbundled.first.heap!)} KiB/conn, young generation ${(unbundled.first.young! / 2 ** 20).toFixed(0)} MiB)`,
