@@ -53,7 +53,7 @@ interface Proposal {
   readonly payload: Uint8Array
 }
 
-/** The key of a client's proposals in `proposals`; a server's is its host-key list. */
+/** The key of a client's proposals in `ourProposals`; a server's is its host-key list. */
 const clientProposals: ReadonlyArray<PrivateKey> = []
 const noHostKeys: ReadonlyArray<PrivateKey> = []
 
@@ -62,7 +62,7 @@ const noHostKeys: ReadonlyArray<PrivateKey> = []
  * of one client's options, proposes the same lists, and only the cookie differs (encoding the
  * name-lists was ≈ 2.4 KB of garbage per connection). Weak: they go with their options.
  */
-const proposals = new WeakMap<AlgorithmPreferences, WeakMap<ReadonlyArray<PrivateKey>, { initial?: Proposal; later?: Proposal }>>()
+const ourProposals = new WeakMap<AlgorithmPreferences, WeakMap<ReadonlyArray<PrivateKey>, { initial?: Proposal; later?: Proposal }>>()
 /**
  * @since 0.1.0
  * @category models
@@ -446,8 +446,8 @@ export class Connection {
   private proposal(initial: boolean): Proposal {
     const { preferences } = this.options
     const owner = this.role === "client" ? clientProposals : this.options.hostKeys ?? noHostKeys
-    let byOwner = proposals.get(preferences)
-    if (byOwner === undefined) proposals.set(preferences, byOwner = new WeakMap())
+    let byOwner = ourProposals.get(preferences)
+    if (byOwner === undefined) ourProposals.set(preferences, byOwner = new WeakMap())
     let made = byOwner.get(owner)
     if (made === undefined) byOwner.set(owner, made = {})
     if (initial) return made.initial ??= this.makeProposal(true)

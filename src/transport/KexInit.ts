@@ -65,7 +65,8 @@ export const encodeKexInit = (k: KexInit): Uint8Array => {
 export const decodeKexInit = (payload: Uint8Array): Either.Either<KexInit, WireError> =>
   decode(payload, (r) => {
     r.byte("message number")
-    // The proposal lives as long as its key exchange; what outlives it is `negotiate`'s names, our own strings.
+    // A server drops the proposal with its key exchange, a client keeps its first pair whole for
+    // `ssh -vv`'s report; the names any connection keeps beyond that are `negotiate`'s, our own strings.
     const cookie = r.raw(16, "cookie").slice()
     const kex = {
       cookie,
