@@ -68,6 +68,8 @@ export class SinkGate {
   private held: Array<Delivery> = []
   private finished = false
   private scheduled = false
+  /** In a sink's call: what arrives meanwhile waits its turn behind it. */
+  private delivering = false
 
   constructor(private readonly later?: (run: () => void) => void) {}
 
@@ -81,6 +83,26 @@ export class SinkGate {
     if (this.finished) return
     if (delivery._tag !== "data") this.finished = true
     this.held.push(delivery)
+    this.schedule()
+  }
+
+  /**
+   * Bytes from the far side: straight to an open sink when nothing waits before them (every
+   * read of a connection, in both roles: no delivery record or batch made for it), else in
+   * turn, as `deliver`.
+   */
+  data(bytes: Uint8Array): void {
+    const sink = this.sink
+    if (sink === undefined || this.finished || this.delivering || this.held.length > 0 || this.later !== undefined) {
+      return this.deliver({ _tag: "data", bytes })
+    }
+    this.delivering = true
+    try {
+      sink.data(bytes)
+    } finally {
+      this.delivering = false
+    }
+    // What a sink caused to arrive during its call.
     this.schedule()
   }
 
@@ -102,17 +124,23 @@ export class SinkGate {
   }
 
   private flush(): void {
-    // Bounded: each delivery is taken once, and a sink that delivers more only appends.
-    while (this.held.length > 0 && this.sink !== undefined) {
-      const batch = this.held
-      this.held = []
-      for (const d of batch) {
-        const sink = this.sink
-        if (sink === undefined) return
-        if (d._tag === "data") sink.data(d.bytes)
-        else if (d._tag === "end") sink.end()
-        else sink.lost(d.error)
+    if (this.delivering) return
+    this.delivering = true
+    try {
+      // Bounded: each delivery is taken once, and a sink that delivers more only appends.
+      while (this.held.length > 0 && this.sink !== undefined) {
+        const batch = this.held
+        this.held = []
+        for (const d of batch) {
+          const sink = this.sink
+          if (sink === undefined) return
+          if (d._tag === "data") sink.data(d.bytes)
+          else if (d._tag === "end") sink.end()
+          else sink.lost(d.error)
+        }
       }
+    } finally {
+      this.delivering = false
     }
   }
 }
@@ -138,30 +166,37 @@ export const closeNetSocket = (socket: net.Socket): void => {
  * @since 0.1.0
  * @category constructors
  */
-export const fromNetSocket = (socket: net.Socket, host: string, port: number): ByteChannel => {
-  const gate = new SinkGate()
-  const ended = () => gate.deliver({ _tag: "end" })
-  socket.on("end", ended)
-  socket.on("close", ended)
-  socket.on("error", (cause) => {
-    const error = new TransportError({ reason: "ConnectionClosed", host, port, detail: `connection lost: ${cause.message}`, cause }, true)
-    gate.deliver({ _tag: "lost", error })
-  })
-  return {
-    host,
-    port,
-    open: (sink) => {
-      gate.open(sink)
-      // Attached last: a `data` listener starts the flow.
-      socket.on("data", (bytes: Buffer) => gate.deliver({ _tag: "data", bytes }))
-    },
-    write: (bytes) => {
-      if (socket.writable) socket.write(bytes)
-    },
-    close: () => {
-      gate.shut()
-      closeNetSocket(socket)
-    }
+export const fromNetSocket = (socket: net.Socket, host: string, port: number): ByteChannel => new NetSocketChannel(socket, host, port)
+
+const socketEnded: Delivery = { _tag: "end" }
+
+/** `fromNetSocket`'s channel. A class: an open connection keeps one object, not a closure per method. */
+class NetSocketChannel implements ByteChannel {
+  private readonly gate = new SinkGate()
+
+  constructor(private readonly socket: net.Socket, readonly host: string, readonly port: number) {
+    const ended = () => this.gate.deliver(socketEnded)
+    socket.on("end", ended)
+    socket.on("close", ended)
+    socket.on("error", (cause) => {
+      const error = new TransportError({ reason: "ConnectionClosed", host, port, detail: `connection lost: ${cause.message}`, cause }, true)
+      this.gate.deliver({ _tag: "lost", error })
+    })
+  }
+
+  open(sink: ChannelSink): void {
+    this.gate.open(sink)
+    // Attached last: a `data` listener starts the flow.
+    this.socket.on("data", (bytes: Buffer) => this.gate.data(bytes))
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.socket.writable) this.socket.write(bytes)
+  }
+
+  close(): void {
+    this.gate.shut()
+    closeNetSocket(this.socket)
   }
 }
 
