@@ -39,7 +39,7 @@ import { macs } from "./cipher/Mac.js"
 import { type DirectionKeys, noneSealer, type PacketOpener, type PacketSealer } from "./cipher/PacketCipher.js"
 import { HostKeyRejected } from "./HostKeyPolicy.js"
 import { type KexExchange, type KexMethod, kexMethods } from "./kex/KexMethod.js"
-import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, type NegotiatedAlgorithms, pseudoAlgorithms } from "./KexInit.js"
+import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, type NegotiatedAlgorithms, pseudoAlgorithms, withCookie } from "./KexInit.js"
 import { framePacket, PacketDecoder, PacketError } from "./PacketCodec.js"
 import { Disconnected, TransportError, withoutStack } from "./TransportError.js"
 
@@ -497,12 +497,9 @@ export class Connection {
     let oursPayload: Uint8Array
     const { rewriteKexInit } = this.options
     if (rewriteKexInit === undefined) {
-      if (cookie.length !== 16) throw new RangeError(`KEXINIT cookie must be 16 bytes, got ${cookie.length}`)
       const proposal = this.proposal(initial)
+      oursPayload = withCookie(proposal.payload, cookie)
       ours = { ...proposal.kexInit, cookie }
-      oursPayload = proposal.payload.slice()
-      // After the message number: the cookie's place (RFC 4253 §7.1).
-      oursPayload.set(cookie, 1)
     } else {
       ours = rewriteKexInit(this.ourKexInit(initial, cookie))
       oursPayload = encodeKexInit(ours)

@@ -40,7 +40,7 @@ export interface KexInit {
  * @category encoding
  */
 export const encodeKexInit = (k: KexInit): Uint8Array => {
-  if (k.cookie.length !== 16) throw new RangeError(`KEXINIT cookie must be 16 bytes, got ${k.cookie.length}`)
+  checkCookie(k.cookie)
   return encode((w) =>
     w.byte(MessageNumber.KEXINIT)
       .raw(k.cookie)
@@ -56,6 +56,28 @@ export const encodeKexInit = (k: KexInit): Uint8Array => {
       .nameList(k.languagesServerToClient)
       .boolean(k.firstKexPacketFollows)
       .uint32(0), 512)
+}
+
+/** Where the cookie goes in a KEXINIT payload: right after the message number. */
+const COOKIE_OFFSET = 1
+
+const checkCookie = (cookie: Uint8Array): void => {
+  if (cookie.length !== 16) throw new RangeError(`KEXINIT cookie must be 16 bytes, got ${cookie.length}`)
+}
+
+/**
+ * A copy of an encoded KEXINIT with `cookie` in its place: the same bytes `encodeKexInit`
+ * gives the same proposal with that cookie, without encoding its name-lists again. Throws a
+ * RangeError for a cookie that is not 16 bytes, as `encodeKexInit` does.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const withCookie = (payload: Uint8Array, cookie: Uint8Array): Uint8Array => {
+  checkCookie(cookie)
+  const copy = payload.slice()
+  copy.set(cookie, COOKIE_OFFSET)
+  return copy
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
-import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate } from "../../src/transport/KexInit.js"
+import { decodeKexInit, encodeKexInit, guessIsWrong, type KexInit, negotiate, withCookie } from "../../src/transport/KexInit.js"
 
 const base: KexInit = {
   cookie: new Uint8Array(16),
@@ -32,6 +32,15 @@ describe("KEXINIT and negotiation (RFC 4253 §7.1)", () => {
 
   it("a cookie that is not 16 bytes is a caller's bug", () => {
     expect(() => encodeKexInit({ ...base, cookie: new Uint8Array(15) })).toThrow(RangeError)
+    expect(() => withCookie(encodeKexInit(base), new Uint8Array(17))).toThrow(RangeError)
+  })
+
+  it("an encoded proposal with another cookie put in is the same bytes as encoding it with that cookie; the template is left as it was", () => {
+    const template = encodeKexInit(base)
+    const before = template.slice()
+    const cookie = Uint8Array.from({ length: 16 }, (_, i) => 0x30 + i)
+    expect(withCookie(template, cookie)).toEqual(encodeKexInit({ ...base, cookie }))
+    expect(template).toEqual(before)
   })
 
   it("the client's order wins; each direction is chosen on its own; AEAD makes the MAC implicit", () => {
