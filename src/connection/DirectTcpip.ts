@@ -208,7 +208,7 @@ const running = (transport: Transport, channel: Channel, target: { readonly host
             if (!got.ok) return yield* broken(`${via} sent data beyond the window`)
             if (got.adjust) enqueue([got.adjust])
             // Extended data has no meaning on a TCP tunnel: counted, then dropped.
-            if (!m.extended) gate.deliver({ _tag: "data", bytes: m.data })
+            if (!m.extended) gate.data(m.data)
             continue
           }
           case "WindowAdjust":

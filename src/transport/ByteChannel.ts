@@ -215,7 +215,7 @@ export const fromPlatformSocket = (
   Effect.gen(function*() {
     const gate = new SinkGate()
     const write = yield* socket.writer
-    const runFiber = yield* socket.run((bytes) => gate.deliver({ _tag: "data", bytes })).pipe(
+    const runFiber = yield* socket.run((bytes) => gate.data(bytes)).pipe(
       Effect.matchCause({
         onSuccess: () => gate.deliver({ _tag: "end" }),
         onFailure: (cause) => {
@@ -259,7 +259,7 @@ export const memoryPair = (host = "memory", port = 0): readonly [ByteChannel, By
       open: (sink) => gates[ours].open(sink),
       // A copy: the writer may reuse its buffer.
       write: (bytes) => {
-        if (open) theirs.deliver({ _tag: "data", bytes: Uint8Array.from(bytes) })
+        if (open) theirs.data(Uint8Array.from(bytes))
       },
       close: () => {
         if (!open) return

@@ -113,7 +113,7 @@ export const open = (
 
     // What the command prints is the server's side; when its output ends, its exit status says why.
     const reader = yield* proc.stdout.pipe(
-      Stream.runForEach((bytes) => Effect.sync(() => gate.deliver({ _tag: "data", bytes }))),
+      Stream.runForEach((bytes) => Effect.sync(() => gate.data(bytes))),
       Effect.zipRight(proc.exitCode),
       Effect.match({
         onSuccess: (code) => failed(`ProxyCommand ${JSON.stringify(expanded)} exited with status ${code}`),

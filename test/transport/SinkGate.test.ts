@@ -10,23 +10,31 @@ import { TransportError } from "../../src/transport/TransportError.js"
 const bytes = (...values: Array<number>) => Uint8Array.from(values)
 
 /** A sink that records what it hears, and whether a call came while another was running. */
-const recorder = (during?: (gate: SinkGate, first: number) => void) => {
+const recorder = (during?: (first: number) => void) => {
   const heard: Array<string> = []
   let depth = 0
   let reentered = false
-  let gate: SinkGate | undefined
   const sink: ChannelSink = {
     data: (b) => {
       if (depth > 0) reentered = true
       depth++
       heard.push(`data ${b.join(",")}`)
-      during?.(gate!, b[0])
+      during?.(b[0])
       depth--
     },
     end: () => heard.push("end"),
     lost: (e) => heard.push(`lost ${e.detail}`)
   }
-  return { heard, sink, reentered: () => reentered, bind: (g: SinkGate) => (gate = g) }
+  return { heard, sink, reentered: () => reentered }
+}
+
+/** An open gate whose sink runs `during` in each data call; `1` delivered first. */
+const openedWith = (during: (gate: SinkGate, first: number) => void) => {
+  const gate = new SinkGate()
+  const r = recorder((first) => during(gate, first))
+  gate.open(r.sink)
+  gate.data(bytes(1))
+  return { gate, r }
 }
 
 describe("SinkGate", () => {
@@ -43,33 +51,25 @@ describe("SinkGate", () => {
   })
 
   it("what a sink causes to arrive during its call waits until the call returns: never re-entered, order kept", () => {
-    const gate = new SinkGate()
-    const r = recorder((g, first) => {
+    const { r } = openedWith((g, first) => {
       if (first === 1) {
         g.data(bytes(2))
         g.data(bytes(3))
       }
       if (first === 2) g.deliver({ _tag: "lost", error: new TransportError({ reason: "ConnectionClosed", host: "h", port: 1, detail: "gone" }) })
     })
-    r.bind(gate)
-    gate.open(r.sink)
-    gate.data(bytes(1))
     expect(r.reentered()).toBe(false)
     // The loss came after 2 and before 3 was taken: 3 is delivered (it arrived first), nothing after the loss.
     expect(r.heard).toEqual(["data 1", "data 2", "data 3", "lost gone"])
   })
 
   it("nothing reaches the sink after close, the sink's own close included", () => {
-    const gate = new SinkGate()
-    const r = recorder((g, first) => {
+    const { gate, r } = openedWith((g, first) => {
       if (first === 1) {
         g.data(bytes(2))
         g.shut()
       }
     })
-    r.bind(gate)
-    gate.open(r.sink)
-    gate.data(bytes(1))
     gate.data(bytes(9))
     expect(r.heard).toEqual(["data 1"])
   })
