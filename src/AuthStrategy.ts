@@ -266,8 +266,8 @@ const fold = <R>(
   options: AuthenticateOptions,
   parent: Tracer.AnySpan | undefined
 ): Effect.Effect<AuthResult, AuthFailure, AuthHandler | R> =>
-  Effect.gen(function*() {
-    const handler = yield* AuthHandler
+  // Once per login: flat, not `Effect.gen` (README, "Code run once per connection").
+  Effect.flatMap(AuthHandler, (handler) => {
     const run = new Run()
     const sources = list && withNoneFirst(list, options)
     // Every source answers without the caller's code in a fiber of its own: the whole run is
@@ -277,17 +277,24 @@ const fold = <R>(
       : undefined
     const deadline = options.deadline
     const runs = conversation ?? attempts(run, strategy, sources, options, parent)
-    const finished = yield* (deadline
+    const finishes = deadline
       ? Effect.timeoutTo(runs, { duration: deadline, onSuccess: () => true, onTimeout: () => false })
-      : Effect.as(runs, true))
-
-    const result = new AuthResult(run.results, yield* handler.banners, yield* handler.bannersDropped)
-    if (run.stop === "Success") return result
-    return yield* new AuthFailure({
-      result: result.toJSON(),
-      errors: result.errors,
-      reason: !finished ? "Deadline" : run.stop ?? "Exhausted"
-    })
+      : Effect.as(runs, true)
+    return Effect.flatMap(finishes, (finished) =>
+      Effect.flatMap(handler.banners, (banners) =>
+        Effect.flatMap(handler.bannersDropped, (dropped): Effect.Effect<AuthResult, AuthFailure> => {
+          const result = new AuthResult(run.results, banners, dropped)
+          if (run.stop === "Success") {
+            return Effect.succeed(result)
+          }
+          return Effect.fail(
+            new AuthFailure({
+              result: result.toJSON(),
+              errors: result.errors,
+              reason: !finished ? "Deadline" : run.stop ?? "Exhausted"
+            })
+          )
+        })))
   })
 
 /** The run as an Effect per attempt, pulling one source at a time and stopping once the run is decided. */

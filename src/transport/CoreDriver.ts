@@ -114,20 +114,24 @@ export interface Driver {
  * @category constructors
  */
 export const drive = (core: Connection, channel: ByteChannel, options: DriverOptions): Effect.Effect<Driver, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const clock = yield* Effect.clock
-    const spans = yield* HandshakeSpans.make(options.spanParent)
-    // The runtime (a copy of the caller's context and fiber refs, ≈ 2 KiB) is held only while
-    // work that must be a fiber can come: the host-key check, at the first key exchange only.
-    const runtime = options.hostKeyPolicy !== undefined || clock !== liveClock ? yield* Effect.runtime<never>() : undefined
-    const driver = attach(core, channel, options, { clock, spans, runtime })
-    // A plain scope finalizer: `addFinalizer`'s fiber-context bookkeeping costs more than this.
-    yield* Scope.addFinalizer(
-      yield* Effect.scope,
-      Effect.sync(() => driver.step(() => core.disconnect(DisconnectReason.BY_APPLICATION, options.closing)))
-    )
-    return driver
-  })
+  // Once per connection: flat, not `Effect.gen` (README, "Code run once per connection").
+  Effect.clockWith((clock) =>
+    Effect.flatMap(HandshakeSpans.make(options.spanParent), (spans) =>
+      Effect.flatMap(
+        // The runtime (a copy of the caller's context and fiber refs, ≈ 2 KiB) is held only while
+        // work that must be a fiber can come: the host-key check, at the first key exchange only.
+        options.hostKeyPolicy !== undefined || clock !== liveClock ? Effect.runtime<never>() : Effect.succeed(undefined),
+        (runtime) => {
+          const driver = attach(core, channel, options, { clock, spans, runtime })
+          // A plain scope finalizer: `addFinalizer`'s fiber-context bookkeeping costs more than this.
+          return Effect.as(
+            Effect.flatMap(Effect.scope, (scope) =>
+              Scope.addFinalizer(scope, Effect.sync(() => driver.step(() => core.disconnect(DisconnectReason.BY_APPLICATION, options.closing))))),
+            driver
+          )
+        }
+      ))
+  )
 
 /**
  * What a host-key policy's finished answer says: accepted, or the rejection. A defect or an

@@ -4,11 +4,12 @@
  *
  * @since 0.1.0
  */
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { CurvesImpl } from "../crypto/Curves.js"
+import { type Curves, CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
 import type { PublicKey } from "../keys/PublicKey.js"
 import { show } from "../wire/PeerText.js"
@@ -169,32 +170,35 @@ export const handshake = (
     captureStackTrace: false,
     attributes: { "net.peer.name": channel.host, "net.peer.port": channel.port }
   }, (span) =>
-    Effect.gen(function*() {
-      const { host, port } = channel
-      const curves = yield* CurvesImpl
-      const clock = yield* Effect.clock
-      const core = new Connection({
-        role: "client",
-        host,
-        port,
-        identification: options.clientIdentification,
-        preferences: options.preferences,
-        random: randomBytes,
-        now: clockNow(clock),
-        curves,
-        stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
-        ...(options.identificationTimeout ? { identificationTimeoutMillis: Duration.toMillis(options.identificationTimeout) } : {}),
-        rekeyBytes: options.rekeyBytes,
-        rekeyPackets: options.rekeyPackets,
-        ...(options.pipelineService ? { pipelineService: options.pipelineService } : {})
-      })
-      const driver = yield* drive(core, channel, {
-        hostKeyPolicy: options.hostKeyPolicy,
-        receiveTimeout: options.receiveTimeout,
-        closing: "closed by the client",
-        ...(span ? { spanParent: span } : {})
-      })
-      yield* driver.firstKex
+    // Once per connection: flat, not `Effect.gen` (README, "Code run once per connection").
+    Effect.flatMap(CurvesImpl, (curves) =>
+      Effect.clockWith((clock) => {
+        const core = clientCore(channel, options, curves, clock)
+        return Effect.flatMap(
+          drive(core, channel, {
+            hostKeyPolicy: options.hostKeyPolicy,
+            receiveTimeout: options.receiveTimeout,
+            closing: "closed by the client",
+            ...(span ? { spanParent: span } : {})
+          }),
+          (driver) => Effect.map(driver.firstKex, () => new ClientSide(channel, core, driver, options.clientIdentification, options.handshakeTimeout))
+        )
+      })))
 
-      return new ClientSide(channel, core, driver, options.clientIdentification, options.handshakeTimeout)
-    }))
+/** The client's connection core for `handshake`. */
+const clientCore = (channel: ByteChannel, options: HandshakeOptions, curves: Curves, clock: Clock.Clock) =>
+  new Connection({
+    role: "client",
+    host: channel.host,
+    port: channel.port,
+    identification: options.clientIdentification,
+    preferences: options.preferences,
+    random: randomBytes,
+    now: clockNow(clock),
+    curves,
+    stepTimeoutMillis: Duration.toMillis(options.handshakeTimeout),
+    ...(options.identificationTimeout ? { identificationTimeoutMillis: Duration.toMillis(options.identificationTimeout) } : {}),
+    rekeyBytes: options.rekeyBytes,
+    rekeyPackets: options.rekeyPackets,
+    ...(options.pipelineService ? { pipelineService: options.pipelineService } : {})
+  })

@@ -102,10 +102,11 @@ export const environment: Effect.Effect<SpanEnvironment | undefined> = Effect.wi
  * @category constructors
  */
 export const make = (parent?: Tracer.AnySpan): Effect.Effect<HandshakeSpans> =>
-  Effect.gen(function*() {
-    const spans = yield* environment
-    if (spans === undefined) return none
-    return open(spans, parent ?? Option.getOrUndefined(yield* Effect.option(Effect.currentParentSpan)))
+  // Once per connection: flat, not `Effect.gen` (README, "Code run once per connection").
+  Effect.flatMap(environment, (spans) => {
+    if (spans === undefined) return Effect.succeed(none)
+    if (parent !== undefined) return Effect.succeed(open(spans, parent))
+    return Effect.map(Effect.option(Effect.currentParentSpan), (current) => open(spans, Option.getOrUndefined(current)))
   })
 
 const HOST_KEY_CHECK = "Transport.hostKeyCheck"

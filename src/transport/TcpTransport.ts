@@ -73,41 +73,47 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
   // A leaf span: nothing inside makes spans, so it need not be the current one (`withSpan`
   // would put it in the fiber's context and take it out again, most of a span's cost).
   OwnSpans.useSpan("Transport.connect", { captureStackTrace: false, attributes: { "net.peer.name": host, "net.peer.port": port } }, () =>
-    Effect.gen(function*() {
-      const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
-        // Our own fields are well-typed already: skip Schema's check.
-        new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
+    // Once per connection: flat, not `Effect.gen` (README, "Code run once per connection").
+    Effect.flatMap(Effect.scope, (scope) => {
       // The close is in the scope before the socket exists: no interruption can leak it. A
       // plain scope finalizer, not `acquireRelease`: that one's fiber-context bookkeeping costs
       // more than the close, and the connect wait must stay interruptible anyway.
       let socket: net.Socket | undefined
-      yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => socket && closeNetSocket(socket)))
-      const s = net.createConnection({ host, port, noDelay: true })
-      socket = s
-      // Kept for good: a socket error must never be an uncaught exception.
-      s.on("error", () => {})
-      yield* Effect.async<void, TransportError>((resume) => {
-        const done = (result: Effect.Effect<void, TransportError>) => {
-          clearTimeout(timer)
-          s.off("connect", onConnect)
-          s.off("error", onError)
-          resume(result)
-        }
-        const onConnect = () => done(Effect.void)
-        const onError = (cause: Error) => done(Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
-        const timer = setTimeout(() => {
-          s.destroy()
-          done(Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)))
-        }, Duration.toMillis(connectTimeout))
-        s.once("connect", onConnect)
-        s.once("error", onError)
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          s.destroy()
-        })
+      return Effect.flatMap(Scope.addFinalizer(scope, Effect.sync(() => socket && closeNetSocket(socket))), () => {
+        const s = net.createConnection({ host, port, noDelay: true })
+        socket = s
+        // Kept for good: a socket error must never be an uncaught exception.
+        s.on("error", () => {})
+        return Effect.map(connected(s, host, port, connectTimeout), () => fromNetSocket(s, host, port))
       })
-      return fromNetSocket(s, host, port)
     }))
+
+/** Waits for `s` to connect, interruptibly and within `connectTimeout`; a socket still connecting when the wait ends is destroyed. */
+const connected = (s: net.Socket, host: string, port: number, connectTimeout: Duration.Duration) => {
+  const fail = (reason: TransportError["reason"], detail: string, cause?: unknown) =>
+    // Our own fields are well-typed already: skip Schema's check.
+    new TransportError({ reason, host, port, step: "connect", detail, ...(cause ? { cause } : {}) }, true)
+  return Effect.async<void, TransportError>((resume) => {
+    const done = (result: Effect.Effect<void, TransportError>) => {
+      clearTimeout(timer)
+      s.off("connect", onConnect)
+      s.off("error", onError)
+      resume(result)
+    }
+    const onConnect = () => done(Effect.void)
+    const onError = (cause: Error) => done(Effect.fail(fail("ConnectFailed", `cannot connect to ${host} port ${port}`, cause)))
+    const timer = setTimeout(() => {
+      s.destroy()
+      done(Effect.fail(fail("Timeout", `no TCP connection within ${Duration.format(connectTimeout)}`)))
+    }, Duration.toMillis(connectTimeout))
+    s.once("connect", onConnect)
+    s.once("error", onError)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      s.destroy()
+    })
+  })
+}
 
 /**
  * Connects, runs the handshake and returns the connection. Closing the scope sends
@@ -118,13 +124,15 @@ const openSocket = (host: string, port: number, connectTimeout: Duration.Duratio
  */
 export const makeTcp = (
   options: TcpOptions
-): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> =>
-  Effect.gen(function*() {
-    const port = options.port ?? 22
-    const preferences = yield* checkedPreferences(options, options.host, port)
-    const channel = yield* openSocket(options.host, port, Duration.decode(options.connectTimeout ?? tenSeconds))
-    return yield* handshakeWith(channel, preferences, options)
-  })
+): Effect.Effect<SshConnection, TransportFailure | HostKeyRejected, Scope.Scope> => {
+  // Once per connection: flat, not `Effect.gen` (README, "Code run once per connection").
+  const port = options.port ?? 22
+  return Effect.flatMap(checkedPreferences(options, options.host, port), (preferences) =>
+    Effect.flatMap(
+      openSocket(options.host, port, Duration.decode(options.connectTimeout ?? tenSeconds)),
+      (channel) => handshakeWith(channel, preferences, options)
+    ))
+}
 
 /**
  * Runs a client connection over a channel someone else opened: a ProxyCommand's pipes, a
