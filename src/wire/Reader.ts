@@ -19,14 +19,13 @@ const latin1 = new TextDecoder("latin1")
  */
 export class Reader {
   private pos = 0
-  private readonly view: DataView
   /** @since 0.1.0 */
   readonly bytes: Uint8Array
 
   constructor(bytes: Uint8Array) {
-    // A plain Uint8Array view even for a Buffer, whose slice() would not copy.
+    // A plain Uint8Array view even for a Buffer, whose slice() would not copy. No DataView:
+    // one more object per message read, for the few integers `uint32` reads by hand.
     this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   /** Bytes read so far. */
@@ -78,17 +77,17 @@ export class Reader {
   /** @since 0.1.0 */
   uint32(field = "uint32"): number {
     this.need(4, field)
-    const v = this.view.getUint32(this.pos)
-    this.pos += 4
-    return v
+    const b = this.bytes
+    const p = this.pos
+    this.pos = p + 4
+    return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0
   }
 
   /** @since 0.1.0 */
   uint64(field = "uint64"): bigint {
     this.need(8, field)
-    const v = this.view.getBigUint64(this.pos)
-    this.pos += 8
-    return v
+    const high = this.uint32(field)
+    return (BigInt(high) << 32n) | BigInt(this.uint32(field))
   }
 
   /**
