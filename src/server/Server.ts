@@ -21,11 +21,13 @@ import { type ServerAuthOptions, settingsOf, verifiedAlgorithms } from "../handl
 import type { PrivateKey } from "../keys/PrivateKey.js"
 import { type AlgorithmPreferences, defaultPreferences } from "../transport/Algorithms.js"
 import { fromNetSocket } from "../transport/ByteChannel.js"
+import type { Detached } from "../transport/CoreDriver.js"
 import * as HandshakeSpans from "../transport/HandshakeSpans.js"
 import type { ServerConnection } from "../transport/ServerHandshake.js"
 import { AuthPolicy } from "./AuthPolicy.js"
 import type { Authenticated } from "./ServerAuthResult.js"
 import { type LoginEnvironment, ServerLogin } from "./ServerLogin.js"
+import { ServedSession } from "./Session.js"
 
 /**
  * An authenticated connection, as the application gets it.
@@ -56,7 +58,10 @@ export interface ServerOptions {
   /** sshd's MaxStartups: connections not yet authenticated beyond this are closed at once. Default 10. */
   readonly maxStartups?: number
   readonly identification?: string
-  /** What runs for an authenticated connection; the connection closes when it ends. */
+  /**
+   * What runs for an authenticated connection; the connection closes when it ends. A
+   * `serveExec` session returned as it is runs in the connection's callbacks, with no fiber.
+   */
   readonly onAuthenticated: (connection: AuthenticatedConnection) => Effect.Effect<void, unknown, Scope.Scope>
   /** Sees how each connection ended, for the log: authenticated and done, or why not. */
   readonly onClosed?: (outcome: Exit.Exit<void, unknown>, client: { readonly address: string; readonly port: number }) => Effect.Effect<void>
@@ -160,6 +165,11 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
     const logins = new Set<ServerLogin>()
     /** The application's fibers, one per authenticated connection. */
     const sessions = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+    /** `serveExec`'s sessions returned as they are: conversations with no fiber. */
+    const detached = new Set<Detached>()
+    // Their calls (`exec`) and ends, on the sessions' fiber refs; no Scope: a session has no finalizers.
+    const detachedRuntime = Runtime.make({ context: runtime.context, runtimeFlags: runtime.runtimeFlags, fiberRefs: sessionFiberRefs })
+    const runDetached = Runtime.runFork(detachedRuntime)
     /** `onClosed` calls for logins that ended before authentication. */
     const reports = new Set<Fiber.RuntimeFiber<void, never>>()
     /** Each ended application's finalizers, its connection's close, and `onClosed`. */
@@ -186,8 +196,26 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
         if (login !== undefined) logins.delete(login)
       }
       login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
-        authenticated: (result, connection, close) => {
+        authenticated: (result, connection, close, driver) => {
           done()
+          let application: Effect.Effect<void, unknown, Scope.Scope>
+          try {
+            application = options.onAuthenticated({ result, connection })
+          } catch (defect) {
+            application = Effect.die(defect)
+          }
+          if (application instanceof ServedSession && application.connection === connection) {
+            // serveExec's session, as it is: run in the connection's callbacks, no fiber waits on it.
+            let running = true
+            const served = driver.detach(application.conversation, detachedRuntime, (exit) => {
+              running = false
+              detached.delete(served)
+              track(closes, runDetached(Effect.zipRight(close, closed(exit))))
+            })
+            // Not for a session that ended in its first turn.
+            if (running) detached.add(served)
+            return
+          }
           // Whatever wraps the application stays on the stack of every idle connection's
           // fiber, so nothing does: its scope is in the fiber's context from its start, and its
           // end is seen by an observer (11 frames with `ensuring` and `scoped`, 4 with a mask
@@ -198,13 +226,13 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
             runtimeFlags: runtime.runtimeFlags,
             fiberRefs: sessionFiberRefs
           })
-          const application = Runtime.runFork(session)(Effect.suspend(() => options.onAuthenticated({ result, connection })))
-          sessions.add(application)
+          const fiber = Runtime.runFork(session)(application)
+          sessions.add(fiber)
           // Observers run as the fiber ends, before any fiber awaiting it resumes: a shutdown
           // that awaited the application finds its close in `closes`. One observer, not
           // `track`'s and this one: an idle connection's fiber keeps each.
-          application.addObserver((exit) => {
-            sessions.delete(application)
+          fiber.addObserver((exit) => {
+            sessions.delete(fiber)
             track(
               closes,
               // The connection closes after the application's own finalizers, which may still use it.
@@ -235,11 +263,12 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           // Each connection ends with a DISCONNECT, then its socket: logins at once, sessions as their scopes close.
           for (const login of [...logins]) login.interrupt()
           for (const fiber of sessions) fiber.unsafeInterruptAsFork(fiber.id())
+          for (const session of [...detached]) session.interrupt()
           yield* Effect.forEach([...sessions, ...reports], (f) => f.await, { discard: true })
           // Every application has ended by now, and each one's close was forked as it did.
           yield* Effect.forEach([...closes], (f) => f.await, { discard: true })
         })
     )
     const bound = server.address() as net.AddressInfo
-    return { host, port: bound.port, connections: () => logins.size + sessions.size + closes.size } satisfies Listening
+    return { host, port: bound.port, connections: () => logins.size + sessions.size + detached.size + closes.size } satisfies Listening
   })

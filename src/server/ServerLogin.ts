@@ -29,7 +29,7 @@ import { cutFailure, graceTimeout, transportFailure } from "../handler/ServerAut
 import { start, type Userauth, type UserauthOutcome, type UserauthSettings } from "../handler/ServerUserauth.js"
 import type { ByteChannel } from "../transport/ByteChannel.js"
 import type { Connection, ConnectionFailure } from "../transport/Connection.js"
-import { attach, clockNow, type Driver } from "../transport/CoreDriver.js"
+import { attach, clockNow, type Driver, startCall } from "../transport/CoreDriver.js"
 import * as HandshakeSpans from "../transport/HandshakeSpans.js"
 import { type ServerConnection, serverConnection, serverCore, type ServerHandshakeOptions, ServerPhase } from "../transport/ServerHandshake.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
@@ -62,8 +62,11 @@ export interface LoginEnvironment {
  * @category models
  */
 export interface LoginHandlers {
-  /** Authenticated: the connection is the application's now, and the application closes it. */
-  readonly authenticated: (result: Authenticated, connection: ServerConnection, close: Effect.Effect<void>) => void
+  /**
+   * Authenticated: the connection is the application's now, and the application closes it.
+   * `driver` runs conversations on it, a detached one (`Driver.detach`) included.
+   */
+  readonly authenticated: (result: Authenticated, connection: ServerConnection, close: Effect.Effect<void>, driver: Driver) => void
   /** Ended before authentication (the connection is closed): a typed failure, or the listener's interruption. */
   readonly ended: (cause: Cause.Cause<ServerAuthFailure>) => void
 }
@@ -243,10 +246,9 @@ export class ServerLogin {
 
   /** Runs an application call: its exit at once if it finished in the fork (the usual case), else later through `resume`. */
   private callNow(effect: Effect.Effect<unknown>): Exit.Exit<unknown> | undefined {
-    if (Exit.isExit(effect)) return effect as Exit.Exit<unknown>
-    const fiber = Runtime.runFork(this.environment.runtime)(this.span ? Effect.withParentSpan(effect, this.span) : effect)
-    const done = fiber.unsafePoll()
-    if (done !== null) return done
+    const started = startCall(this.environment.runtime, this.span && !Exit.isExit(effect) ? Effect.withParentSpan(effect, this.span) : effect)
+    if (Exit.isExit(started)) return started
+    const fiber = started
     this.call = fiber
     fiber.addObserver((exit) => {
       if (this.call !== fiber) return
@@ -271,7 +273,7 @@ export class ServerLogin {
     this.span?.attribute("user", result.user)
     this.endSpan(Exit.void)
     const close = Effect.sync(() => this.close())
-    this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), close)
+    this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), close, this.driver)
   }
 
   // ---- the end ----

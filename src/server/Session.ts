@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Effectable from "effect/Effectable"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import { Channel, defaultMaxPacket, defaultWindow, openConfirmation, OpenFailure, openFailure } from "../connection/Channel.js"
@@ -64,8 +65,10 @@ const bytes = (v: string | Uint8Array | undefined) => (v === undefined ? new Uin
  * goes idle, or breaks the protocol. None of these is the application's failure: the
  * connection's end is the session's end.
  *
- * The session is a conversation in the connection's callbacks: an idle connection's fiber
- * waits in one place, and a message wakes it only to run the application's `exec`.
+ * The session is a conversation in the connection's callbacks. Returned as it is from
+ * `onAuthenticated`, `Server.listen` runs it with no fiber at all (a `ServedSession`): an
+ * idle connection keeps none, and a message makes one only to run the application's
+ * `exec`. Run as an Effect (inside the application's own), its fiber waits in one place.
  *
  * @since 0.1.0
  * @category running
@@ -75,15 +78,40 @@ export const serveExec = (
   authenticated: Authenticated,
   exec: ExecHandler,
   options: SessionOptions = {}
-): Effect.Effect<void> => {
+): ServedSession => {
   const idleMillis = options.idleTimeout === undefined ? defaultIdleMillis : Duration.toMillis(options.idleTimeout)
-  const session = Conversation.make<void>(
-    (now) => sessionSteps(now, idleMillis, new Channels(options.maxSessions ?? 10), connection, (command) => exec({ command, authenticated, connection })),
-    // Given to the conversation, not wrapped around it: no frame of it stays on an idle connection's fiber.
-    (e) => e._tag === "TransportError" && e.reason === "Timeout" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "idle timeout") : Effect.void
+  return new ServedSession(
+    connection,
+    Conversation.make<void>(
+      (now) => sessionSteps(now, idleMillis, new Channels(options.maxSessions ?? 10), connection, (command) => exec({ command, authenticated, connection })),
+      // Given to the conversation, not wrapped around it: no frame of it stays on an idle connection's fiber.
+      (e) => e._tag === "TransportError" && e.reason === "Timeout" ? connection.disconnect(DisconnectReason.BY_APPLICATION, "idle timeout") : Effect.void
+    )
   )
-  // `onFailure` ends every failure in success.
-  return Conversation.run(connection, session) as Effect.Effect<void>
+}
+
+/**
+ * `serveExec`'s session: an Effect that runs it, and the conversation itself, which
+ * `Server.listen` runs without a fiber when `onAuthenticated` returns this for its
+ * connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ServedSession extends Effectable.Class<void> {
+  constructor(readonly connection: ServerConnection, readonly conversation: Conversation.Conversation<void, never, never>) {
+    super()
+  }
+
+  /**
+   * The session as an Effect: its fiber waits while the conversation runs.
+   *
+   * @since 0.1.0
+   */
+  commit(): Effect.Effect<void> {
+    // `onFailure` ends every failure in success.
+    return Conversation.run(this.connection, this.conversation) as Effect.Effect<void>
+  }
 }
 
 /**

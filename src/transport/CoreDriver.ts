@@ -24,6 +24,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
@@ -102,6 +103,16 @@ export interface Driver {
    * message goes to it (the queued ones first): one conversation at a time.
    */
   readonly converse: <A, E, R>(conversation: Conversation<A, E, R>) => Effect.Effect<A, E | TransportFailure, R>
+  /**
+   * Runs a conversation in the core's own turn with no fiber waiting on it: each of its calls
+   * runs on `runtime`, as a fiber only while it runs, and `onEnd` hears how it ended. For a
+   * server's session, which may wait for days on an idle connection.
+   */
+  readonly detach: <A>(
+    conversation: Conversation<A, never, never>,
+    runtime: Runtime.Runtime<never>,
+    onEnd: (exit: Exit.Exit<A, TransportFailure>) => void
+  ) => Detached
   /** Calls `fire` after `millis` on the caller's clock (a Node timer on the live one); gives its cancel. */
   readonly schedule: (millis: number, fire: () => void) => () => void
 }
@@ -425,7 +436,7 @@ class CoreDriver implements Driver, ChannelSink {
    */
   advance<A, E, R>(steps: Steps<A, E>, input: unknown, onFailure: OnFailure<A, E, R>): Effect.Effect<A, E | TransportFailure, R> {
     return Effect.async<A, E | TransportFailure, R>((resume) => {
-      const turns = new Turns<A, E, R>(this, steps, resume, onFailure)
+      const turns = new FiberTurns<A, E, R>(this, steps, onFailure, resume)
       this.step(() => turns.go(input))
       // Interrupted while waiting.
       return Effect.sync(() => turns.interrupted())
@@ -471,6 +482,12 @@ class CoreDriver implements Driver, ChannelSink {
     return Effect.suspend(() => this.advance(conversation.start(this.now), undefined, conversation.onFailure))
   }
 
+  detach<A>(conversation: Conversation<A, never, never>, runtime: Runtime.Runtime<never>, onEnd: (exit: Exit.Exit<A, TransportFailure>) => void): Detached {
+    const turns = new DetachedTurns(this, conversation.start(this.now), conversation.onFailure, runtime, onEnd)
+    this.step(() => turns.go(undefined))
+    return turns
+  }
+
   get rekey(): Effect.Effect<void, TransportFailure> {
     return Effect.suspend(() => {
       if (this.core.closed) return Effect.fail(this.userError())
@@ -490,42 +507,45 @@ const interrupt = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => f
 /** A conversation's own `onFailure`, if it has one. */
 type OnFailure<A, E, R> = Conversation<A, E, R>["onFailure"]
 
+/**
+ * A call of the caller's code, started on `runtime`: its exit when it finished in its fork
+ * (the usual case: the policy's lookups, an exec that answers at once), else its fiber.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const startCall = <A, E>(runtime: Runtime.Runtime<never>, effect: Effect.Effect<A, E>): Exit.Exit<A, E> | Fiber.RuntimeFiber<A, E> => {
+  if (Exit.isExit(effect)) return effect as Exit.Exit<A, E>
+  const fiber = Runtime.runFork(runtime)(effect)
+  return fiber.unsafePoll() ?? fiber
+}
+
 /** One conversation's run in the driver's callbacks, from its start or a call's return to its end or its next call. */
-class Turns<A, E, R> implements Listener {
-  private done = false
+abstract class Turns<A, E, R> implements Listener {
+  protected done = false
   private cancelTimer: (() => void) | undefined
 
   constructor(
-    private readonly driver: CoreDriver,
-    private readonly steps: Steps<A, E>,
-    private readonly resume: (result: Effect.Effect<A, E | TransportFailure, R>) => void,
-    private readonly onFailure: OnFailure<A, E, R>
+    protected readonly driver: CoreDriver,
+    protected readonly steps: Steps<A, E>,
+    protected readonly onFailure: OnFailure<A, E, R>
   ) {}
 
-  private finish(result: Effect.Effect<A, E | TransportFailure, R>): void {
-    if (this.done) return
+  /** The run ended: with `exit`, before its `onFailure` is applied. */
+  protected abstract end(exit: Exit.Exit<A, E | TransportFailure>): void
+
+  /** Calls the caller's `effect`: its exit, to go on with in this turn, or undefined when the run goes on later, or not here. */
+  protected abstract call(effect: Effect.Effect<unknown, E, R>): Exit.Exit<unknown, E> | undefined
+
+  /** Nothing more reaches this run. */
+  protected stop(): void {
     this.done = true
     if (this.driver.listener === this) this.driver.listener = undefined
     this.cancelTimer?.()
-    this.resume(result)
-  }
-
-  /** The run's end: a failure becomes what the conversation's `onFailure` makes of it, run in the caller's fiber (a throw there is a defect of that fiber). */
-  private end(exit: Exit.Exit<A, E | TransportFailure>): void {
-    const { onFailure } = this
-    if (onFailure === undefined || Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return this.finish(exit)
-    const error = exit.cause.error
-    this.finish(Effect.suspend(() => onFailure(error)))
   }
 
   private fail(error: TransportFailure): void {
     this.end(Exit.fail(error))
-  }
-
-  interrupted(): void {
-    this.done = true
-    if (this.driver.listener === this) this.driver.listener = undefined
-    this.cancelTimer?.()
   }
 
   message(payload: Uint8Array): void {
@@ -547,13 +567,6 @@ class Turns<A, E, R> implements Listener {
       this.cancelTimer = undefined
       driver.step(() => this.fail(timeout.onTimeout()))
     })
-  }
-
-  /** The call, run in the caller's fiber, then the conversation again in a new wait. */
-  private afterCall(effect: Effect.Effect<unknown, E, R>): Effect.Effect<A, E | TransportFailure, R> {
-    const { driver, steps, onFailure } = this
-    const next = (value: unknown) => driver.advance<A, E, R>(steps, value, onFailure)
-    return onFailure === undefined ? Effect.flatMap(effect, next) : Effect.matchEffect(effect, { onFailure, onSuccess: next })
   }
 
   go(first: unknown): void {
@@ -581,9 +594,10 @@ class Turns<A, E, R> implements Listener {
             return this.wait(want.deadline)
           case "Call": {
             const effect = want.effect as Effect.Effect<unknown, E, R>
-            if (!Exit.isExit(effect)) return this.finish(this.afterCall(effect))
-            if (Exit.isFailure(effect)) return this.end(effect as Exit.Exit<never, E>)
-            next = effect.value
+            const exit = Exit.isExit(effect) ? effect as Exit.Exit<unknown, E> : this.call(effect)
+            if (exit === undefined) return
+            if (Exit.isFailure(exit)) return this.end(exit as Exit.Exit<never, E>)
+            next = exit.value
             continue
           }
           case "Sleep":
@@ -595,7 +609,107 @@ class Turns<A, E, R> implements Listener {
         }
       }
     } catch (defect) {
-      this.finish(Effect.die(defect))
+      this.end(Exit.die(defect))
     }
+  }
+}
+
+/** A run that a fiber waits on: its end, and each call, resume the fiber; the call runs there, and the run goes on in a new wait. */
+class FiberTurns<A, E, R> extends Turns<A, E, R> {
+  constructor(
+    driver: CoreDriver,
+    steps: Steps<A, E>,
+    onFailure: OnFailure<A, E, R>,
+    private readonly resume: (result: Effect.Effect<A, E | TransportFailure, R>) => void
+  ) {
+    super(driver, steps, onFailure)
+  }
+
+  private finish(result: Effect.Effect<A, E | TransportFailure, R>): void {
+    if (this.done) return
+    this.stop()
+    this.resume(result)
+  }
+
+  /** A failure becomes what the conversation's `onFailure` makes of it, run in the caller's fiber (a throw there is a defect of that fiber). */
+  protected end(exit: Exit.Exit<A, E | TransportFailure>): void {
+    const { onFailure } = this
+    if (onFailure === undefined || Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return this.finish(exit)
+    const error = exit.cause.error
+    this.finish(Effect.suspend(() => onFailure(error)))
+  }
+
+  protected call(effect: Effect.Effect<unknown, E, R>): undefined {
+    const { driver, steps, onFailure } = this
+    const next = (value: unknown) => driver.advance<A, E, R>(steps, value, onFailure)
+    this.finish(onFailure === undefined ? Effect.flatMap(effect, next) : Effect.matchEffect(effect, { onFailure, onSuccess: next }))
+  }
+
+  /** The fiber was interrupted while it waited. */
+  interrupted(): void {
+    this.stop()
+  }
+}
+
+/**
+ * A conversation run with no fiber waiting on it (`Driver.detach`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Detached {
+  /** Ends the run as interrupted: its call in flight is interrupted, and its `onEnd` hears it at once. */
+  readonly interrupt: () => void
+}
+
+/** A run in the connection's callbacks alone: each call is a fiber of `runtime` only while it runs, and `onEnd` hears the end. */
+class DetachedTurns<A> extends Turns<A, never, never> implements Detached {
+  private calling: Fiber.RuntimeFiber<unknown, unknown> | undefined
+
+  constructor(
+    driver: CoreDriver,
+    steps: Steps<A, never>,
+    onFailure: OnFailure<A, never, never>,
+    private readonly runtime: Runtime.Runtime<never>,
+    private readonly onEnd: (exit: Exit.Exit<A, TransportFailure>) => void
+  ) {
+    super(driver, steps, onFailure)
+  }
+
+  /** A failure becomes what `onFailure` makes of it, run on `runtime`, and that is the end. */
+  protected end(exit: Exit.Exit<A, TransportFailure>): void {
+    if (this.done) return
+    this.stop()
+    const { onFailure } = this
+    if (onFailure === undefined || Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return this.onEnd(exit)
+    const started = startCall(this.runtime, onFailure(exit.cause.error))
+    if (Exit.isExit(started)) return this.onEnd(started)
+    this.calling = started
+    started.addObserver((ended) => {
+      if (this.calling !== started) return
+      this.calling = undefined
+      this.onEnd(ended)
+    })
+  }
+
+  protected call(effect: Effect.Effect<unknown>): Exit.Exit<unknown> | undefined {
+    const started = startCall(this.runtime, effect)
+    if (Exit.isExit(started)) return started
+    this.calling = started
+    started.addObserver((exit) => {
+      if (this.calling !== started) return
+      this.calling = undefined
+      this.driver.step(() => Exit.isFailure(exit) ? this.end(exit as Exit.Exit<never>) : this.go(exit.value))
+    })
+    return undefined
+  }
+
+  interrupt(): void {
+    const calling = this.calling
+    this.calling = undefined
+    interrupt(calling)
+    if (this.done) return
+    this.stop()
+    this.onEnd(Exit.interrupt(FiberId.none))
   }
 }
