@@ -210,7 +210,8 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
             const served = driver.detach(application.conversation, detachedRuntime, (exit) => {
               running = false
               detached.delete(served)
-              track(closes, runDetached(Effect.zipRight(close, closed(exit))))
+              close()
+              if (options.onClosed) track(closes, runDetached(options.onClosed(exit, client)))
             })
             // Not for a session that ended in its first turn.
             if (running) detached.add(served)
@@ -236,7 +237,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
             track(
               closes,
               // The connection closes after the application's own finalizers, which may still use it.
-              Runtime.runFork(session)(Scope.close(scope, exit).pipe(Effect.zipRight(close), Effect.zipRight(closed(Exit.asVoid(exit)))))
+              Runtime.runFork(session)(Scope.close(scope, exit).pipe(Effect.zipRight(Effect.sync(close)), Effect.zipRight(closed(Exit.asVoid(exit)))))
             )
           })
         },

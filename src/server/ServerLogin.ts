@@ -63,10 +63,11 @@ export interface LoginEnvironment {
  */
 export interface LoginHandlers {
   /**
-   * Authenticated: the connection is the application's now, and the application closes it.
-   * `driver` runs conversations on it, a detached one (`Driver.detach`) included.
+   * Authenticated: the connection is the application's now, and the application closes it
+   * (`close`, in any turn). `driver` runs conversations on it, a detached one
+   * (`Driver.detach`) included.
    */
-  readonly authenticated: (result: Authenticated, connection: ServerConnection, close: Effect.Effect<void>, driver: Driver) => void
+  readonly authenticated: (result: Authenticated, connection: ServerConnection, close: () => void, driver: Driver) => void
   /** Ended before authentication (the connection is closed): a typed failure, or the listener's interruption. */
   readonly ended: (cause: Cause.Cause<ServerAuthFailure>) => void
 }
@@ -272,8 +273,7 @@ export class ServerLogin {
     for (const message of this.queued.splice(0)) this.driver.requeue(message)
     this.span?.attribute("user", result.user)
     this.endSpan(Exit.void)
-    const close = Effect.sync(() => this.close())
-    this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), close, this.driver)
+    this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), () => this.close(), this.driver)
   }
 
   // ---- the end ----
