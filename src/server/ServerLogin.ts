@@ -247,9 +247,8 @@ export class ServerLogin {
 
   /** Runs an application call: its exit at once if it finished in the fork (the usual case), else later through `resume`. */
   private callNow(effect: Effect.Effect<unknown>): Exit.Exit<unknown> | undefined {
-    const started = startCall(this.environment.runtime, this.span && !Exit.isExit(effect) ? Effect.withParentSpan(effect, this.span) : effect)
-    if (Exit.isExit(started)) return started
-    const fiber = started
+    const fiber = startCall(this.environment.runtime, this.span && !Exit.isExit(effect) ? Effect.withParentSpan(effect, this.span) : effect)
+    if (Exit.isExit(fiber)) return fiber
     this.call = fiber
     fiber.addObserver((exit) => {
       if (this.call !== fiber) return
