@@ -196,7 +196,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
         if (login !== undefined) logins.delete(login)
       }
       login = new ServerLogin(fromNetSocket(socket, client.address, client.port), environment, {
-        authenticated: (result, connection, close, driver) => {
+        authenticated: (result, connection, close) => {
           done()
           let application: Effect.Effect<void, unknown, Scope.Scope>
           try {
@@ -207,7 +207,7 @@ export const listen = (options: ServerOptions): Effect.Effect<Listening, ListenE
           if (application instanceof ServedSession && application.connection === connection) {
             // serveExec's session, as it is: run in the connection's callbacks, no fiber waits on it.
             let running = true
-            const served = driver.detach(application.conversation, detachedRuntime, (exit) => {
+            const served = connection.detach(application.conversation, detachedRuntime, (exit) => {
               running = false
               detached.delete(served)
               close()

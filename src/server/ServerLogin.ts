@@ -31,7 +31,7 @@ import type { ByteChannel } from "../transport/ByteChannel.js"
 import type { Connection, ConnectionFailure } from "../transport/Connection.js"
 import { attach, clockNow, type Driver, startCall } from "../transport/CoreDriver.js"
 import * as HandshakeSpans from "../transport/HandshakeSpans.js"
-import { type ServerConnection, serverConnection, serverCore, type ServerHandshakeOptions, ServerPhase } from "../transport/ServerHandshake.js"
+import { type DetachableConnection, serverConnection, serverCore, type ServerHandshakeOptions, ServerPhase } from "../transport/ServerHandshake.js"
 import { DisconnectReason } from "../wire/MessageNumber.js"
 import type { AuthPolicyService } from "./AuthPolicy.js"
 import type { Authenticated, ServerAuthFailure } from "./ServerAuthResult.js"
@@ -64,10 +64,9 @@ export interface LoginEnvironment {
 export interface LoginHandlers {
   /**
    * Authenticated: the connection is the application's now, and the application closes it
-   * (`close`, in any turn). `driver` runs conversations on it, a detached one
-   * (`Driver.detach`) included.
+   * (`close`, in any turn). The listener may run its session on it with no fiber (`detach`).
    */
-  readonly authenticated: (result: Authenticated, connection: ServerConnection, close: () => void, driver: Driver) => void
+  readonly authenticated: (result: Authenticated, connection: DetachableConnection, close: () => void) => void
   /** Ended before authentication (the connection is closed): a typed failure, or the listener's interruption. */
   readonly ended: (cause: Cause.Cause<ServerAuthFailure>) => void
 }
@@ -272,7 +271,7 @@ export class ServerLogin {
     for (const message of this.queued.splice(0)) this.driver.requeue(message)
     this.span?.attribute("user", result.user)
     this.endSpan(Exit.void)
-    this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), () => this.close(), this.driver)
+    this.handlers.authenticated(result, serverConnection(this.channel, this.driver, this.phase, this.environment.handshake), () => this.close())
   }
 
   // ---- the end ----

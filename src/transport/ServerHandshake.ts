@@ -8,6 +8,8 @@
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import { type Curves, CurvesImpl } from "../crypto/Curves.js"
 import { randomBytes } from "../crypto/RandomPool.js"
@@ -19,7 +21,7 @@ import type { AlgorithmPreferences } from "./Algorithms.js"
 import type { ByteChannel } from "./ByteChannel.js"
 import { Connection } from "./Connection.js"
 import * as Conversation from "./Conversation.js"
-import { clockNow, drive, type Driver } from "./CoreDriver.js"
+import { clockNow, type Detached, drive, type Driver } from "./CoreDriver.js"
 import type { NegotiatedAlgorithms } from "./KexInit.js"
 import { Disconnected, TransportError, type TransportFailure } from "./TransportError.js"
 
@@ -83,6 +85,21 @@ export interface ServerConnection {
   readonly closed: TransportFailure | undefined
 }
 
+/**
+ * A `ServerConnection` that also runs a conversation with no fiber waiting on it
+ * (`Driver.detach`), under the same rules as `converse`: for the listener's own sessions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DetachableConnection extends ServerConnection {
+  readonly detach: <A>(
+    conversation: Conversation.Conversation<A, never, never>,
+    runtime: Runtime.Runtime<never>,
+    onEnd: (exit: Exit.Exit<A, TransportFailure>) => void
+  ) => Detached
+}
+
 const USERAUTH = "ssh-userauth"
 /** One encoder for every connection. */
 const utf8 = new TextEncoder()
@@ -91,7 +108,7 @@ const utf8 = new TextEncoder()
  * The `ServerConnection` over a driven core. A class, not an object literal: V8 keeps a
  * literal with getters in dictionary mode, and its closures would be made per connection.
  */
-class ServerSide implements ServerConnection {
+class ServerSide implements DetachableConnection {
   readonly clientAddress: string
   readonly clientPort: number
   readonly sessionId: Uint8Array
@@ -151,10 +168,22 @@ class ServerSide implements ServerConnection {
 
   readonly receiveWithin = (millis: number): Effect.Effect<Uint8Array, TransportFailure> => this.cause(this.driver.receiveWithin(millis))
 
-  readonly converse = <A, E, R>(conversation: Conversation.Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> => {
+  readonly converse = <A, E, R>(conversation: Conversation.Conversation<A, E, R>): Effect.Effect<A, E | TransportFailure, R> =>
+    this.driver.converse(this.onThisConnection(conversation))
+
+  detach<A>(
+    conversation: Conversation.Conversation<A, never, never>,
+    runtime: Runtime.Runtime<never>,
+    onEnd: (exit: Exit.Exit<A, TransportFailure>) => void
+  ): Detached {
+    return this.driver.detach(this.onThisConnection(conversation), runtime, onEnd)
+  }
+
+  /** `conversation` under this connection's rules, however it is run. */
+  private onThisConnection<A, E, R>(conversation: Conversation.Conversation<A, E, R>): Conversation.Conversation<A, E, R> {
     const { phase } = this
     const { onFailure } = conversation
-    return this.driver.converse(Conversation.make<A, E, R>(
+    return Conversation.make<A, E, R>(
       // Once authenticated, no USERAUTH_SUCCESS can change the phase: nothing to watch.
       phase.isAuthenticated ? conversation.start : (now) => watchSuccess(conversation.start(now), phase),
       (e) => {
@@ -162,7 +191,7 @@ class ServerSide implements ServerConnection {
         const error = e instanceof TransportError || e instanceof Disconnected ? phase.violation ?? e : e
         return onFailure ? onFailure(error) : Effect.fail(error)
       }
-    ))
+    )
   }
 
   readonly disconnect = (code?: number, description?: string): Effect.Effect<void> => this.driver.disconnect(code, description)
@@ -296,7 +325,7 @@ export const serverCore = (channel: ByteChannel, options: ServerHandshakeOptions
  * @since 0.1.0
  * @category constructors
  */
-export const serverConnection = (channel: ByteChannel, driver: Driver, phase: ServerPhase, options: ServerHandshakeOptions): ServerConnection =>
+export const serverConnection = (channel: ByteChannel, driver: Driver, phase: ServerPhase, options: ServerHandshakeOptions): DetachableConnection =>
   new ServerSide(channel, driver.core, driver, options.serverIdentification, options.hostKeys.map((k) => k.publicKey), phase)
 
 /**
@@ -311,7 +340,7 @@ export const serverConnection = (channel: ByteChannel, driver: Driver, phase: Se
 export const serverHandshake = (
   channel: ByteChannel,
   options: ServerHandshakeOptions
-): Effect.Effect<ServerConnection, TransportFailure, Scope.Scope> =>
+): Effect.Effect<DetachableConnection, TransportFailure, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const core = serverCore(channel, options, yield* CurvesImpl, clock)
