@@ -665,6 +665,8 @@ export interface Detached {
 /** A run in the connection's callbacks alone: each call is a fiber of `runtime` only while it runs, and `onEnd` hears the end. */
 class DetachedTurns<A> extends Turns<A, never, never> implements Detached {
   private calling: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** `onEnd` has heard the end: once only, though `onFailure`'s call may still be running when the run is interrupted. */
+  private heard = false
 
   constructor(
     driver: CoreDriver,
@@ -676,40 +678,44 @@ class DetachedTurns<A> extends Turns<A, never, never> implements Detached {
     super(driver, steps, onFailure)
   }
 
-  /** A failure becomes what `onFailure` makes of it, run on `runtime`, and that is the end. */
-  protected end(exit: Exit.Exit<A, TransportFailure>): void {
-    if (this.done) return
-    this.stop()
-    const { onFailure } = this
-    if (onFailure === undefined || Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return this.onEnd(exit)
-    const started = startCall(this.runtime, onFailure(exit.cause.error))
-    if (Exit.isExit(started)) return this.onEnd(started)
-    this.calling = started
-    started.addObserver((ended) => {
-      if (this.calling !== started) return
-      this.calling = undefined
-      this.onEnd(ended)
-    })
+  private hear(exit: Exit.Exit<A, TransportFailure>): void {
+    if (this.heard) return
+    this.heard = true
+    this.onEnd(exit)
   }
 
-  protected call(effect: Effect.Effect<unknown>): Exit.Exit<unknown> | undefined {
+  /** Starts `effect` on `runtime`: its exit, when it finished in its fork; else `then` hears it later, unless the run is interrupted first. */
+  private start<B, E>(effect: Effect.Effect<B, E>, then: (exit: Exit.Exit<B, E>) => void): Exit.Exit<B, E> | undefined {
     const started = startCall(this.runtime, effect)
     if (Exit.isExit(started)) return started
     this.calling = started
     started.addObserver((exit) => {
       if (this.calling !== started) return
       this.calling = undefined
-      this.driver.step(() => Exit.isFailure(exit) ? this.end(exit as Exit.Exit<never>) : this.go(exit.value))
+      then(exit)
     })
     return undefined
+  }
+
+  /** A failure becomes what `onFailure` makes of it, run on `runtime`, and that is the end. */
+  protected end(exit: Exit.Exit<A, TransportFailure>): void {
+    if (this.done) return
+    this.stop()
+    const { onFailure } = this
+    if (onFailure === undefined || Exit.isSuccess(exit) || !Cause.isFailType(exit.cause)) return this.hear(exit)
+    const ended = this.start(onFailure(exit.cause.error), (later) => this.hear(later))
+    if (ended !== undefined) this.hear(ended)
+  }
+
+  protected call(effect: Effect.Effect<unknown>): Exit.Exit<unknown> | undefined {
+    return this.start(effect, (exit) => this.driver.step(() => Exit.isFailure(exit) ? this.end(exit as Exit.Exit<never>) : this.go(exit.value)))
   }
 
   interrupt(): void {
     const calling = this.calling
     this.calling = undefined
     interrupt(calling)
-    if (this.done) return
-    this.stop()
-    this.onEnd(Exit.interrupt(FiberId.none))
+    if (!this.done) this.stop()
+    this.hear(Exit.interrupt(FiberId.none))
   }
 }

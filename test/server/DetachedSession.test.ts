@@ -5,8 +5,10 @@
  * shutdown ends the session, the exec in flight included, with DISCONNECT and `onClosed`.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import * as crypto from "node:crypto"
@@ -18,13 +20,18 @@ import * as Server from "../../src/server/Server.js"
 import { type ExecHandler, serveExec } from "../../src/server/Session.js"
 import * as UserTable from "../../src/server/UserTable.js"
 import { InMemoryPrivateKey } from "../../src/sources/PrivateKey.js"
+import { defaultPreferences } from "../../src/transport/Algorithms.js"
+import { memoryPair } from "../../src/transport/ByteChannel.js"
+import * as Conversation from "../../src/transport/Conversation.js"
 import { acceptAnyInsecure } from "../../src/transport/HostKeyPolicy.js"
+import { serverHandshake } from "../../src/transport/ServerHandshake.js"
 import { makeTcp } from "../../src/transport/TcpTransport.js"
 import type { Transport } from "../../src/transport/Transport.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { decode } from "../../src/wire/Reader.js"
 import { encode } from "../../src/wire/Writer.js"
 import { channelOpen } from "../hostile-client/HostileClient.js"
+import { clientOn } from "../support/ServerPair.js"
 
 const hostKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
 const aliceKey = PrivateKey.fromEd25519Seed(nodeCurves, crypto.randomBytes(32))
@@ -126,5 +133,68 @@ describe("a serveExec session returned as it is", () => {
         const after = yield* Effect.flip(transport.receive)
         expect(after._tag).toBe("Disconnected")
       }))
+    }))
+})
+
+describe("a conversation run with no fiber waiting on it (detach)", () => {
+  /** Our server's connection and our client's, over the in-memory pair. */
+  const connected = Effect.gen(function*() {
+    const [a, b] = memoryPair("127.0.0.1", 40000)
+    const server = yield* Effect.forkScoped(serverHandshake(b, {
+      hostKeys: [hostKey],
+      preferences: defaultPreferences,
+      serverIdentification: "SSH-2.0-effect_ssh_auth_server_test",
+      handshakeTimeout: Duration.seconds(10),
+      receiveTimeout: Duration.days(1),
+      rekeyBytes: 2 ** 30,
+      rekeyPackets: 2 ** 28,
+      serverSigAlgs: [],
+      extensions: []
+    }))
+    const client = yield* clientOn(a)
+    return { client, server: yield* Fiber.join(server), runtime: yield* Effect.runtime<never>() }
+  })
+
+  it.scopedLive("a call that answers later goes on in a later turn; the end is heard once", () =>
+    Effect.gen(function*() {
+      const { runtime, server } = yield* connected
+      const heard: Array<Exit.Exit<number, unknown>> = []
+      server.detach(
+        Conversation.make<number>(function*() {
+          const n = yield* Conversation.call(Effect.delay(Effect.succeed(7), "10 millis"))
+          return Exit.succeed(n + 1)
+        }),
+        runtime,
+        (exit) => void heard.push(exit)
+      )
+      expect(heard).toEqual([])
+      yield* Effect.sleep("50 millis")
+      expect(heard).toEqual([Exit.succeed(8)])
+    }))
+
+  it.scopedLive("interrupted while its onFailure still runs: the end is heard once, as the interruption", () =>
+    Effect.gen(function*() {
+      const { client, runtime, server } = yield* connected
+      const heard: Array<string> = []
+      const run = server.detach(
+        Conversation.make<void>(
+          (now) =>
+            (function*() {
+              yield* Conversation.receive(now() + 60_000)
+              return Exit.void
+            })(),
+          // What the connection's end becomes takes its time.
+          () => Effect.never
+        ),
+        runtime,
+        (exit) => void heard.push(Exit.isInterrupted(exit) ? "interrupted" : exit._tag)
+      )
+      yield* client.disconnect()
+      yield* Effect.sleep("50 millis")
+      expect(heard).toEqual([])
+      run.interrupt()
+      run.interrupt()
+      yield* Effect.sleep("20 millis")
+      expect(heard).toEqual(["interrupted"])
     }))
 })
