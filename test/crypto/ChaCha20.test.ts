@@ -1,9 +1,12 @@
 /**
- * ChaCha20 with OpenSSH's 64-bit counter and nonce, against RFC 8439's all-zero vectors and
- * @noble/ciphers' public original-layout ChaCha20 (8-byte nonce, 64-bit counter).
+ * ChaCha20 with OpenSSH's 64-bit counter and nonce, against RFC 8439's all-zero vectors,
+ * @noble/ciphers' public original-layout ChaCha20 (8-byte nonce, 64-bit counter), and
+ * OpenSSL's "chacha20" for every length on both sides of the point where the block function
+ * of our own gives way to OpenSSL's.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { chacha20orig } from "@noble/ciphers/chacha.js"
+import * as fc from "fast-check"
 import * as crypto from "node:crypto"
 import { chacha20 } from "../../src/crypto/ChaCha20.js"
 
@@ -38,5 +41,31 @@ describe("ChaCha20, OpenSSH's layout", () => {
     const key = crypto.randomBytes(32)
     const data = crypto.randomBytes(200)
     expect(toHex(chacha20(key, 9, 1, chacha20(key, 9, 1, data)))).toBe(toHex(data))
+  })
+
+  it("OpenSSL's key stream, from the first byte to past 192 (where OpenSSL takes over), any key, nonce and counter", () => {
+    const openSsl = (key: Uint8Array, seq: number, counter: number, data: Uint8Array) => {
+      const iv = Buffer.alloc(16)
+      iv.writeUInt32LE(counter, 0)
+      iv.writeUInt32BE(seq, 12)
+      return crypto.createCipheriv("chacha20", key, iv).update(data)
+    }
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.nat({ max: 0xffffffff }),
+        fc.nat({ max: 2 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (key, seq, counter, data) => {
+          expect(toHex(chacha20(key, seq, counter, data))).toBe(toHex(openSsl(key, seq, counter, data)))
+        }
+      ),
+      { numRuns: 500 }
+    )
+    for (const length of [0, 1, 63, 64, 65, 191, 192, 193, 256, 1024]) {
+      const key = crypto.randomBytes(32)
+      const data = crypto.randomBytes(length)
+      expect(toHex(chacha20(key, 77, 1, data)), `${length} bytes`).toBe(toHex(openSsl(key, 77, 1, data)))
+    }
   })
 })
