@@ -5,8 +5,8 @@
  * without its native addon).
  * - aes128-gcm@openssh.com: ours runs small packets on a kept AES context and `Ghash`, long
  *   ones on OpenSSL's GCM; against OpenSSL's GCM made for every packet.
- * - chacha20-poly1305@openssh.com: ours runs short inputs through its own ChaCha20 block
- *   function; against OpenSSL's "chacha20" made for each of the packet's three uses (the
+ * - chacha20-poly1305@openssh.com: ours runs inputs up to 512 bytes through its own ChaCha20
+ *   block function; against OpenSSL's "chacha20" made for each of the packet's three uses (the
  *   length, the Poly1305 key, the payload), Poly1305 the same in both.
  *
  * Packet sizes are those of a login (32–192 bytes after the length field) and of bulk data.
