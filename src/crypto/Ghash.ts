@@ -124,11 +124,10 @@ export class Ghash {
    * @since 0.1.0
    */
   reset(): void {
-    this.s0 =
-      this.s1 =
-      this.s2 =
-      this.s3 =
-        0
+    this.s0 = 0
+    this.s1 = 0
+    this.s2 = 0
+    this.s3 = 0
   }
 
   /**
