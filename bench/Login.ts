@@ -11,6 +11,7 @@ import * as AuthStrategy from "../src/AuthStrategy.js"
 import * as AuthHandler from "../src/handler/AuthHandler.js"
 import type { PrivateKey } from "../src/keys/PrivateKey.js"
 import { InMemoryPrivateKey } from "../src/sources/PrivateKey.js"
+import type { AlgorithmPreferences } from "../src/transport/Algorithms.js"
 import { acceptAnyInsecure } from "../src/transport/HostKeyPolicy.js"
 import { makeTcp } from "../src/transport/TcpTransport.js"
 import { BENCH_ALGORITHMS, withTimeout } from "./Harness.js"
@@ -21,12 +22,19 @@ export interface LoginOptions {
   readonly key: PrivateKey
   /** false: ask whether the key is acceptable before signing (OpenSSH's way). Default true. */
   readonly skipQuery?: boolean
+  /** What to offer; default `BENCH_ALGORITHMS` (curve25519-sha256, the rest our defaults). */
+  readonly algorithms?: Partial<AlgorithmPreferences>
 }
 
 /** Connects and authenticates on 127.0.0.1; fails if the server does not accept the key. */
 export const ours = (options: LoginOptions) =>
   Effect.gen(function*() {
-    const transport = yield* makeTcp({ host: "127.0.0.1", port: options.port, hostKeyPolicy: acceptAnyInsecure, algorithms: BENCH_ALGORITHMS })
+    const transport = yield* makeTcp({
+      host: "127.0.0.1",
+      port: options.port,
+      hostKeyPolicy: acceptAnyInsecure,
+      algorithms: options.algorithms ?? BENCH_ALGORITHMS
+    })
     const source = new InMemoryPrivateKey({ username: options.user, key: options.key, skipQuery: options.skipQuery ?? true })
     const result = yield* AuthStrategy.authenticate(AuthStrategy.make(source)).pipe(AuthHandler.provide(transport))
     if (!result.succeeded) return yield* Effect.die(new Error("not authenticated"))

@@ -18,6 +18,9 @@
  *    `IDLE` authenticated connections opened (`IN_FLIGHT` at a time) and held; the growth of
  *    RSS (Node, after a full GC) and of PSS (sshd, summed over its processes) / `IDLE`. The
  *    same again in the same process (a second fill) as a check.
+ * 4. 1's throughput again, on fresh processes of the two Node servers, with
+ *    chacha20-poly1305@openssh.com negotiated (OpenSSH's first cipher; 1 negotiates aes128-gcm,
+ *    our client's first): their server CPU per login, side by side.
  *
  * Knobs (environment): BENCH_SERVER_LOGINS (600), BENCH_SERVER_WARMUP (60),
  * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (6), BENCH_SERVER_LATENCY (50),
@@ -27,7 +30,7 @@
  * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
  * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts; ours
  * unbundled then, so that the profile names its source files).
- * Lower counts for a quick run; the defaults take about 70 s on 2 cores.
+ * Lower counts for a quick run; the defaults take about 80 s on 2 cores.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -77,6 +80,8 @@ const CORE = process.env.BENCH_SERVER_CORE === "1"
 const LOGIN_TIMEOUT_MS = 20_000
 /** The whole run: past this it is interrupted and every process ended. */
 const RUN_TIMEOUT_MS = 10 * 60_000
+/** 4's offer: chacha20-poly1305, OpenSSH's first cipher, so what OpenSSH's clients of a server use. */
+const CHACHA = { ...BENCH_ALGORITHMS, cipher: ["chacha20-poly1305@openssh.com"] }
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -127,6 +132,39 @@ interface MemorySample {
   readonly youngAfter: number | undefined
 }
 
+/** 1 for `targets`: per server `WARMUP` untimed logins, then `LOGINS` timed in `ROUNDS` blocks taking turns. */
+const measureThroughput = async (targets: ReadonlyArray<Target>, login: (port: number) => Promise<void>): Promise<Array<Throughput>> => {
+  const throughput: Array<Throughput> = targets.map(() => ({ logins: 0, wallMs: 0, serverCpuMs: 0, clientCpuMs: 0, times: [], blocks: [] }))
+  for (const t of targets) {
+    await pool(WARMUP, IN_FLIGHT, () => login(t.port))
+    await t.settle()
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    const count = Math.floor((LOGINS * (r + 1)) / ROUNDS) - Math.floor((LOGINS * r) / ROUNDS)
+    for (const [i, t] of turns(targets, r)) {
+      const acc = throughput[i]
+      const cpu0 = t.cpuMs()
+      const client0 = process.cpuUsage()
+      const t0 = performance.now()
+      await pool(count, IN_FLIGHT, async () => {
+        const s = performance.now()
+        await login(t.port)
+        acc.times.push(performance.now() - s)
+      })
+      const wall = performance.now() - t0
+      const client = process.cpuUsage(client0)
+      await t.settle()
+      const cpu = t.cpuMs() - cpu0
+      acc.logins += count
+      acc.wallMs += wall
+      acc.serverCpuMs += cpu
+      acc.clientCpuMs += (client.user + client.system) / 1000
+      acc.blocks.push({ rate: (count * 1000) / wall, cpu: cpu / count })
+    }
+  }
+  return throughput
+}
+
 const program = Effect.gen(function*() {
   const started = performance.now()
   const load0 = os.loadavg()[0]
@@ -141,7 +179,9 @@ const program = Effect.gen(function*() {
   const serverArgs: ServerArgs = { hostKeyFile: hostKeys.files.ed25519, user: user.name, publicKeyFile: `${keyFile}.pub` }
   const authorizedKeys = [fs.readFileSync(`${keyFile}.pub`, "utf8").trim()]
 
-  const login = (port: number) => Login.bounded(Effect.scoped(Login.ours({ port, user: user.name, key })), LOGIN_TIMEOUT_MS, "login")
+  const loginWith = (algorithms: NonNullable<Login.LoginOptions["algorithms"]>) => (port: number) =>
+    Login.bounded(Effect.scoped(Login.ours({ port, user: user.name, key, algorithms })), LOGIN_TIMEOUT_MS, "login")
+  const login = loginWith(BENCH_ALGORITHMS)
   /** Opens an authenticated connection; resolves with the function that closes it. */
   const hold = async (port: number) => {
     const scope = Effect.runSync(Scope.make())
@@ -155,9 +195,9 @@ const program = Effect.gen(function*() {
     return close
   }
   /** What our client negotiated with a server, for the report. */
-  const negotiated = (port: number) =>
+  const negotiated = (port: number, algorithms: NonNullable<Login.LoginOptions["algorithms"]> = BENCH_ALGORITHMS) =>
     Effect.scoped(Effect.gen(function*() {
-      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure, algorithms: BENCH_ALGORITHMS })
+      const c = yield* makeTcp({ host: "127.0.0.1", port, hostKeyPolicy: acceptAnyInsecure, algorithms })
       return `${c.algorithms.kex}, ${c.algorithms.hostKey}, ${c.algorithms.cipherClientToServer}`
     }))
 
@@ -187,38 +227,12 @@ const program = Effect.gen(function*() {
     const algorithms: Array<string> = []
     for (const t of targets) algorithms.push(yield* negotiated(t.port))
 
-    const throughput: Array<Throughput> = targets.map(() => ({ logins: 0, wallMs: 0, serverCpuMs: 0, clientCpuMs: 0, times: [], blocks: [] }))
+    const throughput: Array<Throughput> = []
     /** Server CPU ms per block of logins at the steady state: ours and ssh2's (sshd forks a process per connection: no warm-up to pass). */
     const steady: Array<Array<number>> = [[], []]
     const latencies: Array<Array<number>> = targets.map(() => [])
     yield* Effect.promise(async () => {
-      for (const t of targets) {
-        await pool(WARMUP, IN_FLIGHT, () => login(t.port))
-        await t.settle()
-      }
-      for (let r = 0; r < ROUNDS; r++) {
-        const count = Math.floor((LOGINS * (r + 1)) / ROUNDS) - Math.floor((LOGINS * r) / ROUNDS)
-        for (const [i, t] of turns(targets, r)) {
-          const acc = throughput[i]
-          const cpu0 = t.cpuMs()
-          const client0 = process.cpuUsage()
-          const t0 = performance.now()
-          await pool(count, IN_FLIGHT, async () => {
-            const s = performance.now()
-            await login(t.port)
-            acc.times.push(performance.now() - s)
-          })
-          const wall = performance.now() - t0
-          const client = process.cpuUsage(client0)
-          await t.settle()
-          const cpu = t.cpuMs() - cpu0
-          acc.logins += count
-          acc.wallMs += wall
-          acc.serverCpuMs += cpu
-          acc.clientCpuMs += (client.user + client.system) / 1000
-          acc.blocks.push({ rate: (count * 1000) / wall, cpu: cpu / count })
-        }
-      }
+      throughput.push(...(await measureThroughput(targets, login)))
       const latencyRounds = Math.min(ROUNDS, LATENCY)
       for (let r = 0; r < latencyRounds; r++) {
         const count = Math.floor((LATENCY * (r + 1)) / latencyRounds) - Math.floor((LATENCY * r) / latencyRounds)
@@ -293,12 +307,22 @@ const program = Effect.gen(function*() {
   ]
   const unbundled = yield* memoryOf(nodeServer(ours, unbundledScript, serverArgs))
 
+  // 4: the throughput of 1 again with OpenSSH's first cipher, on fresh processes of the two Node servers.
+  const chacha = yield* Effect.scoped(Effect.gen(function*() {
+    const targets = [yield* nodeServer(ours, oursScript, serverArgs), yield* nodeServer(ssh2, ssh2Script, serverArgs)]
+    const algorithms = [yield* negotiated(targets[0].port, CHACHA), yield* negotiated(targets[1].port, CHACHA)]
+    const throughput = yield* Effect.promise(() => measureThroughput(targets, loginWith(CHACHA)))
+    return { algorithms, throughput }
+  }))
+
   // The report.
   const [O, S, T] = [0, 1, 2]
   const rate = (i: number) => (run.throughput[i].logins * 1000) / run.throughput[i].wallMs
   const cpu = (i: number) => run.throughput[i].serverCpuMs / run.throughput[i].logins
   const clientCpu = (i: number) => run.throughput[i].clientCpuMs / run.throughput[i].logins
   const lat = (i: number) => median(run.latencies[i])
+  const chachaCpu = (i: number) => chacha.throughput[i].serverCpuMs / chacha.throughput[i].logins
+  const chachaRate = (i: number) => (chacha.throughput[i].logins * 1000) / chacha.throughput[i].wallMs
   // The target's memory figure: RSS growth for a Node server, PSS growth for sshd (several processes).
   const mem = (i: number) => (i === S ? memory[i].first.pss : memory[i].first.rss)
   // The fastest of the three servers; the core row is a floor, not a competitor.
@@ -352,6 +376,11 @@ const program = Effect.gen(function*() {
       : []),
     `(block by block: auths/s ours/sshd ${perBlock(O, S, (b) => b.rate)}×, server CPU ours/ssh2 ${perBlock(O, T, (b) => b.cpu)}×)`,
     `(server CPU per login, ours vs sshd: ${(cpu(O) / cpu(S)).toFixed(2)}×; auths/s ours vs ssh2's server: ${(rate(O) / rate(T)).toFixed(2)}×)`,
+    `(4, chacha20-poly1305@openssh.com negotiated, fresh processes, the load of 1: server CPU ms/login ours ${chachaCpu(0).toFixed(2)}, ssh2's ${
+      chachaCpu(1).toFixed(2)
+    } = ${(chachaCpu(0) / chachaCpu(1)).toFixed(2)}× (block by block ${
+      range(chacha.throughput[0].blocks.map((b, k) => b.cpu / chacha.throughput[1].blocks[k].cpu))
+    }×); auths/s ours ${chachaRate(0).toFixed(1)}, ssh2's ${chachaRate(1).toFixed(1)}; negotiated ${chacha.algorithms.join(" / ")})`,
     ...(CORE
       ? [
         `(${core}: server CPU ${cpu(3).toFixed(2)} ms/login = ${(cpu(3) / cpu(T)).toFixed(2)}× ssh2's, ${(cpu(3) / cpu(O)).toFixed(2)}× ours; single login ${
