@@ -10,7 +10,10 @@
  * Knobs (environment):
  * BENCH_FANOUT_LOGINS (200), BENCH_FANOUT_IN_FLIGHT (50), BENCH_FANOUT_WARMUP (20),
  * BENCH_FANOUT_ROUNDS (6), BENCH_FANOUT_STEADY (15 warm fan-outs before the steady state's
- * reading; 0 for none).
+ * reading; 0 for none). The warm fan-outs go to this library's server in a process of its
+ * own (bench/server/ours.ts), the same algorithms negotiated: a client's code warms the same
+ * way whoever answers, and sshd's ≈ 20 ms of CPU per login made them most of the run (≈ 4 of
+ * its 6 minutes on a 2-core machine). The sequential warm-up and every fan-out read go to sshd.
  */
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
@@ -21,6 +24,7 @@ import { fileURLToPath } from "node:url"
 import * as Sshd from "../test/support/Sshd.js"
 import type { RunnerArgs, Sample } from "./fanout/Runner.js"
 import { measuredRevision, verdict } from "./Harness.js"
+import { nodeServer } from "./server/Targets.js"
 import { kib, median, turns } from "./Stats.js"
 
 const LOGINS = Number(process.env.BENCH_FANOUT_LOGINS ?? 200)
@@ -96,8 +100,14 @@ const program = Effect.gen(function*() {
     // would allow more, these lines say what this benchmark needs.
     config: ["MaxStartups 100:30:200", "MaxSessions 100"]
   })
+  const warmServer = yield* nodeServer("the warm-up server", here("./server/ours.js"), {
+    hostKeyFile: hostKeys.files.ed25519,
+    user: os.userInfo().username,
+    publicKeyFile: `${keyFile}.pub`
+  })
   const runnerArgs: RunnerArgs = {
     port: sshd.port,
+    warmPort: warmServer.port,
     user: os.userInfo().username,
     keyFile,
     logins: LOGINS,
@@ -136,7 +146,7 @@ const program = Effect.gen(function*() {
   const heldRatio = med(0, held) / med(1, held)
   const rssRatio = med(0, (s) => s.rssPerConnection) / med(1, (s) => s.rssPerConnection)
   console.log([
-    `fanout benchmark: ${LOGINS} connect + publickey (ed25519) logins, ${IN_FLIGHT} in flight, all kept open until the last is up, memory per connection as the second half's growth; each client in its own process (after ${WARMUP} sequential warm-up logins and one whole warm-up fan-out), ${ROUNDS} rounds in ABBA order; medians over the rounds`,
+    `fanout benchmark: ${LOGINS} connect + publickey (ed25519) logins, ${IN_FLIGHT} in flight, all kept open until the last is up, memory per connection as the second half's growth; each client in its own process (after ${WARMUP} sequential warm-up logins and one whole warm-up fan-out to our server), ${ROUNDS} rounds in ABBA order; medians over the rounds`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion} · load average ${load0.toFixed(1)} → ${
       os.loadavg()[0].toFixed(1)
     } · ${revision}`,

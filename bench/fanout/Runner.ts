@@ -24,7 +24,10 @@ import { median, pool } from "../Stats.js"
 
 /** What the parent passes, as one JSON argument after `--`. */
 export interface RunnerArgs {
+  /** The server measured: the sequential warm-up and every fan-out but the warm ones go here. */
   readonly port: number
+  /** Where the warm fan-outs go; default `port`. */
+  readonly warmPort?: number
   readonly user: string
   readonly keyFile: string
   readonly logins: number
@@ -57,8 +60,8 @@ export interface Sample {
   readonly gc: boolean
 }
 
-/** Opens one authenticated connection; resolves with the function that closes it. */
-export type Open = () => Promise<() => Promise<void>>
+/** Opens one authenticated connection to `port`; resolves with the function that closes it. */
+export type Open = (port: number) => Promise<() => Promise<void>>
 
 /** A connection that takes longer than this, to open or to close, fails the run. */
 export const CONNECTION_TIMEOUT_MS = 20_000
@@ -97,14 +100,14 @@ export const run = async (open: Open): Promise<void> => {
   watchdog.unref()
   const a = args()
 
-  const fanOut = async (closes: Array<() => Promise<void>>, logins: number) =>
+  const fanOut = async (closes: Array<() => Promise<void>>, logins: number, port = a.port) =>
     pool(logins, a.inFlight, async () => {
-      closes.push(await open())
+      closes.push(await open(port))
     })
-  for (let i = 0; i < a.warmup; i++) await (await open())()
+  for (let i = 0; i < a.warmup; i++) await (await open(a.port))()
   for (let k = 0; k < a.warmFanOuts; k++) {
     const warm: Array<() => Promise<void>> = []
-    await fanOut(warm, a.logins)
+    await fanOut(warm, a.logins, a.warmPort)
     await Promise.all(warm.map((close) => close()))
   }
   // Let the warm-up's sockets finish closing before the baseline.

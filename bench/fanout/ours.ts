@@ -13,11 +13,10 @@ import { args, CONNECTION_TIMEOUT_MS, main, readKeyText, run } from "./Runner.js
 await main(async () => {
   const a = args()
   const key = await Effect.runPromise(OpenSshKeyV1.read(readKeyText(a), { source: a.keyFile }))
-  const login = Login.ours({ port: a.port, user: a.user, key })
-  await run(async () => {
+  await run(async (port) => {
     const scope = Effect.runSync(Scope.make())
     const close = () => Login.bounded(Scope.close(scope, Exit.void), CONNECTION_TIMEOUT_MS, "close")
-    await Login.bounded(Scope.extend(login, scope), CONNECTION_TIMEOUT_MS, "login").catch(async (e) => {
+    await Login.bounded(Scope.extend(Login.ours({ port, user: a.user, key }), scope), CONNECTION_TIMEOUT_MS, "login").catch(async (e) => {
       await close().catch(() => {})
       throw e
     })

@@ -8,7 +8,7 @@ import { args, CONNECTION_TIMEOUT_MS, main, readKeyText, run } from "./Runner.js
 await main(async () => {
   const a = args()
   const privateKey = readKeyText(a)
-  await run(() =>
+  await run((port) =>
     new Promise((resolve, reject) => {
       const client = new Client()
       const timer = setTimeout(() => {
@@ -39,7 +39,7 @@ await main(async () => {
       })
       client.connect({
         host: "127.0.0.1",
-        port: a.port,
+        port,
         username: a.user,
         privateKey,
         hostVerifier: () => true,
