@@ -13,7 +13,7 @@
  *    curve25519-sha256, to this library's server in a process of its own (sshd 9.2 has no
  *    ML-KEM). Target: ≤ 1.2×.
  *
- * Blocks alternate between the two methods (ABAB…), and medians are taken over blocks; a
+ * Blocks alternate between the two methods (AB BA AB …), and medians are taken over blocks; a
  * ratio is the median of the blocks' own ratios, each pair back to back.
  */
 import * as Effect from "effect/Effect"
@@ -81,15 +81,22 @@ const processLogins = (argv: ReadonlyArray<string>, kex: string, n: number): num
 
 /**
  * Alternating blocks of two measurements: the medians of each, and the median of the blocks'
- * ratios a/b (each pair taken back to back, so a drift of the machine's speed cancels).
+ * ratios a/b (each pair taken back to back, so a drift of the machine's speed cancels). The
+ * pairs take turns going first (AB, BA, …), as the other benchmarks' clients do, so that
+ * neither method always meets what the other left behind (its garbage, its late compiles).
  */
 const alternate = <E>(a: Effect.Effect<number, E>, b: Effect.Effect<number, E>, blocks = BLOCKS) =>
   Effect.gen(function*() {
     const as: Array<number> = []
     const bs: Array<number> = []
     for (let i = 0; i < blocks; i++) {
-      as.push(yield* a)
-      bs.push(yield* b)
+      if (i % 2 === 0) {
+        as.push(yield* a)
+        bs.push(yield* b)
+      } else {
+        bs.push(yield* b)
+        as.push(yield* a)
+      }
     }
     return { a: median(as), b: median(bs), ratio: median(as.map((x, i) => x / bs[i]!)) }
   })
