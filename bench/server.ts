@@ -317,12 +317,12 @@ const program = Effect.gen(function*() {
 
   // The report.
   const [O, S, T] = [0, 1, 2]
-  const rate = (i: number) => (run.throughput[i].logins * 1000) / run.throughput[i].wallMs
-  const cpu = (i: number) => run.throughput[i].serverCpuMs / run.throughput[i].logins
+  const rateOf = (t: Throughput) => (t.logins * 1000) / t.wallMs
+  const cpuOf = (t: Throughput) => t.serverCpuMs / t.logins
+  const rate = (i: number) => rateOf(run.throughput[i])
+  const cpu = (i: number) => cpuOf(run.throughput[i])
   const clientCpu = (i: number) => run.throughput[i].clientCpuMs / run.throughput[i].logins
   const lat = (i: number) => median(run.latencies[i])
-  const chachaCpu = (i: number) => chacha.throughput[i].serverCpuMs / chacha.throughput[i].logins
-  const chachaRate = (i: number) => (chacha.throughput[i].logins * 1000) / chacha.throughput[i].wallMs
   // The target's memory figure: RSS growth for a Node server, PSS growth for sshd (several processes).
   const mem = (i: number) => (i === S ? memory[i].first.pss : memory[i].first.rss)
   // The fastest of the three servers; the core row is a floor, not a competitor.
@@ -331,8 +331,11 @@ const program = Effect.gen(function*() {
   const steadyLogins = Math.floor(LOGINS / ROUNDS) * ROUNDS
   /** Over all the blocks, not their median: a block's CPU is a few of /proc's 10 ms ticks. */
   const steadyCpu = (i: number) => run.steady[i].reduce((a, b) => a + b, 0) / steadyLogins
-  const perBlock = (i: number, j: number, f: (b: { rate: number; cpu: number }) => number) =>
-    range(run.throughput[i].blocks.map((b, k) => f(b) / f(run.throughput[j].blocks[k])))
+  /** Block by block, `a`'s figure over `b`'s. */
+  const blockRatios = (a: Throughput, b: Throughput, f: (block: Throughput["blocks"][number]) => number) =>
+    range(a.blocks.map((block, k) => f(block) / f(b.blocks[k])))
+  const perBlock = (i: number, j: number, f: (block: Throughput["blocks"][number]) => number) => blockRatios(run.throughput[i], run.throughput[j], f)
+  const [chachaOurs, chachaSsh2] = chacha.throughput
 
   const rows = [
     "| server | auths/s | server CPU ms/login | client CPU ms/login | login ms median (p90) at 20 in flight | single login ms median (p90) | idle conn KiB: RSS growth | idle conn KiB: PSS growth | heap KiB/conn | negotiated |",
@@ -376,11 +379,11 @@ const program = Effect.gen(function*() {
       : []),
     `(block by block: auths/s ours/sshd ${perBlock(O, S, (b) => b.rate)}×, server CPU ours/ssh2 ${perBlock(O, T, (b) => b.cpu)}×)`,
     `(server CPU per login, ours vs sshd: ${(cpu(O) / cpu(S)).toFixed(2)}×; auths/s ours vs ssh2's server: ${(rate(O) / rate(T)).toFixed(2)}×)`,
-    `(4, chacha20-poly1305@openssh.com negotiated, fresh processes, the load of 1: server CPU ms/login ours ${chachaCpu(0).toFixed(2)}, ssh2's ${
-      chachaCpu(1).toFixed(2)
-    } = ${(chachaCpu(0) / chachaCpu(1)).toFixed(2)}× (block by block ${
-      range(chacha.throughput[0].blocks.map((b, k) => b.cpu / chacha.throughput[1].blocks[k].cpu))
-    }×); auths/s ours ${chachaRate(0).toFixed(1)}, ssh2's ${chachaRate(1).toFixed(1)}; negotiated ${chacha.algorithms.join(" / ")})`,
+    `(4, chacha20-poly1305@openssh.com negotiated, fresh processes, the load of 1: server CPU ms/login ours ${cpuOf(chachaOurs).toFixed(2)}, ssh2's ${
+      cpuOf(chachaSsh2).toFixed(2)
+    } = ${(cpuOf(chachaOurs) / cpuOf(chachaSsh2)).toFixed(2)}× (block by block ${blockRatios(chachaOurs, chachaSsh2, (b) => b.cpu)}×); auths/s ours ${
+      rateOf(chachaOurs).toFixed(1)
+    }, ssh2's ${rateOf(chachaSsh2).toFixed(1)}; negotiated ${chacha.algorithms.join(" / ")})`,
     ...(CORE
       ? [
         `(${core}: server CPU ${cpu(3).toFixed(2)} ms/login = ${(cpu(3) / cpu(T)).toFixed(2)}× ssh2's, ${(cpu(3) / cpu(O)).toFixed(2)}× ours; single login ${

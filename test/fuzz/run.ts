@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process"
 import { createRequire } from "node:module"
 import * as os from "node:os"
+import { fileURLToPath } from "node:url"
 import { assertMany, type FuzzProperty, parsers, phases } from "./Properties.js"
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100_000)
@@ -36,7 +37,7 @@ const runShard = async (shard: number, of: number) => {
 const spawnShard = (shard: number, of: number) =>
   new Promise<{ passed: number; failed: number }>((resolve) => {
     const viteNode = createRequire(import.meta.url).resolve("vite-node/vite-node.mjs")
-    const child = spawn(process.execPath, [viteNode, new URL(import.meta.url).pathname], {
+    const child = spawn(process.execPath, [viteNode, fileURLToPath(import.meta.url)], {
       env: { ...process.env, FUZZ_SHARD: `${shard}/${of}` },
       stdio: ["ignore", "pipe", "inherit"]
     })
@@ -66,7 +67,8 @@ const main = async () => {
     process.stdout.write(`fuzz shard: ${passed} passed, ${failed} failed`)
     return
   }
-  const shards = Math.max(1, Math.min(4, Number(process.env.FUZZ_SHARDS ?? os.availableParallelism())))
+  const shards = Math.min(4, Number(process.env.FUZZ_SHARDS ?? os.availableParallelism()))
+  if (!Number.isInteger(shards) || shards < 1) throw new Error("FUZZ_SHARDS must be a positive whole number")
   const results = shards === 1
     ? [await runShard(0, 1)]
     : await Promise.all(Array.from({ length: shards }, (_, i) => spawnShard(i, shards)))
