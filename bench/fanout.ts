@@ -100,15 +100,16 @@ const program = Effect.gen(function*() {
     // would allow more, these lines say what this benchmark needs.
     config: ["MaxStartups 100:30:200", "MaxSessions 100"]
   })
+  const user = os.userInfo().username
   const warmServer = yield* nodeServer("the warm-up server", here("./server/ours.js"), {
     hostKeyFile: hostKeys.files.ed25519,
-    user: os.userInfo().username,
+    user,
     publicKeyFile: `${keyFile}.pub`
   })
   const runnerArgs: RunnerArgs = {
     port: sshd.port,
     warmPort: warmServer.port,
-    user: os.userInfo().username,
+    user,
     keyFile,
     logins: LOGINS,
     inFlight: IN_FLIGHT,

@@ -29,7 +29,7 @@ import * as Sshd from "../test/support/Sshd.js"
 import { measuredRevision, verdict } from "./Harness.js"
 import type { ServerArgs } from "./server/Control.js"
 import { nodeServer } from "./server/Targets.js"
-import { median } from "./Stats.js"
+import { median, turns } from "./Stats.js"
 
 const N = Number(process.env.BENCH_N ?? 30)
 const BLOCKS = Number(process.env.BENCH_ROUNDS ?? 6)
@@ -94,13 +94,7 @@ const alternate = <E>(a: Effect.Effect<number, E>, b: Effect.Effect<number, E>, 
     const as: Array<number> = []
     const bs: Array<number> = []
     for (let i = 0; i < blocks; i++) {
-      if (i % 2 === 0) {
-        as.push(yield* a)
-        bs.push(yield* b)
-      } else {
-        bs.push(yield* b)
-        as.push(yield* a)
-      }
+      for (const [k, measure] of turns([a, b], i)) (k === 0 ? as : bs).push(yield* measure)
     }
     return { a: median(as), b: median(bs), ratio: median(as.map((x, i) => x / bs[i]!)) }
   })
