@@ -24,6 +24,12 @@ export interface Sponge {
   absorb(rate: number, domain: number, ...parts: ReadonlyArray<Uint8Array>): void
   /** The next `length` bytes of output, into `out` at `offset`. */
   squeeze(out: Uint8Array, offset: number, length: number): void
+  /**
+   * The next whole block of output (`rate` bytes), read in place: the state itself, valid
+   * until the sponge is next used. Only at a block boundary (after `absorb`, or after whole
+   * blocks), as SampleNTT reads its XOF.
+   */
+  squeezeBlock(): Uint8Array
   /** Zeroes the state: the permutation is invertible, so a state left behind gives back what was hashed. */
   wipe(): void
 }
@@ -107,13 +113,22 @@ const sponge = (state: Uint8Array, permute: () => void): Sponge => {
       position = 0
     },
     squeeze(out, offset, length) {
-      for (let i = 0; i < length; i++) {
+      for (let done = 0; done < length;) {
         if (position === spongeRate) {
           permute()
           position = 0
         }
-        out[offset + i] = state[position++]!
+        const run = Math.min(length - done, spongeRate - position)
+        out.set(state.subarray(position, position + run), offset + done)
+        position += run
+        done += run
       }
+    },
+    squeezeBlock() {
+      if (position !== 0 && position !== spongeRate) throw new Error("Keccak squeezeBlock: not at a block boundary")
+      if (position === spongeRate) permute()
+      position = spongeRate
+      return state
     },
     wipe() {
       state.fill(0)

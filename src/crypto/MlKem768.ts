@@ -249,12 +249,9 @@ const hash = (kind: "sha3_256" | "sha3_512" | "shake256", length: number, ...par
   return out
 }
 
-/** One SHAKE128 block of the matrix XOF's output. */
-const xofBlock = new Uint8Array(Keccak.rate.shake128)
-
 /**
- * Algorithm 7, SampleNTT(ρ ‖ j ‖ i): SHAKE128 squeezed a block (168 bytes, 112 candidates) at
- * a time until 256 coefficients below q are found.
+ * Algorithm 7, SampleNTT(ρ ‖ j ‖ i): SHAKE128 read a block (168 bytes, 112 candidates) at a
+ * time, in place in the sponge's state, until 256 coefficients below q are found.
  */
 const sampleNtt = (seed: Uint8Array, a: Int32Array): void => {
   const k = keccak()
@@ -262,11 +259,11 @@ const sampleNtt = (seed: Uint8Array, a: Int32Array): void => {
   let j = 0
   // Each block yields 112 candidates, about 91 accepted; the bound is never near.
   for (let blocks = 0; j < n && blocks < 64; blocks++) {
-    k.squeeze(xofBlock, 0, xofBlock.length)
-    for (let p = 0; p < xofBlock.length && j < n; p += 3) {
-      const b0 = xofBlock[p]!
-      const b1 = xofBlock[p + 1]!
-      const b2 = xofBlock[p + 2]!
+    const block = k.squeezeBlock()
+    for (let p = 0; p < Keccak.rate.shake128 && j < n; p += 3) {
+      const b0 = block[p]!
+      const b1 = block[p + 1]!
+      const b2 = block[p + 2]!
       const d1 = b0 | ((b1 & 0x0f) << 8)
       const d2 = (b1 >> 4) | (b2 << 4)
       if (d1 < q) a[j++] = d1
@@ -321,9 +318,11 @@ const sampleCbd = (s: Uint8Array, b: number, f: Int32Array): void => {
   k.absorb(Keccak.rate.shake256, Keccak.domain.shake, prfInput)
   k.squeeze(prfOutput, 0, prfOutput.length)
   for (let i = 0; i < 64 * eta; i++) {
+    // The bits summed in pairs, all four pairs at once (no table: the noise is secret).
     const x = prfOutput[i]!
-    f[2 * i] = (x & 1) + ((x >> 1) & 1) - ((x >> 2) & 1) - ((x >> 3) & 1)
-    f[2 * i + 1] = ((x >> 4) & 1) + ((x >> 5) & 1) - ((x >> 6) & 1) - ((x >> 7) & 1)
+    const pairs = (x & 0x55) + ((x >> 1) & 0x55)
+    f[2 * i] = (pairs & 3) - ((pairs >> 2) & 3)
+    f[2 * i + 1] = ((pairs >> 4) & 3) - (pairs >> 6)
   }
 }
 

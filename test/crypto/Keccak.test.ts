@@ -44,6 +44,16 @@ describe("Keccak", () => {
       }
     })
 
+    it("squeezeBlock reads SHAKE128 a whole block at a time, in place, as node:crypto's output; refused off a block boundary", () => {
+      const data = crypto.randomBytes(34)
+      sponge.absorb(Keccak.rate.shake128, Keccak.domain.shake, data)
+      const blocks = Array.from({ length: 4 }, () => Buffer.from(sponge.squeezeBlock().subarray(0, Keccak.rate.shake128)).toString("hex"))
+      expect(blocks.join("")).toBe(expected("shake128", 4 * Keccak.rate.shake128, data))
+      sponge.absorb(Keccak.rate.shake128, Keccak.domain.shake, data)
+      sponge.squeeze(new Uint8Array(3), 0, 3)
+      expect(() => sponge.squeezeBlock()).toThrow(/block boundary/)
+    })
+
     it("wipe leaves nothing of what was hashed: after it, two different inputs squeeze the same bytes", () => {
       const after = (input: string) => {
         sponge.absorb(Keccak.rate.shake256, Keccak.domain.shake, Buffer.from(input))
