@@ -96,6 +96,7 @@ export const rehearse = (server: ReadonlyArray<string>): Effect.Effect<void, unk
     // A snapshot cannot hold a WebAssembly instance: the rehearsal runs the JavaScript kernels.
     Sntrup761.useDivstepLoops("javascript")
     MlKem768.useKeccak("javascript")
+    MlKem768.useArithmetic("javascript")
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-rehearsal-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -153,4 +154,5 @@ export const forget = (): void => {
   KeyObjects.forget()
   Sntrup761.useDivstepLoops("default")
   MlKem768.useKeccak("default")
+  MlKem768.useArithmetic("default")
 }

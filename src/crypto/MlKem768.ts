@@ -4,9 +4,9 @@
  * permutation in WebAssembly). Node 20's OpenSSL has no ML-KEM; its SHA-3 took a hash object
  * per call, which cost more than the hashing.
  *
- * Polynomials are Int32Arrays of 256 coefficients mod q = 3329. Products use Montgomery
- * reduction (R = 2^16) with `Math.imul`; sums are brought back with Barrett reduction. The
- * twiddle factors ζ^BitRev7(i) (ζ = 17) are computed when the module loads.
+ * Polynomials are Int32Arrays of 256 coefficients mod q = 3329, in one block; the NTT and
+ * the products in the NTT domain are `MlKemArithmetic`'s, in WebAssembly SIMD where the
+ * runtime has it. Sampling, encodings and compression are here.
  *
  * The deterministic functions take their randomness as arguments: `keyPairFromSeed(d, z)` is
  * ML-KEM.KeyGen_internal, `encapsulateWith(ek, m)` is ML-KEM.Encaps_internal (with the
@@ -17,10 +17,10 @@
  */
 import { CurveError } from "./CurveOps.js"
 import * as Keccak from "./Keccak.js"
+import * as Arithmetic from "./MlKemArithmetic.js"
+import { barrett, canonical, n, q } from "./MlKemArithmetic.js"
 import { kernel, type KernelKind } from "./WasmModule.js"
 
-const n = 256
-const q = 3329
 const k = 3
 /** η1 = η2 = 2 for ML-KEM-768. */
 const eta = 2
@@ -64,166 +64,46 @@ export const sharedSecretLength = 32
 
 const c1Length = 32 * du * k // 960
 
-// --- Arithmetic mod q ---------------------------------------------------------------------
-
-/** q^-1 mod 2^16, as a signed 16-bit value: 3329 · 62209 ≡ 1 (mod 2^16), 62209 − 65536 = −3327. */
-const qInv = -3327
+// --- The block of polynomials --------------------------------------------------------------
 
 /**
- * a · 2^-16 mod q, for |a| < 2^31 − 2^15·q; the result is in (−q, q) when |a| < 2^15·q.
- * t = a · q^-1 mod 2^16 (signed) makes a − t·q divisible by 2^16.
+ * Every polynomial of an operation lives in one preallocated block, the arithmetic kernel's
+ * (`MlKemArithmetic`): a 1 KiB typed array is an off-heap allocation in V8, and allocating and
+ * collecting about eighty per key exchange cost more than the arithmetic. The functions here
+ * are synchronous and never re-entered, so one block serves every call; none of its
+ * polynomials escapes (the results are byte encodings), and each public operation wipes the
+ * block when it is done, secrets (ŝ, e, ŷ) and all. Polynomials are named by their index.
  */
-const montgomery = (a: number): number => {
-  const t = (Math.imul(a, qInv) << 16) >> 16
-  return (a - Math.imul(t, q)) >> 16
-}
-
-/** a · b · 2^-16 mod q. */
-const mulMont = (a: number, b: number): number => montgomery(Math.imul(a, b))
-
-/** round(2^26 / q): x − round(x/q)·q for |x| < 2^31 / 20159 (about 32q), a result in [−q/2, q/2]. */
-const barrettV = 20159
-const barrett = (x: number): number => x - Math.imul((Math.imul(x, barrettV) + (1 << 25)) >> 26, q)
-
-/** The representative in [0, q) of any x in (−2q, 2q)-ish after Barrett: handles (−q, 2q). */
-const canonical = (x: number): number => {
-  const r = barrett(x)
-  return r + ((r >> 31) & q)
-}
-
-/** (a · b) mod q for 0 ≤ a, b < q: exact in a double. */
-const mulModPlain = (a: number, b: number): number => (a * b) % q
-
-const R = 65536 % q // 2285
-const R2 = mulModPlain(R, R) // 2^32 mod q = 1353
-
-const powMod = (base: number, exp: number): number => {
-  let result = 1
-  let b = base % q
-  let e = exp
-  while (e > 0) {
-    if (e & 1) result = mulModPlain(result, b)
-    b = mulModPlain(b, b)
-    e >>= 1
-  }
-  return result
-}
-
-const bitRev7 = (i: number): number => {
-  let r = 0
-  for (let b = 0; b < 7; b++) r |= ((i >> b) & 1) << (6 - b)
-  return r
-}
-
-/** ζ^BitRev7(i) · R mod q, i = 0 … 127: the NTT's factors, in Montgomery form. */
-const zetas = new Int32Array(128)
-/** ζ^(2·BitRev7(i) + 1) · R mod q, i = 0 … 127: the base-case multiply's γ, in Montgomery form. */
-const gammas = new Int32Array(128)
-for (let i = 0; i < 128; i++) {
-  zetas[i] = mulModPlain(powMod(17, bitRev7(i)), R)
-  gammas[i] = mulModPlain(powMod(17, 2 * bitRev7(i) + 1), R)
-}
-/** 128^-1 · R^2 mod q: NTT^-1's final scale, which also undoes the base-case multiply's R^-1. */
-const invNttScale = mulModPlain(powMod(128, q - 2), R2)
-
-/**
- * Every polynomial of an operation lives in this one preallocated block: a 1 KiB typed array
- * is an off-heap allocation in V8, and allocating and collecting about eighty per key exchange
- * cost more than the arithmetic. The functions here are synchronous and never re-entered, so
- * one set serves every call; none of them escapes (the results are byte encodings), and each
- * public operation wipes the block when it is done, secrets (ŝ, e, ŷ) and all.
- */
-const scratch = new Int32Array(n * (k * k + 4 * k + 2))
-const polys = (first: number, count: number): ReadonlyArray<Int32Array> =>
-  Array.from({ length: count }, (_, i) => scratch.subarray((first + i) * n, (first + i + 1) * n))
-/** Â, row-major, and the same as one block. */
-const matrix = polys(0, k * k)
-const matrixBlock = scratch.subarray(0, k * k * n)
+/** Â, row-major: Â[i][j] is polynomial i·k + j. */
+const MATRIX = 0
 /** ŝ in key generation and decryption, ŷ in encryption. */
-const secretVector = polys(k * k, k)
+const SECRET = k * k
 /** e in key generation, e1 in encryption. */
-const errorVector = polys(k * k + k, k)
-/** t̂ in encryption, the accumulators of key generation. */
-const publicVector = polys(k * k + 2 * k, k)
+const ERROR = SECRET + k
+/** t̂ in encryption, the accumulators of key generation and decryption. */
+const PUBLIC = ERROR + k
 /** u in encryption and decryption. */
-const uVector = polys(k * k + 3 * k, k)
-const e2 = scratch.subarray((k * k + 4 * k) * n, (k * k + 4 * k + 1) * n)
-const v = scratch.subarray((k * k + 4 * k + 1) * n, (k * k + 4 * k + 2) * n)
+const U = PUBLIC + k
+const E2 = U + k
+const V = E2 + 1
+const polyCount = V + 1
+
+/** The arithmetic kernel (WebAssembly SIMD where the runtime has it), made at the first operation. */
+const arithmetic = kernel(() => Arithmetic.webAssembly(polyCount), () => Arithmetic.javascript(polyCount))
+
+/**
+ * Which arithmetic kernel the operations use (see `WasmModule.kernel`).
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const useArithmetic: (kind: KernelKind) => void = arithmetic.use
 
 /** `result`, once the block and the sponge hold nothing of the operation that made it. */
-const wiped = <A>(result: A): A => {
-  scratch.fill(0)
+const wiped = <A>(ar: Arithmetic.Arithmetic, result: A): A => {
+  ar.block.fill(0)
   keccak().wipe()
   return result
-}
-
-// --- NTT (Algorithms 9–12) ------------------------------------------------------------------
-
-/**
- * Algorithm 9, in place. Input coefficients in (−q, q); output in (−8q, 8q), not reduced: each
- * layer adds less than q to a coefficient's size, so the inputs of the Montgomery multiplies
- * stay below 8q, inside its 2^15 bound (about 9.8q). Products with a reduced polynomial take
- * the output as it is (see `multiplyAccumulate`); `reduce` makes it canonical for an encoding.
- */
-const ntt = (f: Int32Array): void => {
-  let i = 1
-  for (let len = 128; len >= 2; len >>= 1) {
-    for (let start = 0; start < n; start += 2 * len) {
-      const zeta = zetas[i++]!
-      for (let j = start; j < start + len; j++) {
-        const t = mulMont(zeta, f[j + len]!)
-        const fj = f[j]!
-        f[j + len] = fj - t
-        f[j] = fj + t
-      }
-    }
-  }
-}
-
-/** In place: every coefficient (within ±32q) to its representative in [0, q). */
-const reduce = (f: Int32Array): void => {
-  for (let j = 0; j < n; j++) f[j] = canonical(f[j]!)
-}
-
-/**
- * Algorithm 10, in place, on a sum of base-case products (which carry a factor R^-1, taken
- * out by the final scale). Input coefficients within about ±32q; output in (−q, q). The sums
- * double in size each layer; one reduction after the fourth keeps every Montgomery input
- * below 8q.
- */
-const invNttOfProducts = (f: Int32Array): void => {
-  for (let j = 0; j < n; j++) f[j] = barrett(f[j]!)
-  let i = 127
-  for (let len = 2; len <= 128; len <<= 1) {
-    const reduceSums = len === 16
-    for (let start = 0; start < n; start += 2 * len) {
-      const zeta = zetas[i--]!
-      for (let j = start; j < start + len; j++) {
-        const t = f[j]!
-        const u = f[j + len]!
-        f[j] = reduceSums ? barrett(t + u) : t + u
-        f[j + len] = mulMont(zeta, u - t)
-      }
-    }
-  }
-  for (let j = 0; j < n; j++) f[j] = mulMont(f[j]!, invNttScale)
-}
-
-/**
- * Algorithms 11 and 12: acc += f ∘ g in the NTT domain, each product carrying a factor R^-1.
- * f in (−q, q) and g within ±8q (an unreduced NTT output), or the other way round: every
- * product stays below 8q² < 2^15·q, inside the Montgomery bound. Each call adds less than 2q
- * in absolute value to a coefficient.
- */
-const multiplyAccumulate = (acc: Int32Array, f: Int32Array, g: Int32Array): void => {
-  for (let i = 0; i < 128; i++) {
-    const a0 = f[2 * i]!
-    const a1 = f[2 * i + 1]!
-    const b0 = g[2 * i]!
-    const b1 = g[2 * i + 1]!
-    acc[2 * i] = acc[2 * i]! + mulMont(a0, b0) + mulMont(mulMont(a1, b1), gammas[i]!)
-    acc[2 * i + 1] = acc[2 * i + 1]! + mulMont(a0, b1) + mulMont(a1, b0)
-  }
 }
 
 // --- Hashes and sampling (§4.1, Algorithms 7–8) ---------------------------------------------
@@ -291,10 +171,13 @@ const sameRho = (rho: Uint8Array): boolean => {
   return true
 }
 
-/** Â from ρ into `matrix`: Â[i][j] = SampleNTT(ρ ‖ j ‖ i); from `keptMatrix` when ρ is the last key pair's. */
-const expandMatrix = (rho: Uint8Array): void => {
+/** The block's Â, as one view. */
+const matrixOf = (ar: Arithmetic.Arithmetic): Int32Array => ar.block.subarray(MATRIX * n, (MATRIX + k * k) * n)
+
+/** Â from ρ into the block: Â[i][j] = SampleNTT(ρ ‖ j ‖ i); from `keptMatrix` when ρ is the last key pair's. */
+const expandMatrix = (ar: Arithmetic.Arithmetic, rho: Uint8Array): void => {
   if (sameRho(rho)) {
-    matrixBlock.set(keptMatrix)
+    matrixOf(ar).set(keptMatrix)
     return
   }
   xofSeed.set(rho.subarray(0, 32))
@@ -302,7 +185,7 @@ const expandMatrix = (rho: Uint8Array): void => {
     for (let j = 0; j < k; j++) {
       xofSeed[32] = j
       xofSeed[33] = i
-      sampleNtt(xofSeed, matrix[i * k + j]!)
+      sampleNtt(xofSeed, ar.polys[MATRIX + i * k + j]!)
     }
   }
 }
@@ -420,63 +303,62 @@ const decodeV = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
 // --- K-PKE (Algorithms 13–15) ---------------------------------------------------------------
 
 /** Algorithm 13: ek_PKE (1184 bytes) and dk_PKE (1152 bytes) from d. */
-const pkeKeyGen = (d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8Array } => {
+const pkeKeyGen = (ar: Arithmetic.Arithmetic, d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8Array } => {
   const g = hash("sha3_512", 64, d, Uint8Array.of(k))
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
-  expandMatrix(rho)
-  keptMatrix.set(matrixBlock)
+  expandMatrix(ar, rho)
+  keptMatrix.set(matrixOf(ar))
   keptRho.set(rho.subarray(0, 32))
   matrixKept = true
-  const s = secretVector
-  const e = errorVector
-  for (let i = 0; i < k; i++) sampleCbd(sigma, i, s[i]!)
-  for (let i = 0; i < k; i++) sampleCbd(sigma, k + i, e[i]!)
-  for (const p of s) {
-    ntt(p)
-    reduce(p)
+  const p = ar.polys
+  for (let i = 0; i < k; i++) sampleCbd(sigma, i, p[SECRET + i]!)
+  for (let i = 0; i < k; i++) sampleCbd(sigma, k + i, p[ERROR + i]!)
+  for (let i = 0; i < k; i++) {
+    ar.ntt(SECRET + i)
+    ar.reduce(SECRET + i)
+    ar.ntt(ERROR + i)
   }
-  for (const p of e) ntt(p)
   const ek = new Uint8Array(publicKeyLength)
   const dk = new Uint8Array(k * polyBytes)
   for (let i = 0; i < k; i++) {
     // t̂[i] = Σ_j Â[i][j] ∘ ŝ[j] + ê[i]: the products' R^-1 taken out by a Montgomery multiply by R^2.
-    const acc = publicVector[i]!.fill(0)
-    for (let j = 0; j < k; j++) multiplyAccumulate(acc, matrix[i * k + j]!, s[j]!)
-    const ei = e[i]!
-    for (let c = 0; c < n; c++) acc[c] = canonical(mulMont(barrett(acc[c]!), R2) + ei[c]!)
-    encode12(acc, ek, i * polyBytes)
-    encode12(s[i]!, dk, i * polyBytes)
+    p[PUBLIC + i]!.fill(0)
+    for (let j = 0; j < k; j++) ar.multiplyAccumulate(PUBLIC + i, MATRIX + i * k + j, SECRET + j)
+    ar.addToProducts(PUBLIC + i, ERROR + i)
+    encode12(p[PUBLIC + i]!, ek, i * polyBytes)
+    encode12(p[SECRET + i]!, dk, i * polyBytes)
   }
   ek.set(rho, rhoOffset)
   return { ek, dk }
 }
 
 /** Algorithm 14: the ciphertext of the 32-byte m with randomness r, under ek (already checked). */
-const pkeEncrypt = (ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array => {
-  const t = publicVector
-  for (let i = 0; i < k; i++) decode12(ek, i * polyBytes, t[i]!)
-  expandMatrix(ek.subarray(rhoOffset, rhoOffset + 32))
-  const y = secretVector
-  const e1 = errorVector
-  for (let i = 0; i < k; i++) sampleCbd(r, i, y[i]!)
-  for (let i = 0; i < k; i++) sampleCbd(r, k + i, e1[i]!)
+const pkeEncrypt = (ar: Arithmetic.Arithmetic, ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array => {
+  const p = ar.polys
+  // t̂ (in PUBLIC) is ByteDecode12 of ek: below q, reduced as multiplyAccumulate needs.
+  for (let i = 0; i < k; i++) decode12(ek, i * polyBytes, p[PUBLIC + i]!)
+  expandMatrix(ar, ek.subarray(rhoOffset, rhoOffset + 32))
+  // ŷ in SECRET, e1 in ERROR.
+  for (let i = 0; i < k; i++) sampleCbd(r, i, p[SECRET + i]!)
+  for (let i = 0; i < k; i++) sampleCbd(r, k + i, p[ERROR + i]!)
+  const e2 = p[E2]!
   sampleCbd(r, 2 * k, e2)
-  for (const p of y) ntt(p)
+  for (let i = 0; i < k; i++) ar.ntt(SECRET + i)
   const c = new Uint8Array(ciphertextLength)
   for (let i = 0; i < k; i++) {
     // u[i] = NTT^-1(Σ_j Â[j][i] ∘ ŷ[j]) + e1[i]: Âᵀ.
-    const u = uVector[i]!.fill(0)
-    for (let j = 0; j < k; j++) multiplyAccumulate(u, matrix[j * k + i]!, y[j]!)
-    invNttOfProducts(u)
-    const e = e1[i]!
+    const u = p[U + i]!.fill(0)
+    for (let j = 0; j < k; j++) ar.multiplyAccumulate(U + i, MATRIX + j * k + i, SECRET + j)
+    ar.invNttOfProducts(U + i)
+    const e = p[ERROR + i]!
     for (let x = 0; x < n; x++) u[x] = u[x]! + e[x]!
     encodeU(u, c, i * 32 * du)
   }
   // v = NTT^-1(t̂ᵀ ∘ ŷ) + e2 + Decompress1(ByteDecode1(m)).
-  v.fill(0)
-  for (let j = 0; j < k; j++) multiplyAccumulate(v, t[j]!, y[j]!)
-  invNttOfProducts(v)
+  const v = p[V]!.fill(0)
+  for (let j = 0; j < k; j++) ar.multiplyAccumulate(V, PUBLIC + j, SECRET + j)
+  ar.invNttOfProducts(V)
   for (let x = 0; x < n; x++) {
     const bit = (m[x >> 3]! >> (x & 7)) & 1
     v[x] = barrett(v[x]! + e2[x]! + decompress1[bit]!)
@@ -486,18 +368,18 @@ const pkeEncrypt = (ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array =>
 }
 
 /** Algorithm 15: the 32-byte message of c under dk_PKE (the first 1152 bytes of dk). */
-const pkeDecrypt = (dk: Uint8Array, c: Uint8Array): Uint8Array => {
-  const acc = publicVector[0]!.fill(0)
+const pkeDecrypt = (ar: Arithmetic.Arithmetic, dk: Uint8Array, c: Uint8Array): Uint8Array => {
+  const p = ar.polys
+  const acc = p[PUBLIC]!.fill(0)
   for (let i = 0; i < k; i++) {
-    const u = uVector[i]!
-    decodeU(c, i * 32 * du, u)
-    ntt(u)
-    const s = secretVector[i]!
-    decode12(dk, i * polyBytes, s)
-    for (let x = 0; x < n; x++) s[x] = canonical(s[x]!)
-    multiplyAccumulate(acc, s, u)
+    decodeU(c, i * 32 * du, p[U + i]!)
+    ar.ntt(U + i)
+    decode12(dk, i * polyBytes, p[SECRET + i]!)
+    ar.reduce(SECRET + i)
+    ar.multiplyAccumulate(PUBLIC, SECRET + i, U + i)
   }
-  invNttOfProducts(acc)
+  ar.invNttOfProducts(PUBLIC)
+  const v = p[V]!
   decodeV(c, c1Length, v)
   const m = new Uint8Array(32)
   for (let x = 0; x < n; x++) {
@@ -524,13 +406,14 @@ const copy = (bytes: Uint8Array): Uint8Array => {
  */
 export const keyPairFromSeed = (d: Uint8Array, z: Uint8Array): { readonly publicKey: Uint8Array; readonly secretKey: Uint8Array } => {
   if (d.length !== 32 || z.length !== 32) throw new RangeError("ML-KEM-768 key generation: d and z must be 32 bytes each")
-  const { dk: dkPke, ek } = pkeKeyGen(d)
+  const ar = arithmetic.get()
+  const { dk: dkPke, ek } = pkeKeyGen(ar, d)
   const dk = new Uint8Array(secretKeyLength)
   dk.set(dkPke, 0)
   dk.set(ek, dkPke.length)
   dk.set(hash("sha3_256", 32, ek), dkPke.length + ek.length)
   dk.set(z, dkPke.length + ek.length + 32)
-  return wiped({ publicKey: ek, secretKey: dk })
+  return wiped(ar, { publicKey: ek, secretKey: dk })
 }
 
 /**
@@ -545,7 +428,7 @@ export const checkPublicKey = (publicKey: Uint8Array): void => {
     throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${publicKeyLength}` })
   }
   let bad = 0
-  const t = publicVector[0]!
+  const t = arithmetic.get().polys[PUBLIC]! // public data: nothing to wipe
   for (let i = 0; i < k; i++) {
     decode12(publicKey, i * polyBytes, t)
     for (let x = 0; x < n; x++) bad |= (q - 1 - t[x]!) >> 31
@@ -565,8 +448,9 @@ export const encapsulateWith = (publicKey: Uint8Array, m: Uint8Array): { readonl
   checkPublicKey(publicKey)
   if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
   const g = hash("sha3_512", 64, m, hash("sha3_256", 32, publicKey))
-  const ciphertext = pkeEncrypt(publicKey, m, g.subarray(32, 64))
-  return wiped({ ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
+  const ar = arithmetic.get()
+  const ciphertext = pkeEncrypt(ar, publicKey, m, g.subarray(32, 64))
+  return wiped(ar, { ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
 }
 
 /**
@@ -589,15 +473,16 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const ek = secretKey.subarray(pkeLength, pkeLength + publicKeyLength)
   const h = secretKey.subarray(pkeLength + publicKeyLength, pkeLength + publicKeyLength + 32)
   const z = secretKey.subarray(pkeLength + publicKeyLength + 32, secretKeyLength)
-  const m = pkeDecrypt(dkPke, ciphertext)
+  const ar = arithmetic.get()
+  const m = pkeDecrypt(ar, dkPke, ciphertext)
   const g = hash("sha3_512", 64, m, h)
   const rejected = hash("shake256", 32, z, ciphertext)
-  const reencrypted = pkeEncrypt(ek, m, g.subarray(32, 64))
+  const reencrypted = pkeEncrypt(ar, ek, m, g.subarray(32, 64))
   // Compare c and c′, and choose between K′ and K̄, without a data-dependent branch.
   let diff = 0
   for (let i = 0; i < ciphertextLength; i++) diff |= ciphertext[i]! ^ reencrypted[i]!
   const keep = ((diff - 1) >> 31) & 0xff // 0xff when c = c′, else 0
   const out = new Uint8Array(sharedSecretLength)
   for (let i = 0; i < sharedSecretLength; i++) out[i] = (g[i]! & keep) | (rejected[i]! & ~keep & 0xff)
-  return wiped(out)
+  return wiped(ar, out)
 }

@@ -1,6 +1,6 @@
 /**
  * Just enough of the WebAssembly binary format (core specification, chapter 5) to write the
- * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`): a module of functions
+ * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`, `MlKemArithmetic`): a module of functions
  * over one exported memory, its bytes built where it is used rather than shipped as an
  * artifact, and instantiated synchronously.
  *
@@ -55,6 +55,7 @@ export const op = {
   brIf: 0x0d,
   localGet: 0x20,
   localSet: 0x21,
+  localTee: 0x22,
   i32Const: 0x41,
   i64Const: 0x42,
   f64Const: 0x44,
@@ -81,7 +82,7 @@ export const op = {
  * @since 0.1.0
  * @category encoding
  */
-export const type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, voidBlock: 0x40 } as const
+export const type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, v128: 0x7b, voidBlock: 0x40 } as const
 
 /**
  * A loop inside a block, opened: inside, `br_if 1` leaves it and `br 0` (or `br_if 0`) goes
@@ -122,6 +123,63 @@ export const memory8 = (opcode: number, offset: number): Array<number> => [opcod
  * @category encoding
  */
 export const constF64 = (value: number): Array<number> => [op.f64Const, ...new Uint8Array(new Float64Array([value]).buffer)]
+
+/**
+ * The 128-bit SIMD opcodes the kernels use (§5.4.8), each after the 0xfd prefix (`simd`).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const simdOp = {
+  v128Load: 0x00,
+  v128Store: 0x0b,
+  v128Const: 0x0c,
+  i8x16Shuffle: 0x0d,
+  v128And: 0x4e,
+  i32x4Shl: 0xab,
+  i32x4ShrS: 0xac,
+  i32x4Add: 0xae,
+  i32x4Sub: 0xb1,
+  i32x4Mul: 0xb5
+} as const
+
+/**
+ * A SIMD instruction: the prefix, the opcode (LEB128) and its immediates.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const simd = (opcode: number, ...immediates: ReadonlyArray<number>): Array<number> => [0xfd, ...uleb(opcode), ...immediates]
+
+/**
+ * A 16-byte load or store (`simdOp.v128Load`, `simdOp.v128Store`) at a constant offset from
+ * the address on the stack.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const memory16 = (opcode: number, offset: number): Array<number> => simd(opcode, 4, ...uleb(offset))
+
+/**
+ * v128.const of four 32-bit lanes.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const constI32x4 = (lanes: readonly [number, number, number, number]): Array<number> => {
+  const bytes = new DataView(new ArrayBuffer(16))
+  lanes.forEach((lane, i) => bytes.setInt32(4 * i, lane, true)) // WebAssembly's memory order
+  return simd(simdOp.v128Const, ...new Uint8Array(bytes.buffer))
+}
+
+/**
+ * i8x16.shuffle choosing 32-bit lanes: 0–3 from the first operand, 4–7 from the second.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const shuffleI32x4 = (lanes: readonly [number, number, number, number]): Array<number> =>
+  simd(simdOp.i8x16Shuffle, ...lanes.flatMap((lane) => [4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3]))
 
 /**
  * A function: its parameter types, its locals (a type per local, after the parameters) and

@@ -10,7 +10,7 @@ import { ml_kem768 } from "@noble/post-quantum/ml-kem.js"
 import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { CurveError } from "../../src/crypto/CurveOps.js"
 import { mlkem768 } from "../../src/crypto/MlKem.js"
 import * as MlKem768 from "../../src/crypto/MlKem768.js"
@@ -37,10 +37,23 @@ const fixed = (...chunks: ReadonlyArray<Uint8Array>) => {
 }
 
 describe("ML-KEM-768", () => {
-  // The hashes' Keccak permutation comes in WebAssembly (the default) and JavaScript: both must give every ACVP byte.
-  describe.each(["webassembly", "javascript"] as const)("with the %s Keccak", (kind) => {
-    beforeAll(() => MlKem768.useKeccak(kind))
-    afterAll(() => MlKem768.useKeccak("default"))
+  // The hashes' Keccak permutation and the NTT arithmetic each come in WebAssembly (the
+  // defaults) and JavaScript: every combination in use must give every ACVP byte.
+  describe.each(
+    [
+      { keccak: "webassembly", arithmetic: "webassembly" },
+      { keccak: "javascript", arithmetic: "webassembly" },
+      { keccak: "webassembly", arithmetic: "javascript" }
+    ] as const
+  )("with the $keccak Keccak and the $arithmetic arithmetic", ({ arithmetic, keccak }) => {
+    beforeAll(() => {
+      MlKem768.useKeccak(keccak)
+      MlKem768.useArithmetic(arithmetic)
+    })
+    afterAll(() => {
+      MlKem768.useKeccak("default")
+      MlKem768.useArithmetic("default")
+    })
 
     it.each(vectors.keyGen)("ACVP keyGen $tcId: d and z (64 bytes of our random source, d first) make ek and dk", (v) => {
       const pair = mlkem768.keyPair(fixed(new Uint8Array(Buffer.concat([hex(v.d), hex(v.z)]))))
@@ -73,28 +86,33 @@ describe("ML-KEM-768", () => {
     expect(() => mlkem768.decapsulate(new Uint8Array(1089), new Uint8Array(2400))).toThrow(/1089 bytes, not 1088/)
   })
 
-  it("agrees with @noble/post-quantum on random seeds: keys, ciphertext, secret, and decapsulation of a modified ciphertext", () => {
-    const bytes = (length: number) => fc.uint8Array({ minLength: length, maxLength: length })
-    fc.assert(
-      fc.property(bytes(64), bytes(32), fc.nat(1087), fc.integer({ min: 1, max: 255 }), (seed, m, at, flip) => {
-        const ours = mlkem768.keyPair(fixed(seed))
-        const theirs = ml_kem768.keygen(seed)
-        expect(toHex(ours.publicKey)).toBe(toHex(theirs.publicKey))
-        expect(toHex(ours.secretKey)).toBe(toHex(theirs.secretKey))
-        const sent = mlkem768.encapsulate(ours.publicKey, fixed(m))
-        const expected = ml_kem768.encapsulate(theirs.publicKey, m)
-        expect(toHex(sent.ciphertext)).toBe(toHex(expected.cipherText))
-        expect(toHex(sent.sharedSecret)).toBe(toHex(expected.sharedSecret))
-        expect(toHex(mlkem768.decapsulate(sent.ciphertext, ours.secretKey))).toBe(toHex(sent.sharedSecret))
-        const forged = Uint8Array.from(sent.ciphertext)
-        forged[at] = forged[at]! ^ flip
-        const rejected = mlkem768.decapsulate(forged, ours.secretKey)
-        expect(toHex(rejected)).toBe(toHex(ml_kem768.decapsulate(forged, theirs.secretKey)))
-        expect(toHex(rejected)).not.toBe(toHex(sent.sharedSecret))
-      }),
-      { numRuns: 200 }
-    )
-  })
+  it.each(["webassembly", "javascript"] as const)(
+    "agrees with @noble/post-quantum on random seeds, with the %s arithmetic: keys, ciphertext, secret, and decapsulation of a modified ciphertext",
+    (arithmetic) => {
+      MlKem768.useArithmetic(arithmetic)
+      onTestFinished(() => MlKem768.useArithmetic("default"))
+      const bytes = (length: number) => fc.uint8Array({ minLength: length, maxLength: length })
+      fc.assert(
+        fc.property(bytes(64), bytes(32), fc.nat(1087), fc.integer({ min: 1, max: 255 }), (seed, m, at, flip) => {
+          const ours = mlkem768.keyPair(fixed(seed))
+          const theirs = ml_kem768.keygen(seed)
+          expect(toHex(ours.publicKey)).toBe(toHex(theirs.publicKey))
+          expect(toHex(ours.secretKey)).toBe(toHex(theirs.secretKey))
+          const sent = mlkem768.encapsulate(ours.publicKey, fixed(m))
+          const expected = ml_kem768.encapsulate(theirs.publicKey, m)
+          expect(toHex(sent.ciphertext)).toBe(toHex(expected.cipherText))
+          expect(toHex(sent.sharedSecret)).toBe(toHex(expected.sharedSecret))
+          expect(toHex(mlkem768.decapsulate(sent.ciphertext, ours.secretKey))).toBe(toHex(sent.sharedSecret))
+          const forged = Uint8Array.from(sent.ciphertext)
+          forged[at] = forged[at]! ^ flip
+          const rejected = mlkem768.decapsulate(forged, ours.secretKey)
+          expect(toHex(rejected)).toBe(toHex(ml_kem768.decapsulate(forged, theirs.secretKey)))
+          expect(toHex(rejected)).not.toBe(toHex(sent.sharedSecret))
+        }),
+        { numRuns: 200 }
+      )
+    }
+  )
 
   it("decapsulates under older key pairs after newer ones were made (the kept Â is the newest pair's only), as noble does", () => {
     // Several connections' key exchanges interleave: pair A, then B, then both decapsulate.
