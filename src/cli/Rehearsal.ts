@@ -95,8 +95,7 @@ export const rehearse = (server: ReadonlyArray<string>): Effect.Effect<void, unk
   Effect.gen(function*() {
     // A snapshot cannot hold a WebAssembly instance: the rehearsal runs the JavaScript kernels.
     Sntrup761.useDivstepLoops("javascript")
-    MlKem768.useKeccak("javascript")
-    MlKem768.useArithmetic("javascript")
+    MlKem768.useKernel("javascript")
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-rehearsal-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -153,6 +152,5 @@ export const forget = (): void => {
   RandomPool.discard()
   KeyObjects.forget()
   Sntrup761.useDivstepLoops("default")
-  MlKem768.useKeccak("default")
-  MlKem768.useArithmetic("default")
+  MlKem768.useKernel("default")
 }

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { blockAndLoop, encode, instantiate, localGet as get, localSet as set, memory8, op, sleb, type } from "./WasmModule.js"
+import { blockAndLoop, encode, type ExportedFunction, instantiate, localGet as get, localSet as set, memory8, op, sleb, type } from "./WasmModule.js"
 
 /**
  * One sponge: `absorb` starts a hash of the parts, `squeeze` reads its output, as much as is
@@ -90,7 +90,13 @@ const piTarget = (lane: number): number => {
 
 // ----- the sponge, over a 200-byte state and a permutation of it
 
-const sponge = (state: Uint8Array, permute: () => void): Sponge => {
+/**
+ * A sponge over `state` (200 bytes, lanes little-endian) and a permutation of it in place.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sponge = (state: Uint8Array, permute: () => void): Sponge => {
   let spongeRate = 0
   let position = 0
   return {
@@ -140,8 +146,17 @@ const sponge = (state: Uint8Array, permute: () => void): Sponge => {
 // ----- Keccak-f[1600] in WebAssembly
 
 const { i32, i64 } = type
-/** Where the 24 round constants sit in the module's memory, after the 200-byte state. */
+/** Where the 24 round constants sit in the module's memory, after the 200-byte state (at 0). */
 const ROUND_CONSTANTS = 256
+
+/**
+ * The memory the WebAssembly permutation uses: the state at 0, its round constants after it.
+ * A module that holds `permutation` keeps its own data from this address on.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const permutationMemory = ROUND_CONSTANTS + 8 * 24
 
 /** The permutation's body: lanes in locals 0–24, C in 25–29, D in 30–34, B in 35–59, the round's offset in 60. */
 const permutationBody = (): Array<number> => {
@@ -192,20 +207,39 @@ const permutationBody = (): Array<number> => {
 }
 
 /**
+ * Keccak-f[1600] as a WebAssembly function, "permute", of a module whose memory holds the
+ * state at 0 and the round constants (`placeRoundConstants`) at `ROUND_CONSTANTS`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const permutation = (): ExportedFunction => ({
+  name: "permute",
+  params: [],
+  locals: [...new Array<number>(60).fill(i64), i32],
+  body: permutationBody()
+})
+
+/**
+ * Writes the round constants where `permutation` reads them, in a module's memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const placeRoundConstants = (memory: ArrayBuffer): void => {
+  new BigUint64Array(memory, ROUND_CONSTANTS, 24).set(roundConstants)
+}
+
+/**
  * A sponge whose permutation is WebAssembly; `undefined` where this runtime has none.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const webAssembly = (): Sponge | undefined => {
-  const module = instantiate(encode([{
-    name: "permute",
-    params: [],
-    locals: [...new Array<number>(60).fill(i64), i32],
-    body: permutationBody()
-  }], 1))
+  const module = instantiate(encode([permutation()], 1))
   if (module === undefined) return undefined
-  new BigUint64Array(module.memory, ROUND_CONSTANTS, 24).set(roundConstants)
+  placeRoundConstants(module.memory)
   return sponge(new Uint8Array(module.memory, 0, 200), module.exports.permute as () => void)
 }
 

@@ -4,9 +4,10 @@
  * permutation in WebAssembly). Node 20's OpenSSL has no ML-KEM; its SHA-3 took a hash object
  * per call, which cost more than the hashing.
  *
- * Polynomials are Int32Arrays of 256 coefficients mod q = 3329, in one block; the NTT and
- * the products in the NTT domain are `MlKemArithmetic`'s, in WebAssembly SIMD where the
- * runtime has it. Sampling, encodings and compression are here.
+ * Polynomials are Int32Arrays of 256 coefficients mod q = 3329, in one block. The inner loops
+ * (the sponge, SampleNTT's and CBD's sampling, the NTT and the products in the NTT domain)
+ * are `MlKemKernel`'s, in WebAssembly where the runtime has it; the encodings, compression
+ * and K-PKE's steps are here.
  *
  * The deterministic functions take their randomness as arguments: `keyPairFromSeed(d, z)` is
  * ML-KEM.KeyGen_internal, `encapsulateWith(ek, m)` is ML-KEM.Encaps_internal (with the
@@ -17,13 +18,11 @@
  */
 import { CurveError } from "./CurveOps.js"
 import * as Keccak from "./Keccak.js"
-import * as Arithmetic from "./MlKemArithmetic.js"
-import { barrett, canonical, n, q } from "./MlKemArithmetic.js"
-import { kernel, type KernelKind } from "./WasmModule.js"
+import * as MlKemKernel from "./MlKemKernel.js"
+import { barrett, canonical, type Kernel, n, q } from "./MlKemKernel.js"
+import { kernel as lazyKernel, type KernelKind } from "./WasmModule.js"
 
 const k = 3
-/** η1 = η2 = 2 for ML-KEM-768. */
-const eta = 2
 const du = 10
 const dv = 4
 
@@ -64,15 +63,16 @@ export const sharedSecretLength = 32
 
 const c1Length = 32 * du * k // 960
 
-// --- The block of polynomials --------------------------------------------------------------
+// --- The kernel and its block of polynomials -----------------------------------------------
 
 /**
- * Every polynomial of an operation lives in one preallocated block, the arithmetic kernel's
- * (`MlKemArithmetic`): a 1 KiB typed array is an off-heap allocation in V8, and allocating and
+ * Every polynomial of an operation lives in one preallocated block, the kernel's
+ * (`MlKemKernel`): a 1 KiB typed array is an off-heap allocation in V8, and allocating and
  * collecting about eighty per key exchange cost more than the arithmetic. The functions here
  * are synchronous and never re-entered, so one block serves every call; none of its
  * polynomials escapes (the results are byte encodings), and each public operation wipes the
- * block when it is done, secrets (ŝ, e, ŷ) and all. Polynomials are named by their index.
+ * block and the sponge when it is done, secrets (ŝ, e, ŷ) and all. Polynomials are named by
+ * their index in the block.
  */
 /** Â, row-major: Â[i][j] is polynomial i·k + j. */
 const MATRIX = 0
@@ -88,69 +88,32 @@ const E2 = U + k
 const V = E2 + 1
 const polyCount = V + 1
 
-/** The arithmetic kernel (WebAssembly SIMD where the runtime has it), made at the first operation. */
-const arithmetic = kernel(() => Arithmetic.webAssembly(polyCount), () => Arithmetic.javascript(polyCount))
+/** The kernel (WebAssembly where the runtime has it), made at the first operation. */
+const kernels = lazyKernel(() => MlKemKernel.webAssembly(polyCount), () => MlKemKernel.javascript(polyCount))
 
 /**
- * Which arithmetic kernel the operations use (see `WasmModule.kernel`).
+ * Which kernel the operations use (see `WasmModule.kernel`).
  *
  * @since 0.1.0
  * @category testing
  */
-export const useArithmetic: (kind: KernelKind) => void = arithmetic.use
+export const useKernel: (kind: KernelKind) => void = kernels.use
 
 /** `result`, once the block and the sponge hold nothing of the operation that made it. */
-const wiped = <A>(ar: Arithmetic.Arithmetic, result: A): A => {
-  ar.block.fill(0)
-  keccak().wipe()
+const wiped = <A>(kernel: Kernel, result: A): A => {
+  kernel.block.fill(0)
+  kernel.sponge.wipe()
   return result
 }
 
 // --- Hashes and sampling (§4.1, Algorithms 7–8) ---------------------------------------------
 
-/** The sponge every hash here runs on (`Keccak`), made at the first hash. */
-const sponge = kernel(Keccak.webAssembly, Keccak.javascript)
-const keccak = sponge.get
-
-/**
- * Which Keccak permutation the hashes use (see `WasmModule.kernel`).
- *
- * @since 0.1.0
- * @category testing
- */
-export const useKeccak: (kind: KernelKind) => void = sponge.use
-
 /** A fixed-length hash of the parts: SHA3-256 (H), SHA3-512 (G) or SHAKE256 (J), into a new array. */
-const hash = (kind: "sha3_256" | "sha3_512" | "shake256", length: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const k = keccak()
-  k.absorb(Keccak.rate[kind], kind === "shake256" ? Keccak.domain.shake : Keccak.domain.sha3, ...parts)
+const hash = (kernel: Kernel, kind: "sha3_256" | "sha3_512" | "shake256", length: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  kernel.sponge.absorb(Keccak.rate[kind], kind === "shake256" ? Keccak.domain.shake : Keccak.domain.sha3, ...parts)
   const out = new Uint8Array(length)
-  k.squeeze(out, 0, length)
+  kernel.sponge.squeeze(out, 0, length)
   return out
-}
-
-/**
- * Algorithm 7, SampleNTT(ρ ‖ j ‖ i): SHAKE128 read a block (168 bytes, 112 candidates) at a
- * time, in place in the sponge's state, until 256 coefficients below q are found.
- */
-const sampleNtt = (seed: Uint8Array, a: Int32Array): void => {
-  const k = keccak()
-  k.absorb(Keccak.rate.shake128, Keccak.domain.shake, seed)
-  let j = 0
-  // Each block yields 112 candidates, about 91 accepted; the bound is never near.
-  for (let blocks = 0; j < n && blocks < 64; blocks++) {
-    const block = k.squeezeBlock()
-    for (let p = 0; p < Keccak.rate.shake128 && j < n; p += 3) {
-      const b0 = block[p]!
-      const b1 = block[p + 1]!
-      const b2 = block[p + 2]!
-      const d1 = b0 | ((b1 & 0x0f) << 8)
-      const d2 = (b1 >> 4) | (b2 << 4)
-      if (d1 < q) a[j++] = d1
-      if (d2 < q && j < n) a[j++] = d2
-    }
-  }
-  if (j < n) throw new Error("ML-KEM SampleNTT: 64 XOF blocks without 256 coefficients")
 }
 
 const xofSeed = new Uint8Array(34)
@@ -172,12 +135,15 @@ const sameRho = (rho: Uint8Array): boolean => {
 }
 
 /** The block's Â, as one view. */
-const matrixOf = (ar: Arithmetic.Arithmetic): Int32Array => ar.block.subarray(MATRIX * n, (MATRIX + k * k) * n)
+const matrixOf = (kernel: Kernel): Int32Array => kernel.block.subarray(MATRIX * n, (MATRIX + k * k) * n)
 
-/** Â from ρ into the block: Â[i][j] = SampleNTT(ρ ‖ j ‖ i); from `keptMatrix` when ρ is the last key pair's. */
-const expandMatrix = (ar: Arithmetic.Arithmetic, rho: Uint8Array): void => {
+/**
+ * Â from ρ into the block: Â[i][j] = SampleNTT(ρ ‖ j ‖ i) (Algorithm 7, on SHAKE128); from
+ * `keptMatrix` when ρ is the last key pair's.
+ */
+const expandMatrix = (kernel: Kernel, rho: Uint8Array): void => {
   if (sameRho(rho)) {
-    matrixOf(ar).set(keptMatrix)
+    matrixOf(kernel).set(keptMatrix)
     return
   }
   xofSeed.set(rho.subarray(0, 32))
@@ -185,28 +151,20 @@ const expandMatrix = (ar: Arithmetic.Arithmetic, rho: Uint8Array): void => {
     for (let j = 0; j < k; j++) {
       xofSeed[32] = j
       xofSeed[33] = i
-      sampleNtt(xofSeed, ar.polys[MATRIX + i * k + j]!)
+      kernel.sponge.absorb(Keccak.rate.shake128, Keccak.domain.shake, xofSeed)
+      kernel.sampleNtt(MATRIX + i * k + j)
     }
   }
 }
 
 const prfInput = new Uint8Array(33)
-const prfOutput = new Uint8Array(64 * eta)
 
-/** Algorithm 8 for η = 2 on PRF_η(s, b) = SHAKE256(s ‖ b, 64η bytes): coefficients in [−2, 2]. */
-const sampleCbd = (s: Uint8Array, b: number, f: Int32Array): void => {
+/** Algorithm 8 for η = 2 on PRF_η(s, b) = SHAKE256(s ‖ b, 64η bytes), into polynomial f: coefficients in [−2, 2]. */
+const sampleCbd = (kernel: Kernel, s: Uint8Array, b: number, f: number): void => {
   prfInput.set(s.subarray(0, 32))
   prfInput[32] = b
-  const k = keccak()
-  k.absorb(Keccak.rate.shake256, Keccak.domain.shake, prfInput)
-  k.squeeze(prfOutput, 0, prfOutput.length)
-  for (let i = 0; i < 64 * eta; i++) {
-    // The bits summed in pairs, all four pairs at once (no table: the noise is secret).
-    const x = prfOutput[i]!
-    const pairs = (x & 0x55) + ((x >> 1) & 0x55)
-    f[2 * i] = (pairs & 3) - ((pairs >> 2) & 3)
-    f[2 * i + 1] = ((pairs >> 4) & 3) - (pairs >> 6)
-  }
+  kernel.sponge.absorb(Keccak.rate.shake256, Keccak.domain.shake, prfInput)
+  kernel.sampleCbd(f)
 }
 
 // --- Encodings and compression (§4.2.1, Algorithms 5–6) -------------------------------------
@@ -303,29 +261,29 @@ const decodeV = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
 // --- K-PKE (Algorithms 13–15) ---------------------------------------------------------------
 
 /** Algorithm 13: ek_PKE (1184 bytes) and dk_PKE (1152 bytes) from d. */
-const pkeKeyGen = (ar: Arithmetic.Arithmetic, d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8Array } => {
-  const g = hash("sha3_512", 64, d, Uint8Array.of(k))
+const pkeKeyGen = (kernel: Kernel, d: Uint8Array): { readonly ek: Uint8Array; readonly dk: Uint8Array } => {
+  const g = hash(kernel, "sha3_512", 64, d, Uint8Array.of(k))
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
-  expandMatrix(ar, rho)
-  keptMatrix.set(matrixOf(ar))
+  expandMatrix(kernel, rho)
+  keptMatrix.set(matrixOf(kernel))
   keptRho.set(rho.subarray(0, 32))
   matrixKept = true
-  const p = ar.polys
-  for (let i = 0; i < k; i++) sampleCbd(sigma, i, p[SECRET + i]!)
-  for (let i = 0; i < k; i++) sampleCbd(sigma, k + i, p[ERROR + i]!)
+  const p = kernel.polys
+  for (let i = 0; i < k; i++) sampleCbd(kernel, sigma, i, SECRET + i)
+  for (let i = 0; i < k; i++) sampleCbd(kernel, sigma, k + i, ERROR + i)
   for (let i = 0; i < k; i++) {
-    ar.ntt(SECRET + i)
-    ar.reduce(SECRET + i)
-    ar.ntt(ERROR + i)
+    kernel.ntt(SECRET + i)
+    kernel.reduce(SECRET + i)
+    kernel.ntt(ERROR + i)
   }
   const ek = new Uint8Array(publicKeyLength)
   const dk = new Uint8Array(k * polyBytes)
   for (let i = 0; i < k; i++) {
     // t̂[i] = Σ_j Â[i][j] ∘ ŝ[j] + ê[i]: the products' R^-1 taken out by a Montgomery multiply by R^2.
     p[PUBLIC + i]!.fill(0)
-    for (let j = 0; j < k; j++) ar.multiplyAccumulate(PUBLIC + i, MATRIX + i * k + j, SECRET + j)
-    ar.addToProducts(PUBLIC + i, ERROR + i)
+    for (let j = 0; j < k; j++) kernel.multiplyAccumulate(PUBLIC + i, MATRIX + i * k + j, SECRET + j)
+    kernel.addToProducts(PUBLIC + i, ERROR + i)
     encode12(p[PUBLIC + i]!, ek, i * polyBytes)
     encode12(p[SECRET + i]!, dk, i * polyBytes)
   }
@@ -334,31 +292,31 @@ const pkeKeyGen = (ar: Arithmetic.Arithmetic, d: Uint8Array): { readonly ek: Uin
 }
 
 /** Algorithm 14: the ciphertext of the 32-byte m with randomness r, under ek (already checked). */
-const pkeEncrypt = (ar: Arithmetic.Arithmetic, ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array => {
-  const p = ar.polys
+const pkeEncrypt = (kernel: Kernel, ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array => {
+  const p = kernel.polys
   // t̂ (in PUBLIC) is ByteDecode12 of ek: below q, reduced as multiplyAccumulate needs.
   for (let i = 0; i < k; i++) decode12(ek, i * polyBytes, p[PUBLIC + i]!)
-  expandMatrix(ar, ek.subarray(rhoOffset, rhoOffset + 32))
+  expandMatrix(kernel, ek.subarray(rhoOffset, rhoOffset + 32))
   // ŷ in SECRET, e1 in ERROR.
-  for (let i = 0; i < k; i++) sampleCbd(r, i, p[SECRET + i]!)
-  for (let i = 0; i < k; i++) sampleCbd(r, k + i, p[ERROR + i]!)
+  for (let i = 0; i < k; i++) sampleCbd(kernel, r, i, SECRET + i)
+  for (let i = 0; i < k; i++) sampleCbd(kernel, r, k + i, ERROR + i)
+  sampleCbd(kernel, r, 2 * k, E2)
   const e2 = p[E2]!
-  sampleCbd(r, 2 * k, e2)
-  for (let i = 0; i < k; i++) ar.ntt(SECRET + i)
+  for (let i = 0; i < k; i++) kernel.ntt(SECRET + i)
   const c = new Uint8Array(ciphertextLength)
   for (let i = 0; i < k; i++) {
     // u[i] = NTT^-1(Σ_j Â[j][i] ∘ ŷ[j]) + e1[i]: Âᵀ.
     const u = p[U + i]!.fill(0)
-    for (let j = 0; j < k; j++) ar.multiplyAccumulate(U + i, MATRIX + j * k + i, SECRET + j)
-    ar.invNttOfProducts(U + i)
+    for (let j = 0; j < k; j++) kernel.multiplyAccumulate(U + i, MATRIX + j * k + i, SECRET + j)
+    kernel.invNttOfProducts(U + i)
     const e = p[ERROR + i]!
     for (let x = 0; x < n; x++) u[x] = u[x]! + e[x]!
     encodeU(u, c, i * 32 * du)
   }
   // v = NTT^-1(t̂ᵀ ∘ ŷ) + e2 + Decompress1(ByteDecode1(m)).
   const v = p[V]!.fill(0)
-  for (let j = 0; j < k; j++) ar.multiplyAccumulate(V, PUBLIC + j, SECRET + j)
-  ar.invNttOfProducts(V)
+  for (let j = 0; j < k; j++) kernel.multiplyAccumulate(V, PUBLIC + j, SECRET + j)
+  kernel.invNttOfProducts(V)
   for (let x = 0; x < n; x++) {
     const bit = (m[x >> 3]! >> (x & 7)) & 1
     v[x] = barrett(v[x]! + e2[x]! + decompress1[bit]!)
@@ -368,17 +326,17 @@ const pkeEncrypt = (ar: Arithmetic.Arithmetic, ek: Uint8Array, m: Uint8Array, r:
 }
 
 /** Algorithm 15: the 32-byte message of c under dk_PKE (the first 1152 bytes of dk). */
-const pkeDecrypt = (ar: Arithmetic.Arithmetic, dk: Uint8Array, c: Uint8Array): Uint8Array => {
-  const p = ar.polys
+const pkeDecrypt = (kernel: Kernel, dk: Uint8Array, c: Uint8Array): Uint8Array => {
+  const p = kernel.polys
   const acc = p[PUBLIC]!.fill(0)
   for (let i = 0; i < k; i++) {
     decodeU(c, i * 32 * du, p[U + i]!)
-    ar.ntt(U + i)
+    kernel.ntt(U + i)
     decode12(dk, i * polyBytes, p[SECRET + i]!)
-    ar.reduce(SECRET + i)
-    ar.multiplyAccumulate(PUBLIC, SECRET + i, U + i)
+    kernel.reduce(SECRET + i)
+    kernel.multiplyAccumulate(PUBLIC, SECRET + i, U + i)
   }
-  ar.invNttOfProducts(PUBLIC)
+  kernel.invNttOfProducts(PUBLIC)
   const v = p[V]!
   decodeV(c, c1Length, v)
   const m = new Uint8Array(32)
@@ -406,14 +364,14 @@ const copy = (bytes: Uint8Array): Uint8Array => {
  */
 export const keyPairFromSeed = (d: Uint8Array, z: Uint8Array): { readonly publicKey: Uint8Array; readonly secretKey: Uint8Array } => {
   if (d.length !== 32 || z.length !== 32) throw new RangeError("ML-KEM-768 key generation: d and z must be 32 bytes each")
-  const ar = arithmetic.get()
-  const { dk: dkPke, ek } = pkeKeyGen(ar, d)
+  const kernel = kernels.get()
+  const { dk: dkPke, ek } = pkeKeyGen(kernel, d)
   const dk = new Uint8Array(secretKeyLength)
   dk.set(dkPke, 0)
   dk.set(ek, dkPke.length)
-  dk.set(hash("sha3_256", 32, ek), dkPke.length + ek.length)
+  dk.set(hash(kernel, "sha3_256", 32, ek), dkPke.length + ek.length)
   dk.set(z, dkPke.length + ek.length + 32)
-  return wiped(ar, { publicKey: ek, secretKey: dk })
+  return wiped(kernel, { publicKey: ek, secretKey: dk })
 }
 
 /**
@@ -428,7 +386,7 @@ export const checkPublicKey = (publicKey: Uint8Array): void => {
     throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${publicKeyLength}` })
   }
   let bad = 0
-  const t = arithmetic.get().polys[PUBLIC]! // public data: nothing to wipe
+  const t = kernels.get().polys[PUBLIC]! // public data: nothing to wipe
   for (let i = 0; i < k; i++) {
     decode12(publicKey, i * polyBytes, t)
     for (let x = 0; x < n; x++) bad |= (q - 1 - t[x]!) >> 31
@@ -447,10 +405,10 @@ export const checkPublicKey = (publicKey: Uint8Array): void => {
 export const encapsulateWith = (publicKey: Uint8Array, m: Uint8Array): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array } => {
   checkPublicKey(publicKey)
   if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
-  const g = hash("sha3_512", 64, m, hash("sha3_256", 32, publicKey))
-  const ar = arithmetic.get()
-  const ciphertext = pkeEncrypt(ar, publicKey, m, g.subarray(32, 64))
-  return wiped(ar, { ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
+  const kernel = kernels.get()
+  const g = hash(kernel, "sha3_512", 64, m, hash(kernel, "sha3_256", 32, publicKey))
+  const ciphertext = pkeEncrypt(kernel, publicKey, m, g.subarray(32, 64))
+  return wiped(kernel, { ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
 }
 
 /**
@@ -473,16 +431,16 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const ek = secretKey.subarray(pkeLength, pkeLength + publicKeyLength)
   const h = secretKey.subarray(pkeLength + publicKeyLength, pkeLength + publicKeyLength + 32)
   const z = secretKey.subarray(pkeLength + publicKeyLength + 32, secretKeyLength)
-  const ar = arithmetic.get()
-  const m = pkeDecrypt(ar, dkPke, ciphertext)
-  const g = hash("sha3_512", 64, m, h)
-  const rejected = hash("shake256", 32, z, ciphertext)
-  const reencrypted = pkeEncrypt(ar, ek, m, g.subarray(32, 64))
+  const kernel = kernels.get()
+  const m = pkeDecrypt(kernel, dkPke, ciphertext)
+  const g = hash(kernel, "sha3_512", 64, m, h)
+  const rejected = hash(kernel, "shake256", 32, z, ciphertext)
+  const reencrypted = pkeEncrypt(kernel, ek, m, g.subarray(32, 64))
   // Compare c and c′, and choose between K′ and K̄, without a data-dependent branch.
   let diff = 0
   for (let i = 0; i < ciphertextLength; i++) diff |= ciphertext[i]! ^ reencrypted[i]!
   const keep = ((diff - 1) >> 31) & 0xff // 0xff when c = c′, else 0
   const out = new Uint8Array(sharedSecretLength)
   for (let i = 0; i < sharedSecretLength; i++) out[i] = (g[i]! & keep) | (rejected[i]! & ~keep & 0xff)
-  return wiped(ar, out)
+  return wiped(kernel, out)
 }

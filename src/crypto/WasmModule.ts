@@ -1,6 +1,6 @@
 /**
  * Just enough of the WebAssembly binary format (core specification, chapter 5) to write the
- * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`, `MlKemArithmetic`): a module of functions
+ * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`, `MlKemKernel`): a module of functions
  * over one exported memory, its bytes built where it is used rather than shipped as an
  * artifact, and instantiated synchronously.
  *
@@ -50,20 +50,29 @@ const name = (text: string): Array<number> => vector([...new TextEncoder().encod
 export const op = {
   block: 0x02,
   loop: 0x03,
+  if: 0x04,
   end: 0x0b,
   br: 0x0c,
   brIf: 0x0d,
+  call: 0x10,
   localGet: 0x20,
   localSet: 0x21,
   localTee: 0x22,
+  i32Load: 0x28,
+  i32Load8U: 0x2d,
+  i32Store: 0x36,
   i32Const: 0x41,
   i64Const: 0x42,
   f64Const: 0x44,
   i32LtS: 0x48,
+  i32LtU: 0x49,
   i32GeS: 0x4e,
   i32Add: 0x6a,
   i32Sub: 0x6b,
+  i32And: 0x71,
+  i32Or: 0x72,
   i32Shl: 0x74,
+  i32ShrU: 0x76,
   i64And: 0x83,
   i64Xor: 0x85,
   i64Rotl: 0x89,
@@ -115,6 +124,22 @@ export const localSet = (local: number): Array<number> => [op.localSet, local]
  * @category encoding
  */
 export const memory8 = (opcode: number, offset: number): Array<number> => [opcode, 3, ...uleb(offset)]
+
+/**
+ * A 4-byte load or store (`op.i32Load`, `op.i32Store`) at a constant offset.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const memory4 = (opcode: number, offset: number): Array<number> => [opcode, 2, ...uleb(offset)]
+
+/**
+ * A 1-byte load (`op.i32Load8U`) at a constant offset.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const memory1 = (opcode: number, offset: number): Array<number> => [opcode, 0, ...uleb(offset)]
 
 /**
  * f64.const of a value.
@@ -182,8 +207,9 @@ export const shuffleI32x4 = (lanes: readonly [number, number, number, number]): 
   simd(simdOp.i8x16Shuffle, ...lanes.flatMap((lane) => [4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3]))
 
 /**
- * A function: its parameter types, its locals (a type per local, after the parameters) and
- * its body, which ends with `op.end`. No results.
+ * A function: its parameter types, its locals (a type per local, after the parameters), its
+ * body, which ends with `op.end`, and its result types (none unless given). Functions call
+ * each other by their index in the module's list.
  *
  * @since 0.1.0
  * @category models
@@ -193,6 +219,7 @@ export interface ExportedFunction {
   readonly params: ReadonlyArray<number>
   readonly locals: ReadonlyArray<number>
   readonly body: ReadonlyArray<number>
+  readonly results?: ReadonlyArray<number>
 }
 
 /**
@@ -210,7 +237,7 @@ export const encode = (functions: ReadonlyArray<ExportedFunction>, pages: number
   }
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vector(functions.map((f) => [0x60, ...vector(f.params.map((t) => [t])), ...vector([])]))),
+    ...section(1, vector(functions.map((f) => [0x60, ...vector(f.params.map((t) => [t])), ...vector((f.results ?? []).map((t) => [t]))]))),
     ...section(3, vector(functions.map((_, i) => uleb(i)))),
     ...section(5, vector([[0x00, ...uleb(pages)]])),
     ...section(7, vector([[...name("memory"), 0x02, 0], ...functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])])),

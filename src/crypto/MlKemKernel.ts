@@ -1,11 +1,17 @@
 /**
- * ML-KEM's polynomial arithmetic mod q = 3329 (FIPS 203 §4.3), the most of a key exchange's
- * time after the hashing: the NTT (Algorithm 9), its inverse on sums of base-case products
- * (Algorithm 10), and those products (Algorithms 11 and 12), over one block of polynomials.
+ * ML-KEM's kernel (FIPS 203): the inner loops that are most of a key exchange's time, over one
+ * block of polynomials and one Keccak sponge (`Keccak.ts`, for every hash and XOF):
  *
- * Two kernels, the same arithmetic: JavaScript, a coefficient at a time, and WebAssembly with
- * 128-bit SIMD, four at a time, unrolled with the twiddle factors as constants (about 3× as
- * fast). The tests hold both to NIST's vectors.
+ * - sampling: SampleNTT's rejection loop on the matrix XOF (Algorithm 7) and CBD_2 on the PRF
+ *   (Algorithm 8), read from the sponge's state in place;
+ * - the arithmetic mod q = 3329 (§4.3): the NTT (Algorithm 9), its inverse on sums of
+ *   base-case products (Algorithm 10), those products (Algorithms 11 and 12), and reductions.
+ *
+ * Two kernels, the same results: JavaScript, a coefficient at a time, on the BigInt Keccak
+ * (for a runtime without WebAssembly), and one WebAssembly module holding the Keccak
+ * permutation, the sampling loops and the arithmetic in 128-bit SIMD, four coefficients at a
+ * time, over one memory: the XOF's output is parsed where the permutation leaves it. The
+ * tests hold both to NIST's vectors and to each other.
  *
  * Coefficients are 32-bit integers. Products use Montgomery reduction (R = 2^16); sums are
  * brought back with Barrett reduction. The twiddle factors ζ^BitRev7(i) (ζ = 17) are computed
@@ -13,7 +19,23 @@
  *
  * @since 0.1.0
  */
-import { constI32x4, encode, instantiate, localGet as get, localSet as set, memory16, op, shuffleI32x4, simd, simdOp, sleb, type } from "./WasmModule.js"
+import * as Keccak from "./Keccak.js"
+import {
+  constI32x4,
+  encode,
+  instantiate,
+  localGet as get,
+  localSet as set,
+  memory1,
+  memory16,
+  memory4,
+  op,
+  shuffleI32x4,
+  simd,
+  simdOp,
+  sleb,
+  type
+} from "./WasmModule.js"
 
 /**
  * The degree of the polynomials, and the modulus.
@@ -104,13 +126,21 @@ for (let i = 0; i < 128; i++) {
 const invNttScale = mulModPlain(powMod(128, q - 2), R2)
 
 /**
- * One kernel over its block of polynomials, each named by its index in the block.
+ * One kernel: its sponge, and its block of polynomials, each named by its index in the block.
  *
+ * - `sampleNtt`: Algorithm 7's loop. With the sponge just absorbed ρ ‖ j ‖ i (SHAKE128), the
+ *   coefficients below q of its output, read a block at a time, into f. Throws if 64 blocks
+ *   were not enough (the chance is far below 2^-200).
+ * - `sampleCbd`: Algorithm 8 for η = 2. With the sponge just absorbed s ‖ b (SHAKE256), its
+ *   first 128 bytes of output into f, coefficients in [−2, 2].
+ *
+ *   Both leave the sponge where they stopped: its next use is an `absorb` (or a `wipe`).
  * - `ntt`, in place: input coefficients in (−q, q); output within ±8q, not reduced (each layer
  *   adds less than q to a coefficient's size, so the Montgomery inputs stay inside their 2^15
  *   bound). Products with a reduced polynomial take it as it is.
  * - `invNttOfProducts`, in place, on a sum of base-case products (which carry a factor R^-1,
- *   taken out by the final scale): input within ±31q (three calls of `multiplyAccumulate` give 6q), output in (−q, q).
+ *   taken out by the final scale): input within ±31q (three calls of `multiplyAccumulate`
+ *   give 6q), output in (−q, q).
  * - `multiplyAccumulate`: acc += f ∘ g in the NTT domain, each product carrying a factor R^-1;
  *   f in (−q, q) and g within ±8q, or the other way round. Each call adds less than 2q in
  *   absolute value to a coefficient.
@@ -121,11 +151,14 @@ const invNttScale = mulModPlain(powMod(128, q - 2), R2)
  * @since 0.1.0
  * @category models
  */
-export interface Arithmetic {
+export interface Kernel {
+  readonly sponge: Keccak.Sponge
   /** The whole block, to wipe. */
   readonly block: Int32Array
   /** The block's polynomials, as views of n coefficients. */
   readonly polys: ReadonlyArray<Int32Array>
+  sampleNtt(f: number): void
+  sampleCbd(f: number): void
   ntt(f: number): void
   invNttOfProducts(f: number): void
   multiplyAccumulate(acc: number, f: number, g: number): void
@@ -192,18 +225,60 @@ const addToProducts = (acc: Int32Array, e: Int32Array): void => {
   for (let j = 0; j < n; j++) acc[j] = canonical(mulMont(barrett(acc[j]!), R2) + e[j]!)
 }
 
+/** The most XOF blocks SampleNTT reads: each yields 112 candidates, about 91 accepted. */
+const maxXofBlocks = 64
+
+const xofExhausted = () => new Error(`ML-KEM SampleNTT: ${maxXofBlocks} XOF blocks without ${n} coefficients`)
+
+/** Algorithm 7's loop in JavaScript, on whole blocks of the sponge's state. */
+const sampleNtt = (sponge: Keccak.Sponge, a: Int32Array): void => {
+  let j = 0
+  for (let blocks = 0; j < n && blocks < maxXofBlocks; blocks++) {
+    const block = sponge.squeezeBlock()
+    for (let p = 0; p < Keccak.rate.shake128 && j < n; p += 3) {
+      const b0 = block[p]!
+      const b1 = block[p + 1]!
+      const b2 = block[p + 2]!
+      const d1 = b0 | ((b1 & 0x0f) << 8)
+      const d2 = (b1 >> 4) | (b2 << 4)
+      if (d1 < q) a[j++] = d1
+      if (d2 < q && j < n) a[j++] = d2
+    }
+  }
+  if (j < n) throw xofExhausted()
+}
+
+const prfOutput = new Uint8Array(128)
+
+/** Algorithm 8 for η = 2 in JavaScript, on the sponge's first 128 bytes of output. */
+const sampleCbd = (sponge: Keccak.Sponge, f: Int32Array): void => {
+  sponge.squeeze(prfOutput, 0, prfOutput.length)
+  for (let i = 0; i < prfOutput.length; i++) {
+    // The bits summed in pairs, all four pairs at once (no table: the noise is secret).
+    const x = prfOutput[i]!
+    const pairs = (x & 0x55) + ((x >> 1) & 0x55)
+    f[2 * i] = (pairs & 3) - ((pairs >> 2) & 3)
+    f[2 * i + 1] = ((pairs >> 4) & 3) - (pairs >> 6)
+  }
+  prfOutput.fill(0)
+}
+
 /**
- * The arithmetic in JavaScript, over a block of `count` polynomials.
+ * The kernel in JavaScript, on the BigInt Keccak, over a block of `count` polynomials.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const javascript = (count: number): Arithmetic => {
+export const javascript = (count: number): Kernel => {
+  const sponge = Keccak.javascript()
   const block = new Int32Array(count * n)
   const polys = views(block, count)
   return {
+    sponge,
     block,
     polys,
+    sampleNtt: (f) => sampleNtt(sponge, polys[f]!),
+    sampleCbd: (f) => sampleCbd(sponge, polys[f]!),
     ntt: (f) => ntt(polys[f]!),
     invNttOfProducts: (f) => invNttOfProducts(polys[f]!),
     multiplyAccumulate: (acc, f, g) => multiplyAccumulate(polys[acc]!, polys[f]!, polys[g]!),
@@ -215,14 +290,17 @@ export const javascript = (count: number): Arithmetic => {
 // ----- WebAssembly, four coefficients a vector
 
 /**
- * The module's memory: the factors, each as a vector of four lanes, then the block.
- * ζ_i in every lane (i = 1 … 127, the NTT's and its inverse's); [ζ_i, ζ_i, −ζ_i, −ζ_i] for the
- * NTT's last layer (i = 64 … 127); γ_i four a vector, as they are read.
+ * The module's memory: Keccak's state and round constants (`Keccak.permutationMemory`), then
+ * the factors, each as a vector of four lanes: ζ_i in every lane (i = 1 … 127, the NTT's and
+ * its inverse's); [ζ_i, ζ_i, −ζ_i, −ζ_i] for the NTT's last layer (i = 64 … 127); γ_i four a
+ * vector, as they are read. Then the block.
  */
-const ZETAS = 0
+const ZETAS = Math.ceil(Keccak.permutationMemory / 16) * 16
 const LAST_LAYER_ZETAS = ZETAS + 16 * 128
 const GAMMAS = LAST_LAYER_ZETAS + 16 * 64
 const BLOCK = GAMMAS + 4 * 128
+/** The functions' indices in the module: the permutation first, so that SampleNTT can call it. */
+const PERMUTE = 0
 
 const { i32, v128 } = type
 const polyBytes = 4 * n
@@ -510,6 +588,135 @@ const multiplyAccumulateBody = (): Array<number> => {
   return body
 }
 
+/** One SampleNTT candidate, in D: stored at J, which moves on only if D < q (no branch on it: the stores of rejected values are overwritten). */
+const candidate = (J: number, END: number, D: number) => [
+  ...get(J),
+  ...get(END),
+  op.i32LtU,
+  op.if,
+  type.voidBlock,
+  ...get(J),
+  ...get(D),
+  ...memory4(op.i32Store, 0),
+  ...get(J),
+  ...get(D),
+  op.i32Const,
+  ...sleb(q),
+  op.i32LtU,
+  op.i32Const,
+  ...sleb(2),
+  op.i32Shl,
+  op.i32Add,
+  ...set(J),
+  op.end
+]
+
+/** SampleNTT on the state (at 0) into the polynomial at f; the number of coefficients it found (n, unless the blocks ran out). */
+const sampleNttBody = (): Array<number> => {
+  const f = 0
+  const [J, END, P, B1, D, BLOCKS] = [1, 2, 3, 4, 5, 6]
+  const byte = (offset: number) => [...get(P), ...memory1(op.i32Load8U, offset)]
+  return [
+    ...get(f),
+    ...set(J),
+    ...get(f),
+    op.i32Const,
+    ...sleb(polyBytes),
+    op.i32Add,
+    ...set(END),
+    op.i32Const,
+    ...sleb(1), // the block the absorb left
+    ...set(BLOCKS),
+    op.loop,
+    type.voidBlock,
+    op.i32Const,
+    ...sleb(0),
+    ...set(P),
+    op.loop,
+    type.voidBlock,
+    // d1 = b0 | (b1 & 0x0f) << 8, d2 = b1 >> 4 | b2 << 4
+    ...byte(1),
+    ...set(B1),
+    ...byte(0),
+    ...get(B1),
+    op.i32Const,
+    ...sleb(0x0f),
+    op.i32And,
+    op.i32Const,
+    ...sleb(8),
+    op.i32Shl,
+    op.i32Or,
+    ...set(D),
+    ...candidate(J, END, D),
+    ...get(B1),
+    op.i32Const,
+    ...sleb(4),
+    op.i32ShrU,
+    ...byte(2),
+    op.i32Const,
+    ...sleb(4),
+    op.i32Shl,
+    op.i32Or,
+    ...set(D),
+    ...candidate(J, END, D),
+    ...get(P),
+    op.i32Const,
+    ...sleb(3),
+    op.i32Add,
+    ...tee(P),
+    op.i32Const,
+    ...sleb(Keccak.rate.shake128),
+    op.i32LtS,
+    op.brIf,
+    0,
+    op.end,
+    // Another block while coefficients are missing and the bound allows.
+    ...get(J),
+    ...get(END),
+    op.i32LtU,
+    ...get(BLOCKS),
+    op.i32Const,
+    ...sleb(maxXofBlocks),
+    op.i32LtS,
+    op.i32And,
+    op.if,
+    type.voidBlock,
+    op.call,
+    PERMUTE,
+    ...addTo(BLOCKS, 1),
+    op.br,
+    1,
+    op.end,
+    op.end,
+    ...get(J),
+    ...get(f),
+    op.i32Sub,
+    op.i32Const,
+    ...sleb(2),
+    op.i32ShrU,
+    op.end
+  ]
+}
+
+/** CBD_2 of the state's first 128 bytes (at 0) into the polynomial at f, a 32-bit word (eight coefficients) a turn. */
+const sampleCbdBody = (): Array<number> => {
+  const f = 0
+  const [W, X] = [1, 2]
+  const pairs = 0x55555555
+  const body = [op.i32Const, ...sleb(0), ...set(W), op.loop, type.voidBlock]
+  // The bits summed in pairs, all sixteen pairs at once (no table: the noise is secret).
+  body.push(...get(W), ...memory4(op.i32Load, 0), ...tee(X), op.i32Const, ...sleb(pairs), op.i32And)
+  body.push(...get(X), op.i32Const, ...sleb(1), op.i32ShrU, op.i32Const, ...sleb(pairs), op.i32And, op.i32Add, ...set(X))
+  const field = (shift: number) => [...get(X), op.i32Const, ...sleb(shift), op.i32ShrU, op.i32Const, ...sleb(3), op.i32And]
+  for (let c = 0; c < 8; c++) {
+    // Coefficient c of the word: nibble c, its low pair less its high pair, at f + 8W + 4c.
+    body.push(...get(f), ...get(W), op.i32Const, ...sleb(3), op.i32Shl, op.i32Add)
+    body.push(...field(4 * c), ...field(4 * c + 2), op.i32Sub, ...memory4(op.i32Store, 4 * c))
+  }
+  body.push(...addTo(W, 4), ...get(W), op.i32Const, ...sleb(128), op.i32LtS, op.brIf, 0, op.end, op.end)
+  return body
+}
+
 const reduceBody = (): Array<number> => {
   const l = locals(1)
   return [...prologue(l), ...eachVector(l, 0, polyBytes, store(l.AT, 0, [...load(l.AT, 0), ...canonicalV4(l)])), op.end]
@@ -533,14 +740,17 @@ const addToProductsBody = (): Array<number> => {
 }
 
 /**
- * The arithmetic in WebAssembly SIMD, over a block of `count` polynomials in the module's
- * memory; `undefined` where this runtime has no WebAssembly or no SIMD.
+ * The kernel in WebAssembly, SIMD for the arithmetic, over a block of `count` polynomials in
+ * the module's memory; `undefined` where this runtime has no WebAssembly or no SIMD.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const webAssembly = (count: number): Arithmetic | undefined => {
+export const webAssembly = (count: number): Kernel | undefined => {
   const module = instantiate(encode([
+    Keccak.permutation(), // PERMUTE
+    { name: "sampleNtt", params: [i32], locals: [i32, i32, i32, i32, i32, i32], body: sampleNttBody(), results: [i32] },
+    { name: "sampleCbd", params: [i32], locals: [i32, i32], body: sampleCbdBody() },
     { name: "ntt", params: [i32], locals: localTypes, body: nttBody() },
     { name: "invNttOfProducts", params: [i32], locals: localTypes, body: invNttBody() },
     { name: "multiplyAccumulate", params: [i32, i32, i32], locals: localTypes, body: multiplyAccumulateBody() },
@@ -548,6 +758,7 @@ export const webAssembly = (count: number): Arithmetic | undefined => {
     { name: "addToProducts", params: [i32, i32], locals: localTypes, body: addToProductsBody() }
   ], Math.ceil((BLOCK + count * polyBytes) / 65536)))
   if (module === undefined) return undefined
+  Keccak.placeRoundConstants(module.memory)
   const factors = new Int32Array(module.memory, 0, BLOCK / 4)
   for (let i = 0; i < 128; i++) factors.fill(zetas[i]!, (ZETAS >> 2) + 4 * i, (ZETAS >> 2) + 4 * i + 4)
   for (let i = 0; i < 64; i++) {
@@ -557,6 +768,9 @@ export const webAssembly = (count: number): Arithmetic | undefined => {
   factors.set(gammas, GAMMAS >> 2)
   const block = new Int32Array(module.memory, BLOCK, count * n)
   const exported = module.exports as {
+    readonly permute: () => void
+    readonly sampleNtt: (f: number) => number
+    readonly sampleCbd: (f: number) => void
     readonly ntt: (f: number) => void
     readonly invNttOfProducts: (f: number) => void
     readonly multiplyAccumulate: (acc: number, f: number, g: number) => void
@@ -565,8 +779,13 @@ export const webAssembly = (count: number): Arithmetic | undefined => {
   }
   const address = (f: number) => BLOCK + f * polyBytes
   return {
+    sponge: Keccak.sponge(new Uint8Array(module.memory, 0, 200), exported.permute),
     block,
     polys: views(block, count),
+    sampleNtt: (f) => {
+      if (exported.sampleNtt(address(f)) < n) throw xofExhausted()
+    },
+    sampleCbd: (f) => exported.sampleCbd(address(f)),
     ntt: (f) => exported.ntt(address(f)),
     invNttOfProducts: (f) => exported.invNttOfProducts(address(f)),
     multiplyAccumulate: (acc, f, g) => exported.multiplyAccumulate(address(acc), address(f), address(g)),
