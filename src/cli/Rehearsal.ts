@@ -25,6 +25,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as KeyObjects from "../crypto/KeyObjects.js"
 import * as MlKem768 from "../crypto/MlKem768.js"
+import * as MlKemKernel from "../crypto/MlKemKernel.js"
 import { nodeCurves } from "../crypto/NodeCurves.js"
 import * as RandomPool from "../crypto/RandomPool.js"
 import * as Sntrup761 from "../crypto/Sntrup761.js"
@@ -94,8 +95,10 @@ const startServer = (server: ReadonlyArray<string>, args: ReadonlyArray<string>)
 export const rehearse = (server: ReadonlyArray<string>): Effect.Effect<void, unknown> =>
   Effect.gen(function*() {
     // A snapshot cannot hold a WebAssembly instance: the rehearsal runs the JavaScript kernels.
+    // It can hold a module's bytes, which take longer to write than to compile.
     Sntrup761.useDivstepLoops("javascript")
     MlKem768.useKernel("javascript")
+    MlKemKernel.moduleBytes()
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ssh-auth-rehearsal-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))

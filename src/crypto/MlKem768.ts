@@ -71,10 +71,10 @@ const c1Length = 32 * du * k // 960
  * collecting about eighty per key exchange cost more than the arithmetic. The functions here
  * are synchronous and never re-entered, so one block serves every call; none of its
  * polynomials escapes (the results are byte encodings), and each public operation wipes the
- * block and the sponge when it is done, secrets (ŝ, e, ŷ) and all. Polynomials are named by
- * their index in the block.
+ * block (all but the public Â) and the sponge when it is done, secrets (ŝ, e, ŷ) and all.
+ * Polynomials are named by their index in the block.
  */
-/** Â, row-major: Â[i][j] is polynomial i·k + j. */
+/** Â, row-major: Â[i][j] is polynomial i·k + j. First, so that a wipe can leave it (see `expandMatrix`). */
 const MATRIX = 0
 /** ŝ in key generation and decryption, ŷ in encryption. */
 const SECRET = k * k
@@ -99,9 +99,9 @@ const kernels = lazyKernel(() => MlKemKernel.webAssembly(polyCount), () => MlKem
  */
 export const useKernel: (kind: KernelKind) => void = kernels.use
 
-/** `result`, once the block and the sponge hold nothing of the operation that made it. */
+/** `result`, once the block and the sponge hold nothing secret of the operation that made it (Â is public, and kept). */
 const wiped = <A>(kernel: Kernel, result: A): A => {
-  kernel.block.fill(0)
+  kernel.block.fill(0, (MATRIX + k * k) * n)
   kernel.sponge.wipe()
   return result
 }
@@ -119,33 +119,26 @@ const hash = (kernel: Kernel, kind: "sha3_256" | "sha3_512" | "shake256", length
 const xofSeed = new Uint8Array(34)
 
 /**
- * The last key pair's Â and its ρ. A client decapsulates under the key pair it has just made,
- * and decapsulation re-encrypts, which expands the same Â again: nine SHAKE128 outputs, a
- * fifth of the work. Â is public (it is ρ's expansion, and ρ is in the public key), so keeping
- * it, and comparing ρ to choose it, tells nothing of a secret.
+ * Â stays in the block after an operation, with the ρ it was expanded from: a client
+ * decapsulates under the key pair it has just made, and decapsulation re-encrypts, which
+ * expands the same Â again (nine SHAKE128 outputs, a fifth of the work). Â is public (ρ's
+ * expansion, and ρ is in the public key), so keeping it, and comparing ρ to choose it, tells
+ * nothing of a secret: the wipe after each operation leaves it.
  */
-const keptMatrix = new Int32Array(k * k * n)
-const keptRho = new Uint8Array(32)
-let matrixKept = false
+const matrixRho = new Uint8Array(32)
+/** The kernel whose block holds the Â of `matrixRho`, if any. */
+let matrixHeldBy: Kernel | undefined
 
-const sameRho = (rho: Uint8Array): boolean => {
-  if (!matrixKept) return false
-  for (let i = 0; i < 32; i++) if (rho[i] !== keptRho[i]) return false
+const holdsMatrixOf = (kernel: Kernel, rho: Uint8Array): boolean => {
+  if (matrixHeldBy !== kernel) return false
+  for (let i = 0; i < 32; i++) if (rho[i] !== matrixRho[i]) return false
   return true
 }
 
-/** The block's Â, as one view. */
-const matrixOf = (kernel: Kernel): Int32Array => kernel.block.subarray(MATRIX * n, (MATRIX + k * k) * n)
-
-/**
- * Â from ρ into the block: Â[i][j] = SampleNTT(ρ ‖ j ‖ i) (Algorithm 7, on SHAKE128); from
- * `keptMatrix` when ρ is the last key pair's.
- */
+/** Â from ρ into the block, unless it is there: Â[i][j] = SampleNTT(ρ ‖ j ‖ i) (Algorithm 7, on SHAKE128). */
 const expandMatrix = (kernel: Kernel, rho: Uint8Array): void => {
-  if (sameRho(rho)) {
-    matrixOf(kernel).set(keptMatrix)
-    return
-  }
+  if (holdsMatrixOf(kernel, rho)) return
+  matrixHeldBy = undefined
   xofSeed.set(rho.subarray(0, 32))
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
@@ -155,6 +148,8 @@ const expandMatrix = (kernel: Kernel, rho: Uint8Array): void => {
       kernel.sampleNtt(MATRIX + i * k + j)
     }
   }
+  matrixRho.set(rho.subarray(0, 32))
+  matrixHeldBy = kernel
 }
 
 const prfInput = new Uint8Array(33)
@@ -266,9 +261,6 @@ const pkeKeyGen = (kernel: Kernel, d: Uint8Array): { readonly ek: Uint8Array; re
   const rho = g.subarray(0, 32)
   const sigma = g.subarray(32, 64)
   expandMatrix(kernel, rho)
-  keptMatrix.set(matrixOf(kernel))
-  keptRho.set(rho.subarray(0, 32))
-  matrixKept = true
   const p = kernel.polys
   for (let i = 0; i < k; i++) sampleCbd(kernel, sigma, i, SECRET + i)
   for (let i = 0; i < k; i++) sampleCbd(kernel, sigma, k + i, ERROR + i)

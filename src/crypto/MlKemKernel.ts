@@ -739,15 +739,22 @@ const addToProductsBody = (): Array<number> => {
   ]
 }
 
+/** The module's memory: one page of 64 KiB. */
+const PAGES = 1
+
+let bytes: Uint8Array | undefined
+
 /**
- * The kernel in WebAssembly, SIMD for the arithmetic, over a block of `count` polynomials in
- * the module's memory; `undefined` where this runtime has no WebAssembly or no SIMD.
+ * The WebAssembly module's bytes, made at the first call and kept: writing them takes a cold
+ * process about 10 ms, compiling them under 2. A V8 startup snapshot cannot hold a module
+ * instance but can hold these bytes: the CLI's rehearsal calls this before its snapshot is
+ * taken, so that its processes only compile them.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const webAssembly = (count: number): Kernel | undefined => {
-  const module = instantiate(encode([
+export const moduleBytes = (): Uint8Array =>
+  bytes ??= encode([
     Keccak.permutation(), // PERMUTE
     { name: "sampleNtt", params: [i32], locals: [i32, i32, i32, i32, i32, i32], body: sampleNttBody(), results: [i32] },
     { name: "sampleCbd", params: [i32], locals: [i32, i32], body: sampleCbdBody() },
@@ -756,7 +763,18 @@ export const webAssembly = (count: number): Kernel | undefined => {
     { name: "multiplyAccumulate", params: [i32, i32, i32], locals: localTypes, body: multiplyAccumulateBody() },
     { name: "reduce", params: [i32], locals: localTypes, body: reduceBody() },
     { name: "addToProducts", params: [i32, i32], locals: localTypes, body: addToProductsBody() }
-  ], Math.ceil((BLOCK + count * polyBytes) / 65536)))
+  ], PAGES)
+
+/**
+ * The kernel in WebAssembly, SIMD for the arithmetic, over a block of `count` polynomials in
+ * the module's memory; `undefined` where this runtime has no WebAssembly or no SIMD.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const webAssembly = (count: number): Kernel | undefined => {
+  if (BLOCK + count * polyBytes > PAGES * 65536) throw new RangeError(`ML-KEM kernel: ${count} polynomials do not fit in its memory`)
+  const module = instantiate(moduleBytes())
   if (module === undefined) return undefined
   Keccak.placeRoundConstants(module.memory)
   const factors = new Int32Array(module.memory, 0, BLOCK / 4)

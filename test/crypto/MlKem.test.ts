@@ -103,7 +103,7 @@ describe("ML-KEM-768", () => {
     }
   )
 
-  it("decapsulates under older key pairs after newer ones were made (the kept Â is the newest pair's only), as noble does", () => {
+  it("decapsulates under older key pairs after newer ones were made (the block keeps the last expanded Â only), as noble does", () => {
     // Several connections' key exchanges interleave: pair A, then B, then both decapsulate.
     const bytes = (length: number) => fc.uint8Array({ minLength: length, maxLength: length })
     fc.assert(
