@@ -7,11 +7,11 @@
  * - the arithmetic mod q = 3329 (§4.3): the NTT (Algorithm 9), its inverse on sums of
  *   base-case products (Algorithm 10), those products (Algorithms 11 and 12), and reductions.
  *
- * Two kernels, the same results: JavaScript, a coefficient at a time, on the BigInt Keccak
- * (for a runtime without WebAssembly), and one WebAssembly module holding the Keccak
- * permutation, the sampling loops and the arithmetic in 128-bit SIMD, four coefficients at a
- * time, over one memory: the XOF's output is parsed where the permutation leaves it. The
- * tests hold both to NIST's vectors and to each other.
+ * Two kernels, the same results: one WebAssembly module holding the Keccak permutation, the
+ * sampling loops and the arithmetic in 128-bit SIMD, four coefficients at a time, over one
+ * memory (the XOF's output is parsed where the permutation leaves it); and JavaScript, a
+ * coefficient at a time, on the BigInt Keccak, for a runtime without WebAssembly or its SIMD
+ * (Node has had both since 16.4). The tests hold both to NIST's vectors and to each other.
  *
  * Coefficients are 32-bit integers. Products use Montgomery reduction (R = 2^16); sums are
  * brought back with Barrett reduction. The twiddle factors ζ^BitRev7(i) (ζ = 17) are computed
