@@ -377,67 +377,44 @@ const store = (address: number, offset: number, value: ReadonlyArray<number>) =>
 /** The factor vector at FACTOR into Z, and FACTOR on by `step` bytes (a vector up or down). */
 const factor = (l: Locals, step: number) => [...get(l.FACTOR), ...memory16(simdOp.v128Load, 0), ...set(l.Z), ...addTo(l.FACTOR, step)]
 
-/** `body` for each vector of the block from `from` (an address local) to `from` + `bytes`, AT each vector's address. */
-const eachVector = (l: Locals, from: number, bytes: number, body: ReadonlyArray<number>) => [
-  ...get(from),
-  ...set(l.AT),
-  ...get(from),
-  op.i32Const,
-  ...sleb(bytes),
-  op.i32Add,
-  ...set(l.END),
+/** Local `target` ← local `from` + `bytes`. */
+const offsetFrom = (target: number, from: number, bytes: number) => [...get(from), op.i32Const, ...sleb(bytes), op.i32Add, ...set(target)]
+
+/** `body`, then local `cursor` on by `step`, again while `cursor` < local `end`. */
+const loopUntil = (cursor: number, end: number, step: number, body: ReadonlyArray<number>) => [
   op.loop,
   type.voidBlock,
   ...body,
-  ...addTo(l.AT, 16),
-  ...get(l.AT),
-  ...get(l.END),
+  ...addTo(cursor, step),
+  ...get(cursor),
+  ...get(end),
   op.i32LtS,
   op.brIf,
   0,
   op.end
 ]
 
+/** `body` for each vector of the block from `from` (an address local) to `from` + `bytes`, AT each vector's address. */
+const eachVector = (l: Locals, from: number, bytes: number, body: ReadonlyArray<number>) => [
+  ...get(from),
+  ...set(l.AT),
+  ...offsetFrom(l.END, from, bytes),
+  ...loopUntil(l.AT, l.END, 16, body)
+]
+
 /**
  * A layer of butterflies `len` coefficients apart (len ≥ 4, a vector or more) over the
  * polynomial at `f`: for each group of 2·len coefficients, `nextFactor` into Z, then
- * `butterfly` for each vector of the group's low half, at AT and AT + 4·len.
+ * `butterfly` for each vector of the group's low half, at AT and AT + 4·len; after a group's
+ * low half, AT steps over its high half.
  */
 const layer = (l: Locals, f: number, len: number, nextFactor: ReadonlyArray<number>, butterfly: ReadonlyArray<number>) => {
   const distance = 4 * len
   return [
     ...get(f),
     ...set(l.AT),
-    ...get(f),
-    op.i32Const,
-    ...sleb(polyBytes),
-    op.i32Add,
-    ...set(l.END),
-    op.loop,
-    type.voidBlock,
-    ...nextFactor,
-    ...get(l.AT),
-    op.i32Const,
-    ...sleb(distance),
-    op.i32Add,
-    ...set(l.GROUP_END),
-    op.loop,
-    type.voidBlock,
-    ...butterfly,
-    ...addTo(l.AT, 16),
-    ...get(l.AT),
-    ...get(l.GROUP_END),
-    op.i32LtS,
-    op.brIf,
-    0,
-    op.end,
-    ...addTo(l.AT, distance), // over the high half
-    ...get(l.AT),
-    ...get(l.END),
-    op.i32LtS,
-    op.brIf,
-    0,
-    op.end
+    ...offsetFrom(l.END, f, polyBytes),
+    ...loopUntil(l.AT, l.END, distance, [...nextFactor, ...offsetFrom(l.GROUP_END, l.AT, distance), ...loopUntil(l.AT, l.GROUP_END, 16, butterfly)])
   ]
 }
 
@@ -549,40 +526,33 @@ const multiplyAccumulateBody = (): Array<number> => {
     ...shuffleI32x4(lanes)
   ]
   const product = (x: number, y: number) => [...get(x), ...get(y), ...mul, ...montgomeryV(l)]
-  body.push(...get(acc), ...set(l.AT), ...get(acc), op.i32Const, ...sleb(polyBytes), op.i32Add, ...set(l.END))
+  body.push(...get(acc), ...set(l.AT), ...offsetFrom(l.END, acc, polyBytes))
   body.push(
-    op.loop,
-    type.voidBlock,
-    ...halves(f, [0, 2, 4, 6]),
-    ...set(l.A), // a0
-    ...halves(f, [1, 3, 5, 7]),
-    ...set(l.B), // a1
-    ...halves(g, [0, 2, 4, 6]),
-    ...set(l.C), // b0
-    ...halves(g, [1, 3, 5, 7]),
-    ...set(l.D), // b1
-    ...factor(l, 16), // γ, four of them
-    // c0 = a0·b0 + a1·b1·γ, into Z; c1 = a0·b1 + a1·b0, into A.
-    ...product(l.A, l.C),
-    ...product(l.B, l.D),
-    ...get(l.Z),
-    ...mul,
-    ...montgomeryV(l),
-    ...add,
-    ...product(l.A, l.D),
-    ...product(l.B, l.C),
-    ...add,
-    ...set(l.A),
-    ...set(l.Z),
-    ...store(l.AT, 0, [...load(l.AT, 0), ...get(l.Z), ...get(l.A), ...shuffleI32x4([0, 4, 1, 5]), ...add]),
-    ...store(l.AT, 16, [...load(l.AT, 16), ...get(l.Z), ...get(l.A), ...shuffleI32x4([2, 6, 3, 7]), ...add]),
-    ...addTo(l.AT, 32),
-    ...get(l.AT),
-    ...get(l.END),
-    op.i32LtS,
-    op.brIf,
-    0,
-    op.end,
+    ...loopUntil(l.AT, l.END, 32, [
+      ...halves(f, [0, 2, 4, 6]),
+      ...set(l.A), // a0
+      ...halves(f, [1, 3, 5, 7]),
+      ...set(l.B), // a1
+      ...halves(g, [0, 2, 4, 6]),
+      ...set(l.C), // b0
+      ...halves(g, [1, 3, 5, 7]),
+      ...set(l.D), // b1
+      ...factor(l, 16), // γ, four of them
+      // c0 = a0·b0 + a1·b1·γ, into Z; c1 = a0·b1 + a1·b0, into A.
+      ...product(l.A, l.C),
+      ...product(l.B, l.D),
+      ...get(l.Z),
+      ...mul,
+      ...montgomeryV(l),
+      ...add,
+      ...product(l.A, l.D),
+      ...product(l.B, l.C),
+      ...add,
+      ...set(l.A),
+      ...set(l.Z),
+      ...store(l.AT, 0, [...load(l.AT, 0), ...get(l.Z), ...get(l.A), ...shuffleI32x4([0, 4, 1, 5]), ...add]),
+      ...store(l.AT, 16, [...load(l.AT, 16), ...get(l.Z), ...get(l.A), ...shuffleI32x4([2, 6, 3, 7]), ...add])
+    ]),
     op.end
   )
   return body
@@ -619,11 +589,7 @@ const sampleNttBody = (): Array<number> => {
   return [
     ...get(f),
     ...set(J),
-    ...get(f),
-    op.i32Const,
-    ...sleb(polyBytes),
-    op.i32Add,
-    ...set(END),
+    ...offsetFrom(END, f, polyBytes),
     op.i32Const,
     ...sleb(1), // the block the absorb left
     ...set(BLOCKS),
