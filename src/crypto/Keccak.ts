@@ -6,7 +6,9 @@
  *
  * Keccak-f[1600] runs in WebAssembly, its 25 lanes in 64-bit locals, with a permutation in
  * JavaScript BigInts for a runtime without WebAssembly (`node --jitless`): slow, and there
- * for correctness; the tests hold both to node:crypto's digests.
+ * for correctness; the tests hold both to node:crypto's digests. ML-KEM's kernel holds the
+ * WebAssembly permutation (`permutation`) in its own module, beside the loops that read the
+ * sponge's output in place.
  *
  * @since 0.1.0
  */

@@ -1,8 +1,8 @@
 /**
  * Just enough of the WebAssembly binary format (core specification, chapter 5) to write the
- * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`, `MlKemKernel`): a module of functions
- * over one exported memory, its bytes built where it is used rather than shipped as an
- * artifact, and instantiated synchronously.
+ * few small kernels the crypto code runs (`DivstepLoops`, `Keccak`, `MlKemKernel`): a module
+ * of functions over one exported memory, its bytes built where it is used rather than shipped
+ * as an artifact, and instantiated synchronously.
  *
  * @since 0.1.0
  */

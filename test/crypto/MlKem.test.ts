@@ -60,6 +60,17 @@ describe("ML-KEM-768", () => {
     })
   })
 
+  it("Compress_d without a table: round(2^d·x/q) mod 2^d for every x below q, for d = 1, 4 (v), 10 (u) and 11", () => {
+    const q = 3329n
+    for (const d of [1, 4, 10, 11]) {
+      for (let x = 0; x < 3329; x++) {
+        // Rounding to the nearest, ties up, in exact integers: ⌊(2^(d+1)·x + q) / 2q⌋.
+        const expected = Number(((2n ** BigInt(d + 1) * BigInt(x) + q) / (2n * q)) % 2n ** BigInt(d))
+        if (MlKem768.compress(d, x) !== expected) expect.fail(`Compress_${d}(${x}) = ${MlKem768.compress(d, x)}, not ${expected}`)
+      }
+    }
+  })
+
   it("ACVP's encapsulation-key check, and keys with a coefficient of q or more: refused with a CurveError; wrong lengths too", () => {
     expect(vectors.encapsulationKeyCheck.some((v) => !v.testPassed)).toBe(true)
     for (const v of vectors.encapsulationKeyCheck) {
