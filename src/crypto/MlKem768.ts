@@ -209,7 +209,6 @@ const decompressTable = (d: number): Uint16Array => {
 }
 const decompressU = decompressTable(du)
 const decompressV = decompressTable(dv)
-const decompress1 = decompressTable(1)
 
 /** ByteEncode10(Compress10(f)), f in (−q, q). */
 const encodeU = (f: Int32Array, out: Uint8Array, offset: number): void => {
@@ -316,8 +315,9 @@ const pkeEncrypt = (kernel: Kernel, ek: Uint8Array, m: Uint8Array, r: Uint8Array
   for (let j = 0; j < k; j++) kernel.multiplyAccumulate(V, PUBLIC + j, SECRET + j)
   kernel.invNttOfProducts(V)
   for (let x = 0; x < n; x++) {
+    // Decompress1 of m's bit: 0 or ⌈q/2⌋ = 1665, by a mask (m is secret: no table).
     const bit = (m[x >> 3]! >> (x & 7)) & 1
-    v[x] = barrett(v[x]! + e2[x]! + decompress1[bit]!)
+    v[x] = barrett(v[x]! + e2[x]! + (-bit & 1665))
   }
   encodeV(v, c, c1Length)
   return c
