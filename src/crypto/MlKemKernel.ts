@@ -513,30 +513,34 @@ const multiplyAccumulateBody = (): Array<number> => {
   const l = locals(3)
   const body = [...prologue(l), op.i32Const, ...sleb(GAMMAS), ...set(l.FACTOR)]
   // Four pairs (a0, a1) a turn, 32 bytes of each polynomial: the pairs' halves gathered into
-  // vectors, multiplied, and spread back. AT walks acc; f and g are at the same distance from it.
-  const halves = (address: number, lanes: readonly [number, number, number, number]) => [
+  // vectors, multiplied, and spread back. AT walks acc; f and g are at the same distance from
+  // it. Each polynomial's two vectors are loaded once (into the halves' locals), then split.
+  const halves = (address: number, low: number, high: number) => [
     ...get(l.AT),
     ...get(acc),
     op.i32Sub,
     ...get(address),
     op.i32Add,
-    ...set(l.GROUP_END),
+    ...set(l.GROUP_END), // free in this function: the operand's address
     ...load(l.GROUP_END, 0),
+    ...set(low),
     ...load(l.GROUP_END, 16),
-    ...shuffleI32x4(lanes)
+    ...set(high),
+    ...get(low),
+    ...get(high),
+    ...shuffleI32x4([0, 2, 4, 6]),
+    ...get(low),
+    ...get(high),
+    ...shuffleI32x4([1, 3, 5, 7]),
+    ...set(high),
+    ...set(low)
   ]
   const product = (x: number, y: number) => [...get(x), ...get(y), ...mul, ...montgomeryV(l)]
   body.push(...get(acc), ...set(l.AT), ...offsetFrom(l.END, acc, polyBytes))
   body.push(
     ...loopUntil(l.AT, l.END, 32, [
-      ...halves(f, [0, 2, 4, 6]),
-      ...set(l.A), // a0
-      ...halves(f, [1, 3, 5, 7]),
-      ...set(l.B), // a1
-      ...halves(g, [0, 2, 4, 6]),
-      ...set(l.C), // b0
-      ...halves(g, [1, 3, 5, 7]),
-      ...set(l.D), // b1
+      ...halves(f, l.A, l.B), // a0, a1
+      ...halves(g, l.C, l.D), // b0, b1
       ...factor(l, 16), // γ, four of them
       // c0 = a0·b0 + a1·b1·γ, into Z; c1 = a0·b1 + a1·b0, into A.
       ...product(l.A, l.C),
