@@ -24,6 +24,15 @@ const blockCiphers = { 128: "aes-128-ecb", 256: "aes-256-ecb" } as const
 const SMALL_PACKET = 176
 
 /**
+ * The counter blocks `keystream` encrypts, written in place for each packet: OpenSSL reads
+ * them within the call, so every connection can share one buffer. A view per block count,
+ * made once, so that no packet allocates one.
+ */
+const MAX_BLOCKS = 1 + SMALL_PACKET / 16
+const counterBlocks = Buffer.alloc(16 * MAX_BLOCKS)
+const counterViews = Array.from({ length: MAX_BLOCKS + 1 }, (_, blocks) => counterBlocks.subarray(0, 16 * blocks))
+
+/**
  * One direction's key, nonce, AES context and GHASH. Classes that keep only these: an open
  * connection holds a sealer and an opener for as long as it lives, and closures over `keys`
  * kept the IV and an empty MAC key too (≈ 1 KiB per connection).
@@ -62,7 +71,7 @@ class GcmDirection {
    */
   protected keystream(length: number): Buffer {
     const blocks = 1 + ((length + 15) >>> 4)
-    const counters = Buffer.allocUnsafe(16 * blocks)
+    const counters = counterBlocks
     const nonce = this.nonce
     for (let b = 0; b < blocks; b++) {
       const o = 16 * b
@@ -73,7 +82,7 @@ class GcmDirection {
       counters[o + 14] = (b + 1) >>> 8
       counters[o + 15] = (b + 1) & 0xff
     }
-    return this.aes.update(counters)
+    return this.aes.update(counterViews[blocks])
   }
 
   /** GHASH of a wire packet up to `end`: its length as AAD, the rest as ciphertext. */
