@@ -21,11 +21,8 @@ export const mlkem768: Kem = {
     const seed = random(64)
     return MlKem768.keyPairFromSeed(seed.subarray(0, 32), seed.subarray(32, 64))
   },
-  encapsulate(publicKey, random) {
-    // Lengths and FIPS 203 §7.2's input check (every coefficient of the key below q) first,
-    // so a malformed key draws nothing from the random source.
-    MlKem768.checkPublicKey(publicKey)
-    return MlKem768.encapsulateWith(publicKey, random(32))
-  },
+  // FIPS 203 §7.2's input check (every coefficient of the key below q) comes first, so a
+  // malformed key draws nothing from the random source.
+  encapsulate: (publicKey, random) => MlKem768.encapsulate(publicKey, () => random(32)),
   decapsulate: MlKem768.decapsulate
 }

@@ -11,8 +11,8 @@
  *
  * The deterministic functions take their randomness as arguments: `keyPairFromSeed(d, z)` is
  * ML-KEM.KeyGen_internal, `encapsulateWith(ek, m)` is ML-KEM.Encaps_internal (with the
- * encapsulation-key check of §7.2), `decapsulate(c, dk)` is ML-KEM.Decaps with implicit
- * rejection.
+ * encapsulation-key check of §7.2; `encapsulate(ek, drawM)` draws m only after that check),
+ * `decapsulate(c, dk)` is ML-KEM.Decaps with implicit rejection.
  *
  * @since 0.1.0
  */
@@ -288,11 +288,17 @@ const pkeKeyGen = (kernel: Kernel, d: Uint8Array): { readonly ek: Uint8Array; re
   return { ek, dk }
 }
 
-/** Algorithm 14: the ciphertext of the 32-byte m with randomness r, under ek (already checked). */
+/** Puts t̂, ByteDecode12 of ek's first 1152 bytes, in PUBLIC, where K-PKE's encryption reads it. */
+const loadPublicKey = (kernel: Kernel, ek: Uint8Array): void => {
+  for (let i = 0; i < k; i++) decode12(ek, i * polyBytes, kernel.polys[PUBLIC + i]!)
+}
+
+/**
+ * Algorithm 14: the ciphertext of the 32-byte m with randomness r, under ek, whose t̂ the
+ * caller has put in PUBLIC (`loadPublicKey`) with nothing in between that uses PUBLIC.
+ */
 const pkeEncrypt = (kernel: Kernel, ek: Uint8Array, m: Uint8Array, r: Uint8Array): Uint8Array => {
   const p = kernel.polys
-  // t̂ (in PUBLIC) is ByteDecode12 of ek: below q, reduced as multiplyAccumulate needs.
-  for (let i = 0; i < k; i++) decode12(ek, i * polyBytes, p[PUBLIC + i]!)
   expandMatrix(kernel, ek.subarray(rhoOffset, rhoOffset + 32))
   // ŷ in SECRET, e1 in ERROR.
   for (let i = 0; i < k; i++) sampleCbd(kernel, r, i, SECRET + i)
@@ -373,23 +379,51 @@ export const keyPairFromSeed = (d: Uint8Array, z: Uint8Array): { readonly public
 }
 
 /**
+ * §7.2's check, on t̂ as encryption reads it (below q, as multiplyAccumulate needs it), which
+ * it leaves in PUBLIC (public data: nothing to wipe).
+ */
+const checkedPublicKey = (kernel: Kernel, publicKey: Uint8Array): void => {
+  if (publicKey.length !== publicKeyLength) {
+    throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${publicKeyLength}` })
+  }
+  loadPublicKey(kernel, publicKey)
+  let bad = 0
+  for (let i = 0; i < k; i++) {
+    const t = kernel.polys[PUBLIC + i]!
+    for (let x = 0; x < n; x++) bad |= (q - 1 - t[x]!) >> 31
+  }
+  if (bad !== 0) throw new CurveError({ operation: "mlkem768", detail: "invalid public key: a coefficient is not below q" })
+}
+
+/**
  * FIPS 203 §7.2's encapsulation-key check: the length, and ByteEncode12(ByteDecode12(ek)) = ek,
  * that is every 12-bit value below q. Throws `CurveError`.
  *
  * @since 0.1.0
  * @category validation
  */
-export const checkPublicKey = (publicKey: Uint8Array): void => {
-  if (publicKey.length !== publicKeyLength) {
-    throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${publicKeyLength}` })
-  }
-  let bad = 0
-  const t = kernels.get().polys[PUBLIC]! // public data: nothing to wipe
-  for (let i = 0; i < k; i++) {
-    decode12(publicKey, i * polyBytes, t)
-    for (let x = 0; x < n; x++) bad |= (q - 1 - t[x]!) >> 31
-  }
-  if (bad !== 0) throw new CurveError({ operation: "mlkem768", detail: "invalid public key: a coefficient is not below q" })
+export const checkPublicKey = (publicKey: Uint8Array): void => checkedPublicKey(kernels.get(), publicKey)
+
+/**
+ * ML-KEM.Encaps (Algorithm 20): the key checked (§7.2) before `drawM` is asked for the 32-byte
+ * message, so a malformed key draws nothing from the random source; then Encaps_internal.
+ * Throws `CurveError` for a key of the wrong length or with a coefficient of q or more.
+ *
+ * @since 0.1.0
+ * @category encapsulation
+ */
+export const encapsulate = (
+  publicKey: Uint8Array,
+  drawM: () => Uint8Array
+): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array } => {
+  const kernel = kernels.get()
+  checkedPublicKey(kernel, publicKey)
+  const m = drawM()
+  if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
+  // t̂ stays in PUBLIC from the check: hashing and sampling use other parts of the kernel.
+  const g = hash(kernel, "sha3_512", 64, m, hash(kernel, "sha3_256", 32, publicKey))
+  const ciphertext = pkeEncrypt(kernel, publicKey, m, g.subarray(32, 64))
+  return wiped(kernel, { ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
 }
 
 /**
@@ -400,14 +434,8 @@ export const checkPublicKey = (publicKey: Uint8Array): void => {
  * @since 0.1.0
  * @category encapsulation
  */
-export const encapsulateWith = (publicKey: Uint8Array, m: Uint8Array): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array } => {
-  checkPublicKey(publicKey)
-  if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
-  const kernel = kernels.get()
-  const g = hash(kernel, "sha3_512", 64, m, hash(kernel, "sha3_256", 32, publicKey))
-  const ciphertext = pkeEncrypt(kernel, publicKey, m, g.subarray(32, 64))
-  return wiped(kernel, { ciphertext, sharedSecret: copy(g.subarray(0, 32)) })
-}
+export const encapsulateWith = (publicKey: Uint8Array, m: Uint8Array): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array } =>
+  encapsulate(publicKey, () => m)
 
 /**
  * ML-KEM.Decaps (Algorithm 18): the shared secret of a ciphertext, or, for a ciphertext that
@@ -433,6 +461,8 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const m = pkeDecrypt(kernel, dkPke, ciphertext)
   const g = hash(kernel, "sha3_512", 64, m, h)
   const rejected = hash(kernel, "shake256", 32, z, ciphertext)
+  // Decryption used PUBLIC as its accumulator; dk's own ek is not checked (§7.3 leaves it optional).
+  loadPublicKey(kernel, ek)
   const reencrypted = pkeEncrypt(kernel, ek, m, g.subarray(32, 64))
   // Compare c and c′, and choose between K′ and K̄, without a data-dependent branch.
   let diff = 0
