@@ -461,7 +461,7 @@ export const decapsulate = (ciphertext: Uint8Array, secretKey: Uint8Array): Uint
   const m = pkeDecrypt(kernel, dkPke, ciphertext)
   const g = hash(kernel, "sha3_512", 64, m, h)
   const rejected = hash(kernel, "shake256", 32, z, ciphertext)
-  // Decryption used PUBLIC as its accumulator; dk's own ek is not checked (§7.3 leaves it optional).
+  // Decryption used PUBLIC as its accumulator: the re-encryption reads t̂ of dk's ek, loaded again.
   loadPublicKey(kernel, ek)
   const reencrypted = pkeEncrypt(kernel, ek, m, g.subarray(32, 64))
   // Compare c and c′, and choose between K′ and K̄, without a data-dependent branch.
