@@ -186,6 +186,9 @@ const decode12 = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
   }
 }
 
+/** ⌈2^37 / 2q⌉: `compress`'s multiplier. */
+const compressFactor = Math.ceil(2 ** 37 / (2 * q))
+
 /**
  * Compress_d(x) = round(2^d · x / q) mod 2^d, for x in [0, q) and d ≤ 11, without a table or
  * a division: the values compressed are secret (u and v of an encryption, w of a decryption),
@@ -198,8 +201,6 @@ const decode12 = (bytes: Uint8Array, offset: number, f: Int32Array): void => {
  * @category testing
  */
 export const compress = (d: number, x: number): number => Math.floor(((x * 2 ** (d + 1) + q) * compressFactor) / 2 ** 37) & ((1 << d) - 1)
-/** ⌈2^37 / 2q⌉. */
-const compressFactor = Math.ceil(2 ** 37 / (2 * q))
 
 /** Decompress_d(y) = round(q · y / 2^d), for y in [0, 2^d), as a table. */
 const decompressTable = (d: number): Uint16Array => {
@@ -379,10 +380,11 @@ export const keyPairFromSeed = (d: Uint8Array, z: Uint8Array): { readonly public
 }
 
 /**
- * §7.2's check, on t̂ as encryption reads it (below q, as multiplyAccumulate needs it), which
- * it leaves in PUBLIC (public data: nothing to wipe).
+ * FIPS 203 §7.2's encapsulation-key check: the length, and ByteEncode12(ByteDecode12(ek)) = ek,
+ * that is every 12-bit value below q (as multiplyAccumulate needs them). Throws `CurveError`.
+ * It leaves t̂ in PUBLIC, where encryption reads it (public data: nothing to wipe).
  */
-const checkedPublicKey = (kernel: Kernel, publicKey: Uint8Array): void => {
+const checkPublicKey = (kernel: Kernel, publicKey: Uint8Array): void => {
   if (publicKey.length !== publicKeyLength) {
     throw new CurveError({ operation: "mlkem768", detail: `public key of ${publicKey.length} bytes, not ${publicKeyLength}` })
   }
@@ -394,15 +396,6 @@ const checkedPublicKey = (kernel: Kernel, publicKey: Uint8Array): void => {
   }
   if (bad !== 0) throw new CurveError({ operation: "mlkem768", detail: "invalid public key: a coefficient is not below q" })
 }
-
-/**
- * FIPS 203 §7.2's encapsulation-key check: the length, and ByteEncode12(ByteDecode12(ek)) = ek,
- * that is every 12-bit value below q. Throws `CurveError`.
- *
- * @since 0.1.0
- * @category validation
- */
-export const checkPublicKey = (publicKey: Uint8Array): void => checkedPublicKey(kernels.get(), publicKey)
 
 /**
  * ML-KEM.Encaps (Algorithm 20): the key checked (§7.2) before `drawM` is asked for the 32-byte
@@ -417,7 +410,7 @@ export const encapsulate = (
   drawM: () => Uint8Array
 ): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array } => {
   const kernel = kernels.get()
-  checkedPublicKey(kernel, publicKey)
+  checkPublicKey(kernel, publicKey)
   const m = drawM()
   if (m.length !== 32) throw new RangeError("ML-KEM-768 encapsulation: m must be 32 bytes")
   // t̂ stays in PUBLIC from the check: hashing and sampling use other parts of the kernel.
