@@ -85,8 +85,11 @@ export interface Curves {
   /** "node:crypto" or "@noble/curves". */
   readonly name: string
   readonly x25519: {
-    /** A fresh ephemeral key pair (RFC 7748). */
-    generateKeyPair(): KeyPair
+    /**
+     * A fresh ephemeral key pair (RFC 7748) whose private key is 32 bytes of `random`: the
+     * connection's own source, so a seeded handshake repeats and a pooled one draws nothing more.
+     */
+    generateKeyPair(random: (n: number) => Uint8Array): KeyPair
     /** The 32-byte shared secret; throws CurveError for a malformed peer key or an all-zero result. */
     sharedSecret(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array
   }
@@ -98,7 +101,8 @@ export interface Curves {
     verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
   }
   readonly ecdh: {
-    generateKeyPair(curve: NistCurve): KeyPair
+    /** A fresh ephemeral key pair whose private scalar is drawn from `random` (`NistScalar.drawScalar`). */
+    generateKeyPair(curve: NistCurve, random: (n: number) => Uint8Array): KeyPair
     /** The X coordinate of the shared point, left-padded to the field size; throws CurveError for a point not on the curve. */
     sharedSecret(curve: NistCurve, privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array
   }

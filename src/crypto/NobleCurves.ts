@@ -9,6 +9,7 @@ import { p256, p384, p521 } from "@noble/curves/nist.js"
 import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
 import { mlkem768 } from "./MlKem.js"
+import { drawScalar } from "./NistScalar.js"
 import { sntrup761 } from "./SntrupKem.js"
 
 // Each curve's prehash is its SSH hash (RFC 5656 §6.2.1): SHA-256, SHA-384, SHA-512.
@@ -31,8 +32,8 @@ const uncompressed = (curve: NistCurve, point: Uint8Array, operation: string): v
 export const nobleCurves: Curves = {
   name: "@noble/curves",
   x25519: {
-    generateKeyPair() {
-      const { secretKey, publicKey } = x25519.keygen()
+    generateKeyPair(random) {
+      const { secretKey, publicKey } = x25519.keygen(random(32))
       return { privateKey: secretKey, publicKey }
     },
     sharedSecret(privateKey, peerPublicKey) {
@@ -60,9 +61,9 @@ export const nobleCurves: Curves = {
     }
   },
   ecdh: {
-    generateKeyPair(curve) {
-      const { secretKey } = nist[curve].curve.keygen()
-      return { privateKey: secretKey, publicKey: nist[curve].curve.getPublicKey(secretKey, false) }
+    generateKeyPair(curve, random) {
+      const privateKey = drawScalar(curve, random)
+      return { privateKey, publicKey: nist[curve].curve.getPublicKey(privateKey, false) }
     },
     sharedSecret(curve, privateKey, peerPublicKey) {
       uncompressed(curve, peerPublicKey, "ecdh")

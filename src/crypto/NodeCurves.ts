@@ -8,6 +8,7 @@ import { CurveError, type Curves, type NistCurve } from "./CurveOps.js"
 import { leftPad, stripZeros } from "./FixedWidth.js"
 import { signingKey, verifyingKey } from "./KeyObjects.js"
 import { mlkem768 } from "./MlKem.js"
+import { drawScalar } from "./NistScalar.js"
 import { sntrup761 } from "./SntrupKem.js"
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64url")
@@ -51,11 +52,11 @@ const ecJwk = (curve: NistCurve, point: Uint8Array, d?: Uint8Array): crypto.Json
 export const nodeCurves: Curves = {
   name: "node:crypto",
   x25519: {
-    generateKeyPair() {
+    generateKeyPair(random) {
       // Not generateKeyPairSync: on Node 20 a garbage collection during the JWK export of a
       // key it has just made can deadlock the process (the generator job's destructor waits
       // on the lock the export holds), seen after ~200,000 key pairs.
-      const raw = new Uint8Array(crypto.randomBytes(32))
+      const raw = random(32)
       const privateKey = rawPrivate("X25519", raw)
       // Importing the raw key again costs more than the whole DH: keep the KeyObject.
       ephemeralKeys.set(raw, privateKey)
@@ -90,10 +91,9 @@ export const nodeCurves: Curves = {
     }
   },
   ecdh: {
-    generateKeyPair(curve) {
-      const ecdh = crypto.createECDH(nist[curve].openssl)
-      const publicKey = ecdh.generateKeys()
-      return { privateKey: new Uint8Array(leftPad(ecdh.getPrivateKey(), nist[curve].size)), publicKey: new Uint8Array(publicKey) }
+    generateKeyPair(curve, random) {
+      const privateKey = drawScalar(curve, random)
+      return { privateKey, publicKey: nodeCurves.ecdsa.publicKey(curve, privateKey) }
     },
     sharedSecret(curve, privateKey, peerPublicKey) {
       const { openssl, size } = nist[curve]

@@ -9,6 +9,8 @@ import { CurveError, type Curves, type NistCurve } from "../../src/crypto/Curves
 import { nobleCurves } from "../../src/crypto/NobleCurves.js"
 import { nodeCurves } from "../../src/crypto/NodeCurves.js"
 
+const randomBytes = (n: number) => new Uint8Array(crypto.randomBytes(n))
+
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, "hex"))
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex")
 const implementations: ReadonlyArray<readonly [string, Curves]> = [["node:crypto", nodeCurves], ["@noble/curves", nobleCurves]]
@@ -56,7 +58,7 @@ describe.each(implementations)("%s", (_name, c) => {
     })
 
     it("an all-zero (small-order) or malformed peer key is a CurveError", () => {
-      const priv = c.x25519.generateKeyPair().privateKey
+      const priv = c.x25519.generateKeyPair(randomBytes).privateKey
       expect(() => c.x25519.sharedSecret(priv, new Uint8Array(32))).toThrow(CurveError)
       expect(() => c.x25519.sharedSecret(priv, new Uint8Array(31))).toThrow(CurveError)
     })
@@ -105,7 +107,7 @@ describe.each(implementations)("%s", (_name, c) => {
 
   describe.each(curves)("%s", (curve) => {
     it("ECDH with a point not on the curve is a CurveError", () => {
-      const { privateKey, publicKey } = c.ecdh.generateKeyPair(curve)
+      const { privateKey, publicKey } = c.ecdh.generateKeyPair(curve, randomBytes)
       const bad = Uint8Array.from(publicKey)
       bad[bad.length - 1] ^= 1
       expect(() => c.ecdh.sharedSecret(curve, privateKey, bad)).toThrow(CurveError)
@@ -134,11 +136,24 @@ describe.each(implementations)("%s", (_name, c) => {
 describe("node:crypto and @noble/curves agree on random inputs", () => {
   const pairs = [[nodeCurves, nobleCurves], [nobleCurves, nodeCurves]] as const
 
+  it("X25519: a key pair's private key is the random source's 32 bytes, and both implementations derive the same public key", () => {
+    for (let i = 0; i < 20; i++) {
+      const drawn = randomBytes(32)
+      const draws: Array<number> = []
+      const source = (n: number) => (draws.push(n), drawn.slice())
+      const [a, b] = [nodeCurves.x25519.generateKeyPair(source), nobleCurves.x25519.generateKeyPair(source)]
+      expect(draws).toEqual([32, 32])
+      expect(toHex(a.privateKey)).toBe(toHex(drawn))
+      expect(toHex(b.privateKey)).toBe(toHex(drawn))
+      expect(toHex(a.publicKey)).toBe(toHex(b.publicKey))
+    }
+  })
+
   it("X25519: either side's keys give the same shared secret", () => {
     for (let i = 0; i < 20; i++) {
       for (const [a, b] of pairs) {
-        const alice = a.x25519.generateKeyPair()
-        const bob = b.x25519.generateKeyPair()
+        const alice = a.x25519.generateKeyPair(randomBytes)
+        const bob = b.x25519.generateKeyPair(randomBytes)
         expect(toHex(a.x25519.sharedSecret(alice.privateKey, bob.publicKey)))
           .toBe(toHex(b.x25519.sharedSecret(bob.privateKey, alice.publicKey)))
       }
@@ -159,8 +174,8 @@ describe("node:crypto and @noble/curves agree on random inputs", () => {
   it.each(curves)("%s ECDH and ECDSA: keys, secrets and signatures cross over", (curve) => {
     for (let i = 0; i < 10; i++) {
       for (const [a, b] of pairs) {
-        const alice = a.ecdh.generateKeyPair(curve)
-        const bob = b.ecdh.generateKeyPair(curve)
+        const alice = a.ecdh.generateKeyPair(curve, randomBytes)
+        const bob = b.ecdh.generateKeyPair(curve, randomBytes)
         expect(alice.privateKey.length).toBe(size[curve])
         expect(toHex(a.ecdh.sharedSecret(curve, alice.privateKey, bob.publicKey)))
           .toBe(toHex(b.ecdh.sharedSecret(curve, bob.privateKey, alice.publicKey)))

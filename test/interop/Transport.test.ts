@@ -108,8 +108,8 @@ describe.skipIf(skipInterop())("interop: transport against OpenSSH", () => {
         let ephemeral = 0
         const counted: typeof nobleCurves = {
           ...nobleCurves,
-          x25519: { ...nobleCurves.x25519, generateKeyPair: () => (ephemeral++, nobleCurves.x25519.generateKeyPair()) },
-          ecdh: { ...nobleCurves.ecdh, generateKeyPair: (curve) => (ephemeral++, nobleCurves.ecdh.generateKeyPair(curve)) }
+          x25519: { ...nobleCurves.x25519, generateKeyPair: (random) => (ephemeral++, nobleCurves.x25519.generateKeyPair(random)) },
+          ecdh: { ...nobleCurves.ecdh, generateKeyPair: (curve, random) => (ephemeral++, nobleCurves.ecdh.generateKeyPair(curve, random)) }
         }
         for (const [kex, hostKey] of cases) {
           const { connection } = yield* serverAndClient([], { algorithms: { kex: [kex], hostKey: [hostKey] } }).pipe(

@@ -4,10 +4,9 @@
  * MAC, go on to the ssh-userauth service, carry messages both ways and rekey. With a
  * seeded random source and deterministic curves, the same seed gives the same bytes.
  */
-import { x25519 } from "@noble/curves/ed25519.js"
 import * as crypto from "node:crypto"
 import { describe, expect, it } from "vitest"
-import type { Curves, NistCurve } from "../../src/crypto/Curves.js"
+import type { Curves } from "../../src/crypto/Curves.js"
 import { nobleCurves } from "../../src/crypto/NobleCurves.js"
 import * as PrivateKey from "../../src/keys/PrivateKey.js"
 import { defaultPreferences, hostKeyAlgorithms } from "../../src/transport/Algorithms.js"
@@ -18,33 +17,6 @@ import { kexMethods } from "../../src/transport/kex/KexMethod.js"
 import { MessageNumber } from "../../src/wire/MessageNumber.js"
 import { encode } from "../../src/wire/Writer.js"
 import { seeded } from "../support/Transcript.js"
-
-/** @noble/curves, with ephemeral keys drawn from `random` (noble signs ECDSA deterministically, RFC 6979). */
-const seededCurves = (random: (n: number) => Uint8Array): Curves => {
-  const scalar = (curve: NistCurve) => {
-    const d = random(curve === "P-521" ? 66 : curve === "P-384" ? 48 : 32)
-    d[0] &= curve === "P-521" ? 0x01 : 0x7f
-    d[d.length - 1] |= 1
-    return d
-  }
-  return {
-    ...nobleCurves,
-    x25519: {
-      ...nobleCurves.x25519,
-      generateKeyPair: () => {
-        const privateKey = random(32)
-        return { privateKey, publicKey: x25519.getPublicKey(privateKey) }
-      }
-    },
-    ecdh: {
-      ...nobleCurves.ecdh,
-      generateKeyPair: (curve) => {
-        const privateKey = scalar(curve)
-        return { privateKey, publicKey: nobleCurves.ecdsa.publicKey(curve, privateKey) }
-      }
-    }
-  }
-}
 
 const rsaHostKey = PrivateKey.fromRsaKeyObject(crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey)
 const hostKeysFor = (curves: Curves): ReadonlyArray<PrivateKey.PrivateKey> => [
@@ -67,7 +39,8 @@ interface Run {
 /** Client and server cores wired together, bytes shuttled until both are quiet. */
 const pair = (seed: string, algorithms: { kex?: string; hostKey?: string; cipher?: string; mac?: string } = {}): Run => {
   const random = seeded(seed)
-  const curves = seededCurves(random)
+  // Every ephemeral key comes from `random`; noble signs ECDSA deterministically (RFC 6979).
+  const curves = nobleCurves
   let now = 1_000
   const common = {
     host: "127.0.0.1",

@@ -89,8 +89,8 @@ const curve25519 = (name: string): KexMethod => ({
   hash: "sha256",
   secretEncoding: "mpint",
   postQuantum: false,
-  start(curves) {
-    const pair = curves.x25519.generateKeyPair()
+  start(curves, random) {
+    const pair = curves.x25519.generateKeyPair(random)
     return {
       clientPublic: encode((w) => w.string(pair.publicKey), 40),
       readServerPublic(r) {
@@ -99,9 +99,9 @@ const curve25519 = (name: string): KexMethod => ({
       }
     }
   },
-  respond(curves, _random, r) {
+  respond(curves, random, r) {
     const { encoded, value } = consumed(r, () => r.string("Q_C"))
-    const pair = curves.x25519.generateKeyPair()
+    const pair = curves.x25519.generateKeyPair(random)
     const sharedSecret = curves.x25519.sharedSecret(pair.privateKey, value)
     return { clientEncoded: encoded, serverEncoded: encode((w) => w.string(pair.publicKey), 40), sharedSecret }
   }
@@ -112,8 +112,8 @@ const ecdh = (name: string, curve: NistCurve, hash: KexMethod["hash"]): KexMetho
   hash,
   secretEncoding: "mpint",
   postQuantum: false,
-  start(curves) {
-    const pair = curves.ecdh.generateKeyPair(curve)
+  start(curves, random) {
+    const pair = curves.ecdh.generateKeyPair(curve, random)
     return {
       clientPublic: encode((w) => w.string(pair.publicKey), 140),
       readServerPublic(r) {
@@ -122,9 +122,9 @@ const ecdh = (name: string, curve: NistCurve, hash: KexMethod["hash"]): KexMetho
       }
     }
   },
-  respond(curves, _random, r) {
+  respond(curves, random, r) {
     const { encoded, value } = consumed(r, () => r.string("Q_C"))
-    const pair = curves.ecdh.generateKeyPair(curve)
+    const pair = curves.ecdh.generateKeyPair(curve, random)
     const sharedSecret = curves.ecdh.sharedSecret(curve, pair.privateKey, value)
     return { clientEncoded: encoded, serverEncoded: encode((w) => w.string(pair.publicKey), 140), sharedSecret }
   }
@@ -186,7 +186,7 @@ const hybrid = (name: string, kemOf: (curves: Curves) => Kem, hash: KexMethod["h
   start(curves, random) {
     const kem = kemOf(curves)
     const pq = kem.keyPair(random)
-    const classical = curves.x25519.generateKeyPair()
+    const classical = curves.x25519.generateKeyPair(random)
     return {
       clientPublic: encode((w) => w.string(concat([pq.publicKey, classical.publicKey])), kem.publicKeyLength + 40),
       readServerPublic(r) {
@@ -203,7 +203,7 @@ const hybrid = (name: string, kemOf: (curves: Curves) => Kem, hash: KexMethod["h
     const { encoded, value } = consumed(r, () => r.string("C_INIT"))
     if (value.length !== kem.publicKeyLength + 32) r.fail("C_INIT", `${value.length} bytes, not ${kem.publicKeyLength + 32}`)
     const { ciphertext, sharedSecret: pqSecret } = kem.encapsulate(value.subarray(0, kem.publicKeyLength), random)
-    const classical = curves.x25519.generateKeyPair()
+    const classical = curves.x25519.generateKeyPair(random)
     const classicalSecret = curves.x25519.sharedSecret(classical.privateKey, value.subarray(kem.publicKeyLength))
     return {
       clientEncoded: encoded,
