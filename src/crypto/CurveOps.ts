@@ -86,8 +86,9 @@ export interface Curves {
   readonly name: string
   readonly x25519: {
     /**
-     * A fresh ephemeral key pair (RFC 7748) whose private key is 32 bytes of `random`: the
-     * connection's own source, so a seeded handshake repeats and a pooled one draws nothing more.
+     * A fresh ephemeral key pair (RFC 7748) whose private key is 32 bytes of `random`, the
+     * connection's own source: a seeded one repeats a handshake, the default pool spares an
+     * OpenSSL call.
      */
     generateKeyPair(random: (n: number) => Uint8Array): KeyPair
     /** The 32-byte shared secret; throws CurveError for a malformed peer key or an all-zero result. */
