@@ -28,6 +28,7 @@ const rawPrivate = (crv: OkpCurve, key: Uint8Array) =>
   // OpenSSL derives the public half from d; Node only wants x present.
   crypto.createPrivateKey({ key: { kty: "OKP", crv, d: b64u(key), x: "" }, format: "jwk" })
 const rawPublic = (crv: OkpCurve, key: Uint8Array) => crypto.createPublicKey({ key: { kty: "OKP", crv, x: b64u(key) }, format: "jwk" })
+// A private key's JWK carries its public half too (OpenSSL derived it on import): no public KeyObject needed.
 const exportRawPublic = (key: crypto.KeyObject): Uint8Array => fromB64u(key.export({ format: "jwk" }).x)
 
 /** KeyObjects of the ephemeral X25519 keys we made, by their raw bytes. */
@@ -60,7 +61,7 @@ export const nodeCurves: Curves = {
       const privateKey = rawPrivate("X25519", raw)
       // Importing the raw key again costs more than the whole DH: keep the KeyObject.
       ephemeralKeys.set(raw, privateKey)
-      return { privateKey: raw, publicKey: exportRawPublic(crypto.createPublicKey(privateKey)) }
+      return { privateKey: raw, publicKey: exportRawPublic(privateKey) }
     },
     sharedSecret(privateKey, peerPublicKey) {
       if (peerPublicKey.length !== 32) throw new CurveError({ operation: "x25519", detail: "public key must be 32 bytes" })
@@ -78,7 +79,7 @@ export const nodeCurves: Curves = {
     }
   },
   ed25519: {
-    publicKey: (seed) => exportRawPublic(crypto.createPublicKey(rawPrivate("Ed25519", seed))),
+    publicKey: (seed) => exportRawPublic(rawPrivate("Ed25519", seed)),
     sign: (seed, message) => new Uint8Array(crypto.sign(null, message, signingKey(seed, () => rawPrivate("Ed25519", seed)))),
     verify(publicKey, message, signature) {
       if (publicKey.length !== 32 || signature.length !== 64) return false
