@@ -68,11 +68,12 @@ export interface KexMethod {
   readonly secretEncoding: "mpint" | "string"
   /** A hybrid with a post-quantum KEM: what OpenSSH 10 warns about when a connection lacks it. */
   readonly postQuantum: boolean
-  /** The client half: a fresh ephemeral value. `random` feeds the methods that draw their own. */
+  /** The client half: a fresh ephemeral value, every secret of it drawn from `random` (the connection's source). */
   start(curves: Curves, random: (n: number) => Uint8Array): KexExchange
   /**
    * The server half: reads the client's value from KEXDH_INIT (after the message number)
-   * and answers it. Throws CurveError or WireError when the value is invalid.
+   * and answers it, its own secrets drawn from `random`. Throws CurveError or WireError when
+   * the value is invalid.
    */
   respond(curves: Curves, random: (n: number) => Uint8Array, r: Reader): KexResponse
 }
