@@ -34,3 +34,25 @@ export const stripZeros = (bytes: Uint8Array): Uint8Array => {
   while (i < bytes.length - 1 && bytes[i] === 0) i++
   return bytes.slice(i)
 }
+
+/**
+ * An unsigned big-endian integer as a bigint (no bytes at all are zero).
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const toBigInt = (bytes: Uint8Array): bigint =>
+  bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`)
+
+/**
+ * A non-negative bigint as unsigned big-endian bytes: minimal (one zero byte for zero), or
+ * left-padded to `size`, which throws CurveError when the number does not fit (`leftPad`).
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const fromBigInt = (value: bigint, size?: number): Uint8Array => {
+  const hex = value.toString(16)
+  const minimal = new Uint8Array(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"))
+  return size === undefined ? minimal : leftPad(minimal, size)
+}

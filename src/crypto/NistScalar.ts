@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type { NistCurve } from "./CurveOps.js"
+import { fromBigInt, toBigInt } from "./FixedWidth.js"
 
 /** The group orders n (SEC 2 / FIPS 186-5) and the scalars' width in bytes. */
 const orders: Record<NistCurve, { readonly n: bigint; readonly size: number }> = {
@@ -32,7 +33,5 @@ const EXTRA_BYTES = 8
  */
 export const drawScalar = (curve: NistCurve, random: (n: number) => Uint8Array): Uint8Array => {
   const { n, size } = orders[curve]
-  const drawn = random(size + EXTRA_BYTES)
-  const d = BigInt(`0x${Buffer.from(drawn.buffer, drawn.byteOffset, drawn.byteLength).toString("hex")}`) % (n - 1n) + 1n
-  return new Uint8Array(Buffer.from(d.toString(16).padStart(2 * size, "0"), "hex"))
+  return fromBigInt(toBigInt(random(size + EXTRA_BYTES)) % (n - 1n) + 1n, size)
 }

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as crypto from "node:crypto"
 import { type Curves, CurvesImpl, type NistCurve } from "../crypto/Curves.js"
-import { leftPad } from "../crypto/FixedWidth.js"
+import { fromBigInt, leftPad, toBigInt } from "../crypto/FixedWidth.js"
 import type { Reader } from "../wire/Reader.js"
 import { encode, type Writer } from "../wire/Writer.js"
 import type { Certificate } from "./Certificate.js"
@@ -166,11 +166,6 @@ export const signSync = (curves: Curves, key: PrivateKey, algorithm: string, dat
 
 const b64url = (b: Uint8Array) => Buffer.from(b).toString("base64url")
 const fromB64url = (s: string | undefined) => new Uint8Array(Buffer.from(s ?? "", "base64url"))
-const toBig = (b: Uint8Array) => (b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString("hex")}`))
-const fromBig = (n: bigint) => {
-  const hex = n.toString(16)
-  return new Uint8Array(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"))
-}
 
 const publicKeyOf = (blob: Uint8Array): PublicKey.PublicKey => {
   const parsed = PublicKey.fromBlob(blob)
@@ -305,7 +300,7 @@ export const rsaKeyObject = (c: {
   readonly q: Uint8Array
   readonly iqmp: Uint8Array
 }): crypto.KeyObject => {
-  const d = toBig(c.d)
+  const d = toBigInt(c.d)
   return crypto.createPrivateKey({
     key: {
       kty: "RSA",
@@ -314,8 +309,8 @@ export const rsaKeyObject = (c: {
       d: b64url(c.d),
       p: b64url(c.p),
       q: b64url(c.q),
-      dp: b64url(fromBig(d % (toBig(c.p) - 1n))),
-      dq: b64url(fromBig(d % (toBig(c.q) - 1n))),
+      dp: b64url(fromBigInt(d % (toBigInt(c.p) - 1n))),
+      dq: b64url(fromBigInt(d % (toBigInt(c.q) - 1n))),
       qi: b64url(c.iqmp)
     },
     format: "jwk"

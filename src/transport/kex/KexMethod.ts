@@ -18,6 +18,7 @@
 import * as crypto from "node:crypto"
 import type { Kem } from "../../crypto/CurveOps.js"
 import type { Curves, NistCurve } from "../../crypto/Curves.js"
+import { toBigInt } from "../../crypto/FixedWidth.js"
 import type { Reader } from "../../wire/Reader.js"
 import { encode } from "../../wire/Writer.js"
 
@@ -142,7 +143,7 @@ const dhPair = (group: "modp14" | "modp16", random: (n: number) => Uint8Array) =
 
 /** RFC 4253 §8: a peer value outside 1 < v < p-1 makes the secret predictable. */
 const checkRange = (r: Reader, field: string, value: Uint8Array, prime: bigint) => {
-  const v = value.length === 0 ? 0n : BigInt(`0x${Buffer.from(value).toString("hex")}`)
+  const v = toBigInt(value)
   if (v <= 1n || v >= prime - 1n) r.fail(field, "DH value out of range")
 }
 
