@@ -25,6 +25,7 @@ import {
   WARMUP,
   withTimeout
 } from "./Harness.js"
+import * as Least from "./Least.js"
 import * as Login from "./Login.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
@@ -105,6 +106,8 @@ const program = Effect.gen(function*() {
 
   const ours = (skipQuery: boolean) => () => runEffect(Effect.scoped(Login.ours({ port, user, key, skipQuery })))
 
+  if (key.material._tag !== "Ed25519") return yield* Effect.die(new Error("bench:auth's key is not ed25519"))
+  const leastLogin = { user, key: Least.ed25519Key(key.material.seed) }
   const ssh2Config = { username: user, privateKey: privateText }
   const paramiko = yield* paramikoClient(port, keyFile, user)
   const rows = yield* Effect.promise(() =>
@@ -116,7 +119,9 @@ const program = Effect.gen(function*() {
         inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "ready", config: ssh2Config })),
         ...(paramiko ? [paramiko] : []),
         inProcess("its connection core alone, the same login in its callbacks: no Effect, no handler", () => coreOnly(port, { user, key })),
-        inProcess("the core's login in a minimal Effect program (runPromise, a scope, two waits)", () => coreInMinimalEffect(port, { user, key }))
+        inProcess("the core's login in a minimal Effect program (runPromise, a scope, two waits)", () => coreInMinimalEffect(port, { user, key })),
+        inProcess("the least SSH login in plain node (bench/Least.ts: one algorithm each, hand-made; a floor, not a client)", () =>
+          Least.client(port, leastLogin))
       ],
       N,
       WARMUP
@@ -124,8 +129,8 @@ const program = Effect.gen(function*() {
   )
 
   const [our, queried, shipped, nodelay] = rows
-  const [core, minimal] = rows.slice(-2)
-  const peers = rows.slice(2, -2)
+  const [core, minimal, least] = rows.slice(-3)
+  const peers = rows.slice(2, -3)
   const fastest = peers.reduce((a, b) => (b.medianMs < a.medianMs ? b : a))
   console.log([
     `auth benchmark: ${N} sequential connect + publickey (ed25519) logins each, after ${WARMUP} warm-up, in ${ROUNDS} blocks taking turns (A B C, C B A, …)`,
@@ -139,6 +144,7 @@ const program = Effect.gen(function*() {
       (queried.cpuMs! / shipped.cpuMs!).toFixed(2)
     }× ssh2's CPU)`,
     `(ssh2 + TCP_NODELAY: ${nodelay.medianMs.toFixed(2)} ms)`,
+    `(the least SSH login any Node client can do here: ${(least.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
     `(the connection core alone, the same login without Effect: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU; in a minimal Effect program: ${
       (minimal.cpuMs! / shipped.cpuMs!).toFixed(2)
     }×; our edge, handler and strategy above that: ${(our.cpuMs! - minimal.cpuMs!).toFixed(2)} ms)`

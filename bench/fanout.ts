@@ -7,6 +7,8 @@
  * them adds to a process holding the first half (see Runner.ts). A fresh runner per round,
  * the clients in ABBA order (A B, B A, A B, …), so a drift in machine load hits both alike;
  * the report gives each client's medians over the rounds and the ratios against the targets.
+ * A third runner takes its turns in those rounds as the floor: the least SSH login in plain
+ * node (bench/fanout/least.ts), outside the targets.
  * Knobs (environment):
  * BENCH_FANOUT_LOGINS (200), BENCH_FANOUT_IN_FLIGHT (50), BENCH_FANOUT_WARMUP (20),
  * BENCH_FANOUT_ROUNDS (6), BENCH_FANOUT_STEADY (15 warm fan-outs before the steady state's
@@ -55,6 +57,9 @@ const clients: ReadonlyArray<Client> = [
   { name: "effect-ssh-auth", runner: here("./fanout/ours.js") },
   { name: "ssh2 as shipped", runner: here("./fanout/ssh2.js") }
 ]
+/** The floor: in the measured rounds beside the two, not in the steady state. */
+const least: Client = { name: "the least SSH login in plain node (bench/fanout/least.ts: a floor, not a client)", runner: here("./fanout/least.js") }
+const measured = [...clients, least]
 
 /** Runs one runner process to the end; its last stdout line is its `Sample`. */
 const runOnce = (client: Client, runnerArgs: RunnerArgs) =>
@@ -118,9 +123,9 @@ const program = Effect.gen(function*() {
     timedFanOuts: 1
   }
 
-  const samples = clients.map(() => [] as Array<Sample>)
+  const samples = measured.map(() => [] as Array<Sample>)
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [i, client] of turns(clients, r)) samples[i].push(yield* runOnce(client, runnerArgs))
+    for (const [i, client] of turns(measured, r)) samples[i].push(yield* runOnce(client, runnerArgs))
   }
   const steady = clients.map(() => [] as Array<Sample>)
   for (let r = 0; STEADY_FAN_OUTS > 0 && r < STEADY_ROUNDS; r++) {
@@ -133,7 +138,7 @@ const program = Effect.gen(function*() {
   const lines = [
     "| client | CPU ms/login | RSS KiB/conn | heap KiB/conn | external KiB/conn | close CPU ms/conn | wall ms | RSS baseline MiB |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...clients.map((c, i) =>
+    ...measured.map((c, i) =>
       `| ${c.name} | ${med(i, (s) => s.cpuMsPerLogin).toFixed(2)} | ${kib(med(i, (s) => s.rssPerConnection))} | ${kib(med(i, (s) => s.heapPerConnection))} | ${
         kib(med(i, (s) => s.externalPerConnection))
       } | ${med(i, (s) => s.closeCpuMsPerConnection).toFixed(2)} | ${med(i, (s) => s.wallMs).toFixed(0)} | ${
@@ -172,6 +177,9 @@ const program = Effect.gen(function*() {
         samples[i].map((s) => `${s.cpuMsPerLogin.toFixed(2)} / ${kib(s.rssPerConnection)}`).join(", ")
       })`
     ),
+    `(${least.name}: CPU ${med(2, (s) => s.cpuMsPerLogin).toFixed(2)} ms/login = ${
+      (med(2, (s) => s.cpuMsPerLogin) / med(1, (s) => s.cpuMsPerLogin)).toFixed(2)
+    }× ssh2's; memory per open connection ${kib(med(2, held))} KiB = ${(med(2, held) / med(1, held)).toFixed(2)}× ssh2's)`,
     `(ratios round by round: CPU ${range(perRound((s) => s.cpuMsPerLogin))}, memory ${range(perRound(held))}, RSS ${
       range(perRound((s) => s.rssPerConnection))
     }; whole run ${((performance.now() - started) / 1000).toFixed(0)} s)`

@@ -23,6 +23,7 @@ import {
   verdict,
   WARMUP
 } from "./Harness.js"
+import * as Least from "./Least.js"
 
 const N = Number(process.env.BENCH_N ?? 50)
 
@@ -48,7 +49,8 @@ const program = Effect.gen(function*() {
         inProcess("its connection core alone: node:net, no Effect edge", () => coreOnly(port)),
         inProcess("the core in a minimal Effect program (runPromise, a scope, two waits)", () => coreInMinimalEffect(port)),
         inProcess("ssh2 as shipped", () => ssh2Connect(port, { noDelay: false, until: "service-accept" })),
-        inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" }))
+        inProcess("ssh2 + TCP_NODELAY", () => ssh2Connect(port, { noDelay: true, until: "service-accept" })),
+        inProcess("the least SSH in plain node (bench/Least.ts: one algorithm each, hand-made; a floor, not a client)", () => Least.client(port))
       ],
       N,
       WARMUP
@@ -56,7 +58,7 @@ const program = Effect.gen(function*() {
   )
   rows[2] = { ...rows[2], note: negotiated }
 
-  const [, floor, our, core, minimal, shipped, nodelay] = rows
+  const [, floor, our, core, minimal, shipped, nodelay, least] = rows
   const report = [
     `handshake benchmark: ${N} sequential connections each (after ${WARMUP} warm-up), in ${ROUNDS} blocks taking turns (A B C, C B A, …), handshake → SERVICE_ACCEPT`,
     `${new Date().toISOString()} · node ${process.version} · ${os.cpus().length} cores · ${yield* Sshd.openSshVersion}`,
@@ -66,6 +68,7 @@ const program = Effect.gen(function*() {
     verdict("latency vs ssh2 + TCP_NODELAY", our.medianMs / nodelay.medianMs, 1.0),
     verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5),
     `(our stack's floor alone, before any SSH: ${(floor.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
+    `(the least SSH handshake any Node client can do here: ${(least.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
     `(the connection core alone, without the Effect edge: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
     `(the core in the least an Effect program does: ${(minimal.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU; our edge above that: ${
       (our.cpuMs! - minimal.cpuMs!).toFixed(2)

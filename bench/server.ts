@@ -25,8 +25,9 @@
  * Knobs (environment): BENCH_SERVER_LOGINS (600), BENCH_SERVER_WARMUP (60),
  * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (6), BENCH_SERVER_LATENCY (50),
  * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20), BENCH_SERVER_STEADY (3000 more logins per
- * Node server before a second, steady-state reading of its CPU; 0 for none). BENCH_SERVER_CORE=1 adds a fourth
- * row, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
+ * Node server before a second, steady-state reading of its CPU; 0 for none). A fourth row is
+ * always there: the least SSH server a Node program can be (bench/server/least.ts), the floor
+ * under every figure. BENCH_SERVER_CORE=1 adds a fifth, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
  * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
  * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts; ours
  * unbundled then, so that the profile names its source files).
@@ -74,7 +75,7 @@ const MEM_WARMUP = knob("MEM_WARMUP", 20)
 const STEADY = Number(process.env.BENCH_SERVER_STEADY ?? 3000)
 if (!Number.isInteger(STEADY) || STEADY < 0) throw new Error("BENCH_SERVER_STEADY must be a whole number (0 for no steady-state reading)")
 const PROFILE = process.env.BENCH_SERVER_PROFILE
-/** A fourth, informational row: our core alone as a server, no Effect (bench/server/core.ts). */
+/** A fifth, informational row: our core alone as a server, no Effect (bench/server/core.ts). */
 const CORE = process.env.BENCH_SERVER_CORE === "1"
 /** One login, or one connection held open, that takes longer fails the run. */
 const LOGIN_TIMEOUT_MS = 20_000
@@ -208,6 +209,8 @@ const program = Effect.gen(function*() {
   // A profile is read by source file (bench/server/Profile.ts): unbundled, then.
   const oursScript = PROFILE ? unbundledScript : yield* bundled(unbundledScript)
   const ssh2Script = here("./server/ssh2.js")
+  const least = "the least SSH server in plain node (bench/server/least.ts: a floor, not a server)"
+  const leastScript = here("./server/least.js")
   const core = "our core alone, no Effect (a floor, not a product)"
   const coreScript = here("./server/core.js")
 
@@ -217,6 +220,7 @@ const program = Effect.gen(function*() {
       yield* nodeServer(ours, oursScript, serverArgs, profileArgs),
       yield* sshd({ hostKeys, authorizedKeys }),
       yield* nodeServer(ssh2, ssh2Script, serverArgs, profileArgs),
+      yield* nodeServer(least, leastScript, serverArgs),
       ...(CORE ? [yield* nodeServer(core, coreScript, serverArgs)] : [])
     ]
     const profiled = PROFILE
@@ -303,6 +307,7 @@ const program = Effect.gen(function*() {
     yield* memoryOf(nodeServer(ours, oursScript, serverArgs)),
     yield* memoryOf(sshd({ hostKeys, authorizedKeys })),
     yield* memoryOf(nodeServer(ssh2, ssh2Script, serverArgs)),
+    yield* memoryOf(nodeServer(least, leastScript, serverArgs)),
     ...(CORE ? [yield* memoryOf(nodeServer(core, coreScript, serverArgs))] : [])
   ]
   const unbundled = yield* memoryOf(nodeServer(ours, unbundledScript, serverArgs))
@@ -316,7 +321,8 @@ const program = Effect.gen(function*() {
   }))
 
   // The report.
-  const [O, S, T] = [0, 1, 2]
+  // Ours, sshd, ssh2's; the least server, then with BENCH_SERVER_CORE=1 our core alone (floors, not competitors).
+  const [O, S, T, L, C] = [0, 1, 2, 3, 4]
   const rateOf = (t: Throughput) => (t.logins * 1000) / t.wallMs
   const cpuOf = (t: Throughput) => t.serverCpuMs / t.logins
   const rate = (i: number) => rateOf(run.throughput[i])
@@ -325,7 +331,7 @@ const program = Effect.gen(function*() {
   const lat = (i: number) => median(run.latencies[i])
   // The target's memory figure: RSS growth for a Node server, PSS growth for sshd (several processes).
   const mem = (i: number) => (i === S ? memory[i].first.pss : memory[i].first.rss)
-  // The fastest of the three servers; the core row is a floor, not a competitor.
+  // The fastest of the three servers.
   const fastest = [O, S, T].reduce((a, b) => (lat(b) < lat(a) ? b : a))
   const range = (xs: ReadonlyArray<number>) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`
   const steadyLogins = Math.floor(LOGINS / ROUNDS) * ROUNDS
@@ -336,6 +342,13 @@ const program = Effect.gen(function*() {
     range(a.blocks.map((block, k) => f(block) / f(b.blocks[k])))
   const perBlock = (i: number, j: number, f: (block: Throughput["blocks"][number]) => number) => blockRatios(run.throughput[i], run.throughput[j], f)
   const [chachaOurs, chachaSsh2] = chacha.throughput
+  /** A floor row's figures against ssh2's and ours. */
+  const floor = (i: number) =>
+    `(${run.names[i]}: server CPU ${cpu(i).toFixed(2)} ms/login = ${(cpu(i) / cpu(T)).toFixed(2)}× ssh2's, ${
+      (cpu(i) / cpu(O)).toFixed(2)
+    }× ours; single login ${(lat(i) / lat(fastest)).toFixed(2)}× the fastest of the three; idle connection ${kib(mem(i))} KiB = ${
+      (mem(i) / mem(T)).toFixed(2)
+    }× ssh2's, ${(mem(i) / mem(O)).toFixed(2)}× ours)`
 
   const rows = [
     "| server | auths/s | server CPU ms/login | client CPU ms/login | login ms median (p90) at 20 in flight | single login ms median (p90) | idle conn KiB: RSS growth | idle conn KiB: PSS growth | heap KiB/conn | negotiated |",
@@ -384,13 +397,8 @@ const program = Effect.gen(function*() {
     } = ${(cpuOf(chachaOurs) / cpuOf(chachaSsh2)).toFixed(2)}× (block by block ${blockRatios(chachaOurs, chachaSsh2, (b) => b.cpu)}×); auths/s ours ${
       rateOf(chachaOurs).toFixed(1)
     }, ssh2's ${rateOf(chachaSsh2).toFixed(1)}; negotiated ${chacha.algorithms.join(" / ")})`,
-    ...(CORE
-      ? [
-        `(${core}: server CPU ${cpu(3).toFixed(2)} ms/login = ${(cpu(3) / cpu(T)).toFixed(2)}× ssh2's, ${(cpu(3) / cpu(O)).toFixed(2)}× ours; single login ${
-          (lat(3) / lat(fastest)).toFixed(2)
-        }× the fastest of the three; idle connection ${kib(mem(3))} KiB = ${(mem(3) / mem(T)).toFixed(2)}× ssh2's, ${(mem(3) / mem(O)).toFixed(2)}× ours)`
-      ]
-      : []),
+    floor(L),
+    ...(CORE ? [floor(C)] : []),
     `(V8's young generation when the first fill began → once its connections were open: ${
       memory.flatMap((m, i) =>
         m.first.young === undefined || m.first.youngAfter === undefined
