@@ -47,13 +47,26 @@ export class Fields {
   }
 }
 
+// Random bytes from a pool refilled 4 KiB at a time: one OpenSSL call per many packets, as a
+// real implementation would do it (ours does).
+const pool = Buffer.alloc(4096)
+let poolUsed = pool.length
+const random = (n: number): Buffer => {
+  if (poolUsed + n > pool.length) {
+    crypto.randomFillSync(pool)
+    poolUsed = 0
+  }
+  poolUsed += n
+  return Buffer.from(pool.subarray(poolUsed - n, poolUsed))
+}
+
 export const VERSION = Buffer.from("SSH-2.0-least_floor")
 const KEXINIT_NAMES = Buffer.concat(
   ["curve25519-sha256", "ssh-ed25519", "aes128-gcm@openssh.com", "aes128-gcm@openssh.com", "hmac-sha2-256", "hmac-sha2-256", "none", "none", "", ""]
     .map(text)
 )
 /** Our KEXINIT's payload: a fresh cookie, the one algorithm of each kind, no guess. */
-export const kexInit = () => Buffer.concat([Buffer.of(20), crypto.randomBytes(16), KEXINIT_NAMES, Buffer.of(0), u32(0)])
+export const kexInit = () => Buffer.concat([Buffer.of(20), random(16), KEXINIT_NAMES, Buffer.of(0), u32(0)])
 
 /** One direction's AES-128-GCM: its key, and the nonce whose last 8 bytes count packets (RFC 5647 §7.1). */
 export interface Gcm {
@@ -69,7 +82,7 @@ export const packet = (payload: Uint8Array, gcm?: Gcm): Buffer => {
   let padding = block - ((1 + payload.length + (gcm ? 0 : 4)) % block)
   if (padding < 4) padding += block
   const length = u32(1 + payload.length + padding)
-  const body = Buffer.concat([Buffer.of(padding), payload, crypto.randomBytes(padding)])
+  const body = Buffer.concat([Buffer.of(padding), payload, random(padding)])
   if (!gcm) return Buffer.concat([length, body])
   const cipher = crypto.createCipheriv("aes-128-gcm", gcm.key, gcm.nonce).setAAD(length)
   const sealed = Buffer.concat([length, cipher.update(body), cipher.final(), cipher.getAuthTag()])
@@ -126,7 +139,7 @@ export class Inbound {
 /** An ephemeral X25519 key pair: its KeyObject and the public half's 32 bytes. */
 export const ephemeral = () => {
   const privateKey = crypto.createPrivateKey({
-    key: { kty: "OKP", crv: "X25519", d: crypto.randomBytes(32).toString("base64url"), x: "" },
+    key: { kty: "OKP", crv: "X25519", d: random(32).toString("base64url"), x: "" },
     format: "jwk"
   })
   return { privateKey, publicKey: Buffer.from(privateKey.export({ format: "jwk" }).x!, "base64url") }
