@@ -7,8 +7,8 @@
  * `node:net` socket, and as little else as it can.
  *
  * Not a client or a server, and never to be used as one: a hand-made floor against which the
- * real ones are read. What the ≤ 0.5× targets ask of a client or server that negotiates, checks
- * and bounds everything is then measured against what no Node program can go below.
+ * real ones are read. A client or server that negotiates, checks and bounds everything does
+ * all of this and more, so the ≤ 0.5× targets are read beside what this one costs.
  */
 import * as crypto from "node:crypto"
 import * as net from "node:net"
@@ -105,7 +105,7 @@ export class Inbound {
   /** The next payload, or undefined until more bytes come (the version line is read first, into `version`). */
   next(): Buffer | undefined {
     if (this.version === undefined) {
-      // Lines before the version line are allowed to a server only (RFC 4253 §4.2).
+      // A server may send other lines before its version line (RFC 4253 §4.2): skipped.
       for (let end = this.buffer.indexOf(10); end >= 0; end = this.buffer.indexOf(10)) {
         const line = this.buffer.subarray(0, end > 0 && this.buffer[end - 1] === 13 ? end - 1 : end)
         this.buffer = this.buffer.subarray(end + 1)

@@ -144,7 +144,7 @@ const program = Effect.gen(function*() {
       (queried.cpuMs! / shipped.cpuMs!).toFixed(2)
     }× ssh2's CPU)`,
     `(ssh2 + TCP_NODELAY: ${nodelay.medianMs.toFixed(2)} ms)`,
-    `(the least SSH login any Node client can do here: ${(least.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
+    `(the least SSH login in plain node, a floor: ${(least.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
     `(the connection core alone, the same login without Effect: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU; in a minimal Effect program: ${
       (minimal.cpuMs! / shipped.cpuMs!).toFixed(2)
     }×; our edge, handler and strategy above that: ${(our.cpuMs! - minimal.cpuMs!).toFixed(2)} ms)`

@@ -68,7 +68,7 @@ const program = Effect.gen(function*() {
     verdict("latency vs ssh2 + TCP_NODELAY", our.medianMs / nodelay.medianMs, 1.0),
     verdict("client CPU vs ssh2 as shipped", our.cpuMs! / shipped.cpuMs!, 0.5),
     `(our stack's floor alone, before any SSH: ${(floor.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
-    `(the least SSH handshake any Node client can do here: ${(least.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
+    `(the least SSH handshake in plain node, a floor: ${(least.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
     `(the connection core alone, without the Effect edge: ${(core.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU)`,
     `(the core in the least an Effect program does: ${(minimal.cpuMs! / shipped.cpuMs!).toFixed(2)}× ssh2's CPU; our edge above that: ${
       (our.cpuMs! - minimal.cpuMs!).toFixed(2)

@@ -26,9 +26,9 @@
  * BENCH_SERVER_IN_FLIGHT (20), BENCH_SERVER_ROUNDS (6), BENCH_SERVER_LATENCY (50),
  * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20), BENCH_SERVER_STEADY (3000 more logins per
  * Node server before a second, steady-state reading of its CPU; 0 for none). A fourth row is
- * always there: the least SSH server a Node program can be (bench/server/least.ts), the floor
- * under every figure. BENCH_SERVER_CORE=1 adds a fifth, our connection core alone as a server with no Effect (bench/server/core.ts: a floor,
- * outside the targets). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
+ * always there, outside the targets: the least SSH server in plain node (bench/server/least.ts),
+ * the floor under every figure. BENCH_SERVER_CORE=1 adds a fifth, also a floor: our connection
+ * core alone as a server with no Effect (bench/server/core.ts). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
  * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts; ours
  * unbundled then, so that the profile names its source files).
  * Lower counts for a quick run; the defaults take about 80 s on 2 cores.
