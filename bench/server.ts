@@ -27,10 +27,11 @@
  * BENCH_SERVER_IDLE (200), BENCH_SERVER_MEM_WARMUP (20), BENCH_SERVER_STEADY (3000 more logins per
  * Node server before a second, steady-state reading of its CPU; 0 for none). A fourth row is
  * always there, outside the targets: the least SSH server in plain node (bench/server/least.ts,
- * bundled as ours is), the floor under every figure. BENCH_SERVER_CORE=1 adds a fifth, also a floor: our connection
- * core alone as a server with no Effect (bench/server/core.ts). BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node
- * servers under `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts; ours
- * unbundled then, so that the profile names its source files).
+ * bundled as ours is), the floor under every figure. BENCH_SERVER_CORE=1 adds a fifth, also a
+ * floor: our connection core alone as a server with no Effect (bench/server/core.ts).
+ * BENCH_SERVER_PROFILE=DIR runs the throughput instances of both Node servers under
+ * `node --cpu-prof --cpu-prof-dir=DIR` (read with bench/server/Profile.ts; ours unbundled
+ * then, so that the profile names its source files).
  * Lower counts for a quick run; the defaults take about 80 s on 2 cores.
  */
 import * as Effect from "effect/Effect"
@@ -212,7 +213,7 @@ const program = Effect.gen(function*() {
   const least = "the least SSH server in plain node (bench/server/least.ts: a floor, not a server)"
   // Bundled as ours is: loaded module by module, the Effect modules it reads its keys with
   // would grow V8's young generation before the memory fill, which lowers that reading (12–16
-  // KiB per connection against 19–20 bundled; bench/RESULTS.md, Session 28).
+  // KiB per connection against 19–21 bundled; bench/RESULTS.md, Session 28).
   const leastScript = yield* bundled(here("./server/least.js"))
   const core = "our core alone, no Effect (a floor, not a product)"
   const coreScript = here("./server/core.js")
