@@ -14,7 +14,7 @@ import * as crypto from "node:crypto"
 import * as net from "node:net"
 
 // RFC 4251 §5's wire forms.
-export const u32 = (n: number) => {
+const u32 = (n: number) => {
   const b = Buffer.allocUnsafe(4)
   b.writeUInt32BE(n)
   return b
@@ -224,6 +224,12 @@ const DISCONNECT_BY_APPLICATION = Buffer.concat([Buffer.of(1), u32(11), text("")
 const userauthRequest = (user: string, blob: Buffer) =>
   Buffer.concat([Buffer.of(50), text(user), text("ssh-connection"), text("publickey"), Buffer.of(1), text("ssh-ed25519"), string(blob)])
 
+/** Who logs in, with which key: a publickey request signed at once, no query first. */
+export interface Login {
+  readonly user: string
+  readonly key: Ed25519Key
+}
+
 /** A connection's close: DISCONNECT, the socket ended, and its close waited for (destroyed after 10 s). Never fails. */
 export type Close = () => Promise<void>
 
@@ -231,7 +237,7 @@ export type Close = () => Promise<void>
  * One client connection to 127.0.0.1:`port`: the handshake to SERVICE_ACCEPT, then with
  * `login` a signed publickey request to USERAUTH_SUCCESS. Resolves then, with its `Close`.
  */
-export const connect = (port: number, login?: { readonly user: string; readonly key: Ed25519Key }) =>
+export const connect = (port: number, login?: Login) =>
   new Promise<Close>((resolve, reject) => {
     const socket = net.createConnection({ host: "127.0.0.1", port, noDelay: true })
     let settled = false
@@ -322,4 +328,4 @@ export const connect = (port: number, login?: { readonly user: string; readonly 
   })
 
 /** `connect`, then its close begun, not waited for (as the other clients' rows end theirs). */
-export const client = (port: number, login?: { readonly user: string; readonly key: Ed25519Key }) => connect(port, login).then((close) => void close())
+export const client = (port: number, login?: Login) => connect(port, login).then((close) => void close())

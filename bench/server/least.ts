@@ -1,5 +1,5 @@
 /**
- * `bench:server`'s floor row: the least SSH server a Node program can be (bench/Least.ts's
+ * `bench:server`'s floor row: the least SSH server in plain node (bench/Least.ts's
  * pieces: curve25519-sha256, ssh-ed25519, aes128-gcm@openssh.com and nothing else offered),
  * with the benchmark's one user and key checked as ssh2's and ours check them: the user name
  * and the key's blob, a query answered with PK_OK, a signature over the session identifier

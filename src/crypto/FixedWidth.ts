@@ -36,7 +36,7 @@ export const stripZeros = (bytes: Uint8Array): Uint8Array => {
 }
 
 /**
- * An unsigned big-endian integer as a bigint (no bytes at all are zero).
+ * An unsigned big-endian integer as a bigint (an empty array is zero).
  *
  * @since 0.1.0
  * @category internal
